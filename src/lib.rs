@@ -1,0 +1,25 @@
+//! kmodtree: assemble Linux kernel module trees and write kmod's `modules.*`
+//! databases byte-identically and deterministically.
+//!
+//! The work is a pipeline, one module per stage:
+//!
+//! * [`tree`] — discover: walk `lib/modules/VERSION`, read depmod.d
+//!   configuration, `modules.order` and the builtin lists;
+//! * [`module`] — read: decompress one module file and extract its
+//!   `.modinfo`, exported and undefined symbols (run in parallel by [`depmod`]);
+//! * [`resolve`] — symbol owners, direct and transitive dependencies, cycles;
+//! * [`render`] — pure functions from the resolved tree to the bytes of each
+//!   database, with [`index`] for kmod's binary trie format;
+//! * [`output`] — the only stage that writes: temporary file, then rename.
+//!
+//! Command families sit on top: [`depmod`], [`modinfo`].
+
+pub mod depmod;
+pub mod index;
+pub mod kmod_hash;
+pub mod modinfo;
+pub mod module;
+pub mod output;
+pub mod render;
+pub mod resolve;
+pub mod tree;

@@ -1,0 +1,1 @@
+//! The `modinfo` command family: kmod-compatible text and JSON output.

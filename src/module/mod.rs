@@ -1,0 +1,211 @@
+//! Reading one kernel module file: decompression (by magic bytes), ELF of any
+//! class and byte order, `.modinfo`, exported symbols with CRCs, undefined
+//! symbols with weak flags and `__versions` CRCs, and the appended signature.
+//!
+//! Nothing here panics on hostile input: every offset and size taken from the
+//! file is checked before use, and decompression is bounded by [`Limits`].
+
+pub mod decompress;
+pub mod elf;
+pub mod modinfo;
+pub mod signature;
+pub mod symbols;
+
+use serde::Serialize;
+
+/// Compression of a module file, detected from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+/// ELF class (word size) of a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ElfClass {
+    #[serde(rename = "ELF32")]
+    Elf32,
+    #[serde(rename = "ELF64")]
+    Elf64,
+}
+
+/// Byte order of a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endian {
+    Little,
+    Big,
+}
+
+/// The identification of a module's ELF image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ElfIdent {
+    pub class: ElfClass,
+    pub endian: Endian,
+    /// `e_machine`.
+    pub machine: u16,
+}
+
+/// One `.modinfo` entry, `key=value` split at the first `=` (spec §5.3).
+/// Byte strings: nothing guarantees UTF-8 inside a module.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModinfoEntry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// A symbol the module exports, with its CRC (0 when none is known).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Export {
+    pub name: Vec<u8>,
+    pub crc: u64,
+}
+
+/// A symbol the module needs (spec §5.5 order).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Import {
+    pub name: Vec<u8>,
+    pub weak: bool,
+    pub crc: u64,
+}
+
+/// What the appended module signature says (modinfo's `sig_*` fields).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SignatureInfo {
+    /// `sig_id`, e.g. `PKCS#7`.
+    pub id: String,
+    /// `signer` (may be empty).
+    pub signer: Vec<u8>,
+    /// `sig_key`: key identifier bytes (printed as hex with colons).
+    pub key_id: Vec<u8>,
+    /// `sig_hashalgo`, e.g. `sha256` (or `unknown`).
+    pub hash_algo: String,
+    /// `signature`: raw signature bytes.
+    pub signature: Vec<u8>,
+}
+
+/// Everything later stages need from one module file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleMeta {
+    pub compression: Compression,
+    pub ident: ElfIdent,
+    pub modinfo: Vec<ModinfoEntry>,
+    pub exports: Vec<Export>,
+    /// Set when the exports could not be read although the ELF image is
+    /// valid (an unterminated `__ksymtab_strings`): kmod reports
+    /// "failed to load symbols" but keeps the module's modinfo and imports.
+    pub exports_error: Option<ModuleError>,
+    pub imports: Vec<Import>,
+    pub signature: Option<SignatureInfo>,
+}
+
+impl ModuleMeta {
+    /// Values of every modinfo entry whose key is exactly `key`, in order.
+    pub fn values<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.modinfo
+            .iter()
+            .filter(move |e| e.key == key)
+            .map(|e| e.value.as_slice())
+    }
+}
+
+/// Resource limits for reading untrusted modules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest decompressed (or plain) module image accepted, in bytes.
+    pub max_image_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_image_size: 1 << 30,
+        }
+    }
+}
+
+/// The errno kmod would report for a failure, so depmod's messages can be
+/// reproduced (`failed to load symbols from PATH: Exec format error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Errno {
+    /// `EINVAL`, "Invalid argument".
+    Inval,
+    /// `ENOEXEC`, "Exec format error".
+    NoExec,
+    /// `ENOSYS`, "Function not implemented".
+    NoSys,
+    /// `EFBIG`, "File too large" (our decompression cap; kmod has none).
+    FBig,
+    /// `EIO`, "Input/output error".
+    Io,
+}
+
+impl Errno {
+    /// glibc's `strerror` text.
+    pub fn strerror(self) -> &'static str {
+        match self {
+            Errno::Inval => "Invalid argument",
+            Errno::NoExec => "Exec format error",
+            Errno::NoSys => "Function not implemented",
+            Errno::FBig => "File too large",
+            Errno::Io => "Input/output error",
+        }
+    }
+}
+
+/// Why a module file could not be read. The message names the reason; the
+/// caller adds the file name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum ModuleError {
+    #[error("cannot read file: {0}")]
+    Io(String),
+    #[error("file too short ({0} bytes)")]
+    TooShort(u64),
+    #[error("corrupt or truncated {format:?} stream: {reason}")]
+    Decompress {
+        format: Compression,
+        /// The decoder's own message; kmod 34 prints xz's as
+        /// `depmod: ERROR: xz: <reason>`.
+        reason: String,
+    },
+    #[error("image larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("not an ELF file")]
+    NotElf,
+    #[error("invalid ELF: {0}")]
+    BadElf(String),
+    #[error("__ksymtab_strings is not NUL-terminated")]
+    UnterminatedKsymtab,
+}
+
+impl ModuleError {
+    /// The errno kmod reports for this failure.
+    pub fn errno(&self) -> Errno {
+        match self {
+            ModuleError::Io(_) => Errno::Io,
+            ModuleError::NotElf => Errno::NoExec,
+            ModuleError::TooLarge { .. } => Errno::FBig,
+            _ => Errno::Inval,
+        }
+    }
+}
+
+/// Parses a module image held in memory (compressed or not).
+pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleError> {
+    let (compression, image) = decompress::decompress(data, limits)?;
+    let mut meta = elf::parse_image(&image)?;
+    meta.compression = compression;
+    Ok(meta)
+}
+
+/// Reads and parses one module file.
+pub fn read_module_file(
+    path: &camino::Utf8Path,
+    limits: &Limits,
+) -> Result<ModuleMeta, ModuleError> {
+    let data = std::fs::read(path).map_err(|e| ModuleError::Io(e.to_string()))?;
+    parse_module(&data, limits)
+}

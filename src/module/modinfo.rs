@@ -1,0 +1,1 @@
+//! `.modinfo` parsing (spec §5.3).

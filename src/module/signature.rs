@@ -1,0 +1,1 @@
+//! The appended module signature (modinfo's `sig_*` fields).
