@@ -1,0 +1,99 @@
+//! `modules.builtin` and `modules.builtin.modinfo` (spec §8.3).
+
+use super::order::fgets_lines;
+use super::Diagnostic;
+
+/// Keys of `modules.builtin.bin`, in file order, with kmod's errors for
+/// lines not starting with an ASCII letter.
+pub fn builtin_keys(data: &[u8]) -> (Vec<Vec<u8>>, Vec<Diagnostic>) {
+    let mut keys = Vec::new();
+    let mut diags = Vec::new();
+    for line in fgets_lines(data, 4096) {
+        if !line.first().is_some_and(u8::is_ascii_alphabetic) {
+            diags.push(Diagnostic::error(format!(
+                "Invalid modules.builtin line: {}",
+                String::from_utf8_lossy(line)
+            )));
+            continue;
+        }
+        let base = match line.iter().rposition(|&b| b == b'/') {
+            Some(p) => &line[p + 1..],
+            None => line,
+        };
+        let stem = match base.iter().position(|&b| b == b'.') {
+            Some(p) => &base[..p],
+            None => base,
+        };
+        keys.push(
+            stem.iter()
+                .map(|&b| if b == b'-' { b'_' } else { b })
+                .collect(),
+        );
+    }
+    (keys, diags)
+}
+
+/// `(alias, module)` pairs of `modules.builtin.modinfo`, in file order,
+/// parsed as kmod's byte-stream reader does (malformed records dropped, a
+/// key without `=` swallowing the following record).
+pub fn builtin_aliases(data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    // Reads up to (not including) a byte in `stops` or NUL or EOF; returns
+    // the field and the stop byte (None at EOF).
+    let read_until = |pos: &mut usize, stop: u8| -> (Vec<u8>, Option<u8>) {
+        let start = *pos;
+        while *pos < data.len() && data[*pos] != stop && data[*pos] != 0 {
+            *pos += 1;
+        }
+        let field = data[start..*pos].to_vec();
+        let end = data.get(*pos).copied();
+        if end.is_some() {
+            *pos += 1;
+        }
+        (field, end)
+    };
+    while pos < data.len() {
+        let (modname, stop) = read_until(&mut pos, b'.');
+        if stop != Some(b'.') {
+            continue;
+        }
+        let (key, stop) = read_until(&mut pos, b'=');
+        let key_ok = stop == Some(b'=') && key == b"alias";
+        if !key_ok {
+            // Skip to the next NUL; if the key read already stopped at a NUL,
+            // this swallows the following record too.
+            while pos < data.len() && data[pos] != 0 {
+                pos += 1;
+            }
+            pos += 1;
+            continue;
+        }
+        let (value, stop) = read_until(&mut pos, 0);
+        if stop.is_none() || value.is_empty() {
+            continue;
+        }
+        out.push((value, modname));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lines() {
+        let (keys, diags) = builtin_keys(b"kernel/fs/ext-4.ko\n\n9p.ko\nkernel/nodot\nlast.ko");
+        assert_eq!(keys, vec![b"ext_4".to_vec(), b"nodot\n".to_vec(), b"last".to_vec()]);
+        assert_eq!(diags.len(), 2);
+        assert_eq!(diags[0].text, "Invalid modules.builtin line: \n");
+    }
+
+    #[test]
+    fn builtin_modinfo_records() {
+        let data = b"m1.alias=a1\0m1.license=GPL\0m2.alias=a2\0bad\0m3.alias=\0m4.alias=a4";
+        let got = builtin_aliases(data);
+        assert_eq!(got, vec![(b"a1".to_vec(), b"m1".to_vec()), (b"a2".to_vec(), b"m2".to_vec())]);
+    }
+}

@@ -1,0 +1,158 @@
+//! Kernel (vmlinux) symbols from `System.map` (`depmod -F`) or
+//! `Module.symvers` (`depmod -E`), spec §6.2–§6.3.
+
+use super::order::fgets_lines;
+use super::Diagnostic;
+
+/// A symbol provided by the kernel image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSymbol {
+    /// Name with the symbol prefix already stripped.
+    pub name: Vec<u8>,
+    pub crc: u64,
+}
+
+/// The `__ksymtab_` symbols of a System.map. `file` is the path as given.
+pub fn parse_system_map(
+    data: &[u8],
+    file: &str,
+    prefix: Option<u8>,
+) -> (Vec<KernelSymbol>, Vec<Diagnostic>) {
+    let mut syms = Vec::new();
+    let mut diags = Vec::new();
+    for (i, line) in fgets_lines(data, 10240).into_iter().enumerate() {
+        let after_second_space = line
+            .iter()
+            .position(|&b| b == b' ')
+            .and_then(|p| {
+                let rest = &line[p + 1..];
+                rest.iter().position(|&b| b == b' ').map(|q| &rest[q + 1..])
+            });
+        let Some(mut p) = after_second_space else {
+            diags.push(Diagnostic::error(format!(
+                "{file}:{}: invalid line: {}",
+                i + 1,
+                String::from_utf8_lossy(line)
+            )));
+            continue;
+        };
+        if let (Some(pre), Some(&first)) = (prefix, p.first()) {
+            if first == pre {
+                p = &p[1..];
+            }
+        }
+        let Some(sym) = p.strip_prefix(b"__ksymtab_") else {
+            continue;
+        };
+        let sym = match sym.iter().position(|&b| b == b'\n') {
+            Some(n) => &sym[..n],
+            None => sym,
+        };
+        syms.push(KernelSymbol {
+            name: sym.to_vec(),
+            crc: 0,
+        });
+    }
+    (syms, diags)
+}
+
+/// The `vmlinux` symbols of a Module.symvers, with their CRCs.
+pub fn parse_module_symvers(
+    data: &[u8],
+    file: &str,
+    prefix: Option<u8>,
+) -> (Vec<KernelSymbol>, Vec<Diagnostic>) {
+    let mut syms = Vec::new();
+    let mut diags = Vec::new();
+    for (i, line) in fgets_lines(data, 10240).into_iter().enumerate() {
+        let mut tokens = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|t| !t.is_empty());
+        let (Some(ver), Some(sym), Some(where_)) = (tokens.next(), tokens.next(), tokens.next())
+        else {
+            continue;
+        };
+        if where_ != b"vmlinux" {
+            continue;
+        }
+        let Some(crc) = strtoull_hex_whole(ver) else {
+            diags.push(Diagnostic::error(format!(
+                "{file}:{} Invalid symbol version {}: No such file or directory",
+                i + 1,
+                String::from_utf8_lossy(ver)
+            )));
+            continue;
+        };
+        let sym = match prefix {
+            Some(p) if sym.first() == Some(&p) => &sym[1..],
+            _ => sym,
+        };
+        syms.push(KernelSymbol {
+            name: sym.to_vec(),
+            crc,
+        });
+    }
+    (syms, diags)
+}
+
+/// C `strtoull(tok, &end, 16)` that must consume the whole token.
+fn strtoull_hex_whole(tok: &[u8]) -> Option<u64> {
+    let mut s = tok;
+    while let Some((&c, rest)) = s.split_first() {
+        if c.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    let mut neg = false;
+    if let Some((&c, rest)) = s.split_first() {
+        if c == b'+' || c == b'-' {
+            neg = c == b'-';
+            s = rest;
+        }
+    }
+    if s.len() > 2 && s[0] == b'0' && (s[1] | 0x20) == b'x' && s[2].is_ascii_hexdigit() {
+        s = &s[2..];
+    }
+    if s.is_empty() || !s.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    for &c in s {
+        let d = (c as char).to_digit(16).unwrap_or(0) as u64;
+        match v.checked_mul(16).and_then(|x| x.checked_add(d)) {
+            Some(x) => v = x,
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        return Some(u64::MAX);
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_map_lines() {
+        let map = b"ffff r __ksymtab_printk\nffff T other\nno-spaces-here\nffff r __ksymtab_kfree";
+        let (syms, diags) = parse_system_map(map, "/S", None);
+        let names: Vec<_> = syms.iter().map(|s| s.name.as_slice()).collect();
+        assert_eq!(names, vec![&b"printk"[..], b"kfree"]);
+        assert_eq!(diags[0].text, "/S:3: invalid line: no-spaces-here\n");
+    }
+
+    #[test]
+    fn symvers_lines() {
+        let sv = b"0x1234\tfoo\tvmlinux\tEXPORT_SYMBOL\t\n0xZZZZ\tbad\tvmlinux\tX\n\
+                   0x1\tshort\n0x2\tmodsym\tdrivers/x\tEXPORT_SYMBOL\n0x3\tnl\tvmlinux\n";
+        let (syms, diags) = parse_module_symvers(sv, "/M", None);
+        assert_eq!(syms, vec![KernelSymbol { name: b"foo".to_vec(), crc: 0x1234 }]);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].text, "/M:2 Invalid symbol version 0xZZZZ: No such file or directory");
+    }
+}

@@ -1,0 +1,119 @@
+//! `modules.order` (spec §4.2) and the resulting module array order.
+
+use super::Diagnostic;
+use crate::kmod_hash::{iteration_key, MODULE_BUCKETS};
+
+/// Which occurrence of a line listed twice counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duplicates {
+    /// kmod 34 and later.
+    First,
+    /// kmod 30–33.
+    Last,
+}
+
+/// Splits `data` the way repeated `fgets` calls with a `size`-byte buffer
+/// see it, each chunk cut at its first NUL as `strlen` would.
+pub fn fgets_lines(data: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let max = rest.len().min(size - 1);
+        let end = rest[..max]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(max);
+        let chunk = &rest[..end];
+        let chunk = match chunk.iter().position(|&b| b == 0) {
+            Some(nul) => &chunk[..nul],
+            None => chunk,
+        };
+        out.push(chunk);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// The lines of a `modules.order` file without their newlines, or the
+/// error kmod prints when a line lacks its `\n` (the whole file is then
+/// ignored). `file` is the path as kmod prints it.
+pub fn parse<'a>(data: &'a [u8], file: &str) -> Result<Vec<&'a [u8]>, Diagnostic> {
+    let lines = fgets_lines(data, 4096);
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.is_empty() {
+            out.push(&line[..0]);
+            continue;
+        }
+        match line.strip_suffix(b"\n") {
+            Some(l) => out.push(l),
+            None => {
+                return Err(Diagnostic::error(format!(
+                    "{file}:{} corrupted line misses '\\n'",
+                    i + 1
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Computes the module array (§4): indexes into `names` in kmod's order.
+/// `uncrelpaths[i]` is module i's `uncrelpath`; `order` the parsed
+/// `modules.order` lines (None when missing or corrupted).
+pub fn array_order(
+    names: &[&str],
+    uncrelpaths: &[Option<&str>],
+    order: Option<&[&[u8]]>,
+    dups: Duplicates,
+) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..names.len()).collect();
+    idx.sort_by(|&a, &b| {
+        iteration_key(names[a].as_bytes(), MODULE_BUCKETS)
+            .cmp(&iteration_key(names[b].as_bytes(), MODULE_BUCKETS))
+    });
+    let Some(lines) = order else { return idx };
+    let by_path: std::collections::HashMap<&[u8], usize> = uncrelpaths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (p.as_bytes(), i)))
+        .collect();
+    // kmod: matched modules get `lineno - total` (negative), others 1.
+    let total = lines.len() as i64 + 1;
+    let mut key = vec![1i64; names.len()];
+    for (n, line) in lines.iter().enumerate() {
+        if let Some(&m) = by_path.get(line) {
+            if dups == Duplicates::Last || key[m] == 1 {
+                key[m] = n as i64 + 1 - total;
+            }
+        }
+    }
+    idx.sort_by_key(|&i| key[i]); // stable, like glibc's qsort (merge sort)
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_newline_is_an_error() {
+        let e = parse(b"a.ko\nb.ko", "/m/modules.order").unwrap_err();
+        assert_eq!(e.text, "/m/modules.order:2 corrupted line misses '\\n'");
+        assert_eq!(parse(b"a.ko\n\nb.ko\n", "x").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn listed_first_then_hash_order_and_duplicates() {
+        let names = ["a", "b", "c"];
+        let paths = [Some("k/a.ko"), Some("k/b.ko"), Some("k/c.ko")];
+        let lines: Vec<&[u8]> = vec![b"k/c.ko", b"k/b.ko", b"k/c.ko"];
+        // Hash order of a, b, c: buckets 0x115ea782&511=386, b, c.
+        let first = array_order(&names, &paths, Some(&lines), Duplicates::First);
+        assert_eq!(first[..2], [2, 1]);
+        let last = array_order(&names, &paths, Some(&lines), Duplicates::Last);
+        assert_eq!(last[..2], [1, 2]);
+        assert_eq!(first[2], 0);
+    }
+}

@@ -1,0 +1,327 @@
+//! Finding the module files of a tree (spec §3): a depth-first walk of the
+//! module directory in sorted order (kmod uses raw `readdir` order; sorting
+//! is kmodtree's deliberate, documented deviation), following symlinks with
+//! loop protection, then the external directories; duplicate module names
+//! resolved with kmod's priority rules (§3.3).
+
+use super::config::{Config, SearchEntry};
+use super::{strerror, Diagnostic};
+use camino::Utf8PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// A module file accepted for the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The path as built by the walk (the module directory or external
+    /// directory, `/`, the relative part); symlinks are not resolved.
+    pub path: Utf8PathBuf,
+    /// The path relative to the module directory, when it lies inside it.
+    pub relpath: Option<String>,
+    /// The module name: file name up to the first `.`, `-` → `_`.
+    pub name: String,
+    /// Byte offset in `path` where the file name starts.
+    pub basename_start: usize,
+}
+
+impl Candidate {
+    /// The path written into the databases: relative when possible.
+    pub fn db_path(&self) -> &str {
+        self.relpath.as_deref().unwrap_or(self.path.as_str())
+    }
+
+    /// kmod's `uncrelpath` (§3.2): the relative path cut after the module
+    /// name plus three bytes (`.ko` for ordinary names). Used to match
+    /// `modules.order` lines.
+    pub fn uncrelpath(&self) -> Option<&str> {
+        let rel = self.relpath.as_deref()?;
+        let dirlen = rel.len() - (self.path.as_str().len() - self.basename_start);
+        let end = (dirlen + self.name.len() + 3).min(rel.len());
+        rel.get(..end)
+    }
+
+    /// Length of the path up to the end of the module-name stem.
+    fn stem_len(&self) -> usize {
+        self.basename_start + self.name.len()
+    }
+}
+
+/// The module name of a file name: up to the first `.`, dashes to
+/// underscores (§3.2). `.modinfo`'s `name=` is never consulted.
+pub fn module_name(file_name: &str) -> String {
+    let stem = file_name.split('.').next().unwrap_or("");
+    stem.replace('-', "_")
+}
+
+/// Module file suffixes a tree is searched for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Suffixes {
+    /// `.ko.gz` (kmod built with zlib; Debian's builds are not).
+    pub gzip: bool,
+    /// `.ko.xz`.
+    pub xz: bool,
+    /// `.ko.zst`.
+    pub zstd: bool,
+}
+
+impl Default for Suffixes {
+    fn default() -> Self {
+        Suffixes {
+            gzip: true,
+            xz: true,
+            zstd: true,
+        }
+    }
+}
+
+impl Suffixes {
+    /// Whether `name` is a module file name (longer than, and ending with,
+    /// an enabled suffix).
+    pub fn matches(&self, name: &[u8]) -> bool {
+        let ok = |s: &[u8]| name.len() > s.len() && name.ends_with(s);
+        ok(b".ko")
+            || (self.gzip && ok(b".ko.gz"))
+            || (self.xz && ok(b".ko.xz"))
+            || (self.zstd && ok(b".ko.zst"))
+    }
+}
+
+/// The result of discovering a tree.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Accepted modules, in walk order (replacements take the place of the
+    /// module they replace; array order is computed later).
+    pub modules: Vec<Candidate>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Errors that stop discovery.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("could not open directory {dir}: {reason}")]
+    ModuleDir { dir: String, reason: String },
+    #[error("{0}: file name is not valid UTF-8 (kmodtree handles UTF-8 paths only)")]
+    NonUtf8(String),
+    #[error("too many modules ({0}); kmod supports at most 65534")]
+    TooMany(usize),
+}
+
+/// Walks `dir` (the module directory, as kmod spells it) and the external
+/// directories of `cfg`.
+pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery, DiscoverError> {
+    let mut disc = Discovery::default();
+    if let Err(e) = std::fs::read_dir(dir) {
+        return Err(DiscoverError::ModuleDir {
+            dir: dir.to_string(),
+            reason: strerror(&e),
+        });
+    }
+    let mut found = Vec::new();
+    walk_one(dir, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
+    for ext in &cfg.externals {
+        if let Err(e) = std::fs::read_dir(ext) {
+            disc.diags.push(Diagnostic::error(format!(
+                "could not open directory {ext}: {}",
+                strerror(&e)
+            )));
+            continue;
+        }
+        walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
+    }
+    let mut by_name: std::collections::HashMap<String, usize> = Default::default();
+    for cand in found {
+        match by_name.get(&cand.name) {
+            None => {
+                by_name.insert(cand.name.clone(), disc.modules.len());
+                disc.modules.push(cand);
+            }
+            Some(&i) => {
+                if !keep_old(&disc.modules[i], &cand, dir, cfg) {
+                    disc.modules[i] = cand;
+                }
+            }
+        }
+    }
+    if disc.modules.len() >= 65535 {
+        return Err(DiscoverError::TooMany(disc.modules.len()));
+    }
+    Ok(disc)
+}
+
+fn walk_one(
+    root: &str,
+    module_dir: &str,
+    cfg: &Config,
+    suffixes: Suffixes,
+    found: &mut Vec<Candidate>,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<(), DiscoverError> {
+    let skip = |name: &[u8]| {
+        name == b"build" || name == b"source" || cfg.excludes.iter().any(|x| x.as_bytes() == name)
+    };
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !skip(e.file_name().as_bytes()));
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = err
+                    .path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| root.to_string());
+                let reason = if err.loop_ancestor().is_some() {
+                    "Too many levels of symbolic links".to_string()
+                } else {
+                    err.io_error()
+                        .map(strerror)
+                        .unwrap_or_else(|| err.to_string())
+                };
+                diags.push(Diagnostic::error(format!("could not open {path}: {reason}")));
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
+            continue;
+        }
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().as_bytes();
+        if !ft.is_file() {
+            let mode = entry
+                .metadata()
+                .map(|m| std::os::unix::fs::MetadataExt::mode(&m) & 0o170000)
+                .unwrap_or(0);
+            diags.push(Diagnostic::error(format!(
+                "unsupported file type {}: {mode:o}",
+                entry.path().to_string_lossy()
+            )));
+            continue;
+        }
+        if !suffixes.matches(name) {
+            continue;
+        }
+        let rel_std: &Path = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let Some(rel) = rel_std.to_str() else {
+            return Err(DiscoverError::NonUtf8(
+                entry.path().to_string_lossy().into_owned(),
+            ));
+        };
+        let file_name = entry.file_name().to_str().unwrap_or_default();
+        let path = format!("{root}/{rel}");
+        let basename_start = path.len() - file_name.len();
+        let relpath = relative_to_module_dir(&path, module_dir).map(str::to_string);
+        found.push(Candidate {
+            name: module_name(file_name),
+            relpath,
+            basename_start,
+            path: Utf8PathBuf::from(path),
+        });
+    }
+    Ok(())
+}
+
+fn relative_to_module_dir<'a>(path: &'a str, root: &str) -> Option<&'a str> {
+    path.strip_prefix(root)?.strip_prefix('/')
+}
+
+/// kmod's duplicate rule (§3.3): whether the accepted module `old` is kept
+/// against the candidate `new` of the same name.
+pub fn keep_old(old: &Candidate, new: &Candidate, dir: &str, cfg: &Config) -> bool {
+    let rel = |c: &Candidate| -> Option<String> {
+        let p = c.path.as_str();
+        if p.starts_with(dir) && p.len() > dir.len() {
+            p.get(dir.len() + 1..c.stem_len()).map(str::to_string)
+        } else {
+            None
+        }
+    };
+    let (rel_new, rel_old) = (rel(new), rel(old));
+    for o in &cfg.overrides {
+        if rel_new.as_deref() == Some(o.as_str()) {
+            return false;
+        }
+        if rel_old.as_deref() == Some(o.as_str()) {
+            return true;
+        }
+    }
+    let under = |p: &str, prefix: &str| {
+        p.len() > prefix.len() && p.as_bytes()[prefix.len()] == b'/' && p.starts_with(prefix)
+    };
+    let (mut i, mut b, mut n, mut o) = (0i64, -1i64, -1i64, -1i64);
+    for e in &cfg.search {
+        match e {
+            SearchEntry::BuiltIn => b = i,
+            SearchEntry::External => {
+                for x in &cfg.externals {
+                    if under(&new.path.as_str()[..new.stem_len()], x) {
+                        n = i;
+                    }
+                    if under(&old.path.as_str()[..old.stem_len()], x) {
+                        o = i;
+                    }
+                    i += 1;
+                }
+            }
+            SearchEntry::Path(e) => {
+                if rel_new.as_deref().is_some_and(|r| under(r, e)) {
+                    n = i;
+                } else if rel_old.as_deref().is_some_and(|r| under(r, e)) {
+                    o = i;
+                }
+            }
+        }
+        i += 1;
+    }
+    if n < 0 {
+        n = b;
+    }
+    if o < 0 {
+        o = b;
+    }
+    n <= o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(dir: &str, rel: &str) -> Candidate {
+        let path = format!("{dir}/{rel}");
+        let file = rel.rsplit('/').next().unwrap();
+        Candidate {
+            name: module_name(file),
+            relpath: Some(rel.to_string()),
+            basename_start: path.len() - file.len(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn names_and_uncrelpath() {
+        assert_eq!(module_name("snd-hda-intel.ko.xz"), "snd_hda_intel");
+        assert_eq!(module_name("dot.ted.ko"), "dot");
+        let c = cand("/m", "kernel/x/snd-hda.ko.xz");
+        assert_eq!(c.uncrelpath(), Some("kernel/x/snd-hda.ko"));
+        assert_eq!(cand("/m", "kernel/x/dot.ted.ko").uncrelpath(), Some("kernel/x/dot.te"));
+    }
+
+    #[test]
+    fn updates_wins_without_config() {
+        let cfg = Config::empty();
+        let k = cand("/m", "kernel/foo.ko");
+        let u = cand("/m", "updates/foo.ko");
+        assert!(!keep_old(&k, &u, "/m", &cfg));
+        assert!(keep_old(&u, &k, "/m", &cfg));
+        // Outside every search entry: the first found stays.
+        let e = cand("/m", "extra/foo.ko");
+        assert!(keep_old(&k, &e, "/m", &cfg));
+        // Same search entry: the later one wins (kmod's `else if`).
+        let u2 = cand("/m", "updates/sub/foo.ko");
+        assert!(!keep_old(&u, &u2, "/m", &cfg));
+    }
+}
