@@ -1,1 +1,640 @@
-//! depmod
+//! `kmodtree depmod`: the whole pipeline — discover, read (in parallel),
+//! resolve, render, write — with kmod depmod's options, messages and exit
+//! codes.
+
+use crate::module::{self, Compression, Export, Import, Limits, ModuleError};
+use crate::render::{
+    self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
+};
+use crate::resolve::{self, cycles, deps::DepOptions, Node, SymbolTable};
+use crate::tree::kernel_symbols::{self, KernelSymbol};
+use crate::tree::walk::{self, Candidate, Suffixes};
+use crate::tree::{config, order, strerror, Config, Diagnostic, Level};
+use camino::Utf8PathBuf;
+use rayon::prelude::*;
+use std::io::Write;
+
+/// depmod's options (see `kmodtree depmod --help`).
+#[derive(Clone, Debug, Default)]
+pub struct DepmodOptions {
+    /// `-a`: scan the whole module directory.
+    pub all: bool,
+    /// `-A`: do nothing when modules.dep is newer than every module.
+    pub quick: bool,
+    /// `-b`: base directory.
+    pub basedir: Option<String>,
+    /// `-m`: module directory under the base (default `lib/modules`).
+    pub moduledir: Option<String>,
+    /// `-o`: output base directory.
+    pub outdir: Option<String>,
+    /// `-C`: configuration files or directories (replace the defaults).
+    pub config: Vec<String>,
+    /// Read kmod's host configuration directories instead of the hermetic
+    /// defaults under the base directory.
+    pub host_config: bool,
+    /// `-e`.
+    pub errsyms: bool,
+    /// `-E`: Module.symvers.
+    pub symvers: Option<String>,
+    /// `-F`: System.map.
+    pub system_map: Option<String>,
+    /// `-n`: print the text databases to stdout.
+    pub dry_run: bool,
+    /// `-P`: symbol prefix (must be one character).
+    pub prefix: Option<String>,
+    /// `-w`.
+    pub warn_dups: bool,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `[VERSION] [MODULE_FILE...]`.
+    pub args: Vec<String>,
+    /// Worker threads (None: available cores).
+    pub jobs: Option<usize>,
+    pub kmod: KmodVersion,
+    pub suffixes: Suffixes,
+    pub limits: Limits,
+}
+
+/// What depmod needs from one module file, extracted in parallel.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedModule {
+    pub aliases: Vec<Vec<u8>>,
+    pub softdeps: Vec<Vec<u8>>,
+    pub weakdeps: Vec<Vec<u8>>,
+    pub exports: Vec<Export>,
+    pub imports: Vec<Import>,
+    /// The image could not be read at all.
+    pub error: Option<ModuleError>,
+    /// The exports could not be read (the rest is valid).
+    pub exports_error: Option<ModuleError>,
+}
+
+impl LoadedModule {
+    /// Reads one module file keeping only what depmod uses.
+    pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
+        match module::read_module_file(path, limits) {
+            Ok(meta) => {
+                let mut m = LoadedModule {
+                    exports: meta.exports,
+                    imports: meta.imports,
+                    exports_error: meta.exports_error,
+                    ..Default::default()
+                };
+                for e in meta.modinfo {
+                    match e.key.as_slice() {
+                        b"alias" => m.aliases.push(e.value),
+                        b"softdep" => m.softdeps.push(e.value),
+                        b"weakdep" => m.weakdeps.push(e.value),
+                        _ => {}
+                    }
+                }
+                m
+            }
+            Err(e) => LoadedModule {
+                error: Some(e),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// kmod's messages for a module that failed to load, in its order.
+    fn load_diagnostics(&self, path: &str, kmod: KmodVersion, out: &mut Vec<Diagnostic>) {
+        let Some(err) = self.error.as_ref().or(self.exports_error.as_ref()) else {
+            return;
+        };
+        // kmod 34 reports liblzma's error at each of its three attempts.
+        let xz = match err {
+            ModuleError::Decompress {
+                format: Compression::Xz,
+                reason,
+            } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
+            _ => None,
+        };
+        if let Some(x) = &xz {
+            out.push(Diagnostic::error(x.clone()));
+        }
+        out.push(Diagnostic::error(format!(
+            "failed to load symbols from {path}: {}",
+            err.errno().strerror()
+        )));
+        if let Some(x) = xz {
+            out.push(Diagnostic::error(x.clone()));
+            out.push(Diagnostic::error(x));
+        }
+    }
+}
+
+/// The result of a run: what to print and the exit status.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub diags: Vec<Diagnostic>,
+    pub stdout: Vec<u8>,
+    pub exit_code: i32,
+}
+
+impl Outcome {
+    fn fatal(mut self, text: impl Into<String>) -> Outcome {
+        self.diags.push(Diagnostic {
+            level: Level::Fatal,
+            text: text.into(),
+        });
+        self.exit_code = 1;
+        self
+    }
+
+    /// Prints the diagnostics (as `prog: LEVEL: text`) and stdout.
+    pub fn print(&self, prog: &str, verbose: u8, out: &mut dyn Write, err: &mut dyn Write) {
+        let _ = out.write_all(&self.stdout);
+        for d in &self.diags {
+            if d.level <= Level::Warning || verbose >= 2 {
+                let _ = err.write_all(d.render(prog).as_bytes());
+            }
+        }
+    }
+}
+
+/// The directories of a run (spec §1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dirs {
+    /// The absolute base directory (empty string for `/`).
+    pub root: String,
+    /// Module directory, as kmod spells it (`ROOT/lib/modules/VERSION`).
+    pub dir: String,
+    /// Output directory.
+    pub out: String,
+    pub version: String,
+}
+
+fn make_absolute(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        let cwd = std::env::current_dir()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| ".".into());
+        format!("{cwd}/{p}")
+    }
+}
+
+/// C `sscanf(s, "%u.%u") == 2`.
+pub fn is_version_number(s: &str) -> bool {
+    let digits = |t: &str| -> Option<usize> {
+        let t2 = t.trim_start();
+        let skip = t.len() - t2.len();
+        let t3 = t2.strip_prefix(['+', '-']).unwrap_or(t2);
+        let sign = t2.len() - t3.len();
+        let n = t3.bytes().take_while(u8::is_ascii_digit).count();
+        (n > 0).then_some(skip + sign + n)
+    };
+    match digits(s) {
+        Some(n) => s[n..].strip_prefix('.').and_then(digits).is_some(),
+        None => false,
+    }
+}
+
+fn running_kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// Everything up to rendering; shared by `depmod` and the audit commands.
+pub struct Prepared {
+    pub dirs: Dirs,
+    pub modules: Vec<Candidate>,
+    pub kernel_symbols: Option<Vec<KernelSymbol>>,
+    pub check_symvers: bool,
+    pub print_unknown: bool,
+    pub prefix: Option<u8>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Parses the arguments, reads the kernel symbol map and configuration and
+/// discovers the module files. Err carries a finished (failed) outcome.
+pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
+    let mut outcome = Outcome::default();
+    let prefix = match &opts.prefix {
+        None => None,
+        Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
+        Some(_) => return Err(outcome.fatal("-P only takes a single char")),
+    };
+    let mut args = opts.args.iter().peekable();
+    let version = match args.peek() {
+        Some(v) if is_version_number(v) => {
+            let v = v.to_string();
+            args.next();
+            v
+        }
+        Some(v) => {
+            outcome
+                .diags
+                .push(Diagnostic::error(format!("Bad version passed {v}")));
+            outcome.exit_code = 1;
+            return Err(outcome);
+        }
+        _ => running_kernel_release(),
+    };
+    let files: Vec<&String> = args.collect();
+    let all = opts.all || files.is_empty();
+    let root = opts
+        .basedir
+        .as_deref()
+        .map(make_absolute)
+        .unwrap_or_default();
+    let moddir = match (opts.kmod, &opts.moduledir) {
+        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
+        _ => "lib/modules".to_string(),
+    };
+    let dir = format!("{root}/{moddir}/{version}");
+    let out = match &opts.outdir {
+        Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
+        None => dir.clone(),
+    };
+    let dirs = Dirs {
+        root: root.clone(),
+        dir: dir.clone(),
+        out,
+        version: version.clone(),
+    };
+
+    // Kernel symbols: -E wins over -F.
+    let mut print_unknown = opts.errsyms;
+    let map = opts
+        .symvers
+        .as_ref()
+        .map(|f| (f, true))
+        .or(opts.system_map.as_ref().map(|f| (f, false)));
+    let kernel_symbols = match map {
+        Some((file, is_symvers)) => {
+            let data = match std::fs::read(file) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Err(outcome.fatal(format!("could not load {file}: {}", strerror(&e))))
+                }
+            };
+            let (syms, d) = if is_symvers {
+                kernel_symbols::parse_module_symvers(&data, file, prefix)
+            } else {
+                kernel_symbols::parse_system_map(&data, file, prefix)
+            };
+            outcome.diags.extend(d);
+            Some(syms)
+        }
+        None => {
+            if print_unknown {
+                outcome.diags.push(Diagnostic::warning("-e needs -E or -F"));
+                print_unknown = false;
+            }
+            None
+        }
+    };
+
+    let modules = if all {
+        let paths: Vec<Utf8PathBuf> = if !opts.config.is_empty() {
+            opts.config.iter().map(Utf8PathBuf::from).collect()
+        } else if opts.host_config {
+            config::HOST_CONFIG_PATHS
+                .iter()
+                .map(Utf8PathBuf::from)
+                .collect()
+        } else {
+            config::HERMETIC_CONFIG_PATHS
+                .iter()
+                .map(|p| Utf8PathBuf::from(format!("{root}/{p}")))
+                .collect()
+        };
+        let cfg = Config::load(&paths, &version, &mut outcome.diags);
+        match walk::discover(&dir, &cfg, opts.suffixes) {
+            Ok(disc) => {
+                outcome.diags.extend(disc.diags);
+                disc.modules
+            }
+            Err(walk::DiscoverError::ModuleDir { dir, reason }) => {
+                outcome.diags.push(Diagnostic::error(format!(
+                    "could not open directory {dir}: {reason}"
+                )));
+                return Err(outcome.fatal(format!("could not search modules: {reason}")));
+            }
+            Err(e) => return Err(outcome.fatal(e.to_string())),
+        }
+    } else {
+        let mut mods: Vec<Candidate> = Vec::new();
+        for f in files {
+            if !f.starts_with('/') {
+                return Err(outcome.fatal(format!("{f}: not absolute path.")));
+            }
+            let file_name = f.rsplit('/').next().unwrap_or(f);
+            let name = walk::module_name(file_name);
+            if mods.iter().any(|m| m.name == name) {
+                return Err(outcome.fatal(format!("could not add module {f}: File exists")));
+            }
+            mods.push(Candidate {
+                relpath: f.strip_prefix(&format!("{dir}/")).map(str::to_string),
+                basename_start: f.len() - file_name.len(),
+                name,
+                path: Utf8PathBuf::from(f.as_str()),
+            });
+        }
+        mods
+    };
+    Ok(Prepared {
+        dirs,
+        modules,
+        check_symvers: opts.symvers.is_some(),
+        kernel_symbols,
+        print_unknown,
+        prefix,
+        diags: outcome.diags,
+    })
+}
+
+/// Reads every module in parallel; results in input order.
+pub fn read_modules(
+    modules: &[Candidate],
+    limits: &Limits,
+    jobs: Option<usize>,
+) -> Vec<LoadedModule> {
+    let work = || {
+        modules
+            .par_iter()
+            .map(|c| LoadedModule::read(&c.path, limits))
+            .collect::<Vec<_>>()
+    };
+    match jobs {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    }
+}
+
+fn read_input(dir: &str, name: &str) -> InputFile {
+    std::fs::read(format!("{dir}/{name}")).map_err(|e| strerror(&e))
+}
+
+/// A resolved, rendered tree (nothing written yet).
+pub struct Built {
+    pub rendered: Rendered,
+    /// `-v` lines for stdout.
+    pub verbose: Vec<String>,
+}
+
+/// Orders, resolves and renders. `loaded[i]` belongs to `prep.modules[i]`.
+/// Diagnostics are appended to `diags` in kmod's order; Err means exit 1
+/// with nothing written (cycles, bad characters).
+pub fn build(
+    prep: &Prepared,
+    loaded: &[LoadedModule],
+    opts: &DepmodOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Built, ()> {
+    let dir = &prep.dirs.dir;
+    // Module array order: modules.order, then kmod's hash order.
+    let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
+    let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
+    let order_file = format!("{dir}/modules.order");
+    let order_data = match std::fs::read(&order_file) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.push(Diagnostic::warning(format!(
+                "could not open modules.order at {dir}: {}",
+                strerror(&e)
+            )));
+            None
+        }
+    };
+    let order_lines = match order_data.as_deref().map(|d| order::parse(d, &order_file)) {
+        Some(Ok(lines)) => Some(lines),
+        Some(Err(d)) => {
+            diags.push(d);
+            None
+        }
+        None => None,
+    };
+    let dups = match opts.kmod {
+        KmodVersion::V30 => order::Duplicates::Last,
+        KmodVersion::V34 => order::Duplicates::First,
+    };
+    let array = order::array_order(&names, &uncrel, order_lines.as_deref(), dups);
+
+    // Load diagnostics and the symbol table, in array order.
+    let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
+    for (pos, &i) in array.iter().enumerate() {
+        let m = &loaded[i];
+        m.load_diagnostics(prep.modules[i].path.as_str(), opts.kmod, diags);
+        if m.exports_error.is_none() {
+            for e in &m.exports {
+                table.add_export(&e.name, e.crc, pos as u32);
+            }
+        }
+    }
+    let nodes: Vec<Node> = array
+        .iter()
+        .map(|&i| Node {
+            path: prep.modules[i].path.as_str(),
+            name: prep.modules[i].name.as_str(),
+            exports: &loaded[i].exports,
+            imports: &loaded[i].imports,
+        })
+        .collect();
+    let direct = resolve::direct_dependencies(
+        &nodes,
+        &table,
+        DepOptions {
+            print_unknown: prep.print_unknown,
+            check_symvers: prep.check_symvers,
+        },
+    );
+    diags.extend(direct.diags);
+    let numbers = match resolve::topological_numbers(&direct.deps) {
+        Ok(n) => n,
+        Err(users) => {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name).collect();
+            diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
+            return Err(());
+        }
+    };
+    let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
+
+    let builtin = read_input(dir, "modules.builtin");
+    let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
+    let input = RenderInput {
+        modules: array
+            .iter()
+            .zip(&transitive)
+            .map(|(&i, deps)| RenderModule {
+                name: &prep.modules[i].name,
+                db_path: prep.modules[i].db_path(),
+                aliases: loaded[i].aliases.iter().map(Vec::as_slice).collect(),
+                softdeps: loaded[i].softdeps.iter().map(Vec::as_slice).collect(),
+                weakdeps: loaded[i].weakdeps.iter().map(Vec::as_slice).collect(),
+                deps,
+            })
+            .collect(),
+        symbols: table.module_symbols(),
+        dir,
+        builtin: &builtin,
+        builtin_modinfo: &builtin_modinfo,
+    };
+    let ropts = RenderOptions {
+        kmod: opts.kmod,
+        warn_dups: opts.warn_dups,
+    };
+    if opts.dry_run {
+        let (text, d) = render::render_text_only(&input, ropts);
+        diags.extend(d);
+        let mut rendered = Rendered::default();
+        rendered.files.push(("-n", text));
+        return Ok(Built {
+            rendered,
+            verbose: direct.verbose,
+        });
+    }
+    match render::render_all(&input, ropts) {
+        Ok(r) => {
+            diags.extend(r.diags.iter().cloned());
+            Ok(Built {
+                rendered: r,
+                verbose: direct.verbose,
+            })
+        }
+        Err(bad) => {
+            diags.push(Diagnostic {
+                level: Level::Fatal,
+                text: bad.to_string(),
+            });
+            Err(())
+        }
+    }
+}
+
+/// `-A`: whether `DIR/modules.dep` exists and no module file is newer.
+fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dep = match std::fs::metadata(format!("{dir}/modules.dep")) {
+        Ok(m) => m.mtime(),
+        Err(e) => {
+            diags.push(Diagnostic::error(format!(
+                "could not fstatat({dir}, modules.dep): {}",
+                strerror(&e)
+            )));
+            return false;
+        }
+    };
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || !matches!(e.file_name().to_str(), Some("build" | "source"))
+        });
+    for e in walker.flatten() {
+        if e.file_type().is_file()
+            && suffixes.matches(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name()))
+            && e.metadata().map(|m| m.mtime() > dep).unwrap_or(false)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Runs depmod: returns what to print and the exit status. Files are
+/// written only when every database rendered.
+pub fn run(opts: &DepmodOptions) -> Outcome {
+    let mut pre = Vec::new();
+    if opts.quick {
+        if opts.dry_run {
+            return Outcome::default();
+        }
+        let dir_probe = prepare_dirs_only(opts);
+        if let Some(dir) = dir_probe {
+            if up_to_date(&dir, opts.suffixes, &mut pre) {
+                return Outcome {
+                    diags: pre,
+                    ..Default::default()
+                };
+            }
+        }
+    }
+    let prep = match prepare(opts) {
+        Ok(p) => p,
+        Err(mut o) => {
+            pre.append(&mut o.diags);
+            o.diags = pre;
+            return o;
+        }
+    };
+    let mut outcome = Outcome {
+        diags: pre,
+        ..Default::default()
+    };
+    outcome.diags.extend(prep.diags.iter().cloned());
+    let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
+    let built = match build(&prep, &loaded, opts, &mut outcome.diags) {
+        Ok(b) => b,
+        Err(()) => {
+            outcome.exit_code = 1;
+            return outcome;
+        }
+    };
+    if opts.verbose >= 1 {
+        for l in &built.verbose {
+            outcome.stdout.extend_from_slice(l.as_bytes());
+            outcome.stdout.push(b'\n');
+        }
+    }
+    if opts.dry_run {
+        if let Some(t) = built.rendered.get("-n") {
+            outcome.stdout.extend_from_slice(t);
+        }
+        return outcome;
+    }
+    let out = camino::Utf8Path::new(&prep.dirs.out);
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return outcome.fatal(format!(
+            "could not create directory {out}: {}",
+            strerror(&e)
+        ));
+    }
+    if let Err(e) = crate::output::write_all_atomic(out, &built.rendered.files) {
+        outcome.diags.push(Diagnostic::error(e.to_string()));
+        outcome.exit_code = 1;
+    }
+    outcome
+}
+
+fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
+    let version = match opts.args.first() {
+        Some(v) if is_version_number(v) => v.clone(),
+        _ => running_kernel_release(),
+    };
+    let root = opts
+        .basedir
+        .as_deref()
+        .map(make_absolute)
+        .unwrap_or_default();
+    let moddir = match (opts.kmod, &opts.moduledir) {
+        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
+        _ => "lib/modules".to_string(),
+    };
+    Some(format!("{root}/{moddir}/{version}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_as_sscanf_sees_them() {
+        assert!(is_version_number("6.1.0-56-amd64"));
+        assert!(is_version_number("0.0"));
+        assert!(is_version_number("6.1"));
+        assert!(!is_version_number("foo"));
+        assert!(!is_version_number("6"));
+        assert!(!is_version_number("6."));
+    }
+}

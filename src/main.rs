@@ -1,1 +1,188 @@
-fn main() {}
+//! The kmodtree command line: parses flags and calls the library.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kmodtree::depmod::{self, DepmodOptions};
+use kmodtree::module::Limits;
+use kmodtree::render::KmodVersion;
+use kmodtree::tree::walk::Suffixes;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kmodtree",
+    version,
+    about = "Assemble Linux kernel module trees and write kmod's modules.* databases, byte-identical and deterministic"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write every modules.* database of a module tree, as kmod's depmod does
+    Depmod(DepmodArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KmodArg {
+    #[value(name = "34")]
+    V34,
+    #[value(name = "30")]
+    V30,
+}
+
+const DEPMOD_AFTER_HELP: &str = "\
+Deliberate differences from kmod's depmod:
+  * Configuration is hermetic: without -C, only BASEDIR/etc/depmod.d,
+    BASEDIR/lib/depmod.d and BASEDIR/usr/lib/depmod.d are read, never the
+    host's /etc (use --host-config for kmod's list).
+  * Directories are walked in sorted order, so when two files give the same
+    module name and kmod's priority rules tie, the result does not depend on
+    the file system's directory order.
+  * Databases are rendered completely in memory first; nothing is written
+    when any of them fails (kmod stops half-way).
+  * Index content with bytes >= 0x80 is refused for every --kmod-version
+    (kmod 30 would write a corrupt index).";
+
+#[derive(Args, Clone)]
+#[command(disable_version_flag = true, after_help = DEPMOD_AFTER_HELP)]
+struct DepmodArgs {
+    /// Probe all modules (implied when no module file is given)
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Only do the work if a module is newer than modules.dep
+    #[arg(short = 'A', long = "quick")]
+    quick: bool,
+    /// Use an image of a module tree rooted at DIR
+    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
+    basedir: Option<String>,
+    /// Module directory under the base directory (default lib/modules)
+    #[arg(short = 'm', long = "moduledir", value_name = "DIR")]
+    moduledir: Option<String>,
+    /// Output base directory (default: the base directory)
+    #[arg(short = 'o', long = "outdir", value_name = "DIR")]
+    outdir: Option<String>,
+    /// Read configuration from PATH (file or directory; repeatable)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<String>,
+    /// Read kmod's host configuration directories (/etc/depmod.d, ...)
+    #[arg(long = "host-config")]
+    host_config: bool,
+    /// Report symbols no module or kernel provides (needs -E or -F)
+    #[arg(short = 'e', long = "errsyms")]
+    errsyms: bool,
+    /// Use Module.symvers to check symbol versions
+    #[arg(short = 'E', long = "symvers", value_name = "FILE")]
+    symvers: Option<String>,
+    /// Use System.map for the kernel's symbols
+    #[arg(short = 'F', long = "filesyms", value_name = "FILE")]
+    filesyms: Option<String>,
+    /// Write the text databases to stdout only
+    #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
+    dry_run: bool,
+    /// Architecture symbol prefix
+    #[arg(short = 'P', long = "symbol-prefix", value_name = "CHAR")]
+    prefix: Option<String>,
+    /// Warn on duplicates
+    #[arg(short = 'w', long = "warn")]
+    warn: bool,
+    /// Verbose: print each dependency found (twice: informational messages)
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Show version
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Worker threads for reading modules (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Which kmod's output to reproduce
+    #[arg(long = "kmod-version", value_enum, default_value = "34")]
+    kmod_version: KmodArg,
+    /// Behave like a kmod built without zlib (Debian's): .ko.gz files are not modules
+    #[arg(long = "without-zlib")]
+    without_zlib: bool,
+    /// Largest decompressed module accepted, in bytes
+    #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
+    max_module_size: u64,
+    /// [VERSION] [MODULE_FILE...]
+    #[arg(value_name = "ARGS", allow_hyphen_values = false)]
+    args: Vec<String>,
+}
+
+impl DepmodArgs {
+    fn options(&self) -> DepmodOptions {
+        DepmodOptions {
+            all: self.all,
+            quick: self.quick,
+            basedir: self.basedir.clone(),
+            moduledir: self.moduledir.clone(),
+            outdir: self.outdir.clone(),
+            config: self.config.clone(),
+            host_config: self.host_config,
+            errsyms: self.errsyms,
+            symvers: self.symvers.clone(),
+            system_map: self.filesyms.clone(),
+            dry_run: self.dry_run,
+            prefix: self.prefix.clone(),
+            warn_dups: self.warn,
+            verbose: self.verbose,
+            args: self.args.clone(),
+            jobs: self.jobs,
+            kmod: match self.kmod_version {
+                KmodArg::V34 => KmodVersion::V34,
+                KmodArg::V30 => KmodVersion::V30,
+            },
+            suffixes: Suffixes {
+                gzip: !self.without_zlib,
+                ..Suffixes::default()
+            },
+            limits: Limits {
+                max_image_size: self.max_module_size,
+            },
+        }
+    }
+}
+
+fn run_depmod(args: &DepmodArgs) -> ExitCode {
+    if args.version {
+        println!(
+            "kmodtree {} (kmod 34 and 30 compatible depmod)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let opts = args.options();
+    let outcome = depmod::run(&opts);
+    outcome.print(
+        "depmod",
+        opts.verbose,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(outcome.exit_code as u8)
+}
+
+/// Under the name `depmod` (a symlink), behave as `kmodtree depmod`.
+#[derive(Parser)]
+#[command(name = "depmod", disable_version_flag = true)]
+struct DepmodCli {
+    #[command(flatten)]
+    args: DepmodArgs,
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let invoked_as = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if invoked_as == "depmod" {
+        let cli = DepmodCli::parse();
+        return run_depmod(&cli.args);
+    }
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Depmod(args) => run_depmod(args),
+    }
+}

@@ -1,1 +1,191 @@
-//! render
+//! Rendering: pure functions from the resolved tree to the bytes of every
+//! `modules.*` database, in kmod's formats and orders (spec §8), one file per
+//! database family. Nothing here touches the disk.
+
+pub mod alias;
+pub mod builtin;
+pub mod dep;
+pub mod devname;
+pub mod softdep;
+pub mod symbols;
+
+use crate::index::{IndexBuilder, Layout};
+use crate::tree::Diagnostic;
+
+/// Which kmod's output to reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KmodVersion {
+    /// kmod 30–33: post-order indexes, no `modules.weakdep`.
+    V30,
+    /// kmod 34: pre-order indexes, `modules.weakdep`.
+    #[default]
+    V34,
+}
+
+impl KmodVersion {
+    pub fn layout(self) -> Layout {
+        match self {
+            KmodVersion::V30 => Layout::PostOrder,
+            KmodVersion::V34 => Layout::PreOrder,
+        }
+    }
+}
+
+/// One module as the renderers see it (array order).
+#[derive(Clone, Debug)]
+pub struct RenderModule<'a> {
+    pub name: &'a str,
+    /// `P(m)`: path relative to the module directory, or absolute.
+    pub db_path: &'a str,
+    pub aliases: Vec<&'a [u8]>,
+    pub softdeps: Vec<&'a [u8]>,
+    pub weakdeps: Vec<&'a [u8]>,
+    /// Transitive dependencies (indexes into the module array), in
+    /// modules.dep order.
+    pub deps: &'a [u32],
+}
+
+/// A kernel-build input file: its content, or the reason it could not be
+/// opened (the C library's text).
+pub type InputFile = Result<Vec<u8>, String>;
+
+/// Everything the renderers need.
+#[derive(Clone, Debug)]
+pub struct RenderInput<'a> {
+    pub modules: Vec<RenderModule<'a>>,
+    /// Module-owned symbols in kmod's order, with the owner's index.
+    pub symbols: Vec<(&'a [u8], u32)>,
+    /// The module directory as kmod prints it (for builtin warnings).
+    pub dir: &'a str,
+    pub builtin: &'a InputFile,
+    pub builtin_modinfo: &'a InputFile,
+}
+
+/// Rendering options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    pub kmod: KmodVersion,
+    /// `-w`: warn about duplicate index values.
+    pub warn_dups: bool,
+}
+
+/// Every database's bytes, in kmod's writing order, and the diagnostics
+/// kmod prints while writing them.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Rendered {
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+}
+
+/// Index content kmod would reject (a byte ≥ 0x80).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}")]
+pub struct BadCharacter {
+    pub ch: char,
+    pub code: u32,
+    pub string: String,
+}
+
+/// An index builder that refuses non-ASCII content (kmod 34's check, which
+/// kmodtree applies for every version: kmod 30 corrupts such indexes).
+pub(crate) struct CheckedIndex {
+    builder: IndexBuilder,
+}
+
+impl CheckedIndex {
+    pub(crate) fn new() -> Self {
+        CheckedIndex {
+            builder: IndexBuilder::new(),
+        }
+    }
+
+    /// Inserts; returns whether the value was a duplicate.
+    pub(crate) fn insert(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        prio: u32,
+    ) -> Result<bool, BadCharacter> {
+        check_7bit(key)?;
+        check_7bit(value)?;
+        Ok(self.builder.insert(key, value, prio))
+    }
+
+    pub(crate) fn finish(&self, kmod: KmodVersion) -> Vec<u8> {
+        self.builder.to_bytes(kmod.layout())
+    }
+}
+
+fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
+    match s.iter().find(|&&b| b >= 0x80) {
+        None => Ok(()),
+        Some(&b) => Err(BadCharacter {
+            ch: char::from(b),
+            // kmod prints (int)(char)ch: sign-extended.
+            code: b as i8 as i32 as u32,
+            string: String::from_utf8_lossy(s).into_owned(),
+        }),
+    }
+}
+
+/// Renders every database kmod writes, in its order (§8.1).
+pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, BadCharacter> {
+    let mut r = Rendered::default();
+    let dep_text = dep::modules_dep(input);
+    let dep_bin = dep::modules_dep_bin(input, opts, &dep_text, &mut r.diags)?;
+    r.files.push(("modules.dep", dep_text));
+    r.files.push(("modules.dep.bin", dep_bin));
+    r.files.push(("modules.alias", alias::modules_alias(input)));
+    r.files.push((
+        "modules.alias.bin",
+        alias::modules_alias_bin(input, opts, &mut r.diags)?,
+    ));
+    r.files
+        .push(("modules.softdep", softdep::modules_softdep(input)));
+    if opts.kmod == KmodVersion::V34 {
+        r.files
+            .push(("modules.weakdep", softdep::modules_weakdep(input)));
+    }
+    r.files
+        .push(("modules.symbols", symbols::modules_symbols(input)));
+    r.files.push((
+        "modules.symbols.bin",
+        symbols::modules_symbols_bin(input, opts, &mut r.diags)?,
+    ));
+    r.files.push((
+        "modules.builtin.bin",
+        builtin::modules_builtin_bin(input, opts, &mut r.diags)?,
+    ));
+    r.files.push((
+        "modules.builtin.alias.bin",
+        builtin::modules_builtin_alias_bin(input, opts, &mut r.diags)?,
+    ));
+    r.files.push((
+        "modules.devname",
+        devname::modules_devname(input, &mut r.diags),
+    ));
+    Ok(r)
+}
+
+/// What `depmod -n` prints: the text databases concatenated (§8.4).
+pub fn render_text_only(input: &RenderInput, opts: RenderOptions) -> (Vec<u8>, Vec<Diagnostic>) {
+    let mut out = dep::modules_dep(input);
+    let mut diags = Vec::new();
+    out.extend(alias::modules_alias(input));
+    out.extend(softdep::modules_softdep(input));
+    if opts.kmod == KmodVersion::V34 {
+        out.extend(softdep::modules_weakdep(input));
+    }
+    out.extend(symbols::modules_symbols(input));
+    out.extend(devname::modules_devname(input, &mut diags));
+    (out, diags)
+}

@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn builtin_lines() {
         let (keys, diags) = builtin_keys(b"kernel/fs/ext-4.ko\n\n9p.ko\nkernel/nodot\nlast.ko");
-        assert_eq!(keys, vec![b"ext_4".to_vec(), b"nodot\n".to_vec(), b"last".to_vec()]);
+        assert_eq!(
+            keys,
+            vec![b"ext_4".to_vec(), b"nodot\n".to_vec(), b"last".to_vec()]
+        );
         assert_eq!(diags.len(), 2);
         assert_eq!(diags[0].text, "Invalid modules.builtin line: \n");
     }
@@ -94,6 +97,12 @@ mod tests {
     fn builtin_modinfo_records() {
         let data = b"m1.alias=a1\0m1.license=GPL\0m2.alias=a2\0bad\0m3.alias=\0m4.alias=a4";
         let got = builtin_aliases(data);
-        assert_eq!(got, vec![(b"a1".to_vec(), b"m1".to_vec()), (b"a2".to_vec(), b"m2".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                (b"a1".to_vec(), b"m1".to_vec()),
+                (b"a2".to_vec(), b"m2".to_vec())
+            ]
+        );
     }
 }

@@ -282,17 +282,32 @@ mod tests {
         assert_eq!(cfg.overrides, vec!["extra/foo".to_string()]);
         assert_eq!(cfg.excludes, vec!["b".to_string(), "a".to_string()]);
         assert_eq!(cfg.externals, vec!["/ext".to_string()]);
-        let errs: Vec<_> = d.iter().filter(|d| d.level == super::super::Level::Error).collect();
+        let errs: Vec<_> = d
+            .iter()
+            .filter(|d| d.level == super::super::Level::Error)
+            .collect();
         assert_eq!(errs.len(), 2);
-        assert_eq!(errs[0].text, "/c.conf:7: ignoring bad line starting with '#'");
-        assert_eq!(errs[1].text, "/c.conf:8: ignoring bad line starting with 'frobnicate'");
-        assert_eq!(Config::empty().search, vec![SearchEntry::Path("updates".into())]);
+        assert_eq!(
+            errs[0].text,
+            "/c.conf:7: ignoring bad line starting with '#'"
+        );
+        assert_eq!(
+            errs[1].text,
+            "/c.conf:8: ignoring bad line starting with 'frobnicate'"
+        );
+        assert_eq!(
+            Config::empty().search,
+            vec![SearchEntry::Path("updates".into())]
+        );
     }
 
     #[test]
     fn continuation_lines_count_physical_lines() {
         let lines = logical_lines(b"search a \\\n b\nx\\yz");
-        assert_eq!(lines, vec![(2, b"search a  b".to_vec()), (3, b"xyz".to_vec())]);
+        assert_eq!(
+            lines,
+            vec![(2, b"search a  b".to_vec()), (3, b"xyz".to_vec())]
+        );
     }
 
     #[test]

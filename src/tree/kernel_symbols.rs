@@ -21,13 +21,10 @@ pub fn parse_system_map(
     let mut syms = Vec::new();
     let mut diags = Vec::new();
     for (i, line) in fgets_lines(data, 10240).into_iter().enumerate() {
-        let after_second_space = line
-            .iter()
-            .position(|&b| b == b' ')
-            .and_then(|p| {
-                let rest = &line[p + 1..];
-                rest.iter().position(|&b| b == b' ').map(|q| &rest[q + 1..])
-            });
+        let after_second_space = line.iter().position(|&b| b == b' ').and_then(|p| {
+            let rest = &line[p + 1..];
+            rest.iter().position(|&b| b == b' ').map(|q| &rest[q + 1..])
+        });
         let Some(mut p) = after_second_space else {
             diags.push(Diagnostic::error(format!(
                 "{file}:{}: invalid line: {}",
@@ -151,8 +148,17 @@ mod tests {
         let sv = b"0x1234\tfoo\tvmlinux\tEXPORT_SYMBOL\t\n0xZZZZ\tbad\tvmlinux\tX\n\
                    0x1\tshort\n0x2\tmodsym\tdrivers/x\tEXPORT_SYMBOL\n0x3\tnl\tvmlinux\n";
         let (syms, diags) = parse_module_symvers(sv, "/M", None);
-        assert_eq!(syms, vec![KernelSymbol { name: b"foo".to_vec(), crc: 0x1234 }]);
+        assert_eq!(
+            syms,
+            vec![KernelSymbol {
+                name: b"foo".to_vec(),
+                crc: 0x1234
+            }]
+        );
         assert_eq!(diags.len(), 1);
-        assert_eq!(diags[0].text, "/M:2 Invalid symbol version 0xZZZZ: No such file or directory");
+        assert_eq!(
+            diags[0].text,
+            "/M:2 Invalid symbol version 0xZZZZ: No such file or directory"
+        );
     }
 }

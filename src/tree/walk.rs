@@ -179,7 +179,9 @@ fn walk_one(
                         .map(strerror)
                         .unwrap_or_else(|| err.to_string())
                 };
-                diags.push(Diagnostic::error(format!("could not open {path}: {reason}")));
+                diags.push(Diagnostic::error(format!(
+                    "could not open {path}: {reason}"
+                )));
                 continue;
             }
         };
@@ -307,7 +309,10 @@ mod tests {
         assert_eq!(module_name("dot.ted.ko"), "dot");
         let c = cand("/m", "kernel/x/snd-hda.ko.xz");
         assert_eq!(c.uncrelpath(), Some("kernel/x/snd-hda.ko"));
-        assert_eq!(cand("/m", "kernel/x/dot.ted.ko").uncrelpath(), Some("kernel/x/dot.te"));
+        assert_eq!(
+            cand("/m", "kernel/x/dot.ted.ko").uncrelpath(),
+            Some("kernel/x/dot.te")
+        );
     }
 
     #[test]

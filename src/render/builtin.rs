@@ -1,0 +1,60 @@
+//! `modules.builtin.bin` and `modules.builtin.alias.bin`, from the kernel's
+//! `modules.builtin` and `modules.builtin.modinfo`.
+
+use super::alias::normalized_or_warn;
+use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
+use crate::tree::builtin::{builtin_aliases, builtin_keys};
+use crate::tree::Diagnostic;
+
+/// One key per valid `modules.builtin` line, empty value, priority 0; a
+/// missing input gives a 0-byte file.
+pub fn modules_builtin_bin(
+    input: &RenderInput,
+    opts: RenderOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Vec<u8>, BadCharacter> {
+    let data = match input.builtin {
+        Ok(d) => d,
+        Err(reason) => {
+            diags.push(Diagnostic::warning(format!(
+                "could not open modules.builtin at {}: {reason}",
+                input.dir
+            )));
+            return Ok(Vec::new());
+        }
+    };
+    let (keys, errs) = builtin_keys(data);
+    diags.extend(errs);
+    let mut idx = CheckedIndex::new();
+    for k in keys {
+        idx.insert(&k, b"", 0)?;
+    }
+    Ok(idx.finish(opts.kmod))
+}
+
+/// Normalised builtin alias → builtin module name, priority 0; a missing
+/// input gives a 0-byte file.
+pub fn modules_builtin_alias_bin(
+    input: &RenderInput,
+    opts: RenderOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Vec<u8>, BadCharacter> {
+    let data = match input.builtin_modinfo {
+        Ok(d) => d,
+        Err(reason) => {
+            diags.push(Diagnostic::warning(format!(
+                "could not open modules.builtin.modinfo at {}: {reason}",
+                input.dir
+            )));
+            return Ok(Vec::new());
+        }
+    };
+    let mut idx = CheckedIndex::new();
+    for (alias, module) in builtin_aliases(data) {
+        let Some(key) = normalized_or_warn(&alias, diags) else {
+            continue;
+        };
+        idx.insert(&key, &module, 0)?;
+    }
+    Ok(idx.finish(opts.kmod))
+}

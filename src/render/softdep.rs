@@ -1,0 +1,43 @@
+//! `modules.softdep` and `modules.weakdep` (kmod 34).
+
+use super::{RenderInput, RenderModule};
+
+fn render(
+    input: &RenderInput,
+    header: &str,
+    word: &str,
+    values: for<'m, 'a> fn(&'m RenderModule<'a>) -> &'m [&'a [u8]],
+) -> Vec<u8> {
+    let mut out = header.as_bytes().to_vec();
+    for m in &input.modules {
+        for v in values(m) {
+            out.extend_from_slice(word.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(m.name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(v);
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Header, then `softdep MODNAME VALUE`.
+pub fn modules_softdep(input: &RenderInput) -> Vec<u8> {
+    render(
+        input,
+        "# Soft dependencies extracted from modules themselves.\n",
+        "softdep",
+        |m| &m.softdeps,
+    )
+}
+
+/// Header, then `weakdep MODNAME VALUE`.
+pub fn modules_weakdep(input: &RenderInput) -> Vec<u8> {
+    render(
+        input,
+        "# Weak dependencies extracted from modules themselves.\n",
+        "weakdep",
+        |m| &m.weakdeps,
+    )
+}

@@ -1,0 +1,103 @@
+//! Reporting dependency cycles the way kmod does (spec §7.4).
+
+use crate::tree::Diagnostic;
+use std::collections::BTreeSet;
+
+/// kmod's cycle report for the modules left with users after numbering:
+/// one `Cycle detected: a -> b -> a` error per cycle found by its DFS, then
+/// `Found N modules in dependency cycles!`.
+///
+/// kmod's search re-expands visited modules and can loop forever on some
+/// graphs (a cycle reachable from a root that is not on it); kmodtree
+/// bounds the work per root instead, reporting what it found.
+pub fn report_cycles(names: &[&str], deps: &[Vec<u32>], users: &[u32]) -> Vec<Diagnostic> {
+    let n = names.len();
+    let mut roots: Vec<u32> = (0..n as u32).filter(|&i| users[i as usize] > 0).collect();
+    let mut visited = vec![false; n];
+    let mut members: BTreeSet<u32> = BTreeSet::new();
+    let mut diags = Vec::new();
+    // Vertices: (module, parent vertex index).
+    let mut vertices: Vec<(u32, Option<usize>)> = Vec::new();
+    let budget = (n + 1).saturating_mul(n + 1).min(4_000_000);
+    while !roots.is_empty() {
+        let root = roots.remove(0);
+        vertices.clear();
+        vertices.push((root, None));
+        let mut stack = vec![0usize];
+        let mut steps = 0usize;
+        while let Some(v) = stack.pop() {
+            steps += 1;
+            if steps > budget {
+                break;
+            }
+            let (m, _) = vertices[v];
+            if visited[m as usize] && m == root {
+                let mut chain = Vec::new();
+                let mut p = vertices[v].1;
+                while let Some(pv) = p {
+                    chain.push(vertices[pv].0);
+                    p = vertices[pv].1;
+                }
+                chain.reverse();
+                let mut text = String::from("Cycle detected: ");
+                for &c in &chain {
+                    text.push_str(names[c as usize]);
+                    text.push_str(" -> ");
+                    members.insert(c);
+                    roots.retain(|&r| r != c);
+                }
+                text.push_str(names[m as usize]);
+                diags.push(Diagnostic::error(text));
+                continue;
+            }
+            visited[m as usize] = true;
+            if deps[m as usize].is_empty() {
+                roots.retain(|&r| r != m);
+                continue;
+            }
+            for &d in &deps[m as usize] {
+                vertices.push((d, Some(v)));
+                stack.push(vertices.len() - 1);
+            }
+        }
+    }
+    diags.push(Diagnostic::error(format!(
+        "Found {} modules in dependency cycles!",
+        members.len()
+    )));
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::topological_numbers;
+
+    #[test]
+    fn fixture_shape() {
+        // a->b->c->a, d<->e, f uses a (the edge case `cycle`).
+        let names = ["mod_a", "mod_b", "mod_c", "mod_d", "mod_e", "mod_f"];
+        let deps = vec![vec![1], vec![2], vec![0], vec![4], vec![3], vec![0]];
+        let users = topological_numbers(&deps).unwrap_err();
+        let d = report_cycles(&names, &deps, &users);
+        let texts: Vec<_> = d.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "Cycle detected: mod_a -> mod_b -> mod_c -> mod_a",
+                "Cycle detected: mod_d -> mod_e -> mod_d",
+                "Found 5 modules in dependency cycles!"
+            ]
+        );
+    }
+
+    #[test]
+    fn terminates_on_cycle_below_root() {
+        // r -> a -> b -> a, with r used by x -> r -> ... and x in a cycle.
+        let names = ["x", "y", "r", "a", "b"];
+        let deps = vec![vec![1, 2], vec![0], vec![3], vec![4], vec![3]];
+        let users = topological_numbers(&deps).unwrap_err();
+        let d = report_cycles(&names, &deps, &users);
+        assert!(d.last().unwrap().text.starts_with("Found "));
+    }
+}

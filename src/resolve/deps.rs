@@ -1,0 +1,151 @@
+//! Direct dependencies (spec §7.1), kmod's global topological numbering
+//! (§7.2) and transitive dependency lists (§7.3).
+
+use super::{Node, SymbolTable};
+use crate::tree::Diagnostic;
+
+/// Options of the dependency pass.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DepOptions {
+    /// `-e` (with a kernel map): warn about unknown symbols.
+    pub print_unknown: bool,
+    /// `-E`: compare CRCs.
+    pub check_symvers: bool,
+}
+
+/// Direct dependencies of every module, in discovery order of the symbols.
+#[derive(Clone, Debug, Default)]
+pub struct DirectDeps {
+    pub deps: Vec<Vec<u32>>,
+    /// `-e` warnings, in kmod's order.
+    pub diags: Vec<Diagnostic>,
+    /// `-v` lines: `PATH needs "SYM": OWNERPATH`.
+    pub verbose: Vec<String>,
+}
+
+/// Looks up every undefined symbol of every module (array order).
+pub fn direct_dependencies(nodes: &[Node], table: &SymbolTable, opts: DepOptions) -> DirectDeps {
+    let mut out = DirectDeps {
+        deps: Vec::with_capacity(nodes.len()),
+        ..Default::default()
+    };
+    for node in nodes {
+        let mut deps: Vec<u32> = Vec::new();
+        for imp in node.imports {
+            let Some(sym) = table.find(&imp.name) else {
+                if opts.print_unknown && !imp.weak {
+                    out.diags.push(Diagnostic::warning(format!(
+                        "{} needs unknown symbol {}",
+                        node.path,
+                        String::from_utf8_lossy(&imp.name)
+                    )));
+                }
+                continue;
+            };
+            if opts.check_symvers && sym.crc != imp.crc && !imp.weak && opts.print_unknown {
+                out.diags.push(Diagnostic::warning(format!(
+                    "{} disagrees about version of symbol {}",
+                    node.path,
+                    String::from_utf8_lossy(&imp.name)
+                )));
+            }
+            if let Some(owner) = sym.owner {
+                if !deps.contains(&owner) {
+                    deps.push(owner);
+                    out.verbose.push(format!(
+                        "{} needs \"{}\": {}",
+                        node.path,
+                        String::from_utf8_lossy(&imp.name),
+                        nodes[owner as usize].path
+                    ));
+                }
+            }
+        }
+        out.deps.push(deps);
+    }
+    out
+}
+
+/// kmod's topological numbering: Kahn's algorithm with a LIFO stack seeded
+/// with the modules nobody uses, in array order. Returns each module's
+/// number, or the remaining user counts when cycles prevent numbering all.
+pub fn topological_numbers(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
+    let n = deps.len();
+    let mut users = vec![0u32; n];
+    for d in deps {
+        for &x in d {
+            users[x as usize] += 1;
+        }
+    }
+    let mut stack: Vec<u32> = (0..n as u32).filter(|&i| users[i as usize] == 0).collect();
+    let mut number = vec![u32::MAX; n];
+    let mut next = 0u32;
+    while let Some(m) = stack.pop() {
+        number[m as usize] = next;
+        next += 1;
+        for &d in &deps[m as usize] {
+            users[d as usize] -= 1;
+            if users[d as usize] == 0 {
+                stack.push(d);
+            }
+        }
+    }
+    if (next as usize) < n {
+        Err(users)
+    } else {
+        Ok(number)
+    }
+}
+
+/// Every module's transitive dependencies, sorted by topological number
+/// (each module before its own dependencies).
+pub fn transitive_dependencies(deps: &[Vec<u32>], numbers: &[u32]) -> Vec<Vec<u32>> {
+    let n = deps.len();
+    let mut seen = vec![u32::MAX; n];
+    let mut stack = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    for m in 0..n {
+        let mut list = Vec::new();
+        stack.clear();
+        stack.extend(deps[m].iter().rev().copied());
+        while let Some(d) = stack.pop() {
+            if seen[d as usize] == m as u32 {
+                continue;
+            }
+            seen[d as usize] = m as u32;
+            list.push(d);
+            stack.extend(deps[d as usize].iter().rev().copied());
+        }
+        list.sort_unstable_by_key(|&d| numbers[d as usize]);
+        out.push(list);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_worked_example() {
+        // §7.3: order a b c d; a needs c then b, b→d, c→d.
+        let deps = vec![vec![2, 1], vec![3], vec![3], vec![]];
+        let numbers = topological_numbers(&deps).unwrap();
+        assert_eq!(numbers, vec![0, 1, 2, 3]);
+        let t = transitive_dependencies(&deps, &numbers);
+        assert_eq!(t, vec![vec![1, 2, 3], vec![3], vec![3], vec![]]);
+    }
+
+    #[test]
+    fn lifo_order_matters() {
+        // a and b unused: stack [a, b]; b is popped first.
+        let deps = vec![vec![2], vec![2], vec![]];
+        assert_eq!(topological_numbers(&deps).unwrap(), vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn cycle_leaves_users() {
+        let deps = vec![vec![1], vec![0], vec![]];
+        assert!(topological_numbers(&deps).is_err());
+    }
+}

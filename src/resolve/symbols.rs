@@ -1,0 +1,102 @@
+//! The symbol table (spec §6): kernel symbols and fake symbols first, then
+//! every module's exports in array order, the last one winning.
+
+use crate::kmod_hash::{iteration_key, SYMBOL_BUCKETS};
+use crate::tree::kernel_symbols::KernelSymbol;
+use std::collections::HashMap;
+
+/// Who provides a symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolEntry {
+    /// Index of the owning module in the array, or None for the kernel.
+    pub owner: Option<u32>,
+    pub crc: u64,
+}
+
+/// Symbol name → provider.
+#[derive(Clone, Debug, Default)]
+pub struct SymbolTable {
+    map: HashMap<Vec<u8>, SymbolEntry>,
+    prefix: Option<u8>,
+}
+
+impl SymbolTable {
+    /// A table holding the kernel's symbols, if a map was given (then the
+    /// fake symbols `__this_module`, `_GLOBAL_OFFSET_TABLE_` and `TOC.` are
+    /// added too, as kmod does).
+    pub fn new(kernel: Option<&[KernelSymbol]>, prefix: Option<u8>) -> Self {
+        let mut t = SymbolTable {
+            map: HashMap::new(),
+            prefix,
+        };
+        if let Some(kernel) = kernel {
+            t.map.reserve(kernel.len() + 3);
+            for s in kernel {
+                t.map.insert(
+                    s.name.clone(),
+                    SymbolEntry {
+                        owner: None,
+                        crc: s.crc,
+                    },
+                );
+            }
+            let fake = SymbolEntry {
+                owner: None,
+                crc: 0,
+            };
+            t.map.insert(b"__this_module".to_vec(), fake);
+            t.map.insert(b"_GLOBAL_OFFSET_TABLE_".to_vec(), fake);
+            if t.find(b"TOC.").is_none() {
+                t.map.insert(b"TOC.".to_vec(), fake);
+            }
+        }
+        t
+    }
+
+    /// Adds a module's export, replacing any earlier provider.
+    pub fn add_export(&mut self, name: &[u8], crc: u64, owner: u32) {
+        let name = match self.prefix {
+            Some(p) if name.first() == Some(&p) => &name[1..],
+            _ => name,
+        };
+        let entry = SymbolEntry {
+            owner: Some(owner),
+            crc,
+        };
+        match self.map.get_mut(name) {
+            Some(e) => *e = entry,
+            None => {
+                self.map.insert(name.to_vec(), entry);
+            }
+        }
+    }
+
+    /// Looks an undefined symbol up: one leading `.` (PPC64) and then one
+    /// prefix character are stripped first.
+    pub fn find(&self, name: &[u8]) -> Option<&SymbolEntry> {
+        let mut n = name;
+        if n.first() == Some(&b'.') {
+            n = &n[1..];
+        }
+        if let Some(p) = self.prefix {
+            if n.first() == Some(&p) {
+                n = &n[1..];
+            }
+        }
+        self.map.get(n)
+    }
+
+    /// Module-owned symbols in kmod's hash-table iteration order
+    /// (`modules.symbols` order).
+    pub fn module_symbols(&self) -> Vec<(&[u8], u32)> {
+        let mut v: Vec<(&[u8], u32)> = self
+            .map
+            .iter()
+            .filter_map(|(k, e)| e.owner.map(|o| (k.as_slice(), o)))
+            .collect();
+        v.sort_unstable_by(|a, b| {
+            iteration_key(a.0, SYMBOL_BUCKETS).cmp(&iteration_key(b.0, SYMBOL_BUCKETS))
+        });
+        v
+    }
+}
