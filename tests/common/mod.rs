@@ -1,0 +1,54 @@
+//! Shared test helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The shared fixtures: `$KMODTREE_FIXTURES`, else `../shared/fixtures`
+/// next to the crate.
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("KMODTREE_FIXTURES") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+    }
+}
+
+/// Copies a directory tree (following symlinks to files, keeping none).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+            let mut perm = std::fs::metadata(&dst).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
+            std::fs::set_permissions(&dst, perm).unwrap();
+        }
+    }
+}
+
+/// Replaces every occurrence of `root` with `@ROOT@`.
+pub fn unroot(text: &[u8], root: &str) -> Vec<u8> {
+    let s = String::from_utf8_lossy(text);
+    s.replace(root, "@ROOT@").into_bytes()
+}
+
+/// A compact description of the first difference between two byte strings.
+pub fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let pos = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let ctx = |s: &[u8]| {
+        let lo = pos.saturating_sub(60);
+        let hi = (pos + 60).min(s.len());
+        String::from_utf8_lossy(&s[lo..hi]).into_owned()
+    };
+    format!(
+        "lengths {} vs {}, first difference at byte {pos}:\n  got:      {:?}\n  expected: {:?}",
+        a.len(),
+        b.len(),
+        ctx(a),
+        ctx(b)
+    )
+}
