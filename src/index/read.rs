@@ -160,31 +160,40 @@ fn be32(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Values collected by a wildcard lookup, ordered as libkmod's `add_value`
-/// would: each new value goes before the first one with priority ≥ its own,
-/// which is ascending priority with later additions first among equals.
+/// Values collected by a wildcard lookup, in the order modprobe gets them
+/// from libkmod's `index_searchwild` (the `FILE *` reader modprobe uses).
+///
+/// That reader re-inserts a node's values into a list when it reads the node
+/// (§9.4 rule: reverses each run of equal priorities), then adds them to the
+/// result list with the same rule (reverses them back, ahead of equal
+/// priorities already collected). Net effect: ascending priority; among
+/// equal priorities, nodes matched later first, and within one node the
+/// stored order. (libkmod's mmap reader, used only after
+/// `kmod_load_resources`, skips the first re-insertion and so reverses each
+/// node's equal-priority run.)
 struct Collected {
-    items: Vec<(u32, usize, IndexValue)>,
+    /// (priority, node sequence number, position in node, value)
+    items: Vec<(u32, usize, usize, IndexValue)>,
+    nodes: usize,
 }
 
 impl Collected {
     fn add(&mut self, node: &Node<'_>) {
-        for &(priority, v) in &node.values {
-            let seq = self.items.len();
-            self.items.push((
+        let seq = self.nodes;
+        self.nodes += 1;
+        for (pos, &(priority, v)) in node.values.iter().enumerate() {
+            let value = IndexValue {
                 priority,
-                seq,
-                IndexValue {
-                    priority,
-                    value: v.to_vec(),
-                },
-            ));
+                value: v.to_vec(),
+            };
+            self.items.push((priority, seq, pos, value));
         }
     }
 
     fn finish(mut self) -> Vec<IndexValue> {
-        self.items.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        self.items.into_iter().map(|(_, _, v)| v).collect()
+        self.items
+            .sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        self.items.into_iter().map(|(_, _, _, v)| v).collect()
     }
 }
 
@@ -374,14 +383,18 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// Wildcard lookup as libkmod's `index_mm_searchwild` (used by modprobe
-    /// for `modules.alias.bin`): stored keys are `fnmatch` patterns; returns
-    /// the values of every key matching `query`, merged by priority with the
-    /// §9.4 rule (ascending priority; among equals, the value added later
-    /// during the walk first). A NUL byte ends `query`.
+    /// Wildcard lookup as libkmod's `index_searchwild` (what modprobe does
+    /// for `modules.alias.bin` and `modules.builtin.alias.bin`): stored keys
+    /// are `fnmatch` patterns; returns the values of every key matching
+    /// `query`, merged by priority the way libkmod merges them (ascending
+    /// priority; among equal priorities, keys reached later in the walk
+    /// first, each key's values in stored order). A NUL byte ends `query`.
     pub fn lookup_wildcard(&self, query: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
         let key = until_nul(query);
-        let mut out = Collected { items: Vec::new() };
+        let mut out = Collected {
+            items: Vec::new(),
+            nodes: 0,
+        };
         let (mut r, mut at, mut i) = (self.root, 8usize, 0usize);
         // Descend literally until a wildcard; each round consumes a key byte.
         while let Some(node) = self.node(r, at)? {

@@ -5,6 +5,8 @@
 pub fn fixtures_dir() -> std::path::PathBuf {
     match std::env::var_os("KMODTREE_FIXTURES") {
         Some(dir) => std::path::PathBuf::from(dir),
-        None => std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")),
+        None => {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures"))
+        }
     }
 }
