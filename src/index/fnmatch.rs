@@ -3,6 +3,13 @@
 //! negation, `[:class:]`), backslash escapes; `/` and leading `.` are not
 //! special.
 //!
+//! Malformed brackets follow glibc (checked against it by a differential
+//! test): unterminated → the `[` is literal; bad class name, or a range or
+//! escape cut off by the end of the pattern → no match. Equivalence classes
+//! and collating symbols are supported for single bytes only (`[=a=]`,
+//! `[.a.]`), which is all the C locale has; glibc's handling of their
+//! malformed forms is only approximated. No kmod alias uses any of these.
+//!
 //! Matching is the iterative single-backtrack-point algorithm: every token
 //! other than `*` consumes exactly one byte, so on a mismatch only the most
 //! recent `*` needs to absorb one more byte. Time is O(pattern × string), no
@@ -79,20 +86,23 @@ fn until_nul(b: &[u8]) -> &[u8] {
 
 /// Evaluates the bracket expression starting at `pat[start]` (just after
 /// `[`) against byte `c`.
+///
+/// Like glibc, members are parsed in order until one matches; the rest of
+/// the expression is then only skipped (see [`skip_rest`]), so whether a
+/// malformed tail makes the pattern fail can depend on `c`.
 fn bracket(pat: &[u8], start: usize, c: u8) -> Bracket {
     let mut i = start;
     let negate = matches!(pat.get(i), Some(b'!' | b'^'));
     if negate {
         i += 1;
     }
-    let mut matched = false;
     let mut first = true;
     loop {
         let Some(&b) = pat.get(i) else {
             return Bracket::Literal;
         };
         if b == b']' && !first {
-            return Bracket::Set(matched != negate, i + 1);
+            return Bracket::Set(negate, i + 1);
         }
         first = false;
         let lo = match b {
@@ -108,8 +118,10 @@ fn bracket(pat: &[u8], start: usize, c: u8) -> Bracket {
                     let Some(m) = class_matches(name, c) else {
                         return Bracket::Invalid;
                     };
-                    matched |= m;
                     i = next;
+                    if m {
+                        return skip_rest(pat, i, negate);
+                    }
                     continue;
                 }
                 Special::Char(ch, next) => {
@@ -128,19 +140,58 @@ fn bracket(pat: &[u8], start: usize, c: u8) -> Bracket {
             }
         };
         // A range `lo-hi`, unless the `-` is the last member (`[a-]`).
-        if pat.get(i) == Some(&b'-') && pat.get(i + 1) != Some(&b']') {
+        let matched = if pat.get(i) == Some(&b'-') && pat.get(i + 1) != Some(&b']') {
+            if i + 1 == pat.len() && lo == c {
+                // glibc tests `lo` alone first when the `-` ends the pattern.
+                return skip_rest(pat, i, negate);
+            }
             let mut hi = pat.get(i + 1).copied();
             i += 2;
             if hi == Some(b'\\') {
                 hi = pat.get(i).copied();
                 i += 1;
+            } else if hi == Some(b'[') && pat.get(i) == Some(&b'.') {
+                // A collating symbol as the range end: `[a-[.z.]]`.
+                match special(pat, i - 1) {
+                    Special::Char(x, next) => {
+                        hi = Some(x);
+                        i = next;
+                    }
+                    _ => return Bracket::Invalid,
+                }
             }
+            // glibc: a range cut off by the end of the pattern fails.
             let Some(hi) = hi else {
                 return Bracket::Invalid;
             };
-            matched |= lo <= c && c <= hi;
+            lo <= c && c <= hi
         } else {
-            matched |= lo == c;
+            lo == c
+        };
+        if matched {
+            return skip_rest(pat, i, negate);
+        }
+    }
+}
+
+/// After a member matched: finds the closing `]` from `pat[i]` on (escapes
+/// and `[:class:]` forms are stepped over). No `]`: the `[` is literal.
+fn skip_rest(pat: &[u8], mut i: usize, negate: bool) -> Bracket {
+    loop {
+        match pat.get(i) {
+            None => return Bracket::Literal,
+            Some(b']') => return Bracket::Set(!negate, i + 1),
+            Some(b'\\') => {
+                if i + 1 >= pat.len() {
+                    return Bracket::Invalid;
+                }
+                i += 2;
+            }
+            Some(b'[') if pat.get(i + 1) == Some(&b':') => match special(pat, i) {
+                Special::Class(_, next) => i = next,
+                _ => i += 1,
+            },
+            Some(_) => i += 1,
         }
     }
 }
@@ -174,9 +225,11 @@ fn special(pat: &[u8], i: usize) -> Special<'_> {
             }
         }
     }
-    // `[.x.]` / `[=x=]`: a single character in the C locale.
+    // `[.x.]` / `[=x=]`: a single character in the C locale. glibc treats a
+    // malformed `[=` as an ordinary `[`, but rejects a malformed `[.`.
     match (pat.get(i + 2), pat.get(i + 3), pat.get(i + 4)) {
         (Some(&x), Some(&d), Some(b']')) if d == delim => Special::Char(x, i + 5),
+        _ if delim == b'=' => Special::Ordinary,
         _ => Special::Invalid,
     }
 }
