@@ -51,7 +51,7 @@ fn exercise(data: &[u8]) {
 fn reference_loop_is_refused() {
     // Root @12: children 'a'..'a', child 'a' -> @12 again.
     let mut data = header(12 | CHILDS);
-    data.extend_from_slice(&[b'a', b'a']);
+    data.extend_from_slice(b"aa");
     data.extend_from_slice(&(12 | CHILDS).to_be_bytes());
     let index = Index::parse(&data).unwrap();
     assert_eq!(
