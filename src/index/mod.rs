@@ -17,7 +17,7 @@ mod write;
 pub use dump::{detect_layout, dump_lines};
 pub use fnmatch::fnmatch;
 pub use keys::{check_7bit, normalize_alias};
-pub use read::{Entry, Index, IndexError, IndexValue};
+pub use read::{Entry, Index, IndexError, IndexValue, MAX_KEY_LEN};
 pub use write::{IndexBuilder, IndexTooLarge};
 
 /// File magic (`0xB007F457`, "BOOTFAST").
