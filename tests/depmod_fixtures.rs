@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{copy_tree, first_difference, fixtures_dir, unroot};
+use common::{copy_tree, first_difference, fixtures_dir, read_fixture, unroot};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +22,10 @@ fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for kmod in ["kmod34", "kmod30"] {
         let base = fx.join("expected").join(kmod);
-        let mut trees: Vec<_> = std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut trees: Vec<_> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         trees.sort();
         for t in trees {
             let tree_name = t.file_name().unwrap().to_string_lossy().into_owned();
@@ -54,7 +57,10 @@ fn cases() -> Vec<Case> {
             let (head, cmd) = line.split_once(": ").unwrap();
             let (kmod, mode) = head.split_once(' ').unwrap();
             cases.push(Case {
-                name: format!("edge/{}/{kmod}/{mode}", e.file_name().unwrap().to_string_lossy()),
+                name: format!(
+                    "edge/{}/{kmod}/{mode}",
+                    e.file_name().unwrap().to_string_lossy()
+                ),
                 tree: e.clone(),
                 cmd: cmd.to_string(),
                 expected: e.join("expected").join(kmod).join(mode),
@@ -70,7 +76,14 @@ fn kmodtree_args(cmd: &str, root: &str) -> Vec<String> {
     let tool = words.next().unwrap();
     let mut args = vec!["depmod".to_string()];
     args.push("--kmod-version".into());
-    args.push(if tool.starts_with("depmod34") { "34" } else { "30" }.into());
+    args.push(
+        if tool.starts_with("depmod34") {
+            "34"
+        } else {
+            "30"
+        }
+        .into(),
+    );
     if !tool.ends_with('z') {
         // Debian's builds have no zlib: .ko.gz files are not modules.
         args.push("--without-zlib".into());
@@ -104,7 +117,7 @@ fn run_case(case: &Case, scratch: &Path) -> Result<(), String> {
         problems.push(format!("exit code {code}, expected {}", rc.trim()));
     }
     let stderr = unroot(&out.stderr, &root_s);
-    let want_err = std::fs::read(case.expected.join("stderr.txt")).unwrap();
+    let want_err = read_fixture(&case.expected.join("stderr.txt"));
     if stderr != want_err {
         problems.push(format!(
             "stderr differs:\n--- got\n{}--- expected\n{}",
@@ -123,14 +136,19 @@ fn run_case(case: &Case, scratch: &Path) -> Result<(), String> {
     let mut written: Vec<String> = std::fs::read_dir(&moddir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("modules.") && !case.tree.join("lib/modules").join(version).join(n).exists())
+        .filter(|n| {
+            n.starts_with("modules.")
+                && !case.tree.join("lib/modules").join(version).join(n).exists()
+        })
         .collect();
     written.sort();
     if written != expected_files {
-        problems.push(format!("files written {written:?}, expected {expected_files:?}"));
+        problems.push(format!(
+            "files written {written:?}, expected {expected_files:?}"
+        ));
     }
     for f in &expected_files {
-        let want = std::fs::read(case.expected.join(f)).unwrap();
+        let want = read_fixture(&case.expected.join(f));
         match std::fs::read(moddir.join(f)) {
             Ok(got) if got == want => {}
             Ok(got) => problems.push(format!("{f}: {}", first_difference(&got, &want))),
@@ -148,7 +166,11 @@ fn run_case(case: &Case, scratch: &Path) -> Result<(), String> {
 fn depmod_matches_kmod_on_every_fixture() {
     let scratch = tempfile::tempdir().unwrap();
     let all = cases();
-    assert!(all.len() > 30, "fixtures not found at {}", fixtures_dir().display());
+    assert!(
+        all.len() > 30,
+        "fixtures not found at {}",
+        fixtures_dir().display()
+    );
     let mut failures = Vec::new();
     for case in &all {
         if let Err(e) = run_case(case, scratch.path()) {

@@ -1,0 +1,463 @@
+//! Trie construction (§9.3, §9.4) and serialisation in both layouts (§9.5,
+//! §9.6).
+//!
+//! Nodes live in one arena (`Vec<Node>`) and refer to each other by index;
+//! prefixes and values are ranges into one shared byte buffer, children form
+//! a sibling list sorted by character, and values a linked list sorted per
+//! §9.4. Inserting therefore allocates nothing per node, and splitting a node
+//! never copies bytes (both halves are sub-ranges of the old prefix).
+
+use super::{
+    Layout, FLAG_CHILDS, FLAG_PREFIX, FLAG_VALUES, HEADER_LEN, INDEX_MAGIC, INDEX_VERSION,
+};
+
+/// Sentinel for "no node" / "no value" in the arena links.
+const NONE: u32 = u32::MAX;
+
+/// Largest offset a node reference can hold (28 bits).
+const MAX_OFFSET: usize = 0x0FFF_FFFF;
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// Prefix: `bytes[prefix_start .. prefix_start + prefix_len]`.
+    prefix_start: u32,
+    prefix_len: u32,
+    /// First child (lowest character), or `NONE`.
+    first_child: u32,
+    /// Next sibling in the parent's child list (higher character), or `NONE`.
+    next_sibling: u32,
+    /// First value (lowest priority), or `NONE`.
+    values: u32,
+    /// The character leading from the parent to this node (unused for root).
+    ch: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Value {
+    priority: u32,
+    start: u32,
+    len: u32,
+    next: u32,
+}
+
+/// The serialised index would need offsets beyond 28 bits (≥ 256 MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("index too large: {size} bytes, node offsets are limited to 28 bits")]
+pub struct IndexTooLarge {
+    /// Size in bytes the file would have.
+    pub size: usize,
+}
+
+/// Builds a kmod index in memory, then writes it in either layout.
+///
+/// Keys and values are byte strings without NUL; kmod 34 additionally
+/// refuses bytes ≥ 0x80 (use [`super::check_7bit`] before inserting — the
+/// builder itself stores whatever it is given, like kmod 30).
+#[derive(Clone, Debug)]
+pub struct IndexBuilder {
+    nodes: Vec<Node>,
+    values: Vec<Value>,
+    bytes: Vec<u8>,
+}
+
+impl Default for IndexBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexBuilder {
+    /// An empty index: a root with no prefix, no children and no values.
+    pub fn new() -> Self {
+        IndexBuilder {
+            nodes: vec![Node {
+                prefix_start: 0,
+                prefix_len: 0,
+                first_child: NONE,
+                next_sibling: NONE,
+                values: NONE,
+                ch: 0,
+            }],
+            values: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Number of (key, value) pairs inserted so far.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when nothing has been inserted.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) -> u32 {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        to_u32(start)
+    }
+
+    fn prefix(&self, n: u32) -> &[u8] {
+        let node = &self.nodes[n as usize];
+        let s = node.prefix_start as usize;
+        &self.bytes[s..s + node.prefix_len as usize]
+    }
+
+    fn new_node(&mut self, prefix_start: u32, prefix_len: u32, ch: u8) -> u32 {
+        let idx = to_u32(self.nodes.len());
+        self.nodes.push(Node {
+            prefix_start,
+            prefix_len,
+            first_child: NONE,
+            next_sibling: NONE,
+            values: NONE,
+            ch,
+        });
+        idx
+    }
+
+    /// Inserts `value` with `priority` under `key` (§9.3): the value goes
+    /// before the first existing value of that key whose priority is ≥
+    /// `priority` (§9.4). Returns true if an identical value was already
+    /// stored under `key` (depmod `-w` warns about duplicates); the duplicate
+    /// is stored anyway, as kmod does.
+    ///
+    /// Keys and values should not contain NUL bytes (they are written
+    /// NUL-terminated).
+    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> bool {
+        let mut node = 0u32;
+        let mut i = 0usize;
+        loop {
+            // 1. Make the node's prefix a prefix of key[i..], splitting if not.
+            let plen = self.nodes[node as usize].prefix_len as usize;
+            let common = {
+                let prefix = self.prefix(node);
+                let rest = &key[i..];
+                prefix.iter().zip(rest).take_while(|(a, b)| a == b).count()
+            };
+            if common < plen {
+                self.split(node, common);
+            }
+            // 2. Consume the (possibly shortened) prefix.
+            i += common;
+            if i == key.len() {
+                return self.add_value(node, value, priority);
+            }
+            // 3. Descend or create a child for key[i].
+            let c = key[i];
+            match self.find_or_link_child(node, c) {
+                Ok(child) => {
+                    node = child;
+                    i += 1;
+                }
+                Err((prev, next)) => {
+                    let start = self.push_bytes(&key[i + 1..]);
+                    let child = self.new_node(start, to_u32(key.len() - i - 1), c);
+                    self.nodes[child as usize].next_sibling = next;
+                    if prev == NONE {
+                        self.nodes[node as usize].first_child = child;
+                    } else {
+                        self.nodes[prev as usize].next_sibling = child;
+                    }
+                    self.add_value(child, value, priority);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Splits `node` at prefix position `j`: a new node takes
+    /// `prefix[j+1..]`, the children and the values; `node` keeps
+    /// `prefix[..j]` and gets the new node as its only child at `prefix[j]`.
+    fn split(&mut self, node: u32, j: usize) {
+        let old = self.nodes[node as usize];
+        let split_ch = self.bytes[old.prefix_start as usize + j];
+        let tail_start = old.prefix_start + to_u32(j) + 1;
+        let tail_len = old.prefix_len - to_u32(j) - 1;
+        let tail = self.new_node(tail_start, tail_len, split_ch);
+        {
+            let t = &mut self.nodes[tail as usize];
+            t.first_child = old.first_child;
+            t.values = old.values;
+        }
+        let n = &mut self.nodes[node as usize];
+        n.prefix_len = to_u32(j);
+        n.first_child = tail;
+        n.values = NONE;
+    }
+
+    /// Finds child `c` of `node`: `Ok(child)`, or `Err((prev, next))`, the
+    /// siblings between which a new child `c` belongs (`prev == NONE`: at the
+    /// head of the list).
+    fn find_or_link_child(&self, node: u32, c: u8) -> Result<u32, (u32, u32)> {
+        let mut prev = NONE;
+        let mut cur = self.nodes[node as usize].first_child;
+        while cur != NONE {
+            let ch = self.nodes[cur as usize].ch;
+            if ch == c {
+                return Ok(cur);
+            }
+            if ch > c {
+                break;
+            }
+            prev = cur;
+            cur = self.nodes[cur as usize].next_sibling;
+        }
+        Err((prev, cur))
+    }
+
+    /// Adds a value per §9.4; returns whether an identical value existed.
+    fn add_value(&mut self, node: u32, value: &[u8], priority: u32) -> bool {
+        let mut duplicate = false;
+        let mut prev = NONE;
+        let mut insert_after = NONE;
+        let mut found_pos = false;
+        let mut cur = self.nodes[node as usize].values;
+        while cur != NONE {
+            let v = self.values[cur as usize];
+            if !found_pos && v.priority >= priority {
+                insert_after = prev;
+                found_pos = true;
+            }
+            if !duplicate {
+                let s = v.start as usize;
+                duplicate = &self.bytes[s..s + v.len as usize] == value;
+            }
+            if found_pos && duplicate {
+                break;
+            }
+            prev = cur;
+            cur = v.next;
+        }
+        if !found_pos {
+            insert_after = prev;
+        }
+        let start = self.push_bytes(value);
+        let idx = to_u32(self.values.len());
+        let next = if insert_after == NONE {
+            std::mem::replace(&mut self.nodes[node as usize].values, idx)
+        } else {
+            std::mem::replace(&mut self.values[insert_after as usize].next, idx)
+        };
+        self.values.push(Value {
+            priority,
+            start,
+            len: to_u32(value.len()),
+            next,
+        });
+        duplicate
+    }
+
+    fn children(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut cur = self.nodes[node as usize].first_child;
+        std::iter::from_fn(move || {
+            (cur != NONE).then(|| {
+                let c = cur;
+                cur = self.nodes[c as usize].next_sibling;
+                c
+            })
+        })
+    }
+
+    fn value_list(&self, node: u32) -> impl Iterator<Item = &Value> + '_ {
+        let mut cur = self.nodes[node as usize].values;
+        std::iter::from_fn(move || {
+            (cur != NONE).then(|| {
+                let v = &self.values[cur as usize];
+                cur = v.next;
+                v
+            })
+        })
+    }
+
+    /// Character range `(first, last)` of the node's children, if any.
+    fn child_range(&self, node: u32) -> Option<(u8, u8)> {
+        let n = &self.nodes[node as usize];
+        if n.first_child == NONE {
+            return None;
+        }
+        let first = self.nodes[n.first_child as usize].ch;
+        let last = self
+            .children(node)
+            .last()
+            .map_or(first, |c| self.nodes[c as usize].ch);
+        Some((first, last))
+    }
+
+    /// Serialised size of one node (§9.2) and its reference flags.
+    fn node_size_flags(&self, node: u32) -> (usize, u32) {
+        let n = &self.nodes[node as usize];
+        let mut size = 0;
+        let mut flags = 0;
+        if n.prefix_len > 0 {
+            size += n.prefix_len as usize + 1;
+            flags |= FLAG_PREFIX;
+        }
+        if let Some((first, last)) = self.child_range(node) {
+            size += 2 + 4 * (usize::from(last - first) + 1);
+            flags |= FLAG_CHILDS;
+        }
+        if n.values != NONE {
+            size += 4 + self
+                .value_list(node)
+                .map(|v| 4 + v.len as usize + 1)
+                .sum::<usize>();
+            flags |= FLAG_VALUES;
+        }
+        (size, flags)
+    }
+
+    /// Nodes in the order they are written for `layout`.
+    fn write_order(&self, layout: Layout) -> Vec<u32> {
+        let mut order = Vec::with_capacity(self.nodes.len());
+        match layout {
+            Layout::PreOrder => {
+                let mut stack = vec![0u32];
+                while let Some(n) = stack.pop() {
+                    order.push(n);
+                    // Children go on the stack in descending order, so the
+                    // lowest character pops first.
+                    let first = stack.len();
+                    stack.extend(self.children(n));
+                    stack[first..].reverse();
+                }
+            }
+            Layout::PostOrder => {
+                // Reverse of "node, then children in descending order".
+                let mut stack = vec![0u32];
+                while let Some(n) = stack.pop() {
+                    order.push(n);
+                    stack.extend(self.children(n));
+                }
+                order.reverse();
+            }
+        }
+        order
+    }
+
+    /// Serialises the index in `layout`.
+    ///
+    /// # Panics
+    /// If the file would exceed the 28-bit offset range (256 MiB); use
+    /// [`IndexBuilder::try_to_bytes`] to handle that case.
+    pub fn to_bytes(&self, layout: Layout) -> Vec<u8> {
+        match self.try_to_bytes(layout) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
+    pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
+        let order = self.write_order(layout);
+        // Offsets and flags of every node, from the sizes along `order`.
+        let mut refs = vec![0u32; self.nodes.len()];
+        let mut pos = HEADER_LEN;
+        for &n in &order {
+            let (size, flags) = self.node_size_flags(n);
+            if pos > MAX_OFFSET {
+                return Err(IndexTooLarge { size: pos + size });
+            }
+            refs[n as usize] = to_u32(pos) | flags;
+            pos += size;
+        }
+        let total = pos;
+
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&refs[0].to_be_bytes());
+        for &n in &order {
+            self.write_node(n, &refs, &mut out);
+        }
+        debug_assert_eq!(out.len(), total);
+        Ok(out)
+    }
+
+    fn write_node(&self, n: u32, refs: &[u32], out: &mut Vec<u8>) {
+        let node = &self.nodes[n as usize];
+        if node.prefix_len > 0 {
+            out.extend_from_slice(self.prefix(n));
+            out.push(0);
+        }
+        if let Some((first, last)) = self.child_range(n) {
+            out.push(first);
+            out.push(last);
+            let table_start = out.len();
+            out.resize(table_start + 4 * (usize::from(last - first) + 1), 0);
+            for c in self.children(n) {
+                let slot = table_start + 4 * usize::from(self.nodes[c as usize].ch - first);
+                out[slot..slot + 4].copy_from_slice(&refs[c as usize].to_be_bytes());
+            }
+        }
+        if node.values != NONE {
+            let count = self.value_list(n).count();
+            out.extend_from_slice(&to_u32(count).to_be_bytes());
+            for v in self.value_list(n) {
+                out.extend_from_slice(&v.priority.to_be_bytes());
+                let s = v.start as usize;
+                out.extend_from_slice(&self.bytes[s..s + v.len as usize]);
+                out.push(0);
+            }
+        }
+    }
+}
+
+/// Arena sizes are far below 4 GiB for any module tree; a larger input is a
+/// programming error, not a data error.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("index arena exceeds 4 GiB")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_index_is_12_bytes_in_both_layouts() {
+        let b = IndexBuilder::new();
+        let want = [0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0, 0, 0, 0x0c];
+        assert_eq!(b.to_bytes(Layout::PreOrder), want);
+        assert_eq!(b.to_bytes(Layout::PostOrder), want);
+    }
+
+    #[test]
+    fn value_order_and_duplicates() {
+        let mut b = IndexBuilder::new();
+        assert!(!b.insert(b"q_r", b"m3", 0));
+        assert!(b.insert(b"q_r", b"m3", 0));
+        assert!(!b.insert(b"q_r", b"m1", 0));
+        assert!(!b.insert(b"q_r", b"m0", 5));
+        assert!(!b.insert(b"q_r", b"m9", 1));
+        let got: Vec<(u32, &[u8])> = b
+            .value_list(1)
+            .map(|v| {
+                (
+                    v.priority,
+                    &b.bytes[v.start as usize..(v.start + v.len) as usize],
+                )
+            })
+            .collect();
+        let want: Vec<(u32, &[u8])> =
+            vec![(0, b"m1"), (0, b"m3"), (0, b"m3"), (1, b"m9"), (5, b"m0")];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn split_keeps_identity_of_old_node() {
+        let mut b = IndexBuilder::new();
+        b.insert(b"abcd", b"1", 0);
+        b.insert(b"abxy", b"2", 0);
+        b.insert(b"ab", b"3", 0);
+        // root -a-> "b" (value 3) with children 'c' -> "d", 'x' -> "y".
+        let a = b.nodes[0].first_child;
+        assert_eq!(b.prefix(a), b"b");
+        let kids: Vec<(u8, &[u8])> = b
+            .children(a)
+            .map(|c| (b.nodes[c as usize].ch, b.prefix(c)))
+            .collect();
+        assert_eq!(kids, vec![(b'c', &b"d"[..]), (b'x', &b"y"[..])]);
+    }
+}
