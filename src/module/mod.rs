@@ -93,6 +93,10 @@ pub struct ModuleMeta {
     pub compression: Compression,
     pub ident: ElfIdent,
     pub modinfo: Vec<ModinfoEntry>,
+    /// Whether the image has a `.modinfo` section at all. kmod's `modinfo`
+    /// fails without one ("could not get modinfo from 'NAME': No data
+    /// available"); depmod just sees no entries.
+    pub has_modinfo: bool,
     pub exports: Vec<Export>,
     /// Set when the exports could not be read although the ELF image is
     /// valid (an unterminated `__ksymtab_strings`): kmod reports
@@ -141,6 +145,9 @@ pub enum Errno {
     FBig,
     /// `EIO`, "Input/output error".
     Io,
+    /// `ENODATA`, "No data available" (modinfo of an image without a
+    /// `.modinfo` section).
+    NoData,
 }
 
 impl Errno {
@@ -152,6 +159,7 @@ impl Errno {
             Errno::NoSys => "Function not implemented",
             Errno::FBig => "File too large",
             Errno::Io => "Input/output error",
+            Errno::NoData => "No data available",
         }
     }
 }
