@@ -201,6 +201,15 @@ impl ModuleError {
     }
 }
 
+/// kmod's module name for a file: the basename (after the last `/`) up to
+/// its first `.`, with every `-` replaced by `_` (spec §3.2).
+/// `kernel/sound/snd-hda-intel.ko.xz` → `snd_hda_intel`; `dot.ted.ko` → `dot`.
+pub fn name_from_file_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    stem.replace('-', "_")
+}
+
 /// Parses a module image held in memory (compressed or not).
 pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleError> {
     let (compression, image) = decompress::decompress(data, limits)?;
