@@ -72,7 +72,9 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
 }
 
 pub fn zstd(data: &[u8]) -> Vec<u8> {
-    zstd::encode_all(data, 3).unwrap()
+    // One-shot compression records the content size, as the zstd tool does
+    // (kmod needs it).
+    zstd::bulk::compress(data, 3).unwrap()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
