@@ -93,6 +93,10 @@ pub struct ModuleMeta {
     pub compression: Compression,
     pub ident: ElfIdent,
     pub modinfo: Vec<ModinfoEntry>,
+    /// Whether the image has a `.modinfo` section at all. kmod's `modinfo`
+    /// fails without one ("could not get modinfo from 'NAME': No data
+    /// available"); depmod just sees no entries.
+    pub has_modinfo: bool,
     pub exports: Vec<Export>,
     /// Set when the exports could not be read although the ELF image is
     /// valid (an unterminated `__ksymtab_strings`): kmod reports
@@ -141,6 +145,9 @@ pub enum Errno {
     FBig,
     /// `EIO`, "Input/output error".
     Io,
+    /// `ENODATA`, "No data available" (modinfo of an image without a
+    /// `.modinfo` section).
+    NoData,
 }
 
 impl Errno {
@@ -152,6 +159,7 @@ impl Errno {
             Errno::NoSys => "Function not implemented",
             Errno::FBig => "File too large",
             Errno::Io => "Input/output error",
+            Errno::NoData => "No data available",
         }
     }
 }
@@ -191,6 +199,15 @@ impl ModuleError {
             _ => Errno::Inval,
         }
     }
+}
+
+/// kmod's module name for a file: the basename (after the last `/`) up to
+/// its first `.`, with every `-` replaced by `_` (spec §3.2).
+/// `kernel/sound/snd-hda-intel.ko.xz` → `snd_hda_intel`; `dot.ted.ko` → `dot`.
+pub fn name_from_file_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    stem.replace('-', "_")
 }
 
 /// Parses a module image held in memory (compressed or not).
