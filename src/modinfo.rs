@@ -461,3 +461,40 @@ mod tests {
         assert!(!hex_colon(&b20).contains('\n'));
     }
 }
+
+/// `modinfo --tree --json`: one JSON line per module of a tree, read in
+/// parallel and printed in discovery order. Returns the lines and whether
+/// every module could be read.
+pub fn tree_json_lines(
+    basedir: Option<&str>,
+    version: &str,
+    jobs: Option<usize>,
+    limits: &crate::module::Limits,
+) -> Result<(Vec<u8>, bool), crate::tree::walk::DiscoverError> {
+    use crate::tree::{walk, Config};
+    use rayon::prelude::*;
+    let root = basedir.unwrap_or("");
+    let dir = format!("{root}/lib/modules/{version}");
+    let disc = walk::discover(&dir, &Config::empty(), walk::Suffixes::default())?;
+    let render_one = |c: &walk::Candidate| -> (Vec<u8>, bool) {
+        let path = c.path.as_str();
+        let (line, ok) = match crate::module::read_module_file(&c.path, limits) {
+            Ok(meta) => (serde_json::to_vec(&to_json(path, &meta)), true),
+            Err(e) => (serde_json::to_vec(&json_error(path, &e)), false),
+        };
+        let mut line = line.unwrap_or_default();
+        line.push(b'\n');
+        (line, ok)
+    };
+    let work = || disc.modules.par_iter().map(render_one).collect::<Vec<_>>();
+    let results = match jobs {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .map(|p| p.install(work))
+            .unwrap_or_else(|_| work()),
+        None => work(),
+    };
+    let ok = results.iter().all(|(_, ok)| *ok);
+    Ok((results.into_iter().flat_map(|(l, _)| l).collect(), ok))
+}
