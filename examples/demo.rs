@@ -6,7 +6,6 @@
 //! `target/example-tree`).
 
 #[path = "../tests/common/elf.rs"]
-#[allow(dead_code)]
 mod elf;
 
 use elf::ModuleSpec;
@@ -74,25 +73,38 @@ const MODULES: &[Demo] = &[
     },
     Demo {
         path: "kernel/drivers/char/demo-misc.ko",
-        modinfo: &["license=GPL", "alias=devname:demo", "alias=char-major-10-242"],
+        modinfo: &[
+            "license=GPL",
+            "alias=devname:demo",
+            "alias=char-major-10-242",
+        ],
         exports: &[],
         imports: &[],
     },
 ];
 
 fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| {
-        format!("{}/target/example-tree", env!("CARGO_MANIFEST_DIR"))
-    });
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| format!("{}/target/example-tree", env!("CARGO_MANIFEST_DIR")));
     let root = Path::new(&out);
     let moddir = root.join("lib/modules").join(VERSION);
     let _ = std::fs::remove_dir_all(root);
     let mut order = String::new();
     for m in MODULES {
         let mut spec = ModuleSpec::with_modinfo(m.modinfo);
-        let name = m.path.rsplit('/').next().unwrap().split('.').next().unwrap();
-        spec.modinfo.push(format!("name={}", name.replace('-', "_")));
-        spec.modinfo.push(format!("vermagic={VERSION} SMP mod_unload"));
+        let name = m
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap();
+        spec.modinfo
+            .push(format!("name={}", name.replace('-', "_")));
+        spec.modinfo
+            .push(format!("vermagic={VERSION} SMP mod_unload"));
         let mut strings = Vec::new();
         for e in m.exports {
             strings.extend_from_slice(e.as_bytes());
@@ -133,12 +145,7 @@ fn main() {
     };
     println!("$ kmodtree depmod -C /dev/null -b {out} {VERSION}");
     let outcome = kmodtree::depmod::run(&opts);
-    outcome.print(
-        "depmod",
-        0,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    );
+    outcome.print("depmod", 0, &mut std::io::stdout(), &mut std::io::stderr());
     if outcome.exit_code != 0 {
         std::process::exit(outcome.exit_code);
     }

@@ -445,23 +445,6 @@ pub fn json_error(path: &str, err: &ModuleError) -> JsonError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_wraps_after_20_bytes() {
-        assert_eq!(hex_colon(&[]), "");
-        assert_eq!(hex_colon(&[0x0a]), "0A");
-        let b: Vec<u8> = (0..21).collect();
-        let s = hex_colon(&b);
-        assert!(s.starts_with("00:01:"));
-        assert!(s.ends_with("12:13:\n\t\t14"));
-        let b20: Vec<u8> = (0..20).collect();
-        assert!(!hex_colon(&b20).contains('\n'));
-    }
-}
-
 /// `modinfo --tree --json`: one JSON line per module of a tree, read in
 /// parallel and printed in discovery order. Returns the lines and whether
 /// every module could be read.
@@ -497,4 +480,21 @@ pub fn tree_json_lines(
     };
     let ok = results.iter().all(|(_, ok)| *ok);
     Ok((results.into_iter().flat_map(|(l, _)| l).collect(), ok))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_wraps_after_20_bytes() {
+        assert_eq!(hex_colon(&[]), "");
+        assert_eq!(hex_colon(&[0x0a]), "0A");
+        let b: Vec<u8> = (0..21).collect();
+        let s = hex_colon(&b);
+        assert!(s.starts_with("00:01:"));
+        assert!(s.ends_with("12:13:\n\t\t14"));
+        let b20: Vec<u8> = (0..20).collect();
+        assert!(!hex_colon(&b20).contains('\n'));
+    }
 }
