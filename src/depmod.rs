@@ -383,6 +383,14 @@ pub struct Built {
     pub verbose: Vec<String>,
 }
 
+/// A build that failed (cycles, bad characters): exit 1, nothing written.
+#[derive(Debug, Default)]
+pub struct Failed {
+    /// `-v` lines for stdout: kmod prints them while it computes the
+    /// dependencies, before it finds a cycle or a bad character.
+    pub verbose: Vec<String>,
+}
+
 /// Orders, resolves and renders. `loaded[i]` belongs to `prep.modules[i]`.
 /// Diagnostics are appended to `diags` in kmod's order; Err means exit 1
 /// with nothing written (cycles, bad characters).
@@ -391,7 +399,7 @@ pub fn build(
     loaded: &[LoadedModule],
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Built, ()> {
+) -> Result<Built, Failed> {
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
     let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
@@ -455,7 +463,9 @@ pub fn build(
         Err(users) => {
             let names: Vec<&str> = nodes.iter().map(|n| n.name).collect();
             diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
-            return Err(());
+            return Err(Failed {
+                verbose: direct.verbose,
+            });
         }
     };
     let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
@@ -507,7 +517,9 @@ pub fn build(
                 level: Level::Fatal,
                 text: bad.to_string(),
             });
-            Err(())
+            Err(Failed {
+                verbose: direct.verbose,
+            })
         }
     }
 }
@@ -574,19 +586,24 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     };
     outcome.diags.extend(prep.diags.iter().cloned());
     let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
-    let built = match build(&prep, &loaded, opts, &mut outcome.diags) {
-        Ok(b) => b,
-        Err(()) => {
-            outcome.exit_code = 1;
-            return outcome;
-        }
+    let built = build(&prep, &loaded, opts, &mut outcome.diags);
+    let verbose = match &built {
+        Ok(b) => &b.verbose,
+        Err(f) => &f.verbose,
     };
     if opts.verbose >= 1 {
-        for l in &built.verbose {
+        for l in verbose {
             outcome.stdout.extend_from_slice(l.as_bytes());
             outcome.stdout.push(b'\n');
         }
     }
+    let built = match built {
+        Ok(b) => b,
+        Err(_) => {
+            outcome.exit_code = 1;
+            return outcome;
+        }
+    };
     if opts.dry_run {
         if let Some(t) = built.rendered.get("-n") {
             outcome.stdout.extend_from_slice(t);
