@@ -273,7 +273,8 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
                 }
             };
             let (syms, d) = if is_symvers {
-                kernel_symbols::parse_module_symvers(&data, file, prefix)
+                let errno = kernel_symbols::symvers_errno_text(&dir, opts.kmod == KmodVersion::V34);
+                kernel_symbols::parse_module_symvers(&data, file, prefix, &errno)
             } else {
                 kernel_symbols::parse_system_map(&data, file, prefix)
             };
