@@ -612,7 +612,15 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         return outcome;
     }
     let out = camino::Utf8Path::new(&prep.dirs.out);
-    if let Err(e) = std::fs::create_dir_all(out) {
+    // kmod's mkdir_p: mode 0755 minus the umask (not 0777).
+    let mkdir = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(out)
+    };
+    if let Err(e) = mkdir {
         return outcome.fatal(format!(
             "could not create directory {out}: {}",
             strerror(&e)
