@@ -127,11 +127,12 @@ impl Run {
     }
 }
 
+/// Runs `cmd` (with `LC_ALL=C` unless the command sets LC_ALL itself).
 fn run(cmd: &mut Command) -> Run {
-    let out = cmd
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    if !cmd.get_envs().any(|(k, _)| k == "LC_ALL") {
+        cmd.env("LC_ALL", "C");
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     Run {
         stdout: out.stdout,
         stderr: out.stderr,
