@@ -241,10 +241,7 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
         .as_deref()
         .map(make_absolute)
         .unwrap_or_default();
-    let moddir = match (opts.kmod, &opts.moduledir) {
-        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
-        _ => "lib/modules".to_string(),
-    };
+    let moddir = module_directory(opts);
     let dir = format!("{root}/{moddir}/{version}");
     let out = match &opts.outdir {
         Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
@@ -633,6 +630,16 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     outcome
 }
 
+/// The module directory under the base, without leading slashes. `-m`
+/// is honoured for every `--kmod-version` (like `-o`): kmod 30 had no
+/// such option, and ignoring the user's directory silently would be worse.
+fn module_directory(opts: &DepmodOptions) -> String {
+    match &opts.moduledir {
+        Some(m) => m.trim_start_matches('/').to_string(),
+        None => "lib/modules".to_string(),
+    }
+}
+
 fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
     let version = match opts.args.first() {
         Some(v) if is_version_number(v) => v.clone(),
@@ -643,10 +650,7 @@ fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
         .as_deref()
         .map(make_absolute)
         .unwrap_or_default();
-    let moddir = match (opts.kmod, &opts.moduledir) {
-        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
-        _ => "lib/modules".to_string(),
-    };
+    let moddir = module_directory(opts);
     Some(format!("{root}/{moddir}/{version}"))
 }
 
