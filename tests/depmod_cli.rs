@@ -11,8 +11,8 @@ mod common;
 
 use common::elf::{build, ModuleSpec};
 use common::kmod::{
-    compare_databases, compare_runs, databases, entries, kmodtree_bin, real_depmod, run_command,
-    run_kmodtree, run_tool, Kmod, Run,
+    compare_databases, compare_runs, databases, entries, kmodtree_bin, real_depmod,
+    real_depmod_or_note, run_command, run_kmodtree, run_tool, Kmod, Run,
 };
 use common::write_file;
 use std::collections::BTreeMap;
@@ -125,7 +125,7 @@ impl Pair {
             ours,
             theirs,
             kmod,
-            tool: real_depmod(kmod),
+            tool: real_depmod_or_note(kmod, "depmod_cli"),
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Real tools: kmod 34 is `$KMODTREE_DEPMOD34`, else `depmod34` from
 //! `/opt/kmod34/bin` or `PATH`; kmod 30 is `$KMODTREE_DEPMOD30`, else
-//! `/usr/sbin/depmod`. A tool is used only if its `-V` reports the
+//! `/usr/sbin/depmod` (set a variable to `none` to run without that tool). A tool is used only if its `-V` reports the
 //! expected version; otherwise [`real_depmod`] returns None and the
 //! caller skips the comparison with a note.
 #![allow(dead_code)]
@@ -41,10 +41,12 @@ impl Kmod {
 
 fn find_tool(env: &str, candidates: &[&str], want: &str) -> Option<PathBuf> {
     let mut paths: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os(env) {
+    let from_env = std::env::var_os(env);
+    if let Some(p) = &from_env {
+        // Set: only that tool (e.g. `none` to test without it).
         paths.push(PathBuf::from(p));
     }
-    for c in candidates {
+    for c in candidates.iter().filter(|_| from_env.is_none()) {
         if c.contains('/') {
             paths.push(PathBuf::from(c));
         } else if let Some(path) = std::env::var_os("PATH") {
