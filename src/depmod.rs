@@ -241,10 +241,7 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
         .as_deref()
         .map(make_absolute)
         .unwrap_or_default();
-    let moddir = match (opts.kmod, &opts.moduledir) {
-        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
-        _ => "lib/modules".to_string(),
-    };
+    let moddir = module_directory(opts);
     let dir = format!("{root}/{moddir}/{version}");
     let out = match &opts.outdir {
         Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
@@ -273,7 +270,8 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
                 }
             };
             let (syms, d) = if is_symvers {
-                kernel_symbols::parse_module_symvers(&data, file, prefix)
+                let errno = kernel_symbols::symvers_errno_text(&dir, opts.kmod == KmodVersion::V34);
+                kernel_symbols::parse_module_symvers(&data, file, prefix, &errno)
             } else {
                 kernel_symbols::parse_system_map(&data, file, prefix)
             };
@@ -376,15 +374,18 @@ fn read_input(dir: &str, name: &str) -> InputFile {
     std::fs::read(format!("{dir}/{name}")).map_err(|e| strerror(&e))
 }
 
-/// The tree cannot be rendered (dependency cycles, bad index content);
-/// the reasons are in the diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuildFailed;
-
 /// A resolved, rendered tree (nothing written yet).
 pub struct Built {
     pub rendered: Rendered,
     /// `-v` lines for stdout.
+    pub verbose: Vec<String>,
+}
+
+/// A build that failed (cycles, bad characters): exit 1, nothing written.
+#[derive(Debug, Default)]
+pub struct Failed {
+    /// `-v` lines for stdout: kmod prints them while it computes the
+    /// dependencies, before it finds a cycle or a bad character.
     pub verbose: Vec<String>,
 }
 
@@ -396,7 +397,7 @@ pub fn build(
     loaded: &[LoadedModule],
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Built, BuildFailed> {
+) -> Result<Built, Failed> {
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
     let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
@@ -460,7 +461,9 @@ pub fn build(
         Err(users) => {
             let names: Vec<&str> = nodes.iter().map(|n| n.name).collect();
             diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
-            return Err(BuildFailed);
+            return Err(Failed {
+                verbose: direct.verbose,
+            });
         }
     };
     let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
@@ -512,7 +515,9 @@ pub fn build(
                 level: Level::Fatal,
                 text: bad.to_string(),
             });
-            Err(BuildFailed)
+            Err(Failed {
+                verbose: direct.verbose,
+            })
         }
     }
 }
@@ -579,19 +584,24 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     };
     outcome.diags.extend(prep.diags.iter().cloned());
     let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
-    let built = match build(&prep, &loaded, opts, &mut outcome.diags) {
-        Ok(b) => b,
-        Err(BuildFailed) => {
-            outcome.exit_code = 1;
-            return outcome;
-        }
+    let built = build(&prep, &loaded, opts, &mut outcome.diags);
+    let verbose = match &built {
+        Ok(b) => &b.verbose,
+        Err(f) => &f.verbose,
     };
     if opts.verbose >= 1 {
-        for l in &built.verbose {
+        for l in verbose {
             outcome.stdout.extend_from_slice(l.as_bytes());
             outcome.stdout.push(b'\n');
         }
     }
+    let built = match built {
+        Ok(b) => b,
+        Err(_) => {
+            outcome.exit_code = 1;
+            return outcome;
+        }
+    };
     if opts.dry_run {
         if let Some(t) = built.rendered.get("-n") {
             outcome.stdout.extend_from_slice(t);
@@ -599,7 +609,15 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         return outcome;
     }
     let out = camino::Utf8Path::new(&prep.dirs.out);
-    if let Err(e) = std::fs::create_dir_all(out) {
+    // kmod's mkdir_p: mode 0755 minus the umask (not 0777).
+    let mkdir = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(out)
+    };
+    if let Err(e) = mkdir {
         return outcome.fatal(format!(
             "could not create directory {out}: {}",
             strerror(&e)
@@ -612,6 +630,16 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     outcome
 }
 
+/// The module directory under the base, without leading slashes. `-m`
+/// is honoured for every `--kmod-version` (like `-o`): kmod 30 had no
+/// such option, and ignoring the user's directory silently would be worse.
+fn module_directory(opts: &DepmodOptions) -> String {
+    match &opts.moduledir {
+        Some(m) => m.trim_start_matches('/').to_string(),
+        None => "lib/modules".to_string(),
+    }
+}
+
 fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
     let version = match opts.args.first() {
         Some(v) if is_version_number(v) => v.clone(),
@@ -622,10 +650,7 @@ fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
         .as_deref()
         .map(make_absolute)
         .unwrap_or_default();
-    let moddir = match (opts.kmod, &opts.moduledir) {
-        (KmodVersion::V34, Some(m)) => m.trim_start_matches('/').to_string(),
-        _ => "lib/modules".to_string(),
-    };
+    let moddir = module_directory(opts);
     Some(format!("{root}/{moddir}/{version}"))
 }
 

@@ -102,7 +102,10 @@ Deliberate differences from kmod's depmod:
   * Databases are rendered completely in memory first; nothing is written
     when any of them fails (kmod stops half-way).
   * Index content with bytes >= 0x80 is refused for every --kmod-version
-    (kmod 30 would write a corrupt index).";
+    (kmod 30 would write a corrupt index).
+  * The options are kmod 34's for every --kmod-version: -o and -m DIR work
+    with --kmod-version 30 too (kmod 30 has no -o, its -m is an ignored
+    flag, and it accepts -u -q -r).";
 
 #[derive(Args, Clone)]
 #[command(disable_version_flag = true, after_help = DEPMOD_AFTER_HELP)]
@@ -230,6 +233,19 @@ struct DepmodCli {
     args: DepmodArgs,
 }
 
+/// Parses the command line; on a usage error prints clap's message and
+/// exits 1 as kmod does (clap's own status would be 2). `--help` and
+/// `--version` still exit 0.
+fn parse_or_exit<P: Parser>() -> P {
+    match P::try_parse() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let invoked_as = std::path::Path::new(&argv0)
@@ -237,10 +253,10 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if invoked_as == "depmod" {
-        let cli = DepmodCli::parse();
+        let cli = parse_or_exit::<DepmodCli>();
         return run_depmod(&cli.args);
     }
-    let cli = Cli::parse();
+    let cli = parse_or_exit::<Cli>();
     match &cli.command {
         Command::Depmod(args) => run_depmod(args),
         Command::Modinfo(args) => run_modinfo(args),

@@ -54,10 +54,13 @@ pub fn parse_system_map(
 }
 
 /// The `vmlinux` symbols of a Module.symvers, with their CRCs.
+/// `errno_text` ends the "Invalid symbol version" message: kmod prints
+/// `%m`, i.e. whatever `errno` was left over (see [`symvers_errno_text`]).
 pub fn parse_module_symvers(
     data: &[u8],
     file: &str,
     prefix: Option<u8>,
+    errno_text: &str,
 ) -> (Vec<KernelSymbol>, Vec<Diagnostic>) {
     let mut syms = Vec::new();
     let mut diags = Vec::new();
@@ -74,7 +77,7 @@ pub fn parse_module_symvers(
         }
         let Some(crc) = strtoull_hex_whole(ver) else {
             diags.push(Diagnostic::error(format!(
-                "{file}:{} Invalid symbol version {}: No such file or directory",
+                "{file}:{} Invalid symbol version {}: {errno_text}",
                 i + 1,
                 String::from_utf8_lossy(ver)
             )));
@@ -90,6 +93,36 @@ pub fn parse_module_symvers(
         });
     }
     (syms, diags)
+}
+
+/// The `errno` text kmod's "Invalid symbol version" message ends with.
+///
+/// Nothing resets `errno` before that message, so it shows the last
+/// failure of libkmod's context set-up, which opens (in this order)
+/// kmod 34: `/sys/module/compression`, `DIR/modules.softdep`,
+/// `DIR/modules.weakdep`; kmod 30: `DIR/modules.softdep` only. With no
+/// failure it is "Success". The `/sys` probe is taken as failing
+/// (ENOENT), as in build sandboxes and containers, so that the result does
+/// not depend on the host's kernel; on a host that has it, kmod 34 prints
+/// "Success" where we print "No such file or directory" when both
+/// `modules.softdep` and `modules.weakdep` exist.
+pub fn symvers_errno_text(dir: &str, v34: bool) -> String {
+    let mut last = if v34 {
+        Some("No such file or directory".to_string())
+    } else {
+        None
+    };
+    let files: &[&str] = if v34 {
+        &["modules.softdep", "modules.weakdep"]
+    } else {
+        &["modules.softdep"]
+    };
+    for f in files {
+        if let Err(e) = std::fs::File::open(format!("{dir}/{f}")) {
+            last = Some(super::strerror(&e));
+        }
+    }
+    last.unwrap_or_else(|| "Success".to_string())
 }
 
 /// C `strtoull(tok, &end, 16)` that must consume the whole token.
@@ -147,7 +180,7 @@ mod tests {
     fn symvers_lines() {
         let sv = b"0x1234\tfoo\tvmlinux\tEXPORT_SYMBOL\t\n0xZZZZ\tbad\tvmlinux\tX\n\
                    0x1\tshort\n0x2\tmodsym\tdrivers/x\tEXPORT_SYMBOL\n0x3\tnl\tvmlinux\n";
-        let (syms, diags) = parse_module_symvers(sv, "/M", None);
+        let (syms, diags) = parse_module_symvers(sv, "/M", None, "No such file or directory");
         assert_eq!(
             syms,
             vec![KernelSymbol {

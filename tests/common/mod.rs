@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod elf;
+pub mod gen;
+pub mod kmod;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,4 +171,11 @@ pub fn files_with_suffix(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// Writes `bytes` to `root/rel`, creating the parent directories.
+pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
 }
