@@ -14,6 +14,7 @@
 //!
 //! Command families sit on top: [`depmod`], [`modinfo`].
 
+pub mod closure;
 pub mod depmod;
 pub mod index;
 pub mod kmod_hash;
