@@ -6,6 +6,7 @@ use kmodtree::depmod::{self, DepmodOptions};
 use kmodtree::module::Limits;
 use kmodtree::render::KmodVersion;
 use kmodtree::tree::walk::Suffixes;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -27,6 +28,58 @@ enum Command {
     ShowDepends(ShowDependsArgs),
     /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
     Match(MatchArgs),
+    /// Copy the closure of some root modules (and their firmware) into a new module tree
+    Closure(ClosureArgs),
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+struct ClosureArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// The directory to create (must not exist, or be empty)
+    #[arg(long = "out", short = 'o', value_name = "DIR", required = true)]
+    out: std::path::PathBuf,
+    /// A firmware directory (like /lib/firmware; repeatable, searched in order)
+    #[arg(long = "firmware", value_name = "FWDIR")]
+    firmware: Vec<std::path::PathBuf>,
+    /// Hard-link the modules instead of copying them
+    #[arg(long = "link")]
+    link: bool,
+    /// Skip roots that do not exist instead of failing
+    #[arg(long = "allow-missing")]
+    allow_missing: bool,
+    /// Also write load-order, load.sh and unload.sh
+    #[arg(long = "load-scripts")]
+    load_scripts: bool,
+    /// Root modules: names, aliases or symbol:NAME
+    #[arg(value_name = "ROOT")]
+    roots: Vec<std::ffi::OsString>,
+}
+
+fn run_closure(args: &ClosureArgs) -> ExitCode {
+    let opts = closure::ClosureOptions {
+        modprobe: args.tree.options(false),
+        out: args.out.clone(),
+        firmware_dirs: args.firmware.clone(),
+        link: args.link,
+        allow_missing: args.allow_missing,
+        load_scripts: args.load_scripts,
+        roots: args.roots.iter().map(|r| os_bytes(r)).collect(),
+    };
+    match closure::assemble_module_closure(&opts) {
+        Ok(report) => {
+            let mut err = std::io::stderr().lock();
+            for l in &report.log {
+                let _ = writeln!(err, "{}", l.trim_end_matches('\n'));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kmodtree closure: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 const MODPROBE_AFTER_HELP: &str = "\
@@ -290,5 +343,6 @@ fn main() -> ExitCode {
         Command::Depmod(args) => run_depmod(args),
         Command::ShowDepends(args) => run_show_depends(args),
         Command::Match(args) => run_match(args),
+        Command::Closure(args) => run_closure(args),
     }
 }

@@ -7,9 +7,12 @@
 //!   modules (and their firmware) into a new, valid module tree;
 //! * [`scripts`] — liminix-style `load-order`, `load.sh` and `unload.sh`.
 
+pub mod copy;
 pub mod modprobe_config;
+pub mod scripts;
 pub mod show_depends;
 
+pub use copy::{assemble_module_closure, ClosureError, ClosureOptions, ClosureReport};
 pub use modprobe_config::ModprobeConfig;
 pub use show_depends::{
     match_aliases, show_depends, LookupError, ModprobeOptions, ModuleIndexes, ProbeAction,

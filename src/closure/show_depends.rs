@@ -97,6 +97,8 @@ pub enum ProbeAction {
         name: Vec<u8>,
         command: Vec<u8>,
         options: Vec<u8>,
+        /// The module's file, if modules.dep has it (not printed).
+        path: Option<Vec<u8>>,
     },
 }
 
@@ -190,6 +192,7 @@ pub struct Resolver<'a> {
     objs: Vec<ModObj>,
     by_key: HashMap<Vec<u8>, ModId>,
     messages: Vec<Message>,
+    broken: Vec<Vec<u8>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -200,7 +203,15 @@ impl<'a> Resolver<'a> {
             objs: Vec::new(),
             by_key: HashMap::new(),
             messages: Vec::new(),
+            broken: Vec::new(),
         }
+    }
+
+    /// Dependency files that could not be used (missing, or clashing with
+    /// a module of the same name): kmod then drops the whole dependency
+    /// list of the module that names them, so the output is incomplete.
+    pub fn take_broken_dependencies(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.broken)
     }
 
     /// Messages collected so far (libkmod's, printed by modprobe).
@@ -358,6 +369,7 @@ impl<'a> Resolver<'a> {
                         String::from_utf8_lossy(&self.objs[id].name)
                     );
                     self.error(text);
+                    self.broken.push(path);
                     self.objs[id].deps_loaded = false;
                     return;
                 }
@@ -636,10 +648,12 @@ impl<'a> Resolver<'a> {
             let name = self.objs[id].name.clone();
             if let Some(command) = self.install_command(id) {
                 if !self.objs[id].ignorecmd {
+                    let path = self.path(id);
                     actions.push(ProbeAction::Install {
                         name,
                         command,
                         options,
+                        path,
                     });
                     continue;
                 }
