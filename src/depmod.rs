@@ -376,6 +376,11 @@ fn read_input(dir: &str, name: &str) -> InputFile {
     std::fs::read(format!("{dir}/{name}")).map_err(|e| strerror(&e))
 }
 
+/// The tree cannot be rendered (dependency cycles, bad index content);
+/// the reasons are in the diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildFailed;
+
 /// A resolved, rendered tree (nothing written yet).
 pub struct Built {
     pub rendered: Rendered,
@@ -391,7 +396,7 @@ pub fn build(
     loaded: &[LoadedModule],
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Built, ()> {
+) -> Result<Built, BuildFailed> {
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
     let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
@@ -455,7 +460,7 @@ pub fn build(
         Err(users) => {
             let names: Vec<&str> = nodes.iter().map(|n| n.name).collect();
             diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
-            return Err(());
+            return Err(BuildFailed);
         }
     };
     let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
@@ -507,7 +512,7 @@ pub fn build(
                 level: Level::Fatal,
                 text: bad.to_string(),
             });
-            Err(())
+            Err(BuildFailed)
         }
     }
 }
@@ -576,7 +581,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
     let built = match build(&prep, &loaded, opts, &mut outcome.diags) {
         Ok(b) => b,
-        Err(()) => {
+        Err(BuildFailed) => {
             outcome.exit_code = 1;
             return outcome;
         }

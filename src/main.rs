@@ -6,7 +6,6 @@ use kmodtree::depmod::{self, DepmodOptions};
 use kmodtree::module::Limits;
 use kmodtree::render::KmodVersion;
 use kmodtree::tree::walk::Suffixes;
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -24,6 +23,10 @@ struct Cli {
 enum Command {
     /// Write every modules.* database of a module tree, as kmod's depmod does
     Depmod(DepmodArgs),
+    /// Show what a module file holds, as kmod's modinfo does (or as JSON)
+    Modinfo(ModinfoArgs),
+    /// Decode a kmod binary index (.bin) to `KEY<TAB>VALUE<TAB>PRIORITY` lines
+    Dump(DumpArgs),
     /// Print what `modprobe --show-depends` prints for each target
     ShowDepends(ShowDependsArgs),
     /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
@@ -69,6 +72,7 @@ fn run_closure(args: &ClosureArgs) -> ExitCode {
     };
     match closure::assemble_module_closure(&opts) {
         Ok(report) => {
+            use std::io::Write;
             let mut err = std::io::stderr().lock();
             for l in &report.log {
                 let _ = writeln!(err, "{}", l.trim_end_matches('\n'));
@@ -179,6 +183,61 @@ fn run_match(args: &MatchArgs) -> ExitCode {
     let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
     outcome.print(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
     ExitCode::from(outcome.exit_code as u8)
+}
+
+#[derive(Args)]
+struct ModinfoArgs {
+    /// Print only the values of FIELD
+    #[arg(short = 'F', long = "field", value_name = "FIELD")]
+    field: Option<String>,
+    /// Shortcut for -F author
+    #[arg(short = 'a', long = "author")]
+    author: bool,
+    /// Shortcut for -F description
+    #[arg(short = 'd', long = "description")]
+    description: bool,
+    /// Shortcut for -F license
+    #[arg(short = 'l', long = "license")]
+    license: bool,
+    /// Shortcut for -F parm
+    #[arg(short = 'p', long = "parameters")]
+    parameters: bool,
+    /// Shortcut for -F filename
+    #[arg(short = 'n', long = "filename")]
+    filename: bool,
+    /// Separate values with NUL instead of newline
+    #[arg(short = '0', long = "null")]
+    null: bool,
+    /// One JSON object per module
+    #[arg(long = "json")]
+    json: bool,
+    /// Read every module of BASE/lib/modules/VERSION (JSON Lines, in discovery order)
+    #[arg(long = "tree", requires = "json")]
+    tree: bool,
+    /// Base directory for --tree
+    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
+    basedir: Option<String>,
+    /// Worker threads for --tree
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Largest decompressed module accepted, in bytes
+    #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
+    max_module_size: u64,
+    /// Module files (with --tree: the kernel VERSION)
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
+}
+
+#[derive(Args)]
+struct DumpArgs {
+    /// The index file (modules.dep.bin, modules.alias.bin, ...)
+    file: String,
+    /// Print the values stored under exactly KEY
+    #[arg(long = "exact", value_name = "KEY", conflicts_with = "wildcard")]
+    exact: Option<String>,
+    /// Print the values whose key pattern (fnmatch) matches STRING, as modprobe does for aliases
+    #[arg(long = "wildcard", value_name = "STRING")]
+    wildcard: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -341,8 +400,138 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Depmod(args) => run_depmod(args),
+        Command::Modinfo(args) => run_modinfo(args),
+        Command::Dump(args) => run_dump(args),
         Command::ShowDepends(args) => run_show_depends(args),
         Command::Match(args) => run_match(args),
         Command::Closure(args) => run_closure(args),
+    }
+}
+
+fn run_modinfo(args: &ModinfoArgs) -> ExitCode {
+    use std::io::Write;
+    let limits = Limits {
+        max_image_size: args.max_module_size,
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.tree {
+        let version = &args.files[0];
+        return match kmodtree::modinfo::tree_json_lines(
+            args.basedir.as_deref(),
+            version,
+            args.jobs,
+            &limits,
+        ) {
+            Ok((lines, ok)) => {
+                let _ = stdout.write_all(&lines);
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("kmodtree: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let field = args.field.as_deref().or(if args.author {
+        Some("author")
+    } else if args.description {
+        Some("description")
+    } else if args.license {
+        Some("license")
+    } else if args.parameters {
+        Some("parm")
+    } else if args.filename {
+        Some("filename")
+    } else {
+        None
+    });
+    let opts = kmodtree::modinfo::Options {
+        field,
+        separator: if args.null { 0 } else { b'\n' },
+        program: "modinfo",
+    };
+    let mut ok = true;
+    for f in &args.files {
+        let path = absolute(f);
+        let result = kmodtree::module::read_module_file(camino::Utf8Path::new(&path), &limits);
+        if args.json {
+            let line = match &result {
+                Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(&path, meta)),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("modinfo: ERROR: {path}: {e}");
+                    serde_json::to_string(&kmodtree::modinfo::json_error(&path, e))
+                }
+            };
+            let _ = writeln!(stdout, "{}", line.unwrap_or_default());
+            continue;
+        }
+        let out = kmodtree::modinfo::render(&path, result.as_ref(), &opts);
+        let _ = stdout.write_all(&out.stdout);
+        let _ = std::io::stderr().write_all(&out.stderr);
+        ok &= out.success;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn absolute(p: &str) -> String {
+    if p.starts_with('/') {
+        return p.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => format!("{}/{p}", cwd.display()),
+        Err(_) => p.to_string(),
+    }
+}
+
+fn run_dump(args: &DumpArgs) -> ExitCode {
+    use std::io::Write;
+    let data = match std::fs::read(&args.file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("kmodtree: {}: {e}", args.file);
+            return ExitCode::from(2);
+        }
+    };
+    let fail = |e: kmodtree::index::IndexError| {
+        eprintln!("kmodtree: {}: {e}", args.file);
+        ExitCode::from(2)
+    };
+    let index = match kmodtree::index::Index::parse(&data) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    let values = if let Some(key) = &args.exact {
+        index.lookup_exact(key.as_bytes())
+    } else if let Some(q) = &args.wildcard {
+        index.lookup_wildcard(q.as_bytes())
+    } else {
+        return match kmodtree::index::dump_lines(&index) {
+            Ok(lines) => {
+                let _ = out.write_all(&lines);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    };
+    match values {
+        Ok(v) if v.is_empty() => ExitCode::from(1),
+        Ok(v) => {
+            for iv in v {
+                let _ = out.write_all(&iv.value);
+                let _ = writeln!(out, "\t{}", iv.priority);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

@@ -1,8 +1,391 @@
 //! Bounds-checked ELF reading for any class and byte order (spec §5.2).
+//!
+//! Only what kmod reads is read: the identification, `e_machine`, the
+//! section header table and the section-name string table. Every offset and
+//! size taken from the file is checked with checked arithmetic before use;
+//! nothing is allocated from an untrusted size.
 
-use super::{ModuleError, ModuleMeta};
+use super::{ElfClass, ElfIdent, Endian, ModuleError, ModuleMeta};
+
+/// `e_machine` of SPARC (32-bit).
+pub const EM_SPARC: u16 = 2;
+/// `e_machine` of SPARC V9 (64-bit).
+pub const EM_SPARCV9: u16 = 43;
+/// `st_shndx` of an undefined symbol.
+pub const SHN_UNDEF: u16 = 0;
+/// `st_shndx` of an absolute symbol.
+pub const SHN_ABS: u16 = 0xfff1;
+
+const EI_NIDENT: usize = 16;
+const EHDR32_SIZE: usize = 52;
+const EHDR64_SIZE: usize = 64;
+const SHDR32_SIZE: u64 = 40;
+const SHDR64_SIZE: u64 = 64;
+
+/// A validated view of an ELF image.
+#[derive(Clone, Copy, Debug)]
+pub struct Elf<'a> {
+    data: &'a [u8],
+    ident: ElfIdent,
+    shoff: u64,
+    shnum: u16,
+    /// The section-name string table: non-empty, ends in NUL.
+    shstrtab: &'a [u8],
+}
+
+/// One section whose header and data are inside the image.
+#[derive(Clone, Copy, Debug)]
+pub struct Section<'a> {
+    /// Index in the section header table.
+    pub index: u16,
+    /// `sh_offset`.
+    pub offset: u64,
+    /// The section's bytes (`sh_offset .. sh_offset + sh_size`).
+    pub data: &'a [u8],
+}
+
+/// A symbol table entry, fields widened to the largest class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sym {
+    pub name: u32,
+    pub value: u64,
+    pub info: u8,
+    pub shndx: u16,
+}
+
+impl Sym {
+    /// `ELF_ST_BIND`.
+    pub fn bind(&self) -> u8 {
+        self.info >> 4
+    }
+    /// `ELF_ST_TYPE`.
+    pub fn kind(&self) -> u8 {
+        self.info & 0xf
+    }
+}
+
+fn bad(msg: &str) -> ModuleError {
+    ModuleError::BadElf(msg.to_string())
+}
+
+impl<'a> Elf<'a> {
+    /// Validates the image as kmod's `kmod_elf_new` does.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ModuleError> {
+        if data.len() <= EI_NIDENT || &data[..4] != b"\x7fELF" {
+            return Err(ModuleError::NotElf);
+        }
+        let class = match data[4] {
+            1 if data.len() > EHDR32_SIZE => ElfClass::Elf32,
+            2 if data.len() > EHDR64_SIZE => ElfClass::Elf64,
+            1 | 2 => return Err(bad("file smaller than its ELF header")),
+            _ => return Err(bad("unknown ELF class")),
+        };
+        let endian = match data[5] {
+            1 => Endian::Little,
+            2 => Endian::Big,
+            _ => return Err(bad("unknown ELF byte order")),
+        };
+        let mut elf = Elf {
+            data,
+            ident: ElfIdent {
+                class,
+                endian,
+                machine: 0,
+            },
+            shoff: 0,
+            shnum: 0,
+            shstrtab: &[],
+        };
+        // The header is inside the image (checked above), so these reads
+        // cannot fail; `unwrap_or` keeps that a non-panicking assumption.
+        let (shoff, shentsize, shnum, shstrndx, shdr_size) = match class {
+            ElfClass::Elf32 => (
+                elf.u32_at(32).unwrap_or(0) as u64,
+                elf.u16_at(46).unwrap_or(0),
+                elf.u16_at(48).unwrap_or(0),
+                elf.u16_at(50).unwrap_or(0),
+                SHDR32_SIZE,
+            ),
+            ElfClass::Elf64 => (
+                elf.u64_at(40).unwrap_or(0),
+                elf.u16_at(58).unwrap_or(0),
+                elf.u16_at(60).unwrap_or(0),
+                elf.u16_at(62).unwrap_or(0),
+                SHDR64_SIZE,
+            ),
+        };
+        elf.ident.machine = elf.u16_at(18).unwrap_or(0);
+        if u64::from(shentsize) != shdr_size {
+            return Err(bad("unexpected section header entry size"));
+        }
+        let table_end = (u64::from(shnum) * shdr_size).checked_add(shoff);
+        if table_end.map_or(true, |end| end > data.len() as u64) {
+            return Err(bad("section header table out of bounds"));
+        }
+        elf.shoff = shoff;
+        elf.shnum = shnum;
+        let names = elf
+            .section(shstrndx)
+            .ok_or_else(|| bad("section name table out of bounds"))?;
+        if names.data.last() != Some(&0) {
+            return Err(bad("section name table empty or not NUL-terminated"));
+        }
+        elf.shstrtab = names.data;
+        Ok(elf)
+    }
+
+    /// Class, byte order and machine.
+    pub fn ident(&self) -> ElfIdent {
+        self.ident
+    }
+
+    /// The whole image.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Number of section headers (`e_shnum`).
+    pub fn section_count(&self) -> u16 {
+        self.shnum
+    }
+
+    fn bytes<const N: usize>(&self, off: u64) -> Option<[u8; N]> {
+        let start = usize::try_from(off).ok()?;
+        let end = start.checked_add(N)?;
+        self.data.get(start..end)?.try_into().ok()
+    }
+
+    /// A `u16` in the file's byte order, `None` out of bounds.
+    pub fn u16_at(&self, off: u64) -> Option<u16> {
+        let b = self.bytes::<2>(off)?;
+        Some(match self.ident.endian {
+            Endian::Little => u16::from_le_bytes(b),
+            Endian::Big => u16::from_be_bytes(b),
+        })
+    }
+
+    /// A `u32` in the file's byte order, `None` out of bounds.
+    pub fn u32_at(&self, off: u64) -> Option<u32> {
+        let b = self.bytes::<4>(off)?;
+        Some(match self.ident.endian {
+            Endian::Little => u32::from_le_bytes(b),
+            Endian::Big => u32::from_be_bytes(b),
+        })
+    }
+
+    /// A `u64` in the file's byte order, `None` out of bounds.
+    pub fn u64_at(&self, off: u64) -> Option<u64> {
+        let b = self.bytes::<8>(off)?;
+        Some(match self.ident.endian {
+            Endian::Little => u64::from_le_bytes(b),
+            Endian::Big => u64::from_be_bytes(b),
+        })
+    }
+
+    /// A word of the class's width (u32 for ELF32, u64 for ELF64).
+    pub fn word_at(&self, off: u64) -> Option<u64> {
+        match self.ident.class {
+            ElfClass::Elf32 => self.u32_at(off).map(u64::from),
+            ElfClass::Elf64 => self.u64_at(off),
+        }
+    }
+
+    fn shdr_size(&self) -> u64 {
+        match self.ident.class {
+            ElfClass::Elf32 => SHDR32_SIZE,
+            ElfClass::Elf64 => SHDR64_SIZE,
+        }
+    }
+
+    /// Header fields `(sh_name, sh_offset, sh_size)` of section `idx`, if
+    /// `idx` is neither 0 nor past the table.
+    fn section_header(&self, idx: u16) -> Option<(u32, u64, u64)> {
+        if idx == 0 || idx >= self.shnum {
+            return None;
+        }
+        let base = self.shoff + u64::from(idx) * self.shdr_size();
+        match self.ident.class {
+            ElfClass::Elf32 => Some((
+                self.u32_at(base)?,
+                u64::from(self.u32_at(base + 16)?),
+                u64::from(self.u32_at(base + 20)?),
+            )),
+            ElfClass::Elf64 => Some((
+                self.u32_at(base)?,
+                self.u64_at(base + 24)?,
+                self.u64_at(base + 32)?,
+            )),
+        }
+    }
+
+    /// Section `idx` if its header and data are in bounds (kmod's
+    /// `elf_get_section_info`).
+    pub fn section(&self, idx: u16) -> Option<Section<'a>> {
+        let (_, offset, size) = self.section_header(idx)?;
+        let end = offset.checked_add(size)?;
+        if end > self.data.len() as u64 {
+            return None;
+        }
+        Some(Section {
+            index: idx,
+            offset,
+            data: &self.data[offset as usize..end as usize],
+        })
+    }
+
+    /// The name of section `idx` (bytes up to the NUL), if the section is
+    /// in bounds and its name offset is inside the name table.
+    fn section_name(&self, idx: u16) -> Option<&'a [u8]> {
+        let (name, offset, size) = self.section_header(idx)?;
+        offset
+            .checked_add(size)
+            .filter(|&end| end <= self.data.len() as u64)?;
+        let rest = self.shstrtab.get(name as usize..)?;
+        let len = rest.iter().position(|&b| b == 0)?;
+        Some(&rest[..len])
+    }
+
+    /// First section (from index 1) called `name`, ignoring any section
+    /// whose header, data or name is out of bounds.
+    pub fn find_section(&self, name: &[u8]) -> Option<Section<'a>> {
+        (1..self.shnum)
+            .find(|&i| self.section_name(i) == Some(name))
+            .and_then(|i| self.section(i))
+    }
+
+    /// Finds several sections in one pass over the headers: the result has
+    /// one slot per name, holding its first in-bounds occurrence.
+    pub fn find_sections<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Section<'a>>; N] {
+        let mut found = [None; N];
+        let mut missing = N;
+        for i in 1..self.shnum {
+            if missing == 0 {
+                break;
+            }
+            let Some(name) = self.section_name(i) else {
+                continue;
+            };
+            for (slot, want) in found.iter_mut().zip(names.iter()) {
+                if slot.is_none() && name == *want {
+                    *slot = self.section(i);
+                    missing -= 1;
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    /// Size of one symbol table entry for this class.
+    pub fn sym_size(&self) -> usize {
+        match self.ident.class {
+            ElfClass::Elf32 => 16,
+            ElfClass::Elf64 => 24,
+        }
+    }
+
+    /// Reads symbol `idx` of a symbol table whose bytes are `symtab`
+    /// (already in bounds); `None` past its end.
+    pub fn sym(&self, symtab: &Section<'a>, idx: usize) -> Option<Sym> {
+        let size = self.sym_size();
+        let start = idx.checked_mul(size)?;
+        if start.checked_add(size)? > symtab.data.len() {
+            return None;
+        }
+        let base = symtab.offset.checked_add(start as u64)?;
+        match self.ident.class {
+            ElfClass::Elf32 => Some(Sym {
+                name: self.u32_at(base)?,
+                value: u64::from(self.u32_at(base + 4)?),
+                info: *self.data.get(usize::try_from(base + 12).ok()?)?,
+                shndx: self.u16_at(base + 14)?,
+            }),
+            ElfClass::Elf64 => Some(Sym {
+                name: self.u32_at(base)?,
+                info: *self.data.get(usize::try_from(base + 4).ok()?)?,
+                shndx: self.u16_at(base + 6)?,
+                value: self.u64_at(base + 8)?,
+            }),
+        }
+    }
+
+    /// A C string starting at `strtab.offset + off`: the bytes up to the
+    /// first NUL. Like kmod, the string may run past the table into the
+    /// rest of the image (never past the image's end). `None` if `off` is
+    /// not inside the table.
+    pub fn str_in(&self, strtab: &Section<'a>, off: u32) -> Option<&'a [u8]> {
+        if off as usize >= strtab.data.len() {
+            return None;
+        }
+        let start = usize::try_from(strtab.offset)
+            .ok()?
+            .checked_add(off as usize)?;
+        let rest = self.data.get(start..)?;
+        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        Some(&rest[..len])
+    }
+}
 
 /// Parses a plain (decompressed) module image.
-pub fn parse_image(_image: &[u8]) -> Result<ModuleMeta, ModuleError> {
-    Err(ModuleError::BadElf("not implemented".into()))
+pub fn parse_image(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
+    let elf = Elf::parse(image)?;
+    let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
+        b".modinfo".as_slice(),
+        b"__ksymtab_strings",
+        b".symtab",
+        b".strtab",
+        b"__versions",
+    ]);
+    let tables = super::symbols::Tables {
+        symtab,
+        strtab,
+        ksymtab_strings,
+        versions,
+    };
+    let (exports, exports_error) = match super::symbols::exports(&elf, &tables) {
+        Ok(e) => (e, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let imports = super::symbols::imports(&elf, &tables);
+    Ok(ModuleMeta {
+        compression: super::Compression::None,
+        ident: elf.ident(),
+        modinfo: modinfo
+            .map(|s| super::modinfo::parse(s.data))
+            .unwrap_or_default(),
+        has_modinfo: modinfo.is_some(),
+        exports,
+        exports_error,
+        imports,
+        signature: super::signature::parse(image),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identification() {
+        assert_eq!(Elf::parse(b"").unwrap_err(), ModuleError::NotElf);
+        assert_eq!(
+            Elf::parse(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0").unwrap_err(),
+            ModuleError::NotElf,
+            "16 bytes are not more than e_ident"
+        );
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        assert!(matches!(Elf::parse(&h), Err(ModuleError::BadElf(_))));
+        h[4] = 3;
+        h.resize(100, 0);
+        assert!(matches!(Elf::parse(&h), Err(ModuleError::BadElf(_))));
+        h[4] = 1;
+        h[5] = 0;
+        assert!(matches!(Elf::parse(&h), Err(ModuleError::BadElf(_))));
+        h[5] = 1;
+        // e_shentsize 0.
+        assert!(matches!(Elf::parse(&h), Err(ModuleError::BadElf(_))));
+    }
 }

@@ -93,6 +93,10 @@ pub struct ModuleMeta {
     pub compression: Compression,
     pub ident: ElfIdent,
     pub modinfo: Vec<ModinfoEntry>,
+    /// Whether the image has a `.modinfo` section at all. kmod's `modinfo`
+    /// fails without one ("could not get modinfo from 'NAME': No data
+    /// available"); depmod just sees no entries.
+    pub has_modinfo: bool,
     pub exports: Vec<Export>,
     /// Set when the exports could not be read although the ELF image is
     /// valid (an unterminated `__ksymtab_strings`): kmod reports
@@ -141,6 +145,9 @@ pub enum Errno {
     FBig,
     /// `EIO`, "Input/output error".
     Io,
+    /// `ENODATA`, "No data available" (modinfo of an image without a
+    /// `.modinfo` section).
+    NoData,
 }
 
 impl Errno {
@@ -152,6 +159,7 @@ impl Errno {
             Errno::NoSys => "Function not implemented",
             Errno::FBig => "File too large",
             Errno::Io => "Input/output error",
+            Errno::NoData => "No data available",
         }
     }
 }
@@ -193,6 +201,15 @@ impl ModuleError {
     }
 }
 
+/// kmod's module name for a file: the basename (after the last `/`) up to
+/// its first `.`, with every `-` replaced by `_` (spec §3.2).
+/// `kernel/sound/snd-hda-intel.ko.xz` → `snd_hda_intel`; `dot.ted.ko` → `dot`.
+pub fn name_from_file_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    stem.replace('-', "_")
+}
+
 /// Parses a module image held in memory (compressed or not).
 pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleError> {
     let (compression, image) = decompress::decompress(data, limits)?;
@@ -206,6 +223,49 @@ pub fn read_module_file(
     path: &camino::Utf8Path,
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
-    let data = std::fs::read(path).map_err(|e| ModuleError::Io(e.to_string()))?;
-    parse_module(&data, limits)
+    let data = ModuleFile::open(path, limits)?;
+    parse_module(data.bytes(), limits)
+}
+
+/// The bytes of a module file: memory-mapped (as kmod does) so that only
+/// the pages holding the sections we read are touched, or read into memory
+/// for small files and where mapping fails.
+pub enum ModuleFile {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl ModuleFile {
+    /// Files smaller than this are read: mapping costs more than copying.
+    const MAP_THRESHOLD: u64 = 64 * 1024;
+
+    pub fn open(path: &camino::Utf8Path, limits: &Limits) -> Result<ModuleFile, ModuleError> {
+        let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len >= Self::MAP_THRESHOLD {
+            // SAFETY: the mapping is read-only and private. Module trees are
+            // inputs that nobody modifies while kmodtree runs (build sandboxes,
+            // store paths); a file truncated underneath us is outside the
+            // threat model, as it is for kmod, which maps modules the same way.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                return Ok(ModuleFile::Mapped(map));
+            }
+        }
+        let cap = limits.max_image_size;
+        let mut data = Vec::with_capacity(len.min(cap).min(Self::MAP_THRESHOLD) as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&file, cap.saturating_add(1)),
+            &mut data,
+        )
+        .map_err(io)?;
+        Ok(ModuleFile::Read(data))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ModuleFile::Mapped(m) => m,
+            ModuleFile::Read(v) => v,
+        }
+    }
 }

@@ -1,1 +1,196 @@
 //! Exported and undefined symbols (spec §5.4, §5.5).
+
+use super::elf::{Elf, Section, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF};
+use super::{ElfClass, Export, Import, ModuleError};
+
+/// `STB_WEAK`.
+const STB_WEAK: u8 = 2;
+/// `STT_REGISTER` (SPARC only).
+const STT_REGISTER: u8 = 13;
+/// Size of one `__versions` record.
+const MODVERSION_SIZE: usize = 64;
+const CRC_PREFIX: &[u8] = b"__crc_";
+
+/// The sections symbols are read from (first occurrence by name each).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tables<'a> {
+    pub symtab: Option<Section<'a>>,
+    pub strtab: Option<Section<'a>>,
+    pub ksymtab_strings: Option<Section<'a>>,
+    pub versions: Option<Section<'a>>,
+}
+
+/// A usable `.symtab`/`.strtab` pair: both present and the symbol table a
+/// whole number of entries.
+fn symtab_pair<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Option<(Section<'a>, Section<'a>, usize)> {
+    let (symtab, strtab) = (t.symtab?, t.strtab?);
+    let size = elf.sym_size();
+    if symtab.data.len() % size != 0 {
+        return None;
+    }
+    Some((symtab, strtab, symtab.data.len() / size))
+}
+
+/// The exports of a module (spec §5.4): the `__crc_` symbols if there are
+/// any, else the strings of `__ksymtab_strings`, else none. Errors only for
+/// an unterminated `__ksymtab_strings`.
+pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<Vec<Export>, ModuleError> {
+    if let Some(found) = crc_exports(elf, t) {
+        return Ok(found);
+    }
+    let Some(strings) = t.ksymtab_strings else {
+        return Ok(Vec::new());
+    };
+    let data = strings.data;
+    let start = data
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(data.len())
+        .min(data.len().saturating_sub(1));
+    let rest = &data[start..];
+    if rest.len() <= 1 {
+        return Ok(Vec::new());
+    }
+    if rest.last() != Some(&0) {
+        return Err(ModuleError::UnterminatedKsymtab);
+    }
+    Ok(rest
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| Export {
+            name: s.to_vec(),
+            crc: 0,
+        })
+        .collect())
+}
+
+/// Exports from `__crc_` symbols; `None` (fall back) when the symbol table
+/// is unusable or has no such symbol.
+fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Export>> {
+    let (symtab, strtab, count) = symtab_pair(elf, t)?;
+    let mut out = Vec::new();
+    for i in 1..count {
+        let sym = elf.sym(&symtab, i)?;
+        // Any name offset outside .strtab disables this path entirely.
+        let name = elf.str_in(&strtab, sym.name)?;
+        if let Some(exported) = name.strip_prefix(CRC_PREFIX) {
+            out.push(Export {
+                name: exported.to_vec(),
+                crc: resolve_crc(elf, sym.value, sym.shndx),
+            });
+        }
+    }
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// The CRC of a `__crc_` symbol: its value for `SHN_UNDEF`/`SHN_ABS`,
+/// otherwise the 32-bit word at that offset of its section; all-ones when
+/// out of range.
+fn resolve_crc(elf: &Elf<'_>, value: u64, shndx: u16) -> u64 {
+    if shndx == SHN_UNDEF || shndx == SHN_ABS {
+        return value;
+    }
+    let Some(section) = elf.section(shndx) else {
+        return u64::MAX;
+    };
+    let size = section.data.len() as u64;
+    if size < 4 || value > size - 4 {
+        return u64::MAX;
+    }
+    elf.u32_at(section.offset + value)
+        .map_or(u64::MAX, u64::from)
+}
+
+/// One `__versions` record: CRC and the name (bytes before the NUL of its
+/// field; `None` when the field has no NUL).
+struct Version<'a> {
+    crc: u64,
+    name: Option<&'a [u8]>,
+}
+
+fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<Version<'a>> {
+    let Some(section) = t.versions else {
+        return Vec::new();
+    };
+    if section.data.len() % MODVERSION_SIZE != 0 {
+        return Vec::new();
+    }
+    let crc_len = match elf.ident().class {
+        ElfClass::Elf32 => 4,
+        ElfClass::Elf64 => 8,
+    };
+    section
+        .data
+        .chunks_exact(MODVERSION_SIZE)
+        .enumerate()
+        .map(|(i, rec)| {
+            let off = section.offset + (i * MODVERSION_SIZE) as u64;
+            let field = &rec[crc_len..];
+            Version {
+                crc: elf.word_at(off).unwrap_or(0),
+                name: field.iter().position(|&b| b == 0).map(|n| &field[..n]),
+            }
+        })
+        .collect()
+}
+
+/// The symbols a module needs (spec §5.5): undefined `.symtab` entries in
+/// order with the CRC of the first `__versions` record of the same name,
+/// then the unmatched `__versions` records. Any problem → no imports.
+pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> Vec<Import> {
+    imports_inner(elf, t).unwrap_or_default()
+}
+
+fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Import>> {
+    let vers = versions(elf, t);
+    let (symtab, strtab, count) = symtab_pair(elf, t)?;
+    let skip_register = matches!(elf.ident().machine, EM_SPARC | EM_SPARCV9);
+    let mut matched = vec![false; vers.len()];
+    // First record of each name (big modules have thousands of both).
+    let mut first: std::collections::HashMap<&[u8], usize> =
+        std::collections::HashMap::with_capacity(vers.len());
+    for (j, v) in vers.iter().enumerate() {
+        if let Some(n) = v.name {
+            first.entry(n).or_insert(j);
+        }
+    }
+    let mut out = Vec::new();
+    for i in 1..count {
+        let sym = elf.sym(&symtab, i)?;
+        if sym.shndx != SHN_UNDEF {
+            continue;
+        }
+        if skip_register && sym.kind() == STT_REGISTER {
+            continue;
+        }
+        let name = elf.str_in(&strtab, sym.name)?;
+        if name.is_empty() {
+            continue;
+        }
+        let mut crc = 0;
+        if let Some(&j) = first.get(name) {
+            crc = vers[j].crc;
+            matched[j] = true;
+        }
+        out.push(Import {
+            name: name.to_vec(),
+            weak: sym.bind() == STB_WEAK,
+            crc,
+        });
+    }
+    for (v, seen) in vers.iter().zip(matched) {
+        if !seen {
+            // A name without NUL in its field fails the whole list.
+            out.push(Import {
+                name: v.name?.to_vec(),
+                weak: false,
+                crc: v.crc,
+            });
+        }
+    }
+    Some(out)
+}
