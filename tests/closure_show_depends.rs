@@ -315,50 +315,68 @@ fn random_targets_and_configs_match_installed_modprobe() {
             proptest::collection::vec(0..targets.len(), 1..3),
             proptest::collection::vec(0usize..10_000, 10),
         );
+        // Fixed cases first (errors, several targets), then random ones.
+        let fixed: Vec<Vec<usize>> = [
+            vec!["nosuch"],
+            vec!["ext4", "nosuch", "bad]"],
+            vec!["fs-fuse", "symbol:nosuch"],
+            vec!["my-alias-0"],
+        ]
+        .iter()
+        .map(|v| {
+            v.iter()
+                .map(|t| targets.iter().position(|x| x == t).unwrap())
+                .collect()
+        })
+        .collect();
         for case in 0..100 {
-            let (t, pick) = strategy.new_tree(&mut runner).unwrap().current();
+            let (random, pick) = strategy.new_tree(&mut runner).unwrap().current();
+            let t = fixed.get(case).cloned().unwrap_or(random);
             let conf = tmp.path().join(format!("conf-{name}-{case}"));
             std::fs::create_dir_all(&conf).unwrap();
             std::fs::write(conf.join("test.conf"), random_config(&names, &pick)).unwrap();
             let chosen: Vec<&str> = t.iter().map(|&i| targets[i].as_str()).collect();
-            let mut kmod = Command::new(&modprobe);
-            kmod.arg("-C")
-                .arg(&conf)
-                .arg("-d")
-                .arg(&root)
-                .arg("-S")
-                .arg(&version);
-            if chosen.len() > 1 {
-                kmod.arg("-a");
+            // show-depends vs --show-depends, match vs -R.
+            for (ours, theirs) in [("show-depends", "--show-depends"), ("match", "-R")] {
+                let mut kmod = Command::new(&modprobe);
+                kmod.arg("-C")
+                    .arg(&conf)
+                    .arg("-d")
+                    .arg(&root)
+                    .arg("-S")
+                    .arg(&version);
+                if chosen.len() > 1 {
+                    kmod.arg("-a");
+                }
+                kmod.arg(theirs).args(&chosen);
+                let want = kmod.output().unwrap();
+                let got = Command::new(env!("CARGO_BIN_EXE_kmodtree"))
+                    .arg(ours)
+                    .arg("-C")
+                    .arg(&conf)
+                    .arg("-b")
+                    .arg(&root)
+                    .arg(&version)
+                    .args(&chosen)
+                    .output()
+                    .unwrap();
+                let what = format!(
+                    "{ours} {name} {chosen:?} with config:\n{}",
+                    random_config(&names, &pick)
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&got.stdout),
+                    String::from_utf8_lossy(&want.stdout),
+                    "stdout, {what}"
+                );
+                assert_eq!(
+                    stderr_text(&got.stderr),
+                    stderr_text(&want.stderr),
+                    "stderr, {what}"
+                );
+                assert_eq!(got.status.code(), want.status.code(), "status, {what}");
+                compared += 1;
             }
-            kmod.arg("--show-depends").args(&chosen);
-            let want = kmod.output().unwrap();
-            let got = Command::new(env!("CARGO_BIN_EXE_kmodtree"))
-                .arg("show-depends")
-                .arg("-C")
-                .arg(&conf)
-                .arg("-b")
-                .arg(&root)
-                .arg(&version)
-                .args(&chosen)
-                .output()
-                .unwrap();
-            let what = format!(
-                "{name} {chosen:?} with config:\n{}",
-                random_config(&names, &pick)
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&got.stdout),
-                String::from_utf8_lossy(&want.stdout),
-                "stdout, {what}"
-            );
-            assert_eq!(
-                stderr_text(&got.stderr),
-                stderr_text(&want.stderr),
-                "stderr, {what}"
-            );
-            assert_eq!(got.status.code(), want.status.code(), "status, {what}");
-            compared += 1;
         }
     }
     eprintln!("compared {compared} runs with {}", modprobe.display());
@@ -388,4 +406,37 @@ fn match_lists_the_modules_an_alias_resolves_to() {
     let names = r.module_names_matching(concrete.as_bytes()).unwrap();
     assert_eq!(names, vec![b"e1000e".to_vec()]);
     assert!(r.module_names_matching(b"pci:v0000FFFFd0000FFFF").is_err());
+}
+
+#[test]
+fn match_reads_a_modalias_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    let name = "amd64-6.12-xz";
+    let src = fixtures_dir().join("trees").join(name);
+    let version = version_of(&src);
+    let moddir = root.join("lib/modules").join(&version);
+    std::fs::create_dir_all(&moddir).unwrap();
+    let plain = fixtures_dir()
+        .join("expected/kmod34")
+        .join(name)
+        .join("plain");
+    for f in DATABASES {
+        std::fs::write(moddir.join(f), read_fixture(&plain.join(f))).unwrap();
+    }
+    let modalias = tmp.path().join("modalias");
+    std::fs::write(
+        &modalias,
+        "pci:v000010ECd00008168sv00001043sd00008554bc02sc00i00\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kmodtree"))
+        .args(["match", "-C", "/dev/null", "--from-file", "-b"])
+        .arg(&root)
+        .arg(&version)
+        .arg(&modalias)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "r8169\n");
+    assert!(o.status.success());
 }
