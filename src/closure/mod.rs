@@ -1,6 +1,6 @@
 //! Module closures and load order (the modprobe side of a module tree):
 //!
-//! * [`show_depends`] — `modprobe --show-depends` and `modprobe -R`, byte for
+//! * [`show_depends`](mod@show_depends) — `modprobe --show-depends` and `modprobe -R`, byte for
 //!   byte, from depmod's `.bin` indexes and modprobe.d configuration;
 //! * [`modprobe_config`] — modprobe.d parsing as libkmod does it;
 //! * [`copy`] — nixpkgs' makeModulesClosure: copy the closure of some root
