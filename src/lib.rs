@@ -12,8 +12,10 @@
 //!   database, with [`index`] for kmod's binary trie format;
 //! * [`output`] — the only stage that writes: temporary file, then rename.
 //!
-//! Command families sit on top: [`depmod`], [`modinfo`].
+//! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
+//! `--show-depends` and `-R`, module closures, load scripts).
 
+pub mod closure;
 pub mod depmod;
 pub mod index;
 pub mod kmod_hash;

@@ -1,6 +1,7 @@
 //! The kmodtree command line: parses flags and calls the library.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kmodtree::closure::{self, ModprobeOptions};
 use kmodtree::depmod::{self, DepmodOptions};
 use kmodtree::module::Limits;
 use kmodtree::render::KmodVersion;
@@ -26,6 +27,162 @@ enum Command {
     Modinfo(ModinfoArgs),
     /// Decode a kmod binary index (.bin) to `KEY<TAB>VALUE<TAB>PRIORITY` lines
     Dump(DumpArgs),
+    /// Print what `modprobe --show-depends` prints for each target
+    ShowDepends(ShowDependsArgs),
+    /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
+    Match(MatchArgs),
+    /// Copy the closure of some root modules (and their firmware) into a new module tree
+    Closure(ClosureArgs),
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+struct ClosureArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// The directory to create (must not exist, or be empty)
+    #[arg(long = "out", short = 'o', value_name = "DIR", required = true)]
+    out: std::path::PathBuf,
+    /// A firmware directory (like /lib/firmware; repeatable, searched in order)
+    #[arg(long = "firmware", value_name = "FWDIR")]
+    firmware: Vec<std::path::PathBuf>,
+    /// Hard-link the modules instead of copying them
+    #[arg(long = "link")]
+    link: bool,
+    /// Skip roots that do not exist instead of failing
+    #[arg(long = "allow-missing")]
+    allow_missing: bool,
+    /// Also write load-order, load.sh and unload.sh
+    #[arg(long = "load-scripts")]
+    load_scripts: bool,
+    /// Root modules: names, aliases or symbol:NAME
+    #[arg(value_name = "ROOT")]
+    roots: Vec<std::ffi::OsString>,
+}
+
+fn run_closure(args: &ClosureArgs) -> ExitCode {
+    let opts = closure::ClosureOptions {
+        modprobe: args.tree.options(false),
+        out: args.out.clone(),
+        firmware_dirs: args.firmware.clone(),
+        link: args.link,
+        allow_missing: args.allow_missing,
+        load_scripts: args.load_scripts,
+        roots: args.roots.iter().map(|r| os_bytes(r)).collect(),
+    };
+    match closure::assemble_module_closure(&opts) {
+        Ok(report) => {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            for l in &report.log {
+                let _ = writeln!(err, "{}", l.trim_end_matches('\n'));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kmodtree closure: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+const MODPROBE_AFTER_HELP: &str = "\
+Deliberate differences from kmod's modprobe:
+  * Without -C, the configuration directories are read under BASE
+    (BASE/etc/modprobe.d, ..., BASE/lib/modprobe.d), never the host's
+    (use --host-config for kmod's list).
+  * /proc/cmdline is not read (use --kernel-cmdline FILE), nor /sys/module.
+  * Several targets are handled as with modprobe -a.";
+
+/// modprobe's module-tree options.
+#[derive(Args, Clone)]
+struct ModprobeArgs {
+    /// Root of the tree: modules are in BASE/lib/modules/VERSION (modprobe -d)
+    #[arg(short = 'b', short_alias = 'd', long = "basedir", value_name = "BASE")]
+    basedir: Option<std::path::PathBuf>,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<std::path::PathBuf>,
+    /// Without -C, read kmod's host configuration directories (/etc/modprobe.d, ...)
+    #[arg(long = "host-config")]
+    host_config: bool,
+    /// Apply MODULE.PARAM=VALUE options of this kernel command line (e.g. /proc/cmdline)
+    #[arg(long = "kernel-cmdline", value_name = "FILE")]
+    kernel_cmdline: Option<std::path::PathBuf>,
+    /// Kernel version
+    #[arg(value_name = "VERSION")]
+    version: String,
+}
+
+impl ModprobeArgs {
+    fn options(&self, ignore_commands: bool) -> ModprobeOptions {
+        ModprobeOptions {
+            basedir: self.basedir.clone(),
+            version: self.version.clone(),
+            config: self.config.clone(),
+            host_config: self.host_config,
+            kernel_cmdline: self.kernel_cmdline.clone(),
+            ignore_commands,
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+struct ShowDependsArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Ignore install commands (modprobe -i)
+    #[arg(short = 'i', long = "ignore-install")]
+    ignore_install: bool,
+    /// Module names, aliases or symbol:NAME
+    #[arg(value_name = "TARGET", required = true)]
+    targets: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+struct MatchArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Each ALIAS is a file holding the alias (e.g. /sys/devices/.../modalias)
+    #[arg(long = "from-file")]
+    from_file: bool,
+    /// Aliases (e.g. pci:v00008086d...), module names or symbol:NAME
+    #[arg(value_name = "ALIAS", required = true)]
+    aliases: Vec<std::ffi::OsString>,
+}
+
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+fn run_show_depends(args: &ShowDependsArgs) -> ExitCode {
+    let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| os_bytes(t)).collect();
+    let outcome = closure::show_depends(&args.tree.options(args.ignore_install), &targets);
+    outcome.print(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    ExitCode::from(outcome.exit_code as u8)
+}
+
+fn run_match(args: &MatchArgs) -> ExitCode {
+    let mut aliases = Vec::new();
+    for a in &args.aliases {
+        if args.from_file {
+            match closure::show_depends::read_modalias_file(std::path::Path::new(a)) {
+                Ok(v) => aliases.push(v),
+                Err(e) => {
+                    eprintln!("kmodtree: {}: {e}", std::path::Path::new(a).display());
+                    return ExitCode::from(1);
+                }
+            }
+        } else {
+            aliases.push(os_bytes(a));
+        }
+    }
+    let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
+    outcome.print(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    ExitCode::from(outcome.exit_code as u8)
 }
 
 #[derive(Args)]
@@ -261,6 +418,9 @@ fn main() -> ExitCode {
         Command::Depmod(args) => run_depmod(args),
         Command::Modinfo(args) => run_modinfo(args),
         Command::Dump(args) => run_dump(args),
+        Command::ShowDepends(args) => run_show_depends(args),
+        Command::Match(args) => run_match(args),
+        Command::Closure(args) => run_closure(args),
     }
 }
 

@@ -1,0 +1,502 @@
+//! modprobe.d configuration, read the way libkmod (kmod 34) reads it, as far
+//! as `modprobe --show-depends` and alias resolution need it: `alias`,
+//! `blacklist`, `options`, `install`, `remove`, `softdep` and `weakdep`
+//! lines. Nothing else is interpreted; bad lines give libkmod's messages.
+//!
+//! Files: every configuration path is either a directory (its `*.conf`
+//! entries not starting with `.`) or a single file (any non-directory, so
+//! `-C /dev/null` is an empty file). The module directory's
+//! `modules.softdep` and `modules.weakdep` join the list. All files are then
+//! read in ascending byte order of their base names; of several files with
+//! the same base name only the first one listed is read.
+
+use super::Message;
+use std::path::{Path, PathBuf};
+
+/// `alias PATTERN MODULE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigAlias {
+    /// An fnmatch pattern, dashes turned into underscores.
+    pub pattern: Vec<u8>,
+    pub module: Vec<u8>,
+}
+
+/// `options MODULE OPTIONS` (also kernel command line `MODULE.PARAM=VALUE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigOptions {
+    pub module: Vec<u8>,
+    /// The rest of the line, tabs turned into spaces.
+    pub options: Vec<u8>,
+}
+
+/// `install MODULE COMMAND` or `remove MODULE COMMAND`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigCommand {
+    /// A module name or fnmatch pattern.
+    pub module: Vec<u8>,
+    pub command: Vec<u8>,
+}
+
+/// `softdep MODULE pre: A B post: C`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigSoftdep {
+    /// An fnmatch pattern matched against module names.
+    pub module: Vec<u8>,
+    pub pre: Vec<Vec<u8>>,
+    pub post: Vec<Vec<u8>>,
+}
+
+/// `weakdep MODULE A B`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWeakdep {
+    pub module: Vec<u8>,
+    pub deps: Vec<Vec<u8>>,
+}
+
+/// Everything read from the configuration, each list in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModprobeConfig {
+    pub aliases: Vec<ConfigAlias>,
+    pub blacklist: Vec<Vec<u8>>,
+    pub options: Vec<ConfigOptions>,
+    pub install: Vec<ConfigCommand>,
+    pub remove: Vec<ConfigCommand>,
+    pub softdeps: Vec<ConfigSoftdep>,
+    pub weakdeps: Vec<ConfigWeakdep>,
+}
+
+/// The configuration directories kmod reads when no `-C` is given.
+pub const KMOD_DEFAULT_CONFIG_DIRS: [&str; 5] = [
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+
+/// kmod's default configuration directories placed under `base` (the
+/// hermetic default of kmodtree: a build never reads the host's `/etc`).
+pub fn default_config_dirs_under(base: &Path) -> Vec<PathBuf> {
+    KMOD_DEFAULT_CONFIG_DIRS
+        .iter()
+        .map(|d| {
+            let mut p = base.as_os_str().to_owned();
+            p.push(d);
+            PathBuf::from(p)
+        })
+        .collect()
+}
+
+/// One file to read: its base name (the sort key) and its path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ConfFile {
+    name: Vec<u8>,
+    path: PathBuf,
+}
+
+fn bytes_of(p: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes()
+}
+
+/// Inserts keeping the list sorted by name; a name already present wins.
+fn insert_sorted(list: &mut Vec<ConfFile>, file: ConfFile) {
+    match list.binary_search_by(|f| f.name.cmp(&file.name)) {
+        Ok(_) => {}
+        Err(at) => list.insert(at, file),
+    }
+}
+
+/// Adds the files of one configuration path (file or directory).
+fn list_config_path(path: &Path, list: &mut Vec<ConfFile>, messages: &mut Vec<Message>) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return; // kmod only logs this at debug level
+    };
+    if !meta.is_dir() {
+        let name = path
+            .file_name()
+            .map(|n| bytes_of(Path::new(n)).to_vec())
+            .unwrap_or_else(|| bytes_of(path).to_vec());
+        insert_sorted(
+            list,
+            ConfFile {
+                name,
+                path: path.to_path_buf(),
+            },
+        );
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(path) else {
+        messages.push(Message::libkmod_error(
+            "conf_files_list",
+            format!("could not open directory {}", path.display()),
+        ));
+        return;
+    };
+    let mut names: Vec<Vec<u8>> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| bytes_of(Path::new(&e.file_name())).to_vec())
+        .collect();
+    names.sort();
+    for name in names {
+        if name.starts_with(b".") || name.len() < 6 || !name.ends_with(b".conf") {
+            continue;
+        }
+        let full = path.join(std::ffi::OsStr::new(
+            &<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name),
+        ));
+        if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
+            messages.push(Message::libkmod_error(
+                "conf_files_filter_out",
+                format!(
+                    "Directories inside directories are not supported: {}/{}",
+                    path.display(),
+                    String::from_utf8_lossy(&name)
+                ),
+            ));
+            continue;
+        }
+        insert_sorted(list, ConfFile { name, path: full });
+    }
+}
+
+/// Splits a file into logical lines as libkmod's `freadline_wrapped` does:
+/// a backslash before a newline joins two physical lines, a backslash before
+/// any other byte is dropped. Returns each line with the number of the last
+/// physical line it used.
+pub fn logical_lines(data: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut linenum: u32 = 0;
+    let mut pending: u32 = 0;
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        i += 1;
+        match b {
+            b'\n' => {
+                pending += 1;
+                linenum = linenum.saturating_add(pending);
+                pending = 0;
+                out.push((linenum, std::mem::take(&mut line)));
+            }
+            b'\\' => match data.get(i) {
+                Some(b'\n') => {
+                    pending += 1;
+                    i += 1;
+                }
+                Some(&next) => {
+                    line.push(next);
+                    i += 1;
+                }
+                None => {}
+            },
+            _ => line.push(b),
+        }
+    }
+    if !line.is_empty() {
+        linenum = linenum.saturating_add(pending + 1);
+        out.push((linenum, line));
+    }
+    out
+}
+
+/// libkmod's `underscores`: dashes become underscores outside `[...]`;
+/// `None` for an unmatched bracket.
+pub fn underscores(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'-' => out.push(b'_'),
+            b']' => return None,
+            b'[' => {
+                let close = s[i..].iter().position(|&b| b == b']')?;
+                out.extend_from_slice(&s[i..=i + close]);
+                i += close;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// `strtok_r` over spaces and tabs: the next token and the rest after the
+/// one delimiter byte that ended it.
+fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let s = &s[start..];
+    match s.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(end) => Some((&s[..end], &s[end + 1..])),
+        None => Some((s, &[])),
+    }
+}
+
+/// What `strtok_r(NULL, "", …)` returns: the rest, unless it is empty.
+fn rest_of_line(s: &[u8]) -> Option<&[u8]> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// `pre:`/`post:` lists of a softdep line (C `isspace` separates words).
+fn parse_softdep_lists(s: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    #[derive(PartialEq)]
+    enum Mode {
+        None,
+        Pre,
+        Post,
+    }
+    let mut mode = Mode::None;
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    for word in s
+        .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .filter(|w| !w.is_empty())
+    {
+        match word {
+            b"pre:" => mode = Mode::Pre,
+            b"post:" => mode = Mode::Post,
+            _ => match mode {
+                Mode::Pre => pre.push(word.to_vec()),
+                Mode::Post => post.push(word.to_vec()),
+                Mode::None => {}
+            },
+        }
+    }
+    (pre, post)
+}
+
+fn parse_weakdep_list(s: &[u8]) -> Vec<Vec<u8>> {
+    s.split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .filter(|w| !w.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+impl ModprobeConfig {
+    /// Reads the configuration: `paths` (files or directories, in the order
+    /// given, like repeated `-C`), then `module_dir`'s `modules.softdep` and
+    /// `modules.weakdep`. Unreadable paths are skipped silently, as kmod
+    /// does; bad lines are reported in `messages`.
+    pub fn load(
+        paths: &[PathBuf],
+        module_dir: Option<&Path>,
+        messages: &mut Vec<Message>,
+    ) -> ModprobeConfig {
+        let mut files = Vec::new();
+        for p in paths {
+            list_config_path(p, &mut files, messages);
+        }
+        if let Some(dir) = module_dir {
+            for name in ["modules.softdep", "modules.weakdep"] {
+                let p = dir.join(name);
+                if p.exists() {
+                    list_config_path(&p, &mut files, messages);
+                }
+            }
+        }
+        let mut config = ModprobeConfig::default();
+        for f in files {
+            if let Ok(data) = std::fs::read(&f.path) {
+                config.parse_file(&data, &f.path.display().to_string(), messages);
+            }
+        }
+        config
+    }
+
+    /// Parses one file's bytes; `filename` names it in messages.
+    pub fn parse_file(&mut self, data: &[u8], filename: &str, messages: &mut Vec<Message>) {
+        for (linenum, line) in logical_lines(data) {
+            // C strings: a NUL ends the line.
+            let line = match line.iter().position(|&b| b == 0) {
+                Some(n) => &line[..n],
+                None => &line[..],
+            };
+            if line.is_empty() || line[0] == b'#' {
+                continue;
+            }
+            let Some((cmd, rest)) = next_token(line) else {
+                continue;
+            };
+            if !self.parse_command(cmd, rest) {
+                if cmd == b"include" || cmd == b"config" {
+                    messages.push(Message::libkmod_error(
+                        "kmod_config_parse",
+                        format!(
+                            "{filename}: command {} is deprecated and not parsed anymore",
+                            String::from_utf8_lossy(cmd)
+                        ),
+                    ));
+                } else {
+                    messages.push(Message::libkmod_error(
+                        "kmod_config_parse",
+                        format!(
+                            "{filename} line {linenum}: ignoring bad line starting with '{}'",
+                            String::from_utf8_lossy(cmd)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Applies one command; false for a bad or unknown line.
+    fn parse_command(&mut self, cmd: &[u8], rest: &[u8]) -> bool {
+        let (first, after) = match next_token(rest) {
+            Some((t, a)) => (Some(t), a),
+            None => (None, &[][..]),
+        };
+        let Some(first) = first else {
+            return false;
+        };
+        match cmd {
+            b"alias" => {
+                let Some((module, _)) = next_token(after) else {
+                    return false;
+                };
+                match (underscores(first), underscores(module)) {
+                    (Some(pattern), Some(module)) => {
+                        self.aliases.push(ConfigAlias { pattern, module });
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            b"blacklist" => match underscores(first) {
+                Some(m) => {
+                    self.blacklist.push(m);
+                    true
+                }
+                None => false,
+            },
+            b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
+                let (Some(module), Some(value)) = (underscores(first), rest_of_line(after)) else {
+                    return false;
+                };
+                match cmd {
+                    b"options" => self.options.push(ConfigOptions {
+                        module,
+                        options: value
+                            .iter()
+                            .map(|&b| if b == b'\t' { b' ' } else { b })
+                            .collect(),
+                    }),
+                    b"install" => self.install.push(ConfigCommand {
+                        module,
+                        command: value.to_vec(),
+                    }),
+                    b"remove" => self.remove.push(ConfigCommand {
+                        module,
+                        command: value.to_vec(),
+                    }),
+                    b"softdep" => {
+                        let (pre, post) = parse_softdep_lists(value);
+                        self.softdeps.push(ConfigSoftdep { module, pre, post });
+                    }
+                    _ => self.weakdeps.push(ConfigWeakdep {
+                        module,
+                        deps: parse_weakdep_list(value),
+                    }),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds `MODULE.PARAM=VALUE` words of a kernel command line as options
+    /// and `modprobe.blacklist=A,B` as blacklist entries, as libkmod does
+    /// with `/proc/cmdline` (kmodtree reads it only when asked to).
+    pub fn add_kernel_cmdline(&mut self, cmdline: &[u8]) {
+        let end = cmdline
+            .iter()
+            .position(|&b| b == b'\n' || b == 0)
+            .unwrap_or(cmdline.len());
+        for word in cmdline[..end].split(|&b| b == b' ') {
+            // libkmod cuts the module name at the first '.', takes the
+            // parameter after the last '.', and wants an '=' after a '.'.
+            let Some(dot) = word.iter().position(|&b| b == b'.') else {
+                continue;
+            };
+            let modname = &word[..dot];
+            if !word[dot..].contains(&b'=') {
+                continue;
+            }
+            let last_dot = word.iter().rposition(|&b| b == b'.').unwrap_or(dot);
+            let param = &word[last_dot + 1..];
+            if modname == b"modprobe" && param.starts_with(b"blacklist=") {
+                for m in param[10..].split(|&b| b == b',') {
+                    self.blacklist.push(m.to_vec());
+                }
+            } else {
+                let module = underscores(modname).unwrap_or_else(|| modname.to_vec());
+                self.options.push(ConfigOptions {
+                    module,
+                    options: param.to_vec(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_lines_join_and_count() {
+        let l = logical_lines(b"a\\\nb\nc\\x\n\nd");
+        assert_eq!(
+            l,
+            vec![
+                (2, b"ab".to_vec()),
+                (3, b"cx".to_vec()),
+                (4, b"".to_vec()),
+                (5, b"d".to_vec())
+            ]
+        );
+        assert_eq!(logical_lines(b"x\\"), vec![(1, b"x".to_vec())]);
+    }
+
+    #[test]
+    fn parses_commands_like_libkmod() {
+        let mut c = ModprobeConfig::default();
+        let mut m = Vec::new();
+        c.parse_file(
+            b"alias my-alias ext4\nalias\noptions  jbd2   y=2 \noptions ext4\n\
+              softdep ext4 pre: a-b  c post: d\n  # x\nweakdep x y\ninclude z\n\
+              blacklist snd-pcsp\ninstall m /bin/true $CMDLINE_OPTS\n",
+            "f.conf",
+            &mut m,
+        );
+        assert_eq!(c.aliases[0].pattern, b"my_alias");
+        assert_eq!(c.options[0].options, b"  y=2 ");
+        assert_eq!(c.softdeps[0].pre, vec![b"a-b".to_vec(), b"c".to_vec()]);
+        assert_eq!(c.softdeps[0].post, vec![b"d".to_vec()]);
+        assert_eq!(c.blacklist, vec![b"snd_pcsp".to_vec()]);
+        assert_eq!(c.install[0].command, b"/bin/true $CMDLINE_OPTS");
+        let texts: Vec<String> = m.iter().map(|m| m.render()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "libkmod: ERROR: kmod_config_parse: f.conf line 2: ignoring bad line starting with 'alias'\n",
+                "libkmod: ERROR: kmod_config_parse: f.conf line 4: ignoring bad line starting with 'options'\n",
+                "libkmod: ERROR: kmod_config_parse: f.conf line 6: ignoring bad line starting with '#'\n",
+                "libkmod: ERROR: kmod_config_parse: f.conf: command include is deprecated and not parsed anymore\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn kernel_cmdline_options() {
+        let mut c = ModprobeConfig::default();
+        c.add_kernel_cmdline(b"quiet page-reporting.order=11 modprobe.blacklist=a,b x.y\n");
+        assert_eq!(
+            c.options,
+            vec![ConfigOptions {
+                module: b"page_reporting".to_vec(),
+                options: b"order=11".to_vec()
+            }]
+        );
+        assert_eq!(c.blacklist, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+}

@@ -1,0 +1,143 @@
+//! Load scripts in the manner of liminix's kmodloader: `load-order` (the
+//! modules' paths relative to the module directory, de-duplicated keeping
+//! first occurrences), `load.sh` (`insmod` in that order) and `unload.sh`
+//! (`rmmod` in the reverse order). Both scripts set `O` to the module
+//! directory first (liminix's unload.sh loses it: it overwrites the file).
+
+/// One module to load: its path relative to the module directory and the
+/// options modprobe would pass (from modprobe.d `options`; may be empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadEntry {
+    pub relpath: Vec<u8>,
+    pub options: Vec<u8>,
+}
+
+/// The entries in first-occurrence order, later duplicates (same path)
+/// dropped — liminix's `awk '!a[$0]++'`.
+pub fn unique_load_entries_in_order(entries: &[LoadEntry]) -> Vec<LoadEntry> {
+    let mut seen = std::collections::HashSet::new();
+    entries
+        .iter()
+        .filter(|e| seen.insert(e.relpath.clone()))
+        .cloned()
+        .collect()
+}
+
+/// Quotes bytes for a POSIX shell: inside single quotes, `'` as `'\''`.
+pub fn shell_quote(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    out.push(b'\'');
+    for &b in s {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// `$O/RELPATH` in double quotes, safe for any bytes in RELPATH.
+fn quoted_module_path(relpath: &[u8]) -> Vec<u8> {
+    let mut out = b"\"$O\"/".to_vec();
+    out.extend(shell_quote(relpath));
+    out
+}
+
+/// The `load-order` file: one relative path per line.
+pub fn load_order_text(entries: &[LoadEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in unique_load_entries_in_order(entries) {
+        out.extend_from_slice(&e.relpath);
+        out.push(b'\n');
+    }
+    out
+}
+
+fn script_header(module_dir: &[u8], what: &str) -> Vec<u8> {
+    let mut out = b"#!/bin/sh\n# Written by kmodtree: ".to_vec();
+    out.extend_from_slice(what.as_bytes());
+    out.extend_from_slice(b"\nO=");
+    out.extend(shell_quote(module_dir));
+    out.push(b'\n');
+    out
+}
+
+/// `load.sh`: `O=MODULE_DIR`, then `insmod "$O"/'PATH' ['OPTIONS']` per
+/// module in load order. The options go to insmod as one argument, which
+/// it passes to the kernel as they are (as modprobe does).
+pub fn load_script_text(module_dir: &[u8], entries: &[LoadEntry]) -> Vec<u8> {
+    let mut out = script_header(module_dir, "insert the modules in dependency order.");
+    for e in unique_load_entries_in_order(entries) {
+        out.extend_from_slice(b"insmod ");
+        out.extend(quoted_module_path(&e.relpath));
+        if !e.options.is_empty() {
+            out.push(b' ');
+            out.extend(shell_quote(&e.options));
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// `unload.sh`: `O=MODULE_DIR`, then `rmmod "$O"/'PATH'` per module in
+/// reverse load order.
+pub fn unload_script_text(module_dir: &[u8], entries: &[LoadEntry]) -> Vec<u8> {
+    let mut out = script_header(
+        module_dir,
+        "remove the modules in reverse dependency order.",
+    );
+    for e in unique_load_entries_in_order(entries).iter().rev() {
+        out.extend_from_slice(b"rmmod ");
+        out.extend(quoted_module_path(&e.relpath));
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(p: &str, o: &str) -> LoadEntry {
+        LoadEntry {
+            relpath: p.into(),
+            options: o.into(),
+        }
+    }
+
+    #[test]
+    fn scripts_keep_first_occurrences_and_set_o() {
+        let entries = [
+            e("kernel/a.ko", ""),
+            e("kernel/b.ko", "x=1 y=\"a b\""),
+            e("kernel/a.ko", ""),
+            e("kernel/it's.ko", ""),
+        ];
+        assert_eq!(
+            load_order_text(&entries),
+            b"kernel/a.ko\nkernel/b.ko\nkernel/it's.ko\n"
+        );
+        let load = String::from_utf8(load_script_text(b"/out/lib/modules/1.0", &entries)).unwrap();
+        assert_eq!(
+            load.lines().skip(2).collect::<Vec<_>>(),
+            [
+                "O='/out/lib/modules/1.0'",
+                "insmod \"$O\"/'kernel/a.ko'",
+                "insmod \"$O\"/'kernel/b.ko' 'x=1 y=\"a b\"'",
+                "insmod \"$O\"/'kernel/it'\\''s.ko'",
+            ]
+        );
+        let unload = String::from_utf8(unload_script_text(b"/o", &entries)).unwrap();
+        assert_eq!(
+            unload.lines().skip(2).collect::<Vec<_>>(),
+            [
+                "O='/o'",
+                "rmmod \"$O\"/'kernel/it'\\''s.ko'",
+                "rmmod \"$O\"/'kernel/b.ko'",
+                "rmmod \"$O\"/'kernel/a.ko'",
+            ]
+        );
+    }
+}

@@ -1,0 +1,887 @@
+//! What `modprobe --show-depends` computes, from depmod's `.bin` indexes and
+//! the modprobe.d configuration: target resolution (libkmod's lookup chain),
+//! the probe list (dependencies in reverse `modules.dep` order, soft
+//! dependencies around each module) and the printed actions.
+//!
+//! The model follows libkmod's: module objects live in a pool keyed by name
+//! (or `name\alias` for a module found through an alias), each with its own
+//! lazily loaded path and dependency list and its own "visited" mark — so a
+//! module reached both by name and through an alias can appear twice, as it
+//! does with kmod.
+
+use super::modprobe_config::ModprobeConfig;
+use super::{Message, MessageLevel};
+use crate::index::{fnmatch, normalize_alias, Index};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The database files of one module directory that modprobe reads.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleIndexes {
+    /// `BASE/lib/modules/VERSION` as modprobe spells it (absolute, not
+    /// normalised): the prefix of every printed path.
+    pub dirname: Vec<u8>,
+    pub dep: Option<Vec<u8>>,
+    pub alias: Option<Vec<u8>>,
+    pub symbols: Option<Vec<u8>>,
+    pub builtin: Option<Vec<u8>>,
+    pub builtin_alias: Option<Vec<u8>>,
+}
+
+/// Makes `path` absolute the way kmod's `path_make_absolute_cwd` does: the
+/// working directory, `/`, then the path, with nothing normalised.
+pub fn absolute_like_kmod(path: &[u8]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.first() == Some(&b'/') {
+        return path.to_vec();
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut out = cwd.as_os_str().as_bytes().to_vec();
+    out.push(b'/');
+    out.extend_from_slice(path);
+    out
+}
+
+/// modprobe's module directory for `-d ROOT -S VERSION`: `ROOT/lib/modules/
+/// VERSION`, made absolute.
+pub fn module_dirname(root: &[u8], version: &[u8]) -> Vec<u8> {
+    let mut d = root.to_vec();
+    d.extend_from_slice(b"/lib/modules/");
+    d.extend_from_slice(version);
+    absolute_like_kmod(&d)
+}
+
+fn path_from_bytes(b: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
+impl ModuleIndexes {
+    /// Reads the indexes present in `dirname` (missing ones stay `None`).
+    pub fn read(dirname: &[u8]) -> ModuleIndexes {
+        let dir = path_from_bytes(dirname);
+        let read = |name: &str| std::fs::read(dir.join(name)).ok();
+        ModuleIndexes {
+            dirname: dirname.to_vec(),
+            dep: read("modules.dep.bin"),
+            alias: read("modules.alias.bin"),
+            symbols: read("modules.symbols.bin"),
+            builtin: read("modules.builtin.bin"),
+            builtin_alias: read("modules.builtin.alias.bin"),
+        }
+    }
+
+    /// The module directory as a path.
+    pub fn dir_path(&self) -> PathBuf {
+        path_from_bytes(&self.dirname)
+    }
+
+    fn index_file_name(&self, name: &str) -> String {
+        format!("{}/{name}", String::from_utf8_lossy(&self.dirname))
+    }
+}
+
+/// One line modprobe prints.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeAction {
+    /// `insmod PATH OPTIONS` (OPTIONS may be empty; the space stays).
+    Insmod {
+        name: Vec<u8>,
+        path: Vec<u8>,
+        options: Vec<u8>,
+    },
+    /// `builtin NAME`.
+    Builtin { name: Vec<u8> },
+    /// `install COMMAND OPTIONS`: a modprobe.d install command.
+    Install {
+        name: Vec<u8>,
+        command: Vec<u8>,
+        options: Vec<u8>,
+        /// The module's file, if modules.dep has it (not printed).
+        path: Option<Vec<u8>>,
+    },
+}
+
+impl ProbeAction {
+    /// The line as modprobe prints it, with its newline.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            ProbeAction::Insmod { path, options, .. } => {
+                out.extend_from_slice(b"insmod ");
+                out.extend_from_slice(path);
+                out.push(b' ');
+                out.extend_from_slice(options);
+            }
+            ProbeAction::Builtin { name } => {
+                out.extend_from_slice(b"builtin ");
+                out.extend_from_slice(name);
+            }
+            ProbeAction::Install {
+                command, options, ..
+            } => {
+                out.extend_from_slice(b"install ");
+                out.extend_from_slice(command);
+                out.push(b' ');
+                out.extend_from_slice(options);
+            }
+        }
+        out.push(b'\n');
+        out
+    }
+
+    /// The module the action is for.
+    pub fn module_name(&self) -> &[u8] {
+        match self {
+            ProbeAction::Insmod { name, .. }
+            | ProbeAction::Builtin { name }
+            | ProbeAction::Install { name, .. } => name,
+        }
+    }
+}
+
+/// Why a target could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// Nothing matched (or the name is not a valid alias).
+    #[error("Module {target} not found in directory {dirname}")]
+    NotFound { target: String, dirname: String },
+    /// A target given as a path that cannot be used.
+    #[error("Failed to get module from path {target}: {reason}")]
+    BadPath { target: String, reason: String },
+}
+
+type ModId = usize;
+
+#[derive(Clone, Debug, Default)]
+struct ModObj {
+    name: Vec<u8>,
+    alias: Option<Vec<u8>>,
+    path: Option<Vec<u8>>,
+    deps_loaded: bool,
+    /// Dependencies in reverse modules.dep order (libkmod prepends).
+    deps: Vec<ModId>,
+    builtin: Option<bool>,
+    install_cmd: Option<Option<Vec<u8>>>,
+    options: Option<Option<Vec<u8>>>,
+    visited: bool,
+    ignorecmd: bool,
+}
+
+/// libkmod's `modname_normalize`: dashes to underscores, cut at the first
+/// `.`.
+pub fn modname_normalize(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .take_while(|&&b| b != b'.')
+        .map(|&b| if b == b'-' { b'_' } else { b })
+        .collect()
+}
+
+fn basename(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// A resolution session: the indexes, the configuration and libkmod's
+/// module pool.
+pub struct Resolver<'a> {
+    indexes: &'a ModuleIndexes,
+    config: &'a ModprobeConfig,
+    objs: Vec<ModObj>,
+    by_key: HashMap<Vec<u8>, ModId>,
+    messages: Vec<Message>,
+    broken: Vec<Vec<u8>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(indexes: &'a ModuleIndexes, config: &'a ModprobeConfig) -> Self {
+        Resolver {
+            indexes,
+            config,
+            objs: Vec::new(),
+            by_key: HashMap::new(),
+            messages: Vec::new(),
+            broken: Vec::new(),
+        }
+    }
+
+    /// Dependency files that could not be used (missing, or clashing with
+    /// a module of the same name): kmod then drops the whole dependency
+    /// list of the module that names them, so the output is incomplete.
+    pub fn take_broken_dependencies(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.broken)
+    }
+
+    /// Messages collected so far (libkmod's, printed by modprobe).
+    pub fn take_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+
+    fn error(&mut self, text: String) {
+        self.messages
+            .push(Message::modprobe(MessageLevel::Error, text));
+    }
+
+    // ---- index access -------------------------------------------------
+
+    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
+        let Some(bytes) = which.bytes(self.indexes) else {
+            return Lookup::Missing;
+        };
+        match Index::parse(bytes).and_then(|i| i.lookup_exact(key)) {
+            Ok(v) => match v.into_iter().next() {
+                Some(first) => Lookup::Found(first.value),
+                None => Lookup::None,
+            },
+            Err(e) => {
+                let f = self.indexes.index_file_name(which.file_name());
+                self.error(format!("could not read index '{f}': {e}"));
+                Lookup::Missing
+            }
+        }
+    }
+
+    fn wildcard(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<Vec<u8>>> {
+        let Some(bytes) = which.bytes(self.indexes) else {
+            return Lookup::Missing;
+        };
+        match Index::parse(bytes).and_then(|i| i.lookup_wildcard(key)) {
+            Ok(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
+            Err(e) => {
+                let f = self.indexes.index_file_name(which.file_name());
+                self.error(format!("could not read index '{f}': {e}"));
+                Lookup::Missing
+            }
+        }
+    }
+
+    fn search_moddep(&mut self, name: &[u8]) -> Option<Vec<u8>> {
+        match self.exact(Which::Dep, name) {
+            Lookup::Found(line) => Some(line),
+            Lookup::None => None,
+            Lookup::Missing => {
+                let f = self.indexes.index_file_name("modules.dep.bin");
+                self.error(format!("could not open moddep file '{f}'"));
+                None
+            }
+        }
+    }
+
+    fn is_in_builtin_index(&mut self, name: &[u8]) -> bool {
+        matches!(self.exact(Which::Builtin, name), Lookup::Found(_))
+    }
+
+    // ---- the module pool ----------------------------------------------
+
+    fn new_module(&mut self, name: &[u8], alias: Option<&[u8]>) -> ModId {
+        let mut key = name.to_vec();
+        if let Some(a) = alias {
+            key.push(b'\\');
+            key.extend_from_slice(a);
+        }
+        if let Some(&id) = self.by_key.get(&key) {
+            return id;
+        }
+        let id = self.objs.len();
+        self.objs.push(ModObj {
+            name: name.to_vec(),
+            alias: alias.map(<[u8]>::to_vec),
+            ..Default::default()
+        });
+        self.by_key.insert(key, id);
+        id
+    }
+
+    fn new_from_name(&mut self, name: &[u8]) -> ModId {
+        let n = modname_normalize(name);
+        self.new_module(&n, None)
+    }
+
+    /// `kmod_module_new_from_path`: the file must exist; a pooled module of
+    /// the same name must have the same path.
+    fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, String> {
+        let abspath = absolute_like_kmod(path);
+        if let Err(e) = std::fs::metadata(path_from_bytes(&abspath)) {
+            return Err(crate::tree::strerror(&e));
+        }
+        let name = modname_normalize(basename(path));
+        if name.is_empty() {
+            return Err("No such file or directory".into());
+        }
+        let id = self.new_module(&name, None);
+        match &self.objs[id].path {
+            None => self.objs[id].path = Some(abspath),
+            Some(p) if *p == abspath => {}
+            Some(p) => {
+                let text = format!(
+                    "kmod_module '{}' already exists with different path: new-path='{}' old-path='{}'",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(&abspath),
+                    String::from_utf8_lossy(p)
+                );
+                self.error(text);
+                return Err("File exists".into());
+            }
+        }
+        self.objs[id].builtin = Some(false);
+        Ok(id)
+    }
+
+    fn join_dirname(&self, p: &[u8]) -> Vec<u8> {
+        if p.first() == Some(&b'/') {
+            return p.to_vec();
+        }
+        let mut out = self.indexes.dirname.clone();
+        out.push(b'/');
+        out.extend_from_slice(p);
+        out
+    }
+
+    /// `kmod_module_parse_depline`.
+    fn parse_depline(&mut self, id: ModId, line: &[u8]) {
+        if self.objs[id].deps_loaded {
+            return;
+        }
+        self.objs[id].deps_loaded = true;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return;
+        };
+        if self.objs[id].path.is_none() {
+            let p = self.join_dirname(&line[..colon]);
+            self.objs[id].path = Some(p);
+        }
+        let mut deps = Vec::new();
+        for tok in line[colon + 1..]
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|t| !t.is_empty())
+        {
+            let path = self.join_dirname(tok);
+            match self.new_from_path(&path) {
+                Ok(d) => deps.insert(0, d),
+                Err(reason) => {
+                    // kmod prints "ctx=%p path=%s error=%s" and drops the
+                    // whole list.
+                    let text = format!(
+                        "dependency {} of {}: {reason}",
+                        String::from_utf8_lossy(&path),
+                        String::from_utf8_lossy(&self.objs[id].name)
+                    );
+                    self.error(text);
+                    self.broken.push(path);
+                    self.objs[id].deps_loaded = false;
+                    return;
+                }
+            }
+        }
+        self.objs[id].deps = deps;
+    }
+
+    fn dependencies(&mut self, id: ModId) -> Vec<ModId> {
+        if !self.objs[id].deps_loaded {
+            let name = self.objs[id].name.clone();
+            if let Some(line) = self.search_moddep(&name) {
+                self.parse_depline(id, &line);
+            }
+        }
+        self.objs[id].deps.clone()
+    }
+
+    fn path(&mut self, id: ModId) -> Option<Vec<u8>> {
+        if self.objs[id].path.is_none() && !self.objs[id].deps_loaded {
+            self.dependencies(id);
+        }
+        self.objs[id].path.clone()
+    }
+
+    fn is_builtin(&mut self, id: ModId) -> bool {
+        if let Some(b) = self.objs[id].builtin {
+            return b;
+        }
+        let name = self.objs[id].name.clone();
+        let b = self.is_in_builtin_index(&name);
+        self.objs[id].builtin = Some(b);
+        b
+    }
+
+    fn install_command(&mut self, id: ModId) -> Option<Vec<u8>> {
+        if let Some(c) = &self.objs[id].install_cmd {
+            return c.clone();
+        }
+        let name = &self.objs[id].name;
+        let c = self
+            .config
+            .install
+            .iter()
+            .find(|c| fnmatch(&c.module, name))
+            .map(|c| c.command.clone());
+        self.objs[id].install_cmd = Some(c.clone());
+        c
+    }
+
+    fn options(&mut self, id: ModId) -> Option<Vec<u8>> {
+        if let Some(o) = &self.objs[id].options {
+            return o.clone();
+        }
+        let obj = &self.objs[id];
+        let mut opts: Option<Vec<u8>> = None;
+        for o in &self.config.options {
+            let matches = o.module == obj.name || obj.alias.as_deref() == Some(&o.module[..]);
+            if !matches || o.options.is_empty() {
+                continue;
+            }
+            match &mut opts {
+                Some(v) => {
+                    v.push(b' ');
+                    v.extend_from_slice(&o.options);
+                }
+                None => opts = Some(o.options.clone()),
+            }
+        }
+        self.objs[id].options = Some(opts.clone());
+        opts
+    }
+
+    fn is_blacklisted(&self, id: ModId) -> bool {
+        let name = &self.objs[id].name;
+        self.config.blacklist.iter().any(|b| b == name)
+    }
+
+    // ---- lookups ------------------------------------------------------
+
+    fn lookup_config_aliases(&mut self, name: &[u8]) -> Vec<ModId> {
+        let config = self.config;
+        let mut out = Vec::new();
+        for a in &config.aliases {
+            if fnmatch(&a.pattern, name) {
+                out.push(self.new_module(&a.module, Some(&a.pattern)));
+            }
+        }
+        out
+    }
+
+    fn lookup_moddep(&mut self, name: &[u8]) -> Vec<ModId> {
+        if name.contains(&b':') {
+            return Vec::new();
+        }
+        match self.search_moddep(name) {
+            Some(line) => {
+                let id = self.new_from_name(name);
+                self.parse_depline(id, &line);
+                vec![id]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn lookup_alias_index(&mut self, which: Which, name: &[u8]) -> Vec<ModId> {
+        match self.wildcard(which, name) {
+            Lookup::Found(values) => values
+                .iter()
+                .map(|v| self.new_module(v, Some(name)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn lookup_commands(&mut self, name: &[u8]) -> Vec<ModId> {
+        let config = self.config;
+        if let Some(c) = config.install.iter().find(|c| c.module == name) {
+            let id = self.new_from_name(&c.module);
+            self.objs[id].install_cmd = Some(Some(c.command.clone()));
+            return vec![id];
+        }
+        if let Some(c) = config.remove.iter().find(|c| c.module == name) {
+            let id = self.new_from_name(&c.module);
+            return vec![id];
+        }
+        Vec::new()
+    }
+
+    fn lookup_builtin(&mut self, name: &[u8]) -> Vec<ModId> {
+        if self.is_in_builtin_index(name) {
+            let id = self.new_from_name(name);
+            self.objs[id].builtin = Some(true);
+            vec![id]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `kmod_module_new_from_lookup`: the modules a name, alias or
+    /// `symbol:` name resolves to, by libkmod's chain (first non-empty step
+    /// wins): modprobe.d aliases, module names, symbols, install/remove
+    /// commands, `modules.alias.bin`, `modules.builtin.bin`,
+    /// `modules.builtin.alias.bin`. `None` for an invalid alias.
+    fn lookup(&mut self, given: &[u8]) -> Option<Vec<ModId>> {
+        let name = normalize_alias(given)?;
+        let mut found = self.lookup_config_aliases(&name);
+        if found.is_empty() {
+            found = self.lookup_moddep(&name);
+        }
+        if found.is_empty() && name.starts_with(b"symbol:") {
+            found = self.lookup_alias_index(Which::Symbols, &name);
+        }
+        if found.is_empty() {
+            found = self.lookup_commands(&name);
+        }
+        if found.is_empty() {
+            found = self.lookup_alias_index(Which::Alias, &name);
+        }
+        if found.is_empty() {
+            found = self.lookup_builtin(&name);
+        }
+        if found.is_empty() {
+            found = self.lookup_alias_index(Which::BuiltinAlias, &name);
+            for &id in &found {
+                self.objs[id].builtin = Some(true);
+            }
+        }
+        Some(found)
+    }
+
+    /// The names of the modules `target` resolves to, in modprobe's order
+    /// (what `modprobe -R TARGET` prints; duplicates kept).
+    pub fn module_names_matching(&mut self, target: &[u8]) -> Result<Vec<Vec<u8>>, LookupError> {
+        let ids = self.resolve_target(target)?;
+        Ok(ids.iter().map(|&id| self.objs[id].name.clone()).collect())
+    }
+
+    fn resolve_target(&mut self, target: &[u8]) -> Result<Vec<ModId>, LookupError> {
+        if target.starts_with(b"/") || target.starts_with(b"./") {
+            return match self.new_from_path(target) {
+                Ok(id) => Ok(vec![id]),
+                Err(reason) => Err(LookupError::BadPath {
+                    target: String::from_utf8_lossy(target).into_owned(),
+                    reason,
+                }),
+            };
+        }
+        match self.lookup(target) {
+            Some(ids) if !ids.is_empty() => Ok(ids),
+            _ => Err(LookupError::NotFound {
+                target: String::from_utf8_lossy(target).into_owned(),
+                dirname: String::from_utf8_lossy(&self.indexes.dirname).into_owned(),
+            }),
+        }
+    }
+
+    // ---- the probe list -----------------------------------------------
+
+    fn softdeps(&mut self, id: ModId) -> (Vec<ModId>, Vec<ModId>) {
+        let config = self.config;
+        let name = self.objs[id].name.clone();
+        let Some(sd) = config.softdeps.iter().find(|s| fnmatch(&s.module, &name)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let pre = self.lookup_softdep_names(&sd.pre);
+        let post = self.lookup_softdep_names(&sd.post);
+        (pre, post)
+    }
+
+    fn lookup_softdep_names(&mut self, names: &[Vec<u8>]) -> Vec<ModId> {
+        let mut out = Vec::new();
+        for n in names {
+            match self.lookup(n) {
+                Some(ids) => out.extend(ids),
+                None => {
+                    let text = format!(
+                        "failed to lookup dependency '{}', continuing anyway.",
+                        String::from_utf8_lossy(n)
+                    );
+                    self.error(text);
+                }
+            }
+        }
+        out
+    }
+
+    fn fill_softdep(&mut self, id: ModId, list: &mut Vec<ModId>) {
+        let (pre, post) = self.softdeps(id);
+        for &p in &pre {
+            self.probe_list_into(p, false, list);
+        }
+        list.push(id);
+        self.objs[id].ignorecmd = !pre.is_empty() || !post.is_empty();
+        for &p in &post {
+            self.probe_list_into(p, false, list);
+        }
+    }
+
+    fn probe_list_into(&mut self, id: ModId, ignorecmd: bool, list: &mut Vec<ModId>) {
+        if self.objs[id].visited {
+            return;
+        }
+        self.objs[id].visited = true;
+        for d in self.dependencies(id) {
+            self.fill_softdep(d, list);
+        }
+        if ignorecmd {
+            list.push(id);
+            self.objs[id].ignorecmd = true;
+        } else {
+            self.fill_softdep(id, list);
+        }
+    }
+
+    /// `kmod_module_probe_insert_module` in dry-run mode: what modprobe
+    /// prints for one resolved module. `ignore_commands` is modprobe's `-i`.
+    fn probe_actions(&mut self, target: ModId, ignore_commands: bool) -> Vec<ProbeAction> {
+        if self.is_blacklisted(target) && self.objs[target].alias.is_some() {
+            return Vec::new();
+        }
+        for o in &mut self.objs {
+            o.visited = false;
+        }
+        let mut list = Vec::new();
+        self.probe_list_into(target, ignore_commands, &mut list);
+        let mut actions = Vec::new();
+        for id in list {
+            let options = match self.options(id) {
+                Some(mut o) => {
+                    o.push(b' ');
+                    o
+                }
+                None => Vec::new(),
+            };
+            let name = self.objs[id].name.clone();
+            if let Some(command) = self.install_command(id) {
+                if !self.objs[id].ignorecmd {
+                    let path = self.path(id);
+                    actions.push(ProbeAction::Install {
+                        name,
+                        command,
+                        options,
+                        path,
+                    });
+                    continue;
+                }
+            }
+            match self.path(id) {
+                Some(path) => actions.push(ProbeAction::Insmod {
+                    name,
+                    path,
+                    options,
+                }),
+                None => {
+                    if self.is_builtin(id) {
+                        actions.push(ProbeAction::Builtin { name });
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    /// Everything `modprobe --show-depends TARGET` prints for `target`, in
+    /// order: for each module the target resolves to, its dependencies in
+    /// reverse `modules.dep` order, each wrapped in its soft dependencies,
+    /// then the module itself.
+    pub fn module_load_actions(
+        &mut self,
+        target: &[u8],
+        ignore_commands: bool,
+    ) -> Result<Vec<ProbeAction>, LookupError> {
+        let ids = self.resolve_target(target)?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.probe_actions(id, ignore_commands));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Dep,
+    Alias,
+    Symbols,
+    Builtin,
+    BuiltinAlias,
+}
+
+impl Which {
+    fn bytes(self, ix: &ModuleIndexes) -> Option<&[u8]> {
+        match self {
+            Which::Dep => ix.dep.as_deref(),
+            Which::Alias => ix.alias.as_deref(),
+            Which::Symbols => ix.symbols.as_deref(),
+            Which::Builtin => ix.builtin.as_deref(),
+            Which::BuiltinAlias => ix.builtin_alias.as_deref(),
+        }
+    }
+    fn file_name(self) -> &'static str {
+        match self {
+            Which::Dep => "modules.dep.bin",
+            Which::Alias => "modules.alias.bin",
+            Which::Symbols => "modules.symbols.bin",
+            Which::Builtin => "modules.builtin.bin",
+            Which::BuiltinAlias => "modules.builtin.alias.bin",
+        }
+    }
+}
+
+enum Lookup<T> {
+    Found(T),
+    None,
+    /// The index file is absent (or unreadable).
+    Missing,
+}
+
+/// Options of a `show-depends` or `match` run (modprobe's `-d`, `-S`, `-C`).
+#[derive(Clone, Debug, Default)]
+pub struct ModprobeOptions {
+    /// `-d`: the root containing `lib/modules` (default: empty, i.e. `/`).
+    pub basedir: Option<PathBuf>,
+    /// `-S`: the kernel version.
+    pub version: String,
+    /// `-C`: configuration files or directories; empty for the default
+    /// list (see `host_config`).
+    pub config: Vec<PathBuf>,
+    /// Without `-C`, read kmod's host directories (`/etc/modprobe.d`, …)
+    /// instead of the same directories under the base directory.
+    pub host_config: bool,
+    /// A file with a kernel command line whose `MODULE.PARAM=VALUE` words
+    /// become options (modprobe always reads `/proc/cmdline`).
+    pub kernel_cmdline: Option<PathBuf>,
+    /// `-i`: ignore install commands.
+    pub ignore_commands: bool,
+}
+
+impl ModprobeOptions {
+    /// The module directory as modprobe spells it.
+    pub fn dirname(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let root = self
+            .basedir
+            .as_deref()
+            .map(|b| b.as_os_str().as_bytes().to_vec())
+            .unwrap_or_default();
+        module_dirname(&root, self.version.as_bytes())
+    }
+
+    /// The configuration paths to read.
+    pub fn config_paths(&self) -> Vec<PathBuf> {
+        if !self.config.is_empty() {
+            return self.config.clone();
+        }
+        if self.host_config {
+            return super::modprobe_config::KMOD_DEFAULT_CONFIG_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect();
+        }
+        let base = self.basedir.clone().unwrap_or_default();
+        super::modprobe_config::default_config_dirs_under(&base)
+    }
+
+    /// Reads the indexes and the configuration.
+    pub fn load(&self, messages: &mut Vec<Message>) -> (ModuleIndexes, ModprobeConfig) {
+        let indexes = ModuleIndexes::read(&self.dirname());
+        let mut config =
+            ModprobeConfig::load(&self.config_paths(), Some(&indexes.dir_path()), messages);
+        if let Some(f) = &self.kernel_cmdline {
+            match std::fs::read(f) {
+                Ok(c) => config.add_kernel_cmdline(&c),
+                Err(e) => messages.push(Message::modprobe(
+                    MessageLevel::Error,
+                    format!(
+                        "could not read kernel command line {}: {}",
+                        f.display(),
+                        crate::tree::strerror(&e)
+                    ),
+                )),
+            }
+        }
+        (indexes, config)
+    }
+}
+
+/// What a command prints and its exit status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub stdout: Vec<u8>,
+    pub messages: Vec<Message>,
+    pub exit_code: i32,
+}
+
+impl RunOutcome {
+    /// Writes stdout and the messages.
+    pub fn print(&self, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) {
+        let _ = out.write_all(&self.stdout);
+        let _ = out.flush();
+        for m in &self.messages {
+            let _ = err.write_all(m.render().as_bytes());
+        }
+    }
+}
+
+fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Message>) {
+    // modprobe logs at its log priority: FATAL, or WARNING with -a.
+    let level = if several {
+        MessageLevel::Warning
+    } else {
+        MessageLevel::Fatal
+    };
+    messages.push(Message::modprobe(level, e.to_string()));
+}
+
+/// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
+/// as with `-a`). Byte-identical stdout, kmod's messages and exit status.
+pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
+    let mut outcome = RunOutcome::default();
+    let (indexes, config) = opts.load(&mut outcome.messages);
+    let mut r = Resolver::new(&indexes, &config);
+    let several = targets.len() > 1;
+    for t in targets {
+        let res = r.module_load_actions(t, opts.ignore_commands);
+        outcome.messages.extend(r.take_messages());
+        match res {
+            Ok(actions) => {
+                for a in actions {
+                    outcome.stdout.extend(a.render());
+                }
+            }
+            Err(e) => {
+                report_lookup_error(&e, several, &mut outcome.messages);
+                outcome.exit_code = 1;
+            }
+        }
+    }
+    outcome
+}
+
+/// `modprobe -R ALIAS` for each alias: the names of the modules it
+/// resolves to, one per line.
+pub fn match_aliases(opts: &ModprobeOptions, aliases: &[Vec<u8>]) -> RunOutcome {
+    let mut outcome = RunOutcome::default();
+    let (indexes, config) = opts.load(&mut outcome.messages);
+    let mut r = Resolver::new(&indexes, &config);
+    let several = aliases.len() > 1;
+    for a in aliases {
+        let res = r.module_names_matching(a);
+        outcome.messages.extend(r.take_messages());
+        match res {
+            Ok(names) => {
+                for n in names {
+                    outcome.stdout.extend_from_slice(&n);
+                    outcome.stdout.push(b'\n');
+                }
+            }
+            Err(e) => {
+                report_lookup_error(&e, several, &mut outcome.messages);
+                outcome.exit_code = 1;
+            }
+        }
+    }
+    outcome
+}
+
+/// Reads a device's modalias (e.g. `/sys/devices/…/modalias`): the first
+/// line without its newline.
+pub fn read_modalias_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let data = std::fs::read(path)?;
+    let end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    Ok(data[..end].to_vec())
+}
