@@ -41,23 +41,39 @@ pub fn decompress<'a>(
     data: &'a [u8],
     limits: &Limits,
 ) -> Result<(Compression, Cow<'a, [u8]>), ModuleError> {
+    let mut out = Vec::new();
+    match decompress_into(data, limits, &mut out)? {
+        Compression::None => Ok((Compression::None, Cow::Borrowed(data))),
+        c => Ok((c, Cow::Owned(out))),
+    }
+}
+
+/// Like [`decompress`], but a compressed image is written into `out`
+/// (cleared first), so a caller reading many modules can reuse one buffer
+/// instead of faulting in fresh pages for every image. For a plain image
+/// `out` is left empty and `data` itself is the image.
+pub fn decompress_into(
+    data: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<Compression, ModuleError> {
+    out.clear();
     if data.len() < MIN_FILE_SIZE {
         return Err(ModuleError::TooShort(data.len() as u64));
     }
     let limit = limits.max_image_size;
     let compression = detect(data);
-    let image = match compression {
+    match compression {
         Compression::None => {
             if data.len() as u64 > limit {
                 return Err(ModuleError::TooLarge { limit });
             }
-            return Ok((Compression::None, Cow::Borrowed(data)));
         }
-        Compression::Xz => decompress_xz(data, limit)?,
-        Compression::Zstd => decompress_zstd(data, limit)?,
-        Compression::Gzip => decompress_gzip(data, limit)?,
-    };
-    Ok((compression, Cow::Owned(image)))
+        Compression::Xz => decompress_xz(data, limit, out)?,
+        Compression::Zstd => decompress_zstd(data, limit, out)?,
+        Compression::Gzip => decompress_gzip(data, limit, out)?,
+    }
+    Ok(compression)
 }
 
 /// The capacity to allocate first for an image expected to expand by about
@@ -101,7 +117,7 @@ fn xz_err(reason: &str) -> ModuleError {
 /// Decodes one or more concatenated .xz streams (kmod uses
 /// `LZMA_CONCATENATED`), keeping the integrity check: a corrupt stream must
 /// be reported, not silently decoded.
-fn decompress_xz(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
+fn decompress_xz(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), ModuleError> {
     use liblzma::stream::{Action, Status, Stream, CONCATENATED};
 
     // Kernel modules use 1 MiB dictionaries (at most a few MiB); refuse
@@ -111,7 +127,7 @@ fn decompress_xz(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
         Stream::new_stream_decoder(memlimit, CONCATENATED).map_err(|e| xz_err(xz_error_text(e)))?;
     let cap = output_cap(limit);
     // Modules compress by about 3-4x with xz.
-    let mut out: Vec<u8> = Vec::with_capacity(initial_capacity(data.len(), 4, cap));
+    out.reserve(initial_capacity(data.len(), 4, cap));
     loop {
         let consumed = stream.total_in() as usize;
         let input = data.get(consumed..).unwrap_or(&[]);
@@ -124,7 +140,7 @@ fn decompress_xz(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
         }
         let before_in = stream.total_in();
         let before_out = stream.total_out();
-        match stream.process_vec(input, &mut out, Action::Finish) {
+        match stream.process_vec(input, out, Action::Finish) {
             Ok(Status::StreamEnd) => break,
             Ok(Status::Ok) | Ok(Status::GetCheck) => {
                 if stream.total_in() == before_in
@@ -148,7 +164,7 @@ fn decompress_xz(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
     if out.len() as u64 > limit {
         return Err(ModuleError::TooLarge { limit });
     }
-    Ok(out)
+    Ok(())
 }
 
 fn zstd_err(reason: &str) -> ModuleError {
@@ -161,7 +177,7 @@ fn zstd_err(reason: &str) -> ModuleError {
 /// Decodes a zstd image the way kmod 34 does: the first frame must declare
 /// its content size (non-zero), and the whole input is decoded into exactly
 /// that many bytes.
-fn decompress_zstd(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
+fn decompress_zstd(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), ModuleError> {
     use zstd::zstd_safe;
     let size = match zstd_safe::get_frame_content_size(data) {
         Ok(Some(n)) if n > 0 => n,
@@ -171,22 +187,21 @@ fn decompress_zstd(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
         return Err(ModuleError::TooLarge { limit });
     }
     let size = usize::try_from(size).map_err(|_| ModuleError::TooLarge { limit })?;
-    let mut out: Vec<u8> = Vec::new();
     out.try_reserve_exact(size)
         .map_err(|_| zstd_err("Cannot allocate memory"))?;
-    match zstd_safe::decompress(&mut out, data) {
-        Ok(_) => Ok(out),
+    match zstd_safe::decompress(out, data) {
+        Ok(_) => Ok(()),
         Err(code) => Err(zstd_err(zstd_safe::get_error_name(code))),
     }
 }
 
 /// Decodes gzip (several members are concatenated, as zlib's `gzread`
 /// does), reading at most `limit + 1` bytes of output.
-fn decompress_gzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
+fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), ModuleError> {
     let cap = output_cap(limit);
     let decoder = flate2::read::MultiGzDecoder::new(data);
-    let mut out = Vec::with_capacity(initial_capacity(data.len(), 4, cap));
-    match decoder.take(cap).read_to_end(&mut out) {
+    out.reserve(initial_capacity(data.len(), 4, cap));
+    match decoder.take(cap).read_to_end(out) {
         Ok(_) => {}
         Err(e) => {
             let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -204,7 +219,7 @@ fn decompress_gzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ModuleError> {
     if out.len() as u64 > limit {
         return Err(ModuleError::TooLarge { limit });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

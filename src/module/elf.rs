@@ -328,6 +328,13 @@ impl<'a> Elf<'a> {
 
 /// Parses a plain (decompressed) module image.
 pub fn parse_image(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
+    let mut meta = parse_image_without_signature(image)?;
+    meta.signature = super::signature::parse(image);
+    Ok(meta)
+}
+
+/// [`parse_image`] without looking at the appended signature.
+pub fn parse_image_without_signature(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
     let elf = Elf::parse(image)?;
     let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
         b".modinfo".as_slice(),
@@ -357,7 +364,7 @@ pub fn parse_image(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
         exports,
         exports_error,
         imports,
-        signature: super::signature::parse(image),
+        signature: None,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod decompress;
 pub mod elf;
 pub mod modinfo;
 pub mod signature;
+pub mod sparse;
 pub mod symbols;
 
 use serde::Serialize;
@@ -219,53 +220,104 @@ pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleEr
 }
 
 /// Reads and parses one module file.
+///
+/// Each thread keeps two buffers (the file, the decompressed image) and
+/// reuses them for the next module, so reading a tree touches little fresh
+/// memory; buffers that grew past [`RETAINED_BUFFER`] are released after
+/// use. Files of [`MAP_THRESHOLD`] bytes or more are memory-mapped.
 pub fn read_module_file(
     path: &camino::Utf8Path,
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
-    let data = ModuleFile::open(path, limits)?;
-    parse_module(data.bytes(), limits)
+    read_module_file_with(path, limits, false)
 }
 
-/// The bytes of a module file: memory-mapped (as kmod does) so that only
-/// the pages holding the sections we read are touched, or read into memory
-/// for small files and where mapping fails.
-pub enum ModuleFile {
-    Mapped(memmap2::Mmap),
-    Read(Vec<u8>),
+/// Like [`read_module_file`], but for depmod: of a plain module only the
+/// sections depmod reads are loaded (see [`sparse`]), and the signature is
+/// not read (`signature` is None).
+pub fn read_module_file_for_depmod(
+    path: &camino::Utf8Path,
+    limits: &Limits,
+) -> Result<ModuleMeta, ModuleError> {
+    read_module_file_with(path, limits, true)
 }
 
-impl ModuleFile {
-    /// Files smaller than this are read: mapping costs more than copying.
-    const MAP_THRESHOLD: u64 = 64 * 1024;
-
-    pub fn open(path: &camino::Utf8Path, limits: &Limits) -> Result<ModuleFile, ModuleError> {
-        let io = |e: std::io::Error| ModuleError::Io(e.to_string());
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len >= Self::MAP_THRESHOLD {
-            // SAFETY: the mapping is read-only and private. Module trees are
-            // inputs that nobody modifies while kmodtree runs (build sandboxes,
-            // store paths); a file truncated underneath us is outside the
-            // threat model, as it is for kmod, which maps modules the same way.
-            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-                return Ok(ModuleFile::Mapped(map));
+fn read_module_file_with(
+    path: &camino::Utf8Path,
+    limits: &Limits,
+    sparse: bool,
+) -> Result<ModuleMeta, ModuleError> {
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
+    }
+    BUFFERS.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (file_buf, image_buf) = &mut *guard;
+        let result = read_with_buffers(path, limits, sparse, file_buf, image_buf);
+        for buf in [file_buf, image_buf] {
+            if buf.capacity() > RETAINED_BUFFER {
+                *buf = Vec::new();
             }
         }
-        let cap = limits.max_image_size;
-        let mut data = Vec::with_capacity(len.min(cap).min(Self::MAP_THRESHOLD) as usize);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(&file, cap.saturating_add(1)),
-            &mut data,
-        )
-        .map_err(io)?;
-        Ok(ModuleFile::Read(data))
-    }
+        result
+    })
+}
 
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            ModuleFile::Mapped(m) => m,
-            ModuleFile::Read(v) => v,
+/// Files at least this large are memory-mapped (only the pages holding the
+/// sections we read are touched); smaller ones are read into the buffer.
+pub const MAP_THRESHOLD: u64 = 64 * 1024;
+
+/// Largest per-thread buffer kept between modules.
+pub const RETAINED_BUFFER: usize = 8 << 20;
+
+fn read_with_buffers(
+    path: &camino::Utf8Path,
+    limits: &Limits,
+    sparse: bool,
+    file_buf: &mut Vec<u8>,
+    image_buf: &mut Vec<u8>,
+) -> Result<ModuleMeta, ModuleError> {
+    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if sparse && len >= 64 && len <= limits.max_image_size {
+        // The buffer only grows, and grows zero-filled, so every byte in it
+        // is initialised; the sparse reader overwrites or zeroes all of it.
+        if file_buf.len() < len as usize {
+            file_buf.resize(len as usize, 0);
+        }
+        let image = &mut file_buf[..len as usize];
+        if sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
+            let mut meta = elf::parse_image_without_signature(image)?;
+            meta.compression = Compression::None;
+            return Ok(meta);
         }
     }
+    let map;
+    let data: &[u8] = if len >= MAP_THRESHOLD && !sparse {
+        // SAFETY: a read-only private mapping. Module trees are inputs that
+        // nobody modifies while kmodtree runs (build sandboxes, store
+        // paths); a file truncated underneath us is outside the threat
+        // model, as it is for kmod, which maps modules the same way.
+        map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        &map
+    } else {
+        file_buf.clear();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&file, limits.max_image_size.saturating_add(1)),
+            file_buf,
+        )
+        .map_err(io)?;
+        file_buf
+    };
+    let compression = decompress::decompress_into(data, limits, image_buf)?;
+    let image: &[u8] = match compression {
+        Compression::None => data,
+        _ => image_buf,
+    };
+    let mut meta = elf::parse_image(image)?;
+    meta.compression = compression;
+    Ok(meta)
 }

@@ -151,8 +151,8 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Import>> {
     let skip_register = matches!(elf.ident().machine, EM_SPARC | EM_SPARCV9);
     let mut matched = vec![false; vers.len()];
     // First record of each name (big modules have thousands of both).
-    let mut first: std::collections::HashMap<&[u8], usize> =
-        std::collections::HashMap::with_capacity(vers.len());
+    let mut first: rustc_hash::FxHashMap<&[u8], usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(vers.len(), Default::default());
     for (j, v) in vers.iter().enumerate() {
         if let Some(n) = v.name {
             first.entry(n).or_insert(j);

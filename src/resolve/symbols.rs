@@ -3,7 +3,7 @@
 
 use crate::kmod_hash::{iteration_key, SYMBOL_BUCKETS};
 use crate::tree::kernel_symbols::KernelSymbol;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Who provides a symbol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct SymbolEntry {
 /// Symbol name → provider.
 #[derive(Clone, Debug, Default)]
 pub struct SymbolTable {
-    map: HashMap<Vec<u8>, SymbolEntry>,
+    map: FxHashMap<Vec<u8>, SymbolEntry>,
     prefix: Option<u8>,
 }
 
@@ -26,7 +26,7 @@ impl SymbolTable {
     /// added too, as kmod does).
     pub fn new(kernel: Option<&[KernelSymbol]>, prefix: Option<u8>) -> Self {
         let mut t = SymbolTable {
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             prefix,
         };
         if let Some(kernel) = kernel {
@@ -94,9 +94,8 @@ impl SymbolTable {
             .iter()
             .filter_map(|(k, e)| e.owner.map(|o| (k.as_slice(), o)))
             .collect();
-        v.sort_unstable_by(|a, b| {
-            iteration_key(a.0, SYMBOL_BUCKETS).cmp(&iteration_key(b.0, SYMBOL_BUCKETS))
-        });
+        // Names are unique, so an unstable sort on (bucket, name) is exact.
+        v.sort_by_cached_key(|&(name, _)| iteration_key(name, SYMBOL_BUCKETS));
         v
     }
 }

@@ -69,12 +69,9 @@ pub fn array_order(
     dups: Duplicates,
 ) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..names.len()).collect();
-    idx.sort_by(|&a, &b| {
-        iteration_key(names[a].as_bytes(), MODULE_BUCKETS)
-            .cmp(&iteration_key(names[b].as_bytes(), MODULE_BUCKETS))
-    });
+    idx.sort_by_cached_key(|&i| iteration_key(names[i].as_bytes(), MODULE_BUCKETS));
     let Some(lines) = order else { return idx };
-    let by_path: std::collections::HashMap<&[u8], usize> = uncrelpaths
+    let by_path: rustc_hash::FxHashMap<&[u8], usize> = uncrelpaths
         .iter()
         .enumerate()
         .filter_map(|(i, p)| p.map(|p| (p.as_bytes(), i)))

@@ -128,7 +128,7 @@ pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery
         }
         walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
     }
-    let mut by_name: std::collections::HashMap<String, usize> = Default::default();
+    let mut by_name: rustc_hash::FxHashMap<String, usize> = Default::default();
     for cand in found {
         match by_name.get(&cand.name) {
             None => {
