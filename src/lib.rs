@@ -12,9 +12,12 @@
 //!   database, with [`index`] for kmod's binary trie format;
 //! * [`output`] — the only stage that writes: temporary file, then rename.
 //!
-//! Command families sit on top: [`depmod`], [`modinfo`].
+//! Command families sit on top: [`depmod`], [`modinfo`], [`union`] (merge
+//! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
+//! databases and initrd module folder).
 
 pub mod depmod;
+pub mod guix;
 pub mod index;
 pub mod kmod_hash;
 pub mod modinfo;
@@ -23,3 +26,4 @@ pub mod output;
 pub mod render;
 pub mod resolve;
 pub mod tree;
+pub mod union;
