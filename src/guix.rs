@@ -854,7 +854,7 @@ mod tests {
             "((\"a\" . \"/b\"))\n"
         );
         // 49 characters: one line; 50: three lines.
-        let v49 = format!("/{}", "x".repeat(49 - 9 - 1));
+        let v49 = format!("/{}", "x".repeat(49 - 10 - 1));
         let line = format!("(\"a\" . \"{v49}\")");
         assert_eq!(line.len(), 49);
         let v50 = format!("{v49}y");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod elf;
+pub mod guix;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
