@@ -614,12 +614,13 @@ impl ModuleTree {
                 found.push(Found::File(file.clone()));
             }
         }
-        if found.is_empty()
-            && self
-                .builtin_aliases
+        let builtin_name = self.builtin.contains(&module::name_from_file_name(target));
+        let builtin_alias = || {
+            self.builtin_aliases
                 .iter()
                 .any(|(a, _)| crate::index::fnmatch(a, &key) || *a == key)
-        {
+        };
+        if found.is_empty() && (builtin_name || builtin_alias()) {
             found.push(Found::Builtin);
         }
         Ok(found)
@@ -743,20 +744,23 @@ pub fn flat_module_directory(
                 .map(str::to_string)
                 .collect();
             for t in targets {
+                // modprobe's lookup order: module names, module aliases,
+                // then builtin names and builtin aliases.
                 match tree.find(&t)? {
-                    Found::File(f) => queue.push_back(f),
-                    Found::Builtin => report.builtin.push(module::name_from_file_name(&t)),
-                    Found::Nothing => {
-                        let found = tree.find_by_alias(&t, &opts.limits)?;
-                        if found.is_empty() {
-                            report.missing_softdeps.push(t.clone());
-                        }
-                        for f in found {
-                            match f {
-                                Found::File(f) => queue.push_back(f),
-                                _ => report.builtin.push(t.clone()),
-                            }
-                        }
+                    Found::File(f) => {
+                        queue.push_back(f);
+                        continue;
+                    }
+                    Found::Builtin | Found::Nothing => {}
+                }
+                let found = tree.find_by_alias(&t, &opts.limits)?;
+                if found.is_empty() {
+                    report.missing_softdeps.push(t.clone());
+                }
+                for f in found {
+                    match f {
+                        Found::File(f) => queue.push_back(f),
+                        _ => report.builtin.push(t.clone()),
                     }
                 }
             }
