@@ -175,7 +175,7 @@ fn softdeps_closure_equals_modprobe_show_depends() {
                 softdeps: true,
                 ..Default::default()
             };
-            flat_module_directory(&out, &root, &version, &[module.clone()], &opts)
+            flat_module_directory(&out, &root, &version, std::slice::from_ref(&module), &opts)
                 .unwrap_or_else(|e| panic!("{name} {module}: {e}"));
             let mut ours = file_names(&out);
             assert!(ours.remove("modules.name"));
