@@ -13,10 +13,13 @@
 //! * [`output`] — the only stage that writes: temporary file, then rename.
 //!
 //! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
-//! `--show-depends` and `-R`, module closures, load scripts).
+//! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge
+//! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
+//! databases and initrd module folder).
 
 pub mod closure;
 pub mod depmod;
+pub mod guix;
 pub mod index;
 pub mod kmod_hash;
 pub mod modinfo;
@@ -25,3 +28,4 @@ pub mod output;
 pub mod render;
 pub mod resolve;
 pub mod tree;
+pub mod union;

@@ -33,6 +33,14 @@ enum Command {
     Match(MatchArgs),
     /// Copy the closure of some root modules (and their firmware) into a new module tree
     Closure(ClosureArgs),
+    /// Merge several trees into OUT: real directories, links to (or copies of) files
+    Union(UnionArgs),
+    /// Union, remove stale modules.* databases, run depmod (Guix's make-linux-module-directory)
+    MakeModuleDirectory(MakeModuleDirectoryArgs),
+    /// Write Guix's modules.name, modules.alias and modules.devname for DIR
+    GuixDb(GuixDbArgs),
+    /// Copy a module closure flat into OUT, decompressed, with Guix's modules.name (Guix's initrd folder)
+    Flat(FlatArgs),
 }
 
 #[derive(Args, Clone)]
@@ -183,6 +191,110 @@ fn run_match(args: &MatchArgs) -> ExitCode {
     let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
     outcome.print(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
     ExitCode::from(outcome.exit_code as u8)
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Symlink,
+    Copy,
+    Hardlink,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CollisionsArg {
+    First,
+    Error,
+    Last,
+}
+
+#[derive(Args)]
+struct UnionFlags {
+    /// How output files refer to input files
+    #[arg(long = "mode", value_enum, default_value = "symlink")]
+    mode: ModeArg,
+    /// Different files under one name: first input wins (Guix, with its warning), error (nixpkgs buildEnv), last input wins
+    #[arg(long = "collisions", value_enum, default_value = "first")]
+    collisions: CollisionsArg,
+}
+
+impl UnionFlags {
+    fn options(&self) -> kmodtree::union::UnionOptions {
+        use kmodtree::union::{CollisionRule, LinkMode};
+        kmodtree::union::UnionOptions {
+            mode: match self.mode {
+                ModeArg::Symlink => LinkMode::Symlink,
+                ModeArg::Copy => LinkMode::Copy,
+                ModeArg::Hardlink => LinkMode::Hardlink,
+            },
+            collisions: match self.collisions {
+                CollisionsArg::First => CollisionRule::First,
+                CollisionsArg::Error => CollisionRule::Error,
+                CollisionsArg::Last => CollisionRule::Last,
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+struct UnionArgs {
+    #[command(flatten)]
+    flags: UnionFlags,
+    /// The directory to create (must not exist)
+    out: std::path::PathBuf,
+    /// Input directories, in priority order
+    #[arg(required = true)]
+    inputs: Vec<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct MakeModuleDirectoryArgs {
+    #[command(flatten)]
+    flags: UnionFlags,
+    /// Delete what Guix deletes (modules.builtin.modinfo too), for bit-identity with Guix's output
+    #[arg(long = "guix-compat")]
+    guix_compat: bool,
+    /// Also write Guix's modules.name, modules.alias, modules.devname (replacing kmod's text alias/devname)
+    #[arg(long = "guix-databases")]
+    guix_databases: bool,
+    /// Worker threads for reading modules (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// The directory to create (must not exist)
+    out: std::path::PathBuf,
+    /// The kernel version (the one directory under lib/modules)
+    version: String,
+    /// Input trees (kernel first), in priority order
+    #[arg(required = true)]
+    inputs: Vec<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct GuixDbArgs {
+    /// Worker threads for reading modules (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// The module directory (its name is written into modules.name as given)
+    dir: String,
+}
+
+#[derive(Args)]
+struct FlatArgs {
+    /// Base directory holding lib/modules/VERSION
+    #[arg(short = 'b', long = "basedir", value_name = "BASE", required = true)]
+    base: std::path::PathBuf,
+    /// Also take soft dependencies (pre: and post:)
+    #[arg(long = "softdeps")]
+    softdeps: bool,
+    /// Largest decompressed module accepted, in bytes
+    #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
+    max_module_size: u64,
+    /// The directory to create (must not exist)
+    out: std::path::PathBuf,
+    /// The kernel version
+    version: String,
+    /// Modules to include, with their dependencies (dashes or underscores)
+    #[arg(required = true)]
+    modules: Vec<String>,
 }
 
 #[derive(Args)]
@@ -421,6 +533,82 @@ fn main() -> ExitCode {
         Command::ShowDepends(args) => run_show_depends(args),
         Command::Match(args) => run_match(args),
         Command::Closure(args) => run_closure(args),
+        Command::Union(args) => run_union(args),
+        Command::MakeModuleDirectory(args) => run_make_module_directory(args),
+        Command::GuixDb(args) => run_guix_db(args),
+        Command::Flat(args) => run_flat(args),
+    }
+}
+
+fn failure(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("kmodtree: error: {e}");
+    ExitCode::from(1)
+}
+
+fn run_union(args: &UnionArgs) -> ExitCode {
+    match kmodtree::union::union_build(&args.out, &args.inputs, &args.flags.options()) {
+        Ok(report) => {
+            eprint!("{}", report.warnings.concat());
+            ExitCode::SUCCESS
+        }
+        Err(e) => failure(e),
+    }
+}
+
+fn run_make_module_directory(args: &MakeModuleDirectoryArgs) -> ExitCode {
+    let opts = kmodtree::union::ModuleDirectoryOptions {
+        union: args.flags.options(),
+        guix_compat: args.guix_compat,
+        guix_databases: args.guix_databases,
+        jobs: args.jobs,
+    };
+    match kmodtree::union::make_module_directory(&args.out, &args.version, &args.inputs, &opts) {
+        Ok(report) => {
+            eprint!("{}", report.union.warnings.concat());
+            for d in &report.depmod_diagnostics {
+                eprint!("{}", d.render("depmod"));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failure(e),
+    }
+}
+
+fn run_guix_db(args: &GuixDbArgs) -> ExitCode {
+    match kmodtree::guix::write_guix_databases(
+        std::path::Path::new(&args.dir),
+        &args.dir,
+        args.jobs,
+    ) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(e),
+    }
+}
+
+fn run_flat(args: &FlatArgs) -> ExitCode {
+    let opts = kmodtree::guix::FlatOptions {
+        softdeps: args.softdeps,
+        limits: Limits {
+            max_image_size: args.max_module_size,
+        },
+    };
+    match kmodtree::guix::flat_module_directory(
+        &args.out,
+        &args.base,
+        &args.version,
+        &args.modules,
+        &opts,
+    ) {
+        Ok(report) => {
+            for b in &report.builtin {
+                eprintln!("kmodtree: {b} is built into the kernel");
+            }
+            for m in &report.missing_softdeps {
+                eprintln!("kmodtree: soft dependency {m} not found, skipped");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failure(e),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod elf;
 pub mod gen;
+pub mod guix;
 pub mod kmod;
 
 use std::io::Write;

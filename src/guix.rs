@@ -1,0 +1,886 @@
+//! Guix's own module databases and its initrd module folder, byte for byte
+//! (`(gnu build linux-modules)` and `flat-linux-module-directory` of
+//! `(gnu system linux-initrd)`):
+//!
+//! * [`module_name_database`] — `modules.name`, an s-expression mapping each
+//!   module's `.modinfo` name to its absolute file name, laid out as Guile's
+//!   `pretty-print` lays it out ([`pretty_printed_pairs`]);
+//! * [`module_alias_database`] — Guix's `modules.alias` (one line per alias,
+//!   module names taken from file names);
+//! * [`module_device_database`] — Guix's `modules.devname`;
+//! * [`flat_module_directory`] — the closure of some modules copied flat,
+//!   decompressed, with `modules.name`.
+//!
+//! Files are taken as Guix's `find-files` takes them: every non-directory
+//! (symlinks not followed for directories) whose base name ends in `.ko`,
+//! `.ko.gz`, `.ko.xz` or `.ko.zst`, sorted by full name.
+//!
+//! Deliberate differences from Guix (which raises an exception in each
+//! case): `.ko.xz` files are read (Guix's reader cannot decompress xz), a
+//! module without `.modinfo` has no name and no aliases, a modinfo entry
+//! without `=` is ignored, a missing module is a [`GuixError`].
+
+use crate::module::{self, decompress, Limits, ModuleError};
+use crate::union::{absolute_file_name, UnionError};
+use camino::Utf8Path;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Why a Guix database or a flat folder could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GuixError {
+    #[error("{path}: {source}")]
+    Module { path: String, source: ModuleError },
+    #[error("{action} '{path}': {reason}")]
+    Io {
+        action: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("'{0}': file name is not valid UTF-8")]
+    NotUtf8(PathBuf),
+    #[error(
+        "module {module}: malformed device alias '{alias}' (Guix expects TYPE-major-MAJOR-MINOR)"
+    )]
+    MalformedDeviceAlias { module: String, alias: String },
+    #[error("kernel module '{module}' not found in {dir}")]
+    ModuleNotFound { module: String, dir: String },
+    #[error("kernel module '{module}' (needed by {needed_by}) not found in {dir}")]
+    DependencyNotFound {
+        module: String,
+        needed_by: String,
+        dir: String,
+    },
+    #[error("several modules named '{module}': {}", .files.join(", "))]
+    SeveralModules { module: String, files: Vec<String> },
+    #[error("modules '{first}' and '{second}' would both be copied to '{name}'")]
+    SameFileName {
+        first: String,
+        second: String,
+        name: String,
+    },
+    #[error(transparent)]
+    Write(#[from] crate::output::WriteError),
+    #[error(transparent)]
+    Output(#[from] UnionError),
+}
+
+fn io_error(action: &'static str, path: &Path, err: std::io::Error) -> GuixError {
+    GuixError::Io {
+        action,
+        path: path.display().to_string(),
+        reason: crate::tree::strerror(&err),
+    }
+}
+
+/// True for the base names Guix's `module-regex` (`\.ko(\.gz|\.xz|\.zst)?$`)
+/// matches.
+pub fn is_guix_module_file_name(name: &str) -> bool {
+    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Guix's `strip-extension`: the base name up to its first `.`.
+pub fn strip_extension(base: &str) -> &str {
+    base.split('.').next().unwrap_or(base)
+}
+
+/// The module files of `dir` as Guix's `(find-files dir module-regex)`
+/// returns them: `DIR/REL` names (with `dir` exactly as given), sorted.
+/// Real directories are descended; symlinks are never followed.
+pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_string()];
+    while let Some(d) = pending.pop() {
+        let entries =
+            fs::read_dir(&d).map_err(|e| io_error("cannot read directory", Path::new(&d), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("cannot read directory", Path::new(&d), e))?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|_| GuixError::NotUtf8(entry.path()))?;
+            let full = format!("{d}/{name}");
+            let ft = entry
+                .file_type()
+                .map_err(|e| io_error("cannot stat", Path::new(&full), e))?;
+            if ft.is_dir() {
+                pending.push(full);
+            } else if is_guix_module_file_name(&name) {
+                out.push(full);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What Guix's database writers read from one module file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuixModule {
+    /// The file's name as written into `modules.name`.
+    pub file: String,
+    /// The first `name=` of `.modinfo`, if any.
+    pub formal_name: Option<String>,
+    /// Every `alias=` value, in order.
+    pub aliases: Vec<String>,
+    /// Every `depends=` module name, in order.
+    pub depends: Vec<String>,
+    /// Every `softdep=` value, in order.
+    pub softdeps: Vec<String>,
+}
+
+impl GuixModule {
+    /// Guix's `file-name->module-name`: the base name up to its first `.`,
+    /// dashes replaced by underscores.
+    pub fn module_name(&self) -> String {
+        module::name_from_file_name(&self.file)
+    }
+
+    /// The key of `modules.name`: the `.modinfo` name, else the base name
+    /// without extension (not normalised).
+    pub fn name_database_key(&self) -> String {
+        match &self.formal_name {
+            Some(n) => n.clone(),
+            None => strip_extension(self.file.rsplit('/').next().unwrap_or(&self.file)).to_string(),
+        }
+    }
+}
+
+/// The modinfo of a plain or compressed module image (`.modinfo` only: no
+/// symbols are read).
+pub fn guix_module_of_bytes(
+    file: &str,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<GuixModule, GuixError> {
+    let fail = |source| GuixError::Module {
+        path: file.to_string(),
+        source,
+    };
+    let (_, image) = decompress::decompress(data, limits).map_err(fail)?;
+    guix_module_of_image(file, &image)
+}
+
+fn guix_module_of_image(file: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
+    let elf = module::elf::Elf::parse(image).map_err(|source| GuixError::Module {
+        path: file.to_string(),
+        source,
+    })?;
+    let mut m = GuixModule {
+        file: file.to_string(),
+        formal_name: None,
+        aliases: Vec::new(),
+        depends: Vec::new(),
+        softdeps: Vec::new(),
+    };
+    let Some(section) = elf.find_section(b".modinfo") else {
+        return Ok(m);
+    };
+    for s in section.data.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        let Some(eq) = s.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(&s[eq + 1..]).into_owned();
+        match &s[..eq] {
+            b"name" if m.formal_name.is_none() => m.formal_name = Some(value),
+            b"alias" => m.aliases.push(value),
+            b"depends" => m.depends.extend(
+                value
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string),
+            ),
+            b"softdep" => m.softdeps.push(value),
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
+/// Reads the module files of `read_dir` in parallel; each file is named
+/// with `named_dir` in place of `read_dir` (the directory the databases
+/// describe, when they are built elsewhere first).
+pub fn read_guix_modules(
+    read_dir: &str,
+    named_dir: &str,
+    jobs: Option<usize>,
+    limits: &Limits,
+) -> Result<Vec<GuixModule>, GuixError> {
+    let files = guix_module_files(read_dir)?;
+    let work = || {
+        files
+            .par_iter()
+            .map(|path| {
+                let data = std::fs::read(path).map_err(|e| GuixError::Module {
+                    path: path.clone(),
+                    source: module::ModuleError::Io(e.to_string()),
+                })?;
+                let named = format!("{named_dir}{}", &path[read_dir.len()..]);
+                guix_module_of_bytes(&named, &data, limits).map_err(|e| match e {
+                    GuixError::Module { source, .. } => GuixError::Module {
+                        path: path.clone(),
+                        source,
+                    },
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    in_pool(jobs, work)
+}
+
+fn in_pool<T: Send>(jobs: Option<usize>, work: impl FnOnce() -> T + Send) -> T {
+    match jobs.map(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+    }) {
+        Some(Ok(pool)) => pool.install(work),
+        _ => work(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The three databases
+
+const NAME_DATABASE_HEADER: &str = ";; Module name to file name mapping.
+;;
+;; This format is Guix-specific; it is not supported by upstream Linux tools.
+
+";
+
+/// Guix's `modules.name` for `modules` (in `find-files` order).
+pub fn module_name_database(modules: &[GuixModule]) -> Vec<u8> {
+    let pairs: Vec<(String, String)> = modules
+        .iter()
+        .map(|m| (m.name_database_key(), m.file.clone()))
+        .collect();
+    let mut out = String::from(NAME_DATABASE_HEADER);
+    out.push_str(&pretty_printed_pairs(&pairs));
+    out.into_bytes()
+}
+
+/// Guix's `modules.alias`: `alias ALIAS MODULE` for every alias of every
+/// module, MODULE being the name derived from the file name.
+pub fn module_alias_database(modules: &[GuixModule]) -> Vec<u8> {
+    let mut out = String::from("# Aliases extracted from modules themselves.\n");
+    for m in modules {
+        let name = m.module_name();
+        for a in &m.aliases {
+            out.push_str(&format!("alias {a} {name}\n"));
+        }
+    }
+    out.into_bytes()
+}
+
+/// Guix's `modules.devname`: `MODULE DEVNAME TYPEMAJOR:MINOR` for every
+/// module with both a `devname:` alias and a `char-major-`/`block-major-`
+/// alias (the first of each).
+pub fn module_device_database(modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
+    let mut out = String::from("# Device nodes to trigger on-demand module loading.\n");
+    for m in modules {
+        if let Some((devname, kind, major, minor)) = device_tuple(m)? {
+            out.push_str(&format!(
+                "{} {devname} {kind}{major}:{minor}\n",
+                m.module_name()
+            ));
+        }
+    }
+    Ok(out.into_bytes())
+}
+
+/// Guix's `aliases->device-tuple`. Like Guix, a malformed major alias is an
+/// error even when the module has no `devname:` alias.
+fn device_tuple(
+    m: &GuixModule,
+) -> Result<Option<(String, &'static str, String, String)>, GuixError> {
+    let devname = m.aliases.iter().find_map(|a| a.strip_prefix("devname:"));
+    let major_alias = m
+        .aliases
+        .iter()
+        .find(|a| a.starts_with("char-major-") || a.starts_with("block-major-"));
+    let numbers = match major_alias {
+        None => None,
+        Some(alias) => {
+            let tokens: Vec<&str> = alias.split('-').filter(|t| !t.is_empty()).collect();
+            match tokens.as_slice() {
+                [kind, "major", major, minor] => Some((
+                    if *kind == "char" { "c" } else { "b" },
+                    scheme_number(major),
+                    scheme_number(minor),
+                )),
+                _ => {
+                    return Err(GuixError::MalformedDeviceAlias {
+                        module: m.module_name(),
+                        alias: alias.clone(),
+                    })
+                }
+            }
+        }
+    };
+    Ok(match (devname, numbers) {
+        (Some(d), Some((kind, major, minor))) => Some((d.to_string(), kind, major, minor)),
+        _ => None,
+    })
+}
+
+/// What Guile's `(display (string->number s))` prints for a decimal
+/// string: the number without leading zeros; `#f` for anything that is not
+/// an unsigned decimal integer (other Scheme number syntaxes are not
+/// reproduced).
+fn scheme_number(s: &str) -> String {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return "#f".to_string();
+    }
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.is_empty() {
+        "0".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The three Guix databases of a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuixDatabases {
+    pub name: Vec<u8>,
+    pub alias: Vec<u8>,
+    pub devname: Vec<u8>,
+}
+
+/// Reads `read_dir` and renders its three databases, naming files under
+/// `named_dir`.
+pub fn guix_databases(
+    read_dir: &str,
+    named_dir: &str,
+    jobs: Option<usize>,
+) -> Result<GuixDatabases, GuixError> {
+    let modules = read_guix_modules(read_dir, named_dir, jobs, &Limits::default())?;
+    Ok(GuixDatabases {
+        name: module_name_database(&modules),
+        alias: module_alias_database(&modules),
+        devname: module_device_database(&modules)?,
+    })
+}
+
+/// Writes `modules.name`, `modules.alias` and `modules.devname` into `dir`
+/// (all or none), naming files under `named_dir` (`dir` itself, unless
+/// `dir` is to be renamed afterwards).
+pub fn write_guix_databases(
+    dir: &Path,
+    named_dir: &str,
+    jobs: Option<usize>,
+) -> Result<(), GuixError> {
+    let read_dir = dir
+        .to_str()
+        .ok_or_else(|| GuixError::NotUtf8(dir.to_path_buf()))?;
+    let dbs = guix_databases(read_dir, named_dir, jobs)?;
+    let utf8 = Utf8Path::new(read_dir);
+    crate::output::write_all_atomic(
+        utf8,
+        &[
+            ("modules.name", &dbs.name),
+            ("modules.alias", &dbs.alias),
+            ("modules.devname", &dbs.devname),
+        ],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Guile's pretty-print, for a list of string pairs
+
+/// Guile's `write` of a string.
+pub fn scheme_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{feff}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Guile's `(pretty-print LIST)` (width 79, `max-expr-width` 50) of a list
+/// of `(STRING . STRING)` pairs, with its final newline. An element is
+/// written on one line when it takes at most 49 characters, else as
+/// `("KEY"`, `.`, `"VALUE")` on three lines indented by two.
+pub fn pretty_printed_pairs(pairs: &[(String, String)]) -> String {
+    let written: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (scheme_string(k), scheme_string(v)))
+        .collect();
+    let one_line = |(k, v): &(String, String)| format!("({k} . {v})");
+    let width = |s: &str| s.chars().count();
+    if written.is_empty() {
+        return "()\n".to_string();
+    }
+    // The whole list on one line when it is shorter than 50 characters.
+    let whole: Vec<String> = written.iter().map(one_line).collect();
+    let whole = format!("({})", whole.join(" "));
+    if width(&whole) < 50 {
+        return whole + "\n";
+    }
+    let mut out = String::from("(");
+    for (i, pair) in written.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n ");
+        }
+        let line = one_line(pair);
+        if width(&line) < 50 {
+            out.push_str(&line);
+        } else {
+            out.push_str(&format!("({}\n  .\n  {})", pair.0, pair.1));
+        }
+    }
+    out.push_str(")\n");
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The flat initrd folder
+
+/// Options of [`flat_module_directory`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlatOptions {
+    /// Also take the modules' soft dependencies (`pre:` and `post:`),
+    /// recursively; targets that are neither modules, module aliases nor
+    /// builtin are skipped, as modprobe skips them.
+    pub softdeps: bool,
+    pub limits: Limits,
+}
+
+/// What [`flat_module_directory`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlatReport {
+    /// Module names copied (normalised), sorted.
+    pub modules: Vec<String>,
+    /// Requested or soft-dependency names built into the kernel (skipped).
+    pub builtin: Vec<String>,
+    /// Soft-dependency targets found nowhere (skipped).
+    pub missing_softdeps: Vec<String>,
+}
+
+/// A module tree's files by normalised module name, its builtin names and
+/// (read on demand) its aliases.
+struct ModuleTree {
+    dir: PathBuf,
+    by_name: BTreeMap<String, Vec<String>>,
+    builtin: BTreeSet<String>,
+    builtin_aliases: Vec<(Vec<u8>, String)>,
+    aliases: Option<Vec<(Vec<u8>, String)>>,
+}
+
+/// Where a name leads.
+enum Found {
+    File(String),
+    Builtin,
+    Nothing,
+}
+
+impl ModuleTree {
+    fn read(dir: &Path) -> Result<ModuleTree, GuixError> {
+        let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in walkdir::WalkDir::new(dir)
+            .follow_links(true)
+            .sort_by_file_name()
+            .min_depth(1)
+        {
+            let entry = entry.map_err(|e| GuixError::Io {
+                action: "cannot read",
+                path: e.path().unwrap_or(dir).display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if !is_guix_module_file_name(name) {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap_or(entry.path())
+                .to_str()
+                .ok_or_else(|| GuixError::NotUtf8(entry.path().to_path_buf()))?
+                .to_string();
+            by_name
+                .entry(module::name_from_file_name(name))
+                .or_default()
+                .push(rel);
+        }
+        let builtin = match fs::read(dir.join("modules.builtin")) {
+            Ok(data) => String::from_utf8_lossy(&data)
+                .split_whitespace()
+                .map(module::name_from_file_name)
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        };
+        let builtin_aliases = match fs::read(dir.join("modules.builtin.modinfo")) {
+            Ok(data) => crate::tree::builtin::builtin_aliases(&data)
+                .into_iter()
+                .map(|(a, m)| (a, String::from_utf8_lossy(&m).into_owned()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        Ok(ModuleTree {
+            dir: dir.to_path_buf(),
+            by_name,
+            builtin,
+            builtin_aliases,
+            aliases: None,
+        })
+    }
+
+    /// The file of module `name` (any spelling), or builtin, or nothing.
+    /// Among several files, the one under `updates/` wins (depmod's default
+    /// search order); otherwise several files are an error.
+    fn find(&self, name: &str) -> Result<Found, GuixError> {
+        let key = module::name_from_file_name(name);
+        if let Some(files) = self.by_name.get(&key) {
+            if files.len() == 1 {
+                return Ok(Found::File(files[0].clone()));
+            }
+            let updates: Vec<&String> =
+                files.iter().filter(|f| f.starts_with("updates/")).collect();
+            if updates.len() == 1 {
+                return Ok(Found::File(updates[0].clone()));
+            }
+            return Err(GuixError::SeveralModules {
+                module: name.to_string(),
+                files: files.clone(),
+            });
+        }
+        if self.builtin.contains(&key) {
+            return Ok(Found::Builtin);
+        }
+        Ok(Found::Nothing)
+    }
+
+    /// Modules (files) whose alias patterns match `target`, as modprobe's
+    /// alias lookup does; `Found::Builtin` when only builtin aliases match.
+    fn find_by_alias(&mut self, target: &str, limits: &Limits) -> Result<Vec<Found>, GuixError> {
+        let Some(key) = crate::index::normalize_alias(target.as_bytes()) else {
+            return Ok(Vec::new());
+        };
+        if self.aliases.is_none() {
+            let mut all = Vec::new();
+            for files in self.by_name.values() {
+                for f in files {
+                    let path = self.dir.join(f);
+                    let m = read_module_at(&path, f, limits)?;
+                    for a in m.aliases {
+                        if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
+                            all.push((pattern, f.clone()));
+                        }
+                    }
+                }
+            }
+            self.aliases = Some(all);
+        }
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (pattern, file) in self.aliases.iter().flatten() {
+            if crate::index::fnmatch(pattern, &key) && seen.insert(file.clone()) {
+                found.push(Found::File(file.clone()));
+            }
+        }
+        let builtin_name = self.builtin.contains(&module::name_from_file_name(target));
+        let builtin_alias = || {
+            self.builtin_aliases
+                .iter()
+                .any(|(a, _)| crate::index::fnmatch(a, &key) || *a == key)
+        };
+        if found.is_empty() && (builtin_name || builtin_alias()) {
+            found.push(Found::Builtin);
+        }
+        Ok(found)
+    }
+}
+
+fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule, GuixError> {
+    let p = path
+        .to_str()
+        .ok_or_else(|| GuixError::NotUtf8(path.to_path_buf()))?;
+    let data = fs::read(path).map_err(|e| io_error("cannot read", path, e))?;
+    guix_module_of_bytes(rel, &data, limits).map_err(|e| match e {
+        GuixError::Module { source, .. } => GuixError::Module {
+            path: p.to_string(),
+            source,
+        },
+        other => other,
+    })
+}
+
+/// Guix's `module-soft-dependencies` tokens of one `softdep=` value: every
+/// word that does not end in `:` (both `pre:` and `post:` targets).
+fn softdep_targets(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split([' ', '\t'])
+        .filter(|t| !t.is_empty() && !t.ends_with(':'))
+}
+
+/// The file name a module gets in the flat folder: its base name without
+/// compression suffix.
+fn flat_file_name(rel: &str) -> String {
+    let base = rel.rsplit('/').next().unwrap_or(rel);
+    for suffix in [".xz", ".gz", ".zst"] {
+        if let Some(stem) = base.strip_suffix(suffix) {
+            if stem.ends_with(".ko") {
+                return stem.to_string();
+            }
+        }
+    }
+    base.to_string()
+}
+
+/// Guix's initrd module folder: the modules named `requested` (any
+/// spelling; builtin ones skipped) and their dependencies (modinfo
+/// `depends`, and with [`FlatOptions::softdeps`] their soft dependencies),
+/// taken from `BASE/lib/modules/VERSION`, decompressed into `out` under
+/// their base names, with Guix's `modules.name` naming them under `out`
+/// made absolute. Built in a temporary sibling and renamed; on failure
+/// `out` is not created.
+pub fn flat_module_directory(
+    out: &Path,
+    base: &Path,
+    version: &str,
+    requested: &[String],
+    opts: &FlatOptions,
+) -> Result<FlatReport, GuixError> {
+    let out = absolute_file_name(out)?;
+    if fs::symlink_metadata(&out).is_ok() {
+        return Err(UnionError::OutputExists(out).into());
+    }
+    let named_dir = out
+        .to_str()
+        .ok_or_else(|| GuixError::NotUtf8(out.clone()))?
+        .to_string();
+    let moddir = base.join("lib/modules").join(version);
+    let mut tree = ModuleTree::read(&moddir)?;
+    let dir_text = moddir.display().to_string();
+
+    let mut report = FlatReport::default();
+    // (file relative to moddir, module) in the order found.
+    let mut chosen: BTreeMap<String, (GuixModule, Vec<u8>)> = BTreeMap::new();
+    let mut queue: VecDeque<String> = VecDeque::new();
+    for name in requested {
+        match tree.find(name)? {
+            Found::File(f) => queue.push_back(f),
+            Found::Builtin => report.builtin.push(module::name_from_file_name(name)),
+            Found::Nothing => {
+                return Err(GuixError::ModuleNotFound {
+                    module: name.clone(),
+                    dir: dir_text,
+                })
+            }
+        }
+    }
+    while let Some(rel) = queue.pop_front() {
+        if chosen.contains_key(&rel) {
+            continue;
+        }
+        let path = moddir.join(&rel);
+        let data = fs::read(&path).map_err(|e| io_error("cannot read", &path, e))?;
+        let (_, image) =
+            decompress::decompress(&data, &opts.limits).map_err(|source| GuixError::Module {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let m = guix_module_of_image(&rel, &image).map_err(|e| match e {
+            GuixError::Module { source, .. } => GuixError::Module {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })?;
+        for dep in &m.depends {
+            match tree.find(dep)? {
+                Found::File(f) => queue.push_back(f),
+                Found::Builtin => report.builtin.push(module::name_from_file_name(dep)),
+                Found::Nothing => {
+                    return Err(GuixError::DependencyNotFound {
+                        module: dep.clone(),
+                        needed_by: m.module_name(),
+                        dir: dir_text,
+                    })
+                }
+            }
+        }
+        if opts.softdeps {
+            let targets: Vec<String> = m
+                .softdeps
+                .iter()
+                .flat_map(|v| softdep_targets(v))
+                .map(str::to_string)
+                .collect();
+            for t in targets {
+                // modprobe's lookup order: module names, module aliases,
+                // then builtin names and builtin aliases.
+                match tree.find(&t)? {
+                    Found::File(f) => {
+                        queue.push_back(f);
+                        continue;
+                    }
+                    Found::Builtin | Found::Nothing => {}
+                }
+                let found = tree.find_by_alias(&t, &opts.limits)?;
+                if found.is_empty() {
+                    report.missing_softdeps.push(t.clone());
+                }
+                for f in found {
+                    match f {
+                        Found::File(f) => queue.push_back(f),
+                        _ => report.builtin.push(t.clone()),
+                    }
+                }
+            }
+        }
+        chosen.insert(rel, (m, image.into_owned()));
+    }
+    report.builtin.sort();
+    report.builtin.dedup();
+    report.missing_softdeps.sort();
+    report.missing_softdeps.dedup();
+
+    // Output file names must not collide.
+    let mut by_file_name: BTreeMap<String, &str> = BTreeMap::new();
+    for rel in chosen.keys() {
+        let name = flat_file_name(rel);
+        if let Some(first) = by_file_name.insert(name.clone(), rel) {
+            return Err(GuixError::SameFileName {
+                first: first.to_string(),
+                second: rel.clone(),
+                name,
+            });
+        }
+    }
+
+    let tmp_name = format!(
+        ".{}.kmodtree-{}.tmp",
+        out.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    );
+    let tmp = out.with_file_name(tmp_name);
+    if fs::symlink_metadata(&tmp).is_ok() {
+        fs::remove_dir_all(&tmp).map_err(|e| io_error("cannot remove", &tmp, e))?;
+    }
+    let result = (|| -> Result<(), GuixError> {
+        fs::create_dir(&tmp).map_err(|e| io_error("cannot create directory", &tmp, e))?;
+        let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
+        for (rel, (m, image)) in &chosen {
+            let name = flat_file_name(rel);
+            write_new_file(&tmp.join(&name), image)?;
+            entries.push(GuixModule {
+                file: format!("{named_dir}/{name}"),
+                ..m.clone()
+            });
+        }
+        entries.sort_by(|a, b| a.file.cmp(&b.file));
+        let db = module_name_database(&entries);
+        let tmp_utf8 = Utf8Path::from_path(&tmp).ok_or_else(|| GuixError::NotUtf8(tmp.clone()))?;
+        crate::output::write_atomic(tmp_utf8, "modules.name", &db)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if fs::symlink_metadata(&out).is_ok() {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(UnionError::OutputExists(out).into());
+    }
+    if let Err(e) = fs::rename(&tmp, &out) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(io_error("cannot rename into", &out, e));
+    }
+    let mut names: Vec<String> = chosen.values().map(|(m, _)| m.module_name()).collect();
+    names.sort();
+    names.dedup();
+    report.modules = names;
+    Ok(report)
+}
+
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), GuixError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| io_error("cannot write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn pretty_print_wraps_at_fifty_columns() {
+        assert_eq!(pretty_printed_pairs(&[]), "()\n");
+        assert_eq!(
+            pretty_printed_pairs(&[pair("a", "/b")]),
+            "((\"a\" . \"/b\"))\n"
+        );
+        // 49 characters: one line; 50: three lines.
+        let v49 = format!("/{}", "x".repeat(49 - 10 - 1));
+        let line = format!("(\"a\" . \"{v49}\")");
+        assert_eq!(line.len(), 49);
+        let v50 = format!("{v49}y");
+        assert_eq!(
+            pretty_printed_pairs(&[pair("a", &v49), pair("b", &v50)]),
+            format!("({line}\n (\"b\"\n  .\n  \"{v50}\"))\n")
+        );
+    }
+
+    #[test]
+    fn strings_are_written_as_guile_writes_them() {
+        assert_eq!(scheme_string("a\"b\\c\n\x01é"), "\"a\\\"b\\\\c\\n\\x01é\"");
+    }
+
+    #[test]
+    fn device_numbers_as_guile_displays_them() {
+        assert_eq!(scheme_number("010"), "10");
+        assert_eq!(scheme_number("0"), "0");
+        assert_eq!(scheme_number("x"), "#f");
+    }
+
+    #[test]
+    fn flat_names_lose_compression_suffixes() {
+        assert_eq!(flat_file_name("kernel/fs/ext4.ko.zst"), "ext4.ko");
+        assert_eq!(flat_file_name("a/usb-storage.ko"), "usb-storage.ko");
+        assert_eq!(flat_file_name("a/b.ko.xz"), "b.ko");
+    }
+}

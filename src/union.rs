@@ -1,0 +1,624 @@
+//! `kmodtree union` and `kmodtree make-module-directory`: merge several
+//! module trees into one directory, as Guix's `union-build` (with
+//! `#:create-all-directories? #t`) and nixpkgs' `buildEnv` do, then (for
+//! `make-module-directory`) regenerate the databases as Guix's
+//! `make-linux-module-directory` and nixpkgs' `aggregateModules` do.
+//!
+//! Rules (see [`union_build`]):
+//!
+//! * every directory of the output is a real directory; every file is a
+//!   link to (or a copy of) one input file ([`LinkMode`]);
+//! * an input's symlink to a directory counts as a directory (it is merged,
+//!   as Guix's `file-is-directory?` follows links); a dangling symlink counts
+//!   as a file;
+//! * files with the same content (or the same inode) are not a collision;
+//!   a file against a directory is an error; other collisions follow the
+//!   [`CollisionRule`];
+//! * names are processed in byte order and inputs in the order given, so the
+//!   same inputs always give the same output;
+//! * the output is built in a temporary sibling directory and renamed at the
+//!   end; on failure nothing is left behind.
+
+use crate::depmod::{self, DepmodOptions};
+use crate::tree::Diagnostic;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// How an output file refers to its input file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkMode {
+    /// An absolute symlink to the input's file name as given (Guix's
+    /// `union-build`; the link is not resolved, so a symlink-farm input
+    /// gives a chain of links).
+    #[default]
+    Symlink,
+    /// A copy of the file's content (links followed), with its permission
+    /// bits.
+    Copy,
+    /// A hard link to the file the input name resolves to; a copy when the
+    /// input is on another file system.
+    Hardlink,
+}
+
+/// What to do when inputs hold different files under the same name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CollisionRule {
+    /// Guix's rule: the first input wins, with Guix's warning.
+    #[default]
+    First,
+    /// The last input wins, with the same warning.
+    Last,
+    /// nixpkgs buildEnv's rule: fail, with its message.
+    Error,
+}
+
+/// Options of [`union_build`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnionOptions {
+    pub mode: LinkMode,
+    pub collisions: CollisionRule,
+}
+
+/// What a union did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnionReport {
+    /// Collision warnings, each in Guix's wording (several lines, starting
+    /// with an empty line, ending with a newline).
+    pub warnings: Vec<String>,
+    /// Directories created (the output itself included).
+    pub directories: usize,
+    /// Files linked or copied.
+    pub files: usize,
+}
+
+/// Why a union failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UnionError {
+    #[error("no input directories given")]
+    NoInputs,
+    #[error("input '{input}' is not a usable directory: {reason}")]
+    BadInput { input: PathBuf, reason: String },
+    #[error("output '{0}' already exists")]
+    OutputExists(PathBuf),
+    #[error("output '{output}' is inside input '{input}'")]
+    OutputInsideInput { output: PathBuf, input: PathBuf },
+    #[error("union-build: collision between file and directories: files {files:?}, directories {dirs:?}")]
+    FileAgainstDirectory {
+        files: Vec<PathBuf>,
+        dirs: Vec<PathBuf>,
+    },
+    /// nixpkgs buildEnv's message: the later file first.
+    #[error("collision between {} and {}", quote_for_buildenv(.new), quote_for_buildenv(.old))]
+    Collision { new: PathBuf, old: PathBuf },
+    #[error("directory '{0}' is reached again through a symlink loop")]
+    SymlinkLoop(PathBuf),
+    #[error("{action} '{path}': {reason}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+/// nixpkgs' `prependDangling`: `` `PATH' ``, with "dangling symlink " in
+/// front of a symlink whose target does not exist.
+fn quote_for_buildenv(path: &Path) -> String {
+    let dangling = path.is_symlink() && !path.exists();
+    format!(
+        "{}`{}'",
+        if dangling { "dangling symlink " } else { "" },
+        path.display()
+    )
+}
+
+fn io_error(action: &'static str, path: &Path, err: std::io::Error) -> UnionError {
+    UnionError::Io {
+        action,
+        path: path.to_path_buf(),
+        reason: crate::tree::strerror(&err),
+    }
+}
+
+/// Files that collide in every profile and for which Guix prints no warning
+/// (`%harmless-collisions` in `(guix build union)`).
+const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", "ld.so.cache"];
+
+/// `path` made absolute by prefixing the working directory, without
+/// resolving anything (the names written into symlinks).
+pub fn absolute_file_name(path: &Path) -> Result<PathBuf, UnionError> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| io_error("cannot read", Path::new("."), e))?;
+    let mut out = cwd;
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// The temporary sibling in which `out` is built.
+fn temporary_sibling(out: &Path) -> Result<PathBuf, UnionError> {
+    let name = out.file_name().ok_or_else(|| UnionError::Io {
+        action: "cannot create",
+        path: out.to_path_buf(),
+        reason: "the output needs a file name".into(),
+    })?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
+    Ok(out.with_file_name(tmp_name))
+}
+
+/// Checks the inputs and the output, and returns the inputs made absolute
+/// (duplicates removed, as Guix does) with their resolved names.
+fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>, UnionError> {
+    if inputs.is_empty() {
+        return Err(UnionError::NoInputs);
+    }
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(UnionError::OutputExists(out.to_path_buf()));
+    }
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    let parent_real =
+        fs::canonicalize(parent).map_err(|e| io_error("cannot create output in", parent, e))?;
+    let out_real = parent_real.join(out.file_name().unwrap_or_default());
+    let mut seen = Vec::new();
+    let mut result = Vec::new();
+    for input in inputs {
+        let abs = absolute_file_name(input)?;
+        if seen.contains(&abs) {
+            continue;
+        }
+        seen.push(abs.clone());
+        let real = fs::canonicalize(&abs).map_err(|e| UnionError::BadInput {
+            input: abs.clone(),
+            reason: crate::tree::strerror(&e),
+        })?;
+        if !real.is_dir() {
+            return Err(UnionError::BadInput {
+                input: abs,
+                reason: "Not a directory".into(),
+            });
+        }
+        if out_real.starts_with(&real) {
+            return Err(UnionError::OutputInsideInput {
+                output: out.to_path_buf(),
+                input: abs,
+            });
+        }
+        result.push((abs, real));
+    }
+    Ok(result)
+}
+
+/// Builds in `out` (which must not exist; its parent must) the union of the
+/// `inputs` directories. Nothing is written outside `out` but a temporary
+/// sibling (`.NAME.kmodtree-PID.tmp`), renamed to `out` at the end and
+/// removed on failure.
+pub fn union_build(
+    out: &Path,
+    inputs: &[PathBuf],
+    opts: &UnionOptions,
+) -> Result<UnionReport, UnionError> {
+    let out = absolute_file_name(out)?;
+    let inputs = checked_inputs(&out, inputs)?;
+    let tmp = temporary_sibling(&out)?;
+    let result = union_into(&tmp, &inputs, opts);
+    finish_in_place(&tmp, &out, result)
+}
+
+/// Renames `tmp` to `out` when `result` is Ok; removes `tmp` otherwise.
+fn finish_in_place<T>(
+    tmp: &Path,
+    out: &Path,
+    result: Result<T, UnionError>,
+) -> Result<T, UnionError> {
+    match result {
+        Ok(v) => {
+            if fs::symlink_metadata(out).is_ok() {
+                let _ = fs::remove_dir_all(tmp);
+                return Err(UnionError::OutputExists(out.to_path_buf()));
+            }
+            if let Err(e) = fs::rename(tmp, out) {
+                let _ = fs::remove_dir_all(tmp);
+                return Err(io_error("cannot rename into", out, e));
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Builds the union of the checked `inputs` in `tmp` (removed first if a
+/// run with our process id left it behind).
+fn union_into(
+    tmp: &Path,
+    inputs: &[(PathBuf, PathBuf)],
+    opts: &UnionOptions,
+) -> Result<UnionReport, UnionError> {
+    if fs::symlink_metadata(tmp).is_ok() {
+        fs::remove_dir_all(tmp).map_err(|e| io_error("cannot remove", tmp, e))?;
+    }
+    let mut state = UnionState {
+        opts: *opts,
+        report: UnionReport::default(),
+        tmp_real: None,
+        ancestors: Vec::new(),
+    };
+    let sources: Vec<PathBuf> = inputs.iter().map(|(abs, _)| abs.clone()).collect();
+    state.union_of_directories(tmp, &sources)?;
+    Ok(state.report)
+}
+
+struct UnionState {
+    opts: UnionOptions,
+    report: UnionReport,
+    /// The resolved name of the directory being built, to refuse inputs
+    /// whose symlinks lead into it.
+    tmp_real: Option<PathBuf>,
+    /// Resolved names of the source directories merged at each level above
+    /// the current one (symlink loop detection).
+    ancestors: Vec<Vec<PathBuf>>,
+}
+
+impl UnionState {
+    fn union_of_directories(&mut self, out: &Path, dirs: &[PathBuf]) -> Result<(), UnionError> {
+        let mut reals = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let real = fs::canonicalize(dir).map_err(|e| io_error("cannot read", dir, e))?;
+            if self.ancestors.iter().flatten().any(|a| *a == real) {
+                return Err(UnionError::SymlinkLoop(dir.clone()));
+            }
+            if let Some(t) = &self.tmp_real {
+                if real.starts_with(t) {
+                    return Err(UnionError::OutputInsideInput {
+                        output: out.to_path_buf(),
+                        input: dir.clone(),
+                    });
+                }
+            }
+            reals.push(real);
+        }
+        fs::create_dir(out).map_err(|e| io_error("cannot create directory", out, e))?;
+        if self.tmp_real.is_none() {
+            self.tmp_real =
+                Some(fs::canonicalize(out).map_err(|e| io_error("cannot read", out, e))?);
+        }
+        self.report.directories += 1;
+
+        // Name -> the inputs holding it, in input order; names in byte order.
+        let mut table: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();
+        for dir in dirs {
+            let entries =
+                fs::read_dir(dir).map_err(|e| io_error("cannot read directory", dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error("cannot read directory", dir, e))?;
+                table
+                    .entry(entry.file_name())
+                    .or_default()
+                    .push(dir.join(entry.file_name()));
+            }
+        }
+        self.ancestors.push(reals);
+        let result = table
+            .iter()
+            .try_for_each(|(name, files)| self.union(&out.join(name), files));
+        self.ancestors.pop();
+        result
+    }
+
+    /// Merges the entries `inputs` (one name, from several inputs) into `out`.
+    fn union(&mut self, out: &Path, inputs: &[PathBuf]) -> Result<(), UnionError> {
+        let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) = inputs.iter().partition(|p| p.is_dir());
+        if files.is_empty() {
+            let dirs: Vec<PathBuf> = dirs.into_iter().cloned().collect();
+            return self.union_of_directories(out, &dirs);
+        }
+        if !dirs.is_empty() {
+            return Err(UnionError::FileAgainstDirectory {
+                files: files.into_iter().cloned().collect(),
+                dirs: dirs.into_iter().cloned().collect(),
+            });
+        }
+        let first = files[0];
+        let mut differing = None;
+        for f in &files[1..] {
+            if !same_file_contents(first, f)? {
+                differing = Some(*f);
+                break;
+            }
+        }
+        let chosen = match differing {
+            None => first,
+            Some(other) => self.resolve_collision(&files, other)?,
+        };
+        self.link(chosen, out)
+    }
+
+    /// Picks the file to link among colliding `files` (`other` is the first
+    /// one differing from the first file), warning as Guix does.
+    fn resolve_collision<'a>(
+        &mut self,
+        files: &[&'a PathBuf],
+        other: &Path,
+    ) -> Result<&'a PathBuf, UnionError> {
+        let chosen = match self.opts.collisions {
+            CollisionRule::Error => {
+                return Err(UnionError::Collision {
+                    new: other.to_path_buf(),
+                    old: files[0].clone(),
+                })
+            }
+            CollisionRule::First => files[0],
+            CollisionRule::Last => files[files.len() - 1],
+        };
+        let base = chosen.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !HARMLESS_COLLISIONS.contains(&base) {
+            self.report.warnings.push(collision_warning(files, chosen));
+        }
+        Ok(chosen)
+    }
+
+    fn link(&mut self, input: &Path, out: &Path) -> Result<(), UnionError> {
+        match self.opts.mode {
+            LinkMode::Symlink => std::os::unix::fs::symlink(input, out)
+                .map_err(|e| io_error("cannot create symlink", out, e))?,
+            LinkMode::Copy => copy_file(input, out)?,
+            LinkMode::Hardlink => {
+                let real =
+                    fs::canonicalize(input).map_err(|e| io_error("cannot resolve", input, e))?;
+                match fs::hard_link(&real, out) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(18) => copy_file(input, out)?, // EXDEV
+                    Err(e) => return Err(io_error("cannot create hard link", out, e)),
+                }
+            }
+        }
+        self.report.files += 1;
+        Ok(())
+    }
+}
+
+/// Guix's `resolve+warn-if-harmful` text: an empty line, the colliding
+/// files, the chosen one.
+pub fn collision_warning(files: &[&PathBuf], chosen: &Path) -> String {
+    let mut s = String::from("\nwarning: collision encountered:\n");
+    for f in files {
+        s.push_str(&format!("  {}\n", f.display()));
+    }
+    s.push_str(&format!("warning: choosing {}\n", chosen.display()));
+    s
+}
+
+fn copy_file(input: &Path, out: &Path) -> Result<(), UnionError> {
+    let meta = fs::metadata(input).map_err(|e| io_error("cannot copy", input, e))?;
+    if !meta.is_file() {
+        return Err(UnionError::Io {
+            action: "cannot copy",
+            path: input.to_path_buf(),
+            reason: "not a regular file".into(),
+        });
+    }
+    fs::copy(input, out).map_err(|e| io_error("cannot copy to", out, e))?;
+    Ok(())
+}
+
+/// Guix's `file=?`: both names lead to the same inode, or both are regular
+/// files with the same content.
+pub fn same_file_contents(a: &Path, b: &Path) -> Result<bool, UnionError> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) else {
+        return Ok(false);
+    };
+    if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+        return Ok(true);
+    }
+    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
+        return Ok(false);
+    }
+    let mut fa = fs::File::open(a).map_err(|e| io_error("cannot read", a, e))?;
+    let mut fb = fs::File::open(b).map_err(|e| io_error("cannot read", b, e))?;
+    let mut ba = vec![0u8; 64 * 1024];
+    let mut bb = vec![0u8; 64 * 1024];
+    loop {
+        let na = read_full(&mut fa, &mut ba).map_err(|e| io_error("cannot read", a, e))?;
+        let nb = read_full(&mut fb, &mut bb).map_err(|e| io_error("cannot read", b, e))?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+// ---------------------------------------------------------------------------
+// make-module-directory
+
+/// The `modules.*` files of a module directory that are inputs of depmod,
+/// kept when the databases are regenerated.
+pub const KERNEL_INPUT_FILES: &[&str] = &[
+    "modules.order",
+    "modules.builtin",
+    "modules.builtin.modinfo",
+];
+
+/// Guix's list: it deletes `modules.builtin.modinfo` too.
+pub const GUIX_KERNEL_INPUT_FILES: &[&str] = &["modules.order", "modules.builtin"];
+
+/// Options of [`make_module_directory`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModuleDirectoryOptions {
+    pub union: UnionOptions,
+    /// Keep only what Guix keeps (`modules.order`, `modules.builtin`).
+    pub guix_compat: bool,
+    /// Also write Guix's `modules.name`, `modules.alias`, `modules.devname`
+    /// (the last two replace kmod's text files of the same names).
+    pub guix_databases: bool,
+    /// Worker threads for reading modules (None: all cores).
+    pub jobs: Option<usize>,
+}
+
+/// What [`make_module_directory`] did.
+#[derive(Debug, Default)]
+pub struct ModuleDirectoryReport {
+    pub union: UnionReport,
+    /// Files removed from `lib/modules/VERSION` before depmod.
+    pub removed: Vec<String>,
+    /// depmod's messages (warnings of `-e`).
+    pub depmod_diagnostics: Vec<Diagnostic>,
+}
+
+/// Why [`make_module_directory`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleDirectoryError {
+    #[error(transparent)]
+    Union(#[from] UnionError),
+    #[error("inconsistent kernel versions: {}", describe_versions(.0))]
+    InconsistentVersions(Vec<(String, Vec<PathBuf>)>),
+    #[error("no input has lib/modules/{0}")]
+    NoModules(String),
+    #[error("depmod failed:\n{0}")]
+    Depmod(String),
+    #[error(transparent)]
+    Guix(#[from] crate::guix::GuixError),
+}
+
+fn describe_versions(versions: &[(String, Vec<PathBuf>)]) -> String {
+    versions
+        .iter()
+        .map(|(v, inputs)| {
+            let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            format!("{v} (in {})", names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The kernel versions (`lib/modules/*`, names not starting with `.`) each
+/// input holds, by version in byte order, with the inputs holding it.
+pub fn kernel_versions_of_inputs(inputs: &[PathBuf]) -> Vec<(String, Vec<PathBuf>)> {
+    let mut versions: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for input in inputs {
+        let Ok(entries) = fs::read_dir(input.join("lib/modules")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let list = versions.entry(name).or_default();
+            if !list.contains(input) {
+                list.push(input.clone());
+            }
+        }
+    }
+    versions.into_iter().collect()
+}
+
+/// Guix's `make-linux-module-directory` in one process: the union of
+/// `inputs` in `out`, every `modules.*` of `lib/modules/VERSION` removed but
+/// the kernel's inputs ([`KERNEL_INPUT_FILES`]), then depmod (`-e -F
+/// OUT/System.map` when that file exists). On failure `out` is not created.
+pub fn make_module_directory(
+    out: &Path,
+    version: &str,
+    inputs: &[PathBuf],
+    opts: &ModuleDirectoryOptions,
+) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
+    let versions = kernel_versions_of_inputs(inputs);
+    match versions.as_slice() {
+        [] => return Err(ModuleDirectoryError::NoModules(version.to_string())),
+        [(v, _)] if v == version => {}
+        [(v, holders)] => {
+            let mut list = vec![(v.clone(), holders.clone())];
+            list.push((version.to_string(), vec![PathBuf::from("the command line")]));
+            return Err(ModuleDirectoryError::InconsistentVersions(list));
+        }
+        _ => return Err(ModuleDirectoryError::InconsistentVersions(versions)),
+    }
+    let out = absolute_file_name(out)?;
+    let checked = checked_inputs(&out, inputs)?;
+    let tmp = temporary_sibling(&out)?;
+    let mut report = ModuleDirectoryReport::default();
+    let result = (|| -> Result<(), ModuleDirectoryError> {
+        report.union = union_into(&tmp, &checked, &opts.union)?;
+        let dir = tmp.join("lib/modules").join(version);
+        report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
+        let system_map = tmp.join("System.map");
+        let has_map = system_map.exists();
+        let depmod_opts = DepmodOptions {
+            basedir: Some(tmp.to_string_lossy().into_owned()),
+            errsyms: has_map,
+            system_map: has_map.then(|| system_map.to_string_lossy().into_owned()),
+            args: vec![version.to_string()],
+            jobs: opts.jobs,
+            ..Default::default()
+        };
+        let outcome = depmod::run(&depmod_opts);
+        if outcome.exit_code != 0 {
+            let text: Vec<String> = outcome.diags.iter().map(|d| d.render("depmod")).collect();
+            return Err(ModuleDirectoryError::Depmod(text.concat()));
+        }
+        report.depmod_diagnostics = outcome.diags;
+        if opts.guix_databases {
+            let named = out.join("lib/modules").join(version);
+            crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            finish_in_place(&tmp, &out, Ok(()))?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes every `modules.*` entry of `dir` except the kernel's input files;
+/// returns the names removed, sorted.
+fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<String>, UnionError> {
+    let keep = if guix_compat {
+        GUIX_KERNEL_INPUT_FILES
+    } else {
+        KERNEL_INPUT_FILES
+    };
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| io_error("cannot read directory", dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("modules.") && !keep.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    for n in &names {
+        let p = dir.join(n);
+        fs::remove_file(&p).map_err(|e| io_error("cannot remove", &p, e))?;
+    }
+    Ok(names)
+}
