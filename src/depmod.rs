@@ -72,7 +72,7 @@ pub struct LoadedModule {
 impl LoadedModule {
     /// Reads one module file keeping only what depmod uses.
     pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
-        match module::read_module_file(path, limits) {
+        match module::read_module_file_for_depmod(path, limits) {
             Ok(meta) => {
                 let mut m = LoadedModule {
                     exports: meta.exports,

@@ -286,7 +286,12 @@ fn read_with_buffers(
         // The buffer only grows, and grows zero-filled, so every byte in it
         // is initialised; the sparse reader overwrites or zeroes all of it.
         if file_buf.len() < len as usize {
-            file_buf.resize(len as usize, 0);
+            // Grow in powers of two: a few growths per thread, not one per
+            // module larger than all before it.
+            let size = (len as usize)
+                .next_power_of_two()
+                .min(RETAINED_BUFFER.max(len as usize));
+            *file_buf = vec![0; size];
         }
         let image = &mut file_buf[..len as usize];
         if sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
