@@ -453,6 +453,7 @@ pub fn build(
         DepOptions {
             print_unknown: prep.print_unknown,
             check_symvers: prep.check_symvers,
+            verbose: opts.verbose >= 1,
         },
     );
     diags.extend(direct.diags);
@@ -570,6 +571,8 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             }
         }
     }
+    let timing = std::env::var_os("KMODTREE_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let prep = match prepare(opts) {
         Ok(p) => p,
         Err(mut o) => {
@@ -583,8 +586,21 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         ..Default::default()
     };
     outcome.diags.extend(prep.diags.iter().cloned());
+    let t1 = std::time::Instant::now();
     let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
+    let t2 = std::time::Instant::now();
     let built = build(&prep, &loaded, opts, &mut outcome.diags);
+    // Freeing a whole tree's symbols takes a while: do it beside the writing.
+    rayon::spawn(move || drop(loaded));
+    let t3 = std::time::Instant::now();
+    if timing {
+        eprintln!(
+            "kmodtree timing: discover {:?}, read {:?}, resolve+render {:?}",
+            t1 - t0,
+            t2 - t1,
+            t3 - t2
+        );
+    }
     let verbose = match &built {
         Ok(b) => &b.verbose,
         Err(f) => &f.verbose,

@@ -137,42 +137,64 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     }
 }
 
-/// Renders every database kmod writes, in its order (§8.1).
+/// Renders every database kmod writes, in its order (§8.1). The
+/// independent databases are rendered in parallel; their diagnostics are
+/// collected per file and appended in kmod's writing order.
 pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, BadCharacter> {
+    type Part = Result<(Vec<(&'static str, Vec<u8>)>, Vec<Diagnostic>), BadCharacter>;
+    let deps = || -> Part {
+        let mut d = Vec::new();
+        let text = dep::modules_dep(input);
+        let bin = dep::modules_dep_bin(input, opts, &text, &mut d)?;
+        Ok((vec![("modules.dep", text), ("modules.dep.bin", bin)], d))
+    };
+    let aliases = || -> Part {
+        let mut d = Vec::new();
+        let bin = alias::modules_alias_bin(input, opts, &mut d)?;
+        let mut files = vec![
+            ("modules.alias", alias::modules_alias(input)),
+            ("modules.alias.bin", bin),
+            ("modules.softdep", softdep::modules_softdep(input)),
+        ];
+        if opts.kmod == KmodVersion::V34 {
+            files.push(("modules.weakdep", softdep::modules_weakdep(input)));
+        }
+        Ok((files, d))
+    };
+    let syms = || -> Part {
+        let mut d = Vec::new();
+        let bin = symbols::modules_symbols_bin(input, opts, &mut d)?;
+        Ok((
+            vec![
+                ("modules.symbols", symbols::modules_symbols(input)),
+                ("modules.symbols.bin", bin),
+            ],
+            d,
+        ))
+    };
+    let rest = || -> Part {
+        let mut d = Vec::new();
+        let b = builtin::modules_builtin_bin(input, opts, &mut d)?;
+        let ba = builtin::modules_builtin_alias_bin(input, opts, &mut d)?;
+        let dev = devname::modules_devname(input, &mut d);
+        Ok((
+            vec![
+                ("modules.builtin.bin", b),
+                ("modules.builtin.alias.bin", ba),
+                ("modules.devname", dev),
+            ],
+            d,
+        ))
+    };
+    let ((p1, p2), (p3, p4)) =
+        rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));
     let mut r = Rendered::default();
-    let dep_text = dep::modules_dep(input);
-    let dep_bin = dep::modules_dep_bin(input, opts, &dep_text, &mut r.diags)?;
-    r.files.push(("modules.dep", dep_text));
-    r.files.push(("modules.dep.bin", dep_bin));
-    r.files.push(("modules.alias", alias::modules_alias(input)));
-    r.files.push((
-        "modules.alias.bin",
-        alias::modules_alias_bin(input, opts, &mut r.diags)?,
-    ));
-    r.files
-        .push(("modules.softdep", softdep::modules_softdep(input)));
-    if opts.kmod == KmodVersion::V34 {
-        r.files
-            .push(("modules.weakdep", softdep::modules_weakdep(input)));
+    // The first failure in writing order is the one kmod would report.
+    for part in [p1, p2, p3, p4] {
+        let (files, diags) = part?;
+        r.files.extend(files);
+        r.diags.extend(diags);
     }
-    r.files
-        .push(("modules.symbols", symbols::modules_symbols(input)));
-    r.files.push((
-        "modules.symbols.bin",
-        symbols::modules_symbols_bin(input, opts, &mut r.diags)?,
-    ));
-    r.files.push((
-        "modules.builtin.bin",
-        builtin::modules_builtin_bin(input, opts, &mut r.diags)?,
-    ));
-    r.files.push((
-        "modules.builtin.alias.bin",
-        builtin::modules_builtin_alias_bin(input, opts, &mut r.diags)?,
-    ));
-    r.files.push((
-        "modules.devname",
-        devname::modules_devname(input, &mut r.diags),
-    ));
     Ok(r)
 }
 

@@ -11,6 +11,8 @@ pub struct DepOptions {
     pub print_unknown: bool,
     /// `-E`: compare CRCs.
     pub check_symvers: bool,
+    /// `-v`: describe each dependency found.
+    pub verbose: bool,
 }
 
 /// Direct dependencies of every module, in discovery order of the symbols.
@@ -23,36 +25,60 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// Looks up every undefined symbol of every module (array order).
+/// Looks up every undefined symbol of every module. Modules are looked up
+/// in parallel; results, warnings and `-v` lines come out in array order.
 pub fn direct_dependencies(nodes: &[Node], table: &SymbolTable, opts: DepOptions) -> DirectDeps {
+    use rayon::prelude::*;
+    let per_module: Vec<(Vec<u32>, Vec<Diagnostic>, Vec<String>)> = nodes
+        .par_iter()
+        .map(|node| module_direct_dependencies(node, nodes, table, opts))
+        .collect();
     let mut out = DirectDeps {
         deps: Vec::with_capacity(nodes.len()),
         ..Default::default()
     };
-    for node in nodes {
-        let mut deps: Vec<u32> = Vec::new();
-        for imp in node.imports {
-            let Some(sym) = table.find(&imp.name) else {
-                if opts.print_unknown && !imp.weak {
-                    out.diags.push(Diagnostic::warning(format!(
-                        "{} needs unknown symbol {}",
-                        node.path,
-                        String::from_utf8_lossy(&imp.name)
-                    )));
-                }
-                continue;
-            };
-            if opts.check_symvers && sym.crc != imp.crc && !imp.weak && opts.print_unknown {
-                out.diags.push(Diagnostic::warning(format!(
-                    "{} disagrees about version of symbol {}",
+    for (deps, diags, verbose) in per_module {
+        out.deps.push(deps);
+        out.diags.extend(diags);
+        out.verbose.extend(verbose);
+    }
+    out
+}
+
+/// One module's direct dependencies (owners in first-use order), its `-e`
+/// warnings and its `-v` lines.
+fn module_direct_dependencies(
+    node: &Node,
+    nodes: &[Node],
+    table: &SymbolTable,
+    opts: DepOptions,
+) -> (Vec<u32>, Vec<Diagnostic>, Vec<String>) {
+    let mut deps: Vec<u32> = Vec::new();
+    let mut diags = Vec::new();
+    let mut verbose = Vec::new();
+    for imp in node.imports {
+        let Some(sym) = table.find(&imp.name) else {
+            if opts.print_unknown && !imp.weak {
+                diags.push(Diagnostic::warning(format!(
+                    "{} needs unknown symbol {}",
                     node.path,
                     String::from_utf8_lossy(&imp.name)
                 )));
             }
-            if let Some(owner) = sym.owner {
-                if !deps.contains(&owner) {
-                    deps.push(owner);
-                    out.verbose.push(format!(
+            continue;
+        };
+        if opts.check_symvers && sym.crc != imp.crc && !imp.weak && opts.print_unknown {
+            diags.push(Diagnostic::warning(format!(
+                "{} disagrees about version of symbol {}",
+                node.path,
+                String::from_utf8_lossy(&imp.name)
+            )));
+        }
+        if let Some(owner) = sym.owner {
+            if !deps.contains(&owner) {
+                deps.push(owner);
+                if opts.verbose {
+                    verbose.push(format!(
                         "{} needs \"{}\": {}",
                         node.path,
                         String::from_utf8_lossy(&imp.name),
@@ -61,9 +87,8 @@ pub fn direct_dependencies(nodes: &[Node], table: &SymbolTable, opts: DepOptions
                 }
             }
         }
-        out.deps.push(deps);
     }
-    out
+    (deps, diags, verbose)
 }
 
 /// kmod's topological numbering: Kahn's algorithm with a LIFO stack seeded
