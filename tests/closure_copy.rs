@@ -18,19 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DATABASES: [&str; 11] = [
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.weakdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-];
+use kmodtree::render::DATABASE_FILES as DATABASES;
 
 /// A copy of fixture tree `name` with kmod 34's databases in place.
 struct Prepared {

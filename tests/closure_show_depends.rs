@@ -17,19 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DATABASES: [&str; 11] = [
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.weakdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-];
+use kmodtree::render::DATABASE_FILES as DATABASES;
 
 fn tree_names() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(fixtures_dir().join("expected/kmod34"))

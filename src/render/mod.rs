@@ -12,6 +12,22 @@ pub mod symbols;
 use crate::index::{IndexBuilder, Layout};
 use crate::tree::Diagnostic;
 
+/// Every database kmod 34 writes, in its writing order (kmod 30: all but
+/// `modules.weakdep`).
+pub const DATABASE_FILES: [&str; 11] = [
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+];
+
 /// Which kmod's output to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum KmodVersion {
