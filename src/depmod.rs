@@ -218,41 +218,18 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
         Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
         Some(_) => return Err(outcome.fatal("-P only takes a single char")),
     };
-    let mut args = opts.args.iter().peekable();
-    let version = match args.peek() {
-        Some(v) if is_version_number(v) => {
-            let v = v.to_string();
-            args.next();
-            v
-        }
-        Some(v) => {
+    let (dirs, files) = match directories(opts) {
+        Ok(d) => d,
+        Err(bad) => {
             outcome
                 .diags
-                .push(Diagnostic::error(format!("Bad version passed {v}")));
+                .push(Diagnostic::error(format!("Bad version passed {bad}")));
             outcome.exit_code = 1;
             return Err(outcome);
         }
-        _ => running_kernel_release(),
     };
-    let files: Vec<&String> = args.collect();
     let all = opts.all || files.is_empty();
-    let root = opts
-        .basedir
-        .as_deref()
-        .map(make_absolute)
-        .unwrap_or_default();
-    let moddir = module_directory(opts);
-    let dir = format!("{root}/{moddir}/{version}");
-    let out = match &opts.outdir {
-        Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
-        None => dir.clone(),
-    };
-    let dirs = Dirs {
-        root: root.clone(),
-        dir: dir.clone(),
-        out,
-        version: version.clone(),
-    };
+    let (root, dir, version) = (dirs.root.clone(), dirs.dir.clone(), dirs.version.clone());
 
     // Kernel symbols: -E wins over -F.
     let mut print_unknown = opts.errsyms;
@@ -561,9 +538,8 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         if opts.dry_run {
             return Outcome::default();
         }
-        let dir_probe = prepare_dirs_only(opts);
-        if let Some(dir) = dir_probe {
-            if up_to_date(&dir, opts.suffixes, &mut pre) {
+        if let Ok((dirs, _)) = directories(opts) {
+            if up_to_date(&dirs.dir, opts.suffixes, &mut pre) {
                 return Outcome {
                     diags: pre,
                     ..Default::default()
@@ -656,10 +632,18 @@ fn module_directory(opts: &DepmodOptions) -> String {
     }
 }
 
-fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
-    let version = match opts.args.first() {
-        Some(v) if is_version_number(v) => v.clone(),
-        _ => running_kernel_release(),
+/// The directories of a run and the module files named on the command
+/// line; Err is a first argument that is not a version (`%u.%u`).
+pub fn directories(opts: &DepmodOptions) -> Result<(Dirs, Vec<&String>), &String> {
+    let mut args = opts.args.iter().peekable();
+    let version = match args.peek() {
+        Some(v) if is_version_number(v) => {
+            let v = v.to_string();
+            args.next();
+            v
+        }
+        Some(v) => return Err(v),
+        None => running_kernel_release(),
     };
     let root = opts
         .basedir
@@ -667,7 +651,18 @@ fn prepare_dirs_only(opts: &DepmodOptions) -> Option<String> {
         .map(make_absolute)
         .unwrap_or_default();
     let moddir = module_directory(opts);
-    Some(format!("{root}/{moddir}/{version}"))
+    let dir = format!("{root}/{moddir}/{version}");
+    let out = match &opts.outdir {
+        Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
+        None => dir.clone(),
+    };
+    let dirs = Dirs {
+        root,
+        dir,
+        out,
+        version,
+    };
+    Ok((dirs, args.collect()))
 }
 
 #[cfg(test)]
