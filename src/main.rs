@@ -436,6 +436,14 @@ struct DepmodArgs {
     /// Largest decompressed module accepted, in bytes
     #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
     max_module_size: u64,
+    /// Reuse the metadata of unchanged modules recorded in FILE, and update FILE
+    /// (a missing, stale or corrupt FILE only costs speed)
+    #[arg(long = "manifest", value_name = "FILE")]
+    manifest: Option<std::path::PathBuf>,
+    /// With --manifest: hash every module instead of trusting an unchanged
+    /// (device, inode, size, mtime, ctime)
+    #[arg(long = "manifest-verify", requires = "manifest")]
+    manifest_verify: bool,
     /// [VERSION] [MODULE_FILE...]
     #[arg(value_name = "ARGS", allow_hyphen_values = false)]
     args: Vec<String>,
@@ -471,6 +479,8 @@ impl DepmodArgs {
             limits: Limits {
                 max_image_size: self.max_module_size,
             },
+            manifest: self.manifest.clone(),
+            manifest_verify: self.manifest_verify,
         }
     }
 }
