@@ -220,12 +220,20 @@ fn a_manifest_written_with_tampered_metadata_is_refused_when_hashes_are_verified
     let cold = depmod(&root, &version, "34", &[]);
     depmod(&root, &version, "34", &["--manifest", m]);
     // Give every entry a wrong sha256: the stat fast path still matches.
+    // (JSON Lines: a header, then one entry per line.)
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for e in v["modules"].as_array_mut().unwrap() {
-        e["sha256"] = serde_json::Value::String("0".repeat(64));
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str(line);
+        } else {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["sha256"] = serde_json::Value::String("0".repeat(64));
+            out.push_str(&v.to_string());
+        }
+        out.push('\n');
     }
-    std::fs::write(&manifest, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(&manifest, out).unwrap();
     let n = modules_of(&root.join("lib/modules").join(&version)).len();
     let r = depmod(
         &root,

@@ -1,5 +1,8 @@
 //! The metadata cache behind `kmodtree depmod --manifest FILE`.
 //!
+//! FILE is JSON Lines: a header line (`format`, `kind`, `kmodtree`, ...),
+//! then one line per module, parsed in parallel.
+//!
 //! FILE records, for every module of the last run, its path (relative to
 //! the module directory when inside it), its sha256, the `stat` identity of
 //! the file it was read from, and what depmod extracted from it
@@ -68,9 +71,10 @@ pub struct CacheEntry {
     pub meta: LoadedModule,
 }
 
-/// The whole file.
+/// The first line of the file. The file is JSON Lines: this header, then
+/// one [`CacheEntry`] per line, so the entries are parsed in parallel.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CacheFile {
+pub struct Header {
     pub format: u32,
     pub kind: String,
     /// The kmodtree version that extracted the metadata: another version
@@ -78,17 +82,15 @@ pub struct CacheFile {
     pub kmodtree: String,
     /// `--max-module-size` of the run (decides which modules read at all).
     pub max_image_size: u64,
-    pub modules: Vec<CacheEntry>,
+    /// Number of entry lines that follow.
+    pub modules: usize,
 }
 
-/// Serialisation view of a [`CacheFile`] over borrowed metadata.
-#[derive(Serialize)]
-struct CacheFileRef<'a> {
-    format: u32,
-    kind: &'static str,
-    kmodtree: &'static str,
-    max_image_size: u64,
-    modules: Vec<CacheEntryRef<'a>>,
+/// The whole file.
+#[derive(Clone, Debug)]
+pub struct CacheFile {
+    pub header: Header,
+    pub modules: Vec<CacheEntry>,
 }
 
 #[derive(Serialize)]
@@ -151,24 +153,10 @@ impl Cache {
     }
 
     fn parse(data: &[u8], limits: &Limits) -> Result<Cache, ParseProblem> {
-        // Check the header first, so a foreign file is named as such.
-        #[derive(Deserialize)]
-        struct Header {
-            format: u32,
-            kind: String,
-            kmodtree: String,
-            max_image_size: u64,
-        }
-        #[derive(Deserialize)]
-        struct Only {
-            #[serde(flatten)]
-            header: Header,
-            #[serde(rename = "modules")]
-            _modules: serde::de::IgnoredAny,
-        }
-        let only: Only =
-            serde_json::from_slice(data).map_err(|e| ParseProblem::Corrupt(e.to_string()))?;
-        let h = only.header;
+        let mut lines = data.split(|&b| b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        let h: Header = serde_json::from_slice(first)
+            .map_err(|e| ParseProblem::Corrupt(format!("header: {e}")))?;
         if h.kind != CACHE_KIND {
             return Err(ParseProblem::Foreign(format!("of kind {:?}", h.kind)));
         }
@@ -186,8 +174,23 @@ impl Cache {
                 "written with another --max-module-size".into(),
             ));
         }
-        let file: CacheFile =
-            serde_json::from_slice(data).map_err(|e| ParseProblem::Corrupt(e.to_string()))?;
+        let rest: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
+        if rest.len() != h.modules {
+            return Err(ParseProblem::Corrupt(format!(
+                "{} module lines, the header says {}",
+                rest.len(),
+                h.modules
+            )));
+        }
+        let modules = rest
+            .par_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_slice::<CacheEntry>(l)
+                    .map_err(|e| ParseProblem::Corrupt(format!("line {}: {e}", i + 2)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let file = CacheFile { header: h, modules };
         let mut cache = Cache::default();
         for e in file.modules {
             if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -372,27 +375,33 @@ pub fn read_modules_cached(
 impl CachedRead {
     /// The file's new content (JSON, modules in the run's discovery order).
     pub fn to_json(&self, limits: &Limits) -> Vec<u8> {
-        let view = CacheFileRef {
-            format: CACHE_FORMAT,
-            kind: CACHE_KIND,
-            kmodtree: env!("CARGO_PKG_VERSION"),
-            max_image_size: limits.max_image_size,
-            modules: self
-                .records
-                .iter()
-                .zip(&self.loaded)
-                .filter_map(|(r, m)| {
-                    r.as_ref().map(|(path, sha256, stamp)| CacheEntryRef {
-                        path,
-                        sha256,
-                        stamp: *stamp,
-                        meta: m,
-                    })
+        let entries: Vec<CacheEntryRef> = self
+            .records
+            .iter()
+            .zip(&self.loaded)
+            .filter_map(|(r, m)| {
+                r.as_ref().map(|(path, sha256, stamp)| CacheEntryRef {
+                    path,
+                    sha256,
+                    stamp: *stamp,
+                    meta: m,
                 })
-                .collect(),
+            })
+            .collect();
+        let header = Header {
+            format: CACHE_FORMAT,
+            kind: CACHE_KIND.into(),
+            kmodtree: env!("CARGO_PKG_VERSION").into(),
+            max_image_size: limits.max_image_size,
+            modules: entries.len(),
         };
-        let mut out = serde_json::to_vec(&view).unwrap_or_default();
+        let mut out = serde_json::to_vec(&header).unwrap_or_default();
         out.push(b'\n');
+        for e in &entries {
+            if serde_json::to_writer(&mut out, e).is_ok() {
+                out.push(b'\n');
+            }
+        }
         out
     }
 
