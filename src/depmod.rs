@@ -53,19 +53,39 @@ pub struct DepmodOptions {
     pub kmod: KmodVersion,
     pub suffixes: Suffixes,
     pub limits: Limits,
+    /// `--manifest FILE`: reuse (and update) the metadata cache FILE.
+    pub manifest: Option<std::path::PathBuf>,
+    /// `--manifest-verify`: hash every module instead of trusting an
+    /// unchanged `stat` identity.
+    pub manifest_verify: bool,
 }
 
 /// What depmod needs from one module file, extracted in parallel.
-#[derive(Clone, Debug, Default)]
+///
+/// Serialised (byte strings escaped, see [`crate::audit::esc`]) in the
+/// `--manifest` cache; modules with an error are never cached, so the
+/// error fields are not serialised.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadedModule {
+    #[serde(with = "crate::audit::esc::vec", default)]
     pub aliases: Vec<Vec<u8>>,
+    #[serde(with = "crate::audit::esc::vec", default)]
     pub softdeps: Vec<Vec<u8>>,
+    #[serde(with = "crate::audit::esc::vec", default)]
     pub weakdeps: Vec<Vec<u8>>,
+    #[serde(default)]
     pub exports: Vec<Export>,
+    #[serde(default)]
     pub imports: Vec<Import>,
+    /// The first `vermagic` value (not used by the databases; `verify`
+    /// reports modules whose vermagic differs from the kernel's).
+    #[serde(with = "crate::audit::esc::opt", default)]
+    pub vermagic: Option<Vec<u8>>,
     /// The image could not be read at all.
+    #[serde(skip)]
     pub error: Option<ModuleError>,
     /// The exports could not be read (the rest is valid).
+    #[serde(skip)]
     pub exports_error: Option<ModuleError>,
 }
 
@@ -85,6 +105,7 @@ impl LoadedModule {
                         b"alias" => m.aliases.push(e.value),
                         b"softdep" => m.softdeps.push(e.value),
                         b"weakdep" => m.weakdeps.push(e.value),
+                        b"vermagic" if m.vermagic.is_none() => m.vermagic = Some(e.value),
                         _ => {}
                     }
                 }
@@ -127,6 +148,9 @@ impl LoadedModule {
 /// The result of a run: what to print and the exit status.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// kmodtree's own lines for stderr (not depmod-compatible ones:
+    /// `kmodtree: warning: ...`), printed first.
+    pub notes: Vec<String>,
     pub diags: Vec<Diagnostic>,
     pub stdout: Vec<u8>,
     pub exit_code: i32,
@@ -145,6 +169,9 @@ impl Outcome {
     /// Prints the diagnostics (as `prog: LEVEL: text`) and stdout.
     pub fn print(&self, prog: &str, verbose: u8, out: &mut dyn Write, err: &mut dyn Write) {
         let _ = out.write_all(&self.stdout);
+        for n in &self.notes {
+            let _ = writeln!(err, "{n}");
+        }
         for d in &self.diags {
             if d.level <= Level::Warning || verbose >= 2 {
                 let _ = err.write_all(d.render(prog).as_bytes());
@@ -563,9 +590,42 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     };
     outcome.diags.extend(prep.diags.iter().cloned());
     let t1 = std::time::Instant::now();
-    let loaded = read_modules(&prep.modules, &opts.limits, opts.jobs);
+    let mut cached = None;
+    let loaded = match &opts.manifest {
+        None => read_modules(&prep.modules, &opts.limits, opts.jobs),
+        Some(file) => {
+            use crate::audit::cache;
+            let (c, problem) = cache::Cache::load(file, &opts.limits);
+            if let Some(p) = problem {
+                outcome.notes.push(format!("kmodtree: warning: {p}"));
+            }
+            let mut r = cache::read_modules_cached(
+                &prep.modules,
+                &opts.limits,
+                opts.jobs,
+                c,
+                opts.manifest_verify,
+            );
+            if timing {
+                eprintln!("kmodtree timing: manifest {:?}", r.stats);
+            }
+            let loaded = std::mem::take(&mut r.loaded);
+            cached = Some(r);
+            loaded
+        }
+    };
     let t2 = std::time::Instant::now();
     let built = build(&prep, &loaded, opts, &mut outcome.diags);
+    let loaded = match (cached, &opts.manifest) {
+        (Some(mut r), Some(file)) if r.changed => {
+            r.loaded = loaded;
+            if let Err(e) = r.write(file, &opts.limits) {
+                outcome.notes.push(format!("kmodtree: warning: {e}"));
+            }
+            std::mem::take(&mut r.loaded)
+        }
+        _ => loaded,
+    };
     // Freeing a whole tree's symbols takes a while: do it beside the writing.
     rayon::spawn(move || drop(loaded));
     let t3 = std::time::Instant::now();

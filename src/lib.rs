@@ -17,6 +17,7 @@
 //! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
 //! databases and initrd module folder).
 
+pub mod audit;
 pub mod closure;
 pub mod depmod;
 pub mod guix;

@@ -41,6 +41,145 @@ enum Command {
     GuixDb(GuixDbArgs),
     /// Copy a module closure flat into OUT, decompressed, with Guix's modules.name (Guix's initrd folder)
     Flat(FlatArgs),
+    /// A manifest of a tree: every file's kind, size and sha256, every module's metadata digest, every database's content digest
+    Audit(AuditArgs),
+    /// Explain the differences between two trees or manifests (exit 0 identical, 1 different, 2 error)
+    Diff(DiffArgs),
+    /// Check that a tree's databases are fresh and its modules loadable (exit 0 ok, 1 problems, 2 error)
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// Print the manifest as JSON (default: a readable summary)
+    #[arg(long = "json")]
+    json: bool,
+    /// Worker threads (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// The directory (usually lib/modules/VERSION)
+    dir: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// Most itemised differences per module or database (0: all)
+    #[arg(long = "limit", value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// Worker threads (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Old tree (directory) or manifest (JSON of `kmodtree audit --json`)
+    a: std::path::PathBuf,
+    /// New tree or manifest
+    b: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Root of the tree: modules are in BASE/lib/modules/VERSION
+    #[arg(short = 'b', long = "basedir", value_name = "BASE")]
+    basedir: Option<String>,
+    /// depmod configuration file or directory (repeatable)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<String>,
+    /// The kernel's Module.symvers: check symbols and CRCs
+    #[arg(short = 'E', long = "symvers", value_name = "FILE")]
+    symvers: Option<String>,
+    /// The kernel's System.map: check symbols
+    #[arg(short = 'F', long = "filesyms", value_name = "FILE")]
+    filesyms: Option<String>,
+    /// The kernel's vermagic (default: the most common among modules under kernel/)
+    #[arg(long = "vermagic", value_name = "STRING")]
+    vermagic: Option<String>,
+    /// Which kmod's databases the tree should hold
+    #[arg(long = "kmod-version", value_enum, default_value = "34")]
+    kmod_version: KmodArg,
+    /// .ko.gz files are not modules (kmod built without zlib)
+    #[arg(long = "without-zlib")]
+    without_zlib: bool,
+    /// Most itemised differences per database (0: all)
+    #[arg(long = "limit", value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// Worker threads (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Kernel version
+    version: String,
+}
+
+fn run_audit(args: &AuditArgs) -> ExitCode {
+    match kmodtree::audit::audit_tree(&args.dir, args.jobs, &Limits::default()) {
+        Ok(m) => {
+            if args.json {
+                print!("{}", m.to_json());
+            } else {
+                print!("{}", m.summary(&args.dir.display().to_string()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kmodtree: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_diff(args: &DiffArgs) -> ExitCode {
+    use kmodtree::audit;
+    let opts = audit::DiffOptions {
+        limit: args.limit,
+        limits: Limits::default(),
+    };
+    let result = audit::load_side(&args.a, args.jobs, &opts.limits).and_then(|a| {
+        let b = audit::load_side(&args.b, args.jobs, &opts.limits)?;
+        audit::diff(&a, &b, &opts)
+    });
+    match result {
+        Ok(r) if r.identical() => ExitCode::SUCCESS,
+        Ok(r) => {
+            for l in &r.lines {
+                println!("{l}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("kmodtree: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_verify(args: &VerifyArgs) -> ExitCode {
+    let opts = kmodtree::audit::VerifyOptions {
+        basedir: args.basedir.clone(),
+        version: args.version.clone(),
+        config: args.config.clone(),
+        symvers: args.symvers.clone(),
+        system_map: args.filesyms.clone(),
+        vermagic: args.vermagic.clone(),
+        kmod: match args.kmod_version {
+            KmodArg::V34 => KmodVersion::V34,
+            KmodArg::V30 => KmodVersion::V30,
+        },
+        jobs: args.jobs,
+        limit: args.limit,
+        without_zlib: args.without_zlib,
+    };
+    match kmodtree::audit::verify(&opts) {
+        Ok(r) => {
+            print!("{}", r.render());
+            if r.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("kmodtree: error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -436,6 +575,14 @@ struct DepmodArgs {
     /// Largest decompressed module accepted, in bytes
     #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
     max_module_size: u64,
+    /// Reuse the metadata of unchanged modules recorded in FILE, and update FILE
+    /// (a missing, stale or corrupt FILE only costs speed)
+    #[arg(long = "manifest", value_name = "FILE")]
+    manifest: Option<std::path::PathBuf>,
+    /// With --manifest: hash every module instead of trusting an unchanged
+    /// (device, inode, size, mtime, ctime)
+    #[arg(long = "manifest-verify", requires = "manifest")]
+    manifest_verify: bool,
     /// [VERSION] [MODULE_FILE...]
     #[arg(value_name = "ARGS", allow_hyphen_values = false)]
     args: Vec<String>,
@@ -471,6 +618,8 @@ impl DepmodArgs {
             limits: Limits {
                 max_image_size: self.max_module_size,
             },
+            manifest: self.manifest.clone(),
+            manifest_verify: self.manifest_verify,
         }
     }
 }
@@ -537,6 +686,9 @@ fn main() -> ExitCode {
         Command::MakeModuleDirectory(args) => run_make_module_directory(args),
         Command::GuixDb(args) => run_guix_db(args),
         Command::Flat(args) => run_flat(args),
+        Command::Audit(args) => run_audit(args),
+        Command::Diff(args) => run_diff(args),
+        Command::Verify(args) => run_verify(args),
     }
 }
 

@@ -59,16 +59,19 @@ pub struct ModinfoEntry {
 }
 
 /// A symbol the module exports, with its CRC (0 when none is known).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Export {
+    #[serde(with = "crate::audit::esc")]
     pub name: Vec<u8>,
     pub crc: u64,
 }
 
 /// A symbol the module needs (spec §5.5 order).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Import {
+    #[serde(with = "crate::audit::esc")]
     pub name: Vec<u8>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weak: bool,
     pub crc: u64,
 }

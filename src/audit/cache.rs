@@ -1,0 +1,426 @@
+//! The metadata cache behind `kmodtree depmod --manifest FILE`.
+//!
+//! FILE is JSON Lines: a header line (`format`, `kind`, `kmodtree`, ...),
+//! then one line per module, parsed in parallel.
+//!
+//! FILE records, for every module of the last run, its path (relative to
+//! the module directory when inside it), its sha256, the `stat` identity of
+//! the file it was read from, and what depmod extracted from it
+//! ([`LoadedModule`]). The next run reuses an entry instead of opening the
+//! module:
+//!
+//! * **fast path** (default): the file's `(dev, ino, size, mtime_ns,
+//!   ctime_ns)` equal the recorded ones. Content cannot change without
+//!   changing `ctime` short of a deliberate `clock_settime` or a raw-disk
+//!   edit, so this is taken as proof that the content (and its sha256) are
+//!   unchanged; it costs one `stat` per module. `--manifest-verify` turns
+//!   it off;
+//! * **hash path**: otherwise the file is hashed, and any entry with the
+//!   same sha256 (at any path: moved, copied, hard-linked trees) is reused;
+//! * else the module is read.
+//!
+//! Modules that fail to read are never cached (their errors are reproduced
+//! by reading them again). A missing, unreadable, corrupt, foreign or
+//! other-version FILE is ignored with a warning: it only costs speed. The
+//! output of a run does not depend on FILE.
+
+use crate::depmod::LoadedModule;
+use crate::module::Limits;
+use crate::tree::walk::Candidate;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Value of the `kind` field.
+pub const CACHE_KIND: &str = "kmodtree-depmod-manifest";
+/// Value of the `format` field.
+pub const CACHE_FORMAT: u32 = 1;
+
+/// The identity of a file as `stat` sees it (following symlinks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec(),
+            ctime_ns: m.ctime().saturating_mul(1_000_000_000) + m.ctime_nsec(),
+        })
+    }
+}
+
+/// One cached module.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CacheEntry {
+    pub path: String,
+    pub sha256: String,
+    pub stamp: FileStamp,
+    pub meta: LoadedModule,
+}
+
+/// The first line of the file. The file is JSON Lines: this header, then
+/// one [`CacheEntry`] per line, so the entries are parsed in parallel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub format: u32,
+    pub kind: String,
+    /// The kmodtree version that extracted the metadata: another version
+    /// may extract differently, so its file is not trusted.
+    pub kmodtree: String,
+    /// `--max-module-size` of the run (decides which modules read at all).
+    pub max_image_size: u64,
+    /// Number of entry lines that follow.
+    pub modules: usize,
+}
+
+/// The whole file.
+#[derive(Clone, Debug)]
+pub struct CacheFile {
+    pub header: Header,
+    pub modules: Vec<CacheEntry>,
+}
+
+#[derive(Serialize)]
+struct CacheEntryRef<'a> {
+    path: &'a str,
+    sha256: &'a str,
+    stamp: FileStamp,
+    meta: &'a LoadedModule,
+}
+
+/// Why a cache file was not used (printed as a warning).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{file}: cannot read manifest: {reason}")]
+    Read { file: String, reason: String },
+    #[error("{file}: corrupt manifest (ignored): {reason}")]
+    Corrupt { file: String, reason: String },
+    #[error("{file}: manifest {what} (ignored)")]
+    Foreign { file: String, what: String },
+    #[error("{file}: cannot write manifest: {reason}")]
+    Write { file: String, reason: String },
+}
+
+/// A loaded cache (possibly empty).
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Vec<CacheEntry>,
+    by_path: HashMap<String, usize>,
+    by_hash: HashMap<String, usize>,
+}
+
+impl Cache {
+    /// Reads FILE. A missing file is an empty cache without a warning;
+    /// every other problem is an empty cache with the reason.
+    pub fn load(file: &Path, limits: &Limits) -> (Cache, Option<CacheError>) {
+        let name = file.display().to_string();
+        let data = match std::fs::read(file) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Cache::default(), None),
+            Err(e) => {
+                return (
+                    Cache::default(),
+                    Some(CacheError::Read {
+                        file: name,
+                        reason: crate::tree::strerror(&e),
+                    }),
+                )
+            }
+        };
+        match Cache::parse(&data, limits) {
+            Ok(c) => (c, None),
+            Err(what) => (
+                Cache::default(),
+                Some(match what {
+                    ParseProblem::Corrupt(reason) => CacheError::Corrupt { file: name, reason },
+                    ParseProblem::Foreign(what) => CacheError::Foreign { file: name, what },
+                }),
+            ),
+        }
+    }
+
+    fn parse(data: &[u8], limits: &Limits) -> Result<Cache, ParseProblem> {
+        let mut lines = data.split(|&b| b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        let h: Header = serde_json::from_slice(first)
+            .map_err(|e| ParseProblem::Corrupt(format!("header: {e}")))?;
+        if h.kind != CACHE_KIND {
+            return Err(ParseProblem::Foreign(format!("of kind {:?}", h.kind)));
+        }
+        if h.format != CACHE_FORMAT {
+            return Err(ParseProblem::Foreign(format!("format {}", h.format)));
+        }
+        if h.kmodtree != env!("CARGO_PKG_VERSION") {
+            return Err(ParseProblem::Foreign(format!(
+                "written by kmodtree {}",
+                h.kmodtree
+            )));
+        }
+        if h.max_image_size != limits.max_image_size {
+            return Err(ParseProblem::Foreign(
+                "written with another --max-module-size".into(),
+            ));
+        }
+        let rest: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
+        if rest.len() != h.modules {
+            return Err(ParseProblem::Corrupt(format!(
+                "{} module lines, the header says {}",
+                rest.len(),
+                h.modules
+            )));
+        }
+        let modules = rest
+            .par_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_slice::<CacheEntry>(l)
+                    .map_err(|e| ParseProblem::Corrupt(format!("line {}: {e}", i + 2)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let file = CacheFile { header: h, modules };
+        let mut cache = Cache::default();
+        for e in file.modules {
+            if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ParseProblem::Corrupt(format!(
+                    "{}: bad sha256 {:?}",
+                    e.path, e.sha256
+                )));
+            }
+            let i = cache.entries.len();
+            cache.by_path.insert(e.path.clone(), i);
+            cache.by_hash.entry(e.sha256.clone()).or_insert(i);
+            cache.entries.push(e);
+        }
+        Ok(cache)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+enum ParseProblem {
+    Corrupt(String),
+    Foreign(String),
+}
+
+/// Where one module's metadata came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reused because the stat identity was unchanged.
+    pub stat_hits: usize,
+    /// Reused after hashing (same sha256).
+    pub hash_hits: usize,
+    /// Read from the module file.
+    pub read: usize,
+}
+
+/// The result of reading a tree's modules through the cache.
+pub struct CachedRead {
+    /// `loaded[i]` belongs to `modules[i]`.
+    pub loaded: Vec<LoadedModule>,
+    /// Per module: (cache path, sha256, stamp) when cacheable.
+    records: Vec<Option<(String, String, FileStamp)>>,
+    pub stats: CacheStats,
+    /// Whether the file must be rewritten (anything differs from what it holds).
+    pub changed: bool,
+}
+
+/// The sha256 of a file, in lowercase hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex(&h.finalize()))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
+enum Source {
+    /// Index of a cache entry; whether the stat fast path found it.
+    Cached(usize, bool),
+    Read(LoadedModule),
+}
+
+/// Reads the modules as [`crate::depmod::read_modules`] does, reusing the
+/// cache's metadata where the file is unchanged (see the module docs).
+/// `verify_hashes` disables the stat fast path.
+pub fn read_modules_cached(
+    modules: &[Candidate],
+    limits: &Limits,
+    jobs: Option<usize>,
+    mut cache: Cache,
+    verify_hashes: bool,
+) -> CachedRead {
+    let work = || {
+        modules
+            .par_iter()
+            .map(|c| {
+                let key = c.db_path();
+                let stamp = match FileStamp::of(c.path.as_std_path()) {
+                    Ok(s) => s,
+                    // Unreadable: read it for the error message.
+                    Err(_) => return (Source::Read(LoadedModule::read(&c.path, limits)), None),
+                };
+                if !verify_hashes {
+                    if let Some(&i) = cache.by_path.get(key) {
+                        if cache.entries[i].stamp == stamp {
+                            let sha = cache.entries[i].sha256.clone();
+                            return (Source::Cached(i, true), Some((key.to_string(), sha, stamp)));
+                        }
+                    }
+                }
+                let sha = match sha256_file(c.path.as_std_path()) {
+                    Ok(s) => s,
+                    Err(_) => return (Source::Read(LoadedModule::read(&c.path, limits)), None),
+                };
+                if let Some(&i) = cache.by_hash.get(&sha) {
+                    return (
+                        Source::Cached(i, false),
+                        Some((key.to_string(), sha, stamp)),
+                    );
+                }
+                let m = LoadedModule::read(&c.path, limits);
+                let cacheable = m.error.is_none() && m.exports_error.is_none();
+                (
+                    Source::Read(m),
+                    cacheable.then(|| (key.to_string(), sha, stamp)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let results = match jobs {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    };
+    let mut stats = CacheStats::default();
+    let mut changed = false;
+    let mut uses = vec![0u32; cache.entries.len()];
+    for (src, _) in &results {
+        if let Source::Cached(i, _) = src {
+            uses[*i] += 1;
+        }
+    }
+    let mut loaded = Vec::with_capacity(results.len());
+    let mut records = Vec::with_capacity(results.len());
+    for (src, rec) in results {
+        match src {
+            Source::Cached(i, fast) => {
+                let e = &mut cache.entries[i];
+                if fast {
+                    stats.stat_hits += 1;
+                } else {
+                    stats.hash_hits += 1;
+                }
+                match &rec {
+                    Some((p, sha, st)) if *p == e.path && *st == e.stamp && *sha == e.sha256 => {}
+                    _ => changed = true,
+                }
+                uses[i] -= 1;
+                loaded.push(if uses[i] == 0 {
+                    std::mem::take(&mut e.meta)
+                } else {
+                    e.meta.clone()
+                });
+            }
+            Source::Read(m) => {
+                stats.read += 1;
+                changed = true;
+                loaded.push(m);
+            }
+        }
+        records.push(rec);
+    }
+    changed |= records.iter().flatten().count() != cache.entries.len();
+    CachedRead {
+        loaded,
+        records,
+        stats,
+        changed,
+    }
+}
+
+impl CachedRead {
+    /// The file's new content (JSON, modules in the run's discovery order).
+    pub fn to_json(&self, limits: &Limits) -> Vec<u8> {
+        let entries: Vec<CacheEntryRef> = self
+            .records
+            .iter()
+            .zip(&self.loaded)
+            .filter_map(|(r, m)| {
+                r.as_ref().map(|(path, sha256, stamp)| CacheEntryRef {
+                    path,
+                    sha256,
+                    stamp: *stamp,
+                    meta: m,
+                })
+            })
+            .collect();
+        let header = Header {
+            format: CACHE_FORMAT,
+            kind: CACHE_KIND.into(),
+            kmodtree: env!("CARGO_PKG_VERSION").into(),
+            max_image_size: limits.max_image_size,
+            modules: entries.len(),
+        };
+        let mut out = serde_json::to_vec(&header).unwrap_or_default();
+        out.push(b'\n');
+        for e in &entries {
+            if serde_json::to_writer(&mut out, e).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    /// Writes the file atomically (temporary file, then rename).
+    pub fn write(&self, file: &Path, limits: &Limits) -> Result<(), CacheError> {
+        let werr = |reason: String| CacheError::Write {
+            file: file.display().to_string(),
+            reason,
+        };
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| werr("not a UTF-8 file name".into()))?;
+        let dir =
+            camino::Utf8Path::from_path(dir).ok_or_else(|| werr("not a UTF-8 path".into()))?;
+        crate::output::write_atomic(dir, name, &self.to_json(limits)).map_err(|e| werr(e.reason))
+    }
+}

@@ -1,0 +1,448 @@
+//! `kmodtree diff A B`: what differs between two trees (or manifests), in
+//! terms of modules and database entries.
+//!
+//! With two trees every difference is explained down to the modinfo key,
+//! symbol or database entry. With a manifest on either side only digests
+//! are known for that side, so a difference is named but not itemised.
+
+use super::manifest::{audit_tree, FileKind, Manifest, ModuleRecord};
+use super::AuditError;
+use crate::index::Index;
+use crate::module::{self, Limits, ModuleMeta};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// One side: a manifest, and the directory it was made from if it is a tree.
+pub struct Side {
+    pub manifest: Manifest,
+    pub root: Option<PathBuf>,
+}
+
+/// Loads a directory (audited now) or a manifest file.
+pub fn load_side(path: &Path, jobs: Option<usize>, limits: &Limits) -> Result<Side, AuditError> {
+    let meta = std::fs::metadata(path).map_err(|e| AuditError::io(path, &e))?;
+    if meta.is_dir() {
+        Ok(Side {
+            manifest: audit_tree(path, jobs, limits)?,
+            root: Some(path.to_path_buf()),
+        })
+    } else {
+        let data = std::fs::read(path).map_err(|e| AuditError::io(path, &e))?;
+        Ok(Side {
+            manifest: Manifest::from_json(path, &data)?,
+            root: None,
+        })
+    }
+}
+
+/// Options of a comparison.
+#[derive(Clone, Copy, Debug)]
+pub struct DiffOptions {
+    /// Most itemised lines per module or database (0: no limit).
+    pub limit: usize,
+    pub limits: Limits,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            limit: 20,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The differences, as readable lines (empty: identical).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiffReport {
+    pub lines: Vec<String>,
+}
+
+impl DiffReport {
+    pub fn identical(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+fn show(b: &[u8]) -> String {
+    super::esc::encode(b)
+}
+
+/// Pushes `items` under a heading, at most `limit` of them.
+fn push_items(out: &mut Vec<String>, items: Vec<String>, limit: usize) {
+    let n = items.len();
+    let shown = if limit == 0 { n } else { n.min(limit) };
+    for i in items.into_iter().take(shown) {
+        out.push(format!("    {i}"));
+    }
+    if shown < n {
+        out.push(format!("    ... and {} more", n - shown));
+    }
+}
+
+/// Compares two sides.
+pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditError> {
+    let mut out = Vec::new();
+    let files_a: BTreeMap<&str, _> = a
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let files_b: BTreeMap<&str, _> = b
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let mods_a: BTreeMap<&str, &ModuleRecord> = a
+        .manifest
+        .modules
+        .iter()
+        .map(|m| (m.path.as_str(), m))
+        .collect();
+    let mods_b: BTreeMap<&str, &ModuleRecord> = b
+        .manifest
+        .modules
+        .iter()
+        .map(|m| (m.path.as_str(), m))
+        .collect();
+    let paths: BTreeSet<&str> = files_a.keys().chain(files_b.keys()).copied().collect();
+    for p in paths {
+        let (fa, fb) = (files_a.get(p), files_b.get(p));
+        let kind = fa.or(fb).map(|f| f.kind).unwrap_or(FileKind::Other);
+        let kind_name = match kind {
+            FileKind::Module => "module",
+            FileKind::Database => "database",
+            FileKind::Input => "input",
+            FileKind::Other => "file",
+            FileKind::Link => "link",
+        };
+        match (fa, fb) {
+            (Some(_), None) => {
+                let extra = mods_a
+                    .get(p)
+                    .map(|m| format!(" ({})", m.name))
+                    .unwrap_or_default();
+                out.push(format!("{kind_name} removed: {p}{extra}"));
+            }
+            (None, Some(_)) => {
+                let extra = mods_b
+                    .get(p)
+                    .map(|m| format!(" ({})", m.name))
+                    .unwrap_or_default();
+                out.push(format!("{kind_name} added: {p}{extra}"));
+            }
+            (Some(fa), Some(fb)) => {
+                if fa.link != fb.link {
+                    out.push(format!(
+                        "{p}: link → {}, was → {}{}",
+                        fb.link.as_deref().unwrap_or("(not a link)"),
+                        fa.link.as_deref().unwrap_or("(not a link)"),
+                        if fa.sha256 == fb.sha256 {
+                            " (same content)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                if fa.sha256 == fb.sha256 {
+                    continue;
+                }
+                match kind {
+                    FileKind::Module => diff_module(p, a, b, &mods_a, &mods_b, opts, &mut out)?,
+                    FileKind::Database => diff_database(p, a, b, opts, &mut out)?,
+                    _ => out.push(format!(
+                        "{kind_name} changed: {p} ({} → {} bytes)",
+                        fa.size, fb.size
+                    )),
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(DiffReport { lines: out })
+}
+
+fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, String> {
+    let p = root.join(rel);
+    let data = std::fs::read(&p).map_err(|e| e.to_string())?;
+    module::parse_module(&data, limits).map_err(|e| e.to_string())
+}
+
+fn diff_module(
+    p: &str,
+    a: &Side,
+    b: &Side,
+    mods_a: &BTreeMap<&str, &ModuleRecord>,
+    mods_b: &BTreeMap<&str, &ModuleRecord>,
+    opts: &DiffOptions,
+    out: &mut Vec<String>,
+) -> Result<(), AuditError> {
+    let (Some(ma), Some(mb)) = (mods_a.get(p), mods_b.get(p)) else {
+        out.push(format!("module changed: {p}"));
+        return Ok(());
+    };
+    if ma.meta_sha256 == mb.meta_sha256 {
+        let how = match (&ma.compression, &mb.compression) {
+            (x, y) if x != y => format!(
+                "recompressed {} → {}",
+                x.as_deref().unwrap_or("?"),
+                y.as_deref().unwrap_or("?")
+            ),
+            _ if ma.signed != mb.signed => "signature added or removed".to_string(),
+            _ => "recompressed or re-signed".to_string(),
+        };
+        out.push(format!("module changed: {p}: metadata identical ({how})"));
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if ma.modinfo_sha256 != mb.modinfo_sha256 {
+        parts.push("modinfo");
+    }
+    if ma.exports_sha256 != mb.exports_sha256 {
+        parts.push("exports");
+    }
+    if ma.imports_sha256 != mb.imports_sha256 {
+        parts.push("imports");
+    }
+    out.push(format!(
+        "module changed: {p} ({}): {}",
+        mb.name,
+        parts.join(", ")
+    ));
+    if ma.vermagic != mb.vermagic {
+        out.push(format!(
+            "    vermagic now {:?}, was {:?}",
+            mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
+            ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
+        ));
+    }
+    let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
+        return Ok(());
+    };
+    let (xa, xb) = match (
+        read_meta(ra, p, &opts.limits),
+        read_meta(rb, p, &opts.limits),
+    ) {
+        (Ok(x), Ok(y)) => (x, y),
+        (x, y) => {
+            for e in [x.err(), y.err()].into_iter().flatten() {
+                out.push(format!("    unreadable: {e}"));
+            }
+            return Ok(());
+        }
+    };
+    let mut items = Vec::new();
+    // modinfo: per key, the multiset of values.
+    let values = |m: &ModuleMeta| {
+        let mut v: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+        for e in &m.modinfo {
+            v.entry(e.key.clone()).or_default().push(e.value.clone());
+        }
+        v
+    };
+    let (va, vb) = (values(&xa), values(&xb));
+    let keys: BTreeSet<&Vec<u8>> = va.keys().chain(vb.keys()).collect();
+    for k in keys {
+        let (x, y) = (va.get(k), vb.get(k));
+        if x == y || k.as_slice() == b"vermagic" {
+            continue;
+        }
+        let (x, y) = (
+            x.cloned().unwrap_or_default(),
+            y.cloned().unwrap_or_default(),
+        );
+        let sx: BTreeSet<&Vec<u8>> = x.iter().collect();
+        let sy: BTreeSet<&Vec<u8>> = y.iter().collect();
+        if x.len() == 1 && y.len() == 1 {
+            items.push(format!(
+                "modinfo {}: now {:?}, was {:?}",
+                show(k),
+                show(&y[0]),
+                show(&x[0])
+            ));
+            continue;
+        }
+        for v in sy.difference(&sx) {
+            items.push(format!("modinfo {} added: {}", show(k), show(v)));
+        }
+        for v in sx.difference(&sy) {
+            items.push(format!("modinfo {} removed: {}", show(k), show(v)));
+        }
+        if sx == sy {
+            items.push(format!(
+                "modinfo {}: same values, other order or count",
+                show(k)
+            ));
+        }
+    }
+    let ex = |m: &ModuleMeta| -> BTreeMap<Vec<u8>, u64> {
+        m.exports.iter().map(|e| (e.name.clone(), e.crc)).collect()
+    };
+    symbol_changes("export", &ex(&xa), &ex(&xb), &mut items);
+    let im = |m: &ModuleMeta| -> BTreeMap<Vec<u8>, u64> {
+        m.imports
+            .iter()
+            .map(|i| {
+                let mut n = i.name.clone();
+                if i.weak {
+                    n.extend_from_slice(b" (weak)");
+                }
+                (n, i.crc)
+            })
+            .collect()
+    };
+    symbol_changes("import", &im(&xa), &im(&xb), &mut items);
+    push_items(out, items, opts.limit);
+    Ok(())
+}
+
+fn symbol_changes(
+    what: &str,
+    a: &BTreeMap<Vec<u8>, u64>,
+    b: &BTreeMap<Vec<u8>, u64>,
+    items: &mut Vec<String>,
+) {
+    for (n, crc) in b {
+        match a.get(n) {
+            None => items.push(format!("{what} added: {}", show(n))),
+            Some(old) if old != crc => items.push(format!(
+                "{what} {}: CRC now 0x{crc:08x}, was 0x{old:08x}",
+                show(n)
+            )),
+            _ => {}
+        }
+    }
+    for n in a.keys() {
+        if !b.contains_key(n) {
+            items.push(format!("{what} removed: {}", show(n)));
+        }
+    }
+}
+
+fn diff_database(
+    p: &str,
+    a: &Side,
+    b: &Side,
+    opts: &DiffOptions,
+    out: &mut Vec<String>,
+) -> Result<(), AuditError> {
+    let da = a.manifest.databases.iter().find(|d| d.path == p);
+    let db = b.manifest.databases.iter().find(|d| d.path == p);
+    let (Some(da), Some(db)) = (da, db) else {
+        out.push(format!("database changed: {p}"));
+        return Ok(());
+    };
+    if da.content_sha256 == db.content_sha256 && da.error.is_none() && db.error.is_none() {
+        out.push(format!(
+            "database changed: {p}: differs only in layout ({} → {})",
+            layout_label(da.layout.as_deref()),
+            layout_label(db.layout.as_deref())
+        ));
+        return Ok(());
+    }
+    out.push(format!(
+        "database changed: {p} ({} → {} entries)",
+        da.entries, db.entries
+    ));
+    let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
+        return Ok(());
+    };
+    let read = |r: &Path| std::fs::read(r.join(p)).map_err(|e| AuditError::io(&r.join(p), &e));
+    let (xa, xb) = (read(ra)?, read(rb)?);
+    push_items(out, database_changes(p, &xa, &xb), opts.limit);
+    Ok(())
+}
+
+fn layout_label(l: Option<&str>) -> &'static str {
+    match l {
+        Some("pre-order") => "pre-order, kmod ≥ 34",
+        Some("post-order") => "post-order, kmod 30–33",
+        _ => "layout not identifiable",
+    }
+}
+
+/// Index entries grouped by key: (value, priority) in stored order.
+type KeyValues = BTreeMap<Vec<u8>, Vec<(Vec<u8>, u32)>>;
+
+/// Itemised differences between two versions of database `name`: for
+/// indexes, per key ("key `K` now → V, was → W"); for text, per line.
+pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
+    if name.ends_with(".bin") {
+        let entries = |d: &[u8]| -> Result<KeyValues, String> {
+            let idx = Index::parse(d).map_err(|e| e.to_string())?;
+            let mut m: BTreeMap<Vec<u8>, Vec<(Vec<u8>, u32)>> = BTreeMap::new();
+            idx.for_each_entry(|k, v, p| m.entry(k.to_vec()).or_default().push((v.to_vec(), p)))
+                .map_err(|e| e.to_string())?;
+            Ok(m)
+        };
+        let (ea, eb) = match (entries(old), entries(new)) {
+            (Ok(x), Ok(y)) => (x, y),
+            (x, y) => {
+                let mut v = Vec::new();
+                if let Err(e) = x {
+                    v.push(format!("old index unreadable: {e}"));
+                }
+                if let Err(e) = y {
+                    v.push(format!("new index unreadable: {e}"));
+                }
+                return v;
+            }
+        };
+        let fmt = |vals: &[(Vec<u8>, u32)]| {
+            vals.iter()
+                .map(|(v, p)| {
+                    if *p == 0 {
+                        show(v)
+                    } else {
+                        format!("{} (priority {p})", show(v))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut items = Vec::new();
+        let keys: BTreeSet<&Vec<u8>> = ea.keys().chain(eb.keys()).collect();
+        for k in keys {
+            match (ea.get(k), eb.get(k)) {
+                (Some(x), Some(y)) if x != y => items.push(format!(
+                    "key `{}` now → {}, was → {}",
+                    show(k),
+                    fmt(y),
+                    fmt(x)
+                )),
+                (None, Some(y)) => items.push(format!("key `{}` added → {}", show(k), fmt(y))),
+                (Some(x), None) => {
+                    items.push(format!("key `{}` removed (was → {})", show(k), fmt(x)))
+                }
+                _ => {}
+            }
+        }
+        items
+    } else {
+        let lines = |d: &[u8]| -> BTreeMap<Vec<u8>, usize> {
+            let mut m = BTreeMap::new();
+            for l in d.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                *m.entry(l.to_vec()).or_insert(0) += 1;
+            }
+            m
+        };
+        let (la, lb) = (lines(old), lines(new));
+        let mut items = Vec::new();
+        for (l, n) in &lb {
+            if la.get(l).copied().unwrap_or(0) < *n {
+                items.push(format!("+ {}", show(l)));
+            }
+        }
+        for (l, n) in &la {
+            if lb.get(l).copied().unwrap_or(0) < *n {
+                items.push(format!("- {}", show(l)));
+            }
+        }
+        if items.is_empty() {
+            items.push("same lines in another order".to_string());
+        }
+        items
+    }
+}

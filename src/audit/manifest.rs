@@ -1,0 +1,470 @@
+//! `kmodtree audit DIR`: a manifest of a module tree.
+//!
+//! Every file below DIR (symlinks followed, recorded with their target;
+//! top-level `build` and `source` links recorded but not followed, as
+//! depmod skips them) with its kind, size and sha256; every module with its
+//! name, vermagic and digests of its extracted metadata; every database with
+//! a digest of its decoded content (for `.bin` indexes: the sorted entries,
+//! so a layout change does not change it). Everything is sorted by path and
+//! nothing depends on where DIR is, so identical trees give identical
+//! manifests.
+
+use super::cache::hex;
+use super::esc::Esc;
+use super::AuditError;
+use crate::index::{detect_layout, dump_lines, Index, Layout};
+use crate::module::{self, Limits, ModuleMeta};
+use crate::tree::walk::Suffixes;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Value of the `kind` field.
+pub const MANIFEST_KIND: &str = "kmodtree-audit";
+/// Value of the `format` field.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// The databases kmod's depmod writes (top level of the module directory).
+pub const DATABASES: &[&str] = &[
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+];
+
+/// The build inputs depmod reads besides the modules.
+pub const INPUTS: &[&str] = &[
+    "modules.order",
+    "modules.builtin",
+    "modules.builtin.modinfo",
+];
+
+/// What a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Module,
+    Database,
+    Input,
+    Other,
+    /// A symlink that is recorded but not followed (top-level `build`,
+    /// `source`): its sha256 is that of the link target text.
+    Link,
+}
+
+/// One file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub sha256: String,
+    /// The link target, when the path is a symlink (content is the target's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// One module.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    pub path: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vermagic: Option<Esc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Digest of the three digests below: the module's extracted metadata,
+    /// independent of compression and signature.
+    pub meta_sha256: String,
+    pub modinfo_sha256: String,
+    pub exports_sha256: String,
+    pub imports_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<bool>,
+    /// Why the module could not be read (then the digests are of nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseRecord {
+    pub path: String,
+    /// `text` or `index`.
+    pub format: String,
+    /// For indexes: `pre-order` (kmod ≥ 34), `post-order` (kmod 30–33), or
+    /// absent when the bytes do not tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// Lines (text) or entries (index).
+    pub entries: u64,
+    /// sha256 of the decoded content (text: the bytes; index: its
+    /// `kmodtree dump` lines).
+    pub content_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub kind: String,
+    pub kmodtree: String,
+    pub files: Vec<FileRecord>,
+    pub modules: Vec<ModuleRecord>,
+    pub databases: Vec<DatabaseRecord>,
+}
+
+/// The layout's name as written in manifests.
+pub fn layout_name(l: Layout) -> &'static str {
+    match l {
+        Layout::PreOrder => "pre-order",
+        Layout::PostOrder => "post-order",
+    }
+}
+
+/// sha256 of `data`, lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+fn put(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// Digests of a module's metadata: (modinfo, exports, imports, all).
+pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
+    let mut mi = Sha256::new();
+    let mut ex = Sha256::new();
+    let mut im = Sha256::new();
+    if let Some(m) = meta {
+        for e in &m.modinfo {
+            put(&mut mi, &e.key);
+            put(&mut mi, &e.value);
+        }
+        for e in &m.exports {
+            put(&mut ex, &e.name);
+            ex.update(e.crc.to_le_bytes());
+        }
+        for i in &m.imports {
+            put(&mut im, &i.name);
+            im.update([u8::from(i.weak)]);
+            im.update(i.crc.to_le_bytes());
+        }
+    }
+    let [a, b, c] = [mi, ex, im].map(|h| hex(&h.finalize()));
+    let all = sha256_hex(format!("{a}{b}{c}").as_bytes());
+    [a, b, c, all]
+}
+
+/// The decoded content of a database: (format, layout, entries, digest),
+/// or an error text for an unreadable index.
+pub fn decode_database(name: &str, data: &[u8]) -> DatabaseRecord {
+    let mut r = DatabaseRecord {
+        path: String::new(),
+        format: "text".into(),
+        layout: None,
+        entries: 0,
+        content_sha256: String::new(),
+        error: None,
+    };
+    if name.ends_with(".bin") {
+        r.format = "index".into();
+        r.layout = detect_layout(data).map(|l| layout_name(l).to_string());
+        match Index::parse(data).and_then(|i| dump_lines(&i)) {
+            Ok(lines) => {
+                r.entries = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+                r.content_sha256 = sha256_hex(&lines);
+            }
+            Err(e) => {
+                r.error = Some(e.to_string());
+                r.content_sha256 = sha256_hex(data);
+            }
+        }
+    } else {
+        r.entries = data.iter().filter(|&&b| b == b'\n').count() as u64;
+        r.content_sha256 = sha256_hex(data);
+    }
+    r
+}
+
+fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
+    let top = !rel.contains('/');
+    let base = rel.rsplit('/').next().unwrap_or(rel);
+    if top && DATABASES.contains(&rel) {
+        FileKind::Database
+    } else if top && INPUTS.contains(&rel) {
+        FileKind::Input
+    } else if suffixes.matches(base.as_bytes()) {
+        FileKind::Module
+    } else {
+        FileKind::Other
+    }
+}
+
+/// Audits DIR (usually `lib/modules/VERSION`).
+pub fn audit_tree(
+    dir: &Path,
+    jobs: Option<usize>,
+    limits: &Limits,
+) -> Result<Manifest, AuditError> {
+    let suffixes = Suffixes::default();
+    let meta = std::fs::metadata(dir).map_err(|e| AuditError::io(dir, &e))?;
+    if !meta.is_dir() {
+        return Err(AuditError::NotADirectory(dir.display().to_string()));
+    }
+    // (relative path, absolute path, link target, followed)
+    let mut found: Vec<(String, PathBuf, Option<String>, bool)> = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            !(e.depth() == 1
+                && e.path_is_symlink()
+                && matches!(e.file_name().to_str(), Some("build" | "source")))
+        });
+    for e in walker {
+        let e = e.map_err(|err| {
+            let p = err
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            AuditError::Walk {
+                path: p,
+                reason: err.to_string(),
+            }
+        })?;
+        if e.file_type().is_dir() {
+            continue;
+        }
+        let rel = relative(dir, e.path())?;
+        let link = if e.path_is_symlink() {
+            let t = std::fs::read_link(e.path()).map_err(|err| AuditError::io(e.path(), &err))?;
+            Some(utf8(e.path(), t.as_os_str())?)
+        } else {
+            None
+        };
+        found.push((rel, e.path().to_path_buf(), link, true));
+    }
+    for name in ["build", "source"] {
+        let p = dir.join(name);
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).map_err(|err| AuditError::io(&p, &err))?;
+                found.push((
+                    name.to_string(),
+                    p.clone(),
+                    Some(utf8(&p, t.as_os_str())?),
+                    false,
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+
+    struct Done {
+        file: FileRecord,
+        module: Option<ModuleRecord>,
+        database: Option<DatabaseRecord>,
+    }
+    let work = || {
+        found
+            .par_iter()
+            .map(|(rel, abs, link, followed)| -> Result<Done, AuditError> {
+                if !followed {
+                    let t = link.clone().unwrap_or_default();
+                    return Ok(Done {
+                        file: FileRecord {
+                            path: rel.clone(),
+                            kind: FileKind::Link,
+                            size: 0,
+                            sha256: sha256_hex(t.as_bytes()),
+                            link: Some(t),
+                        },
+                        module: None,
+                        database: None,
+                    });
+                }
+                let kind = classify(rel, suffixes);
+                let data = std::fs::read(abs).map_err(|e| AuditError::io(abs, &e))?;
+                let file = FileRecord {
+                    path: rel.clone(),
+                    kind,
+                    size: data.len() as u64,
+                    sha256: sha256_hex(&data),
+                    link: link.clone(),
+                };
+                let mut module = None;
+                let mut database = None;
+                match kind {
+                    FileKind::Module => {
+                        let parsed = module::parse_module(&data, limits);
+                        let [mi, ex, im, all] = meta_digests(parsed.as_ref().ok());
+                        let base = rel.rsplit('/').next().unwrap_or(rel);
+                        module = Some(ModuleRecord {
+                            path: rel.clone(),
+                            name: crate::tree::walk::module_name(base),
+                            vermagic: parsed
+                                .as_ref()
+                                .ok()
+                                .and_then(|m| m.values(b"vermagic").next())
+                                .map(|v| Esc(v.to_vec())),
+                            compression: parsed.as_ref().ok().map(|m| {
+                                serde_json::to_value(m.compression)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default()
+                            }),
+                            meta_sha256: all,
+                            modinfo_sha256: mi,
+                            exports_sha256: ex,
+                            imports_sha256: im,
+                            signed: parsed.as_ref().ok().map(|m| m.signature.is_some()),
+                            error: parsed.as_ref().err().map(|e| e.to_string()),
+                        });
+                    }
+                    FileKind::Database => {
+                        let mut d = decode_database(rel, &data);
+                        d.path = rel.clone();
+                        database = Some(d);
+                    }
+                    _ => {}
+                }
+                Ok(Done {
+                    file,
+                    module,
+                    database,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let done = match jobs {
+        Some(n) => match rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            Err(_) => work(),
+        },
+        None => work(),
+    }?;
+    let mut m = Manifest {
+        format: MANIFEST_FORMAT,
+        kind: MANIFEST_KIND.into(),
+        kmodtree: env!("CARGO_PKG_VERSION").into(),
+        files: Vec::new(),
+        modules: Vec::new(),
+        databases: Vec::new(),
+    };
+    for d in done {
+        m.files.push(d.file);
+        m.modules.extend(d.module);
+        m.databases.extend(d.database);
+    }
+    Ok(m)
+}
+
+fn utf8(path: &Path, s: &std::ffi::OsStr) -> Result<String, AuditError> {
+    s.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| AuditError::NonUtf8(path.display().to_string()))
+}
+
+fn relative(dir: &Path, p: &Path) -> Result<String, AuditError> {
+    let rel = p.strip_prefix(dir).unwrap_or(p);
+    utf8(p, rel.as_os_str())
+}
+
+impl Manifest {
+    /// Stable JSON (fields in declaration order, records sorted by path).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Reads a manifest written by [`Manifest::to_json`].
+    pub fn from_json(file: &Path, data: &[u8]) -> Result<Manifest, AuditError> {
+        let bad = |reason: String| AuditError::BadManifest {
+            file: file.display().to_string(),
+            reason,
+        };
+        let m: Manifest = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
+        if m.kind != MANIFEST_KIND || m.format != MANIFEST_FORMAT {
+            return Err(bad(format!(
+                "kind {:?} format {}: not a kmodtree audit manifest of format {MANIFEST_FORMAT}",
+                m.kind, m.format
+            )));
+        }
+        Ok(m)
+    }
+
+    /// A readable summary.
+    pub fn summary(&self, dir: &str) -> String {
+        use std::collections::BTreeMap;
+        use std::fmt::Write;
+        let mut s = String::new();
+        let count = |k: FileKind| self.files.iter().filter(|f| f.kind == k).count();
+        let bytes: u64 = self.files.iter().map(|f| f.size).sum();
+        let links = self.files.iter().filter(|f| f.link.is_some()).count();
+        let _ = writeln!(s, "{dir}:");
+        let _ = writeln!(
+            s,
+            "  files: {} ({} modules, {} databases, {} inputs, {} other, {} unfollowed links; {links} symlinks), {bytes} bytes",
+            self.files.len(),
+            count(FileKind::Module),
+            count(FileKind::Database),
+            count(FileKind::Input),
+            count(FileKind::Other),
+            count(FileKind::Link),
+        );
+        let mut vermagics: BTreeMap<String, usize> = BTreeMap::new();
+        for m in &self.modules {
+            let v = m
+                .vermagic
+                .as_ref()
+                .map(|v| super::esc::encode(&v.0))
+                .unwrap_or_else(|| "(none)".into());
+            *vermagics.entry(v).or_default() += 1;
+        }
+        for (v, n) in &vermagics {
+            let _ = writeln!(s, "  vermagic {v:?}: {n} modules");
+        }
+        let errors = self.modules.iter().filter(|m| m.error.is_some()).count();
+        if errors > 0 {
+            let _ = writeln!(s, "  unreadable modules: {errors}");
+        }
+        for d in &self.databases {
+            let _ = writeln!(
+                s,
+                "  {:<26} {:<5} {:<10} {:>7} entries  content {}{}",
+                d.path,
+                d.format,
+                d.layout.as_deref().unwrap_or("-"),
+                d.entries,
+                &d.content_sha256[..16.min(d.content_sha256.len())],
+                d.error
+                    .as_ref()
+                    .map(|e| format!("  ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  manifest sha256: {}",
+            sha256_hex(self.to_json().as_bytes())
+        );
+        s
+    }
+}

@@ -1,0 +1,300 @@
+//! `kmodtree verify -b BASE VERSION`: are the tree's databases exactly what
+//! `kmodtree depmod` would write now (regenerated in memory, compared with
+//! the files on disk), and can every module load into this kernel?
+//!
+//! Loadability checks: vermagic equal to the kernel's (given, or the most
+//! common one among the modules under `kernel/`); every non-weak symbol
+//! provided by a module or the kernel (only with `-E` or `-F`, which say
+//! what the kernel provides); and with `-E`, every symbol CRC equal to its
+//! provider's.
+
+use super::diff::database_changes;
+use super::AuditError;
+use crate::depmod::{self, DepmodOptions};
+use crate::render::KmodVersion;
+use crate::resolve::SymbolTable;
+use std::collections::BTreeMap;
+
+/// Options of a verification.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    pub basedir: Option<String>,
+    pub version: String,
+    /// `-C`: depmod configuration (default: hermetic, under BASE).
+    pub config: Vec<String>,
+    /// `-E`: the kernel's Module.symvers (symbols and CRCs).
+    pub symvers: Option<String>,
+    /// `-F`: the kernel's System.map (symbols).
+    pub system_map: Option<String>,
+    /// The kernel's vermagic (default: the most common among `kernel/`).
+    pub vermagic: Option<String>,
+    pub kmod: KmodVersion,
+    pub jobs: Option<usize>,
+    /// Most itemised differences per database (0: no limit).
+    pub limit: usize,
+    pub without_zlib: bool,
+}
+
+/// One database that is not what depmod would write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleDatabase {
+    pub name: String,
+    /// `missing`, `differs`, `differs only in layout`.
+    pub problem: String,
+    pub details: Vec<String>,
+}
+
+/// One module that cannot load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incompatible {
+    /// As depmod writes it (relative to the module directory if inside).
+    pub path: String,
+    pub problems: Vec<String>,
+}
+
+/// The result.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    pub stale: Vec<StaleDatabase>,
+    /// Modules present in the tree but not in the on-disk modules.dep.
+    pub unindexed: Vec<String>,
+    /// Modules in the on-disk modules.dep that are gone.
+    pub vanished: Vec<String>,
+    pub incompatible: Vec<Incompatible>,
+    pub kernel_vermagic: Option<String>,
+    /// What could not be checked, and depmod's own diagnostics.
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.stale.is_empty() && self.incompatible.is_empty()
+    }
+
+    /// Readable lines.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for n in &self.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        for d in &self.stale {
+            s.push_str(&format!("stale: {}: {}\n", d.name, d.problem));
+            for l in &d.details {
+                s.push_str(&format!("    {l}\n"));
+            }
+        }
+        for m in &self.unindexed {
+            s.push_str(&format!(
+                "not in modules.dep: {m} (added without running depmod?)\n"
+            ));
+        }
+        for m in &self.vanished {
+            s.push_str(&format!("in modules.dep but gone: {m}\n"));
+        }
+        for m in &self.incompatible {
+            for p in &m.problems {
+                s.push_str(&format!("cannot load: {}: {p}\n", m.path));
+            }
+        }
+        if self.ok() {
+            s.push_str("ok: databases fresh, every module loadable\n");
+        }
+        s
+    }
+}
+
+fn modules_dep_keys(data: &[u8]) -> Vec<String> {
+    data.split(|&b| b == b'\n')
+        .filter_map(|l| {
+            let c = l.iter().position(|&b| b == b':')?;
+            Some(String::from_utf8_lossy(&l[..c]).into_owned())
+        })
+        .collect()
+}
+
+/// Verifies a tree.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+    let dopts = DepmodOptions {
+        basedir: opts.basedir.clone(),
+        config: opts.config.clone(),
+        symvers: opts.symvers.clone(),
+        system_map: opts.system_map.clone(),
+        args: vec![opts.version.clone()],
+        jobs: opts.jobs,
+        kmod: opts.kmod,
+        suffixes: crate::tree::walk::Suffixes {
+            gzip: !opts.without_zlib,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let prep = depmod::prepare(&dopts).map_err(|o| AuditError::Depmod(render_diags(&o.diags)))?;
+    let loaded = depmod::read_modules(&prep.modules, &dopts.limits, dopts.jobs);
+    let mut diags = prep.diags.clone();
+    let built = depmod::build(&prep, &loaded, &dopts, &mut diags)
+        .map_err(|_| AuditError::Depmod(render_diags(&diags)))?;
+    let mut report = VerifyReport::default();
+    for d in &diags {
+        if d.level <= crate::tree::Level::Warning {
+            report.notes.push(format!("depmod: {}", d.text));
+        }
+    }
+
+    // Databases.
+    let dir = &prep.dirs.dir;
+    for (name, bytes) in &built.rendered.files {
+        let path = format!("{dir}/{name}");
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.stale.push(StaleDatabase {
+                    name: name.to_string(),
+                    problem: "missing".into(),
+                    details: Vec::new(),
+                })
+            }
+            Err(e) => return Err(AuditError::io(std::path::Path::new(&path), &e)),
+            Ok(disk) if disk == *bytes => {}
+            Ok(disk) => {
+                let items = database_changes(name, &disk, bytes);
+                let layout_only = name.ends_with(".bin")
+                    && crate::index::Index::parse(&disk)
+                        .and_then(|i| crate::index::dump_lines(&i))
+                        .ok()
+                        == crate::index::Index::parse(bytes)
+                            .and_then(|i| crate::index::dump_lines(&i))
+                            .ok();
+                let shown = if opts.limit == 0 {
+                    items.len()
+                } else {
+                    items.len().min(opts.limit)
+                };
+                let mut details: Vec<String> = items[..shown].to_vec();
+                if shown < items.len() {
+                    details.push(format!("... and {} more", items.len() - shown));
+                }
+                report.stale.push(StaleDatabase {
+                    name: name.to_string(),
+                    problem: if layout_only {
+                        "differs only in layout (written by another kmod version? see --kmod-version)".into()
+                    } else {
+                        "differs from what depmod would write now (first: entry as it would be)".into()
+                    },
+                    details: if layout_only { Vec::new() } else { details },
+                });
+                if *name == "modules.dep" {
+                    let on_disk: std::collections::BTreeSet<String> =
+                        modules_dep_keys(&disk).into_iter().collect();
+                    let now: std::collections::BTreeSet<String> =
+                        modules_dep_keys(bytes).into_iter().collect();
+                    report.unindexed = now.difference(&on_disk).cloned().collect();
+                    report.vanished = on_disk.difference(&now).cloned().collect();
+                }
+            }
+        }
+    }
+
+    // The kernel's vermagic.
+    let kernel_vermagic = match &opts.vermagic {
+        Some(v) => Some(v.clone().into_bytes()),
+        None => {
+            let mut counts: BTreeMap<&[u8], usize> = BTreeMap::new();
+            for (c, m) in prep.modules.iter().zip(&loaded) {
+                let in_tree = c
+                    .relpath
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("kernel/"));
+                if let (true, Some(v)) = (in_tree, &m.vermagic) {
+                    *counts.entry(v.as_slice()).or_default() += 1;
+                }
+            }
+            // Most common; ties to the smallest (BTreeMap order).
+            let best = counts
+                .iter()
+                .fold(None::<(&[u8], usize)>, |acc, (v, n)| match acc {
+                    Some((_, m)) if m >= *n => acc,
+                    _ => Some((v, *n)),
+                });
+            best.map(|(v, _)| v.to_vec())
+        }
+    };
+    report.kernel_vermagic = kernel_vermagic.as_ref().map(|v| super::esc::encode(v));
+    if kernel_vermagic.is_none() {
+        report
+            .notes
+            .push("vermagic not checked: no module under kernel/ has one (give --vermagic)".into());
+    }
+    let kernel_known = prep.kernel_symbols.is_some();
+    if !kernel_known {
+        report.notes.push(
+            "symbols not checked: give the kernel's Module.symvers (-E) or System.map (-F)".into(),
+        );
+    }
+    let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
+    for (pos, m) in loaded.iter().enumerate() {
+        if m.error.is_none() && m.exports_error.is_none() {
+            for e in &m.exports {
+                table.add_export(&e.name, e.crc, pos as u32);
+            }
+        }
+    }
+    for (c, m) in prep.modules.iter().zip(&loaded) {
+        let mut problems = Vec::new();
+        if let Some(e) = m.error.as_ref() {
+            problems.push(format!("unreadable: {e}"));
+        }
+        if let Some(k) = &kernel_vermagic {
+            match &m.vermagic {
+                Some(v) if v == k => {}
+                Some(v) => problems.push(format!(
+                    "vermagic {:?} differs from the kernel's {:?}",
+                    super::esc::encode(v),
+                    super::esc::encode(k)
+                )),
+                None if m.error.is_none() => problems.push("no vermagic".into()),
+                None => {}
+            }
+        }
+        for imp in &m.imports {
+            match table.find(&imp.name) {
+                None if kernel_known && !imp.weak => problems.push(format!(
+                    "needs unknown symbol {}",
+                    super::esc::encode(&imp.name)
+                )),
+                Some(s) if prep.check_symvers && !imp.weak && s.crc != imp.crc => {
+                    let by = match s.owner {
+                        None => "the kernel's Module.symvers".to_string(),
+                        Some(o) => prep.modules[o as usize].db_path().to_string(),
+                    };
+                    problems.push(format!(
+                        "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
+                        super::esc::encode(&imp.name),
+                        imp.crc,
+                        s.crc
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if opts.limit != 0 && problems.len() > opts.limit {
+            let more = problems.len() - opts.limit;
+            problems.truncate(opts.limit);
+            problems.push(format!("... and {more} more"));
+        }
+        if !problems.is_empty() {
+            report.incompatible.push(Incompatible {
+                path: c.db_path().to_string(),
+                problems,
+            });
+        }
+    }
+    report.incompatible.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+fn render_diags(diags: &[crate::tree::Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.text.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
