@@ -1,0 +1,94 @@
+# The builders of nix/lib.nix on the test trees prepared by
+# tests/nix_builders.rs in ROOT (nixpkgs is not available offline, so
+# runCommand is a minimal stand-in made from builtins.derivation, with the
+# host's /bin and /usr visible in the sandbox through extra-sandbox-paths):
+#   nix-build tests/nix/builders.nix --argstr root ROOT -A aggregate
+{ root }:
+
+let
+  system = builtins.currentSystem;
+  dir = name: /. + "${root}/${name}";
+  import' =
+    name:
+    builtins.path {
+      inherit name;
+      path = dir name;
+    };
+  package = name: {
+    inherit name;
+    outPath = import' name;
+  };
+
+  # nixpkgs' runCommand: name -> env -> script, run by bash with
+  # `set -eu -o pipefail` in the build directory.
+  runCommand =
+    name: env: script:
+    derivation (
+      env
+      // {
+        inherit name system;
+        builder = "/bin/bash";
+        args = [
+          "-eu"
+          "-o"
+          "pipefail"
+          "-c"
+          ''export PATH=/usr/bin:/bin; cd "$NIX_BUILD_TOP"; eval "$buildCommand"''
+        ];
+        buildCommand = script;
+      }
+    );
+
+  kmodtree = import' "kmodtree";
+  builders = import ../../nix/lib.nix { inherit runCommand kmodtree; };
+
+  kernel61 = package "linux-6.1";
+  kernel612 = package "linux-6.12";
+  firmware = package "firmware";
+in
+{
+  aggregate = builders.aggregateModules [
+    kernel61
+    (package "extra-6.1")
+    (package "updates-6.1")
+  ];
+
+  # Must fail: "inconsistent kernel versions".
+  aggregateMixed = builders.aggregateModules [
+    kernel61
+    (package "other-version")
+  ];
+
+  closure = builders.makeModulesClosure {
+    kernel = kernel612;
+    inherit firmware;
+    rootModules = builtins.fromJSON (builtins.readFile (dir "roots.json"));
+    extraFirmwarePaths = [
+      "extra/blob.bin"
+      "extra/absent.bin"
+    ];
+  };
+
+  closureMissing = builders.makeModulesClosure {
+    kernel = kernel612;
+    inherit firmware;
+    rootModules = [
+      "vcan"
+      "no_such_module"
+    ];
+    allowMissing = true;
+  };
+
+  # Must fail: every root missing and allowEmpty unset.
+  closureEmpty = builders.makeModulesClosure {
+    kernel = kernel612;
+    inherit firmware;
+    rootModules = [ "no_such_module" ];
+    allowMissing = true;
+  };
+
+  loader = builders.kmodloader {
+    kernel = kernel612;
+    targets = builtins.fromJSON (builtins.readFile (dir "targets.json"));
+  };
+}
