@@ -376,19 +376,57 @@ pub fn write_guix_databases(
     named_dir: &str,
     jobs: Option<usize>,
 ) -> Result<(), GuixError> {
+    write_selected_guix_databases(dir, named_dir, jobs, &GuixDatabase::ALL)
+}
+
+/// One of Guix's three module databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuixDatabase {
+    /// `modules.name` (`write-module-name-database`)
+    Name,
+    /// `modules.alias` (`write-module-alias-database`)
+    Alias,
+    /// `modules.devname` (`write-module-device-database`)
+    Devname,
+}
+
+impl GuixDatabase {
+    pub const ALL: [GuixDatabase; 3] = [Self::Name, Self::Alias, Self::Devname];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Name => "modules.name",
+            Self::Alias => "modules.alias",
+            Self::Devname => "modules.devname",
+        }
+    }
+}
+
+/// Writes the databases in `which` into `dir` (all or none), as Guix's
+/// writer of each does; the others are neither computed nor touched (a
+/// malformed `char-major-` alias fails only `modules.devname`).
+pub fn write_selected_guix_databases(
+    dir: &Path,
+    named_dir: &str,
+    jobs: Option<usize>,
+    which: &[GuixDatabase],
+) -> Result<(), GuixError> {
     let read_dir = dir
         .to_str()
         .ok_or_else(|| GuixError::NotUtf8(dir.to_path_buf()))?;
-    let dbs = guix_databases(read_dir, named_dir, jobs)?;
-    let utf8 = Utf8Path::new(read_dir);
-    crate::output::write_all_atomic(
-        utf8,
-        &[
-            ("modules.name", &dbs.name),
-            ("modules.alias", &dbs.alias),
-            ("modules.devname", &dbs.devname),
-        ],
-    )?;
+    let modules = read_guix_modules(read_dir, named_dir, jobs, &Limits::default())?;
+    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+    for db in GuixDatabase::ALL {
+        if which.contains(&db) {
+            let bytes = match db {
+                GuixDatabase::Name => module_name_database(&modules),
+                GuixDatabase::Alias => module_alias_database(&modules),
+                GuixDatabase::Devname => module_device_database(&modules)?,
+            };
+            files.push((db.file_name(), bytes));
+        }
+    }
+    crate::output::write_all_atomic(Utf8Path::new(read_dir), &files)?;
     Ok(())
 }
 

@@ -412,8 +412,21 @@ struct GuixDbArgs {
     /// Worker threads for reading modules (default: all cores)
     #[arg(long = "jobs", short = 'j', value_name = "N")]
     jobs: Option<usize>,
+    /// Write only this database (repeatable; default: all three)
+    #[arg(long = "only", value_enum, value_name = "DB")]
+    only: Vec<GuixDbName>,
     /// The module directory (its name is written into modules.name as given)
     dir: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GuixDbName {
+    /// modules.name (write-module-name-database)
+    Name,
+    /// modules.alias (write-module-alias-database)
+    Alias,
+    /// modules.devname (write-module-device-database)
+    Devname,
 }
 
 #[derive(Args)]
@@ -727,10 +740,24 @@ fn run_make_module_directory(args: &MakeModuleDirectoryArgs) -> ExitCode {
 }
 
 fn run_guix_db(args: &GuixDbArgs) -> ExitCode {
-    match kmodtree::guix::write_guix_databases(
+    use kmodtree::guix::GuixDatabase;
+    let which: Vec<GuixDatabase> = if args.only.is_empty() {
+        GuixDatabase::ALL.to_vec()
+    } else {
+        args.only
+            .iter()
+            .map(|d| match d {
+                GuixDbName::Name => GuixDatabase::Name,
+                GuixDbName::Alias => GuixDatabase::Alias,
+                GuixDbName::Devname => GuixDatabase::Devname,
+            })
+            .collect()
+    };
+    match kmodtree::guix::write_selected_guix_databases(
         std::path::Path::new(&args.dir),
         &args.dir,
         args.jobs,
+        &which,
     ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failure(e),

@@ -1,0 +1,129 @@
+;;; kmodtree --- Linux kernel module trees for Nix and Guix builders
+;;;
+;;; This program is free software; you can redistribute it and/or modify it
+;;; under the terms of the GNU General Public License as published by the
+;;; Free Software Foundation; either version 2 of the License, or (at your
+;;; option) any later version.
+
+(define-module (kmodtree)
+  #:use-module (guix packages)
+  #:use-module (guix gexp)
+  #:use-module (guix download)
+  #:use-module (guix base16)
+  #:use-module (guix build-system cargo)
+  #:use-module ((guix utils) #:select (current-source-directory))
+  #:use-module ((guix licenses) #:prefix license:)
+  #:use-module (ice-9 match)
+  #:use-module (ice-9 rdelim)
+  #:use-module (srfi srfi-1)
+  #:export (kmodtree
+            cargo-lock-crates))
+
+;;; Commentary:
+;;;
+;;; kmodtree built from this checkout with Guix's cargo-build-system:
+;;;
+;;;   guix build -L guix kmodtree         # or -f with a file returning it
+;;;
+;;; The crates come from Cargo.lock: every registry package is fetched from
+;;; crates.io and checked against the SHA-256 that Cargo.lock records (the
+;;; hash of the same .crate file Guix downloads), so the lock file is the
+;;; only list to keep up to date.
+;;;
+;;; Code:
+
+(define %checkout
+  ;; The directory holding Cargo.toml (this file is in its guix/).
+  (dirname (current-source-directory)))
+
+(define (cargo-lock-packages file)
+  "Return the packages of Cargo.lock FILE as association lists of their
+string fields (name, version, source, checksum)."
+  (define (field line)
+    ;; KEY = "VALUE" -> (KEY . VALUE); other lines -> #f.
+    (match (string-index line #\=)
+      (#f #f)
+      (i (let ((key (string-trim-both (substring line 0 i)))
+               (value (string-trim-both (substring line (+ i 1)))))
+           (and (string-prefix? "\"" value)
+                (string-suffix? "\"" value)
+                (> (string-length value) 1)
+                (cons key (substring value 1 (- (string-length value) 1))))))))
+
+  (call-with-input-file file
+    (lambda (port)
+      (let loop ((packages '())
+                 (current #f))
+        (let ((line (read-line port)))
+          (cond ((eof-object? line)
+                 (reverse (if current (cons current packages) packages)))
+                ((string=? (string-trim-both line) "[[package]]")
+                 (loop (if current (cons current packages) packages) '()))
+                ((string-prefix? "[" (string-trim line))
+                 ;; Another table (e.g. [metadata]) ends the current one.
+                 (loop (if current (cons current packages) packages) #f))
+                ((and current (field line))
+                 => (lambda (pair) (loop packages (cons pair current))))
+                (else (loop packages current))))))))
+
+(define* (cargo-lock-crates #:optional
+                            (file (string-append %checkout "/Cargo.lock")))
+  "Return an origin for every crates.io package of Cargo.lock FILE, as
+Guix's crate-source makes them, its hash taken from the lock file."
+  (filter-map
+   (lambda (fields)
+     (let ((name (assoc-ref fields "name"))
+           (version (assoc-ref fields "version"))
+           (source (assoc-ref fields "source"))
+           (checksum (assoc-ref fields "checksum")))
+       (and source checksum
+            (string-prefix? "registry+" source)
+            (origin
+              (method url-fetch)
+              (uri (crate-uri name version))
+              (file-name (string-append (crate-name->package-name name)
+                                        "-" version ".tar.gz"))
+              (sha256 (base16-string->bytevector checksum))))))
+   (cargo-lock-packages file)))
+
+(define (checkout-file? file stat)
+  "Whether FILE belongs in the source: not build products, VCS data or
+Nix results."
+  (let ((base (basename file)))
+    (not (or (member base '("target" ".git"))
+             (string-prefix? "result" base)))))
+
+(define %fixture-free-tests
+  ;; The test targets that run without the shared fixture trees (the others
+  ;; read ../shared/fixtures, which is not part of the checkout).
+  '("depmod_cli" "depmod_property" "depmod_snapshots" "index_fnmatch"
+    "index_kernel_size" "index_kmod" "index_spec"))
+
+(define-public kmodtree
+  (package
+    (name "kmodtree")
+    (version "0.1.0")
+    (source (local-file %checkout "kmodtree-checkout"
+                        #:recursive? #t
+                        #:select? checkout-file?))
+    (build-system cargo-build-system)
+    (arguments
+     (list #:install-source? #f
+           #:cargo-test-flags
+           `(list "--release" "--lib" "--bins"
+                  ,@(append-map (lambda (test) (list "--test" test))
+                                %fixture-free-tests))))
+    (inputs (cargo-lock-crates))
+    (home-page "https://example.invalid/kmodtree")
+    (synopsis "Assemble Linux kernel module trees and kmod's databases")
+    (description
+     "kmodtree writes every @file{modules.*} database of a Linux kernel
+module tree byte-identical to kmod's @command{depmod}, reads modules as
+@command{modinfo} does, resolves them as @command{modprobe --show-depends}
+does, and builds the trees Nix and Guix builders need: module closures,
+unions of module packages with fresh databases, Guix's @file{modules.name},
+@file{modules.alias} and @file{modules.devname}, and flat initrd module
+directories.")
+    (license license:gpl2+)))
+
+kmodtree
