@@ -36,6 +36,24 @@
   ;; The directory holding Cargo.toml (this file is in its guix/).
   (dirname (current-source-directory)))
 
+(define (cargo-package-version file)
+  "The version of the [package] of Cargo.toml FILE."
+  (call-with-input-file file
+    (lambda (port)
+      (let loop ((in-package? #f))
+        (let* ((raw (read-line port))
+               (line (if (eof-object? raw) raw (string-trim-both raw))))
+          (cond ((eof-object? line)
+                 (error "no package version in" file))
+                ((string-prefix? "[" line)
+                 (loop (string=? line "[package]")))
+                ((and in-package? (string-prefix? "version" line)
+                      (string-index line #\"))
+                 => (lambda (start)
+                      (let ((end (string-index line #\" (+ start 1))))
+                        (substring line (+ start 1) end))))
+                (else (loop in-package?))))))))
+
 (define (cargo-lock-packages file)
   "Return the packages of Cargo.lock FILE as association lists of their
 string fields (name, version, source, checksum)."
@@ -102,7 +120,7 @@ Nix results."
 (define-public kmodtree
   (package
     (name "kmodtree")
-    (version "0.1.0")
+    (version (cargo-package-version (string-append %checkout "/Cargo.toml")))
     (source (local-file %checkout "kmodtree-checkout"
                         #:recursive? #t
                         #:select? checkout-file?))

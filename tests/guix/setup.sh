@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes Guix's own Scheme code runnable here, as the reference for the Guix
 # comparison tests (tests/guix_*.rs, tests/union_*.rs):
-#   * Guile 3.0 with guile-zlib and guile-zstd (Debian's packages);
+#   * Guile 3.0 with guile-zlib and guile-zstd, and guild (guile-3.0-dev) (Debian's packages);
 #   * the `guix` package of Debian sid (its Scheme sources only), downloaded
 #     with apt-get and unpacked with dpkg-deb into a cache directory;
 #   * Guix's modules compiled once (about a minute).
@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in guile-3.0 guile-zlib guile-zstd; do
+for p in guile-3.0 guile-3.0-dev guile-zlib guile-zstd; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
