@@ -74,10 +74,13 @@ fn regular_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn assert_same_tree(what: &str, ours: &Path, theirs: &Path) {
-    assert_eq!(
-        tree_listing(ours),
-        tree_listing(theirs),
-        "{what}: entries, kinds, sizes, link targets"
+    let a: Vec<String> = tree_listing(ours);
+    let b: Vec<String> = tree_listing(theirs);
+    let only_ours: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_theirs: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "{what}: entries, kinds, sizes, link targets differ: only kmodtree's: {only_ours:?}; only Guix's: {only_theirs:?}"
     );
     let a = regular_files(ours);
     let b = regular_files(theirs);
