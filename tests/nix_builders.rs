@@ -150,7 +150,7 @@ fn build_and_check(root: &Path, attr: &str) -> PathBuf {
         "nix-build -A {attr} --check (bit-for-bit rebuild) failed:\n{err}"
     );
     eprintln!(
-        "nix: {attr}: built in {:.2} s, --check rebuild in {:.2} s: {}",
+        "nix: {attr}: nix-build {:.2} s (less when already built), nix-build --check (a real rebuild) {:.2} s: {}",
         took.as_secs_f64(),
         took_check.as_secs_f64(),
         path.display()
@@ -362,7 +362,26 @@ fn nix_builders_match_kmod_in_the_sandbox() {
     let Some(k) = kmod34(test) else { return };
     let inputs = prepare(&k);
     let r = inputs.root.path();
-    eprintln!("nix: sandbox = {}", sandbox_setting());
+    let sandbox = sandbox_setting();
+    // Built, then rebuilt with --check so that it really runs now.
+    let (built, _, err1, _) = nix_build(r, "sandboxProbe", false);
+    let (rebuilt, _, err2, _) = nix_build(r, "sandboxProbe", true);
+    let probe_ok = built && rebuilt;
+    let probe_err = format!("{err1}{err2}");
+    eprintln!(
+        "nix: sandbox = {sandbox} in nix.conf; probe build: {}",
+        if probe_ok {
+            "sandboxed"
+        } else {
+            "not sandboxed"
+        }
+    );
+    if sandbox == "true" {
+        assert!(
+            probe_ok,
+            "sandbox = true, yet the build saw the host:\n{probe_err}"
+        );
+    }
 
     // aggregateModules [ kernel extra updates ].
     let agg = build_and_check(r, "aggregate");

@@ -47,6 +47,18 @@ let
   firmware = package "firmware";
 in
 {
+  # Succeeds only inside the sandbox: the host's /var, /root and /work
+  # are not there.
+  sandboxProbe = runCommand "sandbox-probe" { } ''
+    for d in /var /root /work /proc/1/root/var; do
+      if [ -e "$d" ]; then
+        echo "$d is visible: not sandboxed"
+        exit 1
+      fi
+    done
+    echo sandboxed > "$out"
+  '';
+
   aggregate = builders.aggregateModules [
     kernel61
     (package "extra-6.1")
