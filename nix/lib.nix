@@ -28,14 +28,14 @@ let
 
   nameOf = drv: if builtins.isAttrs drv && drv ? name then drv.name else "kernel";
 
-  # Sets `version` to the single directory name under $1/lib/modules (or to
-  # nothing when there is none); fails with nixpkgs' message when there are
-  # several.
+  # A shell function printing the kernel versions (directory names under
+  # lib/modules, not hidden ones, as nixpkgs' `ls -d *`) of its arguments,
+  # sorted and unique.
   findVersion = ''
     kmodtree_versions() {
       for input in "$@"; do
         if [ -d "$input/lib/modules" ]; then
-          ls -A "$input/lib/modules"
+          ls "$input/lib/modules"
         fi
       done | sort -u
     }
@@ -120,7 +120,7 @@ in
           echo "Can not derive a closure of kernel modules because no modules were provided."
           exit 1
         fi
-        version=$(ls -A "$kernel/lib/modules")
+        version=$(ls "$kernel/lib/modules")
         if [ "$(echo $version | wc -w)" != 1 ]; then
           echo "inconsistent kernel versions:" $version
           exit 1
@@ -185,7 +185,7 @@ in
     }:
     runCommand ("kmodloader-" + builtins.concatStringsSep "-" targets) { inherit kernel; } ''
       set -e
-      version=$(ls -A "$kernel/lib/modules")
+      version=$(ls "$kernel/lib/modules")
       if [ "$(echo $version | wc -w)" != 1 ]; then
         echo "inconsistent kernel versions:" $version
         exit 1
