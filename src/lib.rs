@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod closure;
 pub mod depmod;
+pub mod dkms;
 pub mod guix;
 pub mod index;
 pub mod kmod_hash;

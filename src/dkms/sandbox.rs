@@ -1,0 +1,249 @@
+//! Running one build step (a patch, a script, a make line) isolated from the
+//! host: a new network namespace (only a downed loopback: no network) and a
+//! new mount namespace in which every mount is remounted read-only except
+//! the scratch folder (and, for GLEP 33's `make install`, the output being
+//! built), which are bind-mounted over themselves first and so stay
+//! writable. `/proc`, `/sys` and `/dev` (but not `/dev/shm`) are left as
+//! they are. This needs CAP_SYS_ADMIN (root); [`SandboxMode::Auto`] falls
+//! back to running without namespaces when they cannot be created (inside
+//! Nix's or Guix's build sandbox, which already isolates the build).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// How strictly steps are isolated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Namespaces when they can be created, else none (with a note in the log).
+    Auto,
+    /// Namespaces or failure.
+    Require,
+    /// No namespaces (environment and working folder only).
+    None,
+}
+
+/// What a step ran under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Enforced {
+    /// A private network namespace: no network.
+    pub no_network: bool,
+    /// Every mount but the writable folders (and /proc, /sys, /dev) read-only.
+    pub read_only_host: bool,
+}
+
+/// Mount points of this process, from `/proc/self/mountinfo` (field 5,
+/// octal escapes decoded), deepest last.
+fn mount_points() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(field) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let bytes = field.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+                let oct = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("");
+                if let Ok(v) = u8::from_str_radix(oct, 8) {
+                    decoded.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+        out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&decoded)));
+    }
+    out.sort_by_key(|p| p.components().count());
+    out.dedup();
+    out
+}
+
+fn is_under(path: &Path, dir: &Path) -> bool {
+    path.starts_with(dir)
+}
+
+fn cstring(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// Prepared arguments for the child (built before fork: no allocation
+/// happens between fork and exec).
+struct Prepared {
+    writable: Vec<CString>,
+    read_only: Vec<CString>,
+}
+
+fn prepare(writable: &[PathBuf]) -> Prepared {
+    let keep = |p: &Path| {
+        (p.starts_with("/proc") || p.starts_with("/sys") || p.starts_with("/dev"))
+            && !p.starts_with("/dev/shm")
+    };
+    let read_only = mount_points()
+        .into_iter()
+        .filter(|p| !keep(p) && !writable.iter().any(|w| is_under(p, w)))
+        .map(|p| cstring(&p))
+        .collect();
+    Prepared {
+        writable: writable.iter().map(|p| cstring(p)).collect(),
+        read_only,
+    }
+}
+
+/// In the child: new namespaces, writable binds, then everything else
+/// read-only. Only system calls.
+fn enter(prep: &Prepared) -> std::io::Result<()> {
+    let err = std::io::Error::last_os_error;
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
+            return Err(err());
+        }
+        let root = c"/";
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(err());
+        }
+        for w in &prep.writable {
+            if libc::mount(
+                w.as_ptr(),
+                w.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(err());
+            }
+        }
+        for (i, m) in prep.read_only.iter().enumerate() {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            let mut flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY;
+            if libc::statvfs(m.as_ptr(), &mut st) == 0 {
+                for (s, f) in [
+                    (libc::ST_NOSUID, libc::MS_NOSUID),
+                    (libc::ST_NODEV, libc::MS_NODEV),
+                    (libc::ST_NOEXEC, libc::MS_NOEXEC),
+                ] {
+                    if st.f_flag & s != 0 {
+                        flags |= f;
+                    }
+                }
+            }
+            let rc = libc::mount(
+                std::ptr::null(),
+                m.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            );
+            // The root mount must become read-only; a mount point hidden
+            // by another mount cannot be reached and is skipped.
+            if rc != 0 && i == 0 {
+                return Err(err());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether namespaces can be created here (probed once).
+pub fn namespaces_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let dir = std::env::temp_dir();
+        let prep = prepare(std::slice::from_ref(&dir));
+        let mut cmd = Command::new("true");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        unsafe {
+            cmd.pre_exec(move || enter(&prep));
+        }
+        cmd.status().map(|s| s.success()).unwrap_or(false)
+    })
+}
+
+/// One step to run.
+pub struct Step<'a> {
+    /// Shell command, run by `bash -c` (as DKMS `eval`s its make line).
+    pub command: &'a str,
+    pub cwd: &'a Path,
+    pub env: &'a [(String, String)],
+    /// stdout and stderr go here.
+    pub log: &'a Path,
+}
+
+/// The result of a step.
+pub struct StepResult {
+    pub success: bool,
+    pub status: String,
+}
+
+/// Runs `step` under `mode` with `writable` folders writable; returns what
+/// was enforced.
+pub fn run(
+    step: &Step<'_>,
+    writable: &[PathBuf],
+    mode: SandboxMode,
+) -> std::io::Result<(StepResult, Enforced)> {
+    let isolate = match mode {
+        SandboxMode::None => false,
+        SandboxMode::Auto => namespaces_available(),
+        SandboxMode::Require => {
+            if !namespaces_available() {
+                return Err(std::io::Error::other(
+                    "cannot create network and mount namespaces (needs root or CAP_SYS_ADMIN); use --sandbox auto or none",
+                ));
+            }
+            true
+        }
+    };
+    let log = File::options().create(true).append(true).open(step.log)?;
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(step.command)
+        .current_dir(step.cwd)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    for (k, v) in step.env {
+        cmd.env(k, v);
+    }
+    if isolate {
+        let prep = prepare(writable);
+        unsafe {
+            cmd.pre_exec(move || enter(&prep));
+        }
+    }
+    let status = cmd.status()?;
+    let enforced = Enforced {
+        no_network: isolate,
+        read_only_host: isolate,
+    };
+    Ok((
+        StepResult {
+            success: status.success(),
+            status: match status.code() {
+                Some(c) => format!("exit status {c}"),
+                None => format!("{status}"),
+            },
+        },
+        enforced,
+    ))
+}
