@@ -47,6 +47,90 @@ enum Command {
     Diff(DiffArgs),
     /// Check that a tree's databases are fresh and its modules loadable (exit 0 ok, 1 problems, 2 error)
     Verify(VerifyArgs),
+    /// Build out-of-tree modules from DKMS (dkms.conf) or GLEP 33 (BUILD_PARAMS) sources
+    #[command(subcommand)]
+    Dkms(DkmsCommand),
+}
+
+#[derive(Subcommand)]
+enum DkmsCommand {
+    /// Evaluate SRC/dkms.conf (with bash, as DKMS) and print the build plan as JSON
+    Plan(DkmsPlanArgs),
+    /// Build SRC folders against a kernel's build folder into a new module tree OUT
+    Build(DkmsBuildArgs),
+}
+
+#[derive(Args)]
+struct DkmsPlanArgs {
+    /// The source folder (or its dkms.conf)
+    src: std::path::PathBuf,
+    /// Kernel version ($kernelver)
+    #[arg(long = "kernel-version", short = 'k')]
+    kernel_version: String,
+    /// Kernel build folder ($kernel_source_dir; default /lib/modules/V/build)
+    #[arg(long = "kernel-build")]
+    kernel_build: Option<std::path::PathBuf>,
+    /// Architecture ($arch; default: this machine's, as uname -m)
+    #[arg(long = "arch")]
+    arch: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DkmsCompress {
+    Xz,
+    Zst,
+    Gz,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DkmsSandbox {
+    Auto,
+    Require,
+    None,
+}
+
+#[derive(Args)]
+struct DkmsBuildArgs {
+    /// Source folders (each with a dkms.conf or a BUILD_PARAMS), built in parallel
+    #[arg(required = true)]
+    src: Vec<std::path::PathBuf>,
+    /// The kernel's build folder (headers with kbuild, Module.symvers)
+    #[arg(long = "kernel-build")]
+    kernel_build: std::path::PathBuf,
+    /// Kernel version
+    #[arg(long = "kernel-version", short = 'k')]
+    kernel_version: String,
+    /// The output folder (must not exist)
+    #[arg(long = "out")]
+    out: std::path::PathBuf,
+    /// Compress the installed modules
+    #[arg(long = "compress", value_enum)]
+    compress: Option<DkmsCompress>,
+    /// Architecture ($arch, BUILD_EXCLUSIVE_ARCH; default: this machine's)
+    #[arg(long = "arch")]
+    arch: Option<String>,
+    /// make -j (default: the number of cores, as DKMS)
+    #[arg(long = "jobs", short = 'j')]
+    jobs: Option<usize>,
+    /// Isolation of the build steps: namespaces when possible, always, or never
+    #[arg(long = "sandbox", value_enum, default_value = "auto")]
+    sandbox: DkmsSandbox,
+    /// Where scratch folders go (default: $TMPDIR)
+    #[arg(long = "scratch")]
+    scratch: Option<std::path::PathBuf>,
+    /// The kernel's lib/modules/V: vermagic must equal that of its modules
+    #[arg(long = "kernel-modules")]
+    kernel_modules: Option<std::path::PathBuf>,
+    /// Install every module under this location instead of DEST_MODULE_LOCATION
+    /// (DKMS on Debian/Ubuntu/Arch: /updates/dkms; Fedora/RHEL: /extra; SUSE: /updates)
+    #[arg(long = "location-override")]
+    location_override: Option<String>,
+    /// Do not strip -g the modules (DKMS strips unless STRIP[n]=no)
+    #[arg(long = "no-strip")]
+    no_strip: bool,
+    /// Print the outcomes as JSON
+    #[arg(long = "json")]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -702,6 +786,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => run_audit(args),
         Command::Diff(args) => run_diff(args),
         Command::Verify(args) => run_verify(args),
+        Command::Dkms(DkmsCommand::Plan(args)) => run_dkms_plan(args),
+        Command::Dkms(DkmsCommand::Build(args)) => run_dkms_build(args),
     }
 }
 
@@ -916,5 +1002,90 @@ fn run_dump(args: &DumpArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+fn run_dkms_plan(args: &DkmsPlanArgs) -> ExitCode {
+    let arch = args
+        .arch
+        .clone()
+        .unwrap_or_else(|| kmodtree::dkms::conf::default_arch().to_string());
+    match kmodtree::dkms::build::plan(
+        &args.src,
+        &args.kernel_version,
+        &arch,
+        args.kernel_build.as_deref(),
+    ) {
+        Ok(plan) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).expect("plan serializes")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => failure(e),
+    }
+}
+
+fn run_dkms_build(args: &DkmsBuildArgs) -> ExitCode {
+    use kmodtree::dkms::build::{self, BuildOptions, Compress, SourceOutcome};
+    use kmodtree::dkms::sandbox::SandboxMode;
+    let opts = BuildOptions {
+        kernel_build: args.kernel_build.clone(),
+        kernel_version: args.kernel_version.clone(),
+        arch: args
+            .arch
+            .clone()
+            .unwrap_or_else(|| kmodtree::dkms::conf::default_arch().to_string()),
+        out: args.out.clone(),
+        compress: args.compress.map(|c| match c {
+            DkmsCompress::Xz => Compress::Xz,
+            DkmsCompress::Zst => Compress::Zst,
+            DkmsCompress::Gz => Compress::Gz,
+        }),
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        sandbox: match args.sandbox {
+            DkmsSandbox::Auto => SandboxMode::Auto,
+            DkmsSandbox::Require => SandboxMode::Require,
+            DkmsSandbox::None => SandboxMode::None,
+        },
+        scratch: args.scratch.clone(),
+        kernel_modules: args.kernel_modules.clone(),
+        location_override: args.location_override.clone(),
+        strip: !args.no_strip,
+    };
+    match build::build(&args.src, &opts) {
+        Ok(outcomes) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcomes).expect("outcomes serialize")
+                );
+            } else {
+                for o in &outcomes {
+                    match o {
+                        SourceOutcome::Built {
+                            package,
+                            modules,
+                            sandbox,
+                        } => {
+                            for m in modules {
+                                println!("{package}: built {}", m.path);
+                            }
+                            if !sandbox.no_network {
+                                eprintln!("kmodtree: warning: {package}: built without namespaces (no network/read-only isolation)");
+                            }
+                        }
+                        SourceOutcome::Skipped { package, reason } => {
+                            println!("{package}: skipped: {reason}");
+                        }
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failure(e),
     }
 }

@@ -4,8 +4,10 @@
 //! into a typed plan), [`build`] (the steps and the output), [`glep33`],
 //! [`check`] (vermagic and symbol checks) and [`sandbox`].
 
+pub mod build;
 pub mod check;
 pub mod conf;
+pub mod glep33;
 pub mod sandbox;
 
 /// True for the file names kmod treats as modules.

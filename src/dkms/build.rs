@@ -1,0 +1,720 @@
+//! `kmodtree dkms build`: each source folder (a dkms.conf package or a GLEP
+//! 33 folder) is built in its own scratch folder, in parallel; the modules
+//! are checked and installed under `OUT/lib/modules/V/`, the step logs kept
+//! in `OUT/share/kmodtree/dkms/NAME-VERSION/`. OUT is assembled in a
+//! temporary sibling and renamed when every source succeeded (or was
+//! skipped by a BUILD_EXCLUSIVE directive); on any failure it is removed.
+
+use super::check::{self, KernelInfo, Problem};
+use super::conf::{self, Layout, Plan};
+use super::glep33;
+use super::sandbox::{self, Enforced, SandboxMode, Step};
+use crate::module::Limits;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Module compression for the installed files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compress {
+    Xz,
+    Zst,
+    Gz,
+}
+
+impl Compress {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compress::Xz => ".xz",
+            Compress::Zst => ".zst",
+            Compress::Gz => ".gz",
+        }
+    }
+}
+
+/// Options of a build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The kernel's build folder (`/lib/modules/V/build`, `--kernelsourcedir`).
+    pub kernel_build: PathBuf,
+    pub kernel_version: String,
+    pub arch: String,
+    pub out: PathBuf,
+    pub compress: Option<Compress>,
+    /// make's `-j` (DKMS: `nproc`).
+    pub jobs: usize,
+    pub sandbox: SandboxMode,
+    /// Where scratch folders go (default: the temporary folder).
+    pub scratch: Option<PathBuf>,
+    /// The kernel's `lib/modules/V`: when given, vermagic must equal that of
+    /// its modules exactly.
+    pub kernel_modules: Option<PathBuf>,
+    /// Replace every DEST_MODULE_LOCATION (DKMS does on some distributions,
+    /// e.g. `/updates/dkms` on Debian and Ubuntu).
+    pub location_override: Option<String>,
+    /// Run `strip -g` where STRIP says so (DKMS's default).
+    pub strip: bool,
+}
+
+/// A module installed into OUT.
+#[derive(Clone, Debug, Serialize)]
+pub struct Installed {
+    /// `DEST_MODULE_NAME`.
+    pub name: String,
+    /// Path relative to OUT, e.g. `lib/modules/V/updates/foo.ko.xz`.
+    pub path: String,
+}
+
+/// What happened to one source folder.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum SourceOutcome {
+    Built {
+        package: String,
+        modules: Vec<Installed>,
+        sandbox: Enforced,
+    },
+    Skipped {
+        package: String,
+        reason: String,
+    },
+}
+
+impl SourceOutcome {
+    pub fn package(&self) -> &str {
+        match self {
+            SourceOutcome::Built { package, .. } | SourceOutcome::Skipped { package, .. } => {
+                package
+            }
+        }
+    }
+}
+
+/// A build that failed; every message names the package (and module).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}: the output already exists")]
+    OutputExists(PathBuf),
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{0}: neither dkms.conf nor BUILD_PARAMS found")]
+    NotASource(PathBuf),
+    #[error(transparent)]
+    Conf(#[from] conf::ConfError),
+    #[error(transparent)]
+    Kernel(#[from] check::KernelError),
+    #[error("{package}: sandbox: {reason}")]
+    Sandbox { package: String, reason: String },
+    #[error("{package}: {step} failed ({status}); last lines of its log:\n{tail}")]
+    Step {
+        package: String,
+        step: String,
+        status: String,
+        tail: String,
+    },
+    #[error("{package}: module {module}: not built ({path} does not exist after make)")]
+    MissingModule {
+        package: String,
+        module: String,
+        path: PathBuf,
+    },
+    #[error("{package}: module {module}: cannot read the built module: {reason}")]
+    Unreadable {
+        package: String,
+        module: String,
+        reason: String,
+    },
+    #[error("{package}: {}", .problems.iter().map(|p| format!("module {}: {}", p.module, p.cause)).collect::<Vec<_>>().join("; "))]
+    Check {
+        package: String,
+        problems: Vec<Problem>,
+    },
+    #[error("{package}: {reason}")]
+    Package { package: String, reason: String },
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<BuildError>),
+}
+
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> BuildError {
+    BuildError::Io {
+        path: path.to_path_buf(),
+        reason: crate::tree::strerror(&e),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    }
+}
+
+/// Shell-quotes a path for a command line.
+pub(crate) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A fresh, empty folder `BASE/kmodtree-dkms-PID-N`.
+fn fresh_dir(base: &Path) -> Result<PathBuf, BuildError> {
+    for n in 0..1000 {
+        let dir = base.join(format!("kmodtree-dkms-{}-{n}", std::process::id()));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(&dir, e)),
+        }
+    }
+    Err(BuildError::Io {
+        path: base.to_path_buf(),
+        reason: "cannot create a scratch folder".into(),
+    })
+}
+
+/// Builds every source into `opts.out`. Outcomes are in the order of
+/// `sources`, whatever order the parallel builds finish in.
+pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutcome>, BuildError> {
+    let out = absolute(&opts.out);
+    if fs::symlink_metadata(&out).is_ok() {
+        return Err(BuildError::OutputExists(out));
+    }
+    let mut opts = opts.clone();
+    opts.kernel_build = absolute(&opts.kernel_build);
+    let kernel = check::kernel_info(
+        &opts.kernel_build,
+        &opts.kernel_version,
+        opts.kernel_modules.as_deref(),
+    )?;
+    let name = out.file_name().ok_or_else(|| BuildError::Io {
+        path: out.clone(),
+        reason: "the output needs a file name".into(),
+    })?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
+    let tmp = out.with_file_name(tmp_name);
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+    let scratch_base = absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
+    let scratch = match fresh_dir(&scratch_base) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    let results: Vec<Result<SourceOutcome, BuildError>> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let work = scratch.join(i.to_string());
+            fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
+            let r = build_source(&absolute(src), &work, &tmp, &kernel, &opts);
+            let _ = fs::remove_dir_all(&work);
+            r
+        })
+        .collect();
+    let _ = fs::remove_dir_all(&scratch);
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for o in &outcomes {
+        if !seen.insert(o.package().to_string()) {
+            errors.push(BuildError::Package {
+                package: o.package().to_string(),
+                reason: "given twice".into(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            BuildError::Several(errors)
+        });
+    }
+    if let Err(e) = fs::rename(&tmp, &out) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(io_err(&out, e));
+    }
+    Ok(outcomes)
+}
+
+fn build_source(
+    src: &Path,
+    work: &Path,
+    out_tmp: &Path,
+    kernel: &KernelInfo,
+    opts: &BuildOptions,
+) -> Result<SourceOutcome, BuildError> {
+    if src.join("dkms.conf").is_file() {
+        build_dkms(src, work, out_tmp, kernel, opts)
+    } else if src.join("BUILD_PARAMS").is_file() {
+        glep33::build(src, work, out_tmp, kernel, opts)
+    } else {
+        Err(BuildError::NotASource(src.to_path_buf()))
+    }
+}
+
+/// The plan for `src`'s dkms.conf with DKMS's default folders (for
+/// `kmodtree dkms plan`).
+pub fn plan(
+    src: &Path,
+    kernel_version: &str,
+    arch: &str,
+    kernel_build: Option<&Path>,
+) -> Result<Plan, BuildError> {
+    let conf_path = if src.is_dir() {
+        src.join("dkms.conf")
+    } else {
+        src.to_path_buf()
+    };
+    let mut layout = Layout::dkms_defaults(kernel_version);
+    if let Some(k) = kernel_build {
+        layout.kernel_source_dir = absolute(k);
+    }
+    Ok(conf::evaluate(
+        &absolute(&conf_path),
+        kernel_version,
+        arch,
+        &layout,
+    )?)
+}
+
+/// Step logs of one package.
+pub(crate) struct Logs {
+    pub dir: PathBuf,
+    pub n: usize,
+}
+
+impl Logs {
+    pub fn new(out_tmp: &Path, package: &str) -> Result<Logs, BuildError> {
+        let dir = out_tmp.join("share/kmodtree/dkms").join(package);
+        if dir.exists() {
+            return Err(BuildError::Package {
+                package: package.to_string(),
+                reason: "given twice".into(),
+            });
+        }
+        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        Ok(Logs { dir, n: 0 })
+    }
+
+    pub fn next(&mut self, name: &str) -> PathBuf {
+        self.n += 1;
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.dir.join(format!("{:02}-{safe}.log", self.n))
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), BuildError> {
+        let p = self.dir.join(name);
+        fs::write(&p, bytes).map_err(|e| io_err(&p, e))
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The environment of every step: nothing of the caller's but PATH.
+pub(crate) fn step_env(work: &Path) -> Vec<(String, String)> {
+    let home = work.join("home");
+    let tmp = work.join("tmp");
+    let _ = fs::create_dir_all(&home);
+    let _ = fs::create_dir_all(&tmp);
+    vec![
+        (
+            "PATH".into(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+        ),
+        ("HOME".into(), home.display().to_string()),
+        ("TMPDIR".into(), tmp.display().to_string()),
+        ("LC_ALL".into(), "C".into()),
+    ]
+}
+
+/// Runs one logged step; `Ok(false)` when the command failed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_step(
+    package: &str,
+    logs: &mut Logs,
+    name: &str,
+    command: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    writable: &[PathBuf],
+    mode: SandboxMode,
+    required: bool,
+) -> Result<Enforced, BuildError> {
+    let log = logs.next(name);
+    {
+        let mut f = fs::File::create(&log).map_err(|e| io_err(&log, e))?;
+        let _ = writeln!(f, "$ {command}");
+    }
+    let (result, enforced) = sandbox::run(
+        &Step {
+            command,
+            cwd,
+            env,
+            log: &log,
+        },
+        writable,
+        mode,
+    )
+    .map_err(|e| BuildError::Sandbox {
+        package: package.to_string(),
+        reason: e.to_string(),
+    })?;
+    {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .map_err(|e| io_err(&log, e))?;
+        let _ = writeln!(
+            f,
+            "[kmodtree: {}; network namespace: {}; read-only host: {}]",
+            result.status, enforced.no_network, enforced.read_only_host
+        );
+    }
+    if !result.success && required {
+        return Err(BuildError::Step {
+            package: package.to_string(),
+            step: name.to_string(),
+            status: result.status,
+            tail: tail(&log, 25),
+        });
+    }
+    Ok(enforced)
+}
+
+/// Copies a folder tree (files with their permissions, symlinks as
+/// symlinks).
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+    fs::create_dir_all(to).map_err(|e| io_err(to, e))?;
+    for entry in walkdir::WalkDir::new(from).min_depth(1) {
+        let entry = entry.map_err(|e| BuildError::Io {
+            path: from.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            fs::create_dir_all(&dest).map_err(|e| io_err(&dest, e))?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(entry.path()).map_err(|e| io_err(entry.path(), e))?;
+            std::os::unix::fs::symlink(target, &dest).map_err(|e| io_err(&dest, e))?;
+        } else {
+            fs::copy(entry.path(), &dest).map_err(|e| io_err(&dest, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Compresses (or not) `data` as the kernel's `modules_install` would.
+pub(crate) fn compressed(data: &[u8], how: Option<Compress>) -> std::io::Result<Vec<u8>> {
+    match how {
+        None => Ok(data.to_vec()),
+        Some(Compress::Gz) => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            enc.write_all(data)?;
+            enc.finish()
+        }
+        Some(Compress::Zst) => zstd::bulk::compress(data, 19),
+        Some(Compress::Xz) => {
+            // xz --check=crc32 --lzma2=dict=1MiB, as kbuild does.
+            let mut lzma =
+                liblzma::stream::LzmaOptions::new_preset(6).map_err(std::io::Error::other)?;
+            lzma.dict_size(1 << 20);
+            let mut filters = liblzma::stream::Filters::new();
+            filters.lzma2(&lzma);
+            let stream = liblzma::stream::Stream::new_stream_encoder(
+                &filters,
+                liblzma::stream::Check::Crc32,
+            )
+            .map_err(std::io::Error::other)?;
+            let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+            enc.write_all(data)?;
+            enc.finish()
+        }
+    }
+}
+
+/// Installs one built module file as `OUT/lib/modules/V/LOCATION/NAME.ko[.EXT]`.
+pub(crate) fn install(
+    package: &str,
+    built: &Path,
+    out_tmp: &Path,
+    opts: &BuildOptions,
+    location: &str,
+    dest_name: &str,
+) -> Result<Installed, BuildError> {
+    let data = fs::read(built).map_err(|e| io_err(built, e))?;
+    let bytes = compressed(&data, opts.compress).map_err(|e| io_err(built, e))?;
+    let location = location.trim_matches('/');
+    let mut rel = PathBuf::from("lib/modules").join(&opts.kernel_version);
+    if !location.is_empty() {
+        rel.push(location);
+    }
+    let dir = out_tmp.join(&rel);
+    fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    let file = format!("{dest_name}.ko{}", opts.compress.map_or("", |c| c.suffix()));
+    let dest = dir.join(&file);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&dest)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => BuildError::Package {
+                package: package.to_string(),
+                reason: format!(
+                    "module {dest_name}: {} is installed by another package too",
+                    rel.join(&file).display()
+                ),
+            },
+            _ => io_err(&dest, e),
+        })?;
+    f.write_all(&bytes).map_err(|e| io_err(&dest, e))?;
+    Ok(Installed {
+        name: dest_name.to_string(),
+        path: rel.join(&file).display().to_string(),
+    })
+}
+
+/// Reads and checks the built modules of one package.
+pub(crate) fn check_built(
+    package: &str,
+    kernel: &KernelInfo,
+    modules: &[(String, PathBuf)],
+    logs: &Logs,
+) -> Result<(), BuildError> {
+    let mut metas = Vec::new();
+    for (name, path) in modules {
+        let meta = camino::Utf8Path::from_path(path)
+            .ok_or_else(|| BuildError::Unreadable {
+                package: package.to_string(),
+                module: name.clone(),
+                reason: "path is not UTF-8".into(),
+            })
+            .and_then(|p| {
+                crate::module::read_module_file(p, &Limits::default()).map_err(|e| {
+                    BuildError::Unreadable {
+                        package: package.to_string(),
+                        module: name.clone(),
+                        reason: e.to_string(),
+                    }
+                })
+            })?;
+        metas.push((name.clone(), meta));
+    }
+    let problems = check::check_modules(kernel, &metas);
+    let mut report = format!(
+        "kernel {}: vermagic {}\n",
+        kernel.version,
+        kernel
+            .vermagic_exact
+            .clone()
+            .unwrap_or_else(|| format!("'{}...'", kernel.vermagic_prefix))
+    );
+    for (name, _) in &metas {
+        report.push_str(&format!("{name}: checked\n"));
+    }
+    for p in &problems {
+        report.push_str(&format!("{}: {}\n", p.module, p.cause));
+    }
+    logs.write("check.txt", report.as_bytes())?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildError::Check {
+            package: package.to_string(),
+            problems,
+        })
+    }
+}
+
+fn write_json<T: Serialize>(logs: &Logs, name: &str, value: &T) -> Result<(), BuildError> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    logs.write(name, &bytes)
+}
+
+/// A DKMS build, following DKMS's `prepare_build`, `actual_build` and
+/// `do_install`.
+fn build_dkms(
+    src: &Path,
+    work: &Path,
+    out_tmp: &Path,
+    kernel: &KernelInfo,
+    opts: &BuildOptions,
+) -> Result<SourceOutcome, BuildError> {
+    let layout = Layout {
+        kernel_source_dir: opts.kernel_build.clone(),
+        dkms_tree: work.join("dkms"),
+        source_tree: work.join("src"),
+        install_tree: out_tmp.join("lib/modules"),
+    };
+    let plan = conf::evaluate(
+        &src.join("dkms.conf"),
+        &opts.kernel_version,
+        &opts.arch,
+        &layout,
+    )?;
+    let package = format!("{}-{}", plan.package_name, plan.package_version);
+    let mut logs = Logs::new(out_tmp, &package)?;
+    write_json(&logs, "plan.json", &plan)?;
+    if let Some(ex) = &plan.excluded {
+        let outcome = SourceOutcome::Skipped {
+            package: package.clone(),
+            reason: ex.message.clone(),
+        };
+        write_json(&logs, "result.json", &outcome)?;
+        return Ok(outcome);
+    }
+    // $source_tree/NAME-VERSION and $dkms_tree/NAME/VERSION/source point at
+    // the given source; the build runs in a copy.
+    let source_link = layout.source_tree.join(&package);
+    let module_dir = plan.build_dir.parent().unwrap_or(work).to_path_buf();
+    fs::create_dir_all(&layout.source_tree).map_err(|e| io_err(&layout.source_tree, e))?;
+    fs::create_dir_all(&module_dir).map_err(|e| io_err(&module_dir, e))?;
+    std::os::unix::fs::symlink(src, &source_link).map_err(|e| io_err(&source_link, e))?;
+    let source_dir = module_dir.join("source");
+    std::os::unix::fs::symlink(&source_link, &source_dir).map_err(|e| io_err(&source_dir, e))?;
+    let build_dir = plan.build_dir.clone();
+    copy_tree(src, &build_dir)?;
+
+    let env = step_env(work);
+    let writable = vec![work.to_path_buf()];
+    let mut enforced = None;
+    let mut step = |logs: &mut Logs, name: &str, command: &str, required: bool| {
+        let e = run_step(
+            &package,
+            logs,
+            name,
+            command,
+            &build_dir,
+            &env,
+            &writable,
+            opts.sandbox,
+            required,
+        )?;
+        enforced = Some(e);
+        Ok::<(), BuildError>(())
+    };
+
+    for p in &plan.patches {
+        if !build_dir.join("patches").join(p).is_file() {
+            return Err(BuildError::Package {
+                package,
+                reason: format!("patch {p} named in dkms.conf is not in patches/"),
+            });
+        }
+        step(
+            &mut logs,
+            &format!("patch-{p}"),
+            &format!("patch -p1 < ./patches/{}", quote(p)),
+            true,
+        )?;
+    }
+    let script = |s: &str| -> Option<String> {
+        let first = s.split(' ').next().unwrap_or(s);
+        let path = build_dir.join(first);
+        let executable = fs::metadata(&path)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            .unwrap_or(false);
+        executable.then(|| format!("exec {}/{s}", quote(&build_dir.display().to_string())))
+    };
+    if let Some(pre) = &plan.pre_build {
+        match script(pre) {
+            Some(cmd) => step(&mut logs, "pre_build", &cmd, true)?,
+            None => logs.write(
+                "pre_build.warning",
+                format!("PRE_BUILD {pre}: not executable, not run (as DKMS)\n").as_bytes(),
+            )?,
+        }
+    }
+    // DKMS cleans before building and ignores the clean's status.
+    step(&mut logs, "clean", &plan.clean_command, false)?;
+    let make = conf::make_invocation(&plan.make_command, opts.jobs, &opts.kernel_version);
+    step(&mut logs, "make", &make, true)?;
+
+    let mut built = Vec::new();
+    for m in &plan.modules {
+        let path = build_dir.join(format!("{}{}.ko", m.built_location, m.built_name));
+        if !path.is_file() {
+            return Err(BuildError::MissingModule {
+                package,
+                module: m.built_name.clone(),
+                path: PathBuf::from(format!("{}{}.ko", m.built_location, m.built_name)),
+            });
+        }
+        if m.strip && opts.strip {
+            step(
+                &mut logs,
+                &format!("strip-{}", m.built_name),
+                &format!("strip -g {}", quote(&path.display().to_string())),
+                true,
+            )?;
+        }
+        built.push((m.dest_name.clone(), path));
+    }
+    check_built(&package, kernel, &built, &logs)?;
+    let mut installed = Vec::new();
+    for (m, (_, path)) in plan.modules.iter().zip(&built) {
+        let location = opts
+            .location_override
+            .clone()
+            .unwrap_or_else(|| m.dest_location.clone());
+        installed.push(install(
+            &package,
+            path,
+            out_tmp,
+            opts,
+            &location,
+            &m.dest_name,
+        )?);
+    }
+    // POST_BUILD runs after the modules were collected; DKMS ignores its
+    // status.
+    if let Some(post) = &plan.post_build {
+        match script(post) {
+            Some(cmd) => step(&mut logs, "post_build", &cmd, false)?,
+            None => logs.write(
+                "post_build.warning",
+                format!("POST_BUILD {post}: not executable, not run (as DKMS)\n").as_bytes(),
+            )?,
+        }
+    }
+    let outcome = SourceOutcome::Built {
+        package,
+        modules: installed,
+        sandbox: enforced.unwrap_or(Enforced {
+            no_network: false,
+            read_only_host: false,
+        }),
+    };
+    write_json(&logs, "result.json", &outcome)?;
+    Ok(outcome)
+}

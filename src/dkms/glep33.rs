@@ -1,0 +1,142 @@
+//! GLEP 33 source folders: patched module sources with a `BUILD_PARAMS`
+//! file holding extra make arguments, built with `make clean`,
+//! `make $(BUILD_PARAMS)` and `make install`. The sources follow the GLEP's
+//! conventions: `KERNELDIR` (also given as `KERNEL_DIR`, `KV_DIR`) names the
+//! kernel's build folder, `KV`/`KERNELRELEASE` its version, and
+//! `make install` honours `DESTDIR` / `INSTALL_MOD_PATH`. The install goes
+//! to a staging folder in the scratch area (so parallel builds cannot mix
+//! their files), whose modules are checked and moved into OUT; database
+//! files (`modules.*`) a `make install` may have written are dropped.
+//! The package name is the folder's name.
+
+use super::build::{
+    check_built, copy_tree, install, io_err, quote, run_step, step_env, BuildError, BuildOptions,
+    Installed, Logs, SourceOutcome,
+};
+use super::check::KernelInfo;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub(crate) fn build(
+    src: &Path,
+    work: &Path,
+    out_tmp: &Path,
+    kernel: &KernelInfo,
+    opts: &BuildOptions,
+) -> Result<SourceOutcome, BuildError> {
+    let package = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "source".into());
+    let mut logs = Logs::new(out_tmp, &package)?;
+    let build_dir = work.join("build").join(&package);
+    copy_tree(src, &build_dir)?;
+    let stage = work.join("stage");
+    fs::create_dir_all(&stage).map_err(|e| io_err(&stage, e))?;
+    let env = step_env(work);
+    let writable = vec![work.to_path_buf()];
+    let kdir = quote(&opts.kernel_build.display().to_string());
+    let v = quote(&opts.kernel_version);
+    let common = format!(
+        "KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} KERNELRELEASE={v} $(cat BUILD_PARAMS)"
+    );
+    let stage_q = quote(&stage.display().to_string());
+    let steps = [
+        ("clean", format!("make {common} clean"), false),
+        ("make", format!("make -j{} {common}", opts.jobs), true),
+        (
+            "install",
+            format!("make {common} DESTDIR={stage_q} INSTALL_MOD_PATH={stage_q} install"),
+            true,
+        ),
+    ];
+    let mut enforced = None;
+    for (name, cmd, required) in &steps {
+        enforced = Some(run_step(
+            &package,
+            &mut logs,
+            name,
+            cmd,
+            &build_dir,
+            &env,
+            &writable,
+            opts.sandbox,
+            *required,
+        )?);
+    }
+    // The modules the install wrote, anywhere under the staging folder.
+    let mut found: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut others: Vec<PathBuf> = Vec::new();
+    for entry in walkdir::WalkDir::new(&stage).sort_by_file_name() {
+        let entry = entry.map_err(|e| BuildError::Io {
+            path: stage.clone(),
+            reason: e.to_string(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(&stage).unwrap_or(entry.path());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".ko") {
+            let module = name.trim_end_matches(".ko").to_string();
+            // Location relative to lib/modules/V, or extra/ when the
+            // install put it elsewhere.
+            let prefix = Path::new("lib/modules").join(&opts.kernel_version);
+            let location = match rel.parent().and_then(|p| p.strip_prefix(&prefix).ok()) {
+                Some(l) => l.display().to_string(),
+                None => "extra".to_string(),
+            };
+            found.push((module, entry.path().to_path_buf(), location));
+        } else if super::is_module_file_name(&name) {
+            return Err(BuildError::Package {
+                package,
+                reason: format!(
+                    "make install wrote a compressed module {}; kmodtree compresses with --compress",
+                    rel.display()
+                ),
+            });
+        } else if !name.starts_with("modules.") {
+            others.push(rel.to_path_buf());
+        }
+    }
+    if found.is_empty() {
+        return Err(BuildError::Package {
+            package,
+            reason: "make install installed no module (.ko) under DESTDIR/INSTALL_MOD_PATH".into(),
+        });
+    }
+    let modules: Vec<(String, PathBuf)> = found
+        .iter()
+        .map(|(m, p, _)| (m.clone(), p.clone()))
+        .collect();
+    check_built(&package, kernel, &modules, &logs)?;
+    let mut installed: Vec<Installed> = Vec::new();
+    for (module, path, location) in &found {
+        installed.push(install(&package, path, out_tmp, opts, location, module)?);
+    }
+    for rel in others {
+        let dest = out_tmp.join(&rel);
+        if dest.exists() {
+            return Err(BuildError::Package {
+                package,
+                reason: format!("{} is installed by another package too", rel.display()),
+            });
+        }
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
+        fs::copy(stage.join(&rel), &dest).map_err(|e| io_err(&dest, e))?;
+    }
+    let outcome = SourceOutcome::Built {
+        package,
+        modules: installed,
+        sandbox: enforced.unwrap_or(super::sandbox::Enforced {
+            no_network: false,
+            read_only_host: false,
+        }),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
+    bytes.push(b'\n');
+    logs.write("result.json", &bytes)?;
+    Ok(outcome)
+}
