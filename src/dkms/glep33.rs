@@ -2,7 +2,8 @@
 //! file holding extra make arguments, built with `make clean`,
 //! `make $(BUILD_PARAMS)` and `make install`. The sources follow the GLEP's
 //! conventions: `KERNELDIR` (also given as `KERNEL_DIR`, `KV_DIR`) names the
-//! kernel's build folder, `KV`/`KERNELRELEASE` its version, and
+//! kernel's build folder, `KV` its version (not `KERNELRELEASE`, which the
+//! usual `ifneq ($(KERNELRELEASE),)` Makefiles take as "called by kbuild"), and
 //! `make install` honours `DESTDIR` / `INSTALL_MOD_PATH`. The install goes
 //! to a staging folder in the scratch area (so parallel builds cannot mix
 //! their files), whose modules are checked and moved into OUT; database
@@ -37,9 +38,8 @@ pub(crate) fn build(
     let writable = vec![work.to_path_buf()];
     let kdir = quote(&opts.kernel_build.display().to_string());
     let v = quote(&opts.kernel_version);
-    let common = format!(
-        "KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} KERNELRELEASE={v} $(cat BUILD_PARAMS)"
-    );
+    let common =
+        format!("KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} $(cat BUILD_PARAMS)");
     let stage_q = quote(&stage.display().to_string());
     let steps = [
         ("clean", format!("make {common} clean"), false),

@@ -81,9 +81,13 @@ fn cstring(p: &Path) -> CString {
 struct Prepared {
     writable: Vec<CString>,
     read_only: Vec<CString>,
+    /// std changes directory before the pre-exec hook runs, so the working
+    /// folder would still be the one under the read-only mount: enter it
+    /// again once the writable binds exist.
+    cwd: CString,
 }
 
-fn prepare(writable: &[PathBuf]) -> Prepared {
+fn prepare(writable: &[PathBuf], cwd: &Path) -> Prepared {
     let keep = |p: &Path| {
         (p.starts_with("/proc") || p.starts_with("/sys") || p.starts_with("/dev"))
             && !p.starts_with("/dev/shm")
@@ -96,6 +100,7 @@ fn prepare(writable: &[PathBuf]) -> Prepared {
     Prepared {
         writable: writable.iter().map(|p| cstring(p)).collect(),
         read_only,
+        cwd: cstring(cwd),
     }
 }
 
@@ -157,6 +162,9 @@ fn enter(prep: &Prepared) -> std::io::Result<()> {
                 return Err(err());
             }
         }
+        if libc::chdir(prep.cwd.as_ptr()) != 0 {
+            return Err(err());
+        }
     }
     Ok(())
 }
@@ -166,7 +174,7 @@ pub fn namespaces_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         let dir = std::env::temp_dir();
-        let prep = prepare(std::slice::from_ref(&dir));
+        let prep = prepare(std::slice::from_ref(&dir), &dir);
         let mut cmd = Command::new("true");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -226,7 +234,7 @@ pub fn run(
         cmd.env(k, v);
     }
     if isolate {
-        let prep = prepare(writable);
+        let prep = prepare(writable, step.cwd);
         unsafe {
             cmd.pre_exec(move || enter(&prep));
         }

@@ -2,6 +2,7 @@
 //! compressing, and (in [`elf`]) building synthetic modules.
 #![allow(dead_code)]
 
+pub mod dkms;
 pub mod elf;
 pub mod gen;
 pub mod guix;
