@@ -97,7 +97,8 @@ fn kmodtree_installs_the_same_modules_as_dkms() {
     let Some((v, k)) = kernel() else { return };
     let Some(dkms) = dkms_program() else { return };
     let t = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str, fn(&Path)); 3] = [
+    type Case = (&'static str, &'static str, &'static str, fn(&Path));
+    let cases: [Case; 3] = [
         ("hello", "hello", "1.0", one_module),
         ("pair", "pair", "2.0", two_modules),
         ("patched", "patched", "1.0", patched),
