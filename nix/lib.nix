@@ -194,4 +194,40 @@ in
       ${bin} closure -C no-config -b "$kernel" "$version" --out "$out" \
         --load-scripts ${words targets}
     '';
+  # An out-of-tree module whose source ships a dkms.conf (or a GLEP 33
+  # BUILD_PARAMS file), built for one kernel: $out/lib/modules/VERSION/...
+  # with the modules where DEST_MODULE_LOCATION says, and the step logs in
+  # $out/share/kmodtree/dkms/NAME-VERSION. kernel is a nixpkgs kernel
+  # (its .dev output holds lib/modules/VERSION/build); kernelBuild and
+  # kernelVersion can be given instead. Nix's sandbox already isolates the
+  # build, so kmodtree's own namespaces are used only where they can be
+  # created (--sandbox auto).
+  #   buildDkmsModule { src = fetchFromGitHub { ... }; kernel = linuxPackages.kernel; }
+  buildDkmsModule =
+    {
+      src,
+      kernel ? null,
+      kernelVersion ? kernel.modDirVersion,
+      kernelBuild ? "${kernel.dev}/lib/modules/${kernelVersion}/build",
+      kernelModules ? null,
+      name ? "dkms-module-${kernelVersion}",
+      compress ? null,
+      locationOverride ? null,
+      nativeBuildInputs ? (if kernel != null then kernel.moduleBuildDependencies or [ ] else [ ]),
+      extraArgs ? [ ],
+    }:
+    runCommand name
+      {
+        inherit src nativeBuildInputs;
+      }
+      ''
+        cp -r "$src" source
+        chmod -R u+w source
+        ${bin} dkms build source --kernel-build ${quote kernelBuild} \
+          -k ${quote kernelVersion} --out "$out" --sandbox auto \
+          ${if compress == null then "" else "--compress ${quote compress}"} \
+          ${if kernelModules == null then "" else "--kernel-modules ${quote kernelModules}"} \
+          ${if locationOverride == null then "" else "--location-override ${quote locationOverride}"} \
+          ${words extraArgs}
+      '';
 }

@@ -434,3 +434,38 @@ fn broken_sources_fail_naming_module_and_cause_leaving_no_output() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+#[test]
+fn guile_build_dkms_module_runs_kmodtree() {
+    let Some((v, k)) = kernel() else { return };
+    if !has("guile") {
+        eprintln!("note: skipping: guile not found");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("hello");
+    one_module(&src);
+    let out = t.path().join("out");
+    let program = format!(
+        "(use-modules (kmodtree linux-modules)) (build-dkms-module {:?} {:?} #:kernel-build {:?} #:kernel-version {:?} #:compress \"gz\")",
+        src.display().to_string(),
+        out.display().to_string(),
+        k.display().to_string(),
+        v
+    );
+    let r = std::process::Command::new("guile")
+        .args([
+            "--no-auto-compile",
+            "-L",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/guix"),
+            "-c",
+            &program,
+        ])
+        .env("KMODTREE", bin())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out
+        .join(format!("lib/modules/{v}/updates/hello.ko.gz"))
+        .is_file());
+}

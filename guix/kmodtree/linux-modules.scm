@@ -14,6 +14,7 @@
             write-module-alias-database
             write-module-device-database
             make-flat-linux-module-directory
+            build-dkms-module
             kmodtree-program))
 
 ;;; Commentary:
@@ -106,3 +107,29 @@ are included too (Guix does not include them)."
      (error "several kernel versions in" linux versions))))
 
 ;;; linux-modules.scm ends here
+
+(define* (build-dkms-module sources output
+                            #:key kernel-build kernel-version
+                            compress kernel-modules location-override
+                            (sandbox "auto") (extra-arguments '()))
+  "Build the out-of-tree module SOURCES (a directory or a list of
+directories, each with a dkms.conf or a GLEP 33 BUILD_PARAMS file) against
+the kernel build directory KERNEL-BUILD for KERNEL-VERSION into the new
+directory OUTPUT: OUTPUT/lib/modules/KERNEL-VERSION/... and the build logs in
+OUTPUT/share/kmodtree/dkms/.  COMPRESS is #f, \"xz\", \"zst\" or \"gz\";
+KERNEL-MODULES, the kernel's lib/modules/VERSION directory, makes the vermagic
+check exact; LOCATION-OVERRIDE replaces every DEST_MODULE_LOCATION.  Guix's
+build container already isolates the build, so SANDBOX defaults to \"auto\"."
+  (apply run-kmodtree
+         `("dkms" "build"
+           "--kernel-build" ,kernel-build
+           "--kernel-version" ,kernel-version
+           "--out" ,output
+           "--sandbox" ,sandbox
+           ,@(if compress (list "--compress" compress) '())
+           ,@(if kernel-modules (list "--kernel-modules" kernel-modules) '())
+           ,@(if location-override
+                 (list "--location-override" location-override)
+                 '())
+           ,@extra-arguments
+           ,@(if (string? sources) (list sources) sources))))
