@@ -15,7 +15,8 @@
 //! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
 //! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge
 //! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
-//! databases and initrd module folder).
+//! databases and initrd module folder), and [`dkms`] (building out-of-tree
+//! modules from dkms.conf or GLEP 33 sources in a sandbox, with load checks).
 
 pub mod audit;
 pub mod closure;
