@@ -19,6 +19,8 @@
 
 pub mod closure;
 pub mod depmod;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod guix;
 pub mod index;
 pub mod kmod_hash;
