@@ -242,3 +242,35 @@ fn union_of_an_input_with_a_symlink_loop_fails_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn non_ascii_alias_fails_with_kmods_message_and_writes_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path();
+    write_file(root, &format!("{DIR}/kernel/good.ko"), &module("good"));
+    let args = [
+        os("depmod"),
+        os("-C"),
+        os("/dev/null"),
+        os("-b"),
+        root.as_os_str(),
+        os(VER),
+    ];
+    assert_eq!(kmodtree(&args).code, 0);
+    let before = common::kmod::databases(&root.join(DIR));
+    write_file(
+        root,
+        &format!("{DIR}/kernel/accent.ko"),
+        &module("usb:caf\u{e9}*"),
+    );
+    let r = kmodtree(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "Module index: bad character '\u{c3}'=0xffffffc3 - only 7-bit ASCII is supported:"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(before, common::kmod::databases(&root.join(DIR)));
+}
