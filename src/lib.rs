@@ -22,6 +22,8 @@ pub mod audit;
 pub mod closure;
 pub mod depmod;
 pub mod dkms;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod guix;
 pub mod index;
 pub mod kmod_hash;

@@ -762,6 +762,14 @@ fn parse_or_exit<P: Parser>() -> P {
 }
 
 fn main() -> ExitCode {
+    // A file size limit (RLIMIT_FSIZE) must make a write fail with EFBIG,
+    // reported with the file's name, rather than kill the process with
+    // SIGXFSZ and no message.
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread
+    // exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let invoked_as = std::path::Path::new(&argv0)
         .file_name()

@@ -22,6 +22,58 @@ fn temp_name(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
     dir.join(format!(".{name}.kmodtree-{}.tmp", std::process::id()))
 }
 
+/// Removes temporaries of `name` left in `dir` by kmodtree processes that
+/// no longer exist (killed while writing). A temporary of a live process
+/// (another kmodtree writing the same directory) is left alone.
+fn remove_stale_temps(dir: &Utf8Path, name: &str) {
+    let prefix = format!(".{name}.kmodtree-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Test hook for the kill tests: with `KMODTREE_TEST_KILL_AT=N` in the
+/// environment, the process kills itself with SIGKILL at the Nth fault
+/// point of the writing stage (half of a temporary written, a temporary
+/// complete, a rename done). Without the variable this does nothing.
+fn fault_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static KILL_AT: OnceLock<Option<usize>> = OnceLock::new();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let Some(at) = *KILL_AT.get_or_init(|| {
+        std::env::var("KMODTREE_TEST_KILL_AT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }) else {
+        return;
+    };
+    if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == at {
+        // SAFETY: sends SIGKILL to this process; nothing runs after it.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
 /// Writes `bytes` to `dir/name` atomically, mode 0644 minus the umask.
 pub fn write_atomic(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
     write_all_atomic(dir, &[(name, bytes)])
@@ -42,14 +94,21 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
     for (name, bytes) in files {
         let tmp = temp_name(dir, name);
         let _ = fs::remove_file(&tmp); // a leftover of a killed run with our pid
+        remove_stale_temps(dir, name);
         let result = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
             .open(&tmp)
             .and_then(|mut f| {
-                f.write_all(bytes.as_ref())?;
-                f.sync_data()
+                let bytes = bytes.as_ref();
+                let (first, second) = bytes.split_at(bytes.len() / 2);
+                f.write_all(first)?;
+                fault_point();
+                f.write_all(second)?;
+                f.sync_data()?;
+                fault_point();
+                Ok(())
             });
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -69,6 +128,7 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
                 reason: crate::tree::strerror(&e),
             });
         }
+        fault_point();
     }
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();

@@ -512,6 +512,58 @@ fn decompression_bombs_are_refused() {
     );
 }
 
+/// Found by the `module_file` fuzz target: a zstd frame whose content is
+/// not the size it declares decoded differently after a larger module had
+/// been read on the same thread (the reused buffer had more room than the
+/// declared size): two concatenated frames even decoded as one module,
+/// where kmod (and a fresh read) fail.
+#[test]
+fn zstd_result_does_not_depend_on_the_module_read_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| camino::Utf8PathBuf::from_path_buf(dir.path().join(name)).unwrap();
+    // A module with a large decompressed image, read first.
+    let long = format!("description={}", "x".repeat(512 << 10));
+    let big = build(&ModuleSpec::with_modinfo(&[&long]));
+    std::fs::write(path("big.ko.xz"), common::xz(&big)).unwrap();
+    // A module split over two zstd frames: the first declares only half.
+    let image = build(&ModuleSpec::with_modinfo(&["alias=split"]));
+    let (a, b) = image.split_at(image.len() / 2);
+    let mut split = common::zstd(a);
+    split.extend(common::zstd(b));
+    std::fs::write(path("split.ko.zst"), &split).unwrap();
+    let regression = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/module_file/zstd-size-mismatch"
+    ))
+    .unwrap();
+    std::fs::write(path("fuzz.ko.zst"), &regression).unwrap();
+    let limits = Limits::default();
+    for (name, data) in [("split.ko.zst", &split), ("fuzz.ko.zst", &regression)] {
+        let fresh = parse_module(data, &limits);
+        assert!(
+            matches!(
+                fresh,
+                Err(ModuleError::Decompress {
+                    format: Compression::Zstd,
+                    ..
+                })
+            ),
+            "{name}: {fresh:?}"
+        );
+        for read in [
+            read_module_file,
+            kmodtree::module::read_module_file_for_depmod,
+        ] {
+            assert!(read(&path("big.ko.xz"), &limits).is_ok());
+            let after_big = read(&path(name), &limits).map(|mut m| {
+                m.signature = None;
+                m
+            });
+            assert_eq!(after_big, fresh, "{name} after a larger module");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------
 // Edge-case fixtures
 

@@ -189,9 +189,20 @@ fn decompress_zstd(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
     let size = usize::try_from(size).map_err(|_| ModuleError::TooLarge { limit })?;
     out.try_reserve_exact(size)
         .map_err(|_| zstd_err("Cannot allocate memory"))?;
-    match zstd_safe::decompress(out, data) {
-        Ok(_) => Ok(()),
-        Err(code) => Err(zstd_err(zstd_safe::get_error_name(code))),
+    // Decode into exactly `size` bytes, not into whatever capacity a
+    // reused buffer has: with more room, a frame holding more than it
+    // declares would decode (or fail differently) depending on the module
+    // read before it.
+    out.resize(size, 0);
+    match zstd_safe::decompress(&mut out[..], data) {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(())
+        }
+        Err(code) => {
+            out.clear();
+            Err(zstd_err(zstd_safe::get_error_name(code)))
+        }
     }
 }
 

@@ -268,6 +268,29 @@ fn read_module_file_with(
     })
 }
 
+/// Opens a module file for reading, refusing anything but a regular file
+/// (after following symlinks). The open does not block: a FIFO named like
+/// a module would otherwise wait forever for a writer.
+fn open_regular(path: &camino::Utf8Path) -> Result<std::fs::File, ModuleError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "Is a directory (os error 21)"
+        } else {
+            "not a regular file"
+        };
+        return Err(ModuleError::Io(kind.to_string()));
+    }
+    Ok(file)
+}
+
 /// Files at least this large are memory-mapped (only the pages holding the
 /// sections we read are touched); smaller ones are read into the buffer.
 pub const MAP_THRESHOLD: u64 = 64 * 1024;
@@ -283,7 +306,7 @@ fn read_with_buffers(
     image_buf: &mut Vec<u8>,
 ) -> Result<ModuleMeta, ModuleError> {
     let io = |e: std::io::Error| ModuleError::Io(e.to_string());
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = open_regular(path)?;
     let len = file.metadata().map_err(io)?.len();
     if sparse && len >= 64 && len <= limits.max_image_size {
         // The buffer only grows, and grows zero-filled, so every byte in it
