@@ -171,20 +171,49 @@ fn sandbox_setting() -> String {
         .unwrap_or_else(|| "default".into())
 }
 
+/// Builds `sandboxProbe` (then rebuilds it with --check so that it really
+/// runs now); with `sandbox = true` in nix.conf it must not see the host.
+fn probe_sandbox(r: &Path) {
+    let sandbox = sandbox_setting();
+    let (built, _, err1, _) = nix_build(r, "sandboxProbe", false);
+    let (rebuilt, _, err2, _) = nix_build(r, "sandboxProbe", true);
+    let probe_ok = built && rebuilt;
+    let probe_err = format!("{err1}{err2}");
+    eprintln!(
+        "nix: sandbox = {sandbox} in nix.conf; probe build: {}",
+        if probe_ok {
+            "sandboxed"
+        } else {
+            "not sandboxed"
+        }
+    );
+    if sandbox == "true" {
+        assert!(
+            probe_ok,
+            "sandbox = true, yet the build saw the host:\n{probe_err}"
+        );
+    }
+}
+
 /// The inputs in ROOT, as `tests/nix/builders.nix` expects them.
 struct Inputs {
     root: tempfile::TempDir,
     firmware_names: Vec<String>,
 }
 
-fn prepare(k: &Kmod34) -> Inputs {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    // kmodtree itself, stripped (less to hash into the store).
+/// kmodtree itself in ROOT/kmodtree/bin, stripped (less to hash into the
+/// store).
+fn copy_kmodtree(r: &Path) {
     let bin = r.join("kmodtree/bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_kmodtree"), bin.join("kmodtree")).unwrap();
     let _ = Command::new("strip").arg(bin.join("kmodtree")).status();
+}
+
+fn prepare(k: &Kmod34) -> Inputs {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    copy_kmodtree(r);
 
     // A kernel package: the fixture tree with kmod's databases, and two
     // module packages (an out-of-tree module, an updates/ override).
@@ -362,26 +391,7 @@ fn nix_builders_match_kmod_in_the_sandbox() {
     let Some(k) = kmod34(test) else { return };
     let inputs = prepare(&k);
     let r = inputs.root.path();
-    let sandbox = sandbox_setting();
-    // Built, then rebuilt with --check so that it really runs now.
-    let (built, _, err1, _) = nix_build(r, "sandboxProbe", false);
-    let (rebuilt, _, err2, _) = nix_build(r, "sandboxProbe", true);
-    let probe_ok = built && rebuilt;
-    let probe_err = format!("{err1}{err2}");
-    eprintln!(
-        "nix: sandbox = {sandbox} in nix.conf; probe build: {}",
-        if probe_ok {
-            "sandboxed"
-        } else {
-            "not sandboxed"
-        }
-    );
-    if sandbox == "true" {
-        assert!(
-            probe_ok,
-            "sandbox = true, yet the build saw the host:\n{probe_err}"
-        );
-    }
+    probe_sandbox(r);
 
     // aggregateModules [ kernel extra updates ].
     let agg = build_and_check(r, "aggregate");
@@ -517,6 +527,78 @@ fn nix_builders_match_kmod_in_the_sandbox() {
         "kmodloader tree",
         &files(&loader.join("lib")),
         &files(&ref_loader.join("lib")),
+    );
+}
+
+/// `buildDkmsModule` on a one-module dkms.conf source, built by Nix in its
+/// sandbox against Debian's headers (seen through /usr), its vermagic
+/// checked against the amd64-6.1-ko fixture tree's modules, and rebuilt bit
+/// for bit with `--check`.
+#[test]
+fn nix_builds_a_dkms_module_in_the_sandbox() {
+    let test = "nix_builds_a_dkms_module_in_the_sandbox";
+    let Some(_) = nix(test) else { return };
+    let Some((v, headers)) = common::dkms::kernel() else {
+        return;
+    };
+    // builders.nix names this kernel and these headers.
+    if v != KERNEL_VERSION
+        || headers != Path::new("/usr/src").join(format!("linux-headers-{KERNEL_VERSION}"))
+    {
+        eprintln!("note: {test}: skipped (builders.nix builds for {KERNEL_VERSION}, not {v})");
+        return;
+    }
+    let tree = fixtures_dir().join("trees").join(common::guix::KERNEL);
+    let kmoddir = tree.join("lib/modules").join(KERNEL_VERSION);
+    if !kmoddir.is_dir() {
+        eprintln!("note: {test}: skipped (no fixture tree {})", tree.display());
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    copy_kmodtree(r);
+    common::dkms::one_module(&r.join("dkms-hello"));
+    copy_tree(&tree, &r.join("linux-6.1-ko"));
+    probe_sandbox(r);
+
+    let out = build_and_check(r, "dkms");
+    let ko = out.join(format!("lib/modules/{KERNEL_VERSION}/updates/hello.ko.xz"));
+    assert!(ko.is_file(), "{}: {:?}", ko.display(), files(&out).keys());
+    let modinfo = |field: &str, path: &Path| -> String {
+        let (ok, stdout, err) = run(Command::new(env!("CARGO_BIN_EXE_kmodtree"))
+            .args(["modinfo", "-F", field])
+            .arg(path));
+        assert!(ok, "kmodtree modinfo -F {field} {}: {err}", path.display());
+        stdout
+    };
+    let order = std::fs::read_to_string(kmoddir.join("modules.order")).unwrap();
+    let first = kmoddir.join(order.lines().next().unwrap());
+    let vermagic = modinfo("vermagic", &ko);
+    assert!(
+        vermagic.starts_with(&format!("{KERNEL_VERSION} ")),
+        "{vermagic}"
+    );
+    assert_eq!(
+        vermagic,
+        modinfo("vermagic", &first),
+        "vermagic equals that of {}",
+        first.display()
+    );
+    assert_eq!(modinfo("name", &ko), "hello\n");
+    assert_eq!(modinfo("description", &ko), "kmodtree dkms test\n");
+    let logs = out.join("share/kmodtree/dkms/hello-1.0");
+    assert!(logs.is_dir(), "{}", logs.display());
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(logs.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["status"], "built");
+    // Only the module and the logs.
+    let modules: Vec<String> = files(&out)
+        .into_keys()
+        .filter(|k| !k.starts_with("share/kmodtree/dkms/hello-1.0/"))
+        .collect();
+    assert_eq!(
+        modules,
+        [format!("lib/modules/{KERNEL_VERSION}/updates/hello.ko.xz")]
     );
 }
 

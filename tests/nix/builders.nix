@@ -20,7 +20,8 @@ let
   };
 
   # nixpkgs' runCommand: name -> env -> script, run by bash with
-  # `set -eu -o pipefail` in the build directory.
+  # `set -eu -o pipefail` in the build directory, the bin folders of
+  # env.nativeBuildInputs on PATH before the host's /usr/bin and /bin.
   runCommand =
     name: env: script:
     derivation (
@@ -33,7 +34,13 @@ let
           "-o"
           "pipefail"
           "-c"
-          ''export PATH=/usr/bin:/bin; cd "$NIX_BUILD_TOP"; eval "$buildCommand"''
+          ''
+            PATH=/usr/bin:/bin
+            for p in ''${nativeBuildInputs-}; do PATH=$p/bin:$PATH; done
+            export PATH
+            cd "$NIX_BUILD_TOP"
+            eval "$buildCommand"
+          ''
         ];
         buildCommand = script;
       }
@@ -41,6 +48,20 @@ let
 
   kmodtree = import' "kmodtree";
   builders = import ../../nix/lib.nix { inherit runCommand kmodtree; };
+
+  # awk, which nixpkgs' stdenv has and kbuild needs: the host's
+  # /usr/bin/awk links to /etc/alternatives, not visible in the sandbox.
+  awk = runCommand "host-awk" { } ''
+    mkdir -p "$out/bin"
+    for a in gawk mawk original-awk; do
+      if [ -x "/usr/bin/$a" ]; then
+        ln -s "/usr/bin/$a" "$out/bin/awk"
+        exit 0
+      fi
+    done
+    echo "no awk in /usr/bin"
+    exit 1
+  '';
 
   kernel61 = package "linux-6.1";
   kernel612 = package "linux-6.12";
@@ -102,5 +123,19 @@ in
   loader = builders.kmodloader {
     kernel = kernel612;
     targets = builtins.fromJSON (builtins.readFile (dir "targets.json"));
+  };
+
+  # The one-module dkms.conf source in ROOT/dkms-hello, built against
+  # Debian's headers (visible through /usr; their symlinks into
+  # /usr/lib/linux-kbuild-6.1 stay there), its vermagic checked against
+  # the modules of the amd64-6.1-ko fixture tree (ROOT/linux-6.1-ko).
+  dkms = builders.buildDkmsModule {
+    name = "dkms-hello";
+    src = import' "dkms-hello";
+    kernelVersion = "6.1.0-56-amd64";
+    kernelBuild = "/usr/src/linux-headers-6.1.0-56-amd64";
+    kernelModules = "${import' "linux-6.1-ko"}/lib/modules/6.1.0-56-amd64";
+    compress = "xz";
+    nativeBuildInputs = [ awk ];
   };
 }
