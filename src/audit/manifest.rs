@@ -26,19 +26,7 @@ pub const MANIFEST_KIND: &str = "kmodtree-audit";
 pub const MANIFEST_FORMAT: u32 = 1;
 
 /// The databases kmod's depmod writes (top level of the module directory).
-pub const DATABASES: &[&str] = &[
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.weakdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-];
+pub const DATABASES: &[&str] = &crate::render::DATABASE_FILES;
 
 /// The build inputs depmod reads besides the modules.
 pub const INPUTS: &[&str] = &[
