@@ -362,16 +362,7 @@ pub fn read_modules(
             .map(|c| LoadedModule::read(&c.path, limits))
             .collect::<Vec<_>>()
     };
-    match jobs {
-        Some(n) => match rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(work),
-            Err(_) => work(),
-        },
-        None => work(),
-    }
+    crate::jobs::run_with_jobs(jobs, work)
 }
 
 fn read_input(dir: &str, name: &str) -> InputFile {

@@ -230,18 +230,7 @@ pub fn read_guix_modules(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    in_pool(jobs, work)
-}
-
-fn in_pool<T: Send>(jobs: Option<usize>, work: impl FnOnce() -> T + Send) -> T {
-    match jobs.map(|n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-    }) {
-        Some(Ok(pool)) => pool.install(work),
-        _ => work(),
-    }
+    crate::jobs::run_with_jobs(jobs, work)
 }
 
 // ---------------------------------------------------------------------------

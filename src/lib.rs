@@ -26,6 +26,7 @@ pub mod dkms;
 pub mod fuzz;
 pub mod guix;
 pub mod index;
+pub mod jobs;
 pub mod kmod_hash;
 pub mod modinfo;
 pub mod module;

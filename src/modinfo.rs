@@ -470,14 +470,7 @@ pub fn tree_json_lines(
         (line, ok)
     };
     let work = || disc.modules.par_iter().map(render_one).collect::<Vec<_>>();
-    let results = match jobs {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .map(|p| p.install(work))
-            .unwrap_or_else(|_| work()),
-        None => work(),
-    };
+    let results = crate::jobs::run_with_jobs(jobs, work);
     let ok = results.iter().all(|(_, ok)| *ok);
     Ok((results.into_iter().flat_map(|(l, _)| l).collect(), ok))
 }

@@ -315,16 +315,7 @@ pub fn read_modules_cached(
             })
             .collect::<Vec<_>>()
     };
-    let results = match jobs {
-        Some(n) => match rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(work),
-            Err(_) => work(),
-        },
-        None => work(),
-    };
+    let results = crate::jobs::run_with_jobs(jobs, work);
     let mut stats = CacheStats::default();
     let mut changed = false;
     let mut uses = vec![0u32; cache.entries.len()];

@@ -337,16 +337,7 @@ pub fn audit_tree(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    let done = match jobs {
-        Some(n) => match rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(work),
-            Err(_) => work(),
-        },
-        None => work(),
-    }?;
+    let done = crate::jobs::run_with_jobs(jobs, work)?;
     let mut m = Manifest {
         format: MANIFEST_FORMAT,
         kind: MANIFEST_KIND.into(),

@@ -646,14 +646,22 @@ fn build_dkms(
             .unwrap_or(false);
         executable.then(|| format!("exec {}/{s}", quote(&build_dir.display().to_string())))
     };
-    if let Some(pre) = &plan.pre_build {
-        match script(pre) {
-            Some(cmd) => step(&mut logs, "pre_build", &cmd, true)?,
-            None => logs.write(
-                "pre_build.warning",
-                format!("PRE_BUILD {pre}: not executable, not run (as DKMS)\n").as_bytes(),
-            )?,
+    // PRE_BUILD / POST_BUILD: the command to run when the script is
+    // executable (as DKMS); otherwise a warning in the logs and nothing.
+    let hook_command = |logs: &Logs, key: &str, word: &str, line: &Option<String>| {
+        let Some(line) = line else { return Ok(None) };
+        match script(line) {
+            Some(cmd) => Ok(Some(cmd)),
+            None => logs
+                .write(
+                    &format!("{key}.warning"),
+                    format!("{word} {line}: not executable, not run (as DKMS)\n").as_bytes(),
+                )
+                .map(|()| None),
         }
+    };
+    if let Some(cmd) = hook_command(&logs, "pre_build", "PRE_BUILD", &plan.pre_build)? {
+        step(&mut logs, "pre_build", &cmd, true)?;
     }
     // DKMS cleans before building and ignores the clean's status.
     step(&mut logs, "clean", &plan.clean_command, false)?;
@@ -698,14 +706,8 @@ fn build_dkms(
     }
     // POST_BUILD runs after the modules were collected; DKMS ignores its
     // status.
-    if let Some(post) = &plan.post_build {
-        match script(post) {
-            Some(cmd) => step(&mut logs, "post_build", &cmd, false)?,
-            None => logs.write(
-                "post_build.warning",
-                format!("POST_BUILD {post}: not executable, not run (as DKMS)\n").as_bytes(),
-            )?,
-        }
+    if let Some(cmd) = hook_command(&logs, "post_build", "POST_BUILD", &plan.post_build)? {
+        step(&mut logs, "post_build", &cmd, false)?;
     }
     let outcome = SourceOutcome::Built {
         package,
