@@ -36,12 +36,7 @@ impl Prepared {
             &fixtures_dir().join("trees").join(name).join("lib"),
             &root.join("lib"),
         );
-        let mut versions: Vec<_> = std::fs::read_dir(root.join("lib/modules"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        versions.sort();
-        let version = versions.remove(0);
+        let version = common::kernel_version_of(&root);
         let plain = fixtures_dir()
             .join("expected/kmod34")
             .join(name)
@@ -148,15 +143,7 @@ fn relpaths(report: &ClosureReport) -> Vec<String> {
         .collect()
 }
 
-fn tree_names() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(fixtures_dir().join("expected/kmod34"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| fixtures_dir().join("trees").join(n).is_dir())
-        .collect();
-    v.sort();
-    v
-}
+use common::fixture_tree_names as tree_names;
 
 /// Checks every reference root of one tree; returns how many.
 fn check_every_root_of(name: &str) -> usize {

@@ -19,24 +19,9 @@ use std::process::Command;
 
 use kmodtree::render::DATABASE_FILES as DATABASES;
 
-fn tree_names() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(fixtures_dir().join("expected/kmod34"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| fixtures_dir().join("trees").join(n).is_dir())
-        .collect();
-    v.sort();
-    v
-}
+use common::fixture_tree_names as tree_names;
 
-fn version_of(tree: &Path) -> String {
-    let mut v: Vec<String> = std::fs::read_dir(tree.join("lib/modules"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v.remove(0)
-}
+use common::kernel_version_of as version_of;
 
 /// The kmod 34 indexes of fixture tree `name`, read in place (the tree
 /// itself holds no databases), and the configuration modprobe builds from

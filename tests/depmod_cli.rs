@@ -9,7 +9,6 @@
 
 mod common;
 
-use common::elf::{build, ModuleSpec};
 use common::kmod::{
     compare_databases, compare_runs, databases, entries, kmodtree_bin, real_depmod,
     real_depmod_or_note, run_command, run_kmodtree, run_tool, Kmod, Run,
@@ -23,19 +22,7 @@ use std::time::{Duration, SystemTime};
 const VER: &str = "1.0";
 const DIR: &str = "lib/modules/1.0";
 
-fn module(modinfo: &[&str], exports: &[&str], imports: &[(&str, bool)]) -> Vec<u8> {
-    let mut spec = ModuleSpec::with_modinfo(modinfo);
-    if !exports.is_empty() {
-        let mut b = Vec::new();
-        for e in exports {
-            b.extend_from_slice(e.as_bytes());
-            b.push(0);
-        }
-        spec.ksymtab_strings = Some(b);
-    }
-    spec.undefined = imports.iter().map(|(s, w)| (s.to_string(), *w)).collect();
-    build(&spec)
-}
+use common::elf::simple_module as module;
 
 /// The small tree most tests use, under `root/moddir`: a needs b (strong)
 /// and c (weak), b needs c; an alias shared by a and c (for `-w`); a

@@ -32,19 +32,7 @@ use std::path::Path;
 
 const VERSION: &str = "1.0";
 
-fn module(modinfo: &[&str], exports: &[&str], imports: &[(&str, bool)]) -> Vec<u8> {
-    let mut spec = ModuleSpec::with_modinfo(modinfo);
-    if !exports.is_empty() {
-        let mut b = Vec::new();
-        for e in exports {
-            b.extend_from_slice(e.as_bytes());
-            b.push(0);
-        }
-        spec.ksymtab_strings = Some(b);
-    }
-    spec.undefined = imports.iter().map(|(s, w)| (s.to_string(), *w)).collect();
-    build(&spec)
-}
+use common::elf::simple_module as module;
 
 /// Writes one of the fixed trees under `root`.
 fn write_tree(name: &str, root: &Path) {

@@ -16,14 +16,7 @@ use std::path::{Path, PathBuf};
 
 fn tree(name: &str) -> (PathBuf, String) {
     let root = fixtures_dir().join("trees").join(name);
-    let version = fs::read_dir(root.join("lib/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let version = common::kernel_version_of(&root);
     (root, version)
 }
 

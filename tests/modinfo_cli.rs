@@ -77,13 +77,8 @@ fn tree_json_lists_every_module_and_fails_at_the_end_on_bad_ones() {
 #[test]
 fn tree_json_is_the_same_for_any_job_count() {
     let root = fixtures_dir().join("trees/armhf-6.12-xz");
-    let version = std::fs::read_dir(root.join("lib/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let version = version.to_str().unwrap();
+    let version = common::kernel_version_of(&root);
+    let version = version.as_str();
     let run = |jobs: &str| {
         let out = kmodtree(&[
             "modinfo",

@@ -65,14 +65,7 @@ fn one_fixture_tree_gives_kmods_databases() {
         ("amd64-6.12-gz", "plain"),
     ] {
         let root = fixtures_dir().join("trees").join(tree);
-        let version = fs::read_dir(root.join("lib/modules"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+        let version = common::kernel_version_of(&root);
         let expected = fixtures_dir().join("expected/kmod34").join(tree).join(mode);
         let out = tmp.path().join(tree);
         let mut inputs = vec![root.clone()];

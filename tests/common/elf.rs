@@ -371,3 +371,19 @@ fn apply(b: &mut [u8], d: &Damage) {
         }
     }
 }
+
+/// A little-endian ELF64 module with `modinfo` entries, `exports` in
+/// `__ksymtab_strings` and `imports` as undefined symbols `(name, weak)`.
+pub fn simple_module(modinfo: &[&str], exports: &[&str], imports: &[(&str, bool)]) -> Vec<u8> {
+    let mut spec = ModuleSpec::with_modinfo(modinfo);
+    if !exports.is_empty() {
+        let mut b = Vec::new();
+        for e in exports {
+            b.extend_from_slice(e.as_bytes());
+            b.push(0);
+        }
+        spec.ksymtab_strings = Some(b);
+    }
+    spec.undefined = imports.iter().map(|(s, w)| (s.to_string(), *w)).collect();
+    build(&spec)
+}

@@ -181,3 +181,26 @@ pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
 }
+
+/// The kernel version of a tree: the (first, in byte order) directory under
+/// `root/lib/modules`.
+pub fn kernel_version_of(root: &Path) -> String {
+    let modules = root.join("lib/modules");
+    let mut v: Vec<String> = std::fs::read_dir(&modules)
+        .unwrap_or_else(|e| panic!("{}: {e}", modules.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v.remove(0)
+}
+
+/// The fixture trees that have kmod 34 references, sorted.
+pub fn fixture_tree_names() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(fixtures_dir().join("expected/kmod34"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| fixtures_dir().join("trees").join(n).is_dir())
+        .collect();
+    v.sort();
+    v
+}
