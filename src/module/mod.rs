@@ -348,7 +348,12 @@ fn read_with_buffers(
         Compression::None => data,
         _ => image_buf,
     };
-    let mut meta = elf::parse_image(image)?;
+    // depmod (sparse) never uses the signature: don't decode it.
+    let mut meta = if sparse {
+        elf::parse_image_without_signature(image)?
+    } else {
+        elf::parse_image(image)?
+    };
     meta.compression = compression;
     Ok(meta)
 }
