@@ -5,7 +5,9 @@
 //! size taken from the file is checked with checked arithmetic before use;
 //! nothing is allocated from an untrusted size.
 
+use super::sparse::Loaded;
 use super::{ElfClass, ElfIdent, Endian, ModuleError, ModuleMeta};
+use std::cell::Cell;
 
 /// `e_machine` of SPARC (32-bit).
 pub const EM_SPARC: u16 = 2;
@@ -31,6 +33,9 @@ pub struct Elf<'a> {
     shnum: u16,
     /// The section-name string table: non-empty, ends in NUL.
     shstrtab: &'a [u8],
+    /// For a sparsely read image: the ranges holding file data, and a flag
+    /// raised when the parser uses bytes outside them.
+    sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
 }
 
 /// One section whose header and data are inside the image.
@@ -71,6 +76,30 @@ fn bad(msg: &str) -> ModuleError {
 impl<'a> Elf<'a> {
     /// Validates the image as kmod's `kmod_elf_new` does.
     pub fn parse(data: &'a [u8]) -> Result<Self, ModuleError> {
+        Self::parse_with(data, None)
+    }
+
+    /// [`Elf::parse`] of a sparsely read image: `loaded` says which bytes
+    /// hold file data, and `missed` is raised whenever a section or string
+    /// outside them is used (the result is then not the file's).
+    pub fn parse_sparse(
+        data: &'a [u8],
+        loaded: &'a Loaded,
+        missed: &'a Cell<bool>,
+    ) -> Result<Self, ModuleError> {
+        Self::parse_with(data, Some((loaded, missed)))
+    }
+
+    fn parse_with(
+        data: &'a [u8],
+        sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
+    ) -> Result<Self, ModuleError> {
+        if let Some((loaded, missed)) = sparse {
+            let head = (data.len() as u64).min(EHDR64_SIZE as u64);
+            if !loaded.contains(0, head) {
+                missed.set(true);
+            }
+        }
         if data.len() <= EI_NIDENT || &data[..4] != b"\x7fELF" {
             return Err(ModuleError::NotElf);
         }
@@ -95,6 +124,7 @@ impl<'a> Elf<'a> {
             shoff: 0,
             shnum: 0,
             shstrtab: &[],
+            sparse,
         };
         // The header is inside the image (checked above), so these reads
         // cannot fail; `unwrap_or` keeps that a non-panicking assumption.
@@ -124,6 +154,7 @@ impl<'a> Elf<'a> {
         }
         elf.shoff = shoff;
         elf.shnum = shnum;
+        elf.check_loaded(shoff, table_end.unwrap_or(shoff));
         let names = elf
             .section(shstrndx)
             .ok_or_else(|| bad("section name table out of bounds"))?;
@@ -132,6 +163,16 @@ impl<'a> Elf<'a> {
         }
         elf.shstrtab = names.data;
         Ok(elf)
+    }
+
+    /// In a sparse image, raises the miss flag unless `[start, end)` was
+    /// read.
+    fn check_loaded(&self, start: u64, end: u64) {
+        if let Some((loaded, missed)) = self.sparse {
+            if !loaded.contains(start, end) {
+                missed.set(true);
+            }
+        }
     }
 
     /// Class, byte order and machine.
@@ -226,6 +267,7 @@ impl<'a> Elf<'a> {
         if end > self.data.len() as u64 {
             return None;
         }
+        self.check_loaded(offset, end);
         Some(Section {
             index: idx,
             offset,
@@ -322,6 +364,11 @@ impl<'a> Elf<'a> {
             .checked_add(off as usize)?;
         let rest = self.data.get(start..)?;
         let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        if off as usize + len >= strtab.data.len() {
+            // The string runs past its table, into bytes a sparse read may
+            // not have loaded.
+            self.check_loaded(start as u64, (start + len + 1).min(self.data.len()) as u64);
+        }
         Some(&rest[..len])
     }
 }
@@ -335,7 +382,22 @@ pub fn parse_image(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
 
 /// [`parse_image`] without looking at the appended signature.
 pub fn parse_image_without_signature(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
-    let elf = Elf::parse(image)?;
+    parse_elf_without_signature(Elf::parse(image)?)
+}
+
+/// [`parse_image_without_signature`] of a sparsely read image (see
+/// [`super::sparse`]). `None` when the parser needed bytes that were not
+/// read: the caller must read the whole file and parse again.
+pub fn parse_sparse_image(
+    image: &[u8],
+    loaded: &Loaded,
+) -> Option<Result<ModuleMeta, ModuleError>> {
+    let missed = Cell::new(false);
+    let result = Elf::parse_sparse(image, loaded, &missed).and_then(parse_elf_without_signature);
+    (!missed.get()).then_some(result)
+}
+
+fn parse_elf_without_signature(elf: Elf<'_>) -> Result<ModuleMeta, ModuleError> {
     let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
         b".modinfo".as_slice(),
         b"__ksymtab_strings",

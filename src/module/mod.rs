@@ -310,7 +310,8 @@ fn read_with_buffers(
     let len = file.metadata().map_err(io)?.len();
     if sparse && len >= 64 && len <= limits.max_image_size {
         // The buffer only grows, and grows zero-filled, so every byte in it
-        // is initialised; the sparse reader overwrites or zeroes all of it.
+        // is initialised. Bytes the sparse reader skips keep whatever they
+        // held; the parser reports any use of them.
         if file_buf.len() < len as usize {
             // Grow in powers of two: a few growths per thread, not one per
             // module larger than all before it.
@@ -320,10 +321,12 @@ fn read_with_buffers(
             *file_buf = vec![0; size];
         }
         let image = &mut file_buf[..len as usize];
-        if sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
-            let mut meta = elf::parse_image_without_signature(image)?;
-            meta.compression = Compression::None;
-            return Ok(meta);
+        if let Some(loaded) = sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
+            if let Some(result) = elf::parse_sparse_image(image, &loaded) {
+                let mut meta = result?;
+                meta.compression = Compression::None;
+                return Ok(meta);
+            }
         }
     }
     let map;

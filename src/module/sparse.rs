@@ -2,77 +2,152 @@
 //!
 //! kmod maps module files and touches only the pages of the sections it
 //! reads. kmodtree does the same with positioned reads into a reused buffer:
-//! the ELF header, the section header table, and the data of every section
-//! except code (`SHF_EXECINSTR`), relocations (`SHT_REL`, `SHT_RELA`) and
-//! `SHT_NOBITS`. Those skipped bytes (typically most of a module) are
-//! zero-filled, so whatever the parser might read there is deterministic.
-//! The appended signature is not read: callers that need it read the whole
-//! file.
+//! the ELF header, the section header table, the section-name table, and
+//! the sections depmod's parser looks up by name (`.modinfo`,
+//! `__ksymtab_strings`, `.symtab`, `.strtab`, `__versions`, and the
+//! `__kcrctab*` tables that hold export CRCs). On a Debian kernel that is
+//! about an eighth of the bytes.
+//!
+//! The rest of the buffer is not cleared: it may hold bytes of an earlier
+//! module. The parser is told which ranges were read ([`Loaded`]) and
+//! reports any use of bytes outside them (a hostile `__crc_` symbol in an
+//! unexpected section, a string running off the end of `.strtab`); the
+//! caller then reads the whole file and parses again, so the result is
+//! always the whole-file result. The appended signature is not read.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-const SHT_RELA: u32 = 4;
-const SHT_NOBITS: u32 = 8;
-const SHT_REL: u32 = 9;
-const SHF_EXECINSTR: u64 = 4;
 /// Gaps smaller than this between wanted ranges are read rather than
 /// skipped (one read is cheaper than two).
 const MERGE_GAP: u64 = 4096;
+/// How far before the section header table the first table read starts,
+/// to catch the section-name table that linkers place just before it.
+const TABLE_LOOKBEHIND: u64 = 4096;
 
-/// Fills `image` (exactly the file's length) from `file`. Returns false
-/// when the file does not start with a well-formed plain ELF header and
-/// section table; the caller then reads the whole file.
-pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<bool> {
+/// Sections depmod's parser reads by name.
+const WANTED: [&[u8]; 5] = [
+    b".modinfo",
+    b"__ksymtab_strings",
+    b".symtab",
+    b".strtab",
+    b"__versions",
+];
+/// Prefix of the sections holding export CRCs (`__kcrctab`, `__kcrctab_gpl`).
+const CRC_TABLES: &[u8] = b"__kcrctab";
+
+/// The byte ranges `[start, end)` of the image that hold file data, sorted
+/// and disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl Loaded {
+    /// Whether `[start, end)` was read (an empty range always was).
+    pub fn contains(&self, start: u64, end: u64) -> bool {
+        if start >= end {
+            return true;
+        }
+        // Ranges are few (typically two to four): a linear scan.
+        self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    fn add(&mut self, start: u64, end: u64) {
+        self.ranges.push((start, end));
+    }
+
+    /// Sorts and merges ranges closer than `gap`.
+    fn normalize(&mut self, gap: u64) {
+        self.ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
+        for &(s, e) in &self.ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1.saturating_add(gap) => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.ranges = merged;
+    }
+}
+
+/// Reads into `image` (exactly the file's length) the header, the section
+/// tables and the sections depmod needs, and returns what was read. `None`
+/// when the file does not start with a well-formed ELF header and section
+/// table; the caller then reads the whole file.
+pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
     let len = image.len() as u64;
-    let head = (len as usize).min(64);
-    file.read_exact_at(&mut image[..head], 0)?;
-    let Some(layout) = Layout::of(&image[..head]) else {
-        return Ok(false);
+    if len < 64 {
+        return Ok(None);
+    }
+    file.read_exact_at(&mut image[..64], 0)?;
+    let Some(layout) = Layout::of(&image[..64]) else {
+        return Ok(None);
     };
-    let Some((shoff, shnum)) = layout.section_table(&image[..head]) else {
-        return Ok(false);
+    let Some((shoff, shnum, shstrndx)) = layout.section_table(&image[..64]) else {
+        return Ok(None);
     };
     let table_len = u64::from(shnum) * layout.shdr_size;
     let Some(table_end) = shoff.checked_add(table_len).filter(|&e| e <= len) else {
-        return Ok(false);
+        return Ok(None);
     };
-    if shoff < head as u64 {
-        return Ok(false);
+    if shoff < 64 {
+        return Ok(None);
     }
-    file.read_exact_at(&mut image[shoff as usize..table_end as usize], shoff)?;
+    let mut done = Loaded::default();
+    done.add(0, 64);
+    let table_start = shoff.saturating_sub(TABLE_LOOKBEHIND).max(64);
+    file.read_exact_at(&mut image[table_start as usize..table_end as usize], table_start)?;
+    done.add(table_start, table_end);
+    done.normalize(0);
 
-    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(shnum as usize);
-    for i in 1..u64::from(shnum) {
+    let header = |image: &[u8], i: u64| -> (u32, u64, u64) {
         let h = &image[(shoff + i * layout.shdr_size) as usize..][..layout.shdr_size as usize];
-        let (kind, flags, offset, size) = layout.section_fields(h);
-        if kind == SHT_NOBITS || kind == SHT_REL || kind == SHT_RELA || flags & SHF_EXECINSTR != 0 {
+        layout.section_fields(h)
+    };
+    let in_file = |offset: u64, size: u64| offset.checked_add(size).filter(|&e| e <= len);
+
+    // The section-name table, unless the first read caught it.
+    let mut names = (0u64, 0u64);
+    if shstrndx != 0 && u64::from(shstrndx) < u64::from(shnum) {
+        let (_, offset, size) = header(image, u64::from(shstrndx));
+        if let Some(end) = in_file(offset, size) {
+            names = (offset, end);
+            if !done.contains(offset, end) {
+                file.read_exact_at(&mut image[offset as usize..end as usize], offset)?;
+                done.add(offset, end);
+                done.normalize(0);
+            }
+        }
+    }
+    let shstrtab = &image[names.0 as usize..names.1 as usize];
+    let name_of = |name_off: u32| -> Option<&[u8]> {
+        let rest = shstrtab.get(name_off as usize..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    };
+
+    let mut wanted = Loaded::default();
+    for i in 1..u64::from(shnum) {
+        let (name_off, offset, size) = header(image, i);
+        let Some(name) = name_of(name_off) else {
+            continue;
+        };
+        if !(WANTED.contains(&name) || name.starts_with(CRC_TABLES)) {
             continue;
         }
-        match offset.checked_add(size) {
-            Some(end) if end <= len && size > 0 => ranges.push((offset, end)),
-            _ => {}
+        if let Some(end) = in_file(offset, size) {
+            if size > 0 && !done.contains(offset, end) {
+                wanted.add(offset, end);
+            }
         }
     }
-    ranges.push((0, head as u64));
-    ranges.push((shoff, table_end));
-    ranges.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (s, e) in ranges {
-        match merged.last_mut() {
-            Some(last) if s <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    let mut pos = 0u64;
-    for &(s, e) in &merged {
-        image[pos as usize..s as usize].fill(0);
-        // Header and table were read already; re-reading them is harmless.
+    wanted.normalize(MERGE_GAP);
+    for &(s, e) in &wanted.ranges {
         file.read_exact_at(&mut image[s as usize..e as usize], s)?;
-        pos = e;
+        done.add(s, e);
     }
-    image[pos as usize..].fill(0);
-    Ok(true)
+    done.normalize(0);
+    Ok(Some(done))
 }
 
 /// Class and byte order of an ELF header.
@@ -132,32 +207,37 @@ impl Layout {
         }
     }
 
-    /// `(e_shoff, e_shnum)` when `e_shentsize` is the class's size.
-    fn section_table(&self, h: &[u8]) -> Option<(u64, u16)> {
-        let (shoff, shentsize, shnum) = if self.is64 {
-            (self.u64(&h[40..]), self.u16(&h[58..]), self.u16(&h[60..]))
+    /// `(e_shoff, e_shnum, e_shstrndx)` when `e_shentsize` is the class's
+    /// size.
+    fn section_table(&self, h: &[u8]) -> Option<(u64, u16, u16)> {
+        let (shoff, shentsize, shnum, shstrndx) = if self.is64 {
+            (
+                self.u64(&h[40..]),
+                self.u16(&h[58..]),
+                self.u16(&h[60..]),
+                self.u16(&h[62..]),
+            )
         } else {
-            (self.u32(&h[32..]), self.u16(&h[46..]), self.u16(&h[48..]))
+            (
+                self.u32(&h[32..]),
+                self.u16(&h[46..]),
+                self.u16(&h[48..]),
+                self.u16(&h[50..]),
+            )
         };
-        (shentsize == self.shdr_size).then_some((shoff, shnum as u16))
+        (shentsize == self.shdr_size).then_some((shoff, shnum as u16, shstrndx as u16))
     }
 
-    /// `(sh_type, sh_flags, sh_offset, sh_size)` of one section header.
-    fn section_fields(&self, s: &[u8]) -> (u32, u64, u64, u64) {
+    /// `(sh_name, sh_offset, sh_size)` of one section header.
+    fn section_fields(&self, s: &[u8]) -> (u32, u64, u64) {
         if self.is64 {
             (
-                self.u32(&s[4..]) as u32,
-                self.u64(&s[8..]),
+                self.u32(s) as u32,
                 self.u64(&s[24..]),
                 self.u64(&s[32..]),
             )
         } else {
-            (
-                self.u32(&s[4..]) as u32,
-                self.u32(&s[8..]),
-                self.u32(&s[16..]),
-                self.u32(&s[20..]),
-            )
+            (self.u32(s) as u32, self.u32(&s[16..]), self.u32(&s[20..]))
         }
     }
 }
