@@ -839,3 +839,86 @@ mod fuzz {
         }
     }
 }
+
+/// depmod's sparse reader leaves bytes of the previous module in the parts
+/// of its buffer it does not read. When a module makes the parser use such
+/// bytes (a `__crc_` symbol in a section that is not a CRC table, a string
+/// running off the end of `.strtab`), the file must be read whole: the
+/// result always equals the whole-file parse. (Checked to fail when the
+/// fallback is disabled.)
+#[test]
+fn sparse_reader_falls_back_when_the_parser_needs_unread_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| camino::Utf8PathBuf::from_path_buf(dir.path().join(name)).unwrap();
+    const PAD: usize = 512 << 10;
+    // Read first: a module whose bytes are 0xAB almost everywhere.
+    let filler = ModuleSpec {
+        extra_sections: vec![(".text.pad".into(), vec![0xAB; 2 * PAD])],
+        ..ModuleSpec::default()
+    };
+    std::fs::write(path("filler.ko"), build(&filler)).unwrap();
+    // The hostile modules: a large section far from everything depmod
+    // reads, into which their tables are moved.
+    let spec = |pad: Vec<u8>, damage: Vec<Damage>| ModuleSpec {
+        modinfo: vec!["license=GPL".into()],
+        extra_sections: vec![(".text.pad".into(), pad)],
+        crcs: vec![
+            ("one".into(), CrcPlacement::Word(0x1234_5678)),
+            ("two".into(), CrcPlacement::Word(0x9abc_def0)),
+        ],
+        undefined: vec![("printk".into(), false), ("last_symbol".into(), false)],
+        damage,
+        ..ModuleSpec::default()
+    };
+    let layout = build(&spec(vec![0; PAD], vec![]));
+    let pad = common::elf::section_range(&layout, ".text.pad").unwrap().0;
+    let (strtab_start, strtab_end) = common::elf::section_range(&layout, ".strtab").unwrap();
+    let strtab = &layout[strtab_start..strtab_end];
+
+    // The CRC of `two` read through a table moved into the pad.
+    let mut crc_pad = vec![0; PAD];
+    crc_pad[PAD / 2..PAD / 2 + 4].copy_from_slice(&0x0bad_cafe_u32.to_le_bytes());
+    // `.strtab` moved into the pad without its final NUL: its last string
+    // runs on into "xxx".
+    let mut str_pad = vec![0; PAD];
+    let at = PAD / 2;
+    str_pad[at..at + strtab.len() - 1].copy_from_slice(&strtab[..strtab.len() - 1]);
+    str_pad[at + strtab.len() - 1..at + strtab.len() + 99].fill(b'x');
+    let cases = [
+        ("plain", spec(vec![0; PAD], vec![])),
+        (
+            "crc-table-elsewhere",
+            spec(
+                crc_pad,
+                vec![
+                    Damage::SetOffset("___kcrctab+two".into(), (pad + PAD / 2) as u64),
+                    Damage::Hide("___kcrctab+two".into()),
+                ],
+            ),
+        ),
+        (
+            "unterminated-strtab",
+            spec(
+                str_pad,
+                vec![
+                    Damage::SetOffset(".strtab".into(), (pad + at) as u64),
+                    Damage::SetSize(".strtab".into(), (strtab.len() - 1) as u64),
+                ],
+            ),
+        ),
+    ];
+    let limits = Limits::default();
+    for (name, spec) in cases {
+        let image = build(&spec);
+        let file = format!("{name}.ko");
+        std::fs::write(path(&file), &image).unwrap();
+        let whole = parse_module(&image, &limits).map(|mut m| {
+            m.signature = None;
+            m
+        });
+        assert!(whole.is_ok(), "{name}: {whole:?}");
+        kmodtree::module::read_module_file_for_depmod(&path("filler.ko"), &limits).unwrap();
+        let sparse = kmodtree::module::read_module_file_for_depmod(&path(&file), &limits);
+        assert_eq!(sparse, whole, "{name}");
+    }
+}

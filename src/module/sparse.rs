@@ -33,8 +33,9 @@ const WANTED: [&[u8]; 5] = [
     b".strtab",
     b"__versions",
 ];
-/// Prefix of the sections holding export CRCs (`__kcrctab`, `__kcrctab_gpl`).
-const CRC_TABLES: &[u8] = b"__kcrctab";
+/// Prefixes of the sections holding export CRCs: `__kcrctab`,
+/// `__kcrctab_gpl`, and the per-symbol `___kcrctab+NAME` of older kernels.
+const CRC_TABLES: [&[u8]; 2] = [b"__kcrctab", b"___kcrctab"];
 
 /// The byte ranges `[start, end)` of the image that hold file data, sorted
 /// and disjoint.
@@ -97,7 +98,10 @@ pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<O
     let mut done = Loaded::default();
     done.add(0, 64);
     let table_start = shoff.saturating_sub(TABLE_LOOKBEHIND).max(64);
-    file.read_exact_at(&mut image[table_start as usize..table_end as usize], table_start)?;
+    file.read_exact_at(
+        &mut image[table_start as usize..table_end as usize],
+        table_start,
+    )?;
     done.add(table_start, table_end);
     done.normalize(0);
 
@@ -132,7 +136,7 @@ pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<O
         let Some(name) = name_of(name_off) else {
             continue;
         };
-        if !(WANTED.contains(&name) || name.starts_with(CRC_TABLES)) {
+        if !(WANTED.contains(&name) || CRC_TABLES.iter().any(|p| name.starts_with(p))) {
             continue;
         }
         if let Some(end) = in_file(offset, size) {
@@ -231,11 +235,7 @@ impl Layout {
     /// `(sh_name, sh_offset, sh_size)` of one section header.
     fn section_fields(&self, s: &[u8]) -> (u32, u64, u64) {
         if self.is64 {
-            (
-                self.u32(s) as u32,
-                self.u64(&s[24..]),
-                self.u64(&s[32..]),
-            )
+            (self.u32(s) as u32, self.u64(&s[24..]), self.u64(&s[32..]))
         } else {
             (self.u32(s) as u32, self.u32(&s[16..]), self.u32(&s[20..]))
         }

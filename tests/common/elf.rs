@@ -341,6 +341,19 @@ pub fn section_headers(b: &[u8]) -> Vec<(usize, Vec<u8>)> {
         .collect()
 }
 
+/// `[sh_offset, sh_offset + sh_size)` of the first section called `name`.
+pub fn section_range(b: &[u8], name: &str) -> Option<(usize, usize)> {
+    let (h, _) = section_headers(b)
+        .into_iter()
+        .find(|(_, n)| n == name.as_bytes())?;
+    let (off, size) = if is64(b) {
+        (rd(b, h + 24, 8), rd(b, h + 32, 8))
+    } else {
+        (rd(b, h + 16, 4), rd(b, h + 20, 4))
+    };
+    Some((off as usize, (off + size) as usize))
+}
+
 fn apply(b: &mut [u8], d: &Damage) {
     let name = match d {
         Damage::Hide(n) | Damage::SetSize(n, _) | Damage::SetOffset(n, _) => n,
