@@ -2,7 +2,7 @@
 //! resolve, render, write — with kmod depmod's options, messages and exit
 //! codes.
 
-use crate::module::{self, Compression, Export, Import, Limits, ModuleError};
+use crate::module::{self, Compression, Limits, ModuleError, SymbolList};
 use crate::render::{
     self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
 };
@@ -73,10 +73,10 @@ pub struct LoadedModule {
     pub softdeps: Vec<Vec<u8>>,
     #[serde(with = "crate::audit::esc::vec", default)]
     pub weakdeps: Vec<Vec<u8>>,
-    #[serde(default)]
-    pub exports: Vec<Export>,
-    #[serde(default)]
-    pub imports: Vec<Import>,
+    #[serde(with = "crate::module::symbol_list::as_exports", default)]
+    pub exports: SymbolList,
+    #[serde(with = "crate::module::symbol_list::as_imports", default)]
+    pub imports: SymbolList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
     #[serde(with = "crate::audit::esc::opt", default)]
@@ -92,30 +92,39 @@ pub struct LoadedModule {
 impl LoadedModule {
     /// Reads one module file keeping only what depmod uses.
     pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
-        match module::read_module_file_for_depmod(path, limits) {
-            Ok(meta) => {
-                let mut m = LoadedModule {
-                    exports: meta.exports,
-                    imports: meta.imports,
-                    exports_error: meta.exports_error,
-                    ..Default::default()
-                };
-                for e in meta.modinfo {
-                    match e.key.as_slice() {
-                        b"alias" => m.aliases.push(e.value),
-                        b"softdep" => m.softdeps.push(e.value),
-                        b"weakdep" => m.weakdeps.push(e.value),
-                        b"vermagic" if m.vermagic.is_none() => m.vermagic = Some(e.value),
-                        _ => {}
-                    }
-                }
-                m
+        let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
+            let mut m = LoadedModule::default();
+            match parts.exports {
+                Ok(e) => m.exports = e,
+                Err(e) => m.exports_error = Some(e),
             }
-            Err(e) => LoadedModule {
-                error: Some(e),
-                ..Default::default()
-            },
-        }
+            m.imports = parts.imports;
+            for entry in parts
+                .modinfo
+                .map(module::modinfo::strings)
+                .into_iter()
+                .flatten()
+            {
+                // `key=value`; an entry without `=` is a key with no value,
+                // which none of these keys is.
+                let Some(eq) = entry.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                let value = &entry[eq + 1..];
+                match &entry[..eq] {
+                    b"alias" => m.aliases.push(value.to_vec()),
+                    b"softdep" => m.softdeps.push(value.to_vec()),
+                    b"weakdep" => m.weakdeps.push(value.to_vec()),
+                    b"vermagic" if m.vermagic.is_none() => m.vermagic = Some(value.to_vec()),
+                    _ => {}
+                }
+            }
+            m
+        });
+        read.unwrap_or_else(|e| LoadedModule {
+            error: Some(e),
+            ..Default::default()
+        })
     }
 
     /// kmod's messages for a module that failed to load, in its order.
@@ -428,8 +437,8 @@ pub fn build(
         let m = &loaded[i];
         m.load_diagnostics(prep.modules[i].path.as_str(), opts.kmod, diags);
         if m.exports_error.is_none() {
-            for e in &m.exports {
-                table.add_export(&e.name, e.crc, pos as u32);
+            for e in m.exports.iter() {
+                table.add_export(e.name, e.crc, pos as u32);
             }
         }
     }

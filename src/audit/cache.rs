@@ -265,7 +265,7 @@ pub fn hex(bytes: &[u8]) -> String {
 enum Source {
     /// Index of a cache entry; whether the stat fast path found it.
     Cached(usize, bool),
-    Read(LoadedModule),
+    Read(Box<LoadedModule>),
 }
 
 /// Reads the modules as [`crate::depmod::read_modules`] does, reusing the
@@ -286,7 +286,7 @@ pub fn read_modules_cached(
                 let stamp = match FileStamp::of(c.path.as_std_path()) {
                     Ok(s) => s,
                     // Unreadable: read it for the error message.
-                    Err(_) => return (Source::Read(LoadedModule::read(&c.path, limits)), None),
+                    Err(_) => return (Source::Read(Box::new(LoadedModule::read(&c.path, limits))), None),
                 };
                 if !verify_hashes {
                     if let Some(&i) = cache.by_path.get(key) {
@@ -298,7 +298,7 @@ pub fn read_modules_cached(
                 }
                 let sha = match sha256_file(c.path.as_std_path()) {
                     Ok(s) => s,
-                    Err(_) => return (Source::Read(LoadedModule::read(&c.path, limits)), None),
+                    Err(_) => return (Source::Read(Box::new(LoadedModule::read(&c.path, limits))), None),
                 };
                 if let Some(&i) = cache.by_hash.get(&sha) {
                     return (
@@ -309,7 +309,7 @@ pub fn read_modules_cached(
                 let m = LoadedModule::read(&c.path, limits);
                 let cacheable = m.error.is_none() && m.exports_error.is_none();
                 (
-                    Source::Read(m),
+                    Source::Read(Box::new(m)),
                     cacheable.then(|| (key.to_string(), sha, stamp)),
                 )
             })
@@ -349,7 +349,7 @@ pub fn read_modules_cached(
             Source::Read(m) => {
                 stats.read += 1;
                 changed = true;
-                loaded.push(m);
+                loaded.push(*m);
             }
         }
         records.push(rec);

@@ -232,8 +232,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
     for (pos, m) in loaded.iter().enumerate() {
         if m.error.is_none() && m.exports_error.is_none() {
-            for e in &m.exports {
-                table.add_export(&e.name, e.crc, pos as u32);
+            for e in m.exports.iter() {
+                table.add_export(e.name, e.crc, pos as u32);
             }
         }
     }
@@ -254,11 +254,11 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 None => {}
             }
         }
-        for imp in &m.imports {
-            match table.find(&imp.name) {
+        for imp in m.imports.iter() {
+            match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",
-                    super::esc::encode(&imp.name)
+                    super::esc::encode(imp.name)
                 )),
                 Some(s) if prep.check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
@@ -267,7 +267,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     };
                     problems.push(format!(
                         "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
-                        super::esc::encode(&imp.name),
+                        super::esc::encode(imp.name),
                         imp.crc,
                         s.crc
                     ));

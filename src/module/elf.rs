@@ -6,6 +6,7 @@
 //! nothing is allocated from an untrusted size.
 
 use super::sparse::Loaded;
+use super::symbol_list::SymbolList;
 use super::{ElfClass, ElfIdent, Endian, ModuleError, ModuleMeta};
 use std::cell::Cell;
 
@@ -386,48 +387,74 @@ pub fn parse_image_without_signature(image: &[u8]) -> Result<ModuleMeta, ModuleE
 }
 
 /// [`parse_image_without_signature`] of a sparsely read image (see
-/// [`super::sparse`]). `None` when the parser needed bytes that were not
-/// read: the caller must read the whole file and parse again.
-pub fn parse_sparse_image(
-    image: &[u8],
-    loaded: &Loaded,
-) -> Option<Result<ModuleMeta, ModuleError>> {
-    let missed = Cell::new(false);
-    let result = Elf::parse_sparse(image, loaded, &missed).and_then(parse_elf_without_signature);
-    (!missed.get()).then_some(result)
+/// [`super::sparse`]), as [`Parts`]. When `missed` is raised afterwards,
+/// the parser needed bytes that were not read and the result is not the
+/// file's: the caller must read the whole file and parse again.
+pub fn parse_sparse_image<'a>(
+    image: &'a [u8],
+    loaded: &'a Loaded,
+    missed: &'a Cell<bool>,
+) -> Result<Parts<'a>, ModuleError> {
+    Elf::parse_sparse(image, loaded, missed).map(|elf| Parts::of(&elf))
+}
+
+/// What depmod and modinfo read from an image, its `.modinfo` still
+/// borrowed (each caller keeps what it needs).
+#[derive(Clone, Debug)]
+pub struct Parts<'a> {
+    pub ident: ElfIdent,
+    /// The `.modinfo` section's bytes, if there is one.
+    pub modinfo: Option<&'a [u8]>,
+    /// The exports, or why they could not be read.
+    pub exports: Result<SymbolList, ModuleError>,
+    pub imports: SymbolList,
+}
+
+impl<'a> Parts<'a> {
+    /// Parses a validated image.
+    pub fn of(elf: &Elf<'a>) -> Parts<'a> {
+        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
+            b".modinfo".as_slice(),
+            b"__ksymtab_strings",
+            b".symtab",
+            b".strtab",
+            b"__versions",
+        ]);
+        let tables = super::symbols::Tables {
+            symtab,
+            strtab,
+            ksymtab_strings,
+            versions,
+        };
+        Parts {
+            ident: elf.ident(),
+            modinfo: modinfo.map(|s| s.data),
+            exports: super::symbols::exports(elf, &tables),
+            imports: super::symbols::imports(elf, &tables),
+        }
+    }
+
+    /// Everything, owned (no signature).
+    pub fn into_meta(self) -> ModuleMeta {
+        let (exports, exports_error) = match self.exports {
+            Ok(e) => (e.to_exports(), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        ModuleMeta {
+            compression: super::Compression::None,
+            ident: self.ident,
+            modinfo: self.modinfo.map(super::modinfo::parse).unwrap_or_default(),
+            has_modinfo: self.modinfo.is_some(),
+            exports,
+            exports_error,
+            imports: self.imports.to_imports(),
+            signature: None,
+        }
+    }
 }
 
 fn parse_elf_without_signature(elf: Elf<'_>) -> Result<ModuleMeta, ModuleError> {
-    let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
-        b".modinfo".as_slice(),
-        b"__ksymtab_strings",
-        b".symtab",
-        b".strtab",
-        b"__versions",
-    ]);
-    let tables = super::symbols::Tables {
-        symtab,
-        strtab,
-        ksymtab_strings,
-        versions,
-    };
-    let (exports, exports_error) = match super::symbols::exports(&elf, &tables) {
-        Ok(e) => (e, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
-    let imports = super::symbols::imports(&elf, &tables);
-    Ok(ModuleMeta {
-        compression: super::Compression::None,
-        ident: elf.ident(),
-        modinfo: modinfo
-            .map(|s| super::modinfo::parse(s.data))
-            .unwrap_or_default(),
-        has_modinfo: modinfo.is_some(),
-        exports,
-        exports_error,
-        imports,
-        signature: None,
-    })
+    Ok(Parts::of(&elf).into_meta())
 }
 
 #[cfg(test)]

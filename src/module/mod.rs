@@ -10,7 +10,11 @@ pub mod elf;
 pub mod modinfo;
 pub mod signature;
 pub mod sparse;
+pub mod symbol_list;
 pub mod symbols;
+
+pub use elf::Parts;
+pub use symbol_list::{SymbolList, SymbolRef};
 
 use serde::Serialize;
 
@@ -232,7 +236,12 @@ pub fn read_module_file(
     path: &camino::Utf8Path,
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
-    read_module_file_with(path, limits, false)
+    read_module_file_with(path, limits, false, |compression, image, parts| {
+        let mut meta = parts.into_meta();
+        meta.compression = compression;
+        meta.signature = signature::parse(image);
+        meta
+    })
 }
 
 /// Like [`read_module_file`], but for depmod: of a plain module only the
@@ -242,14 +251,32 @@ pub fn read_module_file_for_depmod(
     path: &camino::Utf8Path,
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
-    read_module_file_with(path, limits, true)
+    read_module_parts_for_depmod(path, limits, |compression, parts| {
+        let mut meta = parts.into_meta();
+        meta.compression = compression;
+        meta
+    })
 }
 
-fn read_module_file_with(
+/// Reads a module as [`read_module_file_for_depmod`] does and hands what
+/// was parsed, still borrowing the thread's buffers, to `keep`, which takes
+/// what it needs.
+pub fn read_module_parts_for_depmod<T>(
+    path: &camino::Utf8Path,
+    limits: &Limits,
+    keep: impl FnOnce(Compression, Parts<'_>) -> T,
+) -> Result<T, ModuleError> {
+    read_module_file_with(path, limits, true, |compression, _, parts| {
+        keep(compression, parts)
+    })
+}
+
+fn read_module_file_with<T>(
     path: &camino::Utf8Path,
     limits: &Limits,
     sparse: bool,
-) -> Result<ModuleMeta, ModuleError> {
+    keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
+) -> Result<T, ModuleError> {
     thread_local! {
         static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
             std::cell::RefCell::new((Vec::new(), Vec::new()))
@@ -258,7 +285,7 @@ fn read_module_file_with(
     BUFFERS.with(|cell| {
         let mut guard = cell.borrow_mut();
         let (file_buf, image_buf) = &mut *guard;
-        let result = read_with_buffers(path, limits, sparse, file_buf, image_buf);
+        let result = read_with_buffers(path, limits, sparse, file_buf, image_buf, keep);
         for buf in [file_buf, image_buf] {
             if buf.capacity() > RETAINED_BUFFER {
                 *buf = Vec::new();
@@ -298,13 +325,14 @@ pub const MAP_THRESHOLD: u64 = 64 * 1024;
 /// Largest per-thread buffer kept between modules.
 pub const RETAINED_BUFFER: usize = 8 << 20;
 
-fn read_with_buffers(
+fn read_with_buffers<T>(
     path: &camino::Utf8Path,
     limits: &Limits,
     sparse: bool,
     file_buf: &mut Vec<u8>,
     image_buf: &mut Vec<u8>,
-) -> Result<ModuleMeta, ModuleError> {
+    keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
+) -> Result<T, ModuleError> {
     let io = |e: std::io::Error| ModuleError::Io(e.to_string());
     let file = open_regular(path)?;
     let len = file.metadata().map_err(io)?.len();
@@ -322,10 +350,10 @@ fn read_with_buffers(
         }
         let image = &mut file_buf[..len as usize];
         if let Some(loaded) = sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
-            if let Some(result) = elf::parse_sparse_image(image, &loaded) {
-                let mut meta = result?;
-                meta.compression = Compression::None;
-                return Ok(meta);
+            let missed = std::cell::Cell::new(false);
+            let result = elf::parse_sparse_image(image, &loaded, &missed);
+            if !missed.get() {
+                return Ok(keep(Compression::None, image, result?));
             }
         }
     }
@@ -351,12 +379,6 @@ fn read_with_buffers(
         Compression::None => data,
         _ => image_buf,
     };
-    // depmod (sparse) never uses the signature: don't decode it.
-    let mut meta = if sparse {
-        elf::parse_image_without_signature(image)?
-    } else {
-        elf::parse_image(image)?
-    };
-    meta.compression = compression;
-    Ok(meta)
+    let parts = elf::Parts::of(&elf::Elf::parse(image)?);
+    Ok(keep(compression, image, parts))
 }

@@ -1,7 +1,8 @@
 //! Exported and undefined symbols (spec §5.4, §5.5).
 
 use super::elf::{Elf, Section, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF};
-use super::{ElfClass, Export, Import, ModuleError};
+use super::symbol_list::SymbolList;
+use super::{ElfClass, ModuleError};
 
 /// `STB_WEAK`.
 const STB_WEAK: u8 = 2;
@@ -20,6 +21,14 @@ pub struct Tables<'a> {
     pub versions: Option<Section<'a>>,
 }
 
+/// How many bytes of names one list may hold. Names are copied out of
+/// `.strtab`, where many symbols can share one long string: without a
+/// bound, a small hostile module could ask for gigabytes. Real modules stay
+/// far below the size of their own image.
+fn name_budget(elf: &Elf<'_>) -> usize {
+    elf.data().len().saturating_mul(4).saturating_add(1 << 16)
+}
+
 /// A usable `.symtab`/`.strtab` pair: both present and the symbol table a
 /// whole number of entries.
 fn symtab_pair<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Option<(Section<'a>, Section<'a>, usize)> {
@@ -34,12 +43,13 @@ fn symtab_pair<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Option<(Section<'a>, Sectio
 /// The exports of a module (spec §5.4): the `__crc_` symbols if there are
 /// any, else the strings of `__ksymtab_strings`, else none. Errors only for
 /// an unterminated `__ksymtab_strings`.
-pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<Vec<Export>, ModuleError> {
+pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError> {
     if let Some(found) = crc_exports(elf, t) {
         return Ok(found);
     }
+    let mut out = SymbolList::new();
     let Some(strings) = t.ksymtab_strings else {
-        return Ok(Vec::new());
+        return Ok(out);
     };
     let data = strings.data;
     let start = data
@@ -49,40 +59,41 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<Vec<Export>, ModuleError
         .min(data.len().saturating_sub(1));
     let rest = &data[start..];
     if rest.len() <= 1 {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     if rest.last() != Some(&0) {
         return Err(ModuleError::UnterminatedKsymtab);
     }
-    Ok(rest
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| Export {
-            name: s.to_vec(),
-            crc: 0,
-        })
-        .collect())
+    // Disjoint pieces of the section: they always fit the budget.
+    let budget = name_budget(elf);
+    for name in rest.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        if out.push(name, 0, false, budget).is_err() {
+            break;
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 /// Exports from `__crc_` symbols; `None` (fall back) when the symbol table
-/// is unusable or has no such symbol.
-fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Export>> {
+/// is unusable or has no such symbol (or names past the budget).
+fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     let (symtab, strtab, count) = symtab_pair(elf, t)?;
-    let mut out = Vec::new();
+    let budget = name_budget(elf);
+    let mut out = SymbolList::new();
     for i in 1..count {
         let sym = elf.sym(&symtab, i)?;
         // Any name offset outside .strtab disables this path entirely.
         let name = elf.str_in(&strtab, sym.name)?;
         if let Some(exported) = name.strip_prefix(CRC_PREFIX) {
-            out.push(Export {
-                name: exported.to_vec(),
-                crc: resolve_crc(elf, sym.value, sym.shndx),
-            });
+            let crc = resolve_crc(elf, sym.value, sym.shndx);
+            out.push(exported, crc, false, budget).ok()?;
         }
     }
     if out.is_empty() {
         None
     } else {
+        out.shrink_to_fit();
         Some(out)
     }
 }
@@ -140,12 +151,15 @@ fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<Version<'a>> {
 
 /// The symbols a module needs (spec §5.5): undefined `.symtab` entries in
 /// order with the CRC of the first `__versions` record of the same name,
-/// then the unmatched `__versions` records. Any problem → no imports.
-pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> Vec<Import> {
-    imports_inner(elf, t).unwrap_or_default()
+/// then the unmatched `__versions` records. Any problem (including names
+/// past the budget) → no imports.
+pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> SymbolList {
+    let mut list = imports_inner(elf, t).unwrap_or_default();
+    list.shrink_to_fit();
+    list
 }
 
-fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Import>> {
+fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     let vers = versions(elf, t);
     let (symtab, strtab, count) = symtab_pair(elf, t)?;
     let skip_register = matches!(elf.ident().machine, EM_SPARC | EM_SPARCV9);
@@ -158,7 +172,8 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Import>> {
             first.entry(n).or_insert(j);
         }
     }
-    let mut out = Vec::new();
+    let budget = name_budget(elf);
+    let mut out = SymbolList::new();
     for i in 1..count {
         let sym = elf.sym(&symtab, i)?;
         if sym.shndx != SHN_UNDEF {
@@ -176,20 +191,12 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<Vec<Import>> {
             crc = vers[j].crc;
             matched[j] = true;
         }
-        out.push(Import {
-            name: name.to_vec(),
-            weak: sym.bind() == STB_WEAK,
-            crc,
-        });
+        out.push(name, crc, sym.bind() == STB_WEAK, budget).ok()?;
     }
     for (v, seen) in vers.iter().zip(matched) {
         if !seen {
             // A name without NUL in its field fails the whole list.
-            out.push(Import {
-                name: v.name?.to_vec(),
-                weak: false,
-                crc: v.crc,
-            });
+            out.push(v.name?, v.crc, false, budget).ok()?;
         }
     }
     Some(out)

@@ -56,13 +56,13 @@ fn module_direct_dependencies(
     let mut deps: Vec<u32> = Vec::new();
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
-    for imp in node.imports {
-        let Some(sym) = table.find(&imp.name) else {
+    for imp in node.imports.iter() {
+        let Some(sym) = table.find(imp.name) else {
             if opts.print_unknown && !imp.weak {
                 diags.push(Diagnostic::warning(format!(
                     "{} needs unknown symbol {}",
                     node.path,
-                    String::from_utf8_lossy(&imp.name)
+                    String::from_utf8_lossy(imp.name)
                 )));
             }
             continue;
@@ -71,7 +71,7 @@ fn module_direct_dependencies(
             diags.push(Diagnostic::warning(format!(
                 "{} disagrees about version of symbol {}",
                 node.path,
-                String::from_utf8_lossy(&imp.name)
+                String::from_utf8_lossy(imp.name)
             )));
         }
         if let Some(owner) = sym.owner {
@@ -81,7 +81,7 @@ fn module_direct_dependencies(
                     verbose.push(format!(
                         "{} needs \"{}\": {}",
                         node.path,
-                        String::from_utf8_lossy(&imp.name),
+                        String::from_utf8_lossy(imp.name),
                         nodes[owner as usize].path
                     ));
                 }

@@ -9,7 +9,7 @@ pub mod symbols;
 pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps};
 pub use symbols::SymbolTable;
 
-use crate::module::{Export, Import};
+use crate::module::SymbolList;
 
 /// What resolution needs of one module (in module-array order).
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +18,6 @@ pub struct Node<'a> {
     pub path: &'a str,
     /// Module name.
     pub name: &'a str,
-    pub exports: &'a [Export],
-    pub imports: &'a [Import],
+    pub exports: &'a SymbolList,
+    pub imports: &'a SymbolList,
 }
