@@ -922,3 +922,30 @@ fn sparse_reader_falls_back_when_the_parser_needs_unread_bytes() {
         assert_eq!(sparse, whole, "{name}");
     }
 }
+
+/// Symbol names are copied out of `.strtab`, where any number of symbols
+/// may share one string. 20,000 undefined symbols naming the same 8 KiB
+/// string would ask for 160 MB of names from a 500 KB module (and a larger
+/// module for terabytes); the reader
+/// bounds the names at four times the image (then, as for any unusable
+/// symbol table, the module has no imports) and stays small and fast.
+#[test]
+fn symbols_sharing_one_long_name_do_not_multiply_memory() {
+    let long = "n".repeat(8 << 10);
+    let image = build(&ModuleSpec {
+        modinfo: vec!["license=GPL".into()],
+        undefined: vec![(long.clone(), false); 20_000],
+        ..ModuleSpec::default()
+    });
+    assert!(image.len() < 1 << 20, "{}", image.len());
+    let meta = parse_module(&image, &Limits::default()).unwrap();
+    assert_eq!(meta.imports, vec![]);
+    // A few such symbols are within the bound and are all read.
+    let image = build(&ModuleSpec {
+        undefined: vec![(long.clone(), false); 3],
+        ..ModuleSpec::default()
+    });
+    let meta = parse_module(&image, &Limits::default()).unwrap();
+    assert_eq!(meta.imports.len(), 3);
+    assert!(meta.imports.iter().all(|i| i.name == long.as_bytes()));
+}
