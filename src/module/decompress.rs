@@ -83,6 +83,84 @@ fn initial_capacity(input_len: usize, ratio: usize, cap: u64) -> usize {
     guess.min(cap) as usize
 }
 
+/// Largest expansion a size hint may claim: beyond it the hint is ignored
+/// (real modules expand 3-8 times; a hostile trailer could claim anything).
+const MAX_HINTED_RATIO: u64 = 64;
+
+/// The capacity to allocate first: the size the stream's trailer announces
+/// when it is plausible (so a module is decoded into one allocation of the
+/// right size, instead of doubling and copying), else a guess from `ratio`.
+fn first_capacity(data: &[u8], hint: Option<u64>, ratio: usize, cap: u64) -> usize {
+    match hint {
+        Some(h) if h > 0 && h <= (data.len() as u64).saturating_mul(MAX_HINTED_RATIO) => {
+            // One more byte than announced, so reaching the end of the
+            // stream needs no growth to be noticed.
+            h.saturating_add(1).min(cap) as usize
+        }
+        _ => initial_capacity(data.len(), ratio, cap),
+    }
+}
+
+/// Makes room for `capacity` bytes in the empty buffer `out`. A buffer too
+/// small is freed before the new one is allocated: growing it in place
+/// would hold both at once for nothing (there is nothing to copy).
+fn reserve_fresh(out: &mut Vec<u8>, capacity: usize) {
+    debug_assert!(out.is_empty());
+    if out.capacity() < capacity {
+        *out = Vec::new();
+        out.reserve_exact(capacity);
+    }
+}
+
+/// An xz multibyte integer at `*pos` (at most 9 bytes), advancing `pos`.
+fn xz_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for i in 0..9 {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The uncompressed size the last xz stream's index announces (the sum of
+/// its blocks), read from the stream footer backwards. Only a hint: never
+/// trusted beyond sizing the first allocation.
+fn xz_size_hint(data: &[u8]) -> Option<u64> {
+    // Stream padding: zero bytes after the footer, in multiples of four.
+    let mut end = data.len();
+    while end >= 4 && data[end - 4..end] == [0; 4] {
+        end -= 4;
+    }
+    let footer = data.get(end.checked_sub(12)?..end)?;
+    if &footer[10..12] != b"YZ" {
+        return None;
+    }
+    let backward = (u64::from(u32::from_le_bytes(footer[4..8].try_into().ok()?)) + 1) * 4;
+    let index_start = (end - 12).checked_sub(usize::try_from(backward).ok()?)?;
+    let index = &data[index_start..end - 12];
+    if index.first() != Some(&0) {
+        return None;
+    }
+    let mut pos = 1;
+    let records = xz_varint(index, &mut pos)?;
+    let mut total = 0u64;
+    for _ in 0..records {
+        xz_varint(index, &mut pos)?;
+        total = total.checked_add(xz_varint(index, &mut pos)?)?;
+    }
+    Some(total)
+}
+
+/// The size a gzip member's trailer announces (`ISIZE`, modulo 2^32).
+fn gzip_size_hint(data: &[u8]) -> Option<u64> {
+    let tail = data.get(data.len().checked_sub(4)?..)?;
+    Some(u64::from(u32::from_le_bytes(tail.try_into().ok()?)))
+}
+
 /// The largest output a decoder may produce: one byte past the limit, so
 /// that "exactly at the limit" and "over the limit" can be told apart.
 fn output_cap(limit: u64) -> u64 {
@@ -127,7 +205,7 @@ fn decompress_xz(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Modul
         Stream::new_stream_decoder(memlimit, CONCATENATED).map_err(|e| xz_err(xz_error_text(e)))?;
     let cap = output_cap(limit);
     // Modules compress by about 3-4x with xz.
-    out.reserve(initial_capacity(data.len(), 4, cap));
+    reserve_fresh(out, first_capacity(data, xz_size_hint(data), 4, cap));
     loop {
         let consumed = stream.total_in() as usize;
         let input = data.get(consumed..).unwrap_or(&[]);
@@ -211,7 +289,7 @@ fn decompress_zstd(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
 fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), ModuleError> {
     let cap = output_cap(limit);
     let decoder = flate2::read::MultiGzDecoder::new(data);
-    out.reserve(initial_capacity(data.len(), 4, cap));
+    reserve_fresh(out, first_capacity(data, gzip_size_hint(data), 4, cap));
     match decoder.take(cap).read_to_end(out) {
         Ok(_) => {}
         Err(e) => {
@@ -236,6 +314,42 @@ fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_hints_come_from_the_trailers() {
+        let image: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let mut xz = Vec::new();
+        let mut enc = liblzma::write::XzEncoder::new(&mut xz, 6);
+        std::io::Write::write_all(&mut enc, &image).unwrap();
+        enc.finish().unwrap();
+        assert_eq!(xz_size_hint(&xz), Some(image.len() as u64));
+        // Stream padding after the footer is skipped.
+        let mut padded = xz.clone();
+        padded.extend_from_slice(&[0; 8]);
+        assert_eq!(xz_size_hint(&padded), Some(image.len() as u64));
+        // Damaged footers and indexes give no hint (never a panic).
+        for cut in [1, 4, 12, 13, xz.len() - 1] {
+            let _ = xz_size_hint(&xz[..xz.len() - cut]);
+        }
+        let mut bad = xz.clone();
+        let n = bad.len();
+        bad[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(xz_size_hint(&bad), None);
+
+        let mut gz = Vec::new();
+        let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, &image).unwrap();
+        enc.finish().unwrap();
+        assert_eq!(gzip_size_hint(&gz), Some(image.len() as u64));
+
+        // A hint claiming more than 64 times the input is ignored.
+        let cap = 1 << 30;
+        assert_eq!(first_capacity(&[0; 100], Some(6400), 4, cap), 6401);
+        assert_eq!(first_capacity(&[0; 100], Some(6401), 4, cap), 64 * 1024);
+        assert_eq!(first_capacity(&[0; 100], Some(6400), 4, 5000), 5000);
+    }
 
     #[test]
     fn detects_magic() {
