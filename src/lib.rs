@@ -28,6 +28,7 @@ pub mod guix;
 pub mod index;
 pub mod jobs;
 pub mod kmod_hash;
+pub mod memory;
 pub mod modinfo;
 pub mod module;
 pub mod output;
