@@ -2,7 +2,7 @@
 //! resolve, render, write — with kmod depmod's options, messages and exit
 //! codes.
 
-use crate::module::{self, Compression, Limits, ModuleError, SymbolList};
+use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolList};
 use crate::render::{
     self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
 };
@@ -67,12 +67,12 @@ pub struct DepmodOptions {
 /// error fields are not serialised.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadedModule {
-    #[serde(with = "crate::audit::esc::vec", default)]
-    pub aliases: Vec<Vec<u8>>,
-    #[serde(with = "crate::audit::esc::vec", default)]
-    pub softdeps: Vec<Vec<u8>>,
-    #[serde(with = "crate::audit::esc::vec", default)]
-    pub weakdeps: Vec<Vec<u8>>,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub aliases: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub softdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub weakdeps: StringList,
     #[serde(with = "crate::module::symbol_list::as_exports", default)]
     pub exports: SymbolList,
     #[serde(with = "crate::module::symbol_list::as_imports", default)]
@@ -111,17 +111,30 @@ impl LoadedModule {
                     continue;
                 };
                 let value = &entry[eq + 1..];
-                match &entry[..eq] {
-                    b"alias" => m.aliases.push(value.to_vec()),
-                    b"softdep" => m.softdeps.push(value.to_vec()),
-                    b"weakdep" => m.weakdeps.push(value.to_vec()),
-                    b"vermagic" if m.vermagic.is_none() => m.vermagic = Some(value.to_vec()),
-                    _ => {}
+                // The lists hold at most 4 GiB; `.modinfo` is part of an
+                // image no larger than the size limit.
+                let full = match &entry[..eq] {
+                    b"alias" => m.aliases.push(value),
+                    b"softdep" => m.softdeps.push(value),
+                    b"weakdep" => m.weakdeps.push(value),
+                    b"vermagic" if m.vermagic.is_none() => {
+                        m.vermagic = Some(value.to_vec());
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                };
+                if full.is_err() {
+                    return Err(ModuleError::TooLarge {
+                        limit: u64::from(u32::MAX),
+                    });
                 }
             }
-            m
+            for list in [&mut m.aliases, &mut m.softdeps, &mut m.weakdeps] {
+                list.shrink_to_fit();
+            }
+            Ok(m)
         });
-        read.unwrap_or_else(|e| LoadedModule {
+        read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
             error: Some(e),
             ..Default::default()
         })
@@ -482,9 +495,9 @@ pub fn build(
             .map(|(&i, deps)| RenderModule {
                 name: &prep.modules[i].name,
                 db_path: prep.modules[i].db_path(),
-                aliases: loaded[i].aliases.iter().map(Vec::as_slice).collect(),
-                softdeps: loaded[i].softdeps.iter().map(Vec::as_slice).collect(),
-                weakdeps: loaded[i].weakdeps.iter().map(Vec::as_slice).collect(),
+                aliases: loaded[i].aliases.iter().collect(),
+                softdeps: loaded[i].softdeps.iter().collect(),
+                weakdeps: loaded[i].weakdeps.iter().collect(),
                 deps,
             })
             .collect(),
@@ -615,6 +628,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         }
     };
     let t2 = std::time::Instant::now();
+    let hwm_read = timing.then(peak_rss_kib).flatten();
     let built = build(&prep, &loaded, opts, &mut outcome.diags);
     let loaded = match (cached, &opts.manifest) {
         (Some(mut r), Some(file)) if r.changed => {
@@ -631,10 +645,13 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     let t3 = std::time::Instant::now();
     if timing {
         eprintln!(
-            "kmodtree timing: discover {:?}, read {:?}, resolve+render {:?}",
+            "kmodtree timing: discover {:?}, read {:?}, resolve+render {:?}; \
+             peak RSS after reading {:?} KiB, after rendering {:?} KiB",
             t1 - t0,
             t2 - t1,
-            t3 - t2
+            t3 - t2,
+            hwm_read,
+            peak_rss_kib()
         );
     }
     let verbose = match &built {
@@ -680,6 +697,13 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         outcome.exit_code = 1;
     }
     outcome
+}
+
+/// The process's peak resident set so far (`VmHWM`), for `KMODTREE_TIMING`.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The module directory under the base, without leading slashes. `-m`

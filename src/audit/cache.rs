@@ -286,7 +286,12 @@ pub fn read_modules_cached(
                 let stamp = match FileStamp::of(c.path.as_std_path()) {
                     Ok(s) => s,
                     // Unreadable: read it for the error message.
-                    Err(_) => return (Source::Read(Box::new(LoadedModule::read(&c.path, limits))), None),
+                    Err(_) => {
+                        return (
+                            Source::Read(Box::new(LoadedModule::read(&c.path, limits))),
+                            None,
+                        )
+                    }
                 };
                 if !verify_hashes {
                     if let Some(&i) = cache.by_path.get(key) {
@@ -298,7 +303,12 @@ pub fn read_modules_cached(
                 }
                 let sha = match sha256_file(c.path.as_std_path()) {
                     Ok(s) => s,
-                    Err(_) => return (Source::Read(Box::new(LoadedModule::read(&c.path, limits))), None),
+                    Err(_) => {
+                        return (
+                            Source::Read(Box::new(LoadedModule::read(&c.path, limits))),
+                            None,
+                        )
+                    }
                 };
                 if let Some(&i) = cache.by_hash.get(&sha) {
                     return (

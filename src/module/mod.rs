@@ -14,7 +14,7 @@ pub mod symbol_list;
 pub mod symbols;
 
 pub use elf::Parts;
-pub use symbol_list::{SymbolList, SymbolRef};
+pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
 use serde::Serialize;
 

@@ -209,3 +209,92 @@ mod tests {
         assert_eq!(l.name_bytes(), 3);
     }
 }
+
+/// Byte strings stored back to back (a module's aliases, softdeps, ...):
+/// two allocations instead of one per string.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StringList {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl StringList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a string; refuses past `u32::MAX` bytes in all.
+    pub fn push(&mut self, s: &[u8]) -> Result<(), ListFull> {
+        let end = u32::try_from(self.bytes.len() + s.len()).map_err(|_| ListFull)?;
+        self.bytes.extend_from_slice(s);
+        self.ends.push(end);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let s = &self.bytes[start..end as usize];
+            start = end as usize;
+            s
+        })
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+
+    pub fn from_vecs(v: &[Vec<u8>]) -> Result<Self, ListFull> {
+        let mut list = StringList::new();
+        for s in v {
+            list.push(s)?;
+        }
+        Ok(list)
+    }
+}
+
+/// Serde (de)serialisation of a [`StringList`] as an array of %-escaped
+/// byte strings (the `--manifest` cache's format).
+pub mod as_escaped_strings {
+    use super::StringList;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(list: &StringList, s: S) -> Result<S::Ok, S::Error> {
+        crate::audit::esc::vec::serialize(&list.to_vecs(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<StringList, D::Error> {
+        let v = crate::audit::esc::vec::deserialize(d)?;
+        StringList::from_vecs(&v).map_err(|_| serde::de::Error::custom("string list too large"))
+    }
+}
+
+#[cfg(test)]
+mod string_list_tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip() {
+        let v = vec![b"pci:v*".to_vec(), Vec::new(), b"of:N*".to_vec()];
+        let l = StringList::from_vecs(&v).unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            vec![&b"pci:v*"[..], b"", b"of:N*"]
+        );
+        assert_eq!(l.to_vecs(), v);
+    }
+}
