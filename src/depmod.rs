@@ -2,7 +2,10 @@
 //! resolve, render, write — with kmod depmod's options, messages and exit
 //! codes.
 
-use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolList};
+use crate::module::{
+    self, Compression, ImportList, Limits, ModuleError, StringList, SymbolInterner, SymbolList,
+    SymbolNames,
+};
 use crate::render::{
     self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
 };
@@ -62,43 +65,56 @@ pub struct DepmodOptions {
 
 /// What depmod needs from one module file, extracted in parallel.
 ///
-/// Serialised (byte strings escaped, see [`crate::audit::esc`]) in the
-/// `--manifest` cache; modules with an error are never cached, so the
-/// error fields are not serialised.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The imported symbols' names are interned: they are ids into the
+/// [`SymbolNames`] of the [`LoadedTree`] the module belongs to. (The
+/// `--manifest` cache stores the names, see [`crate::audit::cache`].)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadedModule {
-    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
     pub aliases: StringList,
-    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
     pub softdeps: StringList,
-    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
     pub weakdeps: StringList,
-    #[serde(with = "crate::module::symbol_list::as_exports", default)]
     pub exports: SymbolList,
-    #[serde(with = "crate::module::symbol_list::as_imports", default)]
-    pub imports: SymbolList,
+    pub imports: ImportList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
-    #[serde(with = "crate::audit::esc::opt", default)]
     pub vermagic: Option<Vec<u8>>,
     /// The image could not be read at all.
-    #[serde(skip)]
     pub error: Option<ModuleError>,
     /// The exports could not be read (the rest is valid).
-    #[serde(skip)]
     pub exports_error: Option<ModuleError>,
 }
 
+/// The modules of a tree, read, and the names of the symbols they import.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedTree {
+    /// `modules[i]` belongs to the i-th module file given to the reader.
+    pub modules: Vec<LoadedModule>,
+    /// The names behind every module's [`LoadedModule::imports`].
+    pub names: SymbolNames,
+}
+
 impl LoadedModule {
-    /// Reads one module file keeping only what depmod uses.
-    pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
+    /// Reads one module file keeping only what depmod uses; the names of
+    /// its imports go to `interner`.
+    pub fn read(
+        path: &camino::Utf8Path,
+        limits: &Limits,
+        interner: &SymbolInterner,
+    ) -> LoadedModule {
         let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
             let mut m = LoadedModule::default();
             match parts.exports {
                 Ok(e) => m.exports = e,
                 Err(e) => m.exports_error = Some(e),
             }
-            m.imports = parts.imports;
+            // Only a tree with billions of distinct names fills the
+            // interner: reported like any other list too large to hold.
+            m.imports =
+                interner
+                    .intern_imports(&parts.imports)
+                    .map_err(|_| ModuleError::TooLarge {
+                        limit: u64::from(u32::MAX),
+                    })?;
             for entry in parts
                 .modinfo
                 .map(module::modinfo::strings)
@@ -373,18 +389,19 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 }
 
 /// Reads every module in parallel; results in input order.
-pub fn read_modules(
-    modules: &[Candidate],
-    limits: &Limits,
-    jobs: Option<usize>,
-) -> Vec<LoadedModule> {
+pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
+    let interner = SymbolInterner::new();
     let work = || {
         modules
             .par_iter()
-            .map(|c| LoadedModule::read(&c.path, limits))
+            .map(|c| LoadedModule::read(&c.path, limits, &interner))
             .collect::<Vec<_>>()
     };
-    crate::jobs::run_with_jobs(jobs, work)
+    let modules = crate::jobs::run_with_jobs(jobs, work);
+    LoadedTree {
+        modules,
+        names: interner.freeze(),
+    }
 }
 
 fn read_input(dir: &str, name: &str) -> InputFile {
@@ -406,15 +423,16 @@ pub struct Failed {
     pub verbose: Vec<String>,
 }
 
-/// Orders, resolves and renders. `loaded[i]` belongs to `prep.modules[i]`.
-/// Diagnostics are appended to `diags` in kmod's order; Err means exit 1
-/// with nothing written (cycles, bad characters).
+/// Orders, resolves and renders. `tree.modules[i]` belongs to
+/// `prep.modules[i]`. Diagnostics are appended to `diags` in kmod's order;
+/// Err means exit 1 with nothing written (cycles, bad characters).
 pub fn build(
     prep: &Prepared,
-    loaded: &[LoadedModule],
+    tree: &LoadedTree,
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
+    let loaded = &tree.modules;
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
     let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
@@ -466,6 +484,7 @@ pub fn build(
         .collect();
     let direct = resolve::direct_dependencies(
         &nodes,
+        &tree.names,
         &table,
         DepOptions {
             print_unknown: prep.print_unknown,
@@ -604,7 +623,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     outcome.diags.extend(prep.diags.iter().cloned());
     let t1 = std::time::Instant::now();
     let mut cached = None;
-    let loaded = match &opts.manifest {
+    let tree = match &opts.manifest {
         None => read_modules(&prep.modules, &opts.limits, opts.jobs),
         Some(file) => {
             use crate::audit::cache;
@@ -622,26 +641,26 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             if timing {
                 eprintln!("kmodtree timing: manifest {:?}", r.stats);
             }
-            let loaded = std::mem::take(&mut r.loaded);
+            let tree = std::mem::take(&mut r.tree);
             cached = Some(r);
-            loaded
+            tree
         }
     };
     let t2 = std::time::Instant::now();
     let hwm_read = timing.then(peak_rss_kib).flatten();
-    let built = build(&prep, &loaded, opts, &mut outcome.diags);
-    let loaded = match (cached, &opts.manifest) {
+    let built = build(&prep, &tree, opts, &mut outcome.diags);
+    let tree = match (cached, &opts.manifest) {
         (Some(mut r), Some(file)) if r.changed => {
-            r.loaded = loaded;
+            r.tree = tree;
             if let Err(e) = r.write(file, &opts.limits) {
                 outcome.notes.push(format!("kmodtree: warning: {e}"));
             }
-            std::mem::take(&mut r.loaded)
+            std::mem::take(&mut r.tree)
         }
-        _ => loaded,
+        _ => tree,
     };
     // Freeing a whole tree's symbols takes a while: do it beside the writing.
-    rayon::spawn(move || drop(loaded));
+    rayon::spawn(move || drop(tree));
     let t3 = std::time::Instant::now();
     if timing {
         eprintln!(

@@ -6,8 +6,8 @@
 //! FILE records, for every module of the last run, its path (relative to
 //! the module directory when inside it), its sha256, the `stat` identity of
 //! the file it was read from, and what depmod extracted from it
-//! ([`LoadedModule`]). The next run reuses an entry instead of opening the
-//! module:
+//! ([`CachedModule`]: a [`LoadedModule`] with its imports' names). The next
+//! run reuses an entry instead of opening the module:
 //!
 //! * **fast path** (default): the file's `(dev, ino, size, mtime_ns,
 //!   ctime_ns)` equal the recorded ones. Content cannot change without
@@ -24,8 +24,8 @@
 //! other-version FILE is ignored with a warning: it only costs speed. The
 //! output of a run does not depend on FILE.
 
-use crate::depmod::LoadedModule;
-use crate::module::Limits;
+use crate::depmod::{LoadedModule, LoadedTree};
+use crate::module::{InternerFull, Limits, StringList, SymbolInterner, SymbolList, SymbolNames};
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -62,13 +62,64 @@ impl FileStamp {
     }
 }
 
+/// What the cache records of a module: a [`LoadedModule`] (without
+/// errors: modules with one are never cached) whose imports are names, not
+/// ids into a run's interner. Byte strings are escaped (see
+/// [`crate::audit::esc`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedModule {
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub aliases: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub softdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
+    pub weakdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_exports", default)]
+    pub exports: SymbolList,
+    #[serde(with = "crate::module::symbol_list::as_imports", default)]
+    pub imports: SymbolList,
+    #[serde(with = "crate::audit::esc::opt", default)]
+    pub vermagic: Option<Vec<u8>>,
+}
+
+impl CachedModule {
+    /// The record of `m`, whose imports are named in `names`; None if one
+    /// is not (ids of another interner).
+    pub fn of(m: &LoadedModule, names: &SymbolNames) -> Option<CachedModule> {
+        Some(CachedModule {
+            aliases: m.aliases.clone(),
+            softdeps: m.softdeps.clone(),
+            weakdeps: m.weakdeps.clone(),
+            exports: m.exports.clone(),
+            imports: names.to_symbol_list(&m.imports)?,
+            vermagic: m.vermagic.clone(),
+        })
+    }
+
+    /// The module this records, its imports' names interned in `interner`.
+    pub fn into_loaded(self, interner: &SymbolInterner) -> Result<LoadedModule, InternerFull> {
+        let mut imports = interner.intern_imports(&self.imports)?;
+        imports.shrink_to_fit();
+        Ok(LoadedModule {
+            aliases: self.aliases,
+            softdeps: self.softdeps,
+            weakdeps: self.weakdeps,
+            exports: self.exports,
+            imports,
+            vermagic: self.vermagic,
+            error: None,
+            exports_error: None,
+        })
+    }
+}
+
 /// One cached module.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CacheEntry {
     pub path: String,
     pub sha256: String,
     pub stamp: FileStamp,
-    pub meta: LoadedModule,
+    pub meta: CachedModule,
 }
 
 /// The first line of the file. The file is JSON Lines: this header, then
@@ -98,7 +149,7 @@ struct CacheEntryRef<'a> {
     path: &'a str,
     sha256: &'a str,
     stamp: FileStamp,
-    meta: &'a LoadedModule,
+    meta: CachedModule,
 }
 
 /// Why a cache file was not used (printed as a warning).
@@ -234,8 +285,8 @@ pub struct CacheStats {
 
 /// The result of reading a tree's modules through the cache.
 pub struct CachedRead {
-    /// `loaded[i]` belongs to `modules[i]`.
-    pub loaded: Vec<LoadedModule>,
+    /// `tree.modules[i]` belongs to `modules[i]`.
+    pub tree: LoadedTree,
     /// Per module: (cache path, sha256, stamp) when cacheable.
     records: Vec<Option<(String, String, FileStamp)>>,
     pub stats: CacheStats,
@@ -278,6 +329,9 @@ pub fn read_modules_cached(
     mut cache: Cache,
     verify_hashes: bool,
 ) -> CachedRead {
+    let interner = SymbolInterner::new();
+    let read =
+        |c: &Candidate| Source::Read(Box::new(LoadedModule::read(&c.path, limits, &interner)));
     let work = || {
         modules
             .par_iter()
@@ -286,12 +340,7 @@ pub fn read_modules_cached(
                 let stamp = match FileStamp::of(c.path.as_std_path()) {
                     Ok(s) => s,
                     // Unreadable: read it for the error message.
-                    Err(_) => {
-                        return (
-                            Source::Read(Box::new(LoadedModule::read(&c.path, limits))),
-                            None,
-                        )
-                    }
+                    Err(_) => return (read(c), None),
                 };
                 if !verify_hashes {
                     if let Some(&i) = cache.by_path.get(key) {
@@ -303,12 +352,7 @@ pub fn read_modules_cached(
                 }
                 let sha = match sha256_file(c.path.as_std_path()) {
                     Ok(s) => s,
-                    Err(_) => {
-                        return (
-                            Source::Read(Box::new(LoadedModule::read(&c.path, limits))),
-                            None,
-                        )
-                    }
+                    Err(_) => return (read(c), None),
                 };
                 if let Some(&i) = cache.by_hash.get(&sha) {
                     return (
@@ -316,7 +360,7 @@ pub fn read_modules_cached(
                         Some((key.to_string(), sha, stamp)),
                     );
                 }
-                let m = LoadedModule::read(&c.path, limits);
+                let m = LoadedModule::read(&c.path, limits, &interner);
                 let cacheable = m.error.is_none() && m.exports_error.is_none();
                 (
                     Source::Read(Box::new(m)),
@@ -334,7 +378,9 @@ pub fn read_modules_cached(
             uses[*i] += 1;
         }
     }
-    let mut loaded = Vec::with_capacity(results.len());
+    // Each module: read already, or the cache's record (moved out at its
+    // last use), interned below.
+    let mut found: Vec<Result<LoadedModule, CachedModule>> = Vec::with_capacity(results.len());
     let mut records = Vec::with_capacity(results.len());
     for (src, rec) in results {
         match src {
@@ -350,23 +396,44 @@ pub fn read_modules_cached(
                     _ => changed = true,
                 }
                 uses[i] -= 1;
-                loaded.push(if uses[i] == 0 {
+                found.push(Err(if uses[i] == 0 {
                     std::mem::take(&mut e.meta)
                 } else {
                     e.meta.clone()
-                });
+                }));
             }
             Source::Read(m) => {
                 stats.read += 1;
                 changed = true;
-                loaded.push(*m);
+                found.push(Ok(*m));
             }
         }
         records.push(rec);
     }
     changed |= records.iter().flatten().count() != cache.entries.len();
+    drop(cache);
+    let intern = || {
+        found
+            .into_par_iter()
+            .map(|f| {
+                f.or_else(|cached| cached.into_loaded(&interner))
+                    // Only a tree with billions of distinct names fills
+                    // the interner (as when reading, see LoadedModule::read).
+                    .unwrap_or_else(|_| LoadedModule {
+                        error: Some(crate::module::ModuleError::TooLarge {
+                            limit: u64::from(u32::MAX),
+                        }),
+                        ..Default::default()
+                    })
+            })
+            .collect::<Vec<_>>()
+    };
+    let loaded = crate::jobs::run_with_jobs(jobs, intern);
     CachedRead {
-        loaded,
+        tree: LoadedTree {
+            modules: loaded,
+            names: interner.freeze(),
+        },
         records,
         stats,
         changed,
@@ -376,30 +443,33 @@ pub fn read_modules_cached(
 impl CachedRead {
     /// The file's new content (JSON, modules in the run's discovery order).
     pub fn to_json(&self, limits: &Limits) -> Vec<u8> {
-        let entries: Vec<CacheEntryRef> = self
-            .records
-            .iter()
-            .zip(&self.loaded)
-            .filter_map(|(r, m)| {
-                r.as_ref().map(|(path, sha256, stamp)| CacheEntryRef {
-                    path,
-                    sha256,
-                    stamp: *stamp,
-                    meta: m,
-                })
-            })
-            .collect();
         let header = Header {
             format: CACHE_FORMAT,
             kind: CACHE_KIND.into(),
             kmodtree: env!("CARGO_PKG_VERSION").into(),
             max_image_size: limits.max_image_size,
-            modules: entries.len(),
+            modules: self.records.iter().flatten().count(),
         };
         let mut out = serde_json::to_vec(&header).unwrap_or_default();
         out.push(b'\n');
-        for e in &entries {
-            if serde_json::to_writer(&mut out, e).is_ok() {
+        for (r, m) in self.records.iter().zip(&self.tree.modules) {
+            let Some((path, sha256, stamp)) = r else {
+                continue;
+            };
+            // One record at a time: a module's import names are copied out
+            // only while it is written. (Every id is the reader's: a record
+            // is always made. A missing line would only make the next run
+            // ignore the file.)
+            let Some(meta) = CachedModule::of(m, &self.tree.names) else {
+                continue;
+            };
+            let entry = CacheEntryRef {
+                path,
+                sha256,
+                stamp: *stamp,
+                meta,
+            };
+            if serde_json::to_writer(&mut out, &entry).is_ok() {
                 out.push(b'\n');
             }
         }
@@ -423,5 +493,42 @@ impl CachedRead {
         let dir =
             camino::Utf8Path::from_path(dir).ok_or_else(|| werr("not a UTF-8 path".into()))?;
         crate::output::write_atomic(dir, name, &self.to_json(limits)).map_err(|e| werr(e.reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of a module record is the cache's format: it must not change
+    /// with the in-memory representation (imports are interned in memory,
+    /// names in the file).
+    #[test]
+    fn module_records_keep_their_format() {
+        let interner = SymbolInterner::new();
+        let mut m = LoadedModule::default();
+        m.aliases.push(b"pci:v*d*").unwrap();
+        m.exports
+            .push(b"foo_init", 0x1234, false, usize::MAX)
+            .unwrap();
+        for (name, crc, weak) in [(&b"printk"[..], 7, false), (b"kfree\xff", 0, true)] {
+            m.imports.push(interner.intern(name).unwrap(), crc, weak);
+        }
+        m.vermagic = Some(b"6.1.0 SMP".to_vec());
+        let names = interner.freeze();
+        let record = CachedModule::of(&m, &names).unwrap();
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            json,
+            r#"{"aliases":["pci:v*d*"],"softdeps":[],"weakdeps":[],"exports":[{"name":"foo_init","crc":4660}],"imports":[{"name":"printk","crc":7},{"name":"kfree%FF","weak":true,"crc":0}],"vermagic":"6.1.0 SMP"}"#
+        );
+        let back: CachedModule = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+        let again = SymbolInterner::new();
+        let loaded = back.into_loaded(&again).unwrap();
+        let again = again.freeze();
+        assert_eq!(CachedModule::of(&loaded, &again), Some(record));
+        assert_eq!(loaded.aliases, m.aliases);
+        assert_eq!(loaded.vermagic, m.vermagic);
     }
 }

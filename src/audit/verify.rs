@@ -129,9 +129,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         ..Default::default()
     };
     let prep = depmod::prepare(&dopts).map_err(|o| AuditError::Depmod(render_diags(&o.diags)))?;
-    let loaded = depmod::read_modules(&prep.modules, &dopts.limits, dopts.jobs);
+    let tree = depmod::read_modules(&prep.modules, &dopts.limits, dopts.jobs);
+    let loaded = &tree.modules;
     let mut diags = prep.diags.clone();
-    let built = depmod::build(&prep, &loaded, &dopts, &mut diags)
+    let built = depmod::build(&prep, &tree, &dopts, &mut diags)
         .map_err(|_| AuditError::Depmod(render_diags(&diags)))?;
     let mut report = VerifyReport::default();
     for d in &diags {
@@ -198,7 +199,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         Some(v) => Some(v.clone().into_bytes()),
         None => {
             let mut counts: BTreeMap<&[u8], usize> = BTreeMap::new();
-            for (c, m) in prep.modules.iter().zip(&loaded) {
+            for (c, m) in prep.modules.iter().zip(loaded) {
                 let in_tree = c
                     .relpath
                     .as_deref()
@@ -237,7 +238,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             }
         }
     }
-    for (c, m) in prep.modules.iter().zip(&loaded) {
+    for (c, m) in prep.modules.iter().zip(loaded) {
         let mut problems = Vec::new();
         if let Some(e) = m.error.as_ref() {
             problems.push(format!("unreadable: {e}"));
@@ -254,7 +255,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 None => {}
             }
         }
-        for imp in m.imports.iter() {
+        // The reader interned every name: none is missing.
+        for imp in tree.names.resolve(&m.imports).flatten() {
             match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",

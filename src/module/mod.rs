@@ -11,10 +11,14 @@ pub mod modinfo;
 pub mod signature;
 pub mod sparse;
 pub mod symbol_list;
+pub mod symbol_names;
 pub mod symbols;
 
 pub use elf::Parts;
 pub use symbol_list::{StringList, SymbolList, SymbolRef};
+pub use symbol_names::{
+    ImportList, ImportRef, InternerFull, SymbolId, SymbolInterner, SymbolNames,
+};
 
 use serde::Serialize;
 

@@ -239,6 +239,16 @@ impl StringList {
         self.ends.is_empty()
     }
 
+    /// String `i`.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        self.bytes.get(start..end)
+    }
+
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         let mut start = 0usize;
         self.ends.iter().map(move |&end| {
@@ -296,5 +306,9 @@ mod string_list_tests {
             vec![&b"pci:v*"[..], b"", b"of:N*"]
         );
         assert_eq!(l.to_vecs(), v);
+        assert_eq!(l.get(0), Some(&b"pci:v*"[..]));
+        assert_eq!(l.get(1), Some(&b""[..]));
+        assert_eq!(l.get(2), Some(&b"of:N*"[..]));
+        assert_eq!(l.get(3), None);
     }
 }

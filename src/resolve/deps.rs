@@ -1,7 +1,9 @@
 //! Direct dependencies (spec §7.1), kmod's global topological numbering
 //! (§7.2) and transitive dependency lists (§7.3).
 
+use super::symbols::SymbolEntry;
 use super::{Node, SymbolTable};
+use crate::module::{SymbolId, SymbolNames};
 use crate::tree::Diagnostic;
 
 /// Options of the dependency pass.
@@ -25,13 +27,20 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// Looks up every undefined symbol of every module. Modules are looked up
-/// in parallel; results, warnings and `-v` lines come out in array order.
-pub fn direct_dependencies(nodes: &[Node], table: &SymbolTable, opts: DepOptions) -> DirectDeps {
+/// Looks up every undefined symbol of every module (`names` holds their
+/// names). Modules are looked up in parallel; results, warnings and `-v`
+/// lines come out in array order.
+pub fn direct_dependencies(
+    nodes: &[Node],
+    names: &SymbolNames,
+    table: &SymbolTable,
+    opts: DepOptions,
+) -> DirectDeps {
     use rayon::prelude::*;
+    let lookup = Lookup::new(names, table);
     let per_module: Vec<(Vec<u32>, Vec<Diagnostic>, Vec<String>)> = nodes
         .par_iter()
-        .map(|node| module_direct_dependencies(node, nodes, table, opts))
+        .map(|node| module_direct_dependencies(node, nodes, &lookup, opts))
         .collect();
     let mut out = DirectDeps {
         deps: Vec::with_capacity(nodes.len()),
@@ -45,24 +54,52 @@ pub fn direct_dependencies(nodes: &[Node], table: &SymbolTable, opts: DepOptions
     out
 }
 
+/// [`SymbolTable::find`] of every distinct imported name, looked up once
+/// (modules import the same few thousand names over and over).
+struct Lookup<'a> {
+    names: &'a SymbolNames,
+    /// By the names' dense index.
+    found: Vec<Option<SymbolEntry>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(names: &'a SymbolNames, table: &SymbolTable) -> Self {
+        Lookup {
+            names,
+            found: names.iter().map(|n| table.find(n).copied()).collect(),
+        }
+    }
+
+    /// The name of `id` and its provider, if any. None for an id of
+    /// another interner (never made by the reader).
+    fn get(&self, id: SymbolId) -> Option<(&'a [u8], Option<SymbolEntry>)> {
+        let name = self.names.get(id)?;
+        let found = *self.found.get(self.names.index(id)?)?;
+        Some((name, found))
+    }
+}
+
 /// One module's direct dependencies (owners in first-use order), its `-e`
 /// warnings and its `-v` lines.
 fn module_direct_dependencies(
     node: &Node,
     nodes: &[Node],
-    table: &SymbolTable,
+    lookup: &Lookup,
     opts: DepOptions,
 ) -> (Vec<u32>, Vec<Diagnostic>, Vec<String>) {
     let mut deps: Vec<u32> = Vec::new();
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
     for imp in node.imports.iter() {
-        let Some(sym) = table.find(imp.name) else {
+        let Some((name, found)) = lookup.get(imp.id) else {
+            continue;
+        };
+        let Some(sym) = found else {
             if opts.print_unknown && !imp.weak {
                 diags.push(Diagnostic::warning(format!(
                     "{} needs unknown symbol {}",
                     node.path,
-                    String::from_utf8_lossy(imp.name)
+                    String::from_utf8_lossy(name)
                 )));
             }
             continue;
@@ -71,7 +108,7 @@ fn module_direct_dependencies(
             diags.push(Diagnostic::warning(format!(
                 "{} disagrees about version of symbol {}",
                 node.path,
-                String::from_utf8_lossy(imp.name)
+                String::from_utf8_lossy(name)
             )));
         }
         if let Some(owner) = sym.owner {
@@ -81,7 +118,7 @@ fn module_direct_dependencies(
                     verbose.push(format!(
                         "{} needs \"{}\": {}",
                         node.path,
-                        String::from_utf8_lossy(imp.name),
+                        String::from_utf8_lossy(name),
                         nodes[owner as usize].path
                     ));
                 }

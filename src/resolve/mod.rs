@@ -9,7 +9,7 @@ pub mod symbols;
 pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps};
 pub use symbols::SymbolTable;
 
-use crate::module::SymbolList;
+use crate::module::{ImportList, SymbolList};
 
 /// What resolution needs of one module (in module-array order).
 #[derive(Clone, Copy, Debug)]
@@ -19,5 +19,7 @@ pub struct Node<'a> {
     /// Module name.
     pub name: &'a str,
     pub exports: &'a SymbolList,
-    pub imports: &'a SymbolList,
+    /// Undefined symbols, their names interned in the tree's
+    /// [`crate::module::SymbolNames`].
+    pub imports: &'a ImportList,
 }
