@@ -3,8 +3,8 @@
 //! codes.
 
 use crate::module::{
-    self, Compression, ImportList, Limits, ModuleError, StringList, SymbolInterner, SymbolList,
-    SymbolNames,
+    self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
+    SymbolInterner, SymbolList,
 };
 use crate::render::{
     self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
@@ -65,9 +65,9 @@ pub struct DepmodOptions {
 
 /// What depmod needs from one module file, extracted in parallel.
 ///
-/// The imported symbols' names are interned: they are ids into the
-/// [`SymbolNames`] of the [`LoadedTree`] the module belongs to. (The
-/// `--manifest` cache stores the names, see [`crate::audit::cache`].)
+/// The imported symbols are interned: they are ids into the
+/// [`InternedSymbols`] of the [`LoadedTree`] the module belongs to. (The
+/// `--manifest` cache stores their names, see [`crate::audit::cache`].)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadedModule {
     pub aliases: StringList,
@@ -84,13 +84,13 @@ pub struct LoadedModule {
     pub exports_error: Option<ModuleError>,
 }
 
-/// The modules of a tree, read, and the names of the symbols they import.
+/// The modules of a tree, read, and the symbols they import.
 #[derive(Clone, Debug, Default)]
 pub struct LoadedTree {
     /// `modules[i]` belongs to the i-th module file given to the reader.
     pub modules: Vec<LoadedModule>,
-    /// The names behind every module's [`LoadedModule::imports`].
-    pub names: SymbolNames,
+    /// The names and CRCs behind every module's [`LoadedModule::imports`].
+    pub symbols: InternedSymbols,
 }
 
 impl LoadedModule {
@@ -107,7 +107,7 @@ impl LoadedModule {
                 Ok(e) => m.exports = e,
                 Err(e) => m.exports_error = Some(e),
             }
-            // Only a tree with billions of distinct names fills the
+            // Only a tree with billions of distinct symbols fills the
             // interner: reported like any other list too large to hold.
             m.imports =
                 interner
@@ -400,7 +400,7 @@ pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>)
     let modules = crate::jobs::run_with_jobs(jobs, work);
     LoadedTree {
         modules,
-        names: interner.freeze(),
+        symbols: interner.freeze(),
     }
 }
 
@@ -484,7 +484,7 @@ pub fn build(
         .collect();
     let direct = resolve::direct_dependencies(
         &nodes,
-        &tree.names,
+        &tree.symbols,
         &table,
         DepOptions {
             print_unknown: prep.print_unknown,

@@ -25,7 +25,9 @@
 //! output of a run does not depend on FILE.
 
 use crate::depmod::{LoadedModule, LoadedTree};
-use crate::module::{InternerFull, Limits, StringList, SymbolInterner, SymbolList, SymbolNames};
+use crate::module::{
+    InternedSymbols, InternerFull, Limits, StringList, SymbolInterner, SymbolList,
+};
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -83,20 +85,20 @@ pub struct CachedModule {
 }
 
 impl CachedModule {
-    /// The record of `m`, whose imports are named in `names`; None if one
-    /// is not (ids of another interner).
-    pub fn of(m: &LoadedModule, names: &SymbolNames) -> Option<CachedModule> {
+    /// The record of `m`, whose imports are in `symbols`; None if one is
+    /// not (ids of another interner).
+    pub fn of(m: &LoadedModule, symbols: &InternedSymbols) -> Option<CachedModule> {
         Some(CachedModule {
             aliases: m.aliases.clone(),
             softdeps: m.softdeps.clone(),
             weakdeps: m.weakdeps.clone(),
             exports: m.exports.clone(),
-            imports: names.to_symbol_list(&m.imports)?,
+            imports: symbols.to_symbol_list(&m.imports)?,
             vermagic: m.vermagic.clone(),
         })
     }
 
-    /// The module this records, its imports' names interned in `interner`.
+    /// The module this records, its imports interned in `interner`.
     pub fn into_loaded(self, interner: &SymbolInterner) -> Result<LoadedModule, InternerFull> {
         let mut imports = interner.intern_imports(&self.imports)?;
         imports.shrink_to_fit();
@@ -417,7 +419,7 @@ pub fn read_modules_cached(
             .into_par_iter()
             .map(|f| {
                 f.or_else(|cached| cached.into_loaded(&interner))
-                    // Only a tree with billions of distinct names fills
+                    // Only a tree with billions of distinct symbols fills
                     // the interner (as when reading, see LoadedModule::read).
                     .unwrap_or_else(|_| LoadedModule {
                         error: Some(crate::module::ModuleError::TooLarge {
@@ -432,7 +434,7 @@ pub fn read_modules_cached(
     CachedRead {
         tree: LoadedTree {
             modules: loaded,
-            names: interner.freeze(),
+            symbols: interner.freeze(),
         },
         records,
         stats,
@@ -460,7 +462,7 @@ impl CachedRead {
             // only while it is written. (Every id is the reader's: a record
             // is always made. A missing line would only make the next run
             // ignore the file.)
-            let Some(meta) = CachedModule::of(m, &self.tree.names) else {
+            let Some(meta) = CachedModule::of(m, &self.tree.symbols) else {
                 continue;
             };
             let entry = CacheEntryRef {
@@ -512,11 +514,11 @@ mod tests {
             .push(b"foo_init", 0x1234, false, usize::MAX)
             .unwrap();
         for (name, crc, weak) in [(&b"printk"[..], 7, false), (b"kfree\xff", 0, true)] {
-            m.imports.push(interner.intern(name).unwrap(), crc, weak);
+            m.imports.push(interner.intern(name, crc).unwrap(), weak);
         }
         m.vermagic = Some(b"6.1.0 SMP".to_vec());
-        let names = interner.freeze();
-        let record = CachedModule::of(&m, &names).unwrap();
+        let symbols = interner.freeze();
+        let record = CachedModule::of(&m, &symbols).unwrap();
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(
             json,

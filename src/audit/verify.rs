@@ -255,8 +255,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 None => {}
             }
         }
-        // The reader interned every name: none is missing.
-        for imp in tree.names.resolve(&m.imports).flatten() {
+        // The reader interned every symbol: none is missing.
+        for imp in tree.symbols.resolve(&m.imports).flatten() {
             match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",

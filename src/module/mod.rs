@@ -7,18 +7,18 @@
 
 pub mod decompress;
 pub mod elf;
+pub mod interned;
 pub mod modinfo;
 pub mod signature;
 pub mod sparse;
 pub mod symbol_list;
-pub mod symbol_names;
 pub mod symbols;
 
 pub use elf::Parts;
-pub use symbol_list::{StringList, SymbolList, SymbolRef};
-pub use symbol_names::{
-    ImportList, ImportRef, InternerFull, SymbolId, SymbolInterner, SymbolNames,
+pub use interned::{
+    ImportList, ImportRef, InternedSymbols, InternerFull, SymbolId, SymbolInterner,
 };
+pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
 use serde::Serialize;
 

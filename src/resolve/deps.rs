@@ -3,7 +3,7 @@
 
 use super::symbols::SymbolEntry;
 use super::{Node, SymbolTable};
-use crate::module::{SymbolId, SymbolNames};
+use crate::module::{InternedSymbols, SymbolId};
 use crate::tree::Diagnostic;
 
 /// Options of the dependency pass.
@@ -27,17 +27,17 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// Looks up every undefined symbol of every module (`names` holds their
-/// names). Modules are looked up in parallel; results, warnings and `-v`
-/// lines come out in array order.
+/// Looks up every undefined symbol of every module (`symbols` holds their
+/// names and CRCs). Modules are looked up in parallel; results, warnings
+/// and `-v` lines come out in array order.
 pub fn direct_dependencies(
     nodes: &[Node],
-    names: &SymbolNames,
+    symbols: &InternedSymbols,
     table: &SymbolTable,
     opts: DepOptions,
 ) -> DirectDeps {
     use rayon::prelude::*;
-    let lookup = Lookup::new(names, table);
+    let lookup = Lookup::new(symbols, table);
     let per_module: Vec<(Vec<u32>, Vec<Diagnostic>, Vec<String>)> = nodes
         .par_iter()
         .map(|node| module_direct_dependencies(node, nodes, &lookup, opts))
@@ -54,28 +54,31 @@ pub fn direct_dependencies(
     out
 }
 
-/// [`SymbolTable::find`] of every distinct imported name, looked up once
-/// (modules import the same few thousand names over and over).
+/// [`SymbolTable::find`] of every distinct imported symbol, looked up once
+/// (modules import the same few thousand symbols over and over).
 struct Lookup<'a> {
-    names: &'a SymbolNames,
-    /// By the names' dense index.
+    symbols: &'a InternedSymbols,
+    /// By the symbols' dense index.
     found: Vec<Option<SymbolEntry>>,
 }
 
 impl<'a> Lookup<'a> {
-    fn new(names: &'a SymbolNames, table: &SymbolTable) -> Self {
+    fn new(symbols: &'a InternedSymbols, table: &SymbolTable) -> Self {
         Lookup {
-            names,
-            found: names.iter().map(|n| table.find(n).copied()).collect(),
+            symbols,
+            found: symbols
+                .iter()
+                .map(|(name, _)| table.find(name).copied())
+                .collect(),
         }
     }
 
-    /// The name of `id` and its provider, if any. None for an id of
-    /// another interner (never made by the reader).
-    fn get(&self, id: SymbolId) -> Option<(&'a [u8], Option<SymbolEntry>)> {
-        let name = self.names.get(id)?;
-        let found = *self.found.get(self.names.index(id)?)?;
-        Some((name, found))
+    /// The name and CRC of `id` and its provider, if any. None for an id
+    /// of another interner (never made by the reader).
+    fn get(&self, id: SymbolId) -> Option<(&'a [u8], u64, Option<SymbolEntry>)> {
+        let (name, crc) = self.symbols.get(id)?;
+        let found = *self.found.get(self.symbols.index(id)?)?;
+        Some((name, crc, found))
     }
 }
 
@@ -91,7 +94,7 @@ fn module_direct_dependencies(
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
     for imp in node.imports.iter() {
-        let Some((name, found)) = lookup.get(imp.id) else {
+        let Some((name, crc, found)) = lookup.get(imp.id) else {
             continue;
         };
         let Some(sym) = found else {
@@ -104,7 +107,7 @@ fn module_direct_dependencies(
             }
             continue;
         };
-        if opts.check_symvers && sym.crc != imp.crc && !imp.weak && opts.print_unknown {
+        if opts.check_symvers && sym.crc != crc && !imp.weak && opts.print_unknown {
             diags.push(Diagnostic::warning(format!(
                 "{} disagrees about version of symbol {}",
                 node.path,

@@ -19,7 +19,7 @@ pub struct Node<'a> {
     /// Module name.
     pub name: &'a str,
     pub exports: &'a SymbolList,
-    /// Undefined symbols, their names interned in the tree's
-    /// [`crate::module::SymbolNames`].
+    /// Undefined symbols, interned in the tree's
+    /// [`crate::module::InternedSymbols`].
     pub imports: &'a ImportList,
 }
