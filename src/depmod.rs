@@ -94,8 +94,8 @@ pub struct LoadedTree {
 }
 
 impl LoadedModule {
-    /// Reads one module file keeping only what depmod uses; the names of
-    /// its imports go to `interner`.
+    /// Reads one module file keeping only what depmod uses, its imports
+    /// interned in `interner`.
     pub fn read(
         path: &camino::Utf8Path,
         limits: &Limits,

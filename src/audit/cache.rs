@@ -328,50 +328,62 @@ pub fn read_modules_cached(
     modules: &[Candidate],
     limits: &Limits,
     jobs: Option<usize>,
-    mut cache: Cache,
+    cache: Cache,
     verify_hashes: bool,
 ) -> CachedRead {
     let interner = SymbolInterner::new();
+    let work = || read_through_cache(modules, limits, cache, verify_hashes, &interner);
+    let mut read = crate::jobs::run_with_jobs(jobs, work);
+    read.tree.symbols = interner.freeze();
+    read
+}
+
+/// [`read_modules_cached`] on the current rayon pool, interning into
+/// `interner` (the result's `tree.symbols` is left empty).
+fn read_through_cache(
+    modules: &[Candidate],
+    limits: &Limits,
+    mut cache: Cache,
+    verify_hashes: bool,
+    interner: &SymbolInterner,
+) -> CachedRead {
     let read =
-        |c: &Candidate| Source::Read(Box::new(LoadedModule::read(&c.path, limits, &interner)));
-    let work = || {
-        modules
-            .par_iter()
-            .map(|c| {
-                let key = c.db_path();
-                let stamp = match FileStamp::of(c.path.as_std_path()) {
-                    Ok(s) => s,
-                    // Unreadable: read it for the error message.
-                    Err(_) => return (read(c), None),
-                };
-                if !verify_hashes {
-                    if let Some(&i) = cache.by_path.get(key) {
-                        if cache.entries[i].stamp == stamp {
-                            let sha = cache.entries[i].sha256.clone();
-                            return (Source::Cached(i, true), Some((key.to_string(), sha, stamp)));
-                        }
+        |c: &Candidate| Source::Read(Box::new(LoadedModule::read(&c.path, limits, interner)));
+    let results = modules
+        .par_iter()
+        .map(|c| {
+            let key = c.db_path();
+            let stamp = match FileStamp::of(c.path.as_std_path()) {
+                Ok(s) => s,
+                // Unreadable: read it for the error message.
+                Err(_) => return (read(c), None),
+            };
+            if !verify_hashes {
+                if let Some(&i) = cache.by_path.get(key) {
+                    if cache.entries[i].stamp == stamp {
+                        let sha = cache.entries[i].sha256.clone();
+                        return (Source::Cached(i, true), Some((key.to_string(), sha, stamp)));
                     }
                 }
-                let sha = match sha256_file(c.path.as_std_path()) {
-                    Ok(s) => s,
-                    Err(_) => return (read(c), None),
-                };
-                if let Some(&i) = cache.by_hash.get(&sha) {
-                    return (
-                        Source::Cached(i, false),
-                        Some((key.to_string(), sha, stamp)),
-                    );
-                }
-                let m = LoadedModule::read(&c.path, limits, &interner);
-                let cacheable = m.error.is_none() && m.exports_error.is_none();
-                (
-                    Source::Read(Box::new(m)),
-                    cacheable.then(|| (key.to_string(), sha, stamp)),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let results = crate::jobs::run_with_jobs(jobs, work);
+            }
+            let sha = match sha256_file(c.path.as_std_path()) {
+                Ok(s) => s,
+                Err(_) => return (read(c), None),
+            };
+            if let Some(&i) = cache.by_hash.get(&sha) {
+                return (
+                    Source::Cached(i, false),
+                    Some((key.to_string(), sha, stamp)),
+                );
+            }
+            let m = LoadedModule::read(&c.path, limits, interner);
+            let cacheable = m.error.is_none() && m.exports_error.is_none();
+            (
+                Source::Read(Box::new(m)),
+                cacheable.then(|| (key.to_string(), sha, stamp)),
+            )
+        })
+        .collect::<Vec<_>>();
     let mut stats = CacheStats::default();
     let mut changed = false;
     let mut uses = vec![0u32; cache.entries.len()];
@@ -414,27 +426,24 @@ pub fn read_modules_cached(
     }
     changed |= records.iter().flatten().count() != cache.entries.len();
     drop(cache);
-    let intern = || {
-        found
-            .into_par_iter()
-            .map(|f| {
-                f.or_else(|cached| cached.into_loaded(&interner))
-                    // Only a tree with billions of distinct symbols fills
-                    // the interner (as when reading, see LoadedModule::read).
-                    .unwrap_or_else(|_| LoadedModule {
-                        error: Some(crate::module::ModuleError::TooLarge {
-                            limit: u64::from(u32::MAX),
-                        }),
-                        ..Default::default()
-                    })
-            })
-            .collect::<Vec<_>>()
-    };
-    let loaded = crate::jobs::run_with_jobs(jobs, intern);
+    let loaded = found
+        .into_par_iter()
+        .map(|f| {
+            f.or_else(|cached| cached.into_loaded(interner))
+                // Only a tree with billions of distinct symbols fills the
+                // interner (as when reading, see LoadedModule::read).
+                .unwrap_or_else(|_| LoadedModule {
+                    error: Some(crate::module::ModuleError::TooLarge {
+                        limit: u64::from(u32::MAX),
+                    }),
+                    ..Default::default()
+                })
+        })
+        .collect();
     CachedRead {
         tree: LoadedTree {
             modules: loaded,
-            symbols: interner.freeze(),
+            symbols: InternedSymbols::default(),
         },
         records,
         stats,
