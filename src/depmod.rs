@@ -107,14 +107,7 @@ impl LoadedModule {
                 Ok(e) => m.exports = e,
                 Err(e) => m.exports_error = Some(e),
             }
-            // Only a tree with billions of distinct symbols fills the
-            // interner: reported like any other list too large to hold.
-            m.imports =
-                interner
-                    .intern_imports(&parts.imports)
-                    .map_err(|_| ModuleError::TooLarge {
-                        limit: u64::from(u32::MAX),
-                    })?;
+            m.imports = interner.intern_imports(&parts.imports)?;
             for entry in parts
                 .modinfo
                 .map(module::modinfo::strings)
@@ -129,7 +122,7 @@ impl LoadedModule {
                 let value = &entry[eq + 1..];
                 // The lists hold at most 4 GiB; `.modinfo` is part of an
                 // image no larger than the size limit.
-                let full = match &entry[..eq] {
+                match &entry[..eq] {
                     b"alias" => m.aliases.push(value),
                     b"softdep" => m.softdeps.push(value),
                     b"weakdep" => m.weakdeps.push(value),
@@ -138,12 +131,7 @@ impl LoadedModule {
                         Ok(())
                     }
                     _ => Ok(()),
-                };
-                if full.is_err() {
-                    return Err(ModuleError::TooLarge {
-                        limit: u64::from(u32::MAX),
-                    });
-                }
+                }?;
             }
             for list in [&mut m.aliases, &mut m.softdeps, &mut m.weakdeps] {
                 list.shrink_to_fit();
@@ -478,7 +466,6 @@ pub fn build(
         .map(|&i| Node {
             path: prep.modules[i].path.as_str(),
             name: prep.modules[i].name.as_str(),
-            exports: &loaded[i].exports,
             imports: &loaded[i].imports,
         })
         .collect();

@@ -98,6 +98,20 @@ struct Param<'a> {
     kind: Option<&'a [u8]>,
 }
 
+impl Param<'_> {
+    /// A described parameter as both listings print it: `DESC (TYPE)`, or
+    /// `DESC` alone without a type. (They differ on parameters without a
+    /// description.)
+    fn push_description(&self, o: &mut Vec<u8>) {
+        o.extend_from_slice(self.desc.unwrap_or_default());
+        if let Some(kind) = self.kind {
+            o.extend_from_slice(b" (");
+            o.extend_from_slice(kind);
+            o.push(b')');
+        }
+    }
+}
+
 /// kmod's `process_parm` over all entries: parameters in kmod's print
 /// order (most recently first seen name first). Entries without `:` are
 /// reported on `stderr` and skipped.
@@ -235,13 +249,7 @@ pub fn render(
                         o.extend_from_slice(kind.unwrap_or_default());
                         o.push(b')');
                     }
-                    (Some(desc), Some(kind)) => {
-                        o.extend_from_slice(desc);
-                        o.extend_from_slice(b" (");
-                        o.extend_from_slice(kind);
-                        o.push(b')');
-                    }
-                    (Some(desc), None) => o.extend_from_slice(desc),
+                    _ => p.push_description(o),
                 }
                 o.push(sep);
             }
@@ -279,13 +287,7 @@ pub fn render(
                 o.push(b':');
                 match (p.desc, p.kind) {
                     (None, kind) => o.extend_from_slice(kind.unwrap_or_default()),
-                    (Some(desc), Some(kind)) => {
-                        o.extend_from_slice(desc);
-                        o.extend_from_slice(b" (");
-                        o.extend_from_slice(kind);
-                        o.push(b')');
-                    }
-                    (Some(desc), None) => o.extend_from_slice(desc),
+                    _ => p.push_description(o),
                 }
                 o.push(sep);
             }

@@ -430,12 +430,8 @@ fn read_through_cache(
         .into_par_iter()
         .map(|f| {
             f.or_else(|cached| cached.into_loaded(interner))
-                // Only a tree with billions of distinct symbols fills the
-                // interner (as when reading, see LoadedModule::read).
-                .unwrap_or_else(|_| LoadedModule {
-                    error: Some(crate::module::ModuleError::TooLarge {
-                        limit: u64::from(u32::MAX),
-                    }),
+                .unwrap_or_else(|full| LoadedModule {
+                    error: Some(full.into()),
                     ..Default::default()
                 })
         })

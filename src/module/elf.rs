@@ -374,19 +374,7 @@ impl<'a> Elf<'a> {
     }
 }
 
-/// Parses a plain (decompressed) module image.
-pub fn parse_image(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
-    let mut meta = parse_image_without_signature(image)?;
-    meta.signature = super::signature::parse(image);
-    Ok(meta)
-}
-
-/// [`parse_image`] without looking at the appended signature.
-pub fn parse_image_without_signature(image: &[u8]) -> Result<ModuleMeta, ModuleError> {
-    parse_elf_without_signature(Elf::parse(image)?)
-}
-
-/// [`parse_image_without_signature`] of a sparsely read image (see
+/// What [`Parts::of`] finds in a sparsely read image (see
 /// [`super::sparse`]), as [`Parts`]. When `missed` is raised afterwards,
 /// the parser needed bytes that were not read and the result is not the
 /// file's: the caller must read the whole file and parse again.
@@ -434,27 +422,24 @@ impl<'a> Parts<'a> {
         }
     }
 
-    /// Everything, owned (no signature).
-    pub fn into_meta(self) -> ModuleMeta {
+    /// Everything, owned. The signature is decoded from `image` when it is
+    /// given (the whole image: a sparse one has no signature).
+    pub fn into_meta(self, compression: super::Compression, image: Option<&[u8]>) -> ModuleMeta {
         let (exports, exports_error) = match self.exports {
             Ok(e) => (e.to_exports(), None),
             Err(e) => (Vec::new(), Some(e)),
         };
         ModuleMeta {
-            compression: super::Compression::None,
+            compression,
             ident: self.ident,
             modinfo: self.modinfo.map(super::modinfo::parse).unwrap_or_default(),
             has_modinfo: self.modinfo.is_some(),
             exports,
             exports_error,
             imports: self.imports.to_imports(),
-            signature: None,
+            signature: image.and_then(super::signature::parse),
         }
     }
-}
-
-fn parse_elf_without_signature(elf: Elf<'_>) -> Result<ModuleMeta, ModuleError> {
-    Ok(Parts::of(&elf).into_meta())
 }
 
 #[cfg(test)]

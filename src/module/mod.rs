@@ -201,6 +201,24 @@ pub enum ModuleError {
     UnterminatedKsymtab,
 }
 
+/// A list of a module's strings or symbols would pass its 4 GiB (or
+/// 2^31-symbol) bound: reported as a module too large to hold.
+impl From<symbol_list::ListFull> for ModuleError {
+    fn from(_: symbol_list::ListFull) -> Self {
+        ModuleError::TooLarge {
+            limit: u64::from(u32::MAX),
+        }
+    }
+}
+
+/// Only a tree with billions of distinct symbols fills the interner:
+/// reported like any other list too large to hold.
+impl From<interned::InternerFull> for ModuleError {
+    fn from(_: interned::InternerFull) -> Self {
+        symbol_list::ListFull.into()
+    }
+}
+
 impl ModuleError {
     /// The errno kmod reports for this failure.
     pub fn errno(&self) -> Errno {
@@ -225,9 +243,8 @@ pub fn name_from_file_name(path: &str) -> String {
 /// Parses a module image held in memory (compressed or not).
 pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleError> {
     let (compression, image) = decompress::decompress(data, limits)?;
-    let mut meta = elf::parse_image(&image)?;
-    meta.compression = compression;
-    Ok(meta)
+    let parts = Parts::of(&elf::Elf::parse(&image)?);
+    Ok(parts.into_meta(compression, Some(&image)))
 }
 
 /// Reads and parses one module file.
@@ -241,10 +258,7 @@ pub fn read_module_file(
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
     read_module_file_with(path, limits, false, |compression, image, parts| {
-        let mut meta = parts.into_meta();
-        meta.compression = compression;
-        meta.signature = signature::parse(image);
-        meta
+        parts.into_meta(compression, Some(image))
     })
 }
 
@@ -256,9 +270,7 @@ pub fn read_module_file_for_depmod(
     limits: &Limits,
 ) -> Result<ModuleMeta, ModuleError> {
     read_module_parts_for_depmod(path, limits, |compression, parts| {
-        let mut meta = parts.into_meta();
-        meta.compression = compression;
-        meta
+        parts.into_meta(compression, None)
     })
 }
 

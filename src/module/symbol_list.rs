@@ -66,25 +66,6 @@ impl SymbolList {
         self.ends.is_empty()
     }
 
-    /// Total bytes of the names.
-    pub fn name_bytes(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Entry `i`.
-    pub fn get(&self, i: usize) -> Option<SymbolRef<'_>> {
-        let end = *self.ends.get(i)?;
-        let start = match i {
-            0 => 0,
-            _ => (self.ends[i - 1] & !WEAK) as usize,
-        };
-        Some(SymbolRef {
-            name: &self.names[start..(end & !WEAK) as usize],
-            crc: self.crcs[i],
-            weak: end & WEAK != 0,
-        })
-    }
-
     pub fn iter(&self) -> impl ExactSizeIterator<Item = SymbolRef<'_>> + '_ {
         let mut start = 0usize;
         self.ends.iter().zip(&self.crcs).map(move |(&end, &crc)| {
@@ -195,8 +176,8 @@ mod tests {
                 (&b"kfree"[..], u64::MAX, true)
             ]
         );
-        assert_eq!(l.get(2).unwrap().name, b"kfree");
-        assert_eq!(l.get(3), None);
+        assert_eq!(l.iter().nth(2).unwrap().name, b"kfree");
+        assert_eq!(l.iter().nth(3), None);
         assert_eq!(SymbolList::from_imports(&l.to_imports()).unwrap(), l);
     }
 
@@ -206,7 +187,7 @@ mod tests {
         l.push(b"abc", 0, false, 5).unwrap();
         assert_eq!(l.push(b"def", 0, false, 5), Err(ListFull));
         assert_eq!(l.len(), 1);
-        assert_eq!(l.name_bytes(), 3);
+        assert_eq!(l.iter().map(|s| s.name.len()).sum::<usize>(), 3);
     }
 }
 

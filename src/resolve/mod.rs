@@ -9,7 +9,7 @@ pub mod symbols;
 pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps};
 pub use symbols::SymbolTable;
 
-use crate::module::{ImportList, SymbolList};
+use crate::module::ImportList;
 
 /// What resolution needs of one module (in module-array order).
 #[derive(Clone, Copy, Debug)]
@@ -18,7 +18,6 @@ pub struct Node<'a> {
     pub path: &'a str,
     /// Module name.
     pub name: &'a str,
-    pub exports: &'a SymbolList,
     /// Undefined symbols, interned in the tree's
     /// [`crate::module::InternedSymbols`].
     pub imports: &'a ImportList,
