@@ -58,6 +58,10 @@ pub struct IndexBuilder {
     nodes: Vec<Node>,
     values: Vec<Value>,
     bytes: Vec<u8>,
+    /// The bytes of the last value stored (`start`, `len`): a value equal
+    /// to it is not stored again. Callers insert runs of keys with one
+    /// value (a module's aliases, all naming the module).
+    last_value: Option<(u32, u32)>,
 }
 
 impl Default for IndexBuilder {
@@ -80,6 +84,7 @@ impl IndexBuilder {
             }],
             values: Vec::new(),
             bytes: Vec::new(),
+            last_value: None,
         }
     }
 
@@ -234,7 +239,14 @@ impl IndexBuilder {
         if !found_pos {
             insert_after = prev;
         }
-        let start = self.push_bytes(value);
+        let start = match self.last_value {
+            Some((s, len)) if &self.bytes[s as usize..(s + len) as usize] == value => s,
+            _ => {
+                let s = self.push_bytes(value);
+                self.last_value = Some((s, to_u32(value.len())));
+                s
+            }
+        };
         let idx = to_u32(self.values.len());
         let next = if insert_after == NONE {
             std::mem::replace(&mut self.nodes[node as usize].values, idx)
@@ -414,6 +426,26 @@ fn to_u32(n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_equal_values_is_stored_once() {
+        let keys = [&b"pci:v1"[..], b"pci:v2", b"usb:v3"];
+        let mut same = IndexBuilder::new();
+        let mut distinct = IndexBuilder::new();
+        for (key, value) in keys.iter().zip([&b"e1000a"[..], b"e1000b", b"e1000c"]) {
+            same.insert(key, b"e1000e", 1);
+            distinct.insert(key, value, 1);
+        }
+        // Same trie; the equal values take one copy instead of three.
+        assert_eq!(distinct.bytes.len() - same.bytes.len(), 2 * "e1000e".len());
+        // Only a run is shared: x, y, x takes three copies (one-byte keys
+        // leave no prefix bytes).
+        let mut again = IndexBuilder::new();
+        for (key, value) in [(&b"a"[..], &b"x"[..]), (b"b", b"y"), (b"c", b"x")] {
+            again.insert(key, value, 0);
+        }
+        assert_eq!(again.bytes.len(), 3);
+    }
 
     #[test]
     fn empty_index_is_12_bytes_in_both_layouts() {

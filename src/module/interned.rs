@@ -18,7 +18,7 @@
 //! gives each id's name and CRC, and numbers the ids densely so per-symbol
 //! results can be kept in a plain `Vec`.
 
-use super::symbol_list::{ListFull, StringList, SymbolList, SymbolRef};
+use super::symbol_list::{IndexedStrings, ListFull, SymbolList, SymbolRef};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::Hasher;
 use std::sync::{Mutex, PoisonError};
@@ -66,7 +66,7 @@ pub struct InternerFull;
 /// each symbol as its name's index and its CRC.
 #[derive(Clone, Debug, Default)]
 struct Frozen {
-    names: StringList,
+    names: IndexedStrings,
     /// Per symbol: the index of its name in `names`.
     name_of: Vec<u32>,
     /// Per symbol: its CRC.

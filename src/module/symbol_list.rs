@@ -191,15 +191,100 @@ mod tests {
     }
 }
 
-/// Byte strings stored back to back (a module's aliases, softdeps, ...):
-/// two allocations instead of one per string.
+/// Byte strings stored back to back (a module's aliases, softdeps, ...) in
+/// one allocation, each after its length as an LEB128 number (one byte for
+/// strings under 128 bytes). An empty list allocates nothing. Read in
+/// order only; see [`IndexedStrings`] for access by position.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StringList {
+    packed: Vec<u8>,
+}
+
+impl StringList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a string; refuses past `u32::MAX` bytes in all.
+    pub fn push(&mut self, s: &[u8]) -> Result<(), ListFull> {
+        let mut len = u32::try_from(s.len()).map_err(|_| ListFull)?;
+        if self.packed.len() + s.len() + 5 > u32::MAX as usize {
+            return Err(ListFull);
+        }
+        loop {
+            let low = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                self.packed.push(low);
+                break;
+            }
+            self.packed.push(low | 0x80);
+        }
+        self.packed.extend_from_slice(s);
+        Ok(())
+    }
+
+    /// Number of strings (counted: O(n)).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+
+    /// The strings in the order they were pushed.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut rest = &self.packed[..];
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let mut len = 0usize;
+            let mut shift = 0;
+            // `push` wrote every length whole; no byte of the buffer can
+            // come from elsewhere.
+            while let Some((&b, tail)) = rest.split_first() {
+                rest = tail;
+                len |= usize::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            let len = len.min(rest.len());
+            let (s, tail) = rest.split_at(len);
+            rest = tail;
+            Some(s)
+        })
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.packed.shrink_to_fit();
+    }
+
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+
+    pub fn from_vecs(v: &[Vec<u8>]) -> Result<Self, ListFull> {
+        let mut list = StringList::new();
+        for s in v {
+            list.push(s)?;
+        }
+        Ok(list)
+    }
+}
+
+/// Byte strings stored back to back with their end offsets, for access by
+/// position (the interner's names): two allocations in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IndexedStrings {
     bytes: Vec<u8>,
     ends: Vec<u32>,
 }
 
-impl StringList {
+impl IndexedStrings {
     pub fn new() -> Self {
         Self::default()
     }
@@ -230,30 +315,9 @@ impl StringList {
         self.bytes.get(start..end)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        let mut start = 0usize;
-        self.ends.iter().map(move |&end| {
-            let s = &self.bytes[start..end as usize];
-            start = end as usize;
-            s
-        })
-    }
-
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
-    }
-
-    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
-        self.iter().map(<[u8]>::to_vec).collect()
-    }
-
-    pub fn from_vecs(v: &[Vec<u8>]) -> Result<Self, ListFull> {
-        let mut list = StringList::new();
-        for s in v {
-            list.push(s)?;
-        }
-        Ok(list)
     }
 }
 
@@ -287,6 +351,33 @@ mod string_list_tests {
             vec![&b"pci:v*"[..], b"", b"of:N*"]
         );
         assert_eq!(l.to_vecs(), v);
+        assert!(!l.is_empty());
+        assert!(StringList::new().is_empty());
+    }
+
+    #[test]
+    fn long_strings_round_trip() {
+        // Lengths on one, two and three LEB128 bytes, at the boundaries.
+        let v: Vec<Vec<u8>> = [0, 1, 127, 128, 300, 16383, 16384, 70000]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![b'a' + i as u8; n])
+            .collect();
+        let l = StringList::from_vecs(&v).unwrap();
+        assert_eq!(l.len(), v.len());
+        assert_eq!(l.to_vecs(), v);
+        // One length byte per short string, then the bytes.
+        let short = StringList::from_vecs(&[b"ab".to_vec(), b"c".to_vec()]).unwrap();
+        assert_eq!(short.packed, b"\x02ab\x01c");
+    }
+
+    #[test]
+    fn indexed_strings_by_position() {
+        let mut l = IndexedStrings::new();
+        for s in [&b"pci:v*"[..], b"", b"of:N*"] {
+            l.push(s).unwrap();
+        }
+        assert_eq!(l.len(), 3);
         assert_eq!(l.get(0), Some(&b"pci:v*"[..]));
         assert_eq!(l.get(1), Some(&b""[..]));
         assert_eq!(l.get(2), Some(&b"of:N*"[..]));
