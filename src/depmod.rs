@@ -78,10 +78,11 @@ pub struct LoadedModule {
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
     pub vermagic: Option<Vec<u8>>,
-    /// The image could not be read at all.
-    pub error: Option<ModuleError>,
+    /// The image could not be read at all. (Boxed, like the other
+    /// error: a tree holds thousands of modules and few errors.)
+    pub error: Option<Box<ModuleError>>,
     /// The exports could not be read (the rest is valid).
-    pub exports_error: Option<ModuleError>,
+    pub exports_error: Option<Box<ModuleError>>,
 }
 
 /// The modules of a tree, read, and the symbols they import.
@@ -91,6 +92,19 @@ pub struct LoadedTree {
     pub modules: Vec<LoadedModule>,
     /// The names and CRCs behind every module's [`LoadedModule::imports`].
     pub symbols: InternedSymbols,
+}
+
+impl LoadedTree {
+    /// Frees every module's exports and imports and the interned symbol
+    /// names: once the tree is resolved, only the aliases, softdeps and
+    /// weakdeps are rendered. The load errors stay.
+    pub fn release_symbols(&mut self) {
+        for m in &mut self.modules {
+            m.exports = SymbolList::default();
+            m.imports = ImportList::default();
+        }
+        self.symbols = InternedSymbols::default();
+    }
 }
 
 impl LoadedModule {
@@ -105,7 +119,7 @@ impl LoadedModule {
             let mut m = LoadedModule::default();
             match parts.exports {
                 Ok(e) => m.exports = e,
-                Err(e) => m.exports_error = Some(e),
+                Err(e) => m.exports_error = Some(Box::new(e)),
             }
             m.imports = interner.intern_imports(&parts.imports)?;
             for entry in parts
@@ -139,7 +153,7 @@ impl LoadedModule {
             Ok(m)
         });
         read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
-            error: Some(e),
+            error: Some(Box::new(e)),
             ..Default::default()
         })
     }
@@ -150,7 +164,7 @@ impl LoadedModule {
             return;
         };
         // kmod 34 reports liblzma's error at each of its three attempts.
-        let xz = match err {
+        let xz = match &**err {
             ModuleError::Decompress {
                 format: Compression::Xz,
                 reason,
@@ -356,12 +370,11 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
             if mods.iter().any(|m| m.name == name) {
                 return Err(outcome.fatal(format!("could not add module {f}: File exists")));
             }
-            mods.push(Candidate {
-                relpath: f.strip_prefix(&format!("{dir}/")).map(str::to_string),
-                basename_start: f.len() - file_name.len(),
-                name,
-                path: Utf8PathBuf::from(f.as_str()),
-            });
+            mods.push(Candidate::new(
+                f.to_string(),
+                f.len() - file_name.len(),
+                &dir,
+            ));
         }
         mods
     };
@@ -377,12 +390,35 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 }
 
 /// Reads every module in parallel; results in input order.
+///
+/// The largest files are read first: a big compressed module is decoded
+/// whole (amdgpu: 28 MB), and decoding it while little else is held keeps
+/// the peak from adding that image to the whole tree's metadata.
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
     let interner = SymbolInterner::new();
     let work = || {
-        modules
+        let sizes: Vec<u64> = modules
             .par_iter()
-            .map(|c| LoadedModule::read(&c.path, limits, &interner))
+            .map(|c| std::fs::metadata(&c.path).map_or(0, |m| m.len()))
+            .collect();
+        let mut order: Vec<usize> = (0..modules.len()).collect();
+        // Ties in input order: the same work order on every run.
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        // One module per job: the costly modules, all at the front, would
+        // otherwise be one thread's sequential share.
+        let read: Vec<LoadedModule> = order
+            .par_iter()
+            .with_max_len(1)
+            .map(|&i| LoadedModule::read(&modules[i].path, limits, &interner))
+            .collect();
+        let mut slots: Vec<Option<LoadedModule>> = Vec::new();
+        slots.resize_with(modules.len(), || None);
+        for (i, m) in order.into_iter().zip(read) {
+            slots[i] = Some(m);
+        }
+        slots
+            .into_iter()
+            .map(Option::unwrap_or_default)
             .collect::<Vec<_>>()
     };
     let modules = crate::jobs::run_with_jobs(jobs, work);
@@ -420,6 +456,73 @@ pub fn build(
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
+    let dry_run = opts.dry_run;
+    let (rendered, verbose) =
+        resolve_and_render(prep, tree, opts, diags, |input, ropts, diags| {
+            if dry_run {
+                let (text, d) = render::render_text_only(input, ropts);
+                diags.extend(d);
+                let mut rendered = Rendered::default();
+                rendered.files.push(("-n", text));
+                return Some(rendered);
+            }
+            match render::render_all(input, ropts) {
+                Ok(r) => {
+                    diags.extend(r.diags.iter().cloned());
+                    Some(r)
+                }
+                Err(bad) => {
+                    diags.push(bad_character(&bad));
+                    None
+                }
+            }
+        })?;
+    Ok(Built { rendered, verbose })
+}
+
+fn bad_character(bad: &render::BadCharacter) -> Diagnostic {
+    Diagnostic {
+        level: Level::Fatal,
+        text: bad.to_string(),
+    }
+}
+
+/// Orders and resolves the tree, then hands what the renderers need to
+/// `render`, which returns None after adding a diagnostic when it failed
+/// (exit 1). Also returns the `-v` lines. See [`build`].
+pub fn resolve_and_render<T>(
+    prep: &Prepared,
+    tree: &LoadedTree,
+    opts: &DepmodOptions,
+    diags: &mut Vec<Diagnostic>,
+    render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
+) -> Result<(T, Vec<String>), Failed> {
+    let resolution = resolve(prep, tree, opts, diags)?;
+    resolution.render(prep, &tree.modules, opts, diags, render)
+}
+
+/// The tree in kmod's module array order with every module's transitive
+/// dependencies, and the symbol table. It owns all of it: the modules'
+/// symbol lists are no longer needed (see [`LoadedTree::release_symbols`]).
+pub struct Resolution {
+    /// `array[pos]`: index in `prep.modules` of the module at `pos`.
+    array: Vec<usize>,
+    /// Transitive dependencies per array position, in modules.dep order.
+    transitive: Vec<Vec<u32>>,
+    table: SymbolTable,
+    /// `-v` lines for stdout.
+    pub verbose: Vec<String>,
+}
+
+/// Orders the modules (modules.order, then kmod's hash order), builds the
+/// symbol table and resolves every module's dependencies. Diagnostics are
+/// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
+pub fn resolve(
+    prep: &Prepared,
+    tree: &LoadedTree,
+    opts: &DepmodOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Resolution, Failed> {
     let loaded = &tree.modules;
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
@@ -491,57 +594,60 @@ pub fn build(
         }
     };
     let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
+    Ok(Resolution {
+        array,
+        transitive,
+        table,
+        verbose: direct.verbose,
+    })
+}
 
-    let builtin = read_input(dir, "modules.builtin");
-    let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
-    let input = RenderInput {
-        modules: array
-            .iter()
-            .zip(&transitive)
-            .map(|(&i, deps)| RenderModule {
-                name: &prep.modules[i].name,
-                db_path: prep.modules[i].db_path(),
-                aliases: loaded[i].aliases.iter().collect(),
-                softdeps: loaded[i].softdeps.iter().collect(),
-                weakdeps: loaded[i].weakdeps.iter().collect(),
-                deps,
-            })
-            .collect(),
-        symbols: table.module_symbols(),
-        dir,
-        builtin: &builtin,
-        builtin_modinfo: &builtin_modinfo,
-    };
-    let ropts = RenderOptions {
-        kmod: opts.kmod,
-        warn_dups: opts.warn_dups,
-    };
-    if opts.dry_run {
-        let (text, d) = render::render_text_only(&input, ropts);
-        diags.extend(d);
-        let mut rendered = Rendered::default();
-        rendered.files.push(("-n", text));
-        return Ok(Built {
-            rendered,
-            verbose: direct.verbose,
-        });
-    }
-    match render::render_all(&input, ropts) {
-        Ok(r) => {
-            diags.extend(r.diags.iter().cloned());
-            Ok(Built {
-                rendered: r,
-                verbose: direct.verbose,
-            })
-        }
-        Err(bad) => {
-            diags.push(Diagnostic {
-                level: Level::Fatal,
-                text: bad.to_string(),
-            });
-            Err(Failed {
-                verbose: direct.verbose,
-            })
+impl Resolution {
+    /// Hands what the renderers need to `render` (see
+    /// [`resolve_and_render`]); `modules` are the tree's, whose aliases,
+    /// softdeps and weakdeps are rendered. Returns the `-v` lines too.
+    pub fn render<T>(
+        self,
+        prep: &Prepared,
+        modules: &[LoadedModule],
+        opts: &DepmodOptions,
+        diags: &mut Vec<Diagnostic>,
+        render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
+    ) -> Result<(T, Vec<String>), Failed> {
+        let Resolution {
+            array,
+            transitive,
+            table,
+            verbose,
+        } = self;
+        let dir = &prep.dirs.dir;
+        let builtin = read_input(dir, "modules.builtin");
+        let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
+        let input = RenderInput {
+            modules: array
+                .iter()
+                .zip(&transitive)
+                .map(|(&i, deps)| RenderModule {
+                    name: &prep.modules[i].name,
+                    db_path: prep.modules[i].db_path(),
+                    aliases: &modules[i].aliases,
+                    softdeps: &modules[i].softdeps,
+                    weakdeps: &modules[i].weakdeps,
+                    deps,
+                })
+                .collect(),
+            symbols: table.module_symbols(),
+            dir,
+            builtin: &builtin,
+            builtin_modinfo: &builtin_modinfo,
+        };
+        let ropts = RenderOptions {
+            kmod: opts.kmod,
+            warn_dups: opts.warn_dups,
+        };
+        match render(&input, ropts, diags) {
+            Some(r) => Ok((r, verbose)),
+            None => Err(Failed { verbose }),
         }
     }
 }
@@ -635,8 +741,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     };
     let t2 = std::time::Instant::now();
     let hwm_read = timing.then(peak_rss_kib).flatten();
-    let built = build(&prep, &tree, opts, &mut outcome.diags);
-    let tree = match (cached, &opts.manifest) {
+    let mut tree = match (cached, &opts.manifest) {
         (Some(mut r), Some(file)) if r.changed => {
             r.tree = tree;
             if let Err(e) = r.write(file, &opts.limits) {
@@ -646,7 +751,30 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         }
         _ => tree,
     };
-    // Freeing a whole tree's symbols takes a while: do it beside the writing.
+    // Each database goes to its temporary as soon as it is rendered (not
+    // all held until the end); they are renamed once all are written.
+    let out = camino::Utf8Path::new(&prep.dirs.out);
+    let staged = crate::output::StagedFiles::new(out);
+    let built = if opts.dry_run {
+        build(&prep, &tree, opts, &mut outcome.diags)
+            .map(|b| (b.rendered.get("-n").map(<[u8]>::to_vec), b.verbose))
+    } else {
+        resolve(&prep, &tree, opts, &mut outcome.diags).and_then(|resolution| {
+            // The symbol table has what rendering needs of the symbols.
+            tree.release_symbols();
+            crate::memory::return_free_pages();
+            resolution.render(
+                &prep,
+                &tree.modules,
+                opts,
+                &mut outcome.diags,
+                |input, ropts, diags| {
+                    render_to_temporaries(input, ropts, &staged, diags).map(|()| None)
+                },
+            )
+        })
+    };
+    // Freeing a whole tree takes a while: do it beside the renaming.
     rayon::spawn(move || drop(tree));
     let t3 = std::time::Instant::now();
     if timing {
@@ -661,7 +789,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         );
     }
     let verbose = match &built {
-        Ok(b) => &b.verbose,
+        Ok((_, v)) => v,
         Err(f) => &f.verbose,
     };
     if opts.verbose >= 1 {
@@ -670,39 +798,84 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             outcome.stdout.push(b'\n');
         }
     }
-    let built = match built {
-        Ok(b) => b,
+    let text = match built {
+        Ok((text, _)) => text,
         Err(_) => {
             outcome.exit_code = 1;
             return outcome;
         }
     };
-    if opts.dry_run {
-        if let Some(t) = built.rendered.get("-n") {
-            outcome.stdout.extend_from_slice(t);
-        }
+    if let Some(t) = text {
+        outcome.stdout.extend_from_slice(&t);
         return outcome;
     }
-    let out = camino::Utf8Path::new(&prep.dirs.out);
-    // kmod's mkdir_p: mode 0755 minus the umask (not 0777).
-    let mkdir = {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(out)
-    };
-    if let Err(e) = mkdir {
-        return outcome.fatal(format!(
-            "could not create directory {out}: {}",
-            strerror(&e)
-        ));
-    }
-    if let Err(e) = crate::output::write_all_atomic(out, &built.rendered.files) {
+    if let Err(e) = staged.commit() {
         outcome.diags.push(Diagnostic::error(e.to_string()));
         outcome.exit_code = 1;
     }
     outcome
+}
+
+/// Renders every database straight into its temporary in `staged`,
+/// creating the output directory first (kmod's `mkdir_p`: mode 0755 minus
+/// the umask). None after a diagnostic: content kmod refuses, a directory
+/// that cannot be created, a temporary that cannot be written.
+fn render_to_temporaries(
+    input: &RenderInput,
+    ropts: RenderOptions,
+    staged: &crate::output::StagedFiles,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<()> {
+    enum Refused {
+        Mkdir(String),
+        Write(crate::output::WriteError),
+    }
+    let out = staged.dir();
+    let mkdir = std::sync::OnceLock::new();
+    let sink = |name: &'static str, bytes: Vec<u8>| -> Result<(), Refused> {
+        mkdir
+            .get_or_init(|| {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(out)
+                    .map_err(|e| strerror(&e))
+            })
+            .clone()
+            .map_err(Refused::Mkdir)?;
+        staged.stage(name, &bytes).map_err(Refused::Write)
+    };
+    match render::render_each(input, ropts, &sink) {
+        Ok(d) => {
+            diags.extend(d);
+            staged.order_by_key(render::writing_rank);
+            Some(())
+        }
+        Err(render::RenderError::BadCharacter(bad)) => {
+            diags.push(bad_character(&bad));
+            None
+        }
+        Err(render::RenderError::Sink {
+            error: Refused::Mkdir(reason),
+            diags: d,
+        }) => {
+            diags.extend(d);
+            diags.push(Diagnostic {
+                level: Level::Fatal,
+                text: format!("could not create directory {out}: {reason}"),
+            });
+            None
+        }
+        Err(render::RenderError::Sink {
+            error: Refused::Write(e),
+            diags: d,
+        }) => {
+            diags.extend(d);
+            diags.push(Diagnostic::error(e.to_string()));
+            None
+        }
+    }
 }
 
 /// The process's peak resident set so far (`VmHWM`), for `KMODTREE_TIMING`.

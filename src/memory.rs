@@ -24,3 +24,16 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
     }
 }
+
+/// Gives the pages that freed allocations left wholly unused back to the
+/// system (glibc's `malloc_trim`). depmod calls it between resolving and
+/// rendering, when every module's symbol lists have just been freed: the
+/// renderers' large buffers are fresh mappings that would not reuse them.
+/// Does nothing on C libraries other than glibc.
+pub fn return_free_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -85,23 +85,60 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
     dir: &Utf8Path,
     files: &[(&str, B)],
 ) -> Result<(), WriteError> {
-    let mut temps: Vec<(Utf8PathBuf, &str)> = Vec::with_capacity(files.len());
-    let cleanup = |temps: &[(Utf8PathBuf, &str)]| {
-        for (t, _) in temps {
-            let _ = fs::remove_file(t);
-        }
-    };
+    let staged = StagedFiles::new(dir);
     for (name, bytes) in files {
-        let tmp = temp_name(dir, name);
+        staged.stage(name, bytes.as_ref())?;
+    }
+    staged.commit()
+}
+
+/// A set of files written in two phases, for writers that produce the
+/// files one at a time and should not hold them all: each [`stage`] writes
+/// one file's temporary at once (so its bytes can be dropped), and
+/// [`commit`] renames every temporary over its final name, in the order the
+/// files were staged. Dropped without a commit (an error, a later file
+/// that failed to render), it removes its temporaries: nothing changed.
+///
+/// `stage` may be called from several threads.
+///
+/// [`stage`]: StagedFiles::stage
+/// [`commit`]: StagedFiles::commit
+pub struct StagedFiles<'d> {
+    dir: &'d Utf8Path,
+    temps: std::sync::Mutex<Vec<(Utf8PathBuf, String)>>,
+}
+
+impl<'d> StagedFiles<'d> {
+    pub fn new(dir: &'d Utf8Path) -> Self {
+        StagedFiles {
+            dir,
+            temps: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The directory the files go to.
+    pub fn dir(&self) -> &'d Utf8Path {
+        self.dir
+    }
+
+    fn temps(&self) -> std::sync::MutexGuard<'_, Vec<(Utf8PathBuf, String)>> {
+        // A panic while holding the lock leaves a valid list.
+        self.temps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `bytes` to a temporary of `dir/name` and flushes it; on
+    /// failure that temporary is removed (the others stay until the set is
+    /// dropped).
+    pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        let tmp = temp_name(self.dir, name);
         let _ = fs::remove_file(&tmp); // a leftover of a killed run with our pid
-        remove_stale_temps(dir, name);
+        remove_stale_temps(self.dir, name);
         let result = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
             .open(&tmp)
             .and_then(|mut f| {
-                let bytes = bytes.as_ref();
                 let (first, second) = bytes.split_at(bytes.len() / 2);
                 f.write_all(first)?;
                 fault_point();
@@ -112,26 +149,109 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
             });
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
-            cleanup(&temps);
             return Err(WriteError {
                 name: name.to_string(),
                 reason: crate::tree::strerror(&e),
             });
         }
-        temps.push((tmp, name));
+        self.temps().push((tmp, name.to_string()));
+        Ok(())
     }
-    for (i, (tmp, name)) in temps.iter().enumerate() {
-        if let Err(e) = fs::rename(tmp, dir.join(name)) {
-            cleanup(&temps[i..]);
-            return Err(WriteError {
-                name: name.to_string(),
-                reason: crate::tree::strerror(&e),
-            });
+
+    /// Renames every staged temporary over its final name, in staging
+    /// order, then flushes the directory. If a rename fails, the
+    /// temporaries not yet renamed are removed.
+    pub fn commit(self) -> Result<(), WriteError> {
+        let temps = std::mem::take(&mut *self.temps());
+        for (i, (tmp, name)) in temps.iter().enumerate() {
+            if let Err(e) = fs::rename(tmp, self.dir.join(name)) {
+                for (t, _) in &temps[i..] {
+                    let _ = fs::remove_file(t);
+                }
+                return Err(WriteError {
+                    name: name.to_string(),
+                    reason: crate::tree::strerror(&e),
+                });
+            }
+            fault_point();
         }
-        fault_point();
+        if let Ok(d) = fs::File::open(self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+
+    /// Puts the staged files in the order `rank` gives (the order
+    /// [`commit`](StagedFiles::commit) renames them in), for writers that
+    /// stage from several threads.
+    pub fn order_by_key<K: Ord>(&self, rank: impl Fn(&str) -> K) {
+        self.temps().sort_by_key(|(_, name)| rank(name));
     }
-    Ok(())
+}
+
+impl Drop for StagedFiles<'_> {
+    fn drop(&mut self) {
+        for (t, _) in self.temps().iter() {
+            let _ = fs::remove_file(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Utf8Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn staged_files_appear_only_on_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        fs::write(dir.join("modules.dep"), b"old").unwrap();
+        let staged = StagedFiles::new(dir);
+        staged.stage("modules.dep", b"new").unwrap();
+        staged.stage("modules.alias", b"alias").unwrap();
+        // Staged: the old file and two temporaries.
+        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
+        assert_eq!(names_in(dir).len(), 3);
+        staged.commit().unwrap();
+        assert_eq!(names_in(dir), ["modules.alias", "modules.dep"]);
+        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn staged_files_dropped_without_commit_leave_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        fs::write(dir.join("modules.dep"), b"old").unwrap();
+        {
+            let staged = StagedFiles::new(dir);
+            staged.stage("modules.dep", b"new").unwrap();
+            staged.stage("modules.alias", b"alias").unwrap();
+        }
+        assert_eq!(names_in(dir), ["modules.dep"]);
+        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
+    }
+
+    #[test]
+    fn staged_files_are_renamed_in_the_given_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        let staged = StagedFiles::new(dir);
+        for name in ["c", "a", "b"] {
+            staged.stage(name, name.as_bytes()).unwrap();
+        }
+        staged.order_by_key(|n| n.to_string());
+        let order: Vec<String> = staged.temps().iter().map(|(_, n)| n.clone()).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        staged.commit().unwrap();
+        assert_eq!(names_in(dir), ["a", "b", "c"]);
+    }
 }

@@ -273,4 +273,12 @@ fn non_ascii_alias_fails_with_kmods_message_and_writes_nothing() {
         r.stderr
     );
     assert_eq!(before, common::kmod::databases(&root.join(DIR)));
+    // The databases rendered before the refused one were written to
+    // temporaries as they were rendered: all removed.
+    let temporaries: Vec<String> = std::fs::read_dir(root.join(DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".kmodtree-"))
+        .collect();
+    assert!(temporaries.is_empty(), "{temporaries:?}");
 }

@@ -431,7 +431,7 @@ fn read_through_cache(
         .map(|f| {
             f.or_else(|cached| cached.into_loaded(interner))
                 .unwrap_or_else(|full| LoadedModule {
-                    error: Some(full.into()),
+                    error: Some(Box::new(full.into())),
                     ..Default::default()
                 })
         })

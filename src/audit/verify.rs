@@ -200,10 +200,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         None => {
             let mut counts: BTreeMap<&[u8], usize> = BTreeMap::new();
             for (c, m) in prep.modules.iter().zip(loaded) {
-                let in_tree = c
-                    .relpath
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("kernel/"));
+                let in_tree = c.relpath().is_some_and(|r| r.starts_with("kernel/"));
                 if let (true, Some(v)) = (in_tree, &m.vermagic) {
                     *counts.entry(v.as_slice()).or_default() += 1;
                 }

@@ -8,7 +8,7 @@ use crate::tree::Diagnostic;
 pub fn modules_alias(input: &RenderInput) -> Vec<u8> {
     let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
     for m in &input.modules {
-        for a in &m.aliases {
+        for a in m.aliases.iter() {
             out.extend_from_slice(b"alias ");
             out.extend_from_slice(a);
             out.push(b' ');
@@ -28,7 +28,7 @@ pub fn modules_alias_bin(
 ) -> Result<Vec<u8>, BadCharacter> {
     let mut idx = CheckedIndex::new();
     for (i, m) in input.modules.iter().enumerate() {
-        for a in &m.aliases {
+        for a in m.aliases.iter() {
             let Some(key) = normalized_or_warn(a, diags) else {
                 continue;
             };

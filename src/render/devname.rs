@@ -10,7 +10,7 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
     for m in &input.modules {
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
-        for a in &m.aliases {
+        for a in m.aliases.iter() {
             if let Some(d) = a.strip_prefix(b"devname:") {
                 devname = Some(d);
             } else if let Some((maj, min)) = scan_major_minor(a, b"char-major-") {

@@ -10,6 +10,7 @@ pub mod softdep;
 pub mod symbols;
 
 use crate::index::{IndexBuilder, Layout};
+use crate::module::StringList;
 use crate::tree::Diagnostic;
 
 /// Every database kmod 34 writes, in its writing order (kmod 30: all but
@@ -53,9 +54,9 @@ pub struct RenderModule<'a> {
     pub name: &'a str,
     /// `P(m)`: path relative to the module directory, or absolute.
     pub db_path: &'a str,
-    pub aliases: Vec<&'a [u8]>,
-    pub softdeps: Vec<&'a [u8]>,
-    pub weakdeps: Vec<&'a [u8]>,
+    pub aliases: &'a StringList,
+    pub softdeps: &'a StringList,
+    pub weakdeps: &'a StringList,
     /// Transitive dependencies (indexes into the module array), in
     /// modules.dep order.
     pub deps: &'a [u32],
@@ -157,61 +158,134 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
 /// independent databases are rendered in parallel; their diagnostics are
 /// collected per file and appended in kmod's writing order.
 pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, BadCharacter> {
-    type Part = Result<(Vec<(&'static str, Vec<u8>)>, Vec<Diagnostic>), BadCharacter>;
-    let deps = || -> Part {
-        let mut d = Vec::new();
-        let text = dep::modules_dep(input);
-        let bin = dep::modules_dep_bin(input, opts, &text, &mut d)?;
-        Ok((vec![("modules.dep", text), ("modules.dep.bin", bin)], d))
+    let files = std::sync::Mutex::new(Vec::new());
+    let keep = |name: &'static str, bytes: Vec<u8>| -> Result<(), std::convert::Infallible> {
+        files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name, bytes));
+        Ok(())
     };
-    let aliases = || -> Part {
-        let mut d = Vec::new();
-        let bin = alias::modules_alias_bin(input, opts, &mut d)?;
-        let mut files = vec![
-            ("modules.alias", alias::modules_alias(input)),
-            ("modules.alias.bin", bin),
-            ("modules.softdep", softdep::modules_softdep(input)),
-        ];
-        if opts.kmod == KmodVersion::V34 {
-            files.push(("modules.weakdep", softdep::modules_weakdep(input)));
+    let diags = render_each(input, opts, &keep).map_err(|e| match e {
+        RenderError::BadCharacter(b) => b,
+        RenderError::Sink { error, .. } => match error {},
+    })?;
+    let mut files = files.into_inner().unwrap_or_else(|p| p.into_inner());
+    files.sort_by_key(|(name, _)| writing_rank(name));
+    Ok(Rendered { files, diags })
+}
+
+/// Where `name` comes in kmod's writing order ([`DATABASE_FILES`]).
+pub fn writing_rank(name: &str) -> usize {
+    DATABASE_FILES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(DATABASE_FILES.len())
+}
+
+/// Why [`render_each`] failed.
+#[derive(Debug)]
+pub enum RenderError<E> {
+    /// A database would hold content kmod refuses; reported before any
+    /// error of the sink.
+    BadCharacter(BadCharacter),
+    /// The sink refused a database (the first in writing order); with
+    /// the diagnostics of the rendering, which came before.
+    Sink { error: E, diags: Vec<Diagnostic> },
+}
+
+/// Renders every database kmod writes, as [`render_all`] does, but hands
+/// each one to `sink` as soon as it is rendered and keeps nothing: at most
+/// one database per rendering thread is held at a time. `sink` is called from
+/// several threads, in no fixed order; the diagnostics come back in
+/// kmod's writing order.
+///
+/// After the sink fails, the remaining databases are still rendered (not
+/// handed over), so that content kmod refuses is reported whatever the
+/// sink did, as when everything is rendered before anything is written.
+pub fn render_each<E: Send>(
+    input: &RenderInput,
+    opts: RenderOptions,
+    sink: &(dyn Fn(&'static str, Vec<u8>) -> Result<(), E> + Sync),
+) -> Result<Vec<Diagnostic>, RenderError<E>> {
+    /// One thread's share: hands databases over until the sink fails.
+    struct Lane<'s, E> {
+        sink: &'s (dyn Fn(&'static str, Vec<u8>) -> Result<(), E> + Sync),
+        failed: Option<(usize, E)>,
+        diags: Vec<Diagnostic>,
+    }
+    impl<E> Lane<'_, E> {
+        fn emit(&mut self, name: &'static str, bytes: Vec<u8>) {
+            if self.failed.is_none() {
+                if let Err(e) = (self.sink)(name, bytes) {
+                    self.failed = Some((writing_rank(name), e));
+                }
+            }
         }
-        Ok((files, d))
+    }
+    type Part<'s, E> = Result<Lane<'s, E>, BadCharacter>;
+    let lane = || Lane {
+        sink,
+        failed: None,
+        diags: Vec::new(),
     };
-    let syms = || -> Part {
-        let mut d = Vec::new();
-        let bin = symbols::modules_symbols_bin(input, opts, &mut d)?;
-        Ok((
-            vec![
-                ("modules.symbols", symbols::modules_symbols(input)),
-                ("modules.symbols.bin", bin),
-            ],
-            d,
-        ))
+    let deps = || -> Part<E> {
+        let mut l = lane();
+        let bin = dep::modules_dep_bin(input, opts, &mut l.diags)?;
+        l.emit("modules.dep.bin", bin);
+        l.emit("modules.dep", dep::modules_dep(input));
+        Ok(l)
     };
-    let rest = || -> Part {
-        let mut d = Vec::new();
-        let b = builtin::modules_builtin_bin(input, opts, &mut d)?;
-        let ba = builtin::modules_builtin_alias_bin(input, opts, &mut d)?;
-        let dev = devname::modules_devname(input, &mut d);
-        Ok((
-            vec![
-                ("modules.builtin.bin", b),
-                ("modules.builtin.alias.bin", ba),
-                ("modules.devname", dev),
-            ],
-            d,
-        ))
+    let aliases = || -> Part<E> {
+        let mut l = lane();
+        let bin = alias::modules_alias_bin(input, opts, &mut l.diags)?;
+        l.emit("modules.alias.bin", bin);
+        l.emit("modules.alias", alias::modules_alias(input));
+        l.emit("modules.softdep", softdep::modules_softdep(input));
+        if opts.kmod == KmodVersion::V34 {
+            l.emit("modules.weakdep", softdep::modules_weakdep(input));
+        }
+        Ok(l)
+    };
+    let syms = || -> Part<E> {
+        let mut l = lane();
+        let bin = symbols::modules_symbols_bin(input, opts, &mut l.diags)?;
+        l.emit("modules.symbols.bin", bin);
+        l.emit("modules.symbols", symbols::modules_symbols(input));
+        Ok(l)
+    };
+    let rest = || -> Part<E> {
+        let mut l = lane();
+        let b = builtin::modules_builtin_bin(input, opts, &mut l.diags)?;
+        l.emit("modules.builtin.bin", b);
+        let ba = builtin::modules_builtin_alias_bin(input, opts, &mut l.diags)?;
+        l.emit("modules.builtin.alias.bin", ba);
+        let dev = devname::modules_devname(input, &mut l.diags);
+        l.emit("modules.devname", dev);
+        Ok(l)
     };
     let ((p1, p2), (p3, p4)) =
         rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));
-    let mut r = Rendered::default();
-    // The first failure in writing order is the one kmod would report.
+    // The first refused content in writing order is the one kmod would
+    // report; then the first sink failure in writing order.
+    let mut lanes = Vec::with_capacity(4);
     for part in [p1, p2, p3, p4] {
-        let (files, diags) = part?;
-        r.files.extend(files);
-        r.diags.extend(diags);
+        lanes.push(part.map_err(RenderError::BadCharacter)?);
     }
-    Ok(r)
+    let mut diags = Vec::new();
+    let mut failed: Option<(usize, E)> = None;
+    for l in lanes {
+        diags.extend(l.diags);
+        if let Some((rank, e)) = l.failed {
+            if !failed.as_ref().is_some_and(|(r, _)| *r <= rank) {
+                failed = Some((rank, e));
+            }
+        }
+    }
+    match failed {
+        Some((_, error)) => Err(RenderError::Sink { error, diags }),
+        None => Ok(diags),
+    }
 }
 
 /// What `depmod -n` prints: the text databases concatenated (§8.4).

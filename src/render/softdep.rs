@@ -1,16 +1,17 @@
 //! `modules.softdep` and `modules.weakdep` (kmod 34).
 
 use super::{RenderInput, RenderModule};
+use crate::module::StringList;
 
 fn render(
     input: &RenderInput,
     header: &str,
     word: &str,
-    values: for<'m, 'a> fn(&'m RenderModule<'a>) -> &'m [&'a [u8]],
+    values: for<'m, 'a> fn(&'m RenderModule<'a>) -> &'a StringList,
 ) -> Vec<u8> {
     let mut out = header.as_bytes().to_vec();
     for m in &input.modules {
-        for v in values(m) {
+        for v in values(m).iter() {
             out.extend_from_slice(word.as_bytes());
             out.push(b' ');
             out.extend_from_slice(m.name.as_bytes());
@@ -28,7 +29,7 @@ pub fn modules_softdep(input: &RenderInput) -> Vec<u8> {
         input,
         "# Soft dependencies extracted from modules themselves.\n",
         "softdep",
-        |m| &m.softdeps,
+        |m| m.softdeps,
     )
 }
 
@@ -38,6 +39,6 @@ pub fn modules_weakdep(input: &RenderInput) -> Vec<u8> {
         input,
         "# Weak dependencies extracted from modules themselves.\n",
         "weakdep",
-        |m| &m.weakdeps,
+        |m| m.weakdeps,
     )
 }

@@ -16,8 +16,9 @@ pub struct Candidate {
     /// The path as built by the walk (the module directory or external
     /// directory, `/`, the relative part); symlinks are not resolved.
     pub path: Utf8PathBuf,
-    /// The path relative to the module directory, when it lies inside it.
-    pub relpath: Option<String>,
+    /// Where in `path` the path relative to the module directory starts,
+    /// when it lies inside it (see [`Candidate::relpath`]).
+    pub relpath_start: Option<usize>,
     /// The module name: file name up to the first `.`, `-` → `_`.
     pub name: String,
     /// Byte offset in `path` where the file name starts.
@@ -25,16 +26,35 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A candidate for the module file `path`, whose file name starts at
+    /// `basename_start`, relative to `module_dir` when inside it.
+    pub fn new(path: String, basename_start: usize, module_dir: &str) -> Candidate {
+        let relpath_start = relative_to_module_dir(&path, module_dir).map(|r| path.len() - r.len());
+        let mut path = path;
+        path.shrink_to_fit();
+        Candidate {
+            name: module_name(&path[basename_start..]),
+            relpath_start,
+            basename_start,
+            path: Utf8PathBuf::from(path),
+        }
+    }
+
+    /// The path relative to the module directory, when it lies inside it.
+    pub fn relpath(&self) -> Option<&str> {
+        self.path.as_str().get(self.relpath_start?..)
+    }
+
     /// The path written into the databases: relative when possible.
     pub fn db_path(&self) -> &str {
-        self.relpath.as_deref().unwrap_or(self.path.as_str())
+        self.relpath().unwrap_or(self.path.as_str())
     }
 
     /// kmod's `uncrelpath` (§3.2): the relative path cut after the module
     /// name plus three bytes (`.ko` for ordinary names). Used to match
     /// `modules.order` lines.
     pub fn uncrelpath(&self) -> Option<&str> {
-        let rel = self.relpath.as_deref()?;
+        let rel = self.relpath()?;
         let dirlen = rel.len() - (self.path.as_str().len() - self.basename_start);
         let end = (dirlen + self.name.len() + 3).min(rel.len());
         rel.get(..end)
@@ -215,13 +235,7 @@ fn walk_one(
         let file_name = entry.file_name().to_str().unwrap_or_default();
         let path = format!("{root}/{rel}");
         let basename_start = path.len() - file_name.len();
-        let relpath = relative_to_module_dir(&path, module_dir).map(str::to_string);
-        found.push(Candidate {
-            name: module_name(file_name),
-            relpath,
-            basename_start,
-            path: Utf8PathBuf::from(path),
-        });
+        found.push(Candidate::new(path, basename_start, module_dir));
     }
     Ok(())
 }
@@ -294,12 +308,9 @@ mod tests {
     fn cand(dir: &str, rel: &str) -> Candidate {
         let path = format!("{dir}/{rel}");
         let file = rel.rsplit('/').next().unwrap();
-        Candidate {
-            name: module_name(file),
-            relpath: Some(rel.to_string()),
-            basename_start: path.len() - file.len(),
-            path: path.into(),
-        }
+        let c = Candidate::new(path.clone(), path.len() - file.len(), dir);
+        assert_eq!(c.relpath(), Some(rel));
+        c
     }
 
     #[test]
