@@ -411,15 +411,17 @@ pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>)
             .with_max_len(1)
             .map(|&i| LoadedModule::read(&modules[i].path, limits, &interner))
             .collect();
-        let mut slots: Vec<Option<LoadedModule>> = Vec::new();
-        slots.resize_with(modules.len(), || None);
-        for (i, m) in order.into_iter().zip(read) {
-            slots[i] = Some(m);
+        // Back to input order in place (a second tree-sized vector
+        // would be part of the peak): `read[k]` belongs at `order[k]`.
+        let (mut read, mut order) = (read, order);
+        for k in 0..read.len() {
+            while order[k] != k {
+                let t = order[k];
+                read.swap(k, t);
+                order.swap(k, t);
+            }
         }
-        slots
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect::<Vec<_>>()
+        read
     };
     let modules = crate::jobs::run_with_jobs(jobs, work);
     LoadedTree {
