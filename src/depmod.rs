@@ -459,8 +459,9 @@ pub fn build(
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
     let dry_run = opts.dry_run;
+    let resolution = resolve(prep, tree, opts, diags)?;
     let (rendered, verbose) =
-        resolve_and_render(prep, tree, opts, diags, |input, ropts, diags| {
+        resolution.render(prep, &tree.modules, opts, diags, |input, ropts, diags| {
             if dry_run {
                 let (text, d) = render::render_text_only(input, ropts);
                 diags.extend(d);
@@ -487,20 +488,6 @@ fn bad_character(bad: &render::BadCharacter) -> Diagnostic {
         level: Level::Fatal,
         text: bad.to_string(),
     }
-}
-
-/// Orders and resolves the tree, then hands what the renderers need to
-/// `render`, which returns None after adding a diagnostic when it failed
-/// (exit 1). Also returns the `-v` lines. See [`build`].
-pub fn resolve_and_render<T>(
-    prep: &Prepared,
-    tree: &LoadedTree,
-    opts: &DepmodOptions,
-    diags: &mut Vec<Diagnostic>,
-    render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
-) -> Result<(T, Vec<String>), Failed> {
-    let resolution = resolve(prep, tree, opts, diags)?;
-    resolution.render(prep, &tree.modules, opts, diags, render)
 }
 
 /// The tree in kmod's module array order with every module's transitive
@@ -605,9 +592,10 @@ pub fn resolve(
 }
 
 impl Resolution {
-    /// Hands what the renderers need to `render` (see
-    /// [`resolve_and_render`]); `modules` are the tree's, whose aliases,
-    /// softdeps and weakdeps are rendered. Returns the `-v` lines too.
+    /// Hands what the renderers need to `render`, which returns None after
+    /// adding a diagnostic when it failed (exit 1); `modules` are the
+    /// tree's, whose aliases, softdeps and weakdeps are rendered. Returns
+    /// the `-v` lines too.
     pub fn render<T>(
         self,
         prep: &Prepared,
