@@ -397,23 +397,27 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
     let interner = SymbolInterner::new();
     let work = || {
+        // Only compressed modules are decoded whole; a plain one is read
+        // section by section, so it is not worth a `stat` here.
         let sizes: Vec<u64> = modules
             .par_iter()
-            .map(|c| std::fs::metadata(&c.path).map_or(0, |m| m.len()))
+            .map(|c| match c.path.as_str().ends_with(".ko") {
+                true => 0,
+                false => std::fs::metadata(&c.path).map_or(0, |m| m.len()),
+            })
             .collect();
         let mut order: Vec<usize> = (0..modules.len()).collect();
         // Ties in input order: the same work order on every run.
         order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
         // One module per job: the costly modules, all at the front, would
         // otherwise be one thread's sequential share.
-        let read: Vec<LoadedModule> = order
+        let mut read: Vec<LoadedModule> = order
             .par_iter()
             .with_max_len(1)
             .map(|&i| LoadedModule::read(&modules[i].path, limits, &interner))
             .collect();
         // Back to input order in place (a second tree-sized vector
         // would be part of the peak): `read[k]` belongs at `order[k]`.
-        let (mut read, mut order) = (read, order);
         for k in 0..read.len() {
             while order[k] != k {
                 let t = order[k];
@@ -746,8 +750,10 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     let out = camino::Utf8Path::new(&prep.dirs.out);
     let staged = crate::output::StagedFiles::new(out);
     let built = if opts.dry_run {
-        build(&prep, &tree, opts, &mut outcome.diags)
-            .map(|b| (b.rendered.get("-n").map(<[u8]>::to_vec), b.verbose))
+        build(&prep, &tree, opts, &mut outcome.diags).map(|b| {
+            let text = b.rendered.files.into_iter().find(|(n, _)| *n == "-n");
+            (text.map(|(_, t)| t), b.verbose)
+        })
     } else {
         resolve(&prep, &tree, opts, &mut outcome.diags).and_then(|resolution| {
             // The symbol table has what rendering needs of the symbols.

@@ -201,6 +201,14 @@ impl Drop for StagedFiles<'_> {
 mod tests {
     use super::*;
 
+    /// A scratch directory holding an old `modules.dep`.
+    fn dir_with_old_dep() -> (tempfile::TempDir, Utf8PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap().to_path_buf();
+        fs::write(dir.join("modules.dep"), b"old").unwrap();
+        (tmp, dir)
+    }
+
     fn names_in(dir: &Utf8Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -212,9 +220,8 @@ mod tests {
 
     #[test]
     fn staged_files_appear_only_on_commit() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = Utf8Path::from_path(tmp.path()).unwrap();
-        fs::write(dir.join("modules.dep"), b"old").unwrap();
+        let (_tmp, dir) = dir_with_old_dep();
+        let dir = dir.as_path();
         let staged = StagedFiles::new(dir);
         staged.stage("modules.dep", b"new").unwrap();
         staged.stage("modules.alias", b"alias").unwrap();
@@ -228,9 +235,8 @@ mod tests {
 
     #[test]
     fn staged_files_dropped_without_commit_leave_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = Utf8Path::from_path(tmp.path()).unwrap();
-        fs::write(dir.join("modules.dep"), b"old").unwrap();
+        let (_tmp, dir) = dir_with_old_dep();
+        let dir = dir.as_path();
         {
             let staged = StagedFiles::new(dir);
             staged.stage("modules.dep", b"new").unwrap();
@@ -241,9 +247,9 @@ mod tests {
     }
 
     #[test]
-    fn staged_files_are_renamed_in_the_given_order() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+    fn staged_files_are_put_in_the_given_order() {
+        let (_tmp, dir) = dir_with_old_dep();
+        let dir = dir.as_path();
         let staged = StagedFiles::new(dir);
         for name in ["c", "a", "b"] {
             staged.stage(name, name.as_bytes()).unwrap();
@@ -252,6 +258,6 @@ mod tests {
         let order: Vec<String> = staged.temps().iter().map(|(_, n)| n.clone()).collect();
         assert_eq!(order, ["a", "b", "c"]);
         staged.commit().unwrap();
-        assert_eq!(names_in(dir), ["a", "b", "c"]);
+        assert_eq!(names_in(dir), ["a", "b", "c", "modules.dep"]);
     }
 }

@@ -314,7 +314,7 @@ fn read_module_file_with<T>(
 /// Opens a module file for reading, refusing anything but a regular file
 /// (after following symlinks). The open does not block: a FIFO named like
 /// a module would otherwise wait forever for a writer.
-fn open_regular(path: &camino::Utf8Path) -> Result<std::fs::File, ModuleError> {
+fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |e: std::io::Error| ModuleError::Io(e.to_string());
     let file = std::fs::OpenOptions::new()
@@ -331,7 +331,7 @@ fn open_regular(path: &camino::Utf8Path) -> Result<std::fs::File, ModuleError> {
         };
         return Err(ModuleError::Io(kind.to_string()));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// Files at least this large are memory-mapped (only the pages holding the
@@ -350,8 +350,7 @@ fn read_with_buffers<T>(
     keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
 ) -> Result<T, ModuleError> {
     let io = |e: std::io::Error| ModuleError::Io(e.to_string());
-    let file = open_regular(path)?;
-    let len = file.metadata().map_err(io)?.len();
+    let (file, len) = open_regular(path)?;
     if sparse && len >= 64 && len <= limits.max_image_size {
         // The buffer only grows, and grows zero-filled, so every byte in it
         // is initialised. Bytes the sparse reader skips keep whatever they

@@ -189,8 +189,9 @@ pub enum RenderError<E> {
     /// A database would hold content kmod refuses; reported before any
     /// error of the sink.
     BadCharacter(BadCharacter),
-    /// The sink refused a database (the first in writing order); with
-    /// the diagnostics of the rendering, which came before.
+    /// The sink refused a database (the first failure of the first lane
+    /// in writing order); with the diagnostics of the rendering, which
+    /// came before.
     Sink { error: E, diags: Vec<Diagnostic> },
 }
 
@@ -211,14 +212,14 @@ pub fn render_each<E: Send>(
     /// One thread's share: hands databases over until the sink fails.
     struct Lane<'s, E> {
         sink: &'s (dyn Fn(&'static str, Vec<u8>) -> Result<(), E> + Sync),
-        failed: Option<(usize, E)>,
+        failed: Option<E>,
         diags: Vec<Diagnostic>,
     }
     impl<E> Lane<'_, E> {
         fn emit(&mut self, name: &'static str, bytes: Vec<u8>) {
             if self.failed.is_none() {
                 if let Err(e) = (self.sink)(name, bytes) {
-                    self.failed = Some((writing_rank(name), e));
+                    self.failed = Some(e);
                 }
             }
         }
@@ -266,24 +267,21 @@ pub fn render_each<E: Send>(
     };
     let ((p1, p2), (p3, p4)) =
         rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));
-    // The first refused content in writing order is the one kmod would
-    // report; then the first sink failure in writing order.
+    // The lanes hold consecutive stretches of kmod's writing order: the
+    // first refused content, then the first sink failure, of the first
+    // lane that has one is what kmod would have reported.
     let mut lanes = Vec::with_capacity(4);
     for part in [p1, p2, p3, p4] {
         lanes.push(part.map_err(RenderError::BadCharacter)?);
     }
     let mut diags = Vec::new();
-    let mut failed: Option<(usize, E)> = None;
+    let mut failed = None;
     for l in lanes {
         diags.extend(l.diags);
-        if let Some((rank, e)) = l.failed {
-            if !failed.as_ref().is_some_and(|(r, _)| *r <= rank) {
-                failed = Some((rank, e));
-            }
-        }
+        failed = failed.or(l.failed);
     }
     match failed {
-        Some((_, error)) => Err(RenderError::Sink { error, diags }),
+        Some(error) => Err(RenderError::Sink { error, diags }),
         None => Ok(diags),
     }
 }
