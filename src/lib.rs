@@ -34,5 +34,6 @@ pub mod module;
 pub mod output;
 pub mod render;
 pub mod resolve;
+pub mod spill;
 pub mod tree;
 pub mod union;

@@ -14,7 +14,8 @@
 //! * the umask, except for the modes, which must be `0644 & ~umask` for
 //!   files and `0755 & ~umask` for a directory created by `-o`, like kmod
 //!   34 (compared with it when installed);
-//! * `TZ`, `LC_ALL` and `LANG`;
+//! * `TZ`, `LC_ALL` and `LANG`, and `TMPDIR`, where the modules' lists
+//!   wait to be rendered (a tmpfs, or none, so that they stay in memory);
 //! * the host's depmod.d configuration: only the configuration under the
 //!   base directory (`BASE/etc/depmod.d`, `BASE/lib/depmod.d`,
 //!   `BASE/usr/lib/depmod.d`) is read unless `--host-config` is given. The
@@ -203,6 +204,14 @@ fn environment_does_not_matter() {
             ("LANG", "tr_TR.UTF-8"),
         ],
         [("TZ", ""), ("LC_ALL", ""), ("LANG", "ja_JP.eucJP")],
+        // The modules' lists spilled to a tmpfs, and kept in memory
+        // because no temporary file can be made.
+        [("TMPDIR", "/dev/shm"), ("TZ", "UTC"), ("LC_ALL", "C")],
+        [
+            ("TMPDIR", "/nonexistent/kmodtree"),
+            ("TZ", "UTC"),
+            ("LC_ALL", "C"),
+        ],
     ] {
         let r = depmod_in(&a, &tree, &[], &env);
         assert_same(&format!("{env:?}"), &base, &r);

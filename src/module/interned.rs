@@ -353,6 +353,25 @@ impl ImportList {
     pub fn shrink_to_fit(&mut self) {
         self.ids.shrink_to_fit();
     }
+
+    /// Appends the entries to `out`, 4 bytes each (little-endian), as
+    /// [`ImportList::decode`] reads them.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for id in &self.ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+
+    /// The list [`ImportList::encode`] wrote (a trailing partial entry is
+    /// ignored; an id the interner never made is looked up as nothing).
+    pub fn decode(bytes: &[u8]) -> ImportList {
+        ImportList {
+            ids: bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 //! `modules.alias` and `modules.alias.bin`.
 
-use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
+use super::{BadCharacter, CheckedIndex, ListKind, RenderInput, RenderOptions};
 use crate::index::normalize_alias;
 use crate::tree::Diagnostic;
 
 /// Header, then `alias VALUE MODNAME` per alias (values verbatim).
 pub fn modules_alias(input: &RenderInput) -> Vec<u8> {
     let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
-    for m in &input.modules {
-        for a in m.aliases.iter() {
+    for (i, m) in input.modules.iter().enumerate() {
+        for a in input.lists.list(i, ListKind::Aliases).iter() {
             out.extend_from_slice(b"alias ");
             out.extend_from_slice(a);
             out.push(b' ');
@@ -28,7 +28,7 @@ pub fn modules_alias_bin(
 ) -> Result<Vec<u8>, BadCharacter> {
     let mut idx = CheckedIndex::new();
     for (i, m) in input.modules.iter().enumerate() {
-        for a in m.aliases.iter() {
+        for a in input.lists.list(i, ListKind::Aliases).iter() {
             let Some(key) = normalized_or_warn(a, diags) else {
                 continue;
             };

@@ -1,16 +1,17 @@
 //! `modules.devname`: device nodes for on-demand loading (spec §8.2).
 
-use super::RenderInput;
+use super::{ListKind, RenderInput};
 use crate::tree::Diagnostic;
 
 /// `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed only
 /// before the first line (no entries → empty file).
 pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
     let mut out = Vec::new();
-    for m in &input.modules {
+    for (i, m) in input.modules.iter().enumerate() {
+        let aliases = input.lists.list(i, ListKind::Aliases);
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
-        for a in m.aliases.iter() {
+        for a in aliases.iter() {
             if let Some(d) = a.strip_prefix(b"devname:") {
                 devname = Some(d);
             } else if let Some((maj, min)) = scan_major_minor(a, b"char-major-") {

@@ -12,6 +12,7 @@ pub mod symbols;
 use crate::index::{IndexBuilder, Layout};
 use crate::module::StringList;
 use crate::tree::Diagnostic;
+use std::borrow::Cow;
 
 /// Every database kmod 34 writes, in its writing order (kmod 30: all but
 /// `modules.weakdep`).
@@ -48,18 +49,60 @@ impl KmodVersion {
     }
 }
 
-/// One module as the renderers see it (array order).
+/// One module as the renderers see it (array order); its `.modinfo`
+/// lists come from [`RenderInput::lists`].
 #[derive(Clone, Debug)]
 pub struct RenderModule<'a> {
     pub name: &'a str,
     /// `P(m)`: path relative to the module directory, or absolute.
     pub db_path: &'a str,
-    pub aliases: &'a StringList,
-    pub softdeps: &'a StringList,
-    pub weakdeps: &'a StringList,
     /// Transitive dependencies (indexes into the module array), in
     /// modules.dep order.
     pub deps: &'a [u32],
+}
+
+/// Which of a module's `.modinfo` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    Aliases,
+    Softdeps,
+    Weakdeps,
+}
+
+/// Each module's `.modinfo` lists, by array position. The tree may keep
+/// them in memory or read them back from a spill file as they are asked
+/// for; each renderer asks for each module's list once per database.
+pub trait ListSource: Sync {
+    /// The `kind` list of the module at array position `pos`.
+    fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList>;
+}
+
+/// Lists held in memory, in array order (for callers that have them so).
+impl ListSource for [ModuleLists] {
+    fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList> {
+        match self.get(pos) {
+            Some(m) => Cow::Borrowed(m.get(kind)),
+            None => Cow::Owned(StringList::new()),
+        }
+    }
+}
+
+/// A module's `.modinfo` lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleLists {
+    pub aliases: StringList,
+    pub softdeps: StringList,
+    pub weakdeps: StringList,
+}
+
+impl ModuleLists {
+    pub fn get(&self, kind: ListKind) -> &StringList {
+        match kind {
+            ListKind::Aliases => &self.aliases,
+            ListKind::Softdeps => &self.softdeps,
+            ListKind::Weakdeps => &self.weakdeps,
+        }
+    }
 }
 
 /// A kernel-build input file: its content, or the reason it could not be
@@ -67,9 +110,11 @@ pub struct RenderModule<'a> {
 pub type InputFile = Result<Vec<u8>, String>;
 
 /// Everything the renderers need.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RenderInput<'a> {
     pub modules: Vec<RenderModule<'a>>,
+    /// The modules' `.modinfo` lists, by array position.
+    pub lists: &'a dyn ListSource,
     /// Module-owned symbols in kmod's order, with the owner's index.
     pub symbols: Vec<(&'a [u8], u32)>,
     /// The module directory as kmod prints it (for builtin warnings).

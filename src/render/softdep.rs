@@ -1,17 +1,11 @@
 //! `modules.softdep` and `modules.weakdep` (kmod 34).
 
-use super::{RenderInput, RenderModule};
-use crate::module::StringList;
+use super::{ListKind, RenderInput};
 
-fn render(
-    input: &RenderInput,
-    header: &str,
-    word: &str,
-    values: for<'m, 'a> fn(&'m RenderModule<'a>) -> &'a StringList,
-) -> Vec<u8> {
+fn render(input: &RenderInput, header: &str, word: &str, kind: ListKind) -> Vec<u8> {
     let mut out = header.as_bytes().to_vec();
-    for m in &input.modules {
-        for v in values(m).iter() {
+    for (i, m) in input.modules.iter().enumerate() {
+        for v in input.lists.list(i, kind).iter() {
             out.extend_from_slice(word.as_bytes());
             out.push(b' ');
             out.extend_from_slice(m.name.as_bytes());
@@ -29,7 +23,7 @@ pub fn modules_softdep(input: &RenderInput) -> Vec<u8> {
         input,
         "# Soft dependencies extracted from modules themselves.\n",
         "softdep",
-        |m| m.softdeps,
+        ListKind::Softdeps,
     )
 }
 
@@ -39,6 +33,6 @@ pub fn modules_weakdep(input: &RenderInput) -> Vec<u8> {
         input,
         "# Weak dependencies extracted from modules themselves.\n",
         "weakdep",
-        |m| m.weakdeps,
+        ListKind::Weakdeps,
     )
 }

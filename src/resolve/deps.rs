@@ -3,8 +3,9 @@
 
 use super::symbols::SymbolEntry;
 use super::{Node, SymbolTable};
-use crate::module::{InternedSymbols, SymbolId};
+use crate::module::{ImportList, InternedSymbols, SymbolId};
 use crate::tree::Diagnostic;
+use std::borrow::Cow;
 
 /// Options of the dependency pass.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,11 +28,17 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// Looks up every undefined symbol of every module (`symbols` holds their
-/// names and CRCs). Modules are looked up in parallel; results, warnings
-/// and `-v` lines come out in array order.
+/// The undefined symbols of the module at each array position (the
+/// tree may read them back from a spill as they are asked for).
+pub type ImportsOf<'a> = dyn Fn(usize) -> Cow<'a, ImportList> + Sync + 'a;
+
+/// Looks up every undefined symbol of every module (`imports(pos)`: those
+/// of `nodes[pos]`; `symbols` holds their names and CRCs). Modules are
+/// looked up in parallel; results, warnings and `-v` lines come out in
+/// array order.
 pub fn direct_dependencies(
     nodes: &[Node],
+    imports: &ImportsOf,
     symbols: &InternedSymbols,
     table: &SymbolTable,
     opts: DepOptions,
@@ -40,7 +47,8 @@ pub fn direct_dependencies(
     let lookup = Lookup::new(symbols, table);
     let per_module: Vec<(Vec<u32>, Vec<Diagnostic>, Vec<String>)> = nodes
         .par_iter()
-        .map(|node| module_direct_dependencies(node, nodes, &lookup, opts))
+        .enumerate()
+        .map(|(pos, node)| module_direct_dependencies(node, &imports(pos), nodes, &lookup, opts))
         .collect();
     let mut out = DirectDeps {
         deps: Vec::with_capacity(nodes.len()),
@@ -86,6 +94,7 @@ impl<'a> Lookup<'a> {
 /// warnings and its `-v` lines.
 fn module_direct_dependencies(
     node: &Node,
+    imports: &ImportList,
     nodes: &[Node],
     lookup: &Lookup,
     opts: DepOptions,
@@ -93,7 +102,7 @@ fn module_direct_dependencies(
     let mut deps: Vec<u32> = Vec::new();
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
-    for imp in node.imports.iter() {
+    for imp in imports.iter() {
         let Some((name, crc, found)) = lookup.get(imp.id) else {
             continue;
         };

@@ -9,8 +9,6 @@ pub mod symbols;
 pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps};
 pub use symbols::SymbolTable;
 
-use crate::module::ImportList;
-
 /// What resolution needs of one module (in module-array order).
 #[derive(Clone, Copy, Debug)]
 pub struct Node<'a> {
@@ -18,7 +16,4 @@ pub struct Node<'a> {
     pub path: &'a str,
     /// Module name.
     pub name: &'a str,
-    /// Undefined symbols, interned in the tree's
-    /// [`crate::module::InternedSymbols`].
-    pub imports: &'a ImportList,
 }

@@ -17,6 +17,9 @@ use camino::Utf8PathBuf;
 use rayon::prelude::*;
 use std::io::Write;
 
+mod records;
+pub use records::{ModuleRecords, SpilledModule, SpilledTree};
+
 /// depmod's options (see `kmodtree depmod --help`).
 #[derive(Clone, Debug, Default)]
 pub struct DepmodOptions {
@@ -157,14 +160,22 @@ impl LoadedModule {
             ..Default::default()
         })
     }
+}
 
-    /// kmod's messages for a module that failed to load, in its order.
-    fn load_diagnostics(&self, path: &str, kmod: KmodVersion, out: &mut Vec<Diagnostic>) {
-        let Some(err) = self.error.as_ref().or(self.exports_error.as_ref()) else {
+/// kmod's messages for a module that failed to load (`errors`: see
+/// [`ModuleRecords::load_errors`]), in its order.
+fn load_diagnostics(
+    errors: (Option<&ModuleError>, Option<&ModuleError>),
+    path: &str,
+    kmod: KmodVersion,
+    out: &mut Vec<Diagnostic>,
+) {
+    {
+        let Some(err) = errors.0.or(errors.1) else {
             return;
         };
         // kmod 34 reports liblzma's error at each of its three attempts.
-        let xz = match &**err {
+        let xz = match err {
             ModuleError::Decompress {
                 format: Compression::Xz,
                 reason,
@@ -390,12 +401,28 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 }
 
 /// Reads every module in parallel; results in input order.
+pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
+    let interner = SymbolInterner::new();
+    let modules = read_largest_first(modules, jobs, |c| {
+        LoadedModule::read(&c.path, limits, &interner)
+    });
+    LoadedTree {
+        modules,
+        symbols: interner.freeze(),
+    }
+}
+
+/// `read` of every module, in parallel on `jobs` threads; results in
+/// input order.
 ///
 /// The largest files are read first: a big compressed module is decoded
 /// whole (amdgpu: 28 MB), and decoding it while little else is held keeps
 /// the peak from adding that image to the whole tree's metadata.
-pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
-    let interner = SymbolInterner::new();
+fn read_largest_first<T: Send>(
+    modules: &[Candidate],
+    jobs: Option<usize>,
+    read: impl Fn(&Candidate) -> T + Sync,
+) -> Vec<T> {
     let work = || {
         // Only compressed modules are decoded whole; a plain one is read
         // section by section, so it is not worth a `stat` here.
@@ -411,10 +438,10 @@ pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>)
         order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
         // One module per job: the costly modules, all at the front, would
         // otherwise be one thread's sequential share.
-        let mut read: Vec<LoadedModule> = order
+        let mut read: Vec<T> = order
             .par_iter()
             .with_max_len(1)
-            .map(|&i| LoadedModule::read(&modules[i].path, limits, &interner))
+            .map(|&i| read(&modules[i]))
             .collect();
         // Back to input order in place (a second tree-sized vector
         // would be part of the peak): `read[k]` belongs at `order[k]`.
@@ -427,11 +454,7 @@ pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>)
         }
         read
     };
-    let modules = crate::jobs::run_with_jobs(jobs, work);
-    LoadedTree {
-        modules,
-        symbols: interner.freeze(),
-    }
+    crate::jobs::run_with_jobs(jobs, work)
 }
 
 fn read_input(dir: &str, name: &str) -> InputFile {
@@ -458,14 +481,14 @@ pub struct Failed {
 /// Err means exit 1 with nothing written (cycles, bad characters).
 pub fn build(
     prep: &Prepared,
-    tree: &LoadedTree,
+    tree: &dyn ModuleRecords,
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
     let dry_run = opts.dry_run;
     let resolution = resolve(prep, tree, opts, diags)?;
     let (rendered, verbose) =
-        resolution.render(prep, &tree.modules, opts, diags, |input, ropts, diags| {
+        resolution.render(prep, tree, opts, diags, |input, ropts, diags| {
             if dry_run {
                 let (text, d) = render::render_text_only(input, ropts);
                 diags.extend(d);
@@ -512,11 +535,10 @@ pub struct Resolution {
 /// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
 pub fn resolve(
     prep: &Prepared,
-    tree: &LoadedTree,
+    tree: &dyn ModuleRecords,
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Resolution, Failed> {
-    let loaded = &tree.modules;
     let dir = &prep.dirs.dir;
     // Module array order: modules.order, then kmod's hash order.
     let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
@@ -549,10 +571,10 @@ pub fn resolve(
     // Load diagnostics and the symbol table, in array order.
     let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
     for (pos, &i) in array.iter().enumerate() {
-        let m = &loaded[i];
-        m.load_diagnostics(prep.modules[i].path.as_str(), opts.kmod, diags);
-        if m.exports_error.is_none() {
-            for e in m.exports.iter() {
+        let errors = tree.load_errors(i);
+        load_diagnostics(errors, prep.modules[i].path.as_str(), opts.kmod, diags);
+        if errors.1.is_none() {
+            for e in tree.exports(i).iter() {
                 table.add_export(e.name, e.crc, pos as u32);
             }
         }
@@ -562,12 +584,12 @@ pub fn resolve(
         .map(|&i| Node {
             path: prep.modules[i].path.as_str(),
             name: prep.modules[i].name.as_str(),
-            imports: &loaded[i].imports,
         })
         .collect();
     let direct = resolve::direct_dependencies(
         &nodes,
-        &tree.symbols,
+        &|pos| tree.imports(array[pos]),
+        tree.symbols(),
         &table,
         DepOptions {
             print_unknown: prep.print_unknown,
@@ -603,7 +625,7 @@ impl Resolution {
     pub fn render<T>(
         self,
         prep: &Prepared,
-        modules: &[LoadedModule],
+        tree: &dyn ModuleRecords,
         opts: &DepmodOptions,
         diags: &mut Vec<Diagnostic>,
         render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
@@ -624,12 +646,13 @@ impl Resolution {
                 .map(|(&i, deps)| RenderModule {
                     name: &prep.modules[i].name,
                     db_path: prep.modules[i].db_path(),
-                    aliases: &modules[i].aliases,
-                    softdeps: &modules[i].softdeps,
-                    weakdeps: &modules[i].weakdeps,
                     deps,
                 })
                 .collect(),
+            lists: &records::ListsInArrayOrder {
+                array: &array,
+                tree,
+            },
             symbols: table.module_symbols(),
             dir,
             builtin: &builtin,
@@ -711,7 +734,12 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     let t1 = std::time::Instant::now();
     let mut cached = None;
     let tree = match &opts.manifest {
-        None => read_modules(&prep.modules, &opts.limits, opts.jobs),
+        None => Tree::Spilled(SpilledTree::read(
+            &prep.modules,
+            &opts.limits,
+            opts.jobs,
+            crate::spill::Spill::in_temp_dir(),
+        )),
         Some(file) => {
             use crate::audit::cache;
             let (c, problem) = cache::Cache::load(file, &opts.limits);
@@ -730,38 +758,40 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             }
             let tree = std::mem::take(&mut r.tree);
             cached = Some(r);
-            tree
+            Tree::Loaded(tree)
         }
     };
     let t2 = std::time::Instant::now();
     let hwm_read = timing.then(peak_rss_kib).flatten();
-    let mut tree = match (cached, &opts.manifest) {
-        (Some(mut r), Some(file)) if r.changed => {
+    let mut tree = match (cached, tree) {
+        (Some(mut r), Tree::Loaded(tree)) if r.changed => {
             r.tree = tree;
-            if let Err(e) = r.write(file, &opts.limits) {
-                outcome.notes.push(format!("kmodtree: warning: {e}"));
+            if let Some(file) = &opts.manifest {
+                if let Err(e) = r.write(file, &opts.limits) {
+                    outcome.notes.push(format!("kmodtree: warning: {e}"));
+                }
             }
-            std::mem::take(&mut r.tree)
+            Tree::Loaded(std::mem::take(&mut r.tree))
         }
-        _ => tree,
+        (_, tree) => tree,
     };
     // Each database goes to its temporary as soon as it is rendered (not
     // all held until the end); they are renamed once all are written.
     let out = camino::Utf8Path::new(&prep.dirs.out);
     let staged = crate::output::StagedFiles::new(out);
     let built = if opts.dry_run {
-        build(&prep, &tree, opts, &mut outcome.diags).map(|b| {
+        build(&prep, tree.records(), opts, &mut outcome.diags).map(|b| {
             let text = b.rendered.files.into_iter().find(|(n, _)| *n == "-n");
             (text.map(|(_, t)| t), b.verbose)
         })
     } else {
-        resolve(&prep, &tree, opts, &mut outcome.diags).and_then(|resolution| {
+        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
             // The symbol table has what rendering needs of the symbols.
             tree.release_symbols();
             crate::memory::return_free_pages();
             resolution.render(
                 &prep,
-                &tree.modules,
+                tree.records(),
                 opts,
                 &mut outcome.diags,
                 |input, ropts, diags| {
@@ -770,6 +800,8 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             )
         })
     };
+    // Nothing rendered from lists that could not be read back is kept.
+    let spill_failure = tree.spill_failure();
     // Freeing a whole tree takes a while: do it beside the renaming.
     rayon::spawn(move || drop(tree));
     let t3 = std::time::Instant::now();
@@ -801,6 +833,14 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             return outcome;
         }
     };
+    if let Some(reason) = spill_failure {
+        outcome.diags.push(Diagnostic {
+            level: Level::Fatal,
+            text: format!("could not read back the modules' data from {SPILL_PLACE}: {reason}"),
+        });
+        outcome.exit_code = 1;
+        return outcome;
+    }
     if let Some(t) = text {
         outcome.stdout.extend_from_slice(&t);
         return outcome;
@@ -810,6 +850,40 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         outcome.exit_code = 1;
     }
     outcome
+}
+
+/// Where depmod keeps the modules' lists between reading and rendering,
+/// as its messages name it.
+const SPILL_PLACE: &str = "its temporary file in TMPDIR";
+
+/// The tree `run` resolves: spilled, or in memory when it comes from the
+/// `--manifest` cache (which keeps it whole to write it back).
+enum Tree {
+    Loaded(LoadedTree),
+    Spilled(SpilledTree),
+}
+
+impl Tree {
+    fn records(&self) -> &dyn ModuleRecords {
+        match self {
+            Tree::Loaded(t) => t,
+            Tree::Spilled(t) => t,
+        }
+    }
+
+    fn release_symbols(&mut self) {
+        match self {
+            Tree::Loaded(t) => t.release_symbols(),
+            Tree::Spilled(t) => t.release_symbols(),
+        }
+    }
+
+    fn spill_failure(&self) -> Option<String> {
+        match self {
+            Tree::Loaded(_) => None,
+            Tree::Spilled(t) => t.failure(),
+        }
+    }
 }
 
 /// Renders every database straight into its temporary in `staged`,
