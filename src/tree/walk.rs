@@ -147,24 +147,50 @@ pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery
         }
         walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
     }
-    let mut by_name: rustc_hash::FxHashMap<String, usize> = Default::default();
-    for cand in found {
-        match by_name.get(&cand.name) {
-            None => {
-                by_name.insert(cand.name.clone(), disc.modules.len());
-                disc.modules.push(cand);
-            }
-            Some(&i) => {
-                if !keep_old(&disc.modules[i], &cand, dir, cfg) {
-                    disc.modules[i] = cand;
-                }
-            }
-        }
-    }
+    disc.modules = keep_one_per_name(found, |old, new| keep_old(old, new, dir, cfg));
     if disc.modules.len() >= 65535 {
         return Err(DiscoverError::TooMany(disc.modules.len()));
     }
     Ok(disc)
+}
+
+/// One candidate per module name, at the place of the name's first
+/// candidate: the one `keep_old(current, later)` prefers, `later` being
+/// compared with the candidate kept so far. Done in `found`'s own memory
+/// (a tree's candidates are a few MB).
+fn keep_one_per_name(
+    found: Vec<Candidate>,
+    keep_old: impl Fn(&Candidate, &Candidate) -> bool,
+) -> Vec<Candidate> {
+    // `winner[s]`: the index in `found` of the candidate kept for the s-th
+    // name. It is never below `s` (the s-th name first appears at or after
+    // index s), so the winners can be moved down in one ascending pass.
+    let mut winner: Vec<usize> = Vec::new();
+    {
+        let mut by_name: rustc_hash::FxHashMap<&str, usize> = Default::default();
+        for (j, cand) in found.iter().enumerate() {
+            match by_name.get(cand.name.as_str()) {
+                None => {
+                    by_name.insert(&cand.name, winner.len());
+                    winner.push(j);
+                }
+                Some(&s) => {
+                    if !keep_old(&found[winner[s]], cand) {
+                        winner[s] = j;
+                    }
+                }
+            }
+        }
+    }
+    // Same size as Candidate (the path's pointer is never null): this
+    // collect and the last one reuse the allocation.
+    let mut slots: Vec<Option<Candidate>> = found.into_iter().map(Some).collect();
+    for (s, &j) in winner.iter().enumerate() {
+        let kept = slots[j].take();
+        slots[s] = kept;
+    }
+    slots.truncate(winner.len());
+    slots.into_iter().flatten().collect()
 }
 
 fn walk_one(
@@ -311,6 +337,27 @@ mod tests {
         let c = Candidate::new(path.clone(), path.len() - file.len(), dir);
         assert_eq!(c.relpath(), Some(rel));
         c
+    }
+
+    #[test]
+    fn one_candidate_per_name_in_first_seen_places() {
+        let found = || {
+            ["a.ko", "x/b.ko", "y/a.ko", "c.ko", "z/b.ko", "w/a.ko"]
+                .iter()
+                .map(|r| cand("/m", r))
+                .collect::<Vec<_>>()
+        };
+        let rels = |v: Vec<Candidate>| -> Vec<String> {
+            v.iter().map(|c| c.relpath().unwrap().to_string()).collect()
+        };
+        // Later candidates win: each name keeps its first place.
+        let later = keep_one_per_name(found(), |_, _| false);
+        assert_eq!(rels(later), ["w/a.ko", "z/b.ko", "c.ko"]);
+        let first = keep_one_per_name(found(), |_, _| true);
+        assert_eq!(rels(first), ["a.ko", "x/b.ko", "c.ko"]);
+        // The second of three wins over the first, then over the third.
+        let middle = keep_one_per_name(found(), |old, _| old.path.as_str().contains("/y/"));
+        assert_eq!(rels(middle), ["y/a.ko", "z/b.ko", "c.ko"]);
     }
 
     #[test]
