@@ -524,7 +524,7 @@ pub struct Resolution {
     /// `array[pos]`: index in `prep.modules` of the module at `pos`.
     array: Vec<usize>,
     /// Transitive dependencies per array position, in modules.dep order.
-    transitive: Vec<Vec<u32>>,
+    transitive: resolve::TransitiveDeps,
     table: SymbolTable,
     /// `-v` lines for stdout.
     pub verbose: Vec<String>,
@@ -642,11 +642,11 @@ impl Resolution {
         let input = RenderInput {
             modules: array
                 .iter()
-                .zip(&transitive)
-                .map(|(&i, deps)| RenderModule {
+                .enumerate()
+                .map(|(pos, &i)| RenderModule {
                     name: &prep.modules[i].name,
                     db_path: prep.modules[i].db_path(),
-                    deps,
+                    deps: transitive.of(pos),
                 })
                 .collect(),
             lists: &records::ListsInArrayOrder {

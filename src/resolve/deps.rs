@@ -172,14 +172,47 @@ pub fn topological_numbers(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
 }
 
 /// Every module's transitive dependencies, sorted by topological number
+/// (each module before its own dependencies), all in one vector.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransitiveDeps {
+    /// Where each module's list ends in `deps`.
+    ends: Vec<usize>,
+    deps: Vec<u32>,
+}
+
+impl TransitiveDeps {
+    /// Module `m`'s list (empty past the last module).
+    pub fn of(&self, m: usize) -> &[u32] {
+        let start = match m {
+            0 => 0,
+            _ => self.ends.get(m - 1).copied().unwrap_or(self.deps.len()),
+        };
+        let end = self.ends.get(m).copied().unwrap_or(start);
+        self.deps.get(start..end).unwrap_or_default()
+    }
+
+    /// Number of modules.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+/// Every module's transitive dependencies, sorted by topological number
 /// (each module before its own dependencies).
-pub fn transitive_dependencies(deps: &[Vec<u32>], numbers: &[u32]) -> Vec<Vec<u32>> {
+pub fn transitive_dependencies(deps: &[Vec<u32>], numbers: &[u32]) -> TransitiveDeps {
     let n = deps.len();
     let mut seen = vec![u32::MAX; n];
     let mut stack = Vec::new();
-    let mut out = Vec::with_capacity(n);
+    let mut out = TransitiveDeps {
+        ends: Vec::with_capacity(n),
+        deps: Vec::new(),
+    };
     for m in 0..n {
-        let mut list = Vec::new();
+        let start = out.deps.len();
         stack.clear();
         stack.extend(deps[m].iter().rev().copied());
         while let Some(d) = stack.pop() {
@@ -187,12 +220,13 @@ pub fn transitive_dependencies(deps: &[Vec<u32>], numbers: &[u32]) -> Vec<Vec<u3
                 continue;
             }
             seen[d as usize] = m as u32;
-            list.push(d);
+            out.deps.push(d);
             stack.extend(deps[d as usize].iter().rev().copied());
         }
-        list.sort_unstable_by_key(|&d| numbers[d as usize]);
-        out.push(list);
+        out.deps[start..].sort_unstable_by_key(|&d| numbers[d as usize]);
+        out.ends.push(out.deps.len());
     }
+    out.deps.shrink_to_fit();
     out
 }
 
@@ -207,7 +241,9 @@ mod tests {
         let numbers = topological_numbers(&deps).unwrap();
         assert_eq!(numbers, vec![0, 1, 2, 3]);
         let t = transitive_dependencies(&deps, &numbers);
-        assert_eq!(t, vec![vec![1, 2, 3], vec![3], vec![3], vec![]]);
+        let lists: Vec<&[u32]> = (0..t.len()).map(|m| t.of(m)).collect();
+        assert_eq!(lists, [&[1, 2, 3][..], &[3], &[3], &[]]);
+        assert_eq!(t.of(4), &[] as &[u32]);
     }
 
     #[test]

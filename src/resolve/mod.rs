@@ -6,7 +6,9 @@ pub mod cycles;
 pub mod deps;
 pub mod symbols;
 
-pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps};
+pub use deps::{
+    direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps, TransitiveDeps,
+};
 pub use symbols::SymbolTable;
 
 /// What resolution needs of one module (in module-array order).
