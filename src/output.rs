@@ -7,7 +7,7 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// A write that failed, naming the file.
@@ -52,7 +52,7 @@ fn remove_stale_temps(dir: &Utf8Path, name: &str) {
 
 /// Test hook for the kill tests: with `KMODTREE_TEST_KILL_AT=N` in the
 /// environment, the process kills itself with SIGKILL at the Nth fault
-/// point of the writing stage (half of a temporary written, a temporary
+/// point of the writing stage (part of a temporary written, a temporary
 /// complete, a rename done). Without the variable this does nothing.
 fn fault_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,6 +71,30 @@ fn fault_point() {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// A temporary being written: the fault point "part of the content
+/// written" comes after the first write that reaches the file (so once per
+/// file however many writes there are; [`StagedFiles::stage_with`] fires it
+/// before syncing a file nothing was written to).
+struct FaultAfterFirstWrite {
+    file: fs::File,
+    fired: bool,
+}
+
+impl Write for FaultAfterFirstWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if !self.fired && n > 0 {
+            self.fired = true;
+            fault_point();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -94,14 +118,17 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
 
 /// A set of files written in two phases, for writers that produce the
 /// files one at a time and should not hold them all: each [`stage`] writes
-/// one file's temporary at once (so its bytes can be dropped), and
-/// [`commit`] renames every temporary over its final name, in the order the
-/// files were staged. Dropped without a commit (an error, a later file
-/// that failed to render), it removes its temporaries: nothing changed.
+/// one file's temporary at once (so its bytes can be dropped), or each
+/// [`stage_with`] as its content is produced (so it is never held whole),
+/// and [`commit`] renames every temporary over its final name, in the
+/// order the files were staged. Dropped without a commit (an error, a later
+/// file that failed to render), it removes its temporaries: nothing
+/// changed.
 ///
-/// `stage` may be called from several threads.
+/// `stage` and `stage_with` may be called from several threads.
 ///
 /// [`stage`]: StagedFiles::stage
+/// [`stage_with`]: StagedFiles::stage_with
 /// [`commit`]: StagedFiles::commit
 pub struct StagedFiles<'d> {
     dir: &'d Utf8Path,
@@ -130,6 +157,19 @@ impl<'d> StagedFiles<'d> {
     /// failure that temporary is removed (the others stay until the set is
     /// dropped).
     pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        self.stage_with(name, |out| out.write_all(bytes))
+    }
+
+    /// Writes to a temporary of `dir/name` what `write` writes to the
+    /// writer it is given (buffered: 64 KiB reach the file at a time) and
+    /// flushes it; fails with `write`'s error, or the file's. On failure
+    /// that temporary is removed (the others stay until the set is
+    /// dropped).
+    pub fn stage_with(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), WriteError> {
         let tmp = temp_name(self.dir, name);
         let _ = fs::remove_file(&tmp); // a leftover of a killed run with our pid
         remove_stale_temps(self.dir, name);
@@ -138,12 +178,24 @@ impl<'d> StagedFiles<'d> {
             .create_new(true)
             .mode(0o644)
             .open(&tmp)
-            .and_then(|mut f| {
-                let (first, second) = bytes.split_at(bytes.len() / 2);
-                f.write_all(first)?;
-                fault_point();
-                f.write_all(second)?;
-                f.sync_data()?;
+            .and_then(|f| {
+                let file = FaultAfterFirstWrite {
+                    file: f,
+                    fired: false,
+                };
+                let mut out = io::BufWriter::with_capacity(64 * 1024, file);
+                if let Err(e) = write(&mut out) {
+                    // Not flushed: the temporary goes anyway.
+                    let _ = out.into_parts();
+                    return Err(e);
+                }
+                let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+                if !file.fired {
+                    // Nothing reached the file: the content is empty.
+                    file.fired = true;
+                    fault_point();
+                }
+                file.file.sync_data()?;
                 fault_point();
                 Ok(())
             });
@@ -243,6 +295,53 @@ mod tests {
             staged.stage("modules.alias", b"alias").unwrap();
         }
         assert_eq!(names_in(dir), ["modules.dep"]);
+        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
+    }
+
+    #[test]
+    fn staged_content_can_be_written_in_pieces_or_not_at_all() {
+        let (_tmp, dir) = dir_with_old_dep();
+        let dir = dir.as_path();
+        let staged = StagedFiles::new(dir);
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        staged
+            .stage_with("modules.dep", |out| {
+                out.write_all(b"new ")?;
+                out.write_all(&big)
+            })
+            .unwrap();
+        staged.stage_with("modules.devname", |_| Ok(())).unwrap();
+        staged.commit().unwrap();
+        let dep = fs::read(dir.join("modules.dep")).unwrap();
+        assert_eq!(dep.len(), 4 + big.len());
+        assert!(dep.starts_with(b"new ") && dep.ends_with(&big[big.len() - 10..]));
+        assert_eq!(fs::read(dir.join("modules.devname")).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_failed_producer_leaves_no_temporary() {
+        let (_tmp, dir) = dir_with_old_dep();
+        let dir = dir.as_path();
+        let staged = StagedFiles::new(dir);
+        staged.stage("modules.alias", b"alias").unwrap();
+        // Fails after writing more than the buffer holds, and before.
+        for size in [100, 100_000] {
+            let err = staged
+                .stage_with("modules.dep", |out| {
+                    out.write_all(&vec![b'x'; size])?;
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "index too large",
+                    ))
+                })
+                .unwrap_err();
+            assert_eq!(err.name, "modules.dep");
+            assert_eq!(err.reason, "index too large");
+            // The old file and the other file's temporary only.
+            assert_eq!(names_in(dir).len(), 2, "{size}: {:?}", names_in(dir));
+        }
+        staged.commit().unwrap();
+        assert_eq!(names_in(dir), ["modules.alias", "modules.dep"]);
         assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
     }
 

@@ -775,8 +775,8 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         }
         (_, tree) => tree,
     };
-    // Each database goes to its temporary as soon as it is rendered (not
-    // all held until the end); they are renamed once all are written.
+    // Each database goes to its temporary as it is rendered (none is held
+    // whole); they are renamed once all are written.
     let out = camino::Utf8Path::new(&prep.dirs.out);
     let staged = crate::output::StagedFiles::new(out);
     let built = if opts.dry_run {
@@ -902,7 +902,7 @@ fn render_to_temporaries(
     }
     let out = staged.dir();
     let mkdir = std::sync::OnceLock::new();
-    let sink = |name: &'static str, bytes: Vec<u8>| -> Result<(), Refused> {
+    let sink = |name: &'static str, produce: &render::Producer| -> Result<(), Refused> {
         mkdir
             .get_or_init(|| {
                 use std::os::unix::fs::DirBuilderExt;
@@ -914,7 +914,7 @@ fn render_to_temporaries(
             })
             .clone()
             .map_err(Refused::Mkdir)?;
-        staged.stage(name, &bytes).map_err(Refused::Write)
+        staged.stage_with(name, produce).map_err(Refused::Write)
     };
     match render::render_each(input, ropts, &sink) {
         Ok(d) => {

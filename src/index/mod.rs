@@ -18,7 +18,7 @@ pub use dump::{detect_layout, dump_lines};
 pub use fnmatch::fnmatch;
 pub use keys::{check_7bit, normalize_alias};
 pub use read::{Entry, Index, IndexError, IndexValue, MAX_KEY_LEN};
-pub use write::{IndexBuilder, IndexTooLarge};
+pub use write::{ExternalValues, IndexBuilder, IndexTooLarge};
 
 /// File magic (`0xB007F457`, "BOOTFAST").
 pub const INDEX_MAGIC: u32 = 0xB007_F457;

@@ -3,20 +3,25 @@
 use super::{BadCharacter, CheckedIndex, ListKind, RenderInput, RenderOptions};
 use crate::index::normalize_alias;
 use crate::tree::Diagnostic;
+use std::io::{self, Write};
 
-/// Header, then `alias VALUE MODNAME` per alias (values verbatim).
-pub fn modules_alias(input: &RenderInput) -> Vec<u8> {
-    let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
+/// Writes a header, then `alias VALUE MODNAME` per alias (values
+/// verbatim), to `out`; fails only as `out` does.
+pub fn modules_alias(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"# Aliases extracted from modules themselves.\n")?;
+    let mut line = Vec::new();
     for (i, m) in input.modules.iter().enumerate() {
         for a in input.lists.list(i, ListKind::Aliases).iter() {
-            out.extend_from_slice(b"alias ");
-            out.extend_from_slice(a);
-            out.push(b' ');
-            out.extend_from_slice(m.name.as_bytes());
-            out.push(b'\n');
+            line.clear();
+            line.extend_from_slice(b"alias ");
+            line.extend_from_slice(a);
+            line.push(b' ');
+            line.extend_from_slice(m.name.as_bytes());
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
     }
-    out
+    Ok(())
 }
 
 /// Normalised alias → module name, priority = array index; aliases with
@@ -25,8 +30,8 @@ pub fn modules_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Vec<u8>, BadCharacter> {
-    let mut idx = CheckedIndex::new();
+) -> Result<CheckedIndex<'static>, BadCharacter> {
+    let mut idx = CheckedIndex::new(opts.kmod);
     for (i, m) in input.modules.iter().enumerate() {
         for a in input.lists.list(i, ListKind::Aliases).iter() {
             let Some(key) = normalized_or_warn(a, diags) else {
@@ -41,7 +46,7 @@ pub fn modules_alias_bin(
             }
         }
     }
-    Ok(idx.finish(opts.kmod))
+    Ok(idx)
 }
 
 /// The index key of an alias, or None with kmod's warning.

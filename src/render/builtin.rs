@@ -6,13 +6,13 @@ use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
 use crate::tree::builtin::{builtin_aliases, builtin_keys};
 use crate::tree::Diagnostic;
 
-/// One key per valid `modules.builtin` line, empty value, priority 0; a
-/// missing input gives a 0-byte file.
+/// One key per valid `modules.builtin` line, empty value, priority 0; None
+/// (a 0-byte file) for a missing input.
 pub fn modules_builtin_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Vec<u8>, BadCharacter> {
+) -> Result<Option<CheckedIndex<'static>>, BadCharacter> {
     let data = match input.builtin {
         Ok(d) => d,
         Err(reason) => {
@@ -20,25 +20,25 @@ pub fn modules_builtin_bin(
                 "could not open modules.builtin at {}: {reason}",
                 input.dir
             )));
-            return Ok(Vec::new());
+            return Ok(None);
         }
     };
     let (keys, errs) = builtin_keys(data);
     diags.extend(errs);
-    let mut idx = CheckedIndex::new();
+    let mut idx = CheckedIndex::new(opts.kmod);
     for k in keys {
         idx.insert(&k, b"", 0)?;
     }
-    Ok(idx.finish(opts.kmod))
+    Ok(Some(idx))
 }
 
-/// Normalised builtin alias → builtin module name, priority 0; a missing
-/// input gives a 0-byte file.
+/// Normalised builtin alias → builtin module name, priority 0; None (a
+/// 0-byte file) for a missing input.
 pub fn modules_builtin_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Vec<u8>, BadCharacter> {
+) -> Result<Option<CheckedIndex<'static>>, BadCharacter> {
     let data = match input.builtin_modinfo {
         Ok(d) => d,
         Err(reason) => {
@@ -46,15 +46,15 @@ pub fn modules_builtin_alias_bin(
                 "could not open modules.builtin.modinfo at {}: {reason}",
                 input.dir
             )));
-            return Ok(Vec::new());
+            return Ok(None);
         }
     };
-    let mut idx = CheckedIndex::new();
+    let mut idx = CheckedIndex::new(opts.kmod);
     for (alias, module) in builtin_aliases(data) {
         let Some(key) = normalized_or_warn(&alias, diags) else {
             continue;
         };
         idx.insert(&key, &module, 0)?;
     }
-    Ok(idx.finish(opts.kmod))
+    Ok(Some(idx))
 }

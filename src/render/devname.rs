@@ -2,11 +2,20 @@
 
 use super::{ListKind, RenderInput};
 use crate::tree::Diagnostic;
+use std::io::{self, Write};
 
-/// `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed only
-/// before the first line (no entries → empty file).
-pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Writes `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed
+/// only before the first line (no entries → nothing) to `out`, and appends
+/// to `diags` the error for each module with a devname but no node. Fails
+/// only as `out` does; the diagnostics are complete even then.
+pub fn modules_devname(
+    input: &RenderInput,
+    out: &mut dyn Write,
+    diags: &mut Vec<Diagnostic>,
+) -> io::Result<()> {
+    let mut written = Ok(());
+    let mut any = false;
+    let mut line = Vec::new();
     for (i, m) in input.modules.iter().enumerate() {
         let aliases = input.lists.list(i, ListKind::Aliases);
         let mut devname: Option<&[u8]> = None;
@@ -26,13 +35,20 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
         let Some(dev) = devname else { continue };
         match node {
             Some((t, maj, min)) => {
-                if out.is_empty() {
-                    out.extend_from_slice(b"# Device nodes to trigger on-demand module loading.\n");
+                line.clear();
+                if !any {
+                    any = true;
+                    line.extend_from_slice(
+                        b"# Device nodes to trigger on-demand module loading.\n",
+                    );
                 }
-                out.extend_from_slice(m.name.as_bytes());
-                out.push(b' ');
-                out.extend_from_slice(dev);
-                out.extend_from_slice(format!(" {t}{maj}:{min}\n").as_bytes());
+                line.extend_from_slice(m.name.as_bytes());
+                line.push(b' ');
+                line.extend_from_slice(dev);
+                line.extend_from_slice(format!(" {t}{maj}:{min}\n").as_bytes());
+                if written.is_ok() {
+                    written = out.write_all(&line);
+                }
             }
             None => diags.push(Diagnostic::error(format!(
                 "Module '{}' has devname ({}) but lacks major and minor information. Ignoring.",
@@ -41,7 +57,7 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
             ))),
         }
     }
-    out
+    written
 }
 
 /// C `sscanf(s, "PREFIX%u-%u", ...) == 2`.

@@ -9,10 +9,11 @@ pub mod devname;
 pub mod softdep;
 pub mod symbols;
 
-use crate::index::{IndexBuilder, Layout};
+use crate::index::{ExternalValues, IndexBuilder, Layout};
 use crate::module::StringList;
 use crate::tree::Diagnostic;
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 /// Every database kmod 34 writes, in its writing order (kmod 30: all but
 /// `modules.weakdep`).
@@ -77,34 +78,6 @@ pub trait ListSource: Sync {
     fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList>;
 }
 
-/// Lists held in memory, in array order (for callers that have them so).
-impl ListSource for [ModuleLists] {
-    fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList> {
-        match self.get(pos) {
-            Some(m) => Cow::Borrowed(m.get(kind)),
-            None => Cow::Owned(StringList::new()),
-        }
-    }
-}
-
-/// A module's `.modinfo` lists.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ModuleLists {
-    pub aliases: StringList,
-    pub softdeps: StringList,
-    pub weakdeps: StringList,
-}
-
-impl ModuleLists {
-    pub fn get(&self, kind: ListKind) -> &StringList {
-        match kind {
-            ListKind::Aliases => &self.aliases,
-            ListKind::Softdeps => &self.softdeps,
-            ListKind::Weakdeps => &self.weakdeps,
-        }
-    }
-}
-
 /// A kernel-build input file: its content, or the reason it could not be
 /// opened (the C library's text).
 pub type InputFile = Result<Vec<u8>, String>;
@@ -158,15 +131,35 @@ pub struct BadCharacter {
 }
 
 /// An index builder that refuses non-ASCII content (kmod 34's check, which
-/// kmodtree applies for every version: kmod 30 corrupts such indexes).
-pub(crate) struct CheckedIndex {
+/// kmodtree applies for every version: kmod 30 corrupts such indexes), and
+/// the layout it is written in.
+pub struct CheckedIndex<'a> {
     builder: IndexBuilder,
+    kmod: KmodVersion,
+    /// The bytes of the external values (None: there are none).
+    external: Option<Box<ExternalValues<'a>>>,
 }
 
-impl CheckedIndex {
-    pub(crate) fn new() -> Self {
+impl<'a> CheckedIndex<'a> {
+    /// An empty index written as `kmod` writes it, with byte values only.
+    pub(crate) fn new(kmod: KmodVersion) -> Self {
         CheckedIndex {
             builder: IndexBuilder::new(),
+            kmod,
+            external: None,
+        }
+    }
+
+    /// An empty index written as `kmod` writes it, whose external values
+    /// (see [`CheckedIndex::insert_external`]) are produced by `external`.
+    pub(crate) fn with_external(
+        kmod: KmodVersion,
+        external: impl Fn(u32, &mut Vec<u8>) + 'a,
+    ) -> Self {
+        CheckedIndex {
+            builder: IndexBuilder::new(),
+            kmod,
+            external: Some(Box::new(external)),
         }
     }
 
@@ -182,8 +175,30 @@ impl CheckedIndex {
         Ok(self.builder.insert(key, value, prio))
     }
 
-    pub(crate) fn finish(&self, kmod: KmodVersion) -> Vec<u8> {
-        self.builder.to_bytes(kmod.layout())
+    /// Inserts external value `id`, whose bytes are `value` (checked here,
+    /// not kept: the index's external values produce them again when it is
+    /// written); returns whether a value with the same id was already
+    /// under `key` ([`IndexBuilder::insert_external`]).
+    pub(crate) fn insert_external(
+        &mut self,
+        key: &[u8],
+        id: u32,
+        value: &[u8],
+        prio: u32,
+    ) -> Result<bool, BadCharacter> {
+        check_7bit(key)?;
+        check_7bit(value)?;
+        Ok(self.builder.insert_external(key, id, prio))
+    }
+
+    /// Writes the index to `out`; fails as [`IndexBuilder::write_with`]
+    /// does (an index too large for 28-bit offsets, or `out` failing).
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let layout = self.kmod.layout();
+        match &self.external {
+            Some(external) => self.builder.write_with(layout, external, out),
+            None => self.builder.write_to(layout, out),
+        }
     }
 }
 
@@ -202,19 +217,25 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
 /// Renders every database kmod writes, in its order (§8.1). The
 /// independent databases are rendered in parallel; their diagnostics are
 /// collected per file and appended in kmod's writing order.
+///
+/// # Panics
+/// If an index would need offsets beyond 28 bits (a file over 256 MiB).
 pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, BadCharacter> {
     let files = std::sync::Mutex::new(Vec::new());
-    let keep = |name: &'static str, bytes: Vec<u8>| -> Result<(), std::convert::Infallible> {
+    let keep = |name: &'static str, produce: &Producer| -> io::Result<()> {
+        let mut bytes = Vec::new();
+        produce(&mut bytes)?;
         files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((name, bytes));
         Ok(())
     };
-    let diags = render_each(input, opts, &keep).map_err(|e| match e {
-        RenderError::BadCharacter(b) => b,
-        RenderError::Sink { error, .. } => match error {},
-    })?;
+    let diags = match render_each(input, opts, &keep) {
+        Ok(diags) => diags,
+        Err(RenderError::BadCharacter(b)) => return Err(b),
+        Err(RenderError::Sink { error, .. }) => panic!("{error}"),
+    };
     let mut files = files.into_inner().unwrap_or_else(|p| p.into_inner());
     files.sort_by_key(|(name, _)| writing_rank(name));
     Ok(Rendered { files, diags })
@@ -227,6 +248,16 @@ pub fn writing_rank(name: &str) -> usize {
         .position(|n| *n == name)
         .unwrap_or(DATABASE_FILES.len())
 }
+
+/// Writes one database's bytes to the writer it is given; fails as the
+/// writer does, or (an index) with kind `InvalidData` when the file would
+/// need offsets beyond 28 bits.
+pub type Producer<'p> = dyn Fn(&mut dyn Write) -> io::Result<()> + 'p;
+
+/// Where [`render_each`] hands each database: its name and the producer of
+/// its bytes, which the sink runs (at most once) to write them where it
+/// wants.
+pub type Sink<'s, E> = dyn Fn(&'static str, &Producer) -> Result<(), E> + Sync + 's;
 
 /// Why [`render_each`] failed.
 #[derive(Debug)]
@@ -241,31 +272,45 @@ pub enum RenderError<E> {
 }
 
 /// Renders every database kmod writes, as [`render_all`] does, but hands
-/// each one to `sink` as soon as it is rendered and keeps nothing: at most
-/// one database per rendering thread is held at a time. `sink` is called from
-/// several threads, in no fixed order; the diagnostics come back in
-/// kmod's writing order.
+/// each one to `sink` as a producer that writes its bytes, so that no
+/// rendered database is held whole: a text database is rendered as it is
+/// written, and a binary one is built as an index first (which is where
+/// content kmod refuses is found, before anything of it reaches the sink)
+/// and serialised as it is written. At most one index per rendering thread
+/// is held at a time. `sink` is called from several threads, in no fixed
+/// order; the diagnostics come back in kmod's writing order.
 ///
-/// After the sink fails, the remaining databases are still rendered (not
-/// handed over), so that content kmod refuses is reported whatever the
-/// sink did, as when everything is rendered before anything is written.
+/// After the sink fails, the remaining databases are still rendered (into
+/// nothing, not handed over), so that content kmod refuses is reported, and
+/// the diagnostics are the same, whatever the sink did, as when everything
+/// is rendered before anything is written.
 pub fn render_each<E: Send>(
     input: &RenderInput,
     opts: RenderOptions,
-    sink: &(dyn Fn(&'static str, Vec<u8>) -> Result<(), E> + Sync),
+    sink: &Sink<'_, E>,
 ) -> Result<Vec<Diagnostic>, RenderError<E>> {
     /// One thread's share: hands databases over until the sink fails.
     struct Lane<'s, E> {
-        sink: &'s (dyn Fn(&'static str, Vec<u8>) -> Result<(), E> + Sync),
+        sink: &'s Sink<'s, E>,
         failed: Option<E>,
         diags: Vec<Diagnostic>,
     }
     impl<E> Lane<'_, E> {
-        fn emit(&mut self, name: &'static str, bytes: Vec<u8>) {
+        /// Hands `produce` to the sink unless it failed before; runs it
+        /// into nothing if the sink did not (so its diagnostics are made).
+        fn emit(&mut self, name: &'static str, produce: &Producer) {
+            let ran = std::cell::Cell::new(false);
             if self.failed.is_none() {
-                if let Err(e) = (self.sink)(name, bytes) {
+                let tracked = |out: &mut dyn Write| {
+                    ran.set(true);
+                    produce(out)
+                };
+                if let Err(e) = (self.sink)(name, &tracked) {
                     self.failed = Some(e);
                 }
+            }
+            if !ran.get() {
+                let _ = produce(&mut io::sink());
             }
         }
     }
@@ -278,36 +323,56 @@ pub fn render_each<E: Send>(
     let deps = || -> Part<E> {
         let mut l = lane();
         let bin = dep::modules_dep_bin(input, opts, &mut l.diags)?;
-        l.emit("modules.dep.bin", bin);
-        l.emit("modules.dep", dep::modules_dep(input));
+        l.emit("modules.dep.bin", &|out| bin.write_to(out));
+        drop(bin);
+        l.emit("modules.dep", &|out| dep::modules_dep(input, out));
         Ok(l)
     };
     let aliases = || -> Part<E> {
         let mut l = lane();
         let bin = alias::modules_alias_bin(input, opts, &mut l.diags)?;
-        l.emit("modules.alias.bin", bin);
-        l.emit("modules.alias", alias::modules_alias(input));
-        l.emit("modules.softdep", softdep::modules_softdep(input));
+        l.emit("modules.alias.bin", &|out| bin.write_to(out));
+        drop(bin);
+        l.emit("modules.alias", &|out| alias::modules_alias(input, out));
+        l.emit("modules.softdep", &|out| {
+            softdep::modules_softdep(input, out)
+        });
         if opts.kmod == KmodVersion::V34 {
-            l.emit("modules.weakdep", softdep::modules_weakdep(input));
+            l.emit("modules.weakdep", &|out| {
+                softdep::modules_weakdep(input, out)
+            });
         }
         Ok(l)
     };
     let syms = || -> Part<E> {
         let mut l = lane();
         let bin = symbols::modules_symbols_bin(input, opts, &mut l.diags)?;
-        l.emit("modules.symbols.bin", bin);
-        l.emit("modules.symbols", symbols::modules_symbols(input));
+        l.emit("modules.symbols.bin", &|out| bin.write_to(out));
+        drop(bin);
+        l.emit("modules.symbols", &|out| {
+            symbols::modules_symbols(input, out)
+        });
         Ok(l)
     };
     let rest = || -> Part<E> {
         let mut l = lane();
         let b = builtin::modules_builtin_bin(input, opts, &mut l.diags)?;
-        l.emit("modules.builtin.bin", b);
+        l.emit("modules.builtin.bin", &|out| {
+            write_optional(b.as_ref(), out)
+        });
+        drop(b);
         let ba = builtin::modules_builtin_alias_bin(input, opts, &mut l.diags)?;
-        l.emit("modules.builtin.alias.bin", ba);
-        let dev = devname::modules_devname(input, &mut l.diags);
-        l.emit("modules.devname", dev);
+        l.emit("modules.builtin.alias.bin", &|out| {
+            write_optional(ba.as_ref(), out)
+        });
+        drop(ba);
+        let dev_diags = std::cell::RefCell::new(Vec::new());
+        l.emit("modules.devname", &|out| {
+            let mut d = dev_diags.borrow_mut();
+            d.clear();
+            devname::modules_devname(input, out, &mut d)
+        });
+        l.diags.extend(dev_diags.into_inner());
         Ok(l)
     };
     let ((p1, p2), (p3, p4)) =
@@ -331,16 +396,35 @@ pub fn render_each<E: Send>(
     }
 }
 
+/// Writes `index` to `out`; nothing (a 0-byte file) for None.
+fn write_optional(index: Option<&CheckedIndex>, out: &mut dyn Write) -> io::Result<()> {
+    match index {
+        Some(i) => i.write_to(out),
+        None => Ok(()),
+    }
+}
+
 /// What `depmod -n` prints: the text databases concatenated (§8.4).
 pub fn render_text_only(input: &RenderInput, opts: RenderOptions) -> (Vec<u8>, Vec<Diagnostic>) {
-    let mut out = dep::modules_dep(input);
+    let mut out = Vec::new();
     let mut diags = Vec::new();
-    out.extend(alias::modules_alias(input));
-    out.extend(softdep::modules_softdep(input));
-    if opts.kmod == KmodVersion::V34 {
-        out.extend(softdep::modules_weakdep(input));
-    }
-    out.extend(symbols::modules_symbols(input));
-    out.extend(devname::modules_devname(input, &mut diags));
+    write_text_only(input, opts, &mut out, &mut diags).expect("writing into a Vec does not fail");
     (out, diags)
+}
+
+/// Writes the text databases to `out` one after the other.
+fn write_text_only(
+    input: &RenderInput,
+    opts: RenderOptions,
+    out: &mut dyn Write,
+    diags: &mut Vec<Diagnostic>,
+) -> io::Result<()> {
+    dep::modules_dep(input, out)?;
+    alias::modules_alias(input, out)?;
+    softdep::modules_softdep(input, out)?;
+    if opts.kmod == KmodVersion::V34 {
+        softdep::modules_weakdep(input, out)?;
+    }
+    symbols::modules_symbols(input, out)?;
+    devname::modules_devname(input, out, diags)
 }

@@ -1,38 +1,53 @@
 //! `modules.softdep` and `modules.weakdep` (kmod 34).
 
 use super::{ListKind, RenderInput};
+use std::io::{self, Write};
 
-fn render(input: &RenderInput, header: &str, word: &str, kind: ListKind) -> Vec<u8> {
-    let mut out = header.as_bytes().to_vec();
+/// Writes `header`, then `WORD MODNAME VALUE` per value, to `out`.
+fn render(
+    input: &RenderInput,
+    header: &str,
+    word: &str,
+    kind: ListKind,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(header.as_bytes())?;
+    let mut line = Vec::new();
     for (i, m) in input.modules.iter().enumerate() {
         for v in input.lists.list(i, kind).iter() {
-            out.extend_from_slice(word.as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(m.name.as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(v);
-            out.push(b'\n');
+            line.clear();
+            line.extend_from_slice(word.as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(m.name.as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(v);
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
     }
-    out
+    Ok(())
 }
 
-/// Header, then `softdep MODNAME VALUE`.
-pub fn modules_softdep(input: &RenderInput) -> Vec<u8> {
+/// Writes a header, then `softdep MODNAME VALUE`, to `out`; fails only as
+/// `out` does.
+pub fn modules_softdep(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
     render(
         input,
         "# Soft dependencies extracted from modules themselves.\n",
         "softdep",
         ListKind::Softdeps,
+        out,
     )
 }
 
-/// Header, then `weakdep MODNAME VALUE`.
-pub fn modules_weakdep(input: &RenderInput) -> Vec<u8> {
+/// Writes a header, then `weakdep MODNAME VALUE`, to `out`; fails only as
+/// `out` does.
+pub fn modules_weakdep(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
     render(
         input,
         "# Weak dependencies extracted from modules themselves.\n",
         "weakdep",
         ListKind::Weakdeps,
+        out,
     )
 }

@@ -2,18 +2,23 @@
 
 use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
 use crate::tree::Diagnostic;
+use std::io::{self, Write};
 
-/// Header, then `alias symbol:NAME MODNAME` in symbol-hash order.
-pub fn modules_symbols(input: &RenderInput) -> Vec<u8> {
-    let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
+/// Writes a header, then `alias symbol:NAME MODNAME` in symbol-hash
+/// order, to `out`; fails only as `out` does.
+pub fn modules_symbols(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"# Aliases for symbols, used by symbol_request().\n")?;
+    let mut line = Vec::new();
     for &(name, owner) in &input.symbols {
-        out.extend_from_slice(b"alias symbol:");
-        out.extend_from_slice(name);
-        out.push(b' ');
-        out.extend_from_slice(input.modules[owner as usize].name.as_bytes());
-        out.push(b'\n');
+        line.clear();
+        line.extend_from_slice(b"alias symbol:");
+        line.extend_from_slice(name);
+        line.push(b' ');
+        line.extend_from_slice(input.modules[owner as usize].name.as_bytes());
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
-    out
+    Ok(())
 }
 
 /// `symbol:NAME` → owner, priority = owner's array index.
@@ -21,8 +26,8 @@ pub fn modules_symbols_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Vec<u8>, BadCharacter> {
-    let mut idx = CheckedIndex::new();
+) -> Result<CheckedIndex<'static>, BadCharacter> {
+    let mut idx = CheckedIndex::new(opts.kmod);
     let mut key = Vec::new();
     for &(name, owner) in &input.symbols {
         key.clear();
@@ -36,5 +41,5 @@ pub fn modules_symbols_bin(
             )));
         }
     }
-    Ok(idx.finish(opts.kmod))
+    Ok(idx)
 }
