@@ -10,7 +10,9 @@
 //! * [`resolve`] — symbol owners, direct and transitive dependencies, cycles;
 //! * [`render`] — pure functions from the resolved tree to the bytes of each
 //!   database, with [`index`] for kmod's binary trie format;
-//! * [`output`] — the only stage that writes: temporary file, then rename.
+//! * [`output`] — the only stage that writes databases: temporary file,
+//!   then rename; [`spill`] keeps depmod's per-module lists in an unlinked
+//!   temporary file between reading and rendering.
 //!
 //! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
 //! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge

@@ -185,11 +185,21 @@ impl Spill {
     }
 
     /// Empties the file under the records written so far, so that reading
-    /// them back fails (for tests of that failure).
-    #[cfg(test)]
+    /// them back fails (for tests of that failure; see also
+    /// [`Spill::test_hook_lose_records`]).
     pub(crate) fn lose_file_records(&self) {
         if let Some(f) = &self.file {
-            f.set_len(0).unwrap();
+            let _ = f.set_len(0);
+        }
+    }
+
+    /// Test hook for the fault tests: with `KMODTREE_TEST_LOSE_SPILL` in
+    /// the environment, the records written to the file so far are lost
+    /// (as if the temporary had been truncated under the process). Without
+    /// the variable this does nothing.
+    pub fn test_hook_lose_records(&self) {
+        if std::env::var_os("KMODTREE_TEST_LOSE_SPILL").is_some() {
+            self.lose_file_records();
         }
     }
 

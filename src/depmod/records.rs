@@ -159,6 +159,7 @@ impl SpilledTree {
             let m = LoadedModule::read(&c.path, limits, &interner);
             SpilledModule::spill(m, &spill, &mut Vec::new())
         });
+        spill.test_hook_lose_records();
         SpilledTree {
             modules,
             symbols: interner.freeze(),
