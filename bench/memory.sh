@@ -27,13 +27,14 @@ for copy in extra1 extra2; do
   done
 done
 count() { find "$1" -name '*.ko*' -type f | wc -l; }
-printf '%-4s %7s %14s %14s %10s %10s\n' tree modules "kmodtree -j1" "kmodtree -j2" "kmod 30" "kmod 34"
+printf '%-4s %7s %14s %14s %14s %10s %10s\n' tree modules "kmodtree" "kmodtree -j1" "kmodtree -j2" "kmod 30" "kmod 34"
 for t in 1x 3x; do
   base=$scratch/$t
   rss() { /usr/bin/time -f %M "$@" -C /dev/null -b "$base" "$ver" 2>&1 >/dev/null | tail -1; }
-  a=$(rss "$bin" depmod -j1); b=$(rss "$bin" depmod -j2)
+  # kmodtree without -j uses every core ($(nproc)).
+  z=$(rss "$bin" depmod); a=$(rss "$bin" depmod -j1); b=$(rss "$bin" depmod -j2)
   c=$(rss /usr/sbin/depmod); d=$(rss "$depmod34")
   size=$(du -cb "$base/lib/modules/$ver"/modules.* | tail -1 | cut -f1)
-  printf '%-4s %7s %11s KiB %11s KiB %6s KiB %6s KiB  (databases %s bytes)\n' \
-    "$t" "$(count "$base/lib/modules/$ver")" "$a" "$b" "$c" "$d" "$size"
+  printf '%-4s %7s %11s KiB %11s KiB %11s KiB %6s KiB %6s KiB  (databases %s bytes)\n' \
+    "$t" "$(count "$base/lib/modules/$ver")" "$z" "$a" "$b" "$c" "$d" "$size"
 done

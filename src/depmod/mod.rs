@@ -443,6 +443,8 @@ fn read_largest_first<T: Send>(
             .with_max_len(1)
             .map(|&i| read(&modules[i]))
             .collect();
+        // The pool may be rayon's global one, whose threads go on to render.
+        rayon::broadcast(|_| crate::module::release_read_buffers());
         // Back to input order in place (a second tree-sized vector
         // would be part of the peak): `read[k]` belongs at `order[k]`.
         for k in 0..read.len() {

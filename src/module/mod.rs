@@ -287,17 +287,32 @@ pub fn read_module_parts_for_depmod<T>(
     })
 }
 
+thread_local! {
+    /// The calling thread's file and image buffers, kept between modules
+    /// (up to [`RETAINED_BUFFER`] each).
+    static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// Frees the calling thread's read buffers. A tree reader calls it on each
+/// of its threads when every module is read: threads of a pool that
+/// outlives the reading (rayon's global pool) would otherwise hold up to
+/// twice [`RETAINED_BUFFER`] each while the databases are rendered.
+pub fn release_read_buffers() {
+    let _ = BUFFERS.try_with(|cell| {
+        if let Ok(mut b) = cell.try_borrow_mut() {
+            *b = (Vec::new(), Vec::new());
+        }
+    });
+}
+
 fn read_module_file_with<T>(
     path: &camino::Utf8Path,
     limits: &Limits,
     sparse: bool,
     keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
 ) -> Result<T, ModuleError> {
-    thread_local! {
-        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
-            std::cell::RefCell::new((Vec::new(), Vec::new()))
-        };
-    }
     BUFFERS.with(|cell| {
         let mut guard = cell.borrow_mut();
         let (file_buf, image_buf) = &mut *guard;
