@@ -170,29 +170,27 @@ fn load_diagnostics(
     kmod: KmodVersion,
     out: &mut Vec<Diagnostic>,
 ) {
-    {
-        let Some(err) = errors.0.or(errors.1) else {
-            return;
-        };
-        // kmod 34 reports liblzma's error at each of its three attempts.
-        let xz = match err {
-            ModuleError::Decompress {
-                format: Compression::Xz,
-                reason,
-            } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
-            _ => None,
-        };
-        if let Some(x) = &xz {
-            out.push(Diagnostic::error(x.clone()));
-        }
-        out.push(Diagnostic::error(format!(
-            "failed to load symbols from {path}: {}",
-            err.errno().strerror()
-        )));
-        if let Some(x) = xz {
-            out.push(Diagnostic::error(x.clone()));
-            out.push(Diagnostic::error(x));
-        }
+    let Some(err) = errors.0.or(errors.1) else {
+        return;
+    };
+    // kmod 34 reports liblzma's error at each of its three attempts.
+    let xz = match err {
+        ModuleError::Decompress {
+            format: Compression::Xz,
+            reason,
+        } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
+        _ => None,
+    };
+    if let Some(x) = &xz {
+        out.push(Diagnostic::error(x.clone()));
+    }
+    out.push(Diagnostic::error(format!(
+        "failed to load symbols from {path}: {}",
+        err.errno().strerror()
+    )));
+    if let Some(x) = xz {
+        out.push(Diagnostic::error(x.clone()));
+        out.push(Diagnostic::error(x));
     }
 }
 
@@ -478,7 +476,7 @@ pub struct Failed {
     pub verbose: Vec<String>,
 }
 
-/// Orders, resolves and renders. `tree.modules[i]` belongs to
+/// Orders, resolves and renders. Module `i` of `tree` belongs to
 /// `prep.modules[i]`. Diagnostics are appended to `diags` in kmod's order;
 /// Err means exit 1 with nothing written (cycles, bad characters).
 pub fn build(
@@ -521,7 +519,9 @@ fn bad_character(bad: &render::BadCharacter) -> Diagnostic {
 
 /// The tree in kmod's module array order with every module's transitive
 /// dependencies, and the symbol table. It owns all of it: the modules'
-/// symbol lists are no longer needed (see [`LoadedTree::release_symbols`]).
+/// interned symbol names are no longer needed (see
+/// [`LoadedTree::release_symbols`] and [`SpilledTree::release_symbols`]);
+/// their lists are read from the tree while rendering.
 pub struct Resolution {
     /// `array[pos]`: index in `prep.modules` of the module at `pos`.
     array: Vec<usize>,

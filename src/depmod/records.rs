@@ -167,7 +167,9 @@ impl SpilledTree {
         }
     }
 
-    /// Moves a tree read into memory into `spill`, one module at a time.
+    /// Moves a tree read into memory into `spill`, one module at a time
+    /// (for tests, which compare the two).
+    #[cfg(test)]
     pub fn from_loaded(tree: LoadedTree, spill: Spill) -> SpilledTree {
         let mut buf = Vec::new();
         SpilledTree {
