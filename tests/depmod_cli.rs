@@ -490,6 +490,34 @@ fn warn_option_reports_duplicate_aliases() {
 }
 
 #[test]
+fn modinfo_keys_without_a_value_are_listed_with_an_empty_one() {
+    // `alias` and `softdep` with no `=`: kmod takes the whole entry as the
+    // key and an empty value, and lists it.
+    for kmod in Kmod::ALL {
+        let p = Pair::new(kmod, |r| {
+            write_file(
+                r,
+                &format!("{DIR}/kernel/lib/e.ko"),
+                &module(&["alias", "alias=real", "softdep"], &[], &[]),
+            );
+        });
+        let seen = p.run(&["-C", "/dev/null", "-b", "{ROOT}", VER], &[DIR]);
+        assert_eq!(seen.run.code, 0, "{}", seen.run.describe());
+        let dbs = &seen.dbs[DIR];
+        assert!(
+            text(&dbs["modules.alias"]).ends_with("alias  e\nalias real e\n"),
+            "{}",
+            text(&dbs["modules.alias"])
+        );
+        assert!(
+            text(&dbs["modules.softdep"]).ends_with("\nsoftdep e \n"),
+            "{}",
+            text(&dbs["modules.softdep"])
+        );
+    }
+}
+
+#[test]
 fn invoked_through_a_symlink_named_depmod() {
     let scratch = tempfile::tempdir().unwrap();
     let link = scratch.path().join("depmod");

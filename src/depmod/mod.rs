@@ -131,15 +131,10 @@ impl LoadedModule {
                 .into_iter()
                 .flatten()
             {
-                // `key=value`; an entry without `=` is a key with no value,
-                // which none of these keys is.
-                let Some(eq) = entry.iter().position(|&b| b == b'=') else {
-                    continue;
-                };
-                let value = &entry[eq + 1..];
+                let (key, value) = module::modinfo::split_entry(entry);
                 // The lists hold at most 4 GiB; `.modinfo` is part of an
                 // image no larger than the size limit.
-                match &entry[..eq] {
+                match key {
                     b"alias" => m.aliases.push(value),
                     b"softdep" => m.softdeps.push(value),
                     b"weakdep" => m.weakdeps.push(value),

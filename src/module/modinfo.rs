@@ -11,17 +11,23 @@ use super::ModinfoEntry;
 /// Splits the strings of a `.modinfo` section into entries.
 pub fn parse(section: &[u8]) -> Vec<ModinfoEntry> {
     strings(section)
-        .map(|s| match s.iter().position(|&b| b == b'=') {
-            Some(eq) => ModinfoEntry {
-                key: s[..eq].to_vec(),
-                value: s[eq + 1..].to_vec(),
-            },
-            None => ModinfoEntry {
-                key: s.to_vec(),
-                value: Vec::new(),
-            },
+        .map(|s| {
+            let (key, value) = split_entry(s);
+            ModinfoEntry {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            }
         })
         .collect()
+}
+
+/// An entry's key and value: split at its first `=`; without `=` the whole
+/// entry is the key and the value is empty (kmod's `kmod_module_get_info`).
+pub fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
+    match entry.iter().position(|&b| b == b'=') {
+        Some(eq) => (&entry[..eq], &entry[eq + 1..]),
+        None => (entry, &[]),
+    }
 }
 
 /// The NUL-separated strings of a section, kmod's `kmod_elf_get_strings`:
