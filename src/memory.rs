@@ -11,7 +11,7 @@
 //! to the system when freed (and grown with `mremap`, without copying).
 
 /// Allocations of this size or more are separate mappings.
-pub const MMAP_THRESHOLD: usize = 2 << 20;
+const MMAP_THRESHOLD: usize = 2 << 20;
 
 /// Applies the settings. Call once, early, from the binary (the library
 /// never changes process-wide state by itself). Does nothing on C

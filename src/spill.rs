@@ -35,12 +35,8 @@ pub struct SpillRef {
 
 impl SpillRef {
     /// The record's length in bytes.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

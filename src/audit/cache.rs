@@ -100,8 +100,7 @@ impl CachedModule {
 
     /// The module this records, its imports interned in `interner`.
     pub fn into_loaded(self, interner: &SymbolInterner) -> Result<LoadedModule, InternerFull> {
-        let mut imports = interner.intern_imports(&self.imports)?;
-        imports.shrink_to_fit();
+        let imports = interner.intern_imports(&self.imports)?;
         Ok(LoadedModule {
             aliases: self.aliases,
             softdeps: self.softdeps,
@@ -347,8 +346,12 @@ fn read_through_cache(
     verify_hashes: bool,
     interner: &SymbolInterner,
 ) -> CachedRead {
-    let read =
-        |c: &Candidate| Source::Read(Box::new(LoadedModule::read(&c.path, limits, interner)));
+    let load = |c: &Candidate| {
+        let mut m = LoadedModule::read(&c.path, limits, interner);
+        m.shrink_to_fit();
+        m
+    };
+    let read = |c: &Candidate| Source::Read(Box::new(load(c)));
     let results = modules
         .par_iter()
         .map(|c| {
@@ -376,7 +379,7 @@ fn read_through_cache(
                     Some((key.to_string(), sha, stamp)),
                 );
             }
-            let m = LoadedModule::read(&c.path, limits, interner);
+            let m = load(c);
             let cacheable = m.error.is_none() && m.exports_error.is_none();
             (
                 Source::Read(Box::new(m)),
@@ -384,6 +387,7 @@ fn read_through_cache(
             )
         })
         .collect::<Vec<_>>();
+    crate::module::release_pool_read_buffers();
     let mut stats = CacheStats::default();
     let mut changed = false;
     let mut uses = vec![0u32; cache.entries.len()];

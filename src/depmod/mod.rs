@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use std::io::Write;
 
 mod records;
-pub use records::{ModuleRecords, SpilledModule, SpilledTree};
+pub use records::{ModuleRecords, SpilledTree};
 
 /// depmod's options (see `kmodtree depmod --help`).
 #[derive(Clone, Debug, Default)]
@@ -111,6 +111,15 @@ impl LoadedTree {
 }
 
 impl LoadedModule {
+    /// Releases the lists' spare capacity, for a module kept in memory
+    /// (one spilled is copied out at once).
+    pub fn shrink_to_fit(&mut self) {
+        for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
+            list.shrink_to_fit();
+        }
+        self.exports.shrink_to_fit();
+    }
+
     /// Reads one module file keeping only what depmod uses, its imports
     /// interned in `interner`.
     pub fn read(
@@ -144,9 +153,6 @@ impl LoadedModule {
                     }
                     _ => Ok(()),
                 }?;
-            }
-            for list in [&mut m.aliases, &mut m.softdeps, &mut m.weakdeps] {
-                list.shrink_to_fit();
             }
             Ok(m)
         });
@@ -397,7 +403,9 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
     let interner = SymbolInterner::new();
     let modules = read_largest_first(modules, jobs, |c| {
-        LoadedModule::read(&c.path, limits, &interner)
+        let mut m = LoadedModule::read(&c.path, limits, &interner);
+        m.shrink_to_fit();
+        m
     });
     LoadedTree {
         modules,
@@ -436,8 +444,7 @@ fn read_largest_first<T: Send>(
             .with_max_len(1)
             .map(|&i| read(&modules[i]))
             .collect();
-        // The pool may be rayon's global one, whose threads go on to render.
-        rayon::broadcast(|_| crate::module::release_read_buffers());
+        crate::module::release_pool_read_buffers();
         // Back to input order in place (a second tree-sized vector
         // would be part of the peak): `read[k]` belongs at `order[k]`.
         for k in 0..read.len() {
@@ -480,28 +487,23 @@ pub fn build(
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
-    let dry_run = opts.dry_run;
     let resolution = resolve(prep, tree, opts, diags)?;
-    let (rendered, verbose) =
-        resolution.render(prep, tree, opts, diags, |input, ropts, diags| {
-            if dry_run {
-                let (text, d) = render::render_text_only(input, ropts);
-                diags.extend(d);
-                let mut rendered = Rendered::default();
-                rendered.files.push(("-n", text));
-                return Some(rendered);
+    let (rendered, verbose) = resolution.render(
+        prep,
+        tree,
+        opts,
+        diags,
+        |input, ropts, diags| match render::render_all(input, ropts) {
+            Ok(r) => {
+                diags.extend(r.diags.iter().cloned());
+                Some(r)
             }
-            match render::render_all(input, ropts) {
-                Ok(r) => {
-                    diags.extend(r.diags.iter().cloned());
-                    Some(r)
-                }
-                Err(bad) => {
-                    diags.push(bad_character(&bad));
-                    None
-                }
+            Err(bad) => {
+                diags.push(bad_character(&bad));
+                None
             }
-        })?;
+        },
+    )?;
     Ok(Built { rendered, verbose })
 }
 
@@ -777,9 +779,19 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
     let out = camino::Utf8Path::new(&prep.dirs.out);
     let staged = crate::output::StagedFiles::new(out);
     let built = if opts.dry_run {
-        build(&prep, tree.records(), opts, &mut outcome.diags).map(|b| {
-            let text = b.rendered.files.into_iter().find(|(n, _)| *n == "-n");
-            (text.map(|(_, t)| t), b.verbose)
+        // `-n`: the text databases to stdout.
+        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
+            resolution.render(
+                &prep,
+                tree.records(),
+                opts,
+                &mut outcome.diags,
+                |input, ropts, diags| {
+                    let (text, d) = render::render_text_only(input, ropts);
+                    diags.extend(d);
+                    Some(Some(text))
+                },
+            )
         })
     } else {
         resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {

@@ -15,13 +15,6 @@ use std::borrow::Cow;
 /// The modules of a tree as resolving and rendering read them; `i` is
 /// the index in the candidates the tree was read from.
 pub trait ModuleRecords: Sync {
-    /// Number of modules.
-    fn len(&self) -> usize;
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Why module `i` could not be read at all, and why its exports could
     /// not be read (the rest being valid).
     fn load_errors(&self, i: usize) -> (Option<&ModuleError>, Option<&ModuleError>);
@@ -40,10 +33,6 @@ pub trait ModuleRecords: Sync {
 }
 
 impl ModuleRecords for LoadedTree {
-    fn len(&self) -> usize {
-        self.modules.len()
-    }
-
     fn load_errors(&self, i: usize) -> (Option<&ModuleError>, Option<&ModuleError>) {
         match self.modules.get(i) {
             Some(m) => (m.error.as_deref(), m.exports_error.as_deref()),
@@ -79,6 +68,9 @@ impl ModuleRecords for LoadedTree {
     }
 }
 
+/// Largest record buffer a reading thread keeps between modules.
+const RECORD_BUFFER_KEPT: usize = 1 << 20;
+
 /// One module whose lists are in the spill: its record holds the aliases,
 /// softdeps and weakdeps (packed), the exports and the imports (encoded),
 /// back to back; `ends` are where the first four end.
@@ -91,37 +83,50 @@ pub struct SpilledModule {
 }
 
 impl SpilledModule {
-    /// Moves `m`'s lists into `spill` (`buf` is scratch space).
-    fn spill(m: LoadedModule, spill: &Spill, buf: &mut Vec<u8>) -> SpilledModule {
-        buf.clear();
-        let mut ends = [0u32; 4];
-        for (k, end) in ends.iter_mut().enumerate() {
-            match k {
-                0 => buf.extend_from_slice(m.aliases.as_packed()),
-                1 => buf.extend_from_slice(m.softdeps.as_packed()),
-                2 => buf.extend_from_slice(m.weakdeps.as_packed()),
-                _ => m.exports.encode(buf),
-            }
-            *end = buf.len().try_into().unwrap_or(u32::MAX);
-        }
-        m.imports.encode(buf);
-        if u32::try_from(buf.len()).is_err() {
-            // Beyond what a record holds (4 GiB of lists, from an image
-            // the size limit lets through): the module is refused, as a
-            // list that full is.
-            return SpilledModule {
-                record: SpillRef::default(),
-                ends: [0; 4],
-                error: Some(Box::new(ModuleError::from(ListFull))),
-                exports_error: None,
+    /// Moves `m`'s lists into `spill`.
+    fn spill(m: LoadedModule, spill: &Spill) -> SpilledModule {
+        thread_local! {
+            /// The record being encoded (one per reading thread, reused).
+            static RECORD: std::cell::RefCell<Vec<u8>> = const {
+                std::cell::RefCell::new(Vec::new())
             };
         }
-        SpilledModule {
-            record: spill.put(buf),
-            ends,
-            error: m.error,
-            exports_error: m.exports_error,
-        }
+        RECORD.with_borrow_mut(|buf| {
+            buf.clear();
+            let mut ends = [0u32; 4];
+            let end = |buf: &Vec<u8>| buf.len().try_into().unwrap_or(u32::MAX);
+            buf.extend_from_slice(m.aliases.as_packed());
+            ends[0] = end(buf);
+            buf.extend_from_slice(m.softdeps.as_packed());
+            ends[1] = end(buf);
+            buf.extend_from_slice(m.weakdeps.as_packed());
+            ends[2] = end(buf);
+            m.exports.encode(buf);
+            ends[3] = end(buf);
+            m.imports.encode(buf);
+            let record = if u32::try_from(buf.len()).is_ok() {
+                spill.put(buf)
+            } else {
+                // Beyond what a record holds (4 GiB of lists, from an image
+                // the size limit lets through): the module is refused, as
+                // a list that full is.
+                return SpilledModule {
+                    record: SpillRef::default(),
+                    ends: [0; 4],
+                    error: Some(Box::new(ModuleError::from(ListFull))),
+                    exports_error: None,
+                };
+            };
+            if buf.capacity() > RECORD_BUFFER_KEPT {
+                *buf = Vec::new();
+            }
+            SpilledModule {
+                record,
+                ends,
+                error: m.error,
+                exports_error: m.exports_error,
+            }
+        })
     }
 
     /// Byte range `(start, len)` of part `k` (0–3: the lists and the
@@ -157,7 +162,7 @@ impl SpilledTree {
         let interner = SymbolInterner::new();
         let modules = read_largest_first(modules, jobs, |c| {
             let m = LoadedModule::read(&c.path, limits, &interner);
-            SpilledModule::spill(m, &spill, &mut Vec::new())
+            SpilledModule::spill(m, &spill)
         });
         spill.test_hook_lose_records();
         SpilledTree {
@@ -171,12 +176,11 @@ impl SpilledTree {
     /// (for tests, which compare the two).
     #[cfg(test)]
     pub fn from_loaded(tree: LoadedTree, spill: Spill) -> SpilledTree {
-        let mut buf = Vec::new();
         SpilledTree {
             modules: tree
                 .modules
                 .into_iter()
-                .map(|m| SpilledModule::spill(m, &spill, &mut buf))
+                .map(|m| SpilledModule::spill(m, &spill))
                 .collect(),
             symbols: tree.symbols,
             spill,
@@ -186,12 +190,6 @@ impl SpilledTree {
     /// Frees the interned symbol names, once the tree is resolved.
     pub fn release_symbols(&mut self) {
         self.symbols = InternedSymbols::default();
-    }
-
-    /// Whether the lists are in a file (false: the spill fell back to
-    /// memory).
-    pub fn is_on_disk(&self) -> bool {
-        self.spill.is_on_disk()
     }
 
     /// Why reading the lists back failed, if it did: the lists concerned
@@ -211,10 +209,6 @@ impl SpilledTree {
 }
 
 impl ModuleRecords for SpilledTree {
-    fn len(&self) -> usize {
-        self.modules.len()
-    }
-
     fn load_errors(&self, i: usize) -> (Option<&ModuleError>, Option<&ModuleError>) {
         match self.modules.get(i) {
             Some(m) => (m.error.as_deref(), m.exports_error.as_deref()),
@@ -316,7 +310,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let spilled = SpilledTree::from_loaded(loaded, Spill::in_directory(dir.path()));
-        assert!(spilled.is_on_disk());
+        assert!(spilled.spill.is_on_disk());
         spilled.spill.lose_file_records();
         assert!(spilled.list(0, ListKind::Aliases).is_empty());
         assert!(spilled.exports(0).is_empty());

@@ -374,18 +374,6 @@ impl<'a> Elf<'a> {
     }
 }
 
-/// What [`Parts::of`] finds in a sparsely read image (see
-/// [`super::sparse`]), as [`Parts`]. When `missed` is raised afterwards,
-/// the parser needed bytes that were not read and the result is not the
-/// file's: the caller must read the whole file and parse again.
-pub fn parse_sparse_image<'a>(
-    image: &'a [u8],
-    loaded: &'a Loaded,
-    missed: &'a Cell<bool>,
-) -> Result<Parts<'a>, ModuleError> {
-    Elf::parse_sparse(image, loaded, missed).map(|elf| Parts::of(&elf))
-}
-
 /// What depmod and modinfo read from an image, its `.modinfo` still
 /// borrowed (each caller keeps what it needs).
 #[derive(Clone, Debug)]

@@ -307,6 +307,13 @@ pub fn release_read_buffers() {
     });
 }
 
+/// [`release_read_buffers`] on every thread of the current rayon pool: a
+/// tree reader calls it when every module is read, as the pool may be
+/// rayon's global one, whose threads go on to render.
+pub fn release_pool_read_buffers() {
+    rayon::broadcast(|_| release_read_buffers());
+}
+
 fn read_module_file_with<T>(
     path: &camino::Utf8Path,
     limits: &Limits,
@@ -381,7 +388,7 @@ fn read_with_buffers<T>(
         let image = &mut file_buf[..len as usize];
         if let Some(loaded) = sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
             let missed = std::cell::Cell::new(false);
-            let result = elf::parse_sparse_image(image, &loaded, &missed);
+            let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
             if !missed.get() {
                 return Ok(keep(Compression::None, image, result?));
             }

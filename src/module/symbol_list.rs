@@ -303,24 +303,10 @@ impl StringList {
     /// The strings in the order they were pushed.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest = &self.packed[..];
+        // `push` and `from_packed` let in only whole entries: iteration
+        // stops at the first that is not (none).
         std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let mut len = 0usize;
-            let mut shift = 0;
-            // `push` wrote every length whole; no byte of the buffer can
-            // come from elsewhere.
-            while let Some((&b, tail)) = rest.split_first() {
-                rest = tail;
-                len |= usize::from(b & 0x7f) << shift;
-                shift += 7;
-                if b & 0x80 == 0 {
-                    break;
-                }
-            }
-            let len = len.min(rest.len());
-            let (s, tail) = rest.split_at(len);
+            let (s, tail) = split_entry(rest)?;
             rest = tail;
             Some(s)
         })
@@ -340,21 +326,7 @@ impl StringList {
     pub fn from_packed(packed: Vec<u8>) -> Option<StringList> {
         let mut rest = &packed[..];
         while !rest.is_empty() {
-            let mut len = 0u64;
-            let mut shift = 0;
-            loop {
-                let (&b, tail) = rest.split_first()?;
-                rest = tail;
-                if shift > 28 {
-                    return None;
-                }
-                len |= u64::from(b & 0x7f) << shift;
-                shift += 7;
-                if b & 0x80 == 0 {
-                    break;
-                }
-            }
-            rest = rest.get(usize::try_from(len).ok()?..)?;
+            rest = split_entry(rest)?.1;
         }
         Some(StringList { packed })
     }
@@ -370,6 +342,24 @@ impl StringList {
         }
         Ok(list)
     }
+}
+
+/// The first string of packed bytes (its LEB128 length of at most five
+/// bytes, then the string) and the bytes after it; None at the end, or if
+/// the length is cut short, too long or runs past the bytes.
+fn split_entry(packed: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut rest = packed;
+    let mut len = 0u64;
+    for shift in (0..35).step_by(7) {
+        let (&b, tail) = rest.split_first()?;
+        rest = tail;
+        len |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            let len = usize::try_from(len).ok()?;
+            return rest.get(..len).map(|s| (s, &rest[len..]));
+        }
+    }
+    None
 }
 
 /// Byte strings stored back to back with their end offsets, for access by

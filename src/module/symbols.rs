@@ -71,7 +71,6 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
             break;
         }
     }
-    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -93,7 +92,6 @@ fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     if out.is_empty() {
         None
     } else {
-        out.shrink_to_fit();
         Some(out)
     }
 }
@@ -154,9 +152,7 @@ fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<Version<'a>> {
 /// then the unmatched `__versions` records. Any problem (including names
 /// past the budget) → no imports.
 pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> SymbolList {
-    let mut list = imports_inner(elf, t).unwrap_or_default();
-    list.shrink_to_fit();
-    list
+    imports_inner(elf, t).unwrap_or_default()
 }
 
 fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {

@@ -112,15 +112,6 @@ pub struct Rendered {
     pub diags: Vec<Diagnostic>,
 }
 
-impl Rendered {
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.files
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, b)| b.as_slice())
-    }
-}
-
 /// Index content kmod would reject (a byte ≥ 0x80).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}")]

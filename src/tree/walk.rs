@@ -159,12 +159,12 @@ pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery
 /// compared with the candidate kept so far. Done in `found`'s own memory
 /// (a tree's candidates are a few MB).
 fn keep_one_per_name(
-    found: Vec<Candidate>,
+    mut found: Vec<Candidate>,
     keep_old: impl Fn(&Candidate, &Candidate) -> bool,
 ) -> Vec<Candidate> {
     // `winner[s]`: the index in `found` of the candidate kept for the s-th
     // name. It is never below `s` (the s-th name first appears at or after
-    // index s), so the winners can be moved down in one ascending pass.
+    // index s), and the winners are distinct.
     let mut winner: Vec<usize> = Vec::new();
     {
         let mut by_name: rustc_hash::FxHashMap<&str, usize> = Default::default();
@@ -182,15 +182,13 @@ fn keep_one_per_name(
             }
         }
     }
-    // Same size as Candidate (the path's pointer is never null): this
-    // collect and the last one reuse the allocation.
-    let mut slots: Vec<Option<Candidate>> = found.into_iter().map(Some).collect();
+    // Places below `s` are final, and no later winner lies at `s` (each
+    // is at or after its own place): a swap moves the s-th one down.
     for (s, &j) in winner.iter().enumerate() {
-        let kept = slots[j].take();
-        slots[s] = kept;
+        found.swap(s, j);
     }
-    slots.truncate(winner.len());
-    slots.into_iter().flatten().collect()
+    found.truncate(winner.len());
+    found
 }
 
 fn walk_one(
