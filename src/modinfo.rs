@@ -462,8 +462,8 @@ pub fn tree_json_lines(
     let dir = format!("{root}/lib/modules/{version}");
     let disc = walk::discover(&dir, &Config::empty(), walk::Suffixes::default())?;
     let render_one = |c: &walk::Candidate| -> (Vec<u8>, bool) {
-        let path = c.path.as_str();
-        let (line, ok) = match crate::module::read_module_file(&c.path, limits) {
+        let path = c.path().as_str();
+        let (line, ok) = match crate::module::read_module_file(c.path(), limits) {
             Ok(meta) => (serde_json::to_vec(&to_json(path, &meta)), true),
             Err(e) => (serde_json::to_vec(&json_error(path, &e)), false),
         };

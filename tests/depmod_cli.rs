@@ -477,14 +477,51 @@ fn warn_option_reports_duplicate_aliases() {
                 &format!("{DIR}/kernel/lib/d.ko"),
                 &module(&["alias=shared-alias", "alias=shared-alias"], &[], &[]),
             );
+            // Unmatched brackets between duplicates, in two modules: the
+            // warnings come in the order of the aliases, as kmod gives
+            // them while it inserts.
+            write_file(
+                r,
+                &format!("{DIR}/kernel/lib/e.ko"),
+                &module(
+                    &[
+                        "alias=z-late",
+                        "alias=bad[one",
+                        "alias=z-late",
+                        "alias=bad]two",
+                        "alias=a-early",
+                        "alias=z-late",
+                        "alias=a-early",
+                    ],
+                    &[],
+                    &[],
+                ),
+            );
         });
         let seen = p.run(&["-w", "-C", "/dev/null", "-b", "{ROOT}", VER], &[DIR]);
         assert_eq!(seen.run.code, 0);
+        let stderr = text(&seen.run.stderr);
         assert!(
-            text(&seen.run.stderr)
-                .contains("depmod: WARNING: duplicate module alias:\nshared_alias d\n"),
+            stderr.contains("depmod: WARNING: duplicate module alias:\nshared_alias d\n"),
             "{}",
             seen.run.describe()
+        );
+        // The fixed expectation, whatever kmod is installed: e.ko's
+        // warnings in the order of its aliases.
+        let e_warnings: Vec<&str> = stderr
+            .split("depmod: WARNING: ")
+            .filter(|w| w.contains(" e\n") || w.contains("bracket"))
+            .collect();
+        assert_eq!(
+            e_warnings,
+            [
+                "Unmatched bracket in bad[one\n",
+                "duplicate module alias:\nz_late e\n",
+                "Unmatched bracket in bad]two\n",
+                "duplicate module alias:\nz_late e\n",
+                "duplicate module alias:\na_early e\n",
+            ],
+            "{stderr}"
         );
     }
 }

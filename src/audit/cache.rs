@@ -347,7 +347,7 @@ fn read_through_cache(
     interner: &SymbolInterner,
 ) -> CachedRead {
     let load = |c: &Candidate| {
-        let mut m = LoadedModule::read(&c.path, limits, interner);
+        let mut m = LoadedModule::read(c.path(), limits, interner);
         m.shrink_to_fit();
         m
     };
@@ -356,7 +356,7 @@ fn read_through_cache(
         .par_iter()
         .map(|c| {
             let key = c.db_path();
-            let stamp = match FileStamp::of(c.path.as_std_path()) {
+            let stamp = match FileStamp::of(c.path().as_std_path()) {
                 Ok(s) => s,
                 // Unreadable: read it for the error message.
                 Err(_) => return (read(c), None),
@@ -369,7 +369,7 @@ fn read_through_cache(
                     }
                 }
             }
-            let sha = match sha256_file(c.path.as_std_path()) {
+            let sha = match sha256_file(c.path().as_std_path()) {
                 Ok(s) => s,
                 Err(_) => return (read(c), None),
             };

@@ -6,10 +6,8 @@ use crate::module::{
     self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
     SymbolInterner, SymbolList,
 };
-use crate::render::{
-    self, InputFile, KmodVersion, RenderInput, RenderModule, RenderOptions, Rendered,
-};
-use crate::resolve::{self, cycles, deps::DepOptions, Node, SymbolTable};
+use crate::render::{self, InputFile, KmodVersion, RenderInput, RenderOptions, Rendered};
+use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, strerror, Config, Diagnostic, Level};
@@ -377,7 +375,7 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
             }
             let file_name = f.rsplit('/').next().unwrap_or(f);
             let name = walk::module_name(file_name);
-            if mods.iter().any(|m| m.name == name) {
+            if mods.iter().any(|m| m.name() == name) {
                 return Err(outcome.fatal(format!("could not add module {f}: File exists")));
             }
             mods.push(Candidate::new(
@@ -403,7 +401,7 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
     let interner = SymbolInterner::new();
     let modules = read_largest_first(modules, jobs, |c| {
-        let mut m = LoadedModule::read(&c.path, limits, &interner);
+        let mut m = LoadedModule::read(c.path(), limits, &interner);
         m.shrink_to_fit();
         m
     });
@@ -417,22 +415,19 @@ pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>)
 /// input order.
 ///
 /// The largest files are read first: a big compressed module is decoded
-/// whole (amdgpu: 28 MB), and decoding it while little else is held keeps
-/// the peak from adding that image to the whole tree's metadata.
+/// whole (amdgpu: 28 MB), and a big plain one still has its symbol and
+/// string tables read (amdgpu: 2 MB); reading those while little else is
+/// held keeps the peak from adding them to the whole tree's metadata, and
+/// keeps two of them from being read at the same time late in the run.
 fn read_largest_first<T: Send>(
     modules: &[Candidate],
     jobs: Option<usize>,
     read: impl Fn(&Candidate) -> T + Sync,
 ) -> Vec<T> {
     let work = || {
-        // Only compressed modules are decoded whole; a plain one is read
-        // section by section, so it is not worth a `stat` here.
         let sizes: Vec<u64> = modules
             .par_iter()
-            .map(|c| match c.path.as_str().ends_with(".ko") {
-                true => 0,
-                false => std::fs::metadata(&c.path).map_or(0, |m| m.len()),
-            })
+            .map(|c| std::fs::metadata(c.path()).map_or(0, |m| m.len()))
             .collect();
         let mut order: Vec<usize> = (0..modules.len()).collect();
         // Ties in input order: the same work order on every run.
@@ -523,24 +518,18 @@ pub struct Resolution {
     /// `array[pos]`: index in `prep.modules` of the module at `pos`.
     array: Vec<usize>,
     /// Transitive dependencies per array position, in modules.dep order.
-    transitive: resolve::TransitiveDeps,
+    transitive: resolve::DepLists,
     table: SymbolTable,
     /// `-v` lines for stdout.
     pub verbose: Vec<String>,
 }
 
-/// Orders the modules (modules.order, then kmod's hash order), builds the
-/// symbol table and resolves every module's dependencies. Diagnostics are
-/// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
-pub fn resolve(
-    prep: &Prepared,
-    tree: &dyn ModuleRecords,
-    opts: &DepmodOptions,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Resolution, Failed> {
+/// The module array (indexes into `prep.modules`): modules.order, then
+/// kmod's hash order; a missing or corrupted modules.order is reported in
+/// `diags`.
+fn module_array(prep: &Prepared, opts: &DepmodOptions, diags: &mut Vec<Diagnostic>) -> Vec<usize> {
     let dir = &prep.dirs.dir;
-    // Module array order: modules.order, then kmod's hash order.
-    let names: Vec<&str> = prep.modules.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = prep.modules.iter().map(|c| c.name()).collect();
     let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
     let order_file = format!("{dir}/modules.order");
     let order_data = match std::fs::read(&order_file) {
@@ -565,28 +554,35 @@ pub fn resolve(
         KmodVersion::V30 => order::Duplicates::Last,
         KmodVersion::V34 => order::Duplicates::First,
     };
-    let array = order::array_order(&names, &uncrel, order_lines.as_deref(), dups);
+    order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
+}
+
+/// Orders the modules (modules.order, then kmod's hash order), builds the
+/// symbol table and resolves every module's dependencies. Diagnostics are
+/// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
+pub fn resolve(
+    prep: &Prepared,
+    tree: &dyn ModuleRecords,
+    opts: &DepmodOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Resolution, Failed> {
+    let array = module_array(prep, opts, diags);
 
     // Load diagnostics and the symbol table, in array order.
     let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
     for (pos, &i) in array.iter().enumerate() {
         let errors = tree.load_errors(i);
-        load_diagnostics(errors, prep.modules[i].path.as_str(), opts.kmod, diags);
+        load_diagnostics(errors, prep.modules[i].path().as_str(), opts.kmod, diags);
         if errors.1.is_none() {
             for e in tree.exports(i).iter() {
                 table.add_export(e.name, e.crc, pos as u32);
             }
         }
     }
-    let nodes: Vec<Node> = array
-        .iter()
-        .map(|&i| Node {
-            path: prep.modules[i].path.as_str(),
-            name: prep.modules[i].name.as_str(),
-        })
-        .collect();
+    let path_of = |pos: usize| prep.modules[array[pos]].path().as_str();
     let direct = resolve::direct_dependencies(
-        &nodes,
+        array.len(),
+        &path_of,
         &|pos| tree.imports(array[pos]),
         tree.symbols(),
         &table,
@@ -600,7 +596,7 @@ pub fn resolve(
     let numbers = match resolve::topological_numbers(&direct.deps) {
         Ok(n) => n,
         Err(users) => {
-            let names: Vec<&str> = nodes.iter().map(|n| n.name).collect();
+            let names: Vec<&str> = array.iter().map(|&i| prep.modules[i].name()).collect();
             diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
             return Err(Failed {
                 verbose: direct.verbose,
@@ -638,21 +634,16 @@ impl Resolution {
         let dir = &prep.dirs.dir;
         let builtin = read_input(dir, "modules.builtin");
         let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
+        let symbols = table.module_symbols();
+        let modules = records::InArrayOrder {
+            array: &array,
+            candidates: &prep.modules,
+            transitive: &transitive,
+            tree,
+        };
         let input = RenderInput {
-            modules: array
-                .iter()
-                .enumerate()
-                .map(|(pos, &i)| RenderModule {
-                    name: &prep.modules[i].name,
-                    db_path: prep.modules[i].db_path(),
-                    deps: transitive.of(pos),
-                })
-                .collect(),
-            lists: &records::ListsInArrayOrder {
-                array: &array,
-                tree,
-            },
-            symbols: table.module_symbols(),
+            modules: &modules,
+            symbols: &symbols,
             dir,
             builtin: &builtin,
             builtin_modinfo: &builtin_modinfo,

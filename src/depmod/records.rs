@@ -7,7 +7,8 @@ use super::{read_largest_first, LoadedModule, LoadedTree};
 use crate::module::symbol_list::ListFull;
 use crate::module::SymbolInterner;
 use crate::module::{ImportList, InternedSymbols, Limits, ModuleError, StringList, SymbolList};
-use crate::render::{ListKind, ListSource};
+use crate::render::{ListKind, ModuleSource, RenderModule};
+use crate::resolve::DepLists;
 use crate::spill::{Spill, SpillRef};
 use crate::tree::walk::Candidate;
 use std::borrow::Cow;
@@ -161,7 +162,7 @@ impl SpilledTree {
     ) -> SpilledTree {
         let interner = SymbolInterner::new();
         let modules = read_largest_first(modules, jobs, |c| {
-            let m = LoadedModule::read(&c.path, limits, &interner);
+            let m = LoadedModule::read(c.path(), limits, &interner);
             SpilledModule::spill(m, &spill)
         });
         spill.test_hook_lose_records();
@@ -243,14 +244,30 @@ impl ModuleRecords for SpilledTree {
     }
 }
 
-/// The lists of a tree's modules by array position (`array[pos]` is the
-/// module's index in the tree), for the renderers.
-pub(super) struct ListsInArrayOrder<'a> {
+/// A tree's modules by array position (`array[pos]` is the module's
+/// index in the tree), for the renderers: names and paths from the
+/// candidates, dependencies from the resolution, lists from the tree.
+pub(super) struct InArrayOrder<'a> {
     pub array: &'a [usize],
+    pub candidates: &'a [Candidate],
+    pub transitive: &'a DepLists,
     pub tree: &'a dyn ModuleRecords,
 }
 
-impl ListSource for ListsInArrayOrder<'_> {
+impl ModuleSource for InArrayOrder<'_> {
+    fn len(&self) -> usize {
+        self.array.len()
+    }
+
+    fn module(&self, pos: usize) -> RenderModule<'_> {
+        let c = &self.candidates[self.array[pos]];
+        RenderModule {
+            name: c.name(),
+            db_path: c.db_path(),
+            deps: self.transitive.of(pos),
+        }
+    }
+
     fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList> {
         match self.array.get(pos) {
             Some(&i) => self.tree.list(i, kind),

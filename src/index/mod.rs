@@ -3,22 +3,26 @@
 //! bounds-checked reader with exact and wildcard lookups.
 //!
 //! * [`IndexBuilder`] — trie construction (§9.3, §9.4) and serialisation;
+//! * [`BoundedIndexBuilder`] — the same bytes in bounded memory (sorted
+//!   runs in a temporary file, nodes streamed), for whole trees;
 //! * [`Index`] — reader for untrusted bytes (never panics, refuses loops);
 //! * [`fnmatch()`] — the pattern matcher used for wildcard (alias) lookups;
 //! * [`dump_lines`], [`detect_layout`] — text rendering for `dump`/audits;
 //! * [`check_7bit`], [`normalize_alias`] — key preparation helpers (§9.7, §8.5).
 
+mod bounded;
 mod dump;
 mod fnmatch;
 mod keys;
 mod read;
 mod write;
 
+pub use bounded::{BoundedIndexBuilder, BuildError, BuiltIndex, Duplicate, DEFAULT_BUDGET};
 pub use dump::{detect_layout, dump_lines};
 pub use fnmatch::fnmatch;
 pub use keys::{check_7bit, normalize_alias};
 pub use read::{Entry, Index, IndexError, IndexValue, MAX_KEY_LEN};
-pub use write::{ExternalValues, IndexBuilder, IndexTooLarge};
+pub use write::{IndexBuilder, IndexTooLarge};
 
 /// File magic (`0xB007F457`, "BOOTFAST").
 pub const INDEX_MAGIC: u32 = 0xB007_F457;

@@ -7,15 +7,14 @@
 //! §9.4. Inserting therefore allocates nothing per node, and splitting a node
 //! never copies bytes (both halves are sub-ranges of the old prefix).
 //!
-//! A value can also be an external reference (a `u32` id) whose bytes the
-//! caller produces while the index is written, so that large values
-//! (modules.dep.bin's dependency lines) are not kept in the arena.
+//! This builder holds the whole trie; [`super::BoundedIndexBuilder`] gives
+//! the same bytes in bounded memory and is what depmod uses. This one is
+//! the reference its tests compare against, and builds small indexes.
 
 use super::{
     Layout, FLAG_CHILDS, FLAG_PREFIX, FLAG_VALUES, HEADER_LEN, INDEX_MAGIC, INDEX_VERSION,
     OFFSET_MASK,
 };
-use std::io::{self, Write};
 
 /// Sentinel for "no node" / "no value" in the arena links.
 const NONE: u32 = u32::MAX;
@@ -38,31 +37,14 @@ struct Node {
     ch: u8,
 }
 
-/// `Value::len` of an external value (`Value::start` is then its id).
-const EXTERNAL: u32 = u32::MAX;
-
 #[derive(Clone, Copy, Debug)]
 struct Value {
     priority: u32,
-    /// Bytes `bytes[start .. start + len]`, or the id of an external value
-    /// when `len == EXTERNAL`.
+    /// Bytes `bytes[start .. start + len]`.
     start: u32,
     len: u32,
     next: u32,
 }
-
-/// What a value holds: bytes in the arena, or the id of an external value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Data<'a> {
-    Bytes(&'a [u8]),
-    External(u32),
-}
-
-/// Appends the bytes of external value `id` to the buffer (see
-/// [`IndexBuilder::insert_external`]). Called once when the index's layout
-/// is computed and once when it is written: it must append the same bytes
-/// each time.
-pub type ExternalValues<'a> = dyn Fn(u32, &mut Vec<u8>) + 'a;
 
 /// The serialised index would need offsets beyond 28 bits (≥ 256 MiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -86,18 +68,6 @@ pub struct IndexBuilder {
     /// to it is not stored again. Callers insert runs of keys with one
     /// value (a module's aliases, all naming the module).
     last_value: Option<(u32, u32)>,
-    /// Whether any value is external (only [`IndexBuilder::write_with`]
-    /// can write the index then).
-    has_external: bool,
-}
-
-/// Where every node goes in the file: the nodes in writing order, and each
-/// node's reference (offset and flags).
-struct Plan {
-    order: Vec<u32>,
-    refs: Vec<u32>,
-    /// File size in bytes.
-    total: usize,
 }
 
 impl Default for IndexBuilder {
@@ -121,7 +91,6 @@ impl IndexBuilder {
             values: Vec::new(),
             bytes: Vec::new(),
             last_value: None,
-            has_external: false,
         }
     }
 
@@ -169,23 +138,6 @@ impl IndexBuilder {
     /// Keys and values should not contain NUL bytes (they are written
     /// NUL-terminated).
     pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> bool {
-        self.insert_data(key, Data::Bytes(value), priority)
-    }
-
-    /// Inserts external value `id` with `priority` under `key`, as
-    /// [`IndexBuilder::insert`] does: its bytes are not stored but produced
-    /// by the caller's [`ExternalValues`] when the index is written (with
-    /// [`IndexBuilder::write_with`]). Returns true if a value with the same
-    /// id was already stored under `key`: an external value is taken to
-    /// equal only itself, so the caller must give values with equal bytes
-    /// equal ids (or never have two of them under one key) for the duplicate
-    /// report to be the one [`IndexBuilder::insert`] would give.
-    pub fn insert_external(&mut self, key: &[u8], id: u32, priority: u32) -> bool {
-        self.has_external = true;
-        self.insert_data(key, Data::External(id), priority)
-    }
-
-    fn insert_data(&mut self, key: &[u8], value: Data, priority: u32) -> bool {
         let mut node = 0u32;
         let mut i = 0usize;
         loop {
@@ -268,7 +220,7 @@ impl IndexBuilder {
     }
 
     /// Adds a value per §9.4; returns whether an identical value existed.
-    fn add_value(&mut self, node: u32, value: Data, priority: u32) -> bool {
+    fn add_value(&mut self, node: u32, value: &[u8], priority: u32) -> bool {
         let mut duplicate = false;
         let mut prev = NONE;
         let mut insert_after = NONE;
@@ -292,19 +244,13 @@ impl IndexBuilder {
         if !found_pos {
             insert_after = prev;
         }
-        let (start, len) = match value {
-            Data::External(id) => (id, EXTERNAL),
-            Data::Bytes(b) => {
-                let len = to_u32(b.len());
-                assert!(len != EXTERNAL, "index value of 4 GiB");
-                match self.last_value {
-                    Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == b => (s, len),
-                    _ => {
-                        let s = self.push_bytes(b);
-                        self.last_value = Some((s, len));
-                        (s, len)
-                    }
-                }
+        let len = to_u32(value.len());
+        let (start, len) = match self.last_value {
+            Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == value => (s, len),
+            _ => {
+                let s = self.push_bytes(value);
+                self.last_value = Some((s, len));
+                (s, len)
             }
         };
         let idx = to_u32(self.values.len());
@@ -322,23 +268,10 @@ impl IndexBuilder {
         duplicate
     }
 
-    /// What `v` holds.
-    fn data(&self, v: &Value) -> Data<'_> {
-        if v.len == EXTERNAL {
-            Data::External(v.start)
-        } else {
-            let s = v.start as usize;
-            Data::Bytes(&self.bytes[s..s + v.len as usize])
-        }
-    }
-
-    /// Appends the bytes of `v` to `out`, taking external ones from
-    /// `external`.
-    fn push_data(&self, v: &Value, external: &ExternalValues, out: &mut Vec<u8>) {
-        match self.data(v) {
-            Data::Bytes(b) => out.extend_from_slice(b),
-            Data::External(id) => external(id, out),
-        }
+    /// The bytes of `v`.
+    fn data(&self, v: &Value) -> &[u8] {
+        let s = v.start as usize;
+        &self.bytes[s..s + v.len as usize]
     }
 
     fn children(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
@@ -377,14 +310,8 @@ impl IndexBuilder {
         Some((first, last))
     }
 
-    /// Serialised size of one node (§9.2) and its reference flags; the
-    /// bytes of external values are produced into `scratch` to be counted.
-    fn node_size_flags(
-        &self,
-        node: u32,
-        external: &ExternalValues,
-        scratch: &mut Vec<u8>,
-    ) -> (usize, u32) {
+    /// Serialised size of one node (§9.2) and its reference flags.
+    fn node_size_flags(&self, node: u32) -> (usize, u32) {
         let n = &self.nodes[node as usize];
         let mut size = 0;
         let mut flags = 0;
@@ -399,15 +326,7 @@ impl IndexBuilder {
         if n.values != NONE {
             size += 4;
             for v in self.value_list(node) {
-                let len = match self.data(v) {
-                    Data::Bytes(b) => b.len(),
-                    Data::External(id) => {
-                        scratch.clear();
-                        external(id, scratch);
-                        scratch.len()
-                    }
-                };
-                size += 4 + len + 1;
+                size += 4 + v.len as usize + 1;
             }
             flags |= FLAG_VALUES;
         }
@@ -446,8 +365,7 @@ impl IndexBuilder {
     ///
     /// # Panics
     /// If the file would exceed the 28-bit offset range (256 MiB); use
-    /// [`IndexBuilder::try_to_bytes`] to handle that case. Also if the index
-    /// has external values (use [`IndexBuilder::write_with`]).
+    /// [`IndexBuilder::try_to_bytes`] to handle that case.
     pub fn to_bytes(&self, layout: Layout) -> Vec<u8> {
         match self.try_to_bytes(layout) {
             Ok(v) => v,
@@ -456,110 +374,32 @@ impl IndexBuilder {
     }
 
     /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
-    ///
-    /// # Panics
-    /// If the index has external values (use [`IndexBuilder::write_with`]).
     pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
-        assert!(
-            !self.has_external,
-            "an index with external values is written with write_with"
-        );
-        let plan = self.plan(layout, &no_external)?;
-        let mut out = Vec::with_capacity(plan.total);
-        self.write_planned(&plan, &no_external, &mut out)
-            .expect("writing into a Vec does not fail");
-        Ok(out)
-    }
-
-    /// Writes the index in `layout` to `out`, node by node (one node's
-    /// bytes are held at a time). Fails before writing anything if offsets
-    /// would overflow 28 bits (kind `InvalidData`, with an
-    /// [`IndexTooLarge`]) or if the index has external values (kind
-    /// `InvalidInput`: use [`IndexBuilder::write_with`]); otherwise fails
-    /// only as `out` does.
-    pub fn write_to(&self, layout: Layout, out: &mut dyn Write) -> io::Result<()> {
-        if self.has_external {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "an index with external values is written with write_with",
-            ));
-        }
-        self.write_with(layout, &no_external, out)
-    }
-
-    /// Writes the index in `layout` to `out` as [`IndexBuilder::write_to`]
-    /// does, with the bytes of external values from `external` (which is
-    /// called twice per value: for the layout, then for the writing). Fails
-    /// before writing anything if offsets would overflow 28 bits (kind
-    /// `InvalidData`, with an [`IndexTooLarge`]); with kind `InvalidInput`,
-    /// part of the index written, if `external` gave a value a different
-    /// length the second time; otherwise only as `out` does.
-    pub fn write_with(
-        &self,
-        layout: Layout,
-        external: &ExternalValues,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        let plan = self
-            .plan(layout, external)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        self.write_planned(&plan, external, out)
-    }
-
-    /// Where every node goes in `layout`, or the error if an offset would
-    /// overflow 28 bits.
-    fn plan(&self, layout: Layout, external: &ExternalValues) -> Result<Plan, IndexTooLarge> {
         let order = self.write_order(layout);
         // Offsets and flags of every node, from the sizes along `order`.
         let mut refs = vec![0u32; self.nodes.len()];
         let mut pos = HEADER_LEN;
-        let mut scratch = Vec::new();
         for &n in &order {
-            let (size, flags) = self.node_size_flags(n, external, &mut scratch);
+            let (size, flags) = self.node_size_flags(n);
             if pos > MAX_OFFSET {
                 return Err(IndexTooLarge { size: pos + size });
             }
             refs[n as usize] = to_u32(pos) | flags;
             pos += size;
         }
-        Ok(Plan {
-            order,
-            refs,
-            total: pos,
-        })
-    }
-
-    /// Writes the header and the nodes as `plan` places them, one node per
-    /// `write_all`.
-    fn write_planned(
-        &self,
-        plan: &Plan,
-        external: &ExternalValues,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        let mut node = Vec::with_capacity(HEADER_LEN);
-        node.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
-        node.extend_from_slice(&INDEX_VERSION.to_be_bytes());
-        node.extend_from_slice(&plan.refs[0].to_be_bytes());
-        out.write_all(&node)?;
-        let mut pos = HEADER_LEN;
-        for &n in &plan.order {
-            if pos != (plan.refs[n as usize] & OFFSET_MASK) as usize {
-                return Err(changed_value());
-            }
-            node.clear();
-            self.write_node(n, &plan.refs, external, &mut node);
-            out.write_all(&node)?;
-            pos += node.len();
+        let mut out = Vec::with_capacity(pos);
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&refs[0].to_be_bytes());
+        for &n in &order {
+            debug_assert_eq!(out.len(), (refs[n as usize] & OFFSET_MASK) as usize);
+            self.write_node(n, &refs, &mut out);
         }
-        if pos != plan.total {
-            return Err(changed_value());
-        }
-        Ok(())
+        Ok(out)
     }
 
     /// Appends node `n`'s bytes (§9.2) to `out`.
-    fn write_node(&self, n: u32, refs: &[u32], external: &ExternalValues, out: &mut Vec<u8>) {
+    fn write_node(&self, n: u32, refs: &[u32], out: &mut Vec<u8>) {
         let node = &self.nodes[n as usize];
         if node.prefix_len > 0 {
             out.extend_from_slice(self.prefix(n));
@@ -580,25 +420,11 @@ impl IndexBuilder {
             out.extend_from_slice(&to_u32(count).to_be_bytes());
             for v in self.value_list(n) {
                 out.extend_from_slice(&v.priority.to_be_bytes());
-                self.push_data(v, external, out);
+                out.extend_from_slice(self.data(v));
                 out.push(0);
             }
         }
     }
-}
-
-/// The [`ExternalValues`] of an index that has none.
-fn no_external(id: u32, _: &mut Vec<u8>) {
-    unreachable!("external value {id} in an index written without its bytes")
-}
-
-/// The error when an [`ExternalValues`] gave a value's bytes a different
-/// length when writing than when laying out.
-fn changed_value() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "an external index value changed length between layout and writing",
-    )
 }
 
 /// Arena sizes are far below 4 GiB for any module tree; a larger input is a
@@ -659,69 +485,6 @@ mod tests {
         let want: Vec<(u32, &[u8])> =
             vec![(0, b"m1"), (0, b"m3"), (0, b"m3"), (1, b"m9"), (5, b"m0")];
         assert_eq!(got, want);
-    }
-
-    /// The bytes of external value `id` in the tests: long enough that
-    /// a wrong length would move every later node.
-    fn dep_line(id: u32, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("kernel/m{id}.ko: kernel/d{id}.ko").as_bytes());
-    }
-
-    #[test]
-    fn write_to_gives_the_bytes_of_to_bytes() {
-        // (key, value, priority): even ids external, odd ones bytes, some
-        // keys with several values, a run of equal byte values.
-        let entries: Vec<(Vec<u8>, u32, u32)> = (0..40u32)
-            .map(|i| (format!("mod_{}", i % 13).into_bytes(), i, (i * 7) % 5))
-            .chain((40..46).map(|i| (format!("alias{i}").into_bytes(), 1, 0)))
-            .collect();
-        let mut mixed = IndexBuilder::new();
-        let mut bytes_only = IndexBuilder::new();
-        for (key, id, prio) in &entries {
-            let mut value = Vec::new();
-            dep_line(*id, &mut value);
-            if id % 2 == 0 {
-                mixed.insert_external(key, *id, *prio);
-            } else {
-                mixed.insert(key, &value, *prio);
-            }
-            bytes_only.insert(key, &value, *prio);
-        }
-        for layout in [Layout::PreOrder, Layout::PostOrder] {
-            let want = bytes_only.to_bytes(layout);
-            let mut got = Vec::new();
-            mixed.write_with(layout, &dep_line, &mut got).unwrap();
-            assert_eq!(got, want, "{layout:?}: external values");
-            let mut got = Vec::new();
-            bytes_only.write_to(layout, &mut got).unwrap();
-            assert_eq!(got, want, "{layout:?}: byte values");
-            // Without their bytes, external values are an error, not output.
-            let mut none = Vec::new();
-            let e = mixed.write_to(layout, &mut none).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-            assert!(none.is_empty());
-        }
-    }
-
-    #[test]
-    fn external_values_are_duplicates_by_id() {
-        let mut b = IndexBuilder::new();
-        assert!(!b.insert_external(b"m", 3, 0));
-        assert!(!b.insert_external(b"m", 4, 0));
-        assert!(b.insert_external(b"m", 3, 1));
-        // Not stored in the arena: only the key's bytes are.
-        assert_eq!(b.bytes.len(), 0);
-        let mut out = Vec::new();
-        let changing = std::cell::Cell::new(0);
-        let grows = |id: u32, out: &mut Vec<u8>| {
-            changing.set(changing.get() + 1);
-            out.resize(out.len() + changing.get(), b'x');
-            dep_line(id, out);
-        };
-        let e = b
-            .write_with(Layout::PreOrder, &grows, &mut out)
-            .unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `modules.alias` and `modules.alias.bin`.
 
 use super::{BadCharacter, CheckedIndex, ListKind, RenderInput, RenderOptions};
-use crate::index::normalize_alias;
+use crate::index::{normalize_alias, BuiltIndex, Duplicate};
 use crate::tree::Diagnostic;
 use std::io::{self, Write};
 
@@ -10,8 +10,8 @@ use std::io::{self, Write};
 pub fn modules_alias(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"# Aliases extracted from modules themselves.\n")?;
     let mut line = Vec::new();
-    for (i, m) in input.modules.iter().enumerate() {
-        for a in input.lists.list(i, ListKind::Aliases).iter() {
+    for (i, m) in input.each_module() {
+        for a in input.modules.list(i, ListKind::Aliases).iter() {
             line.clear();
             line.extend_from_slice(b"alias ");
             line.extend_from_slice(a);
@@ -30,33 +30,33 @@ pub fn modules_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<CheckedIndex<'static>, BadCharacter> {
-    let mut idx = CheckedIndex::new(opts.kmod);
-    for (i, m) in input.modules.iter().enumerate() {
-        for a in input.lists.list(i, ListKind::Aliases).iter() {
-            let Some(key) = normalized_or_warn(a, diags) else {
-                continue;
-            };
-            if idx.insert(&key, m.name.as_bytes(), i as u32)? && opts.warn_dups {
-                diags.push(Diagnostic::warning(format!(
-                    "duplicate module alias:\n{} {}",
-                    String::from_utf8_lossy(&key),
-                    m.name
-                )));
+) -> Result<BuiltIndex, BadCharacter> {
+    let describe = |d: &Duplicate| {
+        Diagnostic::warning(format!(
+            "duplicate module alias:\n{} {}",
+            String::from_utf8_lossy(&d.key),
+            String::from_utf8_lossy(&d.value)
+        ))
+    };
+    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(describe));
+    for (i, m) in input.each_module() {
+        for a in input.modules.list(i, ListKind::Aliases).iter() {
+            match normalized_alias(a) {
+                Ok(key) => idx.insert(&key, m.name.as_bytes(), i as u32)?,
+                Err(w) => idx.warn(w),
             }
         }
     }
-    Ok(idx)
+    Ok(idx.finish(diags))
 }
 
-/// The index key of an alias, or None with kmod's warning.
-pub(crate) fn normalized_or_warn(alias: &[u8], diags: &mut Vec<Diagnostic>) -> Option<Vec<u8>> {
-    let key = normalize_alias(alias);
-    if key.is_none() {
-        diags.push(Diagnostic::warning(format!(
+/// The index key of an alias, or kmod's warning for an alias with
+/// unmatched brackets.
+pub(crate) fn normalized_alias(alias: &[u8]) -> Result<Vec<u8>, Diagnostic> {
+    normalize_alias(alias).ok_or_else(|| {
+        Diagnostic::warning(format!(
             "Unmatched bracket in {}",
             String::from_utf8_lossy(alias)
-        )));
-    }
-    key
+        ))
+    })
 }

@@ -1,8 +1,9 @@
 //! `modules.builtin.bin` and `modules.builtin.alias.bin`, from the kernel's
 //! `modules.builtin` and `modules.builtin.modinfo`.
 
-use super::alias::normalized_or_warn;
+use super::alias::normalized_alias;
 use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
+use crate::index::BuiltIndex;
 use crate::tree::builtin::{builtin_aliases, builtin_keys};
 use crate::tree::Diagnostic;
 
@@ -12,7 +13,7 @@ pub fn modules_builtin_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Option<CheckedIndex<'static>>, BadCharacter> {
+) -> Result<Option<BuiltIndex>, BadCharacter> {
     let data = match input.builtin {
         Ok(d) => d,
         Err(reason) => {
@@ -25,11 +26,11 @@ pub fn modules_builtin_bin(
     };
     let (keys, errs) = builtin_keys(data);
     diags.extend(errs);
-    let mut idx = CheckedIndex::new(opts.kmod);
+    let mut idx = CheckedIndex::new(opts.kmod, None);
     for k in keys {
         idx.insert(&k, b"", 0)?;
     }
-    Ok(Some(idx))
+    Ok(Some(idx.finish(diags)))
 }
 
 /// Normalised builtin alias → builtin module name, priority 0; None (a
@@ -38,7 +39,7 @@ pub fn modules_builtin_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Option<CheckedIndex<'static>>, BadCharacter> {
+) -> Result<Option<BuiltIndex>, BadCharacter> {
     let data = match input.builtin_modinfo {
         Ok(d) => d,
         Err(reason) => {
@@ -49,12 +50,12 @@ pub fn modules_builtin_alias_bin(
             return Ok(None);
         }
     };
-    let mut idx = CheckedIndex::new(opts.kmod);
+    let mut idx = CheckedIndex::new(opts.kmod, None);
     for (alias, module) in builtin_aliases(data) {
-        let Some(key) = normalized_or_warn(&alias, diags) else {
-            continue;
-        };
-        idx.insert(&key, &module, 0)?;
+        match normalized_alias(&alias) {
+            Ok(key) => idx.insert(&key, &module, 0)?,
+            Err(w) => diags.push(w),
+        }
     }
-    Ok(Some(idx))
+    Ok(Some(idx.finish(diags)))
 }

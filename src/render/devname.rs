@@ -16,8 +16,8 @@ pub fn modules_devname(
     let mut written = Ok(());
     let mut any = false;
     let mut line = Vec::new();
-    for (i, m) in input.modules.iter().enumerate() {
-        let aliases = input.lists.list(i, ListKind::Aliases);
+    for (i, m) in input.each_module() {
+        let aliases = input.modules.list(i, ListKind::Aliases);
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
         for a in aliases.iter() {

@@ -9,7 +9,7 @@ pub mod devname;
 pub mod softdep;
 pub mod symbols;
 
-use crate::index::{ExternalValues, IndexBuilder, Layout};
+use crate::index::{BoundedIndexBuilder, BuiltIndex, Duplicate, Layout};
 use crate::module::StringList;
 use crate::tree::Diagnostic;
 use std::borrow::Cow;
@@ -51,8 +51,8 @@ impl KmodVersion {
 }
 
 /// One module as the renderers see it (array order); its `.modinfo`
-/// lists come from [`RenderInput::lists`].
-#[derive(Clone, Debug)]
+/// lists come from [`ModuleSource::list`].
+#[derive(Clone, Copy, Debug)]
 pub struct RenderModule<'a> {
     pub name: &'a str,
     /// `P(m)`: path relative to the module directory, or absolute.
@@ -70,10 +70,19 @@ pub enum ListKind {
     Weakdeps,
 }
 
-/// Each module's `.modinfo` lists, by array position. The tree may keep
-/// them in memory or read them back from a spill file as they are asked
-/// for; each renderer asks for each module's list once per database.
-pub trait ListSource: Sync {
+/// The modules in array order, as the renderers ask for them: nothing
+/// per module needs to be held for rendering, and the tree may keep the
+/// lists in memory or read them back from a spill file as they are asked
+/// for (each renderer asks for each module's list once per database).
+pub trait ModuleSource: Sync {
+    /// Number of modules.
+    fn len(&self) -> usize;
+    /// True when there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The module at array position `pos` (below [`ModuleSource::len`]).
+    fn module(&self, pos: usize) -> RenderModule<'_>;
     /// The `kind` list of the module at array position `pos`.
     fn list(&self, pos: usize, kind: ListKind) -> Cow<'_, StringList>;
 }
@@ -83,17 +92,24 @@ pub trait ListSource: Sync {
 pub type InputFile = Result<Vec<u8>, String>;
 
 /// Everything the renderers need.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub struct RenderInput<'a> {
-    pub modules: Vec<RenderModule<'a>>,
-    /// The modules' `.modinfo` lists, by array position.
-    pub lists: &'a dyn ListSource,
+    /// The modules in array order.
+    pub modules: &'a dyn ModuleSource,
     /// Module-owned symbols in kmod's order, with the owner's index.
-    pub symbols: Vec<(&'a [u8], u32)>,
+    pub symbols: &'a [(&'a [u8], u32)],
     /// The module directory as kmod prints it (for builtin warnings).
     pub dir: &'a str,
     pub builtin: &'a InputFile,
     pub builtin_modinfo: &'a InputFile,
+}
+
+impl<'a> RenderInput<'a> {
+    /// The modules with their array positions, in array order.
+    pub fn each_module(&self) -> impl Iterator<Item = (usize, RenderModule<'a>)> + 'a {
+        let modules = self.modules;
+        (0..modules.len()).map(move |pos| (pos, modules.module(pos)))
+    }
 }
 
 /// Rendering options.
@@ -122,74 +138,63 @@ pub struct BadCharacter {
 }
 
 /// An index builder that refuses non-ASCII content (kmod 34's check, which
-/// kmodtree applies for every version: kmod 30 corrupts such indexes), and
-/// the layout it is written in.
-pub struct CheckedIndex<'a> {
-    builder: IndexBuilder,
-    kmod: KmodVersion,
-    /// The bytes of the external values (None: there are none).
-    external: Option<Box<ExternalValues<'a>>>,
+/// kmodtree applies for every version: kmod 30 corrupts such indexes),
+/// built in bounded memory in the layout of the kmod it reproduces.
+pub(crate) struct CheckedIndex {
+    builder: BoundedIndexBuilder,
+    /// How a duplicate value is reported, when they are looked for.
+    describe: Option<fn(&Duplicate) -> Diagnostic>,
+    /// Warnings given while inserting, each with the number of entries
+    /// inserted before it, to be put among the duplicate warnings.
+    warnings: Vec<(u32, Diagnostic)>,
 }
 
-impl<'a> CheckedIndex<'a> {
-    /// An empty index written as `kmod` writes it, with byte values only.
-    pub(crate) fn new(kmod: KmodVersion) -> Self {
+impl CheckedIndex {
+    /// An empty index written as `kmod` writes it; with `duplicates`, a
+    /// value already under its key is reported with the warning it gives.
+    pub(crate) fn new(kmod: KmodVersion, duplicates: Option<fn(&Duplicate) -> Diagnostic>) -> Self {
         CheckedIndex {
-            builder: IndexBuilder::new(),
-            kmod,
-            external: None,
+            builder: BoundedIndexBuilder::new(kmod.layout()).find_duplicates(duplicates.is_some()),
+            describe: duplicates,
+            warnings: Vec::new(),
         }
     }
 
-    /// An empty index written as `kmod` writes it, whose external values
-    /// (see [`CheckedIndex::insert_external`]) are produced by `external`.
-    pub(crate) fn with_external(
-        kmod: KmodVersion,
-        external: impl Fn(u32, &mut Vec<u8>) + 'a,
-    ) -> Self {
-        CheckedIndex {
-            builder: IndexBuilder::new(),
-            kmod,
-            external: Some(Box::new(external)),
-        }
-    }
-
-    /// Inserts; returns whether the value was a duplicate.
+    /// Inserts `value` under `key` with `prio`.
     pub(crate) fn insert(
         &mut self,
         key: &[u8],
         value: &[u8],
         prio: u32,
-    ) -> Result<bool, BadCharacter> {
+    ) -> Result<(), BadCharacter> {
         check_7bit(key)?;
         check_7bit(value)?;
-        Ok(self.builder.insert(key, value, prio))
+        self.builder.insert(key, value, prio);
+        Ok(())
     }
 
-    /// Inserts external value `id`, whose bytes are `value` (checked here,
-    /// not kept: the index's external values produce them again when it is
-    /// written); returns whether a value with the same id was already
-    /// under `key` ([`IndexBuilder::insert_external`]).
-    pub(crate) fn insert_external(
-        &mut self,
-        key: &[u8],
-        id: u32,
-        value: &[u8],
-        prio: u32,
-    ) -> Result<bool, BadCharacter> {
-        check_7bit(key)?;
-        check_7bit(value)?;
-        Ok(self.builder.insert_external(key, id, prio))
+    /// Adds `warning` at this point of the insertions: before the
+    /// duplicate warnings of later entries.
+    pub(crate) fn warn(&mut self, warning: Diagnostic) {
+        self.warnings.push((self.builder.len(), warning));
     }
 
-    /// Writes the index to `out`; fails as [`IndexBuilder::write_with`]
-    /// does (an index too large for 28-bit offsets, or `out` failing).
-    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        let layout = self.kmod.layout();
-        match &self.external {
-            Some(external) => self.builder.write_with(layout, external, out),
-            None => self.builder.write_to(layout, out),
+    /// Builds the index. Appends to `diags` the warnings given while
+    /// inserting and those for duplicate values, in the order of the
+    /// insertions, as kmod gives them.
+    pub(crate) fn finish(self, diags: &mut Vec<Diagnostic>) -> BuiltIndex {
+        let mut built = self.builder.finish();
+        let mut warnings = self.warnings.into_iter().peekable();
+        if let Some(describe) = self.describe {
+            for d in built.take_duplicates() {
+                while let Some((_, w)) = warnings.next_if(|(before, _)| *before <= d.seq) {
+                    diags.push(w);
+                }
+                diags.push(describe(&d));
+            }
         }
+        diags.extend(warnings.map(|(_, w)| w));
+        built
     }
 }
 
@@ -388,7 +393,7 @@ pub fn render_each<E: Send>(
 }
 
 /// Writes `index` to `out`; nothing (a 0-byte file) for None.
-fn write_optional(index: Option<&CheckedIndex>, out: &mut dyn Write) -> io::Result<()> {
+fn write_optional(index: Option<&BuiltIndex>, out: &mut dyn Write) -> io::Result<()> {
     match index {
         Some(i) => i.write_to(out),
         None => Ok(()),

@@ -13,8 +13,8 @@ fn render(
 ) -> io::Result<()> {
     out.write_all(header.as_bytes())?;
     let mut line = Vec::new();
-    for (i, m) in input.modules.iter().enumerate() {
-        for v in input.lists.list(i, kind).iter() {
+    for (i, m) in input.each_module() {
+        for v in input.modules.list(i, kind).iter() {
             line.clear();
             line.extend_from_slice(word.as_bytes());
             line.push(b' ');

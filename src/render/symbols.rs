@@ -1,6 +1,7 @@
 //! `modules.symbols` and `modules.symbols.bin`.
 
 use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
+use crate::index::{BuiltIndex, Duplicate};
 use crate::tree::Diagnostic;
 use std::io::{self, Write};
 
@@ -9,12 +10,12 @@ use std::io::{self, Write};
 pub fn modules_symbols(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"# Aliases for symbols, used by symbol_request().\n")?;
     let mut line = Vec::new();
-    for &(name, owner) in &input.symbols {
+    for &(name, owner) in input.symbols {
         line.clear();
         line.extend_from_slice(b"alias symbol:");
         line.extend_from_slice(name);
         line.push(b' ');
-        line.extend_from_slice(input.modules[owner as usize].name.as_bytes());
+        line.extend_from_slice(input.modules.module(owner as usize).name.as_bytes());
         line.push(b'\n');
         out.write_all(&line)?;
     }
@@ -26,20 +27,22 @@ pub fn modules_symbols_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<CheckedIndex<'static>, BadCharacter> {
-    let mut idx = CheckedIndex::new(opts.kmod);
+) -> Result<BuiltIndex, BadCharacter> {
+    let describe = |d: &Duplicate| {
+        Diagnostic::warning(format!(
+            "duplicate module syms:\n{} {}",
+            String::from_utf8_lossy(&d.key),
+            String::from_utf8_lossy(&d.value)
+        ))
+    };
+    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(describe));
     let mut key = Vec::new();
-    for &(name, owner) in &input.symbols {
+    for &(name, owner) in input.symbols {
         key.clear();
         key.extend_from_slice(b"symbol:");
         key.extend_from_slice(name);
-        let owner_name = input.modules[owner as usize].name;
-        if idx.insert(&key, owner_name.as_bytes(), owner)? && opts.warn_dups {
-            diags.push(Diagnostic::warning(format!(
-                "duplicate module syms:\n{} {owner_name}",
-                String::from_utf8_lossy(&key)
-            )));
-        }
+        let owner_name = input.modules.module(owner as usize).name;
+        idx.insert(&key, owner_name.as_bytes(), owner)?;
     }
-    Ok(idx)
+    Ok(idx.finish(diags))
 }

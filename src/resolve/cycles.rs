@@ -1,5 +1,6 @@
 //! Reporting dependency cycles the way kmod does (spec §7.4).
 
+use super::DepLists;
 use crate::tree::Diagnostic;
 use std::collections::BTreeSet;
 
@@ -10,7 +11,7 @@ use std::collections::BTreeSet;
 /// kmod's search re-expands visited modules and can loop forever on some
 /// graphs (a cycle reachable from a root that is not on it); kmodtree
 /// bounds the work per root instead, reporting what it found.
-pub fn report_cycles(names: &[&str], deps: &[Vec<u32>], users: &[u32]) -> Vec<Diagnostic> {
+pub fn report_cycles(names: &[&str], deps: &DepLists, users: &[u32]) -> Vec<Diagnostic> {
     let n = names.len();
     let mut roots: Vec<u32> = (0..n as u32).filter(|&i| users[i as usize] > 0).collect();
     let mut visited = vec![false; n];
@@ -51,11 +52,11 @@ pub fn report_cycles(names: &[&str], deps: &[Vec<u32>], users: &[u32]) -> Vec<Di
                 continue;
             }
             visited[m as usize] = true;
-            if deps[m as usize].is_empty() {
+            if deps.of(m as usize).is_empty() {
                 roots.retain(|&r| r != m);
                 continue;
             }
-            for &d in &deps[m as usize] {
+            for &d in deps.of(m as usize) {
                 vertices.push((d, Some(v)));
                 stack.push(vertices.len() - 1);
             }
@@ -77,7 +78,7 @@ mod tests {
     fn fixture_shape() {
         // a->b->c->a, d<->e, f uses a (the edge case `cycle`).
         let names = ["mod_a", "mod_b", "mod_c", "mod_d", "mod_e", "mod_f"];
-        let deps = vec![vec![1], vec![2], vec![0], vec![4], vec![3], vec![0]];
+        let deps = DepLists::from_lists(&[vec![1], vec![2], vec![0], vec![4], vec![3], vec![0]]);
         let users = topological_numbers(&deps).unwrap_err();
         let d = report_cycles(&names, &deps, &users);
         let texts: Vec<_> = d.iter().map(|d| d.text.as_str()).collect();
@@ -95,7 +96,7 @@ mod tests {
     fn terminates_on_cycle_below_root() {
         // r -> a -> b -> a, with r used by x -> r -> ... and x in a cycle.
         let names = ["x", "y", "r", "a", "b"];
-        let deps = vec![vec![1, 2], vec![0], vec![3], vec![4], vec![3]];
+        let deps = DepLists::from_lists(&[vec![1, 2], vec![0], vec![3], vec![4], vec![3]]);
         let users = topological_numbers(&deps).unwrap_err();
         let d = report_cycles(&names, &deps, &users);
         assert!(d.last().unwrap().text.starts_with("Found "));

@@ -2,7 +2,7 @@
 //! (§7.2) and transitive dependency lists (§7.3).
 
 use super::symbols::SymbolEntry;
-use super::{Node, SymbolTable};
+use super::SymbolTable;
 use crate::module::{ImportList, InternedSymbols, SymbolId};
 use crate::tree::Diagnostic;
 use std::borrow::Cow;
@@ -21,7 +21,7 @@ pub struct DepOptions {
 /// Direct dependencies of every module, in discovery order of the symbols.
 #[derive(Clone, Debug, Default)]
 pub struct DirectDeps {
-    pub deps: Vec<Vec<u32>>,
+    pub deps: DepLists,
     /// `-e` warnings, in kmod's order.
     pub diags: Vec<Diagnostic>,
     /// `-v` lines: `PATH needs "SYM": OWNERPATH`.
@@ -32,12 +32,21 @@ pub struct DirectDeps {
 /// tree may read them back from a spill as they are asked for).
 pub type ImportsOf<'a> = dyn Fn(usize) -> Cow<'a, ImportList> + Sync + 'a;
 
-/// Looks up every undefined symbol of every module (`imports(pos)`: those
-/// of `nodes[pos]`; `symbols` holds their names and CRCs). Modules are
-/// looked up in parallel; results, warnings and `-v` lines come out in
-/// array order.
+/// The path of the module at each array position, as kmod prints it in
+/// warnings.
+pub type PathOf<'a> = dyn Fn(usize) -> &'a str + Sync + 'a;
+
+/// Modules looked up together: a part's results are held until they are
+/// appended to the lists, so they are held for a bounded number at once.
+const PART: usize = 512;
+
+/// Looks up every undefined symbol of the `count` modules (`imports(pos)`:
+/// those of the module at array position `pos`; `symbols` holds their
+/// names and CRCs). Modules are looked up in parallel; results, warnings
+/// and `-v` lines come out in array order.
 pub fn direct_dependencies(
-    nodes: &[Node],
+    count: usize,
+    path_of: &PathOf,
     imports: &ImportsOf,
     symbols: &InternedSymbols,
     table: &SymbolTable,
@@ -45,21 +54,75 @@ pub fn direct_dependencies(
 ) -> DirectDeps {
     use rayon::prelude::*;
     let lookup = Lookup::new(symbols, table);
-    let per_module: Vec<(Vec<u32>, Vec<Diagnostic>, Vec<String>)> = nodes
-        .par_iter()
-        .enumerate()
-        .map(|(pos, node)| module_direct_dependencies(node, &imports(pos), nodes, &lookup, opts))
-        .collect();
     let mut out = DirectDeps {
-        deps: Vec::with_capacity(nodes.len()),
+        deps: DepLists::with_capacity(count),
         ..Default::default()
     };
-    for (deps, diags, verbose) in per_module {
-        out.deps.push(deps);
-        out.diags.extend(diags);
-        out.verbose.extend(verbose);
+    for start in (0..count).step_by(PART) {
+        let part: Vec<ModuleDeps> = (start..count.min(start + PART))
+            .into_par_iter()
+            .map(|pos| module_direct_dependencies(pos, path_of, &imports(pos), &lookup, opts))
+            .collect();
+        for m in part {
+            out.deps.push_list(&m.deps);
+            out.diags.extend(m.diags);
+            out.verbose.extend(m.verbose);
+        }
     }
     out
+}
+
+/// Each module's list of dependencies (array positions), by array
+/// position, all in one vector.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DepLists {
+    /// Where each module's list ends in `deps`.
+    ends: Vec<usize>,
+    deps: Vec<u32>,
+}
+
+impl DepLists {
+    /// No lists, with room for `modules` of them.
+    pub fn with_capacity(modules: usize) -> Self {
+        DepLists {
+            ends: Vec::with_capacity(modules),
+            deps: Vec::new(),
+        }
+    }
+
+    /// The lists of `lists`, in order.
+    pub fn from_lists(lists: &[Vec<u32>]) -> Self {
+        let mut d = DepLists::with_capacity(lists.len());
+        for l in lists {
+            d.push_list(l);
+        }
+        d
+    }
+
+    /// Adds the next module's list.
+    pub fn push_list(&mut self, list: &[u32]) {
+        self.deps.extend_from_slice(list);
+        self.ends.push(self.deps.len());
+    }
+
+    /// Module `m`'s list (empty past the last module).
+    pub fn of(&self, m: usize) -> &[u32] {
+        let start = match m {
+            0 => 0,
+            _ => self.ends.get(m - 1).copied().unwrap_or(self.deps.len()),
+        };
+        let end = self.ends.get(m).copied().unwrap_or(start);
+        self.deps.get(start..end).unwrap_or_default()
+    }
+
+    /// Number of modules.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 }
 
 /// [`SymbolTable::find`] of every distinct imported symbol, looked up once
@@ -92,13 +155,22 @@ impl<'a> Lookup<'a> {
 
 /// One module's direct dependencies (owners in first-use order), its `-e`
 /// warnings and its `-v` lines.
+#[derive(Default)]
+struct ModuleDeps {
+    deps: Vec<u32>,
+    diags: Vec<Diagnostic>,
+    verbose: Vec<String>,
+}
+
+/// The [`ModuleDeps`] of the module at array position `pos`.
 fn module_direct_dependencies(
-    node: &Node,
+    pos: usize,
+    path_of: &PathOf,
     imports: &ImportList,
-    nodes: &[Node],
     lookup: &Lookup,
     opts: DepOptions,
-) -> (Vec<u32>, Vec<Diagnostic>, Vec<String>) {
+) -> ModuleDeps {
+    let path = path_of(pos);
     let mut deps: Vec<u32> = Vec::new();
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
@@ -110,7 +182,7 @@ fn module_direct_dependencies(
             if opts.print_unknown && !imp.weak {
                 diags.push(Diagnostic::warning(format!(
                     "{} needs unknown symbol {}",
-                    node.path,
+                    path,
                     String::from_utf8_lossy(name)
                 )));
             }
@@ -119,7 +191,7 @@ fn module_direct_dependencies(
         if opts.check_symvers && sym.crc != crc && !imp.weak && opts.print_unknown {
             diags.push(Diagnostic::warning(format!(
                 "{} disagrees about version of symbol {}",
-                node.path,
+                path,
                 String::from_utf8_lossy(name)
             )));
         }
@@ -129,25 +201,29 @@ fn module_direct_dependencies(
                 if opts.verbose {
                     verbose.push(format!(
                         "{} needs \"{}\": {}",
-                        node.path,
+                        path,
                         String::from_utf8_lossy(name),
-                        nodes[owner as usize].path
+                        path_of(owner as usize)
                     ));
                 }
             }
         }
     }
-    (deps, diags, verbose)
+    ModuleDeps {
+        deps,
+        diags,
+        verbose,
+    }
 }
 
 /// kmod's topological numbering: Kahn's algorithm with a LIFO stack seeded
 /// with the modules nobody uses, in array order. Returns each module's
 /// number, or the remaining user counts when cycles prevent numbering all.
-pub fn topological_numbers(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
+pub fn topological_numbers(deps: &DepLists) -> Result<Vec<u32>, Vec<u32>> {
     let n = deps.len();
     let mut users = vec![0u32; n];
-    for d in deps {
-        for &x in d {
+    for m in 0..n {
+        for &x in deps.of(m) {
             users[x as usize] += 1;
         }
     }
@@ -157,7 +233,7 @@ pub fn topological_numbers(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
     while let Some(m) = stack.pop() {
         number[m as usize] = next;
         next += 1;
-        for &d in &deps[m as usize] {
+        for &d in deps.of(m as usize) {
             users[d as usize] -= 1;
             if users[d as usize] == 0 {
                 stack.push(d);
@@ -172,56 +248,23 @@ pub fn topological_numbers(deps: &[Vec<u32>]) -> Result<Vec<u32>, Vec<u32>> {
 }
 
 /// Every module's transitive dependencies, sorted by topological number
-/// (each module before its own dependencies), all in one vector.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TransitiveDeps {
-    /// Where each module's list ends in `deps`.
-    ends: Vec<usize>,
-    deps: Vec<u32>,
-}
-
-impl TransitiveDeps {
-    /// Module `m`'s list (empty past the last module).
-    pub fn of(&self, m: usize) -> &[u32] {
-        let start = match m {
-            0 => 0,
-            _ => self.ends.get(m - 1).copied().unwrap_or(self.deps.len()),
-        };
-        let end = self.ends.get(m).copied().unwrap_or(start);
-        self.deps.get(start..end).unwrap_or_default()
-    }
-
-    /// Number of modules.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-}
-
-/// Every module's transitive dependencies, sorted by topological number
 /// (each module before its own dependencies).
-pub fn transitive_dependencies(deps: &[Vec<u32>], numbers: &[u32]) -> TransitiveDeps {
+pub fn transitive_dependencies(deps: &DepLists, numbers: &[u32]) -> DepLists {
     let n = deps.len();
     let mut seen = vec![u32::MAX; n];
     let mut stack = Vec::new();
-    let mut out = TransitiveDeps {
-        ends: Vec::with_capacity(n),
-        deps: Vec::new(),
-    };
+    let mut out = DepLists::with_capacity(n);
     for m in 0..n {
         let start = out.deps.len();
         stack.clear();
-        stack.extend(deps[m].iter().rev().copied());
+        stack.extend(deps.of(m).iter().rev().copied());
         while let Some(d) = stack.pop() {
             if seen[d as usize] == m as u32 {
                 continue;
             }
             seen[d as usize] = m as u32;
             out.deps.push(d);
-            stack.extend(deps[d as usize].iter().rev().copied());
+            stack.extend(deps.of(d as usize).iter().rev().copied());
         }
         out.deps[start..].sort_unstable_by_key(|&d| numbers[d as usize]);
         out.ends.push(out.deps.len());
@@ -237,7 +280,7 @@ mod tests {
     #[test]
     fn spec_worked_example() {
         // §7.3: order a b c d; a needs c then b, b→d, c→d.
-        let deps = vec![vec![2, 1], vec![3], vec![3], vec![]];
+        let deps = DepLists::from_lists(&[vec![2, 1], vec![3], vec![3], vec![]]);
         let numbers = topological_numbers(&deps).unwrap();
         assert_eq!(numbers, vec![0, 1, 2, 3]);
         let t = transitive_dependencies(&deps, &numbers);
@@ -249,13 +292,13 @@ mod tests {
     #[test]
     fn lifo_order_matters() {
         // a and b unused: stack [a, b]; b is popped first.
-        let deps = vec![vec![2], vec![2], vec![]];
+        let deps = DepLists::from_lists(&[vec![2], vec![2], vec![]]);
         assert_eq!(topological_numbers(&deps).unwrap(), vec![1, 0, 2]);
     }
 
     #[test]
     fn cycle_leaves_users() {
-        let deps = vec![vec![1], vec![0], vec![]];
+        let deps = DepLists::from_lists(&[vec![1], vec![0], vec![]]);
         assert!(topological_numbers(&deps).is_err());
     }
 }

@@ -7,15 +7,6 @@ pub mod deps;
 pub mod symbols;
 
 pub use deps::{
-    direct_dependencies, topological_numbers, transitive_dependencies, DirectDeps, TransitiveDeps,
+    direct_dependencies, topological_numbers, transitive_dependencies, DepLists, DirectDeps,
 };
 pub use symbols::SymbolTable;
-
-/// What resolution needs of one module (in module-array order).
-#[derive(Clone, Copy, Debug)]
-pub struct Node<'a> {
-    /// Full path, as kmod prints it in warnings.
-    pub path: &'a str,
-    /// Module name.
-    pub name: &'a str,
-}

@@ -6,48 +6,84 @@
 
 use super::config::{Config, SearchEntry};
 use super::{strerror, Diagnostic};
-use camino::Utf8PathBuf;
+use camino::Utf8Path;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// A module file accepted for the tree.
+///
+/// A tree holds one per module from discovery to the end of depmod, so it
+/// is kept small: the path and the module name share one allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
     /// The path as built by the walk (the module directory or external
-    /// directory, `/`, the relative part); symlinks are not resolved.
-    pub path: Utf8PathBuf,
-    /// Where in `path` the path relative to the module directory starts,
-    /// when it lies inside it (see [`Candidate::relpath`]).
-    pub relpath_start: Option<usize>,
-    /// The module name: file name up to the first `.`, `-` → `_`.
-    pub name: String,
-    /// Byte offset in `path` where the file name starts.
-    pub basename_start: usize,
+    /// directory, `/`, the relative part; symlinks are not resolved),
+    /// then the module name.
+    text: Box<str>,
+    /// Length of the path in `text`.
+    path_len: u32,
+    /// Byte offset in the path where the file name starts.
+    basename_start: u32,
+    /// Where in the path the part relative to the module directory
+    /// starts, when it lies inside it (`NOT_INSIDE`: it does not).
+    relpath_start: u32,
 }
+
+/// [`Candidate::relpath_start`] of a module outside the module directory.
+const NOT_INSIDE: u32 = u32::MAX;
 
 impl Candidate {
     /// A candidate for the module file `path`, whose file name starts at
     /// `basename_start`, relative to `module_dir` when inside it.
+    ///
+    /// # Panics
+    /// If `path` reaches 4 GiB (no file system has such paths).
     pub fn new(path: String, basename_start: usize, module_dir: &str) -> Candidate {
-        let relpath_start = relative_to_module_dir(&path, module_dir).map(|r| path.len() - r.len());
-        let mut path = path;
-        path.shrink_to_fit();
+        let offset = |n: usize| u32::try_from(n).expect("a path below 4 GiB");
+        let relpath_start = relative_to_module_dir(&path, module_dir)
+            .map_or(NOT_INSIDE, |r| offset(path.len() - r.len()));
+        let name = module_name(&path[basename_start..]);
+        let path_len = offset(path.len());
+        let mut text = path;
+        text.push_str(&name);
         Candidate {
-            name: module_name(&path[basename_start..]),
+            text: text.into_boxed_str(),
+            path_len,
+            basename_start: offset(basename_start),
             relpath_start,
-            basename_start,
-            path: Utf8PathBuf::from(path),
         }
+    }
+
+    /// The module file's path as the walk built it.
+    pub fn path(&self) -> &Utf8Path {
+        Utf8Path::new(self.path_str())
+    }
+
+    fn path_str(&self) -> &str {
+        &self.text[..self.path_len as usize]
+    }
+
+    /// The module name: file name up to the first `.`, `-` → `_`.
+    pub fn name(&self) -> &str {
+        &self.text[self.path_len as usize..]
+    }
+
+    /// Byte offset in [`Candidate::path`] where the file name starts.
+    pub fn basename_start(&self) -> usize {
+        self.basename_start as usize
     }
 
     /// The path relative to the module directory, when it lies inside it.
     pub fn relpath(&self) -> Option<&str> {
-        self.path.as_str().get(self.relpath_start?..)
+        if self.relpath_start == NOT_INSIDE {
+            return None;
+        }
+        self.path_str().get(self.relpath_start as usize..)
     }
 
     /// The path written into the databases: relative when possible.
     pub fn db_path(&self) -> &str {
-        self.relpath().unwrap_or(self.path.as_str())
+        self.relpath().unwrap_or(self.path_str())
     }
 
     /// kmod's `uncrelpath` (§3.2): the relative path cut after the module
@@ -55,14 +91,14 @@ impl Candidate {
     /// `modules.order` lines.
     pub fn uncrelpath(&self) -> Option<&str> {
         let rel = self.relpath()?;
-        let dirlen = rel.len() - (self.path.as_str().len() - self.basename_start);
-        let end = (dirlen + self.name.len() + 3).min(rel.len());
+        let dirlen = rel.len() - (self.path_len - self.basename_start) as usize;
+        let end = (dirlen + self.name().len() + 3).min(rel.len());
         rel.get(..end)
     }
 
     /// Length of the path up to the end of the module-name stem.
     fn stem_len(&self) -> usize {
-        self.basename_start + self.name.len()
+        self.basename_start() + self.name().len()
     }
 }
 
@@ -169,9 +205,9 @@ fn keep_one_per_name(
     {
         let mut by_name: rustc_hash::FxHashMap<&str, usize> = Default::default();
         for (j, cand) in found.iter().enumerate() {
-            match by_name.get(cand.name.as_str()) {
+            match by_name.get(cand.name()) {
                 None => {
-                    by_name.insert(&cand.name, winner.len());
+                    by_name.insert(cand.name(), winner.len());
                     winner.push(j);
                 }
                 Some(&s) => {
@@ -188,6 +224,7 @@ fn keep_one_per_name(
         found.swap(s, j);
     }
     found.truncate(winner.len());
+    found.shrink_to_fit();
     found
 }
 
@@ -272,7 +309,7 @@ fn relative_to_module_dir<'a>(path: &'a str, root: &str) -> Option<&'a str> {
 /// against the candidate `new` of the same name.
 pub fn keep_old(old: &Candidate, new: &Candidate, dir: &str, cfg: &Config) -> bool {
     let rel = |c: &Candidate| -> Option<String> {
-        let p = c.path.as_str();
+        let p = c.path().as_str();
         if p.starts_with(dir) && p.len() > dir.len() {
             p.get(dir.len() + 1..c.stem_len()).map(str::to_string)
         } else {
@@ -297,10 +334,10 @@ pub fn keep_old(old: &Candidate, new: &Candidate, dir: &str, cfg: &Config) -> bo
             SearchEntry::BuiltIn => b = i,
             SearchEntry::External => {
                 for x in &cfg.externals {
-                    if under(&new.path.as_str()[..new.stem_len()], x) {
+                    if under(&new.path().as_str()[..new.stem_len()], x) {
                         n = i;
                     }
-                    if under(&old.path.as_str()[..old.stem_len()], x) {
+                    if under(&old.path().as_str()[..old.stem_len()], x) {
                         o = i;
                     }
                     i += 1;
@@ -354,7 +391,7 @@ mod tests {
         let first = keep_one_per_name(found(), |_, _| true);
         assert_eq!(rels(first), ["a.ko", "x/b.ko", "c.ko"]);
         // The second of three wins over the first, then over the third.
-        let middle = keep_one_per_name(found(), |old, _| old.path.as_str().contains("/y/"));
+        let middle = keep_one_per_name(found(), |old, _| old.path().as_str().contains("/y/"));
         assert_eq!(rels(middle), ["y/a.ko", "z/b.ko", "c.ko"]);
     }
 
