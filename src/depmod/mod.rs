@@ -493,8 +493,12 @@ pub fn build(
                 diags.extend(r.diags.iter().cloned());
                 Some(r)
             }
-            Err(bad) => {
+            Err(render::RenderAllError::BadCharacter(bad)) => {
                 diags.push(bad_character(&bad));
+                None
+            }
+            Err(e) => {
+                diags.push(Diagnostic::error(e.to_string()));
                 None
             }
         },

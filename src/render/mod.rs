@@ -210,17 +210,29 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     }
 }
 
-/// Renders every database kmod writes, in its order (§8.1). The
-/// independent databases are rendered in parallel; their diagnostics are
-/// collected per file and appended in kmod's writing order.
-///
-/// # Panics
-/// If an index would need offsets beyond 28 bits (a file over 256 MiB).
-pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, BadCharacter> {
+/// Why [`render_all`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderAllError {
+    /// A database would hold content kmod refuses.
+    #[error(transparent)]
+    BadCharacter(#[from] BadCharacter),
+    /// An index could not be produced: too large for 28-bit offsets, or
+    /// its temporary lost its bytes.
+    #[error("Could not write index '{name}': {reason}")]
+    Index { name: &'static str, reason: String },
+}
+
+/// Renders every database kmod writes, in its order (§8.1), into memory.
+/// The independent databases are rendered in parallel; their diagnostics
+/// are collected per file and appended in kmod's writing order.
+pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, RenderAllError> {
     let files = std::sync::Mutex::new(Vec::new());
-    let keep = |name: &'static str, produce: &Producer| -> io::Result<()> {
+    let keep = |name: &'static str, produce: &Producer| -> Result<(), RenderAllError> {
         let mut bytes = Vec::new();
-        produce(&mut bytes)?;
+        produce(&mut bytes).map_err(|e| RenderAllError::Index {
+            name,
+            reason: crate::tree::strerror(&e),
+        })?;
         files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -229,8 +241,8 @@ pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, 
     };
     let diags = match render_each(input, opts, &keep) {
         Ok(diags) => diags,
-        Err(RenderError::BadCharacter(b)) => return Err(b),
-        Err(RenderError::Sink { error, .. }) => panic!("{error}"),
+        Err(RenderError::BadCharacter(b)) => return Err(b.into()),
+        Err(RenderError::Sink { error, .. }) => return Err(error),
     };
     let mut files = files.into_inner().unwrap_or_else(|p| p.into_inner());
     files.sort_by_key(|(name, _)| writing_rank(name));
