@@ -1,7 +1,7 @@
 //! `modules.alias` and `modules.alias.bin`.
 
-use super::{BadCharacter, CheckedIndex, ListKind, RenderInput, RenderOptions};
-use crate::index::{normalize_alias, BuiltIndex, Duplicate};
+use super::{BadCharacter, CheckedIndex, DuplicateWarning, ListKind, RenderInput, RenderOptions};
+use crate::index::{normalize_alias, BuiltIndex};
 use crate::tree::Diagnostic;
 use std::io::{self, Write};
 
@@ -31,14 +31,7 @@ pub fn modules_alias_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<BuiltIndex, BadCharacter> {
-    let describe = |d: &Duplicate| {
-        Diagnostic::warning(format!(
-            "duplicate module alias:\n{} {}",
-            String::from_utf8_lossy(&d.key),
-            String::from_utf8_lossy(&d.value)
-        ))
-    };
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(describe));
+    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Alias));
     for (i, m) in input.each_module() {
         for a in input.modules.list(i, ListKind::Aliases).iter() {
             match normalized_alias(a) {

@@ -1,7 +1,9 @@
 //! `modules.dep` and `modules.dep.bin`.
 
-use super::{BadCharacter, CheckedIndex, RenderInput, RenderModule, RenderOptions};
-use crate::index::{BuiltIndex, Duplicate};
+use super::{
+    BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderModule, RenderOptions,
+};
+use crate::index::BuiltIndex;
 use crate::tree::Diagnostic;
 use std::io::{self, Write};
 
@@ -34,13 +36,7 @@ pub fn modules_dep_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<BuiltIndex, BadCharacter> {
-    let describe = |d: &Duplicate| {
-        Diagnostic::warning(format!(
-            "duplicate module deps:\n{}",
-            String::from_utf8_lossy(&d.value)
-        ))
-    };
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(describe));
+    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Deps));
     let mut line = Vec::new();
     for (i, m) in input.each_module() {
         line.clear();

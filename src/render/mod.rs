@@ -143,7 +143,7 @@ pub struct BadCharacter {
 pub(crate) struct CheckedIndex {
     builder: BoundedIndexBuilder,
     /// How a duplicate value is reported, when they are looked for.
-    describe: Option<fn(&Duplicate) -> Diagnostic>,
+    duplicates: Option<DuplicateWarning>,
     /// Warnings given while inserting, each with the number of entries
     /// inserted before it, to be put among the duplicate warnings.
     warnings: Vec<(u32, Diagnostic)>,
@@ -151,11 +151,11 @@ pub(crate) struct CheckedIndex {
 
 impl CheckedIndex {
     /// An empty index written as `kmod` writes it; with `duplicates`, a
-    /// value already under its key is reported with the warning it gives.
-    pub(crate) fn new(kmod: KmodVersion, duplicates: Option<fn(&Duplicate) -> Diagnostic>) -> Self {
+    /// value already under its key is reported with that warning.
+    pub(crate) fn new(kmod: KmodVersion, duplicates: Option<DuplicateWarning>) -> Self {
         CheckedIndex {
             builder: BoundedIndexBuilder::new(kmod.layout()).find_duplicates(duplicates.is_some()),
-            describe: duplicates,
+            duplicates,
             warnings: Vec::new(),
         }
     }
@@ -185,16 +185,37 @@ impl CheckedIndex {
     pub(crate) fn finish(self, diags: &mut Vec<Diagnostic>) -> BuiltIndex {
         let mut built = self.builder.finish();
         let mut warnings = self.warnings.into_iter().peekable();
-        if let Some(describe) = self.describe {
+        if let Some(kind) = self.duplicates {
             for d in built.take_duplicates() {
                 while let Some((_, w)) = warnings.next_if(|(before, _)| *before <= d.seq) {
                     diags.push(w);
                 }
-                diags.push(describe(&d));
+                diags.push(kind.warning(&d));
             }
         }
         diags.extend(warnings.map(|(_, w)| w));
         built
+    }
+}
+
+/// The warning `depmod -w` gives for a value already under its key, by
+/// index, in kmod's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DuplicateWarning {
+    Alias,
+    Syms,
+    Deps,
+}
+
+impl DuplicateWarning {
+    fn warning(self, d: &Duplicate) -> Diagnostic {
+        let key = String::from_utf8_lossy(&d.key);
+        let value = String::from_utf8_lossy(&d.value);
+        Diagnostic::warning(match self {
+            DuplicateWarning::Alias => format!("duplicate module alias:\n{key} {value}"),
+            DuplicateWarning::Syms => format!("duplicate module syms:\n{key} {value}"),
+            DuplicateWarning::Deps => format!("duplicate module deps:\n{value}"),
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `modules.symbols` and `modules.symbols.bin`.
 
-use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
-use crate::index::{BuiltIndex, Duplicate};
+use super::{BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderOptions};
+use crate::index::BuiltIndex;
 use crate::tree::Diagnostic;
 use std::io::{self, Write};
 
@@ -28,14 +28,7 @@ pub fn modules_symbols_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<BuiltIndex, BadCharacter> {
-    let describe = |d: &Duplicate| {
-        Diagnostic::warning(format!(
-            "duplicate module syms:\n{} {}",
-            String::from_utf8_lossy(&d.key),
-            String::from_utf8_lossy(&d.value)
-        ))
-    };
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(describe));
+    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Syms));
     let mut key = Vec::new();
     for &(name, owner) in input.symbols {
         key.clear();
