@@ -537,9 +537,10 @@ struct TrieWriter {
     spool: Spool,
     /// Bytes of the nodes finished so far (without trailers).
     written: u64,
-    /// The largest offset a node gets in the file.
-    last_start: u64,
-    /// Set when a child's spool end would not fit in a reference.
+    /// Size of the first node finished (the last in a pre-order file).
+    first_size: u64,
+    /// Set when a reference (an offset, or in pre-order a spool end) would
+    /// not fit in 28 bits.
     too_large: bool,
     node: Vec<u8>,
     duplicates: Vec<Duplicate>,
@@ -561,7 +562,7 @@ impl TrieWriter {
             seqs: Vec::new(),
             spool: Spool::default(),
             written: 0,
-            last_start: 0,
+            first_size: 0,
             too_large: false,
             node: Vec::new(),
             duplicates: Vec::new(),
@@ -693,15 +694,12 @@ impl TrieWriter {
         let size = self.node.len() as u64;
         let reference = match self.layout {
             Layout::PostOrder => {
-                let start = HEADER_LEN as u64 + self.written;
-                self.last_start = start;
                 self.spool.push(&self.node, spill);
-                start
+                HEADER_LEN as u64 + self.written
             }
             Layout::PreOrder => {
-                // The first node finished is the last in the file.
                 if self.written == 0 {
-                    self.last_start = size;
+                    self.first_size = size;
                 }
                 self.spool.push(&self.node, spill);
                 let mut trailer = [0; TRAILER];
@@ -737,16 +735,16 @@ impl TrieWriter {
             self.finish_top(spill);
         }
         let total = HEADER_LEN as u64 + self.written;
-        // The largest offset in the file: the root's in post-order, the
-        // first finished node's in pre-order.
-        let last_start = match self.layout {
-            Layout::PostOrder => self.last_start,
-            Layout::PreOrder => {
-                self.root = HEADER_LEN as u32 | (self.root & !OFFSET_MASK);
-                total - self.last_start
+        if self.layout == Layout::PreOrder {
+            // The root comes first; the largest offset is that of the
+            // first node finished, the last in the file (in post-order,
+            // every offset was checked as it was given).
+            self.root = HEADER_LEN as u32 | (self.root & !OFFSET_MASK);
+            if total - self.first_size > u64::from(OFFSET_MASK) {
+                self.too_large = true;
             }
-        };
-        if self.too_large || last_start > u64::from(OFFSET_MASK) {
+        }
+        if self.too_large {
             return Err(BuildError::TooLarge(IndexTooLarge {
                 size: usize::try_from(total).unwrap_or(usize::MAX),
             }));
