@@ -29,6 +29,7 @@ pub mod fuzz;
 pub mod guix;
 pub mod index;
 pub mod jobs;
+pub mod kmod;
 pub mod kmod_hash;
 pub mod memory;
 pub mod modinfo;

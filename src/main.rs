@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kmodtree::closure::{self, ModprobeOptions};
 use kmodtree::depmod::{self, DepmodOptions};
+use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
-use kmodtree::render::KmodVersion;
 use kmodtree::tree::walk::Suffixes;
 use std::process::ExitCode;
 

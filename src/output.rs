@@ -203,7 +203,7 @@ impl<'d> StagedFiles<'d> {
             let _ = fs::remove_file(&tmp);
             return Err(WriteError {
                 name: name.to_string(),
-                reason: crate::tree::strerror(&e),
+                reason: crate::kmod::strerror(&e),
             });
         }
         self.temps().push((tmp, name.to_string()));
@@ -222,7 +222,7 @@ impl<'d> StagedFiles<'d> {
                 }
                 return Err(WriteError {
                     name: name.to_string(),
-                    reason: crate::tree::strerror(&e),
+                    reason: crate::kmod::strerror(&e),
                 });
             }
             fault_point();

@@ -169,7 +169,7 @@ impl Spill {
             Ok(()) => true,
             Err(e) => {
                 buf.clear();
-                self.fail(crate::tree::strerror(&e));
+                self.fail(crate::kmod::strerror(&e));
                 false
             }
         }

@@ -20,7 +20,7 @@
 //!   end; on failure nothing is left behind.
 
 use crate::depmod::{self, DepmodOptions};
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -118,7 +118,7 @@ fn io_error(action: &'static str, path: &Path, err: std::io::Error) -> UnionErro
     UnionError::Io {
         action,
         path: path.to_path_buf(),
-        reason: crate::tree::strerror(&err),
+        reason: crate::kmod::strerror(&err),
     }
 }
 
@@ -128,19 +128,11 @@ const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", 
 
 /// `path` made absolute by prefixing the working directory, without
 /// resolving anything (the names written into symlinks).
-pub fn absolute_file_name(path: &Path) -> Result<PathBuf, UnionError> {
-    if path.is_absolute() {
-        return Ok(path.to_path_buf());
-    }
-    let cwd = std::env::current_dir().map_err(|e| io_error("cannot read", Path::new("."), e))?;
-    let mut out = cwd;
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    Ok(out)
+pub fn absolute_file_name(path: &Path) -> PathBuf {
+    crate::kmod::absolute(path)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// The temporary sibling in which `out` is built.
@@ -172,14 +164,14 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
     let mut seen = Vec::new();
     let mut result = Vec::new();
     for input in inputs {
-        let abs = absolute_file_name(input)?;
+        let abs = absolute_file_name(input);
         if seen.contains(&abs) {
             continue;
         }
         seen.push(abs.clone());
         let real = fs::canonicalize(&abs).map_err(|e| UnionError::BadInput {
             input: abs.clone(),
-            reason: crate::tree::strerror(&e),
+            reason: crate::kmod::strerror(&e),
         })?;
         if !real.is_dir() {
             return Err(UnionError::BadInput {
@@ -207,7 +199,7 @@ pub fn union_build(
     inputs: &[PathBuf],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
-    let out = absolute_file_name(out)?;
+    let out = absolute_file_name(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
     let result = union_into(&tmp, &inputs, opts);
@@ -559,7 +551,7 @@ pub fn make_module_directory(
         }
         _ => return Err(ModuleDirectoryError::InconsistentVersions(versions)),
     }
-    let out = absolute_file_name(out)?;
+    let out = absolute_file_name(out);
     let checked = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();

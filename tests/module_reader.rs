@@ -4,8 +4,9 @@
 mod common;
 
 use common::elf::{build, versions_bytes, Class, CrcPlacement, Damage, ModuleSpec, Order};
+use kmodtree::kmod::Errno;
 use kmodtree::module::{
-    parse_module, read_module_file, Compression, ElfClass, Endian, Errno, Export, Import, Limits,
+    parse_module, read_module_file, Compression, ElfClass, Endian, Export, Import, Limits,
     ModuleError, ModuleMeta,
 };
 

@@ -187,7 +187,7 @@ impl Cache {
                     Cache::default(),
                     Some(CacheError::Read {
                         file: name,
-                        reason: crate::tree::strerror(&e),
+                        reason: crate::kmod::strerror(&e),
                     }),
                 )
             }

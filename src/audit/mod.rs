@@ -35,7 +35,7 @@ impl AuditError {
     pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> AuditError {
         AuditError::Io {
             path: path.display().to_string(),
-            reason: crate::tree::strerror(e),
+            reason: crate::kmod::strerror(e),
         }
     }
 }

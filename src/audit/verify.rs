@@ -11,7 +11,7 @@
 use super::diff::database_changes;
 use super::AuditError;
 use crate::depmod::{self, DepmodOptions};
-use crate::render::KmodVersion;
+use crate::kmod::KmodVersion;
 use crate::resolve::SymbolTable;
 use std::collections::BTreeMap;
 
@@ -136,7 +136,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         .map_err(|_| AuditError::Depmod(render_diags(&diags)))?;
     let mut report = VerifyReport::default();
     for d in &diags {
-        if d.level <= crate::tree::Level::Warning {
+        if d.level <= crate::kmod::Level::Warning {
             report.notes.push(format!("depmod: {}", d.text));
         }
     }
@@ -290,7 +290,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     Ok(report)
 }
 
-fn render_diags(diags: &[crate::tree::Diagnostic]) -> String {
+fn render_diags(diags: &[crate::kmod::Diagnostic]) -> String {
     diags
         .iter()
         .map(|d| d.text.clone())

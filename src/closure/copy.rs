@@ -72,7 +72,7 @@ pub enum ClosureError {
 fn io_error(path: &Path, e: &std::io::Error) -> ClosureError {
     ClosureError::Io {
         path: path.display().to_string(),
-        reason: crate::tree::strerror(e),
+        reason: crate::kmod::strerror(e),
     }
 }
 
@@ -320,9 +320,6 @@ fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, String> {
 
 /// The directory's absolute path, as written into `insmod-list` and the
 /// scripts (not normalised, like kmod's paths).
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
 
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
@@ -331,7 +328,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let version = opts.modprobe.version.clone();
     let source_dir = indexes.dir_path();
 
-    let out = absolute(&opts.out);
+    let out = crate::kmod::absolute(&opts.out);
     if let Ok(mut rd) = std::fs::read_dir(&out) {
         if rd.next().is_some() {
             return Err(ClosureError::OutputNotEmpty {

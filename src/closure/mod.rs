@@ -20,7 +20,7 @@ pub use show_depends::{
 };
 
 /// Message severities (kmod's log levels).
-pub use crate::tree::Level as MessageLevel;
+pub use crate::kmod::Level as MessageLevel;
 
 /// One message as modprobe (or libkmod before modprobe sets up its logging)
 /// prints it: `PROGRAM: LEVEL: TEXT`.

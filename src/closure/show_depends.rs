@@ -28,27 +28,13 @@ pub struct ModuleIndexes {
     pub builtin_alias: Option<Vec<u8>>,
 }
 
-/// Makes `path` absolute the way kmod's `path_make_absolute_cwd` does: the
-/// working directory, `/`, then the path, with nothing normalised.
-pub fn absolute_like_kmod(path: &[u8]) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    if path.first() == Some(&b'/') {
-        return path.to_vec();
-    }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let mut out = cwd.as_os_str().as_bytes().to_vec();
-    out.push(b'/');
-    out.extend_from_slice(path);
-    out
-}
-
 /// modprobe's module directory for `-d ROOT -S VERSION`: `ROOT/lib/modules/
 /// VERSION`, made absolute.
 pub fn module_dirname(root: &[u8], version: &[u8]) -> Vec<u8> {
     let mut d = root.to_vec();
     d.extend_from_slice(b"/lib/modules/");
     d.extend_from_slice(version);
-    absolute_like_kmod(&d)
+    crate::kmod::absolute_bytes(&d)
 }
 
 fn path_from_bytes(b: &[u8]) -> PathBuf {
@@ -302,9 +288,9 @@ impl<'a> Resolver<'a> {
     /// `kmod_module_new_from_path`: the file must exist; a pooled module of
     /// the same name must have the same path.
     fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, String> {
-        let abspath = absolute_like_kmod(path);
+        let abspath = crate::kmod::absolute_bytes(path);
         if let Err(e) = std::fs::metadata(path_from_bytes(&abspath)) {
-            return Err(crate::tree::strerror(&e));
+            return Err(crate::kmod::strerror(&e));
         }
         let name = modname_normalize(basename(path));
         if name.is_empty() {
@@ -789,7 +775,7 @@ impl ModprobeOptions {
                     format!(
                         "could not read kernel command line {}: {}",
                         f.display(),
-                        crate::tree::strerror(&e)
+                        crate::kmod::strerror(&e)
                     ),
                 )),
             }

@@ -2,15 +2,16 @@
 //! resolve, render, write — with kmod depmod's options, messages and exit
 //! codes.
 
+use crate::kmod::{is_version_number, strerror, Diagnostic, KmodVersion, Level};
 use crate::module::{
     self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
     SymbolInterner, SymbolList,
 };
-use crate::render::{self, InputFile, KmodVersion, RenderInput, RenderOptions, Rendered};
+use crate::render::{self, InputFile, RenderInput, RenderOptions, Rendered};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
-use crate::tree::{config, order, strerror, Config, Diagnostic, Level};
+use crate::tree::{config, order, Config};
 use camino::Utf8PathBuf;
 use rayon::prelude::*;
 use std::io::Write;
@@ -238,33 +239,6 @@ pub struct Dirs {
     /// Output directory.
     pub out: String,
     pub version: String,
-}
-
-fn make_absolute(p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else {
-        let cwd = std::env::current_dir()
-            .map(|d| d.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| ".".into());
-        format!("{cwd}/{p}")
-    }
-}
-
-/// C `sscanf(s, "%u.%u") == 2`.
-pub fn is_version_number(s: &str) -> bool {
-    let digits = |t: &str| -> Option<usize> {
-        let t2 = t.trim_start();
-        let skip = t.len() - t2.len();
-        let t3 = t2.strip_prefix(['+', '-']).unwrap_or(t2);
-        let sign = t2.len() - t3.len();
-        let n = t3.bytes().take_while(u8::is_ascii_digit).count();
-        (n > 0).then_some(skip + sign + n)
-    };
-    match digits(s) {
-        Some(n) => s[n..].strip_prefix('.').and_then(digits).is_some(),
-        None => false,
-    }
 }
 
 fn running_kernel_release() -> String {
@@ -985,12 +959,12 @@ pub fn directories(opts: &DepmodOptions) -> Result<(Dirs, Vec<&String>), &String
     let root = opts
         .basedir
         .as_deref()
-        .map(make_absolute)
+        .map(absolute_str)
         .unwrap_or_default();
     let moddir = module_directory(opts);
     let dir = format!("{root}/{moddir}/{version}");
     let out = match &opts.outdir {
-        Some(o) => format!("{}/{moddir}/{version}", make_absolute(o)),
+        Some(o) => format!("{}/{moddir}/{version}", absolute_str(o)),
         None => dir.clone(),
     };
     let dirs = Dirs {
@@ -1002,17 +976,8 @@ pub fn directories(opts: &DepmodOptions) -> Result<(Dirs, Vec<&String>), &String
     Ok((dirs, args.collect()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_numbers_as_sscanf_sees_them() {
-        assert!(is_version_number("6.1.0-56-amd64"));
-        assert!(is_version_number("0.0"));
-        assert!(is_version_number("6.1"));
-        assert!(!is_version_number("foo"));
-        assert!(!is_version_number("6"));
-        assert!(!is_version_number("6."));
-    }
+fn absolute_str(p: &str) -> String {
+    crate::kmod::absolute(std::path::Path::new(p))
+        .to_string_lossy()
+        .into_owned()
 }

@@ -142,15 +142,7 @@ pub enum BuildError {
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> BuildError {
     BuildError::Io {
         path: path.to_path_buf(),
-        reason: crate::tree::strerror(&e),
-    }
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
+        reason: crate::kmod::strerror(&e),
     }
 }
 
@@ -178,12 +170,12 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, BuildError> {
 /// Builds every source into `opts.out`. Outcomes are in the order of
 /// `sources`, whatever order the parallel builds finish in.
 pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutcome>, BuildError> {
-    let out = absolute(&opts.out);
+    let out = crate::kmod::absolute(&opts.out);
     if fs::symlink_metadata(&out).is_ok() {
         return Err(BuildError::OutputExists(out));
     }
     let mut opts = opts.clone();
-    opts.kernel_build = absolute(&opts.kernel_build);
+    opts.kernel_build = crate::kmod::absolute(&opts.kernel_build);
     let kernel = check::kernel_info(
         &opts.kernel_build,
         &opts.kernel_version,
@@ -199,7 +191,8 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     let tmp = out.with_file_name(tmp_name);
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let scratch_base = absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
+    let scratch_base =
+        crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
     let scratch = match fresh_dir(&scratch_base) {
         Ok(s) => s,
         Err(e) => {
@@ -213,7 +206,7 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         .map(|(i, src)| {
             let work = scratch.join(i.to_string());
             fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
-            let r = build_source(&absolute(src), &work, &tmp, &kernel, &opts);
+            let r = build_source(&crate::kmod::absolute(src), &work, &tmp, &kernel, &opts);
             let _ = fs::remove_dir_all(&work);
             r
         })
@@ -282,10 +275,10 @@ pub fn plan(
     };
     let mut layout = Layout::dkms_defaults(kernel_version);
     if let Some(k) = kernel_build {
-        layout.kernel_source_dir = absolute(k);
+        layout.kernel_source_dir = crate::kmod::absolute(k);
     }
     Ok(conf::evaluate(
-        &absolute(&conf_path),
+        &crate::kmod::absolute(&conf_path),
         kernel_version,
         arch,
         &layout,

@@ -51,7 +51,7 @@ pub fn kernel_info(
 ) -> Result<KernelInfo, KernelError> {
     let io = |path: &Path, e: std::io::Error| KernelError::Io {
         path: path.to_path_buf(),
-        reason: crate::tree::strerror(&e),
+        reason: crate::kmod::strerror(&e),
     };
     let symvers_path = kernel_build.join("Module.symvers");
     let text = match std::fs::read(&symvers_path) {

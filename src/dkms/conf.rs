@@ -220,7 +220,7 @@ pub fn evaluate(
     if let Err(e) = std::fs::metadata(conf) {
         return Err(ConfError::Unreadable {
             path: conf.to_path_buf(),
-            reason: crate::tree::strerror(&e),
+            reason: crate::kmod::strerror(&e),
         });
     }
     let driver = DRIVER.replace("@DIRECTIVES@", &DIRECTIVES.join(" "));
@@ -244,7 +244,7 @@ pub fn evaluate(
         .output()
         .map_err(|e| ConfError::NoBash {
             path: conf.to_path_buf(),
-            reason: crate::tree::strerror(&e),
+            reason: crate::kmod::strerror(&e),
         })?;
     if !output.status.success() {
         return Err(ConfError::Evaluation {

@@ -53,3 +53,13 @@ pub enum Layout {
     /// last node in the file (§9.6).
     PostOrder,
 }
+
+impl Layout {
+    /// The layout `kmod`'s depmod writes.
+    pub fn of(kmod: crate::kmod::KmodVersion) -> Layout {
+        match kmod {
+            crate::kmod::KmodVersion::V30 => Layout::PostOrder,
+            crate::kmod::KmodVersion::V34 => Layout::PreOrder,
+        }
+    }
+}

@@ -143,39 +143,6 @@ impl Default for Limits {
     }
 }
 
-/// The errno kmod would report for a failure, so depmod's messages can be
-/// reproduced (`failed to load symbols from PATH: Exec format error`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Errno {
-    /// `EINVAL`, "Invalid argument".
-    Inval,
-    /// `ENOEXEC`, "Exec format error".
-    NoExec,
-    /// `ENOSYS`, "Function not implemented".
-    NoSys,
-    /// `EFBIG`, "File too large" (our decompression cap; kmod has none).
-    FBig,
-    /// `EIO`, "Input/output error".
-    Io,
-    /// `ENODATA`, "No data available" (modinfo of an image without a
-    /// `.modinfo` section).
-    NoData,
-}
-
-impl Errno {
-    /// glibc's `strerror` text.
-    pub fn strerror(self) -> &'static str {
-        match self {
-            Errno::Inval => "Invalid argument",
-            Errno::NoExec => "Exec format error",
-            Errno::NoSys => "Function not implemented",
-            Errno::FBig => "File too large",
-            Errno::Io => "Input/output error",
-            Errno::NoData => "No data available",
-        }
-    }
-}
-
 /// Why a module file could not be read. The message names the reason; the
 /// caller adds the file name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -221,7 +188,8 @@ impl From<interned::InternerFull> for ModuleError {
 
 impl ModuleError {
     /// The errno kmod reports for this failure.
-    pub fn errno(&self) -> Errno {
+    pub fn errno(&self) -> crate::kmod::Errno {
+        use crate::kmod::Errno;
         match self {
             ModuleError::Io(_) => Errno::Io,
             ModuleError::NotElf => Errno::NoExec,

@@ -2,7 +2,7 @@
 
 use super::{BadCharacter, CheckedIndex, DuplicateWarning, ListKind, RenderInput, RenderOptions};
 use crate::index::{normalize_alias, BuiltIndex};
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::io::{self, Write};
 
 /// Writes a header, then `alias VALUE MODNAME` per alias (values

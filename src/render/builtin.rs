@@ -4,8 +4,8 @@
 use super::alias::normalized_alias;
 use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
 use crate::index::BuiltIndex;
+use crate::kmod::Diagnostic;
 use crate::tree::builtin::{builtin_aliases, builtin_keys};
-use crate::tree::Diagnostic;
 
 /// One key per valid `modules.builtin` line, empty value, priority 0; None
 /// (a 0-byte file) for a missing input.

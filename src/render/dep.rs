@@ -4,7 +4,7 @@ use super::{
     BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderModule, RenderOptions,
 };
 use crate::index::BuiltIndex;
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::io::{self, Write};
 
 /// Writes `P(m): P(dep)...` per module in array order to `out`; fails only

@@ -1,7 +1,7 @@
 //! `modules.devname`: device nodes for on-demand loading (spec §8.2).
 
 use super::{ListKind, RenderInput};
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::io::{self, Write};
 
 /// Writes `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed

@@ -10,8 +10,8 @@ pub mod softdep;
 pub mod symbols;
 
 use crate::index::{BoundedIndexBuilder, BuiltIndex, Duplicate, Layout};
+use crate::kmod::{Diagnostic, KmodVersion};
 use crate::module::StringList;
-use crate::tree::Diagnostic;
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -30,25 +30,6 @@ pub const DATABASE_FILES: [&str; 11] = [
     "modules.builtin.alias.bin",
     "modules.devname",
 ];
-
-/// Which kmod's output to reproduce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum KmodVersion {
-    /// kmod 30–33: post-order indexes, no `modules.weakdep`.
-    V30,
-    /// kmod 34: pre-order indexes, `modules.weakdep`.
-    #[default]
-    V34,
-}
-
-impl KmodVersion {
-    pub fn layout(self) -> Layout {
-        match self {
-            KmodVersion::V30 => Layout::PostOrder,
-            KmodVersion::V34 => Layout::PreOrder,
-        }
-    }
-}
 
 /// One module as the renderers see it (array order); its `.modinfo`
 /// lists come from [`ModuleSource::list`].
@@ -154,7 +135,8 @@ impl CheckedIndex {
     /// value already under its key is reported with that warning.
     pub(crate) fn new(kmod: KmodVersion, duplicates: Option<DuplicateWarning>) -> Self {
         CheckedIndex {
-            builder: BoundedIndexBuilder::new(kmod.layout()).find_duplicates(duplicates.is_some()),
+            builder: BoundedIndexBuilder::new(Layout::of(kmod))
+                .find_duplicates(duplicates.is_some()),
             duplicates,
             warnings: Vec::new(),
         }
@@ -252,7 +234,7 @@ pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, 
         let mut bytes = Vec::new();
         produce(&mut bytes).map_err(|e| RenderAllError::Index {
             name,
-            reason: crate::tree::strerror(&e),
+            reason: crate::kmod::strerror(&e),
         })?;
         files
             .lock()

@@ -2,7 +2,7 @@
 
 use super::{BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderOptions};
 use crate::index::BuiltIndex;
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::io::{self, Write};
 
 /// Writes a header, then `alias symbol:NAME MODNAME` in symbol-hash

@@ -1,7 +1,7 @@
 //! Reporting dependency cycles the way kmod does (spec §7.4).
 
 use super::DepLists;
-use crate::tree::Diagnostic;
+use crate::kmod::Diagnostic;
 use std::collections::BTreeSet;
 
 /// kmod's cycle report for the modules left with users after numbering:

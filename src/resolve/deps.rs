@@ -3,8 +3,8 @@
 
 use super::symbols::SymbolEntry;
 use super::SymbolTable;
+use crate::kmod::Diagnostic;
 use crate::module::{ImportList, InternedSymbols, SymbolId};
-use crate::tree::Diagnostic;
 use std::borrow::Cow;
 
 /// Options of the dependency pass.

@@ -1,7 +1,7 @@
 //! `modules.builtin` and `modules.builtin.modinfo` (spec §8.3).
 
 use super::order::fgets_lines;
-use super::Diagnostic;
+use crate::kmod::Diagnostic;
 
 /// Keys of `modules.builtin.bin`, in file order, with kmod's errors for
 /// lines not starting with an ASCII letter.

@@ -5,7 +5,7 @@
 //! written first ends up last. Parsing is pure ([`Config::parse_file`]);
 //! [`Config::load`] only lists and reads the files.
 
-use super::Diagnostic;
+use crate::kmod::Diagnostic;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// One entry of the search list.
@@ -115,7 +115,7 @@ impl Config {
                 Ok(bytes) => cfg.parse_file(&file, &bytes, version, diags),
                 Err(e) => diags.push(Diagnostic::error(format!(
                     "could not open '{file}' for reading: {}",
-                    super::strerror(&e)
+                    crate::kmod::strerror(&e)
                 ))),
             }
         }
@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(cfg.externals, vec!["/ext".to_string()]);
         let errs: Vec<_> = d
             .iter()
-            .filter(|d| d.level == super::super::Level::Error)
+            .filter(|d| d.level == crate::kmod::Level::Error)
             .collect();
         assert_eq!(errs.len(), 2);
         assert_eq!(

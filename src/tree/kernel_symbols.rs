@@ -2,7 +2,7 @@
 //! `Module.symvers` (`depmod -E`), spec §6.2–§6.3.
 
 use super::order::fgets_lines;
-use super::Diagnostic;
+use crate::kmod::Diagnostic;
 
 /// A symbol provided by the kernel image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub fn symvers_errno_text(dir: &str, v34: bool) -> String {
     };
     for f in files {
         if let Err(e) = std::fs::File::open(format!("{dir}/{f}")) {
-            last = Some(super::strerror(&e));
+            last = Some(crate::kmod::strerror(&e));
         }
     }
     last.unwrap_or_else(|| "Success".to_string())

@@ -1,6 +1,6 @@
 //! `modules.order` (spec §4.2) and the resulting module array order.
 
-use super::Diagnostic;
+use crate::kmod::Diagnostic;
 use crate::kmod_hash::{iteration_key, MODULE_BUCKETS};
 
 /// Which occurrence of a line listed twice counts.

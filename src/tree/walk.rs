@@ -5,7 +5,7 @@
 //! resolved with kmod's priority rules (§3.3).
 
 use super::config::{Config, SearchEntry};
-use super::{strerror, Diagnostic};
+use crate::kmod::{strerror, Diagnostic};
 use camino::Utf8Path;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;

@@ -1,0 +1,66 @@
+//! Paths as kmod spells them.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// `path` made absolute the way kmod's `path_make_absolute_cwd` does: the
+/// working directory, `/`, then the path, nothing normalised or resolved.
+/// An absolute path comes back unchanged; if the working directory cannot
+/// be read, `/` stands for it.
+pub fn absolute(path: &Path) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&absolute_bytes(
+        path.as_os_str().as_bytes(),
+    )))
+}
+
+/// [`absolute`] for a path held as bytes (kmod allows any name but NUL).
+pub fn absolute_bytes(path: &[u8]) -> Vec<u8> {
+    if path.first() == Some(&b'/') {
+        return path.to_vec();
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut out = cwd.as_os_str().as_bytes().to_vec();
+    out.push(b'/');
+    out.extend_from_slice(path);
+    out
+}
+
+/// Whether `s` is a kernel version as depmod tells one from a module
+/// file: C's `sscanf(s, "%u.%u") == 2`.
+pub fn is_version_number(s: &str) -> bool {
+    let digits = |t: &str| -> Option<usize> {
+        let t2 = t.trim_start();
+        let skip = t.len() - t2.len();
+        let t3 = t2.strip_prefix(['+', '-']).unwrap_or(t2);
+        let sign = t2.len() - t3.len();
+        let n = t3.bytes().take_while(u8::is_ascii_digit).count();
+        (n > 0).then_some(skip + sign + n)
+    };
+    match digits(s) {
+        Some(n) => s[n..].strip_prefix('.').and_then(digits).is_some(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_as_sscanf_sees_them() {
+        assert!(is_version_number("6.1.0-56-amd64"));
+        assert!(is_version_number("0.0"));
+        assert!(is_version_number("6.1"));
+        assert!(!is_version_number("foo"));
+        assert!(!is_version_number("6"));
+        assert!(!is_version_number("6."));
+    }
+
+    #[test]
+    fn absolute_paths_are_left_alone() {
+        assert_eq!(absolute_bytes(b"/a/./b"), b"/a/./b");
+        let rel = absolute_bytes(b"./x");
+        assert!(rel.starts_with(b"/") && rel.ends_with(b"/./x"));
+    }
+}
