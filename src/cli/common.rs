@@ -21,7 +21,10 @@ impl Basedir {
     /// The base directory as text, for the commands whose library options
     /// hold a `String`.
     pub fn text(&self) -> Result<Option<String>, Stop> {
-        self.basedir.as_deref().map(utf8).transpose()
+        self.basedir
+            .as_deref()
+            .map(|p| utf8("--basedir", p))
+            .transpose()
     }
 
     /// The base directory of a command that makes `-b` required.
@@ -92,8 +95,9 @@ impl Kmod {
     }
 }
 
-/// The options every command that reads a whole tree with depmod's rules
-/// shares.
+/// All four shared options, for a command that takes each of them
+/// (`depmod`). `verify` has no `--max-module-size` (the library's
+/// `VerifyOptions` has no limits yet), so it flattens the other three.
 #[derive(Args, Clone, Debug)]
 pub struct TreeArgs {
     #[command(flatten)]
@@ -106,13 +110,16 @@ pub struct TreeArgs {
     pub kmod: Kmod,
 }
 
-/// A path argument the library takes as text: a usage error unless it is
-/// UTF-8 (as clap reports a non-UTF-8 `String` argument).
-pub fn utf8(path: &Path) -> Result<String, Stop> {
+/// A path argument (of `flag`) the library takes as text: a usage error
+/// unless it is UTF-8 (as clap reports a non-UTF-8 `String` argument).
+pub fn utf8(flag: &str, path: &Path) -> Result<String, Stop> {
     path.to_str().map(str::to_owned).ok_or_else(|| {
         Stop::Usage(clap::Error::raw(
             clap::error::ErrorKind::InvalidUtf8,
-            format!("invalid UTF-8 was detected in {}\n", path.to_string_lossy()),
+            format!(
+                "invalid UTF-8 was detected in {flag} {}\n",
+                path.to_string_lossy()
+            ),
         ))
     })
 }
