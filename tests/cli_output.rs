@@ -280,3 +280,33 @@ fn the_depmod_symlink_exits_1_on_a_usage_error_as_kmod_does() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Exit status: 0 success, 1 failure"));
 }
+
+#[test]
+fn depmod_takes_long_option_prefixes_as_getopt_long_does() {
+    let t = tree(TREE).display().to_string();
+    let run = |program: &str, args: &[&str]| Command::new(program).args(args).output().unwrap();
+    let full = run(
+        bin(),
+        &["depmod", "-C", "/dev/null", "--basedir", &t, "--show", VER],
+    );
+    assert_eq!(full.status.code(), Some(0), "{full:?}");
+    let short = run(
+        bin(),
+        &["depmod", "-C", "/dev/null", "--base", &t, "--sh", VER],
+    );
+    assert_eq!(
+        (short.status.code(), &short.stdout),
+        (Some(0), &full.stdout)
+    );
+    // An ambiguous prefix is a usage error (--ma: --manifest, --max-module-size).
+    let ambiguous = run(bin(), &["depmod", "--ma", "x", "-n", VER]);
+    assert_eq!(ambiguous.status.code(), Some(1));
+    let kmod34 = "/opt/kmod34/bin/depmod34";
+    if Path::new(kmod34).exists() {
+        let theirs = run(kmod34, &["-C", "/dev/null", "--base", &t, "--sh", VER]);
+        assert_eq!(
+            (theirs.status.code(), &theirs.stdout),
+            (Some(0), &full.stdout)
+        );
+    }
+}

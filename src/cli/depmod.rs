@@ -35,7 +35,13 @@ Deliberate differences from kmod's depmod:
     status 1 (kmod ignores the error, or dies of SIGPIPE).";
 
 #[derive(Args, Clone)]
-#[command(disable_version_flag = true, after_help = DEPMOD_AFTER_HELP)]
+// getopt_long, as kmod's depmod, takes any unambiguous prefix of a long
+// option (`--base DIR`).
+#[command(
+    disable_version_flag = true,
+    infer_long_args = true,
+    after_help = DEPMOD_AFTER_HELP
+)]
 pub struct DepmodArgs {
     /// Probe all modules (implied when no module file is given)
     #[arg(short = 'a', long = "all")]
