@@ -55,11 +55,18 @@ pub struct DiffArgs {
     b: PathBuf,
 }
 
+impl DiffArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> audit::DiffOptions {
+        audit::DiffOptions {
+            limit: self.limit,
+            limits: Limits::default(),
+        }
+    }
+}
+
 pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
-    let opts = audit::DiffOptions {
-        limit: args.limit,
-        limits: Limits::default(),
-    };
+    let opts = args.options();
     let jobs = args.jobs.jobs;
     let result = audit::load_side(&args.a, jobs, &opts.limits).and_then(|a| {
         let b = audit::load_side(&args.b, jobs, &opts.limits)?;

@@ -149,7 +149,7 @@ const fn answer(help: &'static str) -> Statuses {
 const ACTION: Statuses = Statuses {
     usage: 2,
     failure: 1,
-    help: "Exit status: 0 done, 1 failure (nothing left in OUT's place), 2 usage error.",
+    help: "Exit status: 0 done, 1 failure, 2 usage error.",
 };
 
 /// The statuses of subcommand `name`.

@@ -48,6 +48,15 @@ pub struct ModinfoArgs {
 }
 
 impl ModinfoArgs {
+    /// The flags as the library's options (kmod's modinfo output).
+    fn options(&self) -> kmodtree::modinfo::Options<'_> {
+        kmodtree::modinfo::Options {
+            field: self.field(),
+            separator: if self.null { 0 } else { b'\n' },
+            program: "modinfo",
+        }
+    }
+
     /// The one field to print: `-F`, or the shortcut given.
     fn field(&self) -> Option<&str> {
         self.field.as_deref().or(if self.author {
@@ -87,11 +96,7 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
             }
         };
     }
-    let opts = kmodtree::modinfo::Options {
-        field: args.field(),
-        separator: if args.null { 0 } else { b'\n' },
-        program: "modinfo",
-    };
+    let opts = args.options();
     let mut ok = true;
     for f in &args.files {
         let path = kmodtree::kmod::absolute(std::path::Path::new(f))

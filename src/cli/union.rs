@@ -94,17 +94,23 @@ pub struct MakeModuleDirectoryArgs {
     inputs: Vec<PathBuf>,
 }
 
+impl MakeModuleDirectoryArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> union::ModuleDirectoryOptions {
+        union::ModuleDirectoryOptions {
+            union: self.flags.options(),
+            guix_compat: self.guix_compat,
+            guix_databases: self.guix_databases,
+            jobs: self.jobs.jobs,
+        }
+    }
+}
+
 pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
 ) -> Result<Status, Stop> {
-    let opts = union::ModuleDirectoryOptions {
-        union: args.flags.options(),
-        guix_compat: args.guix_compat,
-        guix_databases: args.guix_databases,
-        jobs: args.jobs.jobs,
-    };
-    match union::make_module_directory(&args.out, &args.version, &args.inputs, &opts) {
+    match union::make_module_directory(&args.out, &args.version, &args.inputs, &args.options()) {
         Ok(report) => {
             io.err(report.union.warnings.concat().as_bytes())?;
             for d in &report.depmod_diagnostics {
@@ -137,11 +143,13 @@ enum GuixDbName {
     Devname,
 }
 
-pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
-    let which: Vec<GuixDatabase> = if args.only.is_empty() {
-        GuixDatabase::ALL.to_vec()
-    } else {
-        args.only
+impl GuixDbArgs {
+    /// The databases to write.
+    fn databases(&self) -> Vec<GuixDatabase> {
+        if self.only.is_empty() {
+            return GuixDatabase::ALL.to_vec();
+        }
+        self.only
             .iter()
             .map(|d| match d {
                 GuixDbName::Name => GuixDatabase::Name,
@@ -149,12 +157,15 @@ pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
                 GuixDbName::Devname => GuixDatabase::Devname,
             })
             .collect()
-    };
+    }
+}
+
+pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
     match guix::write_selected_guix_databases(
         Path::new(&args.dir),
         &args.dir,
         args.jobs.jobs,
-        &which,
+        &args.databases(),
     ) {
         Ok(()) => Ok(0),
         Err(e) => failure(io, e),
@@ -182,13 +193,25 @@ pub struct FlatArgs {
     modules: Vec<String>,
 }
 
+impl FlatArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> guix::FlatOptions {
+        guix::FlatOptions {
+            softdeps: self.softdeps,
+            limits: self.size.limits(),
+        }
+    }
+}
+
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
-    let opts = guix::FlatOptions {
-        softdeps: args.softdeps,
-        limits: args.size.limits(),
-    };
     let base = args.basedir.required()?;
-    match guix::flat_module_directory(&args.out, base, &args.version, &args.modules, &opts) {
+    match guix::flat_module_directory(
+        &args.out,
+        base,
+        &args.version,
+        &args.modules,
+        &args.options(),
+    ) {
         Ok(report) => {
             for b in &report.builtin {
                 err!(io, "kmodtree: {b} is built into the kernel\n")?;
