@@ -276,6 +276,45 @@ fn the_depmod_symlink_exits_1_on_a_usage_error_as_kmod_does() {
             }
         }
     }
+    // An unknown option is named as kmod 34 names it (getopt_long's texts).
+    for (args, message) in [
+        (
+            &["--bogus", "1.0"][..],
+            "depmod: unrecognized option '--bogus'\n",
+        ),
+        (
+            &["--bogus=3", "1.0"],
+            "depmod: unrecognized option '--bogus=3'\n",
+        ),
+        (&["-nx", "1.0"], "depmod: invalid option -- 'x'\n"),
+    ] {
+        let ours = Command::new(&link).args(args).output().unwrap();
+        let sub = Command::new(bin())
+            .arg("depmod")
+            .args(args)
+            .output()
+            .unwrap();
+        for out in [&ours, &sub] {
+            assert_eq!(
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).as_ref()
+                ),
+                (Some(1), message),
+                "{args:?}"
+            );
+            assert!(out.stdout.is_empty());
+        }
+        let kmod34 = "/opt/kmod34/bin/depmod34";
+        if Path::new(kmod34).exists() {
+            let theirs = Command::new(kmod34).args(args).output().unwrap();
+            assert_eq!(
+                (theirs.status.code(), &theirs.stderr, &theirs.stdout),
+                (ours.status.code(), &ours.stderr, &ours.stdout),
+                "{args:?}"
+            );
+        }
+    }
     let out = Command::new(&link).arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Exit status: 0 success, 1 failure"));

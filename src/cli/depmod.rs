@@ -5,6 +5,7 @@
 use super::common::TreeArgs;
 use super::output::{out, Io};
 use super::{Status, Stop};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser};
 use kmodtree::depmod::{self, DepmodOptions};
 use kmodtree::kmod::Level;
@@ -168,4 +169,37 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         }
     }
     Ok(super::status(outcome.exit_code))
+}
+
+/// kmod's message for a usage error, where kmod's differs from clap's: an
+/// unknown option, as kmod 34's getopt_long names it (`depmod:
+/// unrecognized option '--bogus=1'`, `depmod: invalid option -- 'x'`).
+pub fn kmod_usage_error(e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
+    let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
+        _ => return Stop::Usage(e),
+    };
+    let text = if arg.starts_with("--") {
+        // getopt names the whole argument, `=VALUE` included.
+        let whole = argv
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.to_str())
+            .find(|a| {
+                a.strip_prefix(arg.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+            })
+            .unwrap_or(&arg);
+        format!("depmod: unrecognized option '{whole}'\n")
+    } else {
+        match arg
+            .strip_prefix('-')
+            .map(|c| c.chars().collect::<Vec<_>>())
+            .as_deref()
+        {
+            Some([c]) => format!("depmod: invalid option -- '{c}'\n"),
+            _ => return Stop::Usage(e),
+        }
+    };
+    Stop::Message(text)
 }

@@ -29,8 +29,10 @@ pub type Status = u8;
 pub enum Stop {
     /// Its output could not be written.
     Output(OutputError),
-    /// Its flags are wrong in a way clap could not see.
+    /// Its flags are wrong (clap's message, or `--help`, `--version`).
     Usage(clap::Error),
+    /// Its flags are wrong: kmod's message.
+    Message(String),
 }
 
 impl From<OutputError> for Stop {
@@ -243,14 +245,17 @@ pub fn main() -> ExitCode {
         // Under the name `depmod` (a symlink): `kmodtree depmod`.
         let statuses = statuses(Some("depmod"));
         let result = parse::<depmod::DepmodCli>(&argv, Some("depmod"))
-            .map_err(Stop::Usage)
+            .map_err(|e| depmod::kmod_usage_error(e, &argv))
             .and_then(|cli| depmod::run(&cli.args, &mut io));
         (statuses, result)
     } else {
         let name = subcommand_of(&argv);
         let statuses = statuses(name);
         let result = parse::<Cli>(&argv, None)
-            .map_err(Stop::Usage)
+            .map_err(|e| match name {
+                Some("depmod") => depmod::kmod_usage_error(e, &argv),
+                _ => Stop::Usage(e),
+            })
             .and_then(|cli| dispatch(&cli.command, &mut io));
         (statuses, result)
     };
@@ -279,6 +284,10 @@ fn finish(mut io: Io, statuses: Statuses, result: Result<Status, Stop>) -> Statu
                     source,
                 },
             }
+        }
+        Err(Stop::Message(text)) => {
+            let _ = io.err(text.as_bytes());
+            return statuses.usage;
         }
         Err(Stop::Output(e)) => e,
     };
