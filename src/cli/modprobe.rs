@@ -1,0 +1,171 @@
+//! modprobe's side: `show-depends` (`modprobe --show-depends`), `match`
+//! (`modprobe -R`) and `closure` (the modules a set of roots needs, copied
+//! into a new tree), all reading a tree as modprobe does.
+
+use super::common::{bytes, Basedir};
+use super::output::{err, Io};
+use super::{Status, Stop};
+use clap::Args;
+use kmodtree::closure::{self, ModprobeOptions, RunOutcome};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+const MODPROBE_AFTER_HELP: &str = "\
+Deliberate differences from kmod's modprobe:
+  * Without -C, the configuration directories are read under BASE
+    (BASE/etc/modprobe.d, ..., BASE/lib/modprobe.d), never the host's
+    (use --host-config for kmod's list).
+  * /proc/cmdline is not read (use --kernel-cmdline FILE), nor /sys/module.
+  * Several targets are handled as with modprobe -a.";
+
+/// modprobe's module-tree options.
+#[derive(Args, Clone)]
+#[command(mut_arg("basedir", |a| a
+    .short_alias('d')
+    .help("Root of the tree: modules are in BASE/lib/modules/VERSION (modprobe -d)")))]
+pub struct ModprobeArgs {
+    #[command(flatten)]
+    basedir: Basedir,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Without -C, read kmod's host configuration directories (/etc/modprobe.d, ...)
+    #[arg(long = "host-config")]
+    host_config: bool,
+    /// Apply MODULE.PARAM=VALUE options of this kernel command line (e.g. /proc/cmdline)
+    #[arg(long = "kernel-cmdline", value_name = "FILE")]
+    kernel_cmdline: Option<PathBuf>,
+    /// Kernel version
+    #[arg(value_name = "VERSION")]
+    version: String,
+}
+
+impl ModprobeArgs {
+    /// The flags as the library's options.
+    fn options(&self, ignore_commands: bool) -> ModprobeOptions {
+        ModprobeOptions {
+            basedir: self.basedir.basedir.clone(),
+            version: self.version.clone(),
+            config: self.config.clone(),
+            host_config: self.host_config,
+            kernel_cmdline: self.kernel_cmdline.clone(),
+            ignore_commands,
+        }
+    }
+}
+
+/// Prints what modprobe would: its stdout, then its messages.
+fn print(outcome: &RunOutcome, what: &'static str, io: &mut Io) -> Result<Status, Stop> {
+    io.out(what, &outcome.stdout)?;
+    for m in &outcome.messages {
+        io.err(m.render().as_bytes())?;
+    }
+    Ok(super::status(outcome.exit_code))
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct ShowDependsArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Ignore install commands (modprobe -i)
+    #[arg(short = 'i', long = "ignore-install")]
+    ignore_install: bool,
+    /// Module names, aliases or symbol:NAME
+    #[arg(value_name = "TARGET", required = true)]
+    targets: Vec<OsString>,
+}
+
+pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, Stop> {
+    let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| bytes(t)).collect();
+    let outcome = closure::show_depends(&args.tree.options(args.ignore_install), &targets);
+    print(&outcome, "the dependency lines", io)
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Each ALIAS is a file holding the alias (e.g. /sys/devices/.../modalias)
+    #[arg(long = "from-file")]
+    from_file: bool,
+    /// Aliases (e.g. pci:v00008086d...), module names or symbol:NAME
+    #[arg(value_name = "ALIAS", required = true)]
+    aliases: Vec<OsString>,
+}
+
+pub fn run_match(args: &MatchArgs, io: &mut Io) -> Result<Status, Stop> {
+    let mut aliases = Vec::new();
+    for a in &args.aliases {
+        if args.from_file {
+            let path = Path::new(a);
+            match closure::show_depends::read_modalias_file(path) {
+                Ok(v) => aliases.push(v),
+                Err(e) => {
+                    err!(io, "kmodtree: {}: {e}\n", path.display())?;
+                    return Ok(1);
+                }
+            }
+        } else {
+            aliases.push(bytes(a));
+        }
+    }
+    let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
+    print(&outcome, "the module names", io)
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct ClosureArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// The directory to create (must not exist, or be empty)
+    #[arg(long = "out", short = 'o', value_name = "DIR", required = true)]
+    out: PathBuf,
+    /// A firmware directory (like /lib/firmware; repeatable, searched in order)
+    #[arg(long = "firmware", value_name = "FWDIR")]
+    firmware: Vec<PathBuf>,
+    /// Hard-link the modules instead of copying them
+    #[arg(long = "link")]
+    link: bool,
+    /// Skip roots that do not exist instead of failing
+    #[arg(long = "allow-missing")]
+    allow_missing: bool,
+    /// Also write load-order, load.sh and unload.sh
+    #[arg(long = "load-scripts")]
+    load_scripts: bool,
+    /// Root modules: names, aliases or symbol:NAME
+    #[arg(value_name = "ROOT")]
+    roots: Vec<OsString>,
+}
+
+impl ClosureArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> closure::ClosureOptions {
+        closure::ClosureOptions {
+            modprobe: self.tree.options(false),
+            out: self.out.clone(),
+            firmware_dirs: self.firmware.clone(),
+            link: self.link,
+            allow_missing: self.allow_missing,
+            load_scripts: self.load_scripts,
+            roots: self.roots.iter().map(|r| bytes(r)).collect(),
+        }
+    }
+}
+
+pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
+    match closure::assemble_module_closure(&args.options()) {
+        Ok(report) => {
+            for l in &report.log {
+                err!(io, "{}\n", l.trim_end_matches('\n'))?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            err!(io, "kmodtree closure: {e}\n")?;
+            Ok(1)
+        }
+    }
+}
