@@ -204,3 +204,87 @@ fn kernel_cmdline_options_with_and_without_values() {
         assert_eq!(got.stdout.replace(r, "@R@"), *expected, "{line:?}: {got:?}");
     }
 }
+
+const TARGETS: &[&str] = &[
+    "mod_simple",
+    "mod-simple",
+    "simple-alias",
+    "ext4",
+    "fs-ext4",
+    "pci:v00001234d00000001",
+    "pci:nothing",
+    "symbol:dep_fn",
+    "symbol:nosuch",
+    "nosuch",
+];
+
+/// `show-depends` and `match` of every target, one target per run (as
+/// modprobe takes one module and its parameters), against
+/// `--show-depends` and `-R`.
+fn compare_targets(root: &Path, what: &str) -> Vec<Out> {
+    let r = root.to_str().unwrap();
+    let empty = Path::new("/dev/null");
+    let mut outs = Vec::new();
+    for t in TARGETS {
+        for (ours, theirs) in [("show-depends", "--show-depends"), ("match", "-R")] {
+            outs.push(compare(
+                &[ours, "-C", "/dev/null", "-b", r, VER, t],
+                &["-C", "/dev/null", "-d", r, "-S", VER, theirs, t],
+                empty,
+                &format!("{what}: {ours} {t}"),
+            ));
+        }
+    }
+    outs
+}
+
+#[test]
+fn targets_of_a_whole_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    synthetic_tree(&root);
+    let outs = compare_targets(&root, "whole tree");
+    // -R on an alias nothing matches: modprobe's FATAL line, exit 1.
+    let r = root.to_str().unwrap();
+    let no_match = &outs[2 * TARGETS.iter().position(|t| *t == "pci:nothing").unwrap() + 1];
+    assert_eq!(
+        (
+            no_match.stdout.as_str(),
+            no_match.stderr.replace(r, "@R@"),
+            no_match.code
+        ),
+        (
+            "",
+            "modprobe: FATAL: Module pci:nothing not found in directory @R@/lib/modules/1.0\n"
+                .to_string(),
+            1
+        )
+    );
+}
+
+#[test]
+fn empty_or_missing_indexes_are_skipped_silently() {
+    for (file, empty) in [
+        ("modules.builtin.bin", true),
+        ("modules.builtin.alias.bin", true),
+        ("modules.alias.bin", true),
+        ("modules.symbols.bin", true),
+        ("modules.dep.bin", true),
+        ("modules.dep.bin", false),
+        ("modules.builtin.bin", false),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("t");
+        synthetic_tree(&root);
+        let path = root.join(format!("lib/modules/{VER}/{file}"));
+        if empty {
+            std::fs::write(&path, b"").unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let what = format!("{} {file}", if empty { "empty" } else { "missing" });
+        for o in compare_targets(&root, &what) {
+            assert!(!o.stderr.contains("could not"), "{what}: {o:?}");
+        }
+    }
+}

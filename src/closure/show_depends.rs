@@ -11,7 +11,7 @@
 
 use super::modprobe_config::ModprobeConfig;
 use super::{Message, MessageLevel};
-use crate::index::{fnmatch, normalize_alias, Index};
+use crate::index::{fnmatch, normalize_alias, Index, IndexError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -221,6 +221,9 @@ impl<'a> Resolver<'a> {
                 Some(first) => Lookup::Found(first.value),
                 None => Lookup::None,
             },
+            // An empty file is what libkmod cannot map: it falls back to
+            // opening the file per lookup, which fails without a word.
+            Err(IndexError::Empty) => Lookup::Missing,
             Err(e) => {
                 let f = self.indexes.index_file_name(which.file_name());
                 self.error(format!("could not read index '{f}': {e}"));
@@ -235,6 +238,9 @@ impl<'a> Resolver<'a> {
         };
         match Index::parse(bytes).and_then(|i| i.lookup_wildcard(key)) {
             Ok(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
+            // An empty file is what libkmod cannot map: it falls back to
+            // opening the file per lookup, which fails without a word.
+            Err(IndexError::Empty) => Lookup::Missing,
             Err(e) => {
                 let f = self.indexes.index_file_name(which.file_name());
                 self.error(format!("could not read index '{f}': {e}"));
@@ -247,11 +253,8 @@ impl<'a> Resolver<'a> {
         match self.exact(Which::Dep, name) {
             Lookup::Found(line) => Some(line),
             Lookup::None => None,
-            Lookup::Missing => {
-                let f = self.indexes.index_file_name("modules.dep.bin");
-                self.error(format!("could not open moddep file '{f}'"));
-                None
-            }
+            // libkmod says "could not open moddep file" at debug level only.
+            Lookup::Missing => None,
         }
     }
 
