@@ -562,17 +562,23 @@ struct ModinfoArgs {
     /// Read every module of BASE/lib/modules/VERSION (JSON Lines, in discovery order)
     #[arg(long = "tree", requires = "json")]
     tree: bool,
-    /// Base directory for --tree
+    /// Base directory: modules are in DIR/lib/modules/VERSION (for names and --tree)
     #[arg(short = 'b', long = "basedir", value_name = "DIR")]
     basedir: Option<String>,
+    /// Kernel version whose modules names are looked up in (default: uname -r)
+    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// Worker threads for --tree
     #[arg(long = "jobs", short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Largest decompressed module accepted, in bytes
     #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = 1 << 30)]
     max_module_size: u64,
-    /// Module files (with --tree: the kernel VERSION)
-    #[arg(value_name = "FILE", required = true)]
+    /// Module files, names or aliases (with --tree: the kernel VERSION)
+    #[arg(value_name = "FILE", required_unless_present = "version")]
     files: Vec<String>,
 }
 
@@ -898,6 +904,11 @@ fn run_modinfo(args: &ModinfoArgs) -> ExitCode {
         max_image_size: args.max_module_size,
     };
     let mut stdout = std::io::stdout().lock();
+    if args.version {
+        let _ =
+            stdout.write_all(kmodtree::modprobe::version_text(KmodVersion::V34, true).as_bytes());
+        return ExitCode::SUCCESS;
+    }
     if args.tree {
         let version = &args.files[0];
         return match kmodtree::modinfo::tree_json_lines(
@@ -939,7 +950,15 @@ fn run_modinfo(args: &ModinfoArgs) -> ExitCode {
         program: "modinfo",
     };
     let mut ok = true;
+    let mut names: Option<kmodtree::modinfo_names::NameLookup> = None;
     for f in &args.files {
+        let as_file = kmodtree::modinfo_names::is_module_filename(f)
+            || (args.json && std::fs::symlink_metadata(f).is_ok());
+        if !as_file {
+            let lookup = names.get_or_insert_with(|| modinfo_name_lookup(args));
+            ok &= modinfo_by_name(lookup, f, args.json, &opts, &limits, &mut stdout);
+            continue;
+        }
         let path = absolute(f);
         let result = kmodtree::module::read_module_file(camino::Utf8Path::new(&path), &limits);
         if args.json {
@@ -964,6 +983,94 @@ fn run_modinfo(args: &ModinfoArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The tree `modinfo NAME` looks names up in: `-b BASE`, `-k VERSION`
+/// (default: the running kernel's release), BASE's modprobe.d aliases.
+fn modinfo_name_lookup(args: &ModinfoArgs) -> kmodtree::modinfo_names::NameLookup {
+    let base = args.basedir.clone().unwrap_or_default();
+    let version = args.set_version.clone().unwrap_or_else(kernel_release);
+    let dirname = closure::show_depends::module_dirname(base.as_bytes(), version.as_bytes());
+    let config = closure::modprobe_config::default_config_dirs_under(std::path::Path::new(&base));
+    let (lookup, messages) = kmodtree::modinfo_names::NameLookup::open(&dirname, &config);
+    for m in messages {
+        eprint!("{}", m.render());
+    }
+    lookup
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// `modinfo NAME`: every module NAME resolves to, or kmod's error.
+fn modinfo_by_name(
+    lookup: &kmodtree::modinfo_names::NameLookup,
+    name: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+    stdout: &mut dyn std::io::Write,
+) -> bool {
+    use kmodtree::modinfo_names::Found;
+    use std::io::Write;
+    let found = match lookup.find(name) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("modinfo: ERROR: {e}");
+            if json {
+                let j = kmodtree::modinfo::JsonError {
+                    path: String::new(),
+                    name: name.to_string(),
+                    error: e.to_string(),
+                    errno: "No such file or directory".into(),
+                };
+                let _ = writeln!(stdout, "{}", serde_json::to_string(&j).unwrap_or_default());
+            }
+            return false;
+        }
+    };
+    let mut ok = true;
+    for f in found {
+        match f {
+            Found::File { path, .. } => {
+                let path = String::from_utf8_lossy(&path).into_owned();
+                let result =
+                    kmodtree::module::read_module_file(camino::Utf8Path::new(&path), limits);
+                if json {
+                    let line = match &result {
+                        Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(&path, meta)),
+                        Err(e) => {
+                            ok = false;
+                            eprintln!("modinfo: ERROR: {path}: {e}");
+                            serde_json::to_string(&kmodtree::modinfo::json_error(&path, e))
+                        }
+                    };
+                    let _ = writeln!(stdout, "{}", line.unwrap_or_default());
+                    continue;
+                }
+                let out = kmodtree::modinfo::render(&path, result.as_ref(), opts);
+                let _ = stdout.write_all(&out.stdout);
+                let _ = std::io::stderr().write_all(&out.stderr);
+                ok &= out.success;
+            }
+            Found::Builtin { name, entries } => {
+                if json {
+                    let j = kmodtree::modinfo::builtin_to_json(&name, &entries);
+                    let _ = writeln!(stdout, "{}", serde_json::to_string(&j).unwrap_or_default());
+                    continue;
+                }
+                let out = kmodtree::modinfo::render_builtin(&name, &entries, opts);
+                let _ = stdout.write_all(&out.stdout);
+                let _ = std::io::stderr().write_all(&out.stderr);
+                ok &= out.success;
+            }
+        }
+    }
+    ok
 }
 
 fn absolute(p: &str) -> String {

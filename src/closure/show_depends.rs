@@ -537,6 +537,24 @@ impl<'a> Resolver<'a> {
         Ok(ids.iter().map(|&id| self.objs[id].name.clone()).collect())
     }
 
+    /// `kmod_module_new_from_lookup` and `kmod_module_get_path` for each
+    /// result, as `modinfo NAME` uses them: `(name, path)` per module, the
+    /// path `None` when the module has no file (built-in). `None` for an
+    /// invalid alias.
+    pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+        let ids = self.lookup(target)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let path = if self.objs[id].builtin == Some(true) {
+                None
+            } else {
+                self.path(id)
+            };
+            out.push((self.objs[id].name.clone(), path));
+        }
+        Some(out)
+    }
+
     fn resolve_target(&mut self, target: &[u8]) -> Result<Vec<ModId>, LookupError> {
         if target.starts_with(b"/") || target.starts_with(b"./") {
             return match self.new_from_path(target) {
