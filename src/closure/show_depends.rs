@@ -139,6 +139,9 @@ pub enum LookupError {
 
 type ModId = usize;
 
+/// A module's name and its file's path (`None`: no file).
+pub type NameAndPath = (Vec<u8>, Option<Vec<u8>>);
+
 #[derive(Clone, Debug, Default)]
 struct ModObj {
     name: Vec<u8>,
@@ -541,7 +544,7 @@ impl<'a> Resolver<'a> {
     /// result, as `modinfo NAME` uses them: `(name, path)` per module, the
     /// path `None` when the module has no file (built-in). `None` for an
     /// invalid alias.
-    pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<NameAndPath>> {
         let ids = self.lookup(target)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
