@@ -31,6 +31,8 @@ enum Command {
     ShowDepends(ShowDependsArgs),
     /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
     Match(MatchArgs),
+    /// Read-only modprobe with kmod's options: -c, -D, -R, --show-exports, --dump-modversions, -V
+    Modprobe(ModprobeCompatArgs),
     /// Copy the closure of some root modules (and their firmware) into a new module tree
     Closure(ClosureArgs),
     /// Merge several trees into OUT: real directories, links to (or copies of) files
@@ -735,9 +737,10 @@ impl DepmodArgs {
 
 fn run_depmod(args: &DepmodArgs) -> ExitCode {
     if args.version {
-        println!(
-            "kmodtree {} (kmod 34 and 30 compatible depmod)",
-            env!("CARGO_PKG_VERSION")
+        let opts = args.options();
+        print!(
+            "{}",
+            kmodtree::modprobe::version_text(opts.kmod, opts.suffixes.gzip)
         );
         return ExitCode::SUCCESS;
     }
@@ -758,6 +761,135 @@ fn run_depmod(args: &DepmodArgs) -> ExitCode {
 struct DepmodCli {
     #[command(flatten)]
     args: DepmodArgs,
+}
+
+/// Under the name `modinfo` (a symlink), behave as `kmodtree modinfo`.
+#[derive(Parser)]
+#[command(name = "modinfo", disable_version_flag = true)]
+struct ModinfoCli {
+    #[command(flatten)]
+    args: ModinfoArgs,
+}
+
+/// Under the name `modprobe` (a symlink), behave as `kmodtree modprobe`.
+#[derive(Parser)]
+#[command(name = "modprobe", disable_version_flag = true)]
+struct ModprobeCli {
+    #[command(flatten)]
+    args: ModprobeCompatArgs,
+}
+
+const MODPROBE_COMPAT_AFTER_HELP: &str = "\
+Read-only: loading (modprobe MODULE) and removal (-r) are refused with exit
+status 1. As kmod's modprobe, the configuration comes from /etc/modprobe.d,
+/run/modprobe.d, /usr/local/lib/modprobe.d, /usr/lib/modprobe.d and
+/lib/modprobe.d unless -C is given, and /proc/cmdline is read (see
+--kernel-cmdline). --show-exports and --dump-modversions take the module
+file as the first argument.";
+
+/// kmod's modprobe options, the read-only ones.
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_COMPAT_AFTER_HELP)]
+struct ModprobeCompatArgs {
+    /// Every argument is a module (else: MODULE [PARAMETERS...])
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Remove modules (refused: read-only)
+    #[arg(short = 'r', long = "remove")]
+    remove: bool,
+    /// Print the names the arguments resolve to
+    #[arg(short = 'R', long = "resolve-alias")]
+    resolve_alias: bool,
+    /// Print what loading would do (insmod/install/builtin lines)
+    #[arg(short = 'D', long = "show-depends")]
+    show_depends: bool,
+    /// Print the effective configuration and the alias and symbol indexes
+    #[arg(short = 'c', long = "showconfig", visible_alias = "show-config")]
+    showconfig: bool,
+    /// Print the exported symbols of the module FILE given as argument
+    #[arg(long = "show-exports")]
+    show_exports: bool,
+    /// Print the __versions records of the module FILE given as argument
+    #[arg(long = "dump-modversions", visible_alias = "show-modversions")]
+    dump_modversions: bool,
+    /// No messages about modules that are not found
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// Ignore install commands
+    #[arg(short = 'i', long = "ignore-install", visible_alias = "ignore-remove")]
+    ignore_install: bool,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<std::path::PathBuf>,
+    /// Root of the tree: modules are in DIR/lib/modules/VERSION
+    #[arg(short = 'd', long = "dirname", value_name = "DIR")]
+    dirname: Option<std::path::PathBuf>,
+    /// Kernel version (default: the running kernel's)
+    #[arg(short = 'S', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// The kernel command line to read options from
+    #[arg(
+        long = "kernel-cmdline",
+        value_name = "FILE",
+        default_value = "/proc/cmdline"
+    )]
+    kernel_cmdline: std::path::PathBuf,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Which kmod's output to reproduce
+    #[arg(long = "kmod-version", value_enum, default_value = "34")]
+    kmod_version: KmodArg,
+    /// Modules, aliases or symbol:NAME (or MODULE PARAMETERS..., or FILE)
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
+}
+
+fn run_modprobe_compat(args: &ModprobeCompatArgs) -> ExitCode {
+    use kmodtree::modprobe::{Action, ModprobeRun};
+    let kmod = match args.kmod_version {
+        KmodArg::V34 => KmodVersion::V34,
+        KmodArg::V30 => KmodVersion::V30,
+    };
+    if args.version {
+        print!("{}", kmodtree::modprobe::version_text(kmod, true));
+        return ExitCode::SUCCESS;
+    }
+    let action = if args.showconfig {
+        Action::ShowConfig
+    } else if args.dump_modversions {
+        Action::DumpModversions
+    } else if args.show_exports {
+        Action::ShowExports
+    } else if args.remove {
+        Action::Remove
+    } else if args.resolve_alias {
+        Action::ResolveAlias
+    } else if args.show_depends {
+        Action::ShowDepends
+    } else {
+        Action::Load
+    };
+    let version = args.set_version.clone().unwrap_or_else(kernel_release);
+    let run = ModprobeRun {
+        tree: ModprobeOptions {
+            basedir: args.dirname.clone(),
+            version,
+            config: args.config.clone(),
+            host_config: true,
+            kernel_cmdline: Some(args.kernel_cmdline.clone()),
+            ignore_commands: args.ignore_install,
+        },
+        action,
+        all: args.all,
+        quiet: args.quiet,
+        args: args.args.iter().map(|a| os_bytes(a)).collect(),
+        kmod,
+        limits: Limits::default(),
+    };
+    let outcome = kmodtree::modprobe::run(&run);
+    outcome.print(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    ExitCode::from(outcome.exit_code as u8)
 }
 
 /// Parses the command line; on a usage error prints clap's message and
@@ -792,10 +924,19 @@ fn main() -> ExitCode {
         let cli = parse_or_exit::<DepmodCli>();
         return run_depmod(&cli.args);
     }
+    if invoked_as == "modinfo" {
+        let cli = parse_or_exit::<ModinfoCli>();
+        return run_modinfo(&cli.args);
+    }
+    if invoked_as == "modprobe" {
+        let cli = parse_or_exit::<ModprobeCli>();
+        return run_modprobe_compat(&cli.args);
+    }
     let cli = parse_or_exit::<Cli>();
     match &cli.command {
         Command::Depmod(args) => run_depmod(args),
         Command::Modinfo(args) => run_modinfo(args),
+        Command::Modprobe(args) => run_modprobe_compat(args),
         Command::Dump(args) => run_dump(args),
         Command::ShowDepends(args) => run_show_depends(args),
         Command::Match(args) => run_match(args),

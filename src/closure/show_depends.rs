@@ -637,7 +637,12 @@ impl<'a> Resolver<'a> {
 
     /// `kmod_module_probe_insert_module` in dry-run mode: what modprobe
     /// prints for one resolved module. `ignore_commands` is modprobe's `-i`.
-    fn probe_actions(&mut self, target: ModId, ignore_commands: bool) -> Vec<ProbeAction> {
+    fn probe_actions(
+        &mut self,
+        target: ModId,
+        ignore_commands: bool,
+        extra: Option<&[u8]>,
+    ) -> Vec<ProbeAction> {
         if self.is_blacklisted(target) && self.objs[target].alias.is_some() {
             return Vec::new();
         }
@@ -648,12 +653,16 @@ impl<'a> Resolver<'a> {
         self.probe_list_into(target, ignore_commands, &mut list);
         let mut actions = Vec::new();
         for id in list {
+            // libkmod's module_options_concat: the configured options, a
+            // space, then the command line's (target only).
+            let extra = if id == target { extra } else { None };
             let options = match self.options(id) {
                 Some(mut o) => {
                     o.push(b' ');
+                    o.extend_from_slice(extra.unwrap_or_default());
                     o
                 }
-                None => Vec::new(),
+                None => extra.unwrap_or_default().to_vec(),
             };
             let name = self.objs[id].name.clone();
             if let Some(command) = self.install_command(id) {
@@ -693,10 +702,22 @@ impl<'a> Resolver<'a> {
         target: &[u8],
         ignore_commands: bool,
     ) -> Result<Vec<ProbeAction>, LookupError> {
+        self.module_load_actions_with(target, ignore_commands, None)
+    }
+
+    /// [`Resolver::module_load_actions`] with module parameters given on
+    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added
+    /// after the configured options of each module `target` resolves to.
+    pub fn module_load_actions_with(
+        &mut self,
+        target: &[u8],
+        ignore_commands: bool,
+        extra_options: Option<&[u8]>,
+    ) -> Result<Vec<ProbeAction>, LookupError> {
         let ids = self.resolve_target(target)?;
         let mut out = Vec::new();
         for id in ids {
-            out.extend(self.probe_actions(id, ignore_commands));
+            out.extend(self.probe_actions(id, ignore_commands, extra_options));
         }
         Ok(out)
     }
