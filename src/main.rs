@@ -178,9 +178,9 @@ struct VerifyArgs {
     /// The kernel's vermagic (default: the most common among modules under kernel/)
     #[arg(long = "vermagic", value_name = "STRING")]
     vermagic: Option<String>,
-    /// Which kmod's databases the tree should hold
-    #[arg(long = "kmod-version", value_enum, default_value = "34")]
-    kmod_version: KmodArg,
+    /// Which kmod's databases the tree should hold (default: the kmod that wrote its indexes, else 34)
+    #[arg(long = "kmod-version", value_enum)]
+    kmod_version: Option<KmodArg>,
     /// .ko.gz files are not modules (kmod built without zlib)
     #[arg(long = "without-zlib")]
     without_zlib: bool,
@@ -245,9 +245,10 @@ fn run_verify(args: &VerifyArgs) -> ExitCode {
         system_map: args.filesyms.clone(),
         vermagic: args.vermagic.clone(),
         kmod: match args.kmod_version {
-            KmodArg::V34 => KmodVersion::V34,
-            KmodArg::V30 => KmodVersion::V30,
+            Some(KmodArg::V30) => KmodVersion::V30,
+            _ => KmodVersion::V34,
         },
+        detect_kmod: args.kmod_version.is_none(),
         jobs: args.jobs,
         limit: args.limit,
         without_zlib: args.without_zlib,
