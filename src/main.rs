@@ -1178,8 +1178,16 @@ fn modinfo_by_name(
     let mut ok = true;
     for f in found {
         match f {
-            Found::File { path, .. } => {
+            Found::File { path, name } => {
                 let path = String::from_utf8_lossy(&path).into_owned();
+                if let (Err(e), false) = (std::fs::metadata(&path), json) {
+                    let reason = kmodtree::kmod::strerror(&e);
+                    let out = kmodtree::modinfo::render_unreadable(&path, &name, &reason, opts);
+                    let _ = stdout.write_all(&out.stdout);
+                    let _ = std::io::stderr().write_all(&out.stderr);
+                    ok &= out.success;
+                    continue;
+                }
                 let result =
                     kmodtree::module::read_module_file(camino::Utf8Path::new(&path), limits);
                 if json {

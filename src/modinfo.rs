@@ -339,6 +339,36 @@ pub fn render_builtin(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)], opts: &Option
     out
 }
 
+/// `modinfo NAME` for a module the indexes name whose file cannot be
+/// opened (`reason`: the strerror text): kmod prints the `filename:` line,
+/// then `could not get modinfo from 'NAME': REASON`; `-F filename` still
+/// prints the path and succeeds.
+pub fn render_unreadable(filename: &str, name: &[u8], reason: &str, opts: &Options<'_>) -> Output {
+    let sep = opts.separator;
+    let mut out = Output::default();
+    match opts.field {
+        Some("filename") => {
+            out.stdout.extend_from_slice(filename.as_bytes());
+            out.stdout.push(sep);
+            out.success = true;
+            return out;
+        }
+        None => {
+            push_padded(&mut out.stdout, b"filename:");
+            out.stdout.extend_from_slice(filename.as_bytes());
+            out.stdout.push(sep);
+        }
+        Some(_) => {}
+    }
+    out.stderr = format!(
+        "{}: ERROR: could not get modinfo from '{}': {reason}\n",
+        opts.program,
+        String::from_utf8_lossy(name)
+    )
+    .into_bytes();
+    out
+}
+
 /// What kmod prints as a built-in module's file name.
 pub const BUILTIN_FILENAME: &[u8] = b"(builtin)";
 

@@ -248,3 +248,44 @@ fn version_lines_parse_like_kmods() {
         );
     }
 }
+
+#[test]
+fn a_module_whose_file_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    synthetic_tree(&root);
+    // mod_other: no module depends on it (kmod reports a missing
+    // dependency with a pointer value in the message).
+    std::fs::remove_file(root.join(format!("lib/modules/{VER}/kernel/mod_other.ko"))).unwrap();
+    compare_all(&root, &["-k", VER]);
+    let r = root.to_str().unwrap();
+    let tools = modinfos();
+    let mut outs = Vec::new();
+    for flags in FLAGS {
+        let mut args = vec!["-b", r, "-k", VER];
+        args.extend_from_slice(flags);
+        args.push("mod_other");
+        let got = run(Command::new(kmodtree_bin()).arg("modinfo").args(&args));
+        for (label, tool) in &tools {
+            assert_eq!(
+                got,
+                run(Command::new(tool).args(&args)),
+                "{args:?} vs {label}"
+            );
+        }
+        outs.push(got);
+    }
+    let o = &outs[0];
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&o.stdout).replace(r, "@R@"),
+            o.stderr.as_str(),
+            o.code
+        ),
+        (
+            "filename:       @R@/lib/modules/1.0/kernel/mod_other.ko\n".to_string(),
+            "modinfo: ERROR: could not get modinfo from 'mod_other': No such file or directory\n",
+            1
+        )
+    );
+}
