@@ -33,6 +33,8 @@ pub mod kmod;
 pub mod kmod_hash;
 pub mod memory;
 pub mod modinfo;
+pub mod modinfo_names;
+pub mod modprobe;
 pub mod module;
 pub mod output;
 pub mod render;

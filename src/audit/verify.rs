@@ -29,6 +29,9 @@ pub struct VerifyOptions {
     /// The kernel's vermagic (default: the most common among `kernel/`).
     pub vermagic: Option<String>,
     pub kmod: KmodVersion,
+    /// Compare with the output of the kmod that wrote the indexes on disk
+    /// (see [`written_by`]) instead of `kmod`, when that can be told.
+    pub detect_kmod: bool,
     pub jobs: Option<usize>,
     /// Most itemised differences per database (0: no limit).
     pub limit: usize,
@@ -112,8 +115,43 @@ fn modules_dep_keys(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Which kmod wrote the databases in `dir`, and why it is thought so: the
+/// layout of the first index that tells (pre-order: kmod 34 and later,
+/// post-order: kmod 30 to 33), else a `modules.weakdep` (kmod 34 writes
+/// one). `None` when nothing tells.
+pub fn written_by(dir: &std::path::Path) -> Option<(KmodVersion, &'static str)> {
+    use crate::index::{detect_layout, Layout};
+    for name in [
+        "modules.dep.bin",
+        "modules.alias.bin",
+        "modules.symbols.bin",
+    ] {
+        let Ok(data) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        match detect_layout(&data) {
+            Some(Layout::PreOrder) => return Some((KmodVersion::V34, "pre-order indexes")),
+            Some(Layout::PostOrder) => return Some((KmodVersion::V30, "post-order indexes")),
+            None => {}
+        }
+    }
+    dir.join("modules.weakdep")
+        .exists()
+        .then_some((KmodVersion::V34, "modules.weakdep"))
+}
+
 /// Verifies a tree.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+    let moddir = format!(
+        "{}/lib/modules/{}",
+        opts.basedir.as_deref().unwrap_or(""),
+        opts.version
+    );
+    let writer = written_by(std::path::Path::new(&moddir));
+    let kmod = match writer {
+        Some((k, _)) if opts.detect_kmod => k,
+        _ => opts.kmod,
+    };
     let dopts = DepmodOptions {
         basedir: opts.basedir.clone(),
         config: opts.config.clone(),
@@ -121,7 +159,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         system_map: opts.system_map.clone(),
         args: vec![opts.version.clone()],
         jobs: opts.jobs,
-        kmod: opts.kmod,
+        kmod,
         suffixes: crate::tree::walk::Suffixes {
             gzip: !opts.without_zlib,
             ..Default::default()
@@ -135,6 +173,17 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let built = depmod::build(&prep, &tree, &dopts, &mut diags)
         .map_err(|_| AuditError::Depmod(render_diags(&diags)))?;
     let mut report = VerifyReport::default();
+    if let Some((k, why)) = writer {
+        let label = |k| match k {
+            KmodVersion::V34 => "kmod 34 or later",
+            KmodVersion::V30 => "kmod 30 to 33",
+        };
+        report.notes.push(format!(
+            "databases written by {} ({why}); compared with {}'s output",
+            label(k),
+            label(kmod)
+        ));
+    }
     for d in &diags {
         if d.level <= crate::kmod::Level::Warning {
             report.notes.push(format!("depmod: {}", d.text));
