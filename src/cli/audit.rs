@@ -126,6 +126,7 @@ impl VerifyArgs {
             system_map: self.filesyms.clone(),
             vermagic: self.vermagic.clone(),
             kmod: self.kmod.version(),
+            detect_kmod: false,
             jobs: self.jobs.jobs,
             limit: self.limit,
             without_zlib: self.without_zlib,
