@@ -339,7 +339,8 @@ pub struct JsonElf {
     pub byte_order: Endian,
     /// `e_machine`.
     pub machine: u16,
-    /// goblin's name for it (`X86_64`, `AARCH64`, `S390`, …).
+    /// Its name (`X86_64`, `AARCH64`, `S390`, …; see
+    /// [`crate::module::elf::machine_name`]).
     pub machine_name: String,
 }
 
@@ -399,7 +400,7 @@ pub fn to_json(path: &str, meta: &ModuleMeta) -> JsonModule {
             class: meta.ident.class,
             byte_order: meta.ident.endian,
             machine: meta.ident.machine,
-            machine_name: goblin::elf::header::machine_to_str(meta.ident.machine).to_string(),
+            machine_name: crate::module::elf::machine_name(meta.ident.machine).to_string(),
         },
         modinfo: meta
             .modinfo
