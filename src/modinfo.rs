@@ -184,7 +184,7 @@ pub fn render(
         success: true,
         ..Output::default()
     };
-    if let Err(ModuleError::Io(_)) = module {
+    if let Err(ModuleError::Io { .. }) = module {
         out.stderr = format!("{prog}: ERROR: Module {filename} not found.\n").into_bytes();
         out.success = false;
         return out;

@@ -120,8 +120,8 @@ pub fn machine_name(machine: u16) -> &'static str {
     }
 }
 
-fn bad(msg: &str) -> ModuleError {
-    ModuleError::BadElf(msg.to_string())
+fn bad(msg: &'static str) -> ModuleError {
+    ModuleError::BadElf(msg)
 }
 
 impl<'a> Elf<'a> {

@@ -20,6 +20,7 @@ pub use interned::{
 };
 pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
+use crate::kmod::SharedIoError;
 use serde::Serialize;
 
 /// Compression of a module file, detected from its first bytes.
@@ -145,10 +146,19 @@ impl Default for Limits {
 
 /// Why a module file could not be read. The message names the reason; the
 /// caller adds the file name.
+///
+/// Clone, compared and hashed (kept per module, compared in tests): an I/O
+/// failure keeps its `io::Error` shared in a [`SharedIoError`], equal to
+/// another when kind, errno and text are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ModuleError {
-    #[error("cannot read file: {0}")]
-    Io(String),
+    /// The file could not be opened or read (or is not a regular file).
+    #[error("cannot read file: {source}")]
+    Io {
+        path: camino::Utf8PathBuf,
+        #[source]
+        source: SharedIoError,
+    },
     #[error("file too short ({0} bytes)")]
     TooShort(u64),
     #[error("corrupt or truncated {format:?} stream: {reason}")]
@@ -163,7 +173,7 @@ pub enum ModuleError {
     #[error("not an ELF file")]
     NotElf,
     #[error("invalid ELF: {0}")]
-    BadElf(String),
+    BadElf(&'static str),
     #[error("__ksymtab_strings is not NUL-terminated")]
     UnterminatedKsymtab,
 }
@@ -187,11 +197,19 @@ impl From<interned::InternerFull> for ModuleError {
 }
 
 impl ModuleError {
+    /// The I/O error that stopped `path` from being read.
+    pub fn io(path: impl Into<camino::Utf8PathBuf>, source: std::io::Error) -> Self {
+        ModuleError::Io {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
     /// The errno kmod reports for this failure.
     pub fn errno(&self) -> crate::kmod::Errno {
         use crate::kmod::Errno;
         match self {
-            ModuleError::Io(_) => Errno::Io,
+            ModuleError::Io { .. } => Errno::Io,
             ModuleError::NotElf => Errno::NoExec,
             ModuleError::TooLarge { .. } => Errno::FBig,
             _ => Errno::Inval,
@@ -306,7 +324,7 @@ fn read_module_file_with<T>(
 /// a module would otherwise wait forever for a writer.
 fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let io = |e| ModuleError::io(path, e);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -314,12 +332,12 @@ fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleE
         .map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        let kind = if meta.is_dir() {
-            "Is a directory (os error 21)"
+        let e = if meta.is_dir() {
+            std::io::Error::from_raw_os_error(libc::EISDIR)
         } else {
-            "not a regular file"
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")
         };
-        return Err(ModuleError::Io(kind.to_string()));
+        return Err(io(e));
     }
     Ok((file, meta.len()))
 }
@@ -339,7 +357,7 @@ fn read_with_buffers<T>(
     image_buf: &mut Vec<u8>,
     keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
 ) -> Result<T, ModuleError> {
-    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let io = |e| ModuleError::io(path, e);
     let (file, len) = open_regular(path)?;
     if sparse && len >= 64 && len <= limits.max_image_size {
         // The buffer only grows, and grows zero-filled, so every byte in it
