@@ -367,7 +367,10 @@ fn diff_database(
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return Ok(());
     };
-    let read = |r: &Path| std::fs::read(r.join(p)).at(&r.join(p));
+    let read = |r: &Path| {
+        let path = r.join(p);
+        std::fs::read(&path).at(path)
+    };
     let (xa, xb) = (read(ra)?, read(rb)?);
     push_items(out, database_changes(p, &xa, &xb), opts.limit);
     Ok(())
