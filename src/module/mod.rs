@@ -166,7 +166,8 @@ pub enum ModuleError {
         format: Compression,
         /// The decoder's own message; kmod 34 prints xz's as
         /// `depmod: ERROR: xz: <reason>`.
-        reason: String,
+        #[source]
+        reason: DecodeReason,
     },
     #[error("image larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
@@ -176,6 +177,39 @@ pub enum ModuleError {
     BadElf(&'static str),
     #[error("__ksymtab_strings is not NUL-terminated")]
     UnterminatedKsymtab,
+}
+
+/// Why a compressed stream could not be decoded, as the decoder says it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DecodeReason {
+    /// The decoder's (or kmod's) fixed text for its error.
+    Text(&'static str),
+    /// The error the gzip reader returned; its text is printed.
+    Io(SharedIoError),
+}
+
+impl From<&'static str> for DecodeReason {
+    fn from(text: &'static str) -> Self {
+        DecodeReason::Text(text)
+    }
+}
+
+impl std::fmt::Display for DecodeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeReason::Text(text) => f.write_str(text),
+            DecodeReason::Io(e) => e.get().fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DecodeReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeReason::Text(_) => None,
+            DecodeReason::Io(e) => Some(e.get()),
+        }
+    }
 }
 
 /// A list of a module's strings or symbols would pass its 4 GiB (or
@@ -404,4 +438,36 @@ fn read_with_buffers<T>(
     };
     let parts = elf::Parts::of(&elf::Elf::parse(image)?);
     Ok(keep(compression, image, parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_keep_the_io_error_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+        let missing = dir.join("missing.ko");
+        let err = read_module_file(&missing, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read file: No such file or directory (os error 2)"
+        );
+        assert!(matches!(&err, ModuleError::Io { path, .. } if *path == missing));
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(source.downcast_ref::<SharedIoError>().is_some());
+        assert_eq!(err.errno(), crate::kmod::Errno::Io);
+        assert_eq!(err.clone(), err);
+
+        let err = read_module_file(dir, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read file: Is a directory (os error 21)"
+        );
+        assert_ne!(
+            err,
+            read_module_file(&missing, &Limits::default()).unwrap_err()
+        );
+    }
 }
