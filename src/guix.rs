@@ -102,11 +102,11 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
     let mut pending = vec![dir.to_string()];
     while let Some(d) = pending.pop() {
         let entries = fs::read_dir(&d)
-            .at(Path::new(&d))
+            .at(&d)
             .map_err(GuixError::doing("cannot read directory"))?;
         for entry in entries {
             let entry = entry
-                .at(Path::new(&d))
+                .at(&d)
                 .map_err(GuixError::doing("cannot read directory"))?;
             let name = entry
                 .file_name()
@@ -115,7 +115,7 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
             let full = format!("{d}/{name}");
             let ft = entry
                 .file_type()
-                .at(Path::new(&full))
+                .at(&full)
                 .map_err(GuixError::doing("cannot stat"))?;
             if ft.is_dir() {
                 pending.push(full);

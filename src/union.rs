@@ -651,3 +651,47 @@ fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<Strin
     }
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_path_and_keep_the_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let out = dir.path().join("out");
+        let opts = UnionOptions::default();
+        let e = union_build(&out, std::slice::from_ref(&file), &opts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "input '{}' is not a usable directory: Not a directory",
+                file.display()
+            )
+        );
+        let missing = dir.path().join("missing");
+        let e = union_build(&out, std::slice::from_ref(&missing), &opts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "input '{}' is not a usable directory: No such file or directory",
+                missing.display()
+            )
+        );
+        let source = std::error::Error::source(&e).unwrap();
+        let io = source.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+        let e = fs::create_dir(&file)
+            .at(&file)
+            .map_err(UnionError::doing("cannot create directory"))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot create directory '{}': File exists", file.display())
+        );
+        assert!(matches!(&e, UnionError::Io { source, .. } if source.path == file));
+    }
+}
