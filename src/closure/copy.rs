@@ -53,11 +53,11 @@ pub enum ClosureError {
     #[error("root module {root}: resolves to nothing that can be loaded (blacklisted alias?)")]
     RootLoadsNothing { root: String },
     #[error("dependency not found: {path}")]
-    ModuleFileMissing { path: String },
+    ModuleFileMissing { path: PathBuf },
     #[error("module {path} is outside the module directory {dirname}")]
-    ModuleOutsideTree { path: String, dirname: String },
+    ModuleOutsideTree { path: PathBuf, dirname: PathBuf },
     #[error("output directory {path} exists and is not empty")]
-    OutputNotEmpty { path: String },
+    OutputNotEmpty { path: PathBuf },
     /// `PATH: TEXT`.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -130,14 +130,19 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A path kmod holds as bytes (any but NUL), kept as they are.
+fn path_of(b: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
 fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureError> {
     let mut prefix = dirname.to_vec();
     prefix.push(b'/');
     match path.strip_prefix(&prefix[..]) {
         Some(rel) if !rel.is_empty() => Ok(rel.to_vec()),
         _ => Err(ClosureError::ModuleOutsideTree {
-            path: lossy(path),
-            dirname: lossy(dirname),
+            path: path_of(path),
+            dirname: path_of(dirname),
         }),
     }
 }
@@ -170,7 +175,9 @@ fn resolve_roots(
         };
         out.log.extend(r.take_messages().iter().map(|m| m.render()));
         if let Some(path) = r.take_broken_dependencies().into_iter().next() {
-            return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+            return Err(ClosureError::ModuleFileMissing {
+                path: path_of(&path),
+            });
         }
         if actions.is_empty() {
             if opts.allow_missing {
@@ -213,7 +220,9 @@ fn resolve_roots(
                 }
             };
             if !Path::new(std::ffi::OsStr::from_bytes(&path)).is_file() {
-                return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+                return Err(ClosureError::ModuleFileMissing {
+                    path: path_of(&path),
+                });
             }
             let relpath = relative_to_dirname(&path, &indexes.dirname)?;
             if out.entries.iter().any(|e| e.relpath == relpath) {
@@ -329,14 +338,10 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let out = crate::kmod::absolute(&opts.out);
     if let Ok(mut rd) = std::fs::read_dir(&out) {
         if rd.next().is_some() {
-            return Err(ClosureError::OutputNotEmpty {
-                path: out.display().to_string(),
-            });
+            return Err(ClosureError::OutputNotEmpty { path: out });
         }
     } else if out.exists() {
-        return Err(ClosureError::OutputNotEmpty {
-            path: out.display().to_string(),
-        });
+        return Err(ClosureError::OutputNotEmpty { path: out.clone() });
     }
 
     let resolved = resolve_roots(opts, &indexes, &config)?;
