@@ -33,13 +33,6 @@ impl ErrorPath for Utf8PathBuf {
     }
 }
 
-/// A path held as bytes (kmod allows any name but NUL).
-impl ErrorPath for Vec<u8> {
-    fn show(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(self)
-    }
-}
-
 /// An I/O error on `path`; printed `PATH: TEXT`, TEXT being glibc's text
 /// for the error.
 ///
