@@ -184,7 +184,7 @@ pub fn render(
         success: true,
         ..Output::default()
     };
-    if let Err(ModuleError::Io(_)) = module {
+    if let Err(ModuleError::Io { .. }) = module {
         out.stderr = format!("{prog}: ERROR: Module {filename} not found.\n").into_bytes();
         out.success = false;
         return out;
@@ -439,7 +439,8 @@ pub struct JsonElf {
     pub byte_order: Endian,
     /// `e_machine`.
     pub machine: u16,
-    /// goblin's name for it (`X86_64`, `AARCH64`, `S390`, …).
+    /// Its name (`X86_64`, `AARCH64`, `S390`, …; see
+    /// [`crate::module::elf::machine_name`]).
     pub machine_name: String,
 }
 
@@ -499,7 +500,7 @@ pub fn to_json(path: &str, meta: &ModuleMeta) -> JsonModule {
             class: meta.ident.class,
             byte_order: meta.ident.endian,
             machine: meta.ident.machine,
-            machine_name: goblin::elf::header::machine_to_str(meta.ident.machine).to_string(),
+            machine_name: crate::module::elf::machine_name(meta.ident.machine).to_string(),
         },
         modinfo: meta
             .modinfo

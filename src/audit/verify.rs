@@ -202,7 +202,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     details: Vec::new(),
                 })
             }
-            Err(e) => return Err(AuditError::io(std::path::Path::new(&path), &e)),
+            Err(e) => return Err(crate::kmod::IoError::new(&path, e).into()),
             Ok(disk) if disk == *bytes => {}
             Ok(disk) => {
                 let items = database_changes(name, &disk, bytes);

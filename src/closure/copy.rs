@@ -17,8 +17,9 @@ use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};
 use super::Message;
 use crate::depmod::{self, DepmodOptions};
+use crate::kmod::{IoError, IoResultExt};
 use crate::output::{write_all_atomic, WriteError};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -52,13 +53,25 @@ pub enum ClosureError {
     #[error("root module {root}: resolves to nothing that can be loaded (blacklisted alias?)")]
     RootLoadsNothing { root: String },
     #[error("dependency not found: {path}")]
-    ModuleFileMissing { path: String },
+    ModuleFileMissing { path: PathBuf },
     #[error("module {path} is outside the module directory {dirname}")]
-    ModuleOutsideTree { path: String, dirname: String },
+    ModuleOutsideTree { path: PathBuf, dirname: PathBuf },
     #[error("output directory {path} exists and is not empty")]
-    OutputNotEmpty { path: String },
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    OutputNotEmpty { path: PathBuf },
+    /// `PATH: TEXT`.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{}: path is not UTF-8", .0.display())]
+    PathNotUtf8(PathBuf),
+    #[error("{}: file name is not UTF-8", .0.display())]
+    FileNameNotUtf8(PathBuf),
+    /// A closure member whose firmware list cannot be read (only logged).
+    #[error("{source}")]
+    Module {
+        path: Utf8PathBuf,
+        #[source]
+        source: crate::module::ModuleError,
+    },
     #[error("{0}")]
     Write(#[from] WriteError),
     #[error("depmod on {dir} failed (exit status {code}):\n{messages}")]
@@ -67,13 +80,6 @@ pub enum ClosureError {
         code: i32,
         messages: String,
     },
-}
-
-fn io_error(path: &Path, e: &std::io::Error) -> ClosureError {
-    ClosureError::Io {
-        path: path.display().to_string(),
-        reason: crate::kmod::strerror(e),
-    }
 }
 
 /// One module of the closure.
@@ -124,14 +130,19 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A path kmod holds as bytes (any but NUL), kept as they are.
+fn path_of(b: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
 fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureError> {
     let mut prefix = dirname.to_vec();
     prefix.push(b'/');
     match path.strip_prefix(&prefix[..]) {
         Some(rel) if !rel.is_empty() => Ok(rel.to_vec()),
         _ => Err(ClosureError::ModuleOutsideTree {
-            path: lossy(path),
-            dirname: lossy(dirname),
+            path: path_of(path),
+            dirname: path_of(dirname),
         }),
     }
 }
@@ -164,7 +175,9 @@ fn resolve_roots(
         };
         out.log.extend(r.take_messages().iter().map(|m| m.render()));
         if let Some(path) = r.take_broken_dependencies().into_iter().next() {
-            return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+            return Err(ClosureError::ModuleFileMissing {
+                path: path_of(&path),
+            });
         }
         if actions.is_empty() {
             if opts.allow_missing {
@@ -207,7 +220,9 @@ fn resolve_roots(
                 }
             };
             if !Path::new(std::ffi::OsStr::from_bytes(&path)).is_file() {
-                return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+                return Err(ClosureError::ModuleFileMissing {
+                    path: path_of(&path),
+                });
             }
             let relpath = relative_to_dirname(&path, &indexes.dirname)?;
             if out.entries.iter().any(|e| e.relpath == relpath) {
@@ -260,24 +275,18 @@ impl Drop for TempDir {
 }
 
 fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
-    Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(|p| ClosureError::Io {
-        path: p.display().to_string(),
-        reason: "path is not UTF-8".into(),
-    })
+    Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
 
 /// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents.
 fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
     let target = dir.join(std::ffi::OsStr::from_bytes(rel));
     let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
+    std::fs::create_dir_all(parent).at(parent)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| ClosureError::Io {
-            path: target.display().to_string(),
-            reason: "file name is not UTF-8".into(),
-        })?;
+        .ok_or_else(|| ClosureError::FileNameNotUtf8(target.clone()))?;
     write_all_atomic(&utf8_dir(parent)?, &[(name, bytes)])?;
     Ok(())
 }
@@ -286,12 +295,12 @@ fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), Cl
     if link {
         let target = dir.join(std::ffi::OsStr::from_bytes(rel));
         let parent = target.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
+        std::fs::create_dir_all(parent).at(parent)?;
         if std::fs::hard_link(src, &target).is_ok() {
             return Ok(());
         }
     }
-    let bytes = std::fs::read(src).map_err(|e| io_error(src, &e))?;
+    let bytes = std::fs::read(src).at(src)?;
     write_file_below(dir, rel, &bytes)
 }
 
@@ -311,11 +320,12 @@ fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> Option<(PathBuf, Vec<u8>)> {
     None
 }
 
-fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, String> {
-    let p = Utf8Path::from_path(path).ok_or("path is not UTF-8")?;
-    crate::module::read_module_file(p, &crate::module::Limits::default())
-        .map(|meta| meta.values(b"firmware").map(<[u8]>::to_vec).collect())
-        .map_err(|e| e.to_string())
+fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
+    let p = utf8_dir(path)?;
+    match crate::module::read_module_file(&p, &crate::module::Limits::default()) {
+        Ok(meta) => Ok(meta.values(b"firmware").map(<[u8]>::to_vec).collect()),
+        Err(source) => Err(ClosureError::Module { path: p, source }),
+    }
 }
 
 /// Builds the closure of `opts.roots` in `opts.out`.
@@ -328,14 +338,10 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let out = crate::kmod::absolute(&opts.out);
     if let Ok(mut rd) = std::fs::read_dir(&out) {
         if rd.next().is_some() {
-            return Err(ClosureError::OutputNotEmpty {
-                path: out.display().to_string(),
-            });
+            return Err(ClosureError::OutputNotEmpty { path: out });
         }
     } else if out.exists() {
-        return Err(ClosureError::OutputNotEmpty {
-            path: out.display().to_string(),
-        });
+        return Err(ClosureError::OutputNotEmpty { path: out.clone() });
     }
 
     let resolved = resolve_roots(opts, &indexes, &config)?;
@@ -359,7 +365,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     };
     let _ = std::fs::remove_dir_all(&tmp.path);
     let tmp_moddir = tmp.path.join("lib/modules").join(&version);
-    std::fs::create_dir_all(&tmp_moddir).map_err(|e| io_error(&tmp_moddir, &e))?;
+    std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
@@ -378,10 +384,16 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&m.relpath));
         match firmware_names_of(&src) {
             Ok(names) => wanted.extend(names.into_iter().map(|n| (m.name.clone(), n))),
-            Err(e) => report.log.push(format!(
-                "WARNING: cannot read the firmware list of {}: {e}",
-                src.display()
-            )),
+            Err(e) => {
+                let reason = match &e {
+                    ClosureError::PathNotUtf8(_) => "path is not UTF-8".to_string(),
+                    e => e.to_string(),
+                };
+                report.log.push(format!(
+                    "WARNING: cannot read the firmware list of {}: {reason}",
+                    src.display()
+                ))
+            }
         }
     }
     for b in &report.builtin {
@@ -411,7 +423,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         let copied_as = match found {
             Some((src, as_name)) => {
                 if !copied.contains(&as_name) {
-                    let bytes = std::fs::read(&src).map_err(|e| io_error(&src, &e))?;
+                    let bytes = std::fs::read(&src).at(&src)?;
                     write_file_below(&tmp_fwdir, &as_name, &bytes)?;
                     copied.push(as_name.clone());
                 }
@@ -444,7 +456,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         match std::fs::read(&src) {
             Ok(bytes) => write_all_atomic(&tmp_moddir_utf8, &[(f, &bytes)])?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(&src, &e)),
+            Err(e) => return Err(IoError::new(&src, e).into()),
         }
     }
     let tmp_utf8 = utf8_dir(&tmp.path)?;
@@ -496,9 +508,9 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
 
     // Into place.
     if out.is_dir() {
-        std::fs::remove_dir(&out).map_err(|e| io_error(&out, &e))?;
+        std::fs::remove_dir(&out).at(&out)?;
     }
-    std::fs::rename(&tmp.path, &out).map_err(|e| io_error(&out, &e))?;
+    std::fs::rename(&tmp.path, &out).at(&out)?;
     let mut tmp = tmp;
     tmp.keep = true;
 

@@ -12,6 +12,7 @@
 use super::modprobe_config::ModprobeConfig;
 use super::{Message, MessageLevel};
 use crate::index::{fnmatch, normalize_alias, Index, IndexError};
+use crate::kmod::{strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -127,14 +128,26 @@ impl ProbeAction {
 }
 
 /// Why a target could not be resolved.
+///
+/// Clone and comparable: the I/O error of [`LookupError::BadPath`] is kept
+/// in a [`SharedIoError`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
     /// Nothing matched (or the name is not a valid alias).
     #[error("Module {target} not found in directory {dirname}")]
     NotFound { target: String, dirname: String },
-    /// A target given as a path that cannot be used.
-    #[error("Failed to get module from path {target}: {reason}")]
-    BadPath { target: String, reason: String },
+    /// A target given as a path that cannot be used (kmod's
+    /// `kmod_module_new_from_path` failed with this error).
+    #[error(
+        "Failed to get module from path {}: {}",
+        String::from_utf8_lossy(.path),
+        strerror(.source.get())
+    )]
+    BadPath {
+        path: Vec<u8>,
+        #[source]
+        source: SharedIoError,
+    },
 }
 
 type ModId = usize;
@@ -293,14 +306,12 @@ impl<'a> Resolver<'a> {
 
     /// `kmod_module_new_from_path`: the file must exist; a pooled module of
     /// the same name must have the same path.
-    fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, String> {
+    fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, std::io::Error> {
         let abspath = crate::kmod::absolute_bytes(path);
-        if let Err(e) = std::fs::metadata(path_from_bytes(&abspath)) {
-            return Err(crate::kmod::strerror(&e));
-        }
+        std::fs::metadata(path_from_bytes(&abspath))?;
         let name = modname_normalize(basename(path));
         if name.is_empty() {
-            return Err("No such file or directory".into());
+            return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
         }
         let id = self.new_module(&name, None);
         match &self.objs[id].path {
@@ -314,7 +325,7 @@ impl<'a> Resolver<'a> {
                     String::from_utf8_lossy(p)
                 );
                 self.error(text);
-                return Err("File exists".into());
+                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
             }
         }
         self.objs[id].builtin = Some(false);
@@ -352,13 +363,14 @@ impl<'a> Resolver<'a> {
             let path = self.join_dirname(tok);
             match self.new_from_path(&path) {
                 Ok(d) => deps.insert(0, d),
-                Err(reason) => {
+                Err(e) => {
                     // kmod prints "ctx=%p path=%s error=%s" and drops the
                     // whole list.
                     let text = format!(
-                        "dependency {} of {}: {reason}",
+                        "dependency {} of {}: {}",
                         String::from_utf8_lossy(&path),
-                        String::from_utf8_lossy(&self.objs[id].name)
+                        String::from_utf8_lossy(&self.objs[id].name),
+                        strerror(&e)
                     );
                     self.error(text);
                     self.broken.push(path);
@@ -562,9 +574,9 @@ impl<'a> Resolver<'a> {
         if target.starts_with(b"/") || target.starts_with(b"./") {
             return match self.new_from_path(target) {
                 Ok(id) => Ok(vec![id]),
-                Err(reason) => Err(LookupError::BadPath {
-                    target: String::from_utf8_lossy(target).into_owned(),
-                    reason,
+                Err(e) => Err(LookupError::BadPath {
+                    path: target.to_vec(),
+                    source: e.into(),
                 }),
             };
         }

@@ -333,7 +333,8 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
                 outcome.diags.extend(disc.diags);
                 disc.modules
             }
-            Err(walk::DiscoverError::ModuleDir { dir, reason }) => {
+            Err(walk::DiscoverError::ModuleDir { dir, source }) => {
+                let reason = strerror(&source);
                 outcome.diags.push(Diagnostic::error(format!(
                     "could not open directory {dir}: {reason}"
                 )));
