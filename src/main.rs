@@ -286,6 +286,9 @@ struct ClosureArgs {
     /// Also write load-order, load.sh and unload.sh
     #[arg(long = "load-scripts")]
     load_scripts: bool,
+    /// Also copy the firmware of every built-in module (modules.builtin.modinfo)
+    #[arg(long = "builtin-firmware")]
+    builtin_firmware: bool,
     /// Root modules: names, aliases or symbol:NAME
     #[arg(value_name = "ROOT")]
     roots: Vec<std::ffi::OsString>,
@@ -299,6 +302,7 @@ fn run_closure(args: &ClosureArgs) -> ExitCode {
         link: args.link,
         allow_missing: args.allow_missing,
         load_scripts: args.load_scripts,
+        builtin_firmware: args.builtin_firmware,
         roots: args.roots.iter().map(|r| os_bytes(r)).collect(),
     };
     match closure::assemble_module_closure(&opts) {
