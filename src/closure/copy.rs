@@ -370,9 +370,6 @@ fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The directory's absolute path, as written into `insmod-list` and the
-/// scripts (not normalised, like kmod's paths).
-
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
     let mut messages: Vec<Message> = Vec::new();
