@@ -135,6 +135,9 @@ pub struct ClosureArgs {
     /// Also write load-order, load.sh and unload.sh
     #[arg(long = "load-scripts")]
     load_scripts: bool,
+    /// Also copy the firmware of every built-in module (modules.builtin.modinfo)
+    #[arg(long = "builtin-firmware")]
+    builtin_firmware: bool,
     /// Root modules: names, aliases or symbol:NAME
     #[arg(value_name = "ROOT")]
     roots: Vec<OsString>,
@@ -150,6 +153,7 @@ impl ClosureArgs {
             link: self.link,
             allow_missing: self.allow_missing,
             load_scripts: self.load_scripts,
+            builtin_firmware: self.builtin_firmware,
             roots: self.roots.iter().map(|r| bytes(r)).collect(),
         }
     }

@@ -40,6 +40,11 @@ pub struct ClosureOptions {
     pub allow_missing: bool,
     /// Also write `load-order`, `load.sh` and `unload.sh`.
     pub load_scripts: bool,
+    /// Also copy the firmware of every module built into the kernel (the
+    /// `firmware=` records of `modules.builtin.modinfo`), not only of the
+    /// built-in modules the closure names. nixpkgs does not; a driver built
+    /// in (say a GPU's) then finds its firmware in the initrd.
+    pub builtin_firmware: bool,
     /// Module names, aliases or `symbol:` names.
     pub roots: Vec<Vec<u8>>,
 }
@@ -90,14 +95,16 @@ pub struct ClosureModule {
     pub relpath: Vec<u8>,
 }
 
-/// One firmware file a closure module names.
+/// One firmware name a closure module gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirmwareFile {
     pub module: Vec<u8>,
-    /// The `firmware=` value.
+    /// The `firmware=` value (a file name, or a shell pattern).
     pub name: Vec<u8>,
-    /// What was copied (`name`, `name.xz` or `name.zst`), if found.
-    pub copied_as: Option<Vec<u8>>,
+    /// What was copied, relative to the firmware directory: `name`,
+    /// `name.xz` or `name.zst`, or every file a pattern matched; empty when
+    /// nothing was found.
+    pub copied: Vec<Vec<u8>>,
 }
 
 /// What was built.
@@ -250,6 +257,25 @@ pub fn builtin_module_firmware(builtin_modinfo: &[u8], module: &[u8]) -> Vec<Vec
         .collect()
 }
 
+/// Every built-in module with `firmware=` records in
+/// `modules.builtin.modinfo`, each once, in the order of their first record.
+pub fn builtin_modules_with_firmware(builtin_modinfo: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for rec in builtin_modinfo.split(|&b| b == 0) {
+        let Some(dot) = rec.iter().position(|&b| b == b'.') else {
+            continue;
+        };
+        let (module, rest) = (&rec[..dot], &rec[dot + 1..]);
+        if module.is_empty() || !rest.starts_with(b"firmware=") || rest.len() == 9 {
+            continue;
+        }
+        if !out.iter().any(|m| m == module) {
+            out.push(module.to_vec());
+        }
+    }
+    out
+}
+
 /// A firmware name safe to use below a firmware directory: relative, no
 /// `..` component, no empty name.
 fn is_safe_relative(name: &[u8]) -> bool {
@@ -304,20 +330,46 @@ fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), Cl
     write_file_below(dir, rel, &bytes)
 }
 
-/// Finds `name`, `name.xz` or `name.zst` in the first firmware directory
-/// that has one of them.
-fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> Option<(PathBuf, Vec<u8>)> {
+/// What `cp lib/firmware/$name "$out"` finds for one spelling of a
+/// firmware name in one firmware directory, as nixpkgs' unquoted expansion
+/// gives it to `cp`: the files to copy (relative names), and whether `cp`
+/// would succeed (every word an existing file or a link to one).
+fn firmware_candidates(dir: &Path, name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
+    let words = shell_glob::expand(dir, name);
+    let mut files = Vec::new();
+    let mut ok = !words.is_empty();
+    for w in words {
+        let p = dir.join(std::ffi::OsStr::from_bytes(&w));
+        if p.is_file() {
+            files.push((p, w));
+        } else {
+            ok = false;
+        }
+    }
+    (files, ok)
+}
+
+/// Finds a firmware name as nixpkgs' modules-closure.sh does: `NAME`, then
+/// `NAME.xz`, then `NAME.zst`, each expanded as the shell expands an
+/// unquoted word (a pattern gives every file it matches, sorted; a pattern
+/// that matches nothing stays a literal name), in the first firmware
+/// directory where one of them succeeds. Returns the files to copy (all the
+/// files `cp` would copy, also those of a spelling that failed part-way, as
+/// `cp` copies them before failing) and whether the name was found.
+fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
+    let mut all = Vec::new();
     for d in dirs {
         for suffix in [&b""[..], b".xz", b".zst"] {
             let mut candidate = name.to_vec();
             candidate.extend_from_slice(suffix);
-            let p = d.join(std::ffi::OsStr::from_bytes(&candidate));
-            if p.is_file() {
-                return Some((p, candidate));
+            let (files, ok) = firmware_candidates(d, &candidate);
+            all.extend(files);
+            if ok {
+                return (all, true);
             }
         }
     }
-    None
+    (all, false)
 }
 
 fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
@@ -396,7 +448,17 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             }
         }
     }
-    for b in &report.builtin {
+    let mut builtin_members = report.builtin.clone();
+    if opts.builtin_firmware {
+        if let Some(data) = &builtin_modinfo {
+            for m in builtin_modules_with_firmware(data) {
+                if !builtin_members.contains(&m) {
+                    builtin_members.push(m);
+                }
+            }
+        }
+    }
+    for b in &builtin_members {
         if let Some(data) = &builtin_modinfo {
             wanted.extend(
                 builtin_module_firmware(data, b)
@@ -419,29 +481,27 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             ));
             continue;
         }
-        let found = find_firmware(&opts.firmware_dirs, &name);
-        let copied_as = match found {
-            Some((src, as_name)) => {
-                if !copied.contains(&as_name) {
-                    let bytes = std::fs::read(&src).at(&src)?;
-                    write_file_below(&tmp_fwdir, &as_name, &bytes)?;
-                    copied.push(as_name.clone());
-                }
-                Some(as_name)
+        let (files, found) = find_firmware(&opts.firmware_dirs, &name);
+        let mut copied_now = Vec::new();
+        for (src, as_name) in files {
+            if !copied.contains(&as_name) {
+                let bytes = std::fs::read(&src).at(&src)?;
+                write_file_below(&tmp_fwdir, &as_name, &bytes)?;
+                copied.push(as_name.clone());
             }
-            None => {
-                report.log.push(format!(
-                    "WARNING: missing firmware {} for module {}",
-                    lossy(&name),
-                    lossy(&module)
-                ));
-                None
-            }
-        };
+            copied_now.push(as_name);
+        }
+        if !found {
+            report.log.push(format!(
+                "WARNING: missing firmware {} for module {}",
+                lossy(&name),
+                lossy(&module)
+            ));
+        }
         report.firmware.push(FirmwareFile {
             module,
             name,
-            copied_as,
+            copied: copied_now,
         });
     }
 
@@ -518,6 +578,130 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     Ok(report)
 }
 
+/// Pathname expansion of one unquoted shell word, as bash does it (no
+/// `nullglob`, `dotglob`, `extglob` or `globstar`, C locale): what
+/// nixpkgs' `cp lib/firmware/$name` hands to `cp`.
+pub mod shell_glob {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// Does `word` contain an unquoted `*`, `?`, or a `[` closed by a `]`
+    /// (bash's `unquoted_glob_pattern_p`)? A backslash quotes the next byte.
+    pub fn has_glob(word: &[u8]) -> bool {
+        let mut i = 0;
+        let mut open = false;
+        while i < word.len() {
+            match word[i] {
+                b'\\' => i += 1,
+                b'*' | b'?' => return true,
+                b'[' => open = true,
+                b']' if open => return true,
+                _ => {}
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// The word without its quoting backslashes (what a component with no
+    /// pattern character names).
+    fn unquote(word: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(word.len());
+        let mut i = 0;
+        while i < word.len() {
+            if word[i] == b'\\' && i + 1 < word.len() {
+                i += 1;
+            }
+            out.push(word[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Does the file name `name` match the one-component pattern `pat`?
+    /// A leading `.` must be matched by a literal `.`.
+    fn component_matches(pat: &[u8], name: &[u8]) -> bool {
+        if name.first() == Some(&b'.') && pat.first() != Some(&b'.') {
+            return false;
+        }
+        crate::index::fnmatch(pat, name)
+    }
+
+    /// The words `word` expands to, relative to `dir`: if it is a pattern
+    /// that matches, the matching paths sorted byte-wise (bash sorts with
+    /// the C locale's collation, as in Nix's build sandbox); otherwise the
+    /// word itself, unquoted only when it is not a pattern (bash keeps an
+    /// unmatched pattern as written).
+    pub fn expand(dir: &Path, word: &[u8]) -> Vec<Vec<u8>> {
+        if !has_glob(word) {
+            return vec![word.to_vec()];
+        }
+        let components: Vec<&[u8]> = word.split(|&b| b == b'/').collect();
+        // Paths matched so far, relative to dir ("" = dir itself).
+        let mut partial: Vec<Vec<u8>> = vec![Vec::new()];
+        let last = components.len() - 1;
+        for (n, comp) in components.iter().enumerate() {
+            let mut next = Vec::new();
+            for base in &partial {
+                let join = |name: &[u8]| {
+                    let mut p = base.clone();
+                    if !p.is_empty() {
+                        p.push(b'/');
+                    }
+                    p.extend_from_slice(name);
+                    p
+                };
+                if comp.is_empty() {
+                    // "a//b" or a trailing "/": kept as written.
+                    next.push(join(b""));
+                    continue;
+                }
+                if !has_glob(comp) {
+                    let p = join(&unquote(comp));
+                    // bash checks that a literal component after a pattern
+                    // exists (lstat), so that dangling links count.
+                    if n < last
+                        || dir
+                            .join(std::ffi::OsStr::from_bytes(&p))
+                            .symlink_metadata()
+                            .is_ok()
+                    {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let at = dir.join(std::ffi::OsStr::from_bytes(base));
+                let Ok(rd) = std::fs::read_dir(&at) else {
+                    continue;
+                };
+                let mut names: Vec<Vec<u8>> = rd
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().as_bytes().to_vec())
+                    .filter(|name| component_matches(comp, name))
+                    .collect();
+                names.sort();
+                next.extend(names.iter().map(|name| join(name)));
+            }
+            partial = next;
+            if partial.is_empty() {
+                break;
+            }
+        }
+        // An intermediate component must be a directory to have matched
+        // anything below it; a literal one that is not just drops out here.
+        partial.retain(|p| {
+            dir.join(std::ffi::OsStr::from_bytes(p))
+                .symlink_metadata()
+                .is_ok()
+        });
+        if partial.is_empty() {
+            return vec![word.to_vec()];
+        }
+        partial.sort();
+        partial
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +723,55 @@ mod tests {
         assert!(!is_safe_relative(b"/etc/passwd"));
         assert!(!is_safe_relative(b"a//b"));
         assert!(!is_safe_relative(b""));
+    }
+    #[test]
+    fn builtin_modules_with_firmware_are_listed_once() {
+        let data = b"a.firmware=x\0b.alias=y\0a.firmware=z\0c.firmware=\0d.firmware=w\0";
+        assert_eq!(
+            builtin_modules_with_firmware(data),
+            vec![b"a".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn firmware_patterns_expand_as_bash_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        for f in [
+            "q/a660_zap.mbn",
+            "q/a650_zap.mbn",
+            "q/.hidden.mbn",
+            "q/B.mbn",
+            "r/a660_zap.mbn",
+            "star*name",
+        ] {
+            let p = d.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let ex = |w: &str| -> Vec<String> {
+            shell_glob::expand(d, w.as_bytes())
+                .into_iter()
+                .map(|v| String::from_utf8(v).unwrap())
+                .collect()
+        };
+        assert_eq!(ex("q/a6*_zap.mbn"), ["q/a650_zap.mbn", "q/a660_zap.mbn"]);
+        // Byte order (C locale): upper case first; no hidden files.
+        assert_eq!(
+            ex("q/*.mbn"),
+            ["q/B.mbn", "q/a650_zap.mbn", "q/a660_zap.mbn"]
+        );
+        assert_eq!(ex("?/a660_zap.mbn"), ["q/a660_zap.mbn", "r/a660_zap.mbn"]);
+        assert_eq!(ex("q/a6[5]0_zap.mbn"), ["q/a650_zap.mbn"]);
+        assert_eq!(ex("q/.*"), ["q/.hidden.mbn"]);
+        // No match: the word as written; not a pattern: as written.
+        assert_eq!(ex("q/none*.mbn"), ["q/none*.mbn"]);
+        assert_eq!(ex("x/*/a.bin"), ["x/*/a.bin"]);
+        assert_eq!(ex("q/a[6"), ["q/a[6"]);
+        assert_eq!(ex("star\\*name"), ["star\\*name"]);
+        assert_eq!(ex("sta?\\*name"), ["star*name"]);
+        assert!(!shell_glob::has_glob(b"a[b"));
+        assert!(shell_glob::has_glob(b"a[b]"));
+        assert!(!shell_glob::has_glob(b"a\\*b"));
     }
 }
