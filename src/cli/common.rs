@@ -132,6 +132,14 @@ pub fn utf8(flag: &str, path: &Path) -> Result<String, Stop> {
     })
 }
 
+/// The running kernel's release (`uname -r`): the default VERSION of
+/// `modinfo NAME` and `modprobe`; empty when it cannot be read.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_default()
+}
+
 /// A byte string argument (module names, aliases) as the library takes it.
 pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;

@@ -241,23 +241,22 @@ pub fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut io = Io::new();
-    let (statuses, result) = if invoked_as == "depmod" {
-        // Under the name `depmod` (a symlink): `kmodtree depmod`.
-        let statuses = statuses(Some("depmod"));
-        let result = parse::<depmod::DepmodCli>(&argv, Some("depmod"))
+    // Under the name of a kmod tool (a symlink): that subcommand.
+    let tool = ["depmod", "modinfo"].into_iter().find(|t| *t == invoked_as);
+    let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
+    let result = match tool {
+        Some("depmod") => parse::<depmod::DepmodCli>(&argv, tool)
             .map_err(|e| depmod::kmod_usage_error(e, &argv))
-            .and_then(|cli| depmod::run(&cli.args, &mut io));
-        (statuses, result)
-    } else {
-        let name = subcommand_of(&argv);
-        let statuses = statuses(name);
-        let result = parse::<Cli>(&argv, None)
-            .map_err(|e| match name {
+            .and_then(|cli| depmod::run(&cli.args, &mut io)),
+        Some("modinfo") => parse::<modinfo::ModinfoCli>(&argv, tool)
+            .map_err(Stop::Usage)
+            .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
+        _ => parse::<Cli>(&argv, None)
+            .map_err(|e| match subcommand_of(&argv) {
                 Some("depmod") => depmod::kmod_usage_error(e, &argv),
                 _ => Stop::Usage(e),
             })
-            .and_then(|cli| dispatch(&cli.command, &mut io));
-        (statuses, result)
+            .and_then(|cli| dispatch(&cli.command, &mut io)),
     };
     ExitCode::from(finish(io, statuses, result))
 }
@@ -312,6 +311,7 @@ mod tests {
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
         depmod::DepmodCli::command().debug_assert();
+        modinfo::ModinfoCli::command().debug_assert();
     }
 
     #[test]
