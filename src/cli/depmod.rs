@@ -3,7 +3,7 @@
 //! file that knows the depmod library API.)
 
 use super::common::TreeArgs;
-use super::output::{out, Io};
+use super::output::Io;
 use super::{Status, Stop};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser};
@@ -148,16 +148,13 @@ impl DepmodArgs {
 /// Runs depmod; prints `-n`'s databases, then kmodtree's notes and kmod's
 /// diagnostics (`depmod: LEVEL: text`; INFO only with `-vv`).
 pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
+    let opts = args.options()?;
     if args.version {
-        out!(
-            io,
-            "the version",
-            "kmodtree {} (kmod 34 and 30 compatible depmod)\n",
-            env!("CARGO_PKG_VERSION")
-        )?;
+        // kmod's two lines, which scripts parse.
+        let text = kmodtree::modprobe::version_text(opts.kmod, opts.suffixes.gzip);
+        io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
-    let opts = args.options()?;
     let outcome = depmod::run(&opts);
     io.out("the databases", &outcome.stdout)?;
     for note in &outcome.notes {
