@@ -10,9 +10,8 @@
 //! * [`resolve`] — symbol owners, direct and transitive dependencies, cycles;
 //! * [`render`] — pure functions from the resolved tree to the bytes of each
 //!   database, with [`index`] for kmod's binary trie format;
-//! * [`output`] — the only stage that writes databases: temporary file,
-//!   then rename; [`spill`] keeps depmod's per-module lists in an unlinked
-//!   temporary file between reading and rendering.
+//! * [`output`] — the only stage that writes databases: temporary files,
+//!   then renames.
 //!
 //! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
 //! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge
@@ -31,12 +30,10 @@ pub mod index;
 pub mod jobs;
 pub mod kmod;
 pub mod kmod_hash;
-pub mod memory;
 pub mod modinfo;
 pub mod module;
 pub mod output;
 pub mod render;
 pub mod resolve;
-pub mod spill;
 pub mod tree;
 pub mod union;

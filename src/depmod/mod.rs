@@ -7,7 +7,7 @@ use crate::module::{
     self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
     SymbolInterner, SymbolList,
 };
-use crate::render::{self, InputFile, RenderInput, RenderOptions, Rendered};
+use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions, Rendered};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
@@ -15,9 +15,6 @@ use crate::tree::{config, order, Config};
 use camino::Utf8PathBuf;
 use rayon::prelude::*;
 use std::io::Write;
-
-mod records;
-pub use records::{ModuleRecords, SpilledTree};
 
 /// depmod's options (see `kmodtree depmod --help`).
 #[derive(Clone, Debug, Default)]
@@ -110,8 +107,7 @@ impl LoadedTree {
 }
 
 impl LoadedModule {
-    /// Releases the lists' spare capacity, for a module kept in memory
-    /// (one spilled is copied out at once).
+    /// Releases the lists' spare capacity.
     pub fn shrink_to_fit(&mut self) {
         for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
             list.shrink_to_fit();
@@ -162,15 +158,10 @@ impl LoadedModule {
     }
 }
 
-/// kmod's messages for a module that failed to load (`errors`: see
-/// [`ModuleRecords::load_errors`]), in its order.
-fn load_diagnostics(
-    errors: (Option<&ModuleError>, Option<&ModuleError>),
-    path: &str,
-    kmod: KmodVersion,
-    out: &mut Vec<Diagnostic>,
-) {
-    let Some(err) = errors.0.or(errors.1) else {
+/// kmod's messages for a module that failed to load (wholly, or its
+/// exports), in its order.
+fn load_diagnostics(m: &LoadedModule, path: &str, kmod: KmodVersion, out: &mut Vec<Diagnostic>) {
+    let Some(err) = m.error.as_deref().or(m.exports_error.as_deref()) else {
         return;
     };
     // kmod 34 reports liblzma's error at each of its three attempts.
@@ -408,28 +399,22 @@ fn read_largest_first<T: Send>(
         order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
         // One module per job: the costly modules, all at the front, would
         // otherwise be one thread's sequential share.
-        let mut read: Vec<T> = order
+        let read: Vec<T> = order
             .par_iter()
             .with_max_len(1)
             .map(|&i| read(&modules[i]))
             .collect();
         crate::module::release_pool_read_buffers();
-        // Back to input order in place (a second tree-sized vector
-        // would be part of the peak): `read[k]` belongs at `order[k]`.
-        for k in 0..read.len() {
-            while order[k] != k {
-                let t = order[k];
-                read.swap(k, t);
-                order.swap(k, t);
-            }
-        }
-        read
+        // Back to input order: `read[k]` belongs at `order[k]`.
+        let mut read: Vec<(usize, T)> = order.into_iter().zip(read).collect();
+        read.sort_unstable_by_key(|&(i, _)| i);
+        read.into_iter().map(|(_, t)| t).collect()
     };
     crate::jobs::run_with_jobs(jobs, work)
 }
 
 fn read_input(dir: &str, name: &str) -> InputFile {
-    std::fs::read(format!("{dir}/{name}")).map_err(|e| strerror(&e))
+    std::fs::read(format!("{dir}/{name}"))
 }
 
 /// A resolved, rendered tree (nothing written yet).
@@ -452,7 +437,7 @@ pub struct Failed {
 /// Err means exit 1 with nothing written (cycles, bad characters).
 pub fn build(
     prep: &Prepared,
-    tree: &dyn ModuleRecords,
+    tree: &LoadedTree,
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Built, Failed> {
@@ -467,12 +452,8 @@ pub fn build(
                 diags.extend(r.diags.iter().cloned());
                 Some(r)
             }
-            Err(render::RenderAllError::BadCharacter(bad)) => {
-                diags.push(bad_character(&bad));
-                None
-            }
             Err(e) => {
-                diags.push(Diagnostic::error(e.to_string()));
+                diags.push(render_failure(&e));
                 None
             }
         },
@@ -480,18 +461,19 @@ pub fn build(
     Ok(Built { rendered, verbose })
 }
 
-fn bad_character(bad: &render::BadCharacter) -> Diagnostic {
-    Diagnostic {
-        level: Level::Fatal,
-        text: bad.to_string(),
+/// kmod's message for a database it refuses to render.
+fn render_failure(e: &render::RenderError) -> Diagnostic {
+    match e {
+        render::RenderError::BadCharacter(bad) => Diagnostic::fatal(bad.to_string()),
+        render::RenderError::IndexTooLarge { .. } => Diagnostic::error(e.to_string()),
     }
 }
 
 /// The tree in kmod's module array order with every module's transitive
 /// dependencies, and the symbol table. It owns all of it: the modules'
 /// interned symbol names are no longer needed (see
-/// [`LoadedTree::release_symbols`] and [`SpilledTree::release_symbols`]);
-/// their lists are read from the tree while rendering.
+/// [`LoadedTree::release_symbols`]); their lists are read from the tree
+/// while rendering.
 pub struct Resolution {
     /// `array[pos]`: index in `prep.modules` of the module at `pos`.
     array: Vec<usize>,
@@ -540,7 +522,7 @@ fn module_array(prep: &Prepared, opts: &DepmodOptions, diags: &mut Vec<Diagnosti
 /// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
 pub fn resolve(
     prep: &Prepared,
-    tree: &dyn ModuleRecords,
+    tree: &LoadedTree,
     opts: &DepmodOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Resolution, Failed> {
@@ -549,10 +531,10 @@ pub fn resolve(
     // Load diagnostics and the symbol table, in array order.
     let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
     for (pos, &i) in array.iter().enumerate() {
-        let errors = tree.load_errors(i);
-        load_diagnostics(errors, prep.modules[i].path().as_str(), opts.kmod, diags);
-        if errors.1.is_none() {
-            for e in tree.exports(i).iter() {
+        let m = &tree.modules[i];
+        load_diagnostics(m, prep.modules[i].path().as_str(), opts.kmod, diags);
+        if m.exports_error.is_none() {
+            for e in m.exports.iter() {
                 table.add_export(e.name, e.crc, pos as u32);
             }
         }
@@ -561,8 +543,8 @@ pub fn resolve(
     let direct = resolve::direct_dependencies(
         array.len(),
         &path_of,
-        &|pos| tree.imports(array[pos]),
-        tree.symbols(),
+        &|pos| &tree.modules[array[pos]].imports,
+        &tree.symbols,
         &table,
         DepOptions {
             print_unknown: prep.print_unknown,
@@ -598,7 +580,7 @@ impl Resolution {
     pub fn render<T>(
         self,
         prep: &Prepared,
-        tree: &dyn ModuleRecords,
+        tree: &LoadedTree,
         opts: &DepmodOptions,
         diags: &mut Vec<Diagnostic>,
         render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
@@ -613,12 +595,21 @@ impl Resolution {
         let builtin = read_input(dir, "modules.builtin");
         let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
         let symbols = table.module_symbols();
-        let modules = records::InArrayOrder {
-            array: &array,
-            candidates: &prep.modules,
-            transitive: &transitive,
-            tree,
-        };
+        let modules: Vec<RenderModule> = array
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                let (c, m) = (&prep.modules[i], &tree.modules[i]);
+                RenderModule {
+                    name: c.name(),
+                    db_path: c.db_path(),
+                    deps: transitive.of(pos),
+                    aliases: &m.aliases,
+                    softdeps: &m.softdeps,
+                    weakdeps: &m.weakdeps,
+                }
+            })
+            .collect();
         let input = RenderInput {
             modules: &modules,
             symbols: &symbols,
@@ -684,8 +675,6 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             }
         }
     }
-    let timing = std::env::var_os("KMODTREE_TIMING").is_some();
-    let t0 = std::time::Instant::now();
     let prep = match prepare(opts) {
         Ok(p) => p,
         Err(mut o) => {
@@ -699,101 +688,66 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
         ..Default::default()
     };
     outcome.diags.extend(prep.diags.iter().cloned());
-    let t1 = std::time::Instant::now();
-    let mut cached = None;
-    let tree = match &opts.manifest {
-        None => Tree::Spilled(SpilledTree::read(
-            &prep.modules,
-            &opts.limits,
-            opts.jobs,
-            crate::spill::Spill::in_temp_dir(),
-        )),
+    let mut tree = match &opts.manifest {
+        None => read_modules(&prep.modules, &opts.limits, opts.jobs),
         Some(file) => {
             use crate::audit::cache;
             let (c, problem) = cache::Cache::load(file, &opts.limits);
             if let Some(p) = problem {
                 outcome.notes.push(format!("kmodtree: warning: {p}"));
             }
-            let mut r = cache::read_modules_cached(
+            let r = cache::read_modules_cached(
                 &prep.modules,
                 &opts.limits,
                 opts.jobs,
                 c,
                 opts.manifest_verify,
             );
-            if timing {
+            if std::env::var_os("KMODTREE_TIMING").is_some() {
                 eprintln!("kmodtree timing: manifest {:?}", r.stats);
             }
-            let tree = std::mem::take(&mut r.tree);
-            cached = Some(r);
-            Tree::Loaded(tree)
-        }
-    };
-    let t2 = std::time::Instant::now();
-    let hwm_read = timing.then(peak_rss_kib).flatten();
-    let mut tree = match (cached, tree) {
-        (Some(mut r), Tree::Loaded(tree)) if r.changed => {
-            r.tree = tree;
-            if let Some(file) = &opts.manifest {
+            if r.changed {
                 if let Err(e) = r.write(file, &opts.limits) {
                     outcome.notes.push(format!("kmodtree: warning: {e}"));
                 }
             }
-            Tree::Loaded(std::mem::take(&mut r.tree))
+            r.tree
         }
-        (_, tree) => tree,
     };
-    // Each database goes to its temporary as it is rendered (none is held
-    // whole); they are renamed once all are written.
-    let out = camino::Utf8Path::new(&prep.dirs.out);
-    let staged = crate::output::StagedFiles::new(out);
-    let built = if opts.dry_run {
-        // `-n`: the text databases to stdout.
-        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
-            resolution.render(
-                &prep,
-                tree.records(),
-                opts,
-                &mut outcome.diags,
-                |input, ropts, diags| {
-                    let (text, d) = render::render_text_only(input, ropts);
-                    diags.extend(d);
-                    Some(Some(text))
-                },
-            )
-        })
-    } else {
-        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
+    let built = resolve(&prep, &tree, opts, &mut outcome.diags).and_then(|resolution| {
+        if !opts.dry_run {
             // The symbol table has what rendering needs of the symbols.
             tree.release_symbols();
-            crate::memory::return_free_pages();
-            resolution.render(
-                &prep,
-                tree.records(),
-                opts,
-                &mut outcome.diags,
-                |input, ropts, diags| {
-                    render_to_temporaries(input, ropts, &staged, diags).map(|()| None)
-                },
-            )
-        })
-    };
-    // Nothing rendered from lists that could not be read back is kept.
-    let spill_failure = tree.spill_failure();
-    // Freeing a whole tree takes a while: do it beside the renaming.
-    rayon::spawn(move || drop(tree));
-    let t3 = std::time::Instant::now();
-    if timing {
-        eprintln!(
-            "kmodtree timing: discover {:?}, read {:?}, resolve+render {:?}; \
-             peak RSS after reading {:?} KiB, after rendering {:?} KiB",
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            hwm_read,
-            peak_rss_kib()
-        );
-    }
+        }
+        resolution.render(
+            &prep,
+            &tree,
+            opts,
+            &mut outcome.diags,
+            |input, ropts, diags| {
+                if opts.dry_run {
+                    // `-n`: the text databases to stdout.
+                    let (text, d) = render::render_text_only(input, ropts);
+                    diags.extend(d);
+                    return Some(Rendered {
+                        files: vec![("", text)],
+                        diags: Vec::new(),
+                    });
+                }
+                match render::render_all(input, ropts) {
+                    Ok(r) => {
+                        diags.extend(r.diags.iter().cloned());
+                        Some(r)
+                    }
+                    Err(e) => {
+                        diags.push(render_failure(&e));
+                        None
+                    }
+                }
+            },
+        )
+    });
+    drop(tree);
     let verbose = match &built {
         Ok((_, v)) => v,
         Err(f) => &f.verbose,
@@ -804,133 +758,43 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             outcome.stdout.push(b'\n');
         }
     }
-    let text = match built {
-        Ok((text, _)) => text,
+    let rendered = match built {
+        Ok((r, _)) => r,
         Err(_) => {
             outcome.exit_code = 1;
             return outcome;
         }
     };
-    if let Some(reason) = spill_failure {
-        outcome.diags.push(Diagnostic {
-            level: Level::Fatal,
-            text: format!("could not read back the modules' data from {SPILL_PLACE}: {reason}"),
-        });
+    if opts.dry_run {
+        for (_, text) in rendered.files {
+            outcome.stdout.extend_from_slice(&text);
+        }
+        return outcome;
+    }
+    let out = camino::Utf8Path::new(&prep.dirs.out);
+    if let Err(e) = create_output_dir(out) {
+        outcome.diags.push(Diagnostic::fatal(format!(
+            "could not create directory {out}: {}",
+            strerror(&e)
+        )));
         outcome.exit_code = 1;
         return outcome;
     }
-    if let Some(t) = text {
-        outcome.stdout.extend_from_slice(&t);
-        return outcome;
-    }
-    if let Err(e) = staged.commit() {
+    if let Err(e) = crate::output::write_all_atomic(out, &rendered.files) {
         outcome.diags.push(Diagnostic::error(e.to_string()));
         outcome.exit_code = 1;
     }
     outcome
 }
 
-/// Where depmod keeps the modules' lists between reading and rendering,
-/// as its messages name it.
-const SPILL_PLACE: &str = "its temporary file in TMPDIR";
-
-/// The tree `run` resolves: spilled, or in memory when it comes from the
-/// `--manifest` cache (which keeps it whole to write it back).
-enum Tree {
-    Loaded(LoadedTree),
-    Spilled(SpilledTree),
-}
-
-impl Tree {
-    fn records(&self) -> &dyn ModuleRecords {
-        match self {
-            Tree::Loaded(t) => t,
-            Tree::Spilled(t) => t,
-        }
-    }
-
-    fn release_symbols(&mut self) {
-        match self {
-            Tree::Loaded(t) => t.release_symbols(),
-            Tree::Spilled(t) => t.release_symbols(),
-        }
-    }
-
-    fn spill_failure(&self) -> Option<String> {
-        match self {
-            Tree::Loaded(_) => None,
-            Tree::Spilled(t) => t.failure(),
-        }
-    }
-}
-
-/// Renders every database straight into its temporary in `staged`,
-/// creating the output directory first (kmod's `mkdir_p`: mode 0755 minus
-/// the umask). None after a diagnostic: content kmod refuses, a directory
-/// that cannot be created, a temporary that cannot be written.
-fn render_to_temporaries(
-    input: &RenderInput,
-    ropts: RenderOptions,
-    staged: &crate::output::StagedFiles,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<()> {
-    enum Refused {
-        Mkdir(String),
-        Write(crate::output::WriteError),
-    }
-    let out = staged.dir();
-    let mkdir = std::sync::OnceLock::new();
-    let sink = |name: &'static str, produce: &render::Producer| -> Result<(), Refused> {
-        mkdir
-            .get_or_init(|| {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(out)
-                    .map_err(|e| strerror(&e))
-            })
-            .clone()
-            .map_err(Refused::Mkdir)?;
-        staged.stage_with(name, produce).map_err(Refused::Write)
-    };
-    match render::render_each(input, ropts, &sink) {
-        Ok(d) => {
-            diags.extend(d);
-            staged.order_by_key(render::writing_rank);
-            Some(())
-        }
-        Err(render::RenderError::BadCharacter(bad)) => {
-            diags.push(bad_character(&bad));
-            None
-        }
-        Err(render::RenderError::Sink {
-            error: Refused::Mkdir(reason),
-            diags: d,
-        }) => {
-            diags.extend(d);
-            diags.push(Diagnostic {
-                level: Level::Fatal,
-                text: format!("could not create directory {out}: {reason}"),
-            });
-            None
-        }
-        Err(render::RenderError::Sink {
-            error: Refused::Write(e),
-            diags: d,
-        }) => {
-            diags.extend(d);
-            diags.push(Diagnostic::error(e.to_string()));
-            None
-        }
-    }
-}
-
-/// The process's peak resident set so far (`VmHWM`), for `KMODTREE_TIMING`.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// Creates the output directory as kmod's `mkdir_p` does: mode 0755 minus
+/// the umask.
+fn create_output_dir(out: &camino::Utf8Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(out)
 }
 
 /// The module directory under the base, without leading slashes. `-m`

@@ -5,7 +5,6 @@ use super::symbols::SymbolEntry;
 use super::SymbolTable;
 use crate::kmod::Diagnostic;
 use crate::module::{ImportList, InternedSymbols, SymbolId};
-use std::borrow::Cow;
 
 /// Options of the dependency pass.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,9 +27,8 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// The undefined symbols of the module at each array position (the
-/// tree may read them back from a spill as they are asked for).
-pub type ImportsOf<'a> = dyn Fn(usize) -> Cow<'a, ImportList> + Sync + 'a;
+/// The undefined symbols of the module at each array position.
+pub type ImportsOf<'a> = dyn Fn(usize) -> &'a ImportList + Sync + 'a;
 
 /// The path of the module at each array position, as kmod prints it in
 /// warnings.
@@ -61,7 +59,7 @@ pub fn direct_dependencies(
     for start in (0..count).step_by(PART) {
         let part: Vec<ModuleDeps> = (start..count.min(start + PART))
             .into_par_iter()
-            .map(|pos| module_direct_dependencies(pos, path_of, &imports(pos), &lookup, opts))
+            .map(|pos| module_direct_dependencies(pos, path_of, imports(pos), &lookup, opts))
             .collect();
         for m in part {
             out.deps.push_list(&m.deps);
