@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kmodtree::closure::{self, ModprobeOptions};
-use kmodtree::depmod::{self, DepmodOptions};
+use kmodtree::depmod;
 use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
 use kmodtree::tree::walk::Suffixes;
@@ -686,48 +686,93 @@ struct DepmodArgs {
     /// (device, inode, size, mtime, ctime)
     #[arg(long = "manifest-verify", requires = "manifest")]
     manifest_verify: bool,
+    /// With --manifest: print how many modules were reused unchanged,
+    /// reused after hashing, and read
+    #[arg(long = "manifest-stats", requires = "manifest")]
+    manifest_stats: bool,
     /// [VERSION] [MODULE_FILE...]
     #[arg(value_name = "ARGS", allow_hyphen_values = false)]
     args: Vec<String>,
 }
 
 impl DepmodArgs {
-    fn options(&self) -> DepmodOptions {
-        DepmodOptions {
-            all: self.all,
-            quick: self.quick,
-            basedir: self.basedir.clone(),
-            moduledir: self.moduledir.clone(),
-            outdir: self.outdir.clone(),
-            config: self.config.clone(),
-            host_config: self.host_config,
-            errsyms: self.errsyms,
-            symvers: self.symvers.clone(),
-            system_map: self.filesyms.clone(),
-            dry_run: self.dry_run,
-            prefix: self.prefix.clone(),
-            warn_dups: self.warn,
-            verbose: self.verbose,
-            args: self.args.clone(),
-            jobs: self.jobs,
-            kmod: match self.kmod_version {
+    /// The run these arguments ask for, or kmod's message for arguments
+    /// it refuses (exit 1): `-P` of more than one character, a first
+    /// argument that is not a version. Without a version, the running
+    /// kernel's.
+    fn depmod(&self) -> Result<depmod::Depmod, kmodtree::kmod::Diagnostic> {
+        use depmod::{ConfigSource, KernelSymbols, ModuleSelection};
+        use kmodtree::kmod::{is_version_number, Diagnostic};
+        let prefix = match self.prefix.as_deref().map(str::as_bytes) {
+            None => None,
+            Some(&[c]) => Some(c),
+            Some(_) => return Err(Diagnostic::fatal("-P only takes a single char")),
+        };
+        let mut args = self.args.iter().peekable();
+        let version = match args.next_if(|v| is_version_number(v)) {
+            Some(v) => v.clone(),
+            None => match args.peek() {
+                Some(bad) => return Err(Diagnostic::error(format!("Bad version passed {bad}"))),
+                None => std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .map(|s| s.trim_end().to_string())
+                    .unwrap_or_default(),
+            },
+        };
+        let files: Vec<camino::Utf8PathBuf> = args.map(Into::into).collect();
+        let mut d = match &self.basedir {
+            Some(b) => depmod::Depmod::new(b, version),
+            None => depmod::Depmod::system(version),
+        };
+        if let Some(m) = &self.moduledir {
+            d = d.module_dir(m);
+        }
+        if let Some(o) = &self.outdir {
+            d = d.output_base(o);
+        }
+        // -E wins over -F.
+        d = d.kernel_symbols(match (&self.symvers, &self.filesyms) {
+            (Some(f), _) => KernelSymbols::Symvers(f.into()),
+            (None, Some(f)) => KernelSymbols::SystemMap(f.into()),
+            (None, None) => KernelSymbols::None,
+        });
+        d = d.config(if !self.config.is_empty() {
+            ConfigSource::Paths(self.config.iter().map(Into::into).collect())
+        } else if self.host_config {
+            ConfigSource::Host
+        } else {
+            ConfigSource::Hermetic
+        });
+        d = d.modules(if self.all || files.is_empty() {
+            ModuleSelection::All
+        } else {
+            ModuleSelection::Files(files)
+        });
+        if let Some(m) = &self.manifest {
+            d = d.manifest(m, self.manifest_verify);
+        }
+        Ok(d.errsyms(self.errsyms)
+            .kmod_version(match self.kmod_version {
                 KmodArg::V34 => KmodVersion::V34,
                 KmodArg::V30 => KmodVersion::V30,
-            },
-            suffixes: Suffixes {
+            })
+            .suffixes(Suffixes {
                 gzip: !self.without_zlib,
                 ..Suffixes::default()
-            },
-            limits: Limits {
+            })
+            .limits(Limits {
                 max_image_size: self.max_module_size,
-            },
-            manifest: self.manifest.clone(),
-            manifest_verify: self.manifest_verify,
-        }
+            })
+            .jobs(self.jobs)
+            .warn_dups(self.warn)
+            .symbol_prefix(prefix)
+            .verbose(self.verbose >= 1)
+            .dry_run(self.dry_run)
+            .quick(self.quick))
     }
 }
 
 fn run_depmod(args: &DepmodArgs) -> ExitCode {
+    use std::io::Write;
     if args.version {
         println!(
             "kmodtree {} (kmod 34 and 30 compatible depmod)",
@@ -735,15 +780,56 @@ fn run_depmod(args: &DepmodArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let opts = args.options();
-    let outcome = depmod::run(&opts);
-    outcome.print(
-        "depmod",
-        opts.verbose,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    );
-    ExitCode::from(outcome.exit_code as u8)
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let depmod = match args.depmod() {
+        Ok(d) => d,
+        Err(d) => {
+            let _ = err.write_all(d.render("depmod").as_bytes());
+            return ExitCode::from(1);
+        }
+    };
+    let result = depmod.run();
+    let (verbose, problems, stats, diags, code) = match &result {
+        Ok(r) => (
+            &r.verbose,
+            &r.manifest_problems,
+            r.cache_stats,
+            r.diagnostics.clone(),
+            0,
+        ),
+        Err(f) => (
+            &f.verbose,
+            &f.manifest_problems,
+            None,
+            f.all_diagnostics(),
+            1,
+        ),
+    };
+    if args.verbose >= 1 {
+        for l in verbose {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    if let Ok(depmod::Report {
+        output: depmod::Output::DryRun(text),
+        ..
+    }) = &result
+    {
+        let _ = out.write_all(text);
+    }
+    let _ = out.flush();
+    if let (true, Some(s)) = (args.manifest_stats, stats) {
+        let _ = writeln!(err, "kmodtree: manifest {s:?}");
+    }
+    for p in problems {
+        let _ = writeln!(err, "kmodtree: warning: {p}");
+    }
+    for d in diags {
+        if d.level <= kmodtree::kmod::Level::Warning || args.verbose >= 2 {
+            let _ = err.write_all(d.render("depmod").as_bytes());
+        }
+    }
+    ExitCode::from(code)
 }
 
 /// Under the name `depmod` (a symlink), behave as `kmodtree depmod`.

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Value of the `kind` field.
 pub const CACHE_KIND: &str = "kmodtree-depmod-manifest";
@@ -156,14 +156,31 @@ struct CacheEntryRef<'a> {
 /// Why a cache file was not used (printed as a warning).
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{file}: cannot read manifest: {reason}")]
-    Read { file: String, reason: String },
+    #[error("{}: cannot read manifest: {}", file.display(), crate::kmod::strerror(source))]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{file}: corrupt manifest (ignored): {reason}")]
     Corrupt { file: String, reason: String },
     #[error("{file}: manifest {what} (ignored)")]
     Foreign { file: String, what: String },
-    #[error("{file}: cannot write manifest: {reason}")]
-    Write { file: String, reason: String },
+    #[error("{}: cannot write manifest: {}", file.display(), .source)]
+    Write {
+        file: PathBuf,
+        #[source]
+        source: WriteProblem,
+    },
+}
+
+/// Why the cache file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteProblem {
+    #[error("not a UTF-8 path")]
+    NotUtf8,
+    #[error("{}", crate::kmod::strerror(&.0.source))]
+    Write(#[from] crate::output::WriteError),
 }
 
 /// A loaded cache (possibly empty).
@@ -186,8 +203,8 @@ impl Cache {
                 return (
                     Cache::default(),
                     Some(CacheError::Read {
-                        file: name,
-                        reason: crate::kmod::strerror(&e),
+                        file: file.to_path_buf(),
+                        source: e,
                     }),
                 )
             }
@@ -489,9 +506,9 @@ impl CachedRead {
 
     /// Writes the file atomically (temporary file, then rename).
     pub fn write(&self, file: &Path, limits: &Limits) -> Result<(), CacheError> {
-        let werr = |reason: String| CacheError::Write {
-            file: file.display().to_string(),
-            reason,
+        let werr = |source: WriteProblem| CacheError::Write {
+            file: file.to_path_buf(),
+            source,
         };
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -500,10 +517,10 @@ impl CachedRead {
         let name = file
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| werr("not a UTF-8 file name".into()))?;
-        let dir =
-            camino::Utf8Path::from_path(dir).ok_or_else(|| werr("not a UTF-8 path".into()))?;
-        crate::output::write_atomic(dir, name, &self.to_json(limits)).map_err(|e| werr(e.reason))
+            .ok_or(werr(WriteProblem::NotUtf8))?;
+        let dir = camino::Utf8Path::from_path(dir).ok_or(werr(WriteProblem::NotUtf8))?;
+        crate::output::write_atomic(dir, name, &self.to_json(limits))
+            .map_err(|e| werr(WriteProblem::Write(e)))
     }
 }
 

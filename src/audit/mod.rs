@@ -27,8 +27,10 @@ pub enum AuditError {
     NonUtf8(String),
     #[error("{file}: not a manifest: {reason}")]
     BadManifest { file: String, reason: String },
+    /// Regenerating the databases failed (the failure keeps depmod's
+    /// diagnostics).
     #[error("depmod failed: {0}")]
-    Depmod(String),
+    Depmod(#[from] Box<crate::depmod::DepmodFailure>),
 }
 
 impl AuditError {
