@@ -604,14 +604,9 @@ Deliberate differences from kmod's depmod:
   * Directories are walked in sorted order, so when two files give the same
     module name and kmod's priority rules tie, the result does not depend on
     the file system's directory order.
-  * Each database is written to a temporary file as it is rendered; the
-    temporaries replace the databases only once all were rendered and
-    written, so nothing changes when any of them fails (kmod stops
-    half-way).
-  * Between reading the modules and rendering the databases, each module's
-    aliases and symbols wait in an unlinked temporary file in $TMPDIR (in
-    memory when none can be written there), so memory does not grow with
-    the tree as kmod's does.
+  * Every database is rendered, then written to a temporary file; the
+    temporaries replace the databases only once all were written, so
+    nothing changes when any of them fails (kmod stops half-way).
   * Index content with bytes >= 0x80 is refused for every --kmod-version
     (kmod 30 would write a corrupt index).
   * The options are kmod 34's for every --kmod-version: -o and -m DIR work
