@@ -534,7 +534,6 @@ impl Depmod {
             array.len(),
             &path_of,
             &|pos| &tree.modules[array[pos]].imports,
-            &tree.symbols,
             &table,
             DepOptions {
                 print_unknown: prep.print_unknown,

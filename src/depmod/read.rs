@@ -1,25 +1,18 @@
 //! Reading a tree's modules in parallel: what depmod keeps of each one.
 
 use crate::kmod::{Diagnostic, KmodVersion};
-use crate::module::{
-    self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
-    SymbolInterner, SymbolList,
-};
+use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolList};
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 
 /// What depmod needs from one module file, extracted in parallel.
-///
-/// The imported symbols are interned: they are ids into the
-/// [`InternedSymbols`] of the [`LoadedTree`] the module belongs to. (The
-/// `--manifest` cache stores their names, see [`crate::audit::cache`].)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadedModule {
     pub aliases: StringList,
     pub softdeps: StringList,
     pub weakdeps: StringList,
     pub exports: SymbolList,
-    pub imports: ImportList,
+    pub imports: SymbolList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
     pub vermagic: Option<Vec<u8>>,
@@ -30,25 +23,21 @@ pub struct LoadedModule {
     pub exports_error: Option<Box<ModuleError>>,
 }
 
-/// The modules of a tree, read, and the symbols they import.
+/// The modules of a tree, read.
 #[derive(Clone, Debug, Default)]
 pub struct LoadedTree {
     /// `modules[i]` belongs to the i-th module file given to the reader.
     pub modules: Vec<LoadedModule>,
-    /// The names and CRCs behind every module's [`LoadedModule::imports`].
-    pub symbols: InternedSymbols,
 }
 
 impl LoadedTree {
-    /// Frees every module's exports and imports and the interned symbol
-    /// names: once the tree is resolved, only the aliases, softdeps and
+    /// Frees every module's exports and imports: once the tree is resolved, only the aliases, softdeps and
     /// weakdeps are rendered. The load errors stay.
     pub fn release_symbols(&mut self) {
         for m in &mut self.modules {
             m.exports = SymbolList::default();
-            m.imports = ImportList::default();
+            m.imports = SymbolList::default();
         }
-        self.symbols = InternedSymbols::default();
     }
 }
 
@@ -59,22 +48,18 @@ impl LoadedModule {
             list.shrink_to_fit();
         }
         self.exports.shrink_to_fit();
+        self.imports.shrink_to_fit();
     }
 
-    /// Reads one module file keeping only what depmod uses, its imports
-    /// interned in `interner`.
-    pub fn read(
-        path: &camino::Utf8Path,
-        limits: &Limits,
-        interner: &SymbolInterner,
-    ) -> LoadedModule {
+    /// Reads one module file keeping only what depmod uses.
+    pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
         let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
             let mut m = LoadedModule::default();
             match parts.exports {
                 Ok(e) => m.exports = e,
                 Err(e) => m.exports_error = Some(Box::new(e)),
             }
-            m.imports = interner.intern_imports(&parts.imports)?;
+            m.imports = parts.imports;
             for entry in parts
                 .modinfo
                 .map(module::modinfo::strings)
@@ -138,16 +123,12 @@ pub(super) fn load_diagnostics(
 
 /// Reads every module in parallel; results in input order.
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
-    let interner = SymbolInterner::new();
     let modules = read_largest_first(modules, jobs, |c| {
-        let mut m = LoadedModule::read(c.path(), limits, &interner);
+        let mut m = LoadedModule::read(c.path(), limits);
         m.shrink_to_fit();
         m
     });
-    LoadedTree {
-        modules,
-        symbols: interner.freeze(),
-    }
+    LoadedTree { modules }
 }
 
 /// `read` of every module, in parallel on `jobs` threads; results in
