@@ -13,7 +13,9 @@
 //! * [`output`] — the only stage that writes databases: temporary files,
 //!   then renames.
 //!
-//! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
+//! Command families sit on top: [`depmod`] (the typed [`Depmod`] builder:
+//! a tree and options in, a [`depmod::Report`] or a [`depmod::DepmodFailure`]
+//! out), [`modinfo`], [`closure`] (modprobe's
 //! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge
 //! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
 //! databases and initrd module folder), and [`dkms`] (building out-of-tree
@@ -37,3 +39,5 @@ pub mod render;
 pub mod resolve;
 pub mod tree;
 pub mod union;
+
+pub use depmod::Depmod;
