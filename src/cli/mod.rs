@@ -240,7 +240,6 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    kmodtree::memory::tune_allocator();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()
