@@ -289,19 +289,6 @@ fn is_safe_relative(name: &[u8]) -> bool {
 }
 
 /// Removes a directory tree on drop unless disarmed.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
 fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
     Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
@@ -413,12 +400,9 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "closure".into());
-    let tmp = TempDir {
-        path: parent.join(format!(".{base}.kmodtree-{}.tmp", std::process::id())),
-        keep: false,
-    };
-    let _ = std::fs::remove_dir_all(&tmp.path);
-    let tmp_moddir = tmp.path.join("lib/modules").join(&version);
+    crate::output::scratch::remove_abandoned(&parent, base.as_ref());
+    let tmp = crate::output::scratch::Scratch::dir_beside(&parent.join(&base)).at(&parent)?;
+    let tmp_moddir = tmp.path().join("lib/modules").join(&version);
     std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
@@ -469,7 +453,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             );
         }
     }
-    let tmp_fwdir = tmp.path.join("lib/firmware");
+    let tmp_fwdir = tmp.path().join("lib/firmware");
     let mut copied: Vec<Vec<u8>> = Vec::new();
     for (module, name) in wanted {
         report
@@ -521,9 +505,9 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             Err(e) => return Err(IoError::new(&src, e).into()),
         }
     }
-    let tmp_utf8 = utf8_dir(&tmp.path)?;
+    let tmp_utf8 = utf8_dir(tmp.path())?;
     // Name the final directory, not the temporary one, in depmod's messages.
-    let tmp_text = tmp.path.display().to_string();
+    let tmp_text = tmp.path().display().to_string();
     let out_text = out.display().to_string();
     let depmod = Depmod::new(tmp_utf8.as_std_path(), &version)
         .run()
@@ -565,9 +549,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     if out.is_dir() {
         std::fs::remove_dir(&out).at(&out)?;
     }
-    std::fs::rename(&tmp.path, &out).at(&out)?;
-    let mut tmp = tmp;
-    tmp.keep = true;
+    tmp.rename_to(&out).at(&out)?;
 
     // The log is text for the tool; the typed diagnostics are kept too.
     report
