@@ -14,6 +14,7 @@ mod dkms;
 mod modinfo;
 mod modprobe;
 mod output;
+mod signals;
 mod union;
 
 use clap::{Parser, Subcommand};
@@ -240,6 +241,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    signals::install();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()

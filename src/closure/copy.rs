@@ -288,16 +288,18 @@ fn is_safe_relative(name: &[u8]) -> bool {
             .all(|c| c != b".." && !c.is_empty() && c != b".")
 }
 
-/// Removes a directory tree on drop unless disarmed.
+use crate::output::scratch::create_dir_all_in;
+
 fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
     Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
 
-/// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents.
-fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
+/// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents
+/// up to `root` (the temporary tree: never re-created once removed).
+fn write_file_below(root: &Path, dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
     let target = dir.join(std::ffi::OsStr::from_bytes(rel));
     let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).at(parent)?;
+    create_dir_all_in(root, parent).at(parent)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
@@ -306,17 +308,23 @@ fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureE
     Ok(())
 }
 
-fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), ClosureError> {
+fn copy_or_link(
+    root: &Path,
+    src: &Path,
+    dir: &Path,
+    rel: &[u8],
+    link: bool,
+) -> Result<(), ClosureError> {
     if link {
         let target = dir.join(std::ffi::OsStr::from_bytes(rel));
         let parent = target.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent).at(parent)?;
+        create_dir_all_in(root, parent).at(parent)?;
         if std::fs::hard_link(src, &target).is_ok() {
             return Ok(());
         }
     }
     let bytes = std::fs::read(src).at(src)?;
-    write_file_below(dir, rel, &bytes)
+    write_file_below(root, dir, rel, &bytes)
 }
 
 /// What `cp lib/firmware/$name "$out"` finds for one spelling of a
@@ -403,12 +411,12 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     crate::output::scratch::remove_abandoned(&parent, base.as_ref());
     let tmp = crate::output::scratch::Scratch::dir_beside(&parent.join(&base)).at(&parent)?;
     let tmp_moddir = tmp.path().join("lib/modules").join(&version);
-    std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
+    create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&e.relpath));
-        copy_or_link(&src, &tmp_moddir, &e.relpath, opts.link)?;
+        copy_or_link(tmp.path(), &src, &tmp_moddir, &e.relpath, opts.link)?;
         report.modules.push(ClosureModule {
             name: name.clone(),
             relpath: e.relpath.clone(),
@@ -472,7 +480,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         for (src, as_name) in files {
             if !copied.contains(&as_name) {
                 let bytes = std::fs::read(&src).at(&src)?;
-                write_file_below(&tmp_fwdir, &as_name, &bytes)?;
+                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)?;
                 copied.push(as_name.clone());
             }
             copied_now.push(as_name);

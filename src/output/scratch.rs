@@ -222,6 +222,25 @@ pub fn rename_all(items: Vec<(Scratch, PathBuf)>, mut after: impl FnMut()) -> io
     result
 }
 
+/// Creates `path` and its missing parents below `root` (a temporary
+/// directory), but never `root` itself: once a signal's clean-up has
+/// removed the temporary, this fails rather than bring it back.
+pub fn create_dir_all_in(root: &Path, path: &Path) -> io::Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return fs::create_dir_all(path);
+    };
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && at.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Removes the leftovers of `dir/name` whose writers are gone: those whose
 /// lock this process can take. Others' live temporaries stay.
 pub fn remove_abandoned(dir: &Path, name: &OsStr) {
@@ -268,10 +287,31 @@ pub fn remove_abandoned(dir: &Path, name: &OsStr) {
 /// Removes every live temporary of this run and returns with the registry
 /// locked for good: no temporary is created and no rename completes after
 /// it. For a process about to end (the tool's signal handling).
-pub fn remove_all_and_hold() {
+///
+/// `quiesce` runs once the registry is locked, before anything is removed:
+/// the tool stops its other threads there, so that none re-creates a
+/// directory of a removed tree.
+pub fn remove_all_and_hold(quiesce: impl FnOnce()) {
     let registry = live();
+    quiesce();
     for e in registry.iter() {
-        remove(&e.path, e.dir);
+        if !e.dir {
+            remove(&e.path, false);
+            continue;
+        }
+        // Other threads may still be filling the tree: move it away first
+        // (their next paths fail), then remove until nothing is left.
+        let mut gone = e.path.clone();
+        gone.as_mut_os_string().push(".gone");
+        let path = match fs::rename(&e.path, &gone) {
+            Ok(()) => &gone,
+            Err(_) => &e.path,
+        };
+        for _ in 0..100 {
+            if fs::remove_dir_all(path).is_ok() || fs::symlink_metadata(path).is_err() {
+                break;
+            }
+        }
     }
     std::mem::forget(registry);
 }
