@@ -594,6 +594,12 @@ pub fn make_module_directory(
             .run()
             .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
         report.depmod_diagnostics = depmod.diagnostics;
+        // Messages name OUT, not the temporary (whose name is random).
+        crate::depmod::rename_in(
+            &mut report.depmod_diagnostics,
+            &tmp.path().to_string_lossy(),
+            &out.to_string_lossy(),
+        );
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
             crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
