@@ -115,7 +115,7 @@ fn identical_trees_give_identical_manifests_and_farms_record_their_links() {
     let d = kmodtree(&["diff", s(&ja), s(&b)]);
     assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
     // The farm differs only in its links.
-    let d = kmodtree(&["diff", s(&a), s(&farm)]);
+    let d = kmodtree(&["diff", "--verbose", s(&a), s(&farm)]);
     assert_eq!(d.code, 1);
     assert!(
         d.stdout.lines().all(|l| l.contains("(same content)")),
@@ -201,7 +201,7 @@ fn diff_explains_a_replaced_module_an_added_alias_and_a_kmod30_regeneration() {
         &version,
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let d = kmodtree(&["diff", s(&before), s(&a)]);
+    let d = kmodtree(&["diff", "--verbose", s(&before), s(&a)]);
     assert_eq!(d.code, 1);
     let lines: Vec<&str> = d.stdout.lines().collect();
     assert_eq!(lines.len(), 5, "{}", d.stdout);

@@ -10,7 +10,7 @@ pub mod esc;
 pub mod manifest;
 pub mod verify;
 
-pub use diff::{diff, load_side, DiffOptions, DiffReport, Side};
+pub use diff::{diff, load_side, DiffKind, DiffOptions, DiffReport, Difference, Side};
 pub use manifest::{audit_tree, Manifest};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 

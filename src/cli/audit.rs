@@ -47,6 +47,12 @@ pub struct DiffArgs {
     /// Most itemised differences per module or database (0: all)
     #[arg(long = "limit", value_name = "N", default_value_t = 20)]
     limit: usize,
+    /// List every layout-only and link-only difference (default: a count)
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Print the differences as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     #[command(flatten)]
     jobs: Jobs,
     /// Old tree (directory) or manifest (JSON of `kmodtree audit --json`)
@@ -73,9 +79,13 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
         audit::diff(&a, &b, &opts)
     });
     match result {
+        Ok(r) if args.json => {
+            io.out("the differences", super::json::diff(&r).as_bytes())?;
+            Ok(if r.identical() { 0 } else { 1 })
+        }
         Ok(r) if r.identical() => Ok(0),
         Ok(r) => {
-            for l in &r.lines {
+            for l in r.lines(args.verbose) {
                 io.out("the differences", l.as_bytes())?;
                 io.out("the differences", b"\n")?;
             }
@@ -109,6 +119,9 @@ pub struct VerifyArgs {
     /// Most itemised differences per database (0: all)
     #[arg(long = "limit", value_name = "N", default_value_t = 20)]
     limit: usize,
+    /// Print the report as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     #[command(flatten)]
     jobs: Jobs,
     /// Kernel version
@@ -137,7 +150,11 @@ impl VerifyArgs {
 pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
     match audit::verify(&args.options()?) {
         Ok(r) => {
-            io.out("the report", r.render().as_bytes())?;
+            let text = match args.json {
+                true => super::json::verify(&r),
+                false => r.render(),
+            };
+            io.out("the report", text.as_bytes())?;
             Ok(if r.ok() { 0 } else { 1 })
         }
         Err(e) => error(io, e),

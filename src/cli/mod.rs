@@ -13,6 +13,7 @@ mod depmod;
 mod dkms;
 mod docs;
 mod help;
+mod json;
 mod modinfo;
 mod modprobe;
 mod output;

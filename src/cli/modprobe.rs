@@ -3,6 +3,7 @@
 //! into a new tree), all reading a tree as modprobe does.
 
 use super::common::{bytes, Basedir};
+use super::json;
 use super::output::{err, Io};
 use super::{Status, Stop};
 use clap::Args;
@@ -71,6 +72,9 @@ pub struct ShowDependsArgs {
     /// Ignore install commands (modprobe -i)
     #[arg(short = 'i', long = "ignore-install")]
     ignore_install: bool,
+    /// Print each target's lines as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     /// Module names, aliases or symbol:NAME
     #[arg(value_name = "TARGET", required = true)]
     targets: Vec<OsString>,
@@ -78,7 +82,20 @@ pub struct ShowDependsArgs {
 
 pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, Stop> {
     let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| bytes(t)).collect();
-    let outcome = closure::show_depends(&args.tree.options(args.ignore_install), &targets);
+    let options = args.tree.options(args.ignore_install);
+    if args.json {
+        let (outcome, actions) = closure::show_depends_actions(&options, &targets);
+        let status = super::status(outcome.exit_code);
+        io.out(
+            "the dependencies",
+            json::show_depends(&actions, status).as_bytes(),
+        )?;
+        for m in &outcome.messages {
+            io.err(m.render().as_bytes())?;
+        }
+        return Ok(status);
+    }
+    let outcome = closure::show_depends(&options, &targets);
     print(&outcome, "the dependency lines", io)
 }
 
@@ -138,6 +155,9 @@ pub struct ClosureArgs {
     /// Also copy the firmware of every built-in module (modules.builtin.modinfo)
     #[arg(long = "builtin-firmware")]
     builtin_firmware: bool,
+    /// Print what was copied, and the firmware found and missing, as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     /// Root modules: names, aliases or symbol:NAME
     #[arg(value_name = "ROOT")]
     roots: Vec<OsString>,
@@ -164,6 +184,9 @@ pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;
+            }
+            if args.json {
+                io.out("the report", json::closure(&args.out, &report).as_bytes())?;
             }
             Ok(0)
         }

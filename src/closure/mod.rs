@@ -15,8 +15,8 @@ pub mod show_depends;
 pub use copy::{assemble_module_closure, ClosureError, ClosureOptions, ClosureReport};
 pub use modprobe_config::ModprobeConfig;
 pub use show_depends::{
-    match_aliases, show_depends, LookupError, ModprobeOptions, ModuleIndexes, ProbeAction,
-    Resolver, RunOutcome,
+    match_aliases, show_depends, show_depends_actions, LookupError, ModprobeOptions, ModuleIndexes,
+    ProbeAction, Resolver, RunOutcome, TargetActions,
 };
 
 /// Message severities (kmod's log levels).
