@@ -111,6 +111,11 @@ pub struct Manifest {
     pub files: Vec<FileRecord>,
     pub modules: Vec<ModuleRecord>,
     pub databases: Vec<DatabaseRecord>,
+    /// Files that are not modules and whose path (or link target) is not
+    /// UTF-8: left out of the manifest, their paths `%XX`-encoded
+    /// ([`super::esc`]). Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// The layout's name as written in manifests.
@@ -214,6 +219,7 @@ pub fn audit_tree(
     }
     // (relative path, absolute path, link target, followed)
     let mut found: Vec<(String, PathBuf, Option<String>, bool)> = Vec::new();
+    let mut skipped = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
@@ -231,14 +237,26 @@ pub fn audit_tree(
         if e.file_type().is_dir() {
             continue;
         }
-        let rel = relative(dir, e.path())?;
+        let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
         let link = if e.path_is_symlink() {
             let t = std::fs::read_link(e.path()).at(e.path())?;
-            Some(utf8(e.path(), t.as_os_str())?)
+            Some(t)
         } else {
             None
         };
-        found.push((rel, e.path().to_path_buf(), link, true));
+        let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
+        match (rel_bytes.to_str(), link_utf8) {
+            (Some(rel), None) => found.push((rel.to_string(), e.path().to_path_buf(), None, true)),
+            (Some(rel), Some(Some(t))) => {
+                found.push((rel.to_string(), e.path().to_path_buf(), Some(t), true))
+            }
+            // Not UTF-8: a module is an error (the manifest cannot name
+            // it), another file is skipped and reported.
+            _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {
+                return Err(AuditError::NonUtf8(e.path().to_path_buf()))
+            }
+            _ => skipped.push(super::esc::encode(rel_bytes.as_encoded_bytes())),
+        }
     }
     for name in ["build", "source"] {
         let p = dir.join(name);
@@ -340,6 +358,7 @@ pub fn audit_tree(
         files: Vec::new(),
         modules: Vec::new(),
         databases: Vec::new(),
+        skipped,
     };
     for d in done {
         m.files.push(d.file);
@@ -353,11 +372,6 @@ fn utf8(path: &Path, s: &std::ffi::OsStr) -> Result<String, AuditError> {
     s.to_str()
         .map(str::to_string)
         .ok_or_else(|| AuditError::NonUtf8(path.to_path_buf()))
-}
-
-fn relative(dir: &Path, p: &Path) -> Result<String, AuditError> {
-    let rel = p.strip_prefix(dir).unwrap_or(p);
-    utf8(p, rel.as_os_str())
 }
 
 impl Manifest {
@@ -404,6 +418,13 @@ impl Manifest {
             count(FileKind::Other),
             count(FileKind::Link),
         );
+        if let Some(first) = self.skipped.first() {
+            let _ = writeln!(
+                s,
+                "  skipped: {} non-module files whose names are not UTF-8 (e.g. {first})",
+                self.skipped.len()
+            );
+        }
         let mut vermagics: BTreeMap<String, usize> = BTreeMap::new();
         for m in &self.modules {
             let v = m
