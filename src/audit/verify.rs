@@ -140,6 +140,29 @@ pub fn written_by(dir: &std::path::Path) -> Option<(KmodVersion, &'static str)> 
         .then_some((KmodVersion::V34, "modules.weakdep"))
 }
 
+/// Whether `disk`, the content of database `name` in `dir`, is what
+/// Guix's `modules.alias` or `modules.devname` writer gives for `dir` (a
+/// directory with Guix's `modules.name`). `guix` caches the rendering.
+fn guix_wrote(
+    dir: &str,
+    name: &str,
+    disk: &[u8],
+    guix: &mut Option<Option<crate::guix::GuixDatabases>>,
+    jobs: Option<usize>,
+) -> bool {
+    if !matches!(name, "modules.alias" | "modules.devname")
+        || !std::path::Path::new(dir).join("modules.name").is_file()
+    {
+        return false;
+    }
+    let dbs = guix.get_or_insert_with(|| crate::guix::guix_databases(dir, dir, jobs).ok());
+    match dbs {
+        Some(d) if name == "modules.alias" => d.alias == disk,
+        Some(d) => d.devname == disk,
+        None => false,
+    }
+}
+
 /// Verifies a tree.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let moddir = format!(
@@ -192,6 +215,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
 
     // Databases.
     let dir = &prep.dirs.dir;
+    let mut guix = None;
     for (name, bytes) in &built.rendered.files {
         let path = format!("{dir}/{name}");
         match std::fs::read(&path) {
@@ -204,6 +228,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             }
             Err(e) => return Err(crate::kmod::IoError::new(&path, e).into()),
             Ok(disk) if disk == *bytes => {}
+            Ok(disk) if guix_wrote(dir.as_str(), name, &disk, &mut guix, opts.jobs) => {
+                report.notes.push(format!(
+                    "{name}: written by Guix (kmodtree guix-db or Guix's \
+                     make-linux-module-directory: modules.name is there), fresh as Guix writes it"
+                ));
+            }
             Ok(disk) => {
                 let items = database_changes(name, &disk, bytes);
                 let layout_only = name.ends_with(".bin")
