@@ -212,6 +212,16 @@ pub fn audit_tree(
     jobs: Option<usize>,
     limits: &Limits,
 ) -> Result<Manifest, AuditError> {
+    audit_tree_with_progress(dir, jobs, limits, &crate::progress::Silent)
+}
+
+/// [`audit_tree`], reporting each file hashed to `progress`.
+pub fn audit_tree_with_progress(
+    dir: &Path,
+    jobs: Option<usize>,
+    limits: &Limits,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Manifest, AuditError> {
     let suffixes = Suffixes::default();
     let meta = std::fs::metadata(dir).at(dir)?;
     if !meta.is_dir() {
@@ -282,6 +292,7 @@ pub fn audit_tree(
     let work = || {
         found
             .par_iter()
+            .inspect(|_| progress.advance(1))
             .map(|(rel, abs, link, followed)| -> Result<Done, AuditError> {
                 if !followed {
                     let t = link.clone().unwrap_or_default();
@@ -350,7 +361,10 @@ pub fn audit_tree(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    let done = crate::jobs::run_with_jobs(jobs, work)?;
+    progress.start("hashing files", found.len() as u64);
+    let done = crate::jobs::run_with_jobs(jobs, work);
+    progress.finish();
+    let done = done?;
     let mut m = Manifest {
         format: MANIFEST_FORMAT,
         kind: MANIFEST_KIND.into(),

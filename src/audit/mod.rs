@@ -11,7 +11,7 @@ pub mod manifest;
 pub mod verify;
 
 pub use diff::{diff, load_side, DiffKind, DiffOptions, DiffReport, Difference, Side};
-pub use manifest::{audit_tree, Manifest};
+pub use manifest::{audit_tree, audit_tree_with_progress, Manifest};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
 use crate::kmod::IoError;

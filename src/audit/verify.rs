@@ -36,6 +36,8 @@ pub struct VerifyOptions {
     /// Most itemised differences per database (0: no limit).
     pub limit: usize,
     pub without_zlib: bool,
+    /// Told of each module read.
+    pub progress: crate::progress::ProgressHook,
 }
 
 /// One database that is not what depmod would write.
@@ -190,7 +192,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         ..Default::default()
     };
     let prep = depmod::prepare(&dopts).map_err(|o| AuditError::Depmod(render_diags(&o.diags)))?;
-    let tree = depmod::read_modules(&prep.modules, &dopts.limits, dopts.jobs);
+    let tree = depmod::read_modules_with_progress(
+        &prep.modules,
+        &dopts.limits,
+        dopts.jobs,
+        opts.progress.get(),
+    );
     let loaded = &tree.modules;
     let mut diags = prep.diags.clone();
     let built = depmod::build(&prep, &tree, &dopts, &mut diags)

@@ -432,6 +432,15 @@ fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
 
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
+    assemble_module_closure_with_progress(opts, &crate::progress::Silent)
+}
+
+/// [`assemble_module_closure`], reporting each module copied to
+/// `progress`.
+pub fn assemble_module_closure_with_progress(
+    opts: &ClosureOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<ClosureReport, ClosureError> {
     let mut messages: Vec<Message> = Vec::new();
     let (indexes, config) = opts.modprobe.load(&mut messages);
     let version = opts.modprobe.version.clone();
@@ -470,14 +479,17 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
+    progress.start("copying modules", resolved.entries.len() as u64);
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&e.relpath));
         copy_or_link(&src, &tmp_moddir, &e.relpath, opts.link)?;
+        progress.advance(1);
         report.modules.push(ClosureModule {
             name: name.clone(),
             relpath: e.relpath.clone(),
         });
     }
+    progress.finish();
 
     // Firmware of every member, builtin ones from modules.builtin.modinfo.
     let builtin_modinfo = std::fs::read(source_dir.join("modules.builtin.modinfo")).ok();

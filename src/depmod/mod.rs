@@ -63,6 +63,8 @@ pub struct DepmodOptions {
     /// `--manifest-verify`: hash every module instead of trusting an
     /// unchanged `stat` identity.
     pub manifest_verify: bool,
+    /// Told of each module read (not with `manifest`).
+    pub progress: crate::progress::ProgressHook,
 }
 
 /// What depmod needs from one module file, extracted in parallel.
@@ -374,12 +376,25 @@ pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
 
 /// Reads every module in parallel; results in input order.
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
+    read_modules_with_progress(modules, limits, jobs, &crate::progress::Silent)
+}
+
+/// [`read_modules`], reporting each module read to `progress`.
+pub fn read_modules_with_progress(
+    modules: &[Candidate],
+    limits: &Limits,
+    jobs: Option<usize>,
+    progress: &dyn crate::progress::Progress,
+) -> LoadedTree {
     let interner = SymbolInterner::new();
+    progress.start("reading modules", modules.len() as u64);
     let modules = read_largest_first(modules, jobs, |c| {
         let mut m = LoadedModule::read(c.path(), limits, &interner);
         m.shrink_to_fit();
+        progress.advance(1);
         m
     });
+    progress.finish();
     LoadedTree {
         modules,
         symbols: interner.freeze(),
@@ -708,6 +723,7 @@ pub fn run(opts: &DepmodOptions) -> Outcome {
             &opts.limits,
             opts.jobs,
             crate::spill::Spill::in_temp_dir(),
+            opts.progress.get(),
         )),
         Some(file) => {
             use crate::audit::cache;

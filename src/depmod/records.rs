@@ -159,12 +159,17 @@ impl SpilledTree {
         limits: &Limits,
         jobs: Option<usize>,
         spill: Spill,
+        progress: &dyn crate::progress::Progress,
     ) -> SpilledTree {
         let interner = SymbolInterner::new();
+        progress.start("reading modules", modules.len() as u64);
         let modules = read_largest_first(modules, jobs, |c| {
             let m = LoadedModule::read(c.path(), limits, &interner);
-            SpilledModule::spill(m, &spill)
+            let spilled = SpilledModule::spill(m, &spill);
+            progress.advance(1);
+            spilled
         });
+        progress.finish();
         spill.test_hook_lose_records();
         SpilledTree {
             modules,
