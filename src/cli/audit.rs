@@ -22,13 +22,22 @@ pub struct AuditArgs {
     #[arg(long = "json")]
     json: bool,
     #[command(flatten)]
+    progress: super::progress::ProgressArgs,
+    #[command(flatten)]
     jobs: Jobs,
     /// The directory (usually lib/modules/VERSION)
     dir: PathBuf,
 }
 
 pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
-    match audit::audit_tree(&args.dir, args.jobs.jobs, &Limits::default()) {
+    let progress = args.progress.hook();
+    let manifest = audit::audit_tree_with_progress(
+        &args.dir,
+        args.jobs.jobs,
+        &Limits::default(),
+        progress.get(),
+    );
+    match manifest {
         Ok(m) => {
             if args.json {
                 io.out("the manifest", m.to_json().as_bytes())?;
@@ -123,6 +132,8 @@ pub struct VerifyArgs {
     #[arg(long = "json")]
     json: bool,
     #[command(flatten)]
+    progress: super::progress::ProgressArgs,
+    #[command(flatten)]
     jobs: Jobs,
     /// Kernel version
     version: String,
@@ -143,6 +154,7 @@ impl VerifyArgs {
             jobs: self.jobs.jobs,
             limit: self.limit,
             without_zlib: self.without_zlib,
+            progress: self.progress.hook(),
         })
     }
 }

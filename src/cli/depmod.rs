@@ -64,6 +64,8 @@ pub struct DepmodArgs {
     /// Read kmod's host configuration directories (/etc/depmod.d, ...)
     #[arg(long = "host-config")]
     host_config: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// Report symbols no module or kernel provides (needs -E or -F)
     #[arg(short = 'e', long = "errsyms")]
     errsyms: bool,
@@ -141,6 +143,7 @@ impl DepmodArgs {
             limits: self.tree.size.limits(),
             manifest: self.manifest.clone(),
             manifest_verify: self.manifest_verify,
+            progress: self.progress.hook(),
         })
     }
 }

@@ -17,6 +17,7 @@ mod json;
 mod modinfo;
 mod modprobe;
 mod output;
+mod progress;
 mod union;
 
 use clap::{Parser, Subcommand};

@@ -158,6 +158,8 @@ pub struct ClosureArgs {
     /// Print what was copied, and the firmware found and missing, as JSON (docs/json.md)
     #[arg(long = "json")]
     json: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// Root modules: names, aliases or symbol:NAME
     #[arg(value_name = "ROOT")]
     roots: Vec<OsString>,
@@ -180,7 +182,8 @@ impl ClosureArgs {
 }
 
 pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
-    match closure::assemble_module_closure(&args.options()) {
+    let progress = args.progress.hook();
+    match closure::assemble_module_closure_with_progress(&args.options(), progress.get()) {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;
