@@ -172,3 +172,55 @@ fn every_help_has_examples_and_a_usage_error_exits_as_it_says() {
         assert!(out.stdout.is_empty(), "{command:?}");
     }
 }
+
+#[test]
+fn a_failure_exits_as_each_commands_help_says() {
+    let t = tempfile::tempdir().unwrap();
+    let out = |name: &str| t.path().join(name).to_str().unwrap().to_owned();
+    let n = "/nonexistent";
+    let cases: Vec<(Vec<String>, i32, &str)> = [
+        (vec!["depmod", "-b", n, "1.0"], 1, "1 failure"),
+        (vec!["modinfo", "/nonexistent/x.ko"], 1, "1 otherwise"),
+        (vec!["dump", n], 2, "2 error"),
+        (vec!["show-depends", "-b", n, "1.0", "x"], 1, "1 otherwise"),
+        (vec!["match", "-b", n, "1.0", "x"], 1, "1 one did not"),
+        (
+            vec!["closure", "-b", n, "-o", &out("c"), "1.0", "ext4"],
+            1,
+            "1 failure",
+        ),
+        (vec!["union", &out("u"), n], 1, "1 failure"),
+        (
+            vec!["make-module-directory", &out("m"), "1.0", n],
+            1,
+            "1 failure",
+        ),
+        (vec!["guix-db", n], 1, "1 failure"),
+        (vec!["flat", "-b", n, &out("f"), "1.0", "m"], 1, "1 failure"),
+        (vec!["audit", n], 2, "2 error"),
+        (vec!["diff", n, n], 2, "2 error"),
+        (vec!["verify", "-b", n, "1.0"], 2, "2 error"),
+        (vec!["dkms", "plan", "-k", "1.0", n], 1, "1 failure"),
+        (vec!["man", "--out", "/proc/no-such-dir"], 1, "1 failure"),
+    ]
+    .into_iter()
+    .map(|(a, s, p)| (a.into_iter().map(str::to_owned).collect(), s, p))
+    .collect();
+    for (args, status, phrase) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let command: Vec<&str> = args
+            .iter()
+            .take_while(|a| !a.starts_with('-') && !a.starts_with('/'))
+            .copied()
+            .collect();
+        let help = stdout(&[&command[..], &["--help"]].concat());
+        let exit = help
+            .lines()
+            .find(|l| l.starts_with("Exit status:"))
+            .unwrap();
+        assert!(exit.contains(phrase), "{command:?}: {exit}");
+        let o = kmodtree(&args);
+        assert_eq!(o.status.code(), Some(status), "{args:?}");
+        assert!(!o.stderr.is_empty(), "{args:?}: no message");
+    }
+}
