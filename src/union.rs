@@ -19,7 +19,7 @@
 //! * the output is built in a temporary sibling directory and renamed at the
 //!   end; on failure nothing is left behind.
 
-use crate::depmod::{self, DepmodOptions};
+use crate::depmod::{Depmod, KernelSymbols};
 use crate::kmod::{strerror, Diagnostic, IoError, IoResultExt};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -526,7 +526,7 @@ pub enum ModuleDirectoryError {
     #[error("no input has lib/modules/{0}")]
     NoModules(String),
     #[error("depmod failed:\n{0}")]
-    Depmod(String),
+    Depmod(#[source] Box<crate::depmod::DepmodFailure>),
     #[error(transparent)]
     Guix(#[from] crate::guix::GuixError),
 }
@@ -594,21 +594,18 @@ pub fn make_module_directory(
         let dir = tmp.join("lib/modules").join(version);
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
         let system_map = tmp.join("System.map");
-        let has_map = system_map.exists();
-        let depmod_opts = DepmodOptions {
-            basedir: Some(tmp.to_string_lossy().into_owned()),
-            errsyms: has_map,
-            system_map: has_map.then(|| system_map.to_string_lossy().into_owned()),
-            args: vec![version.to_string()],
-            jobs: opts.jobs,
-            ..Default::default()
+        let kernel_symbols = match system_map.exists() {
+            true => KernelSymbols::SystemMap(system_map),
+            false => KernelSymbols::None,
         };
-        let outcome = depmod::run(&depmod_opts);
-        if outcome.exit_code != 0 {
-            let text: Vec<String> = outcome.diags.iter().map(|d| d.render("depmod")).collect();
-            return Err(ModuleDirectoryError::Depmod(text.concat()));
-        }
-        report.depmod_diagnostics = outcome.diags;
+        let errsyms = kernel_symbols != KernelSymbols::None;
+        let depmod = Depmod::new(&tmp, version)
+            .kernel_symbols(kernel_symbols)
+            .errsyms(errsyms)
+            .jobs(opts.jobs)
+            .run()
+            .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
+        report.depmod_diagnostics = depmod.diagnostics;
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
             crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;

@@ -140,14 +140,14 @@ fn usage_status(help: &str) -> i32 {
         .lines()
         .find(|l| l.starts_with("Exit status:"))
         .unwrap_or_else(|| panic!("no exit statuses in\n{help}"));
-    let phrase = line
-        .split(',')
-        .find(|p| p.contains("usage error"))
-        .unwrap_or_else(|| panic!("no usage error status in {line}"));
-    phrase
-        .split_whitespace()
+    // The last number before "usage error" ("0 ok, 1 problems, 2 error or
+    // usage error"; "1 failure, refused loading, or usage error").
+    let before = &line[..line.find("usage error").expect("no usage error status")];
+    before
+        .split(|c: char| !c.is_ascii_digit())
+        .rev()
         .find_map(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {phrase}"))
+        .unwrap_or_else(|| panic!("no number in {line}"))
 }
 
 #[test]

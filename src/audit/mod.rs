@@ -53,6 +53,8 @@ pub enum AuditError {
         kind: String,
         format: u32,
     },
+    /// Regenerating the databases failed (the failure keeps depmod's
+    /// diagnostics).
     #[error("depmod failed: {0}")]
-    Depmod(String),
+    Depmod(#[from] Box<crate::depmod::DepmodFailure>),
 }

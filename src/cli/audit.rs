@@ -2,7 +2,7 @@
 //! explained) and `verify` (a tree's databases fresh, its modules
 //! loadable). Their 1 is an answer; errors are 2.
 
-use super::common::{Basedir, Jobs, Kmod};
+use super::common::{Basedir, Jobs, KmodVersionArg};
 use super::output::{err, Io};
 use super::{Status, Stop};
 use clap::Args;
@@ -120,8 +120,10 @@ pub struct VerifyArgs {
     /// The kernel's vermagic (default: the most common among modules under kernel/)
     #[arg(long = "vermagic", value_name = "STRING")]
     vermagic: Option<String>,
-    #[command(flatten)]
-    kmod: Kmod,
+    /// Which kmod's databases the tree should hold (default: the kmod that
+    /// wrote its indexes, else 34)
+    #[arg(long = "kmod-version", value_enum)]
+    kmod_version: Option<KmodVersionArg>,
     /// .ko.gz files are not modules (kmod built without zlib)
     #[arg(long = "without-zlib")]
     without_zlib: bool,
@@ -149,8 +151,12 @@ impl VerifyArgs {
             symvers: self.symvers.clone(),
             system_map: self.filesyms.clone(),
             vermagic: self.vermagic.clone(),
-            kmod: self.kmod.version(),
-            detect_kmod: false,
+            // Without the flag: the kmod that wrote the indexes, else 34.
+            kmod: self
+                .kmod_version
+                .map(KmodVersionArg::version)
+                .unwrap_or_default(),
+            detect_kmod: self.kmod_version.is_none(),
             jobs: self.jobs.jobs,
             limit: self.limit,
             without_zlib: self.without_zlib,

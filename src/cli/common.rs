@@ -86,18 +86,26 @@ pub enum KmodVersionArg {
     V30,
 }
 
-impl Kmod {
+impl KmodVersionArg {
+    /// The library's name for it (the one conversion).
     pub fn version(self) -> KmodVersion {
-        match self.kmod_version {
+        match self {
             KmodVersionArg::V34 => KmodVersion::V34,
             KmodVersionArg::V30 => KmodVersion::V30,
         }
     }
 }
 
+impl Kmod {
+    pub fn version(self) -> KmodVersion {
+        self.kmod_version.version()
+    }
+}
+
 /// All four shared options, for a command that takes each of them
 /// (`depmod`). `verify` has no `--max-module-size` (the library's
-/// `VerifyOptions` has no limits yet), so it flattens the other three.
+/// `VerifyOptions` has no limits yet) and its `--kmod-version` has no
+/// default (the tree's own kmod), so it flattens `-b` and `--jobs`.
 #[derive(Args, Clone, Debug)]
 pub struct TreeArgs {
     #[command(flatten)]
@@ -122,6 +130,14 @@ pub fn utf8(flag: &str, path: &Path) -> Result<String, Stop> {
             ),
         ))
     })
+}
+
+/// The running kernel's release (`uname -r`): the default VERSION of
+/// `modinfo NAME` and `modprobe`; empty when it cannot be read.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_default()
 }
 
 /// A byte string argument (module names, aliases) as the library takes it.

@@ -3,12 +3,12 @@
 //! file that knows the depmod library API.)
 
 use super::common::TreeArgs;
-use super::output::{out, Io};
+use super::output::Io;
 use super::{Status, Stop};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser};
-use kmodtree::depmod::{self, DepmodOptions};
-use kmodtree::kmod::Level;
+use kmodtree::depmod::{self, ConfigSource, Depmod, KernelSymbols, ModuleSelection};
+use kmodtree::kmod::{is_version_number, Diagnostic, Level};
 use kmodtree::tree::walk::Suffixes;
 
 const DEPMOD_AFTER_HELP: &str = "\
@@ -23,10 +23,6 @@ Deliberate differences from kmod's depmod:
     temporaries replace the databases only once all were rendered and
     written, so nothing changes when any of them fails (kmod stops
     half-way).
-  * Between reading the modules and rendering the databases, each module's
-    aliases and symbols wait in an unlinked temporary file in $TMPDIR (in
-    memory when none can be written there), so memory does not grow with
-    the tree as kmod's does.
   * Index content with bytes >= 0x80 is refused for every --kmod-version
     (kmod 30 would write a corrupt index).
   * The options are kmod 34's for every --kmod-version: -o and -m DIR work
@@ -101,6 +97,9 @@ pub struct DepmodArgs {
     /// (device, inode, size, mtime, ctime)
     #[arg(long = "manifest-verify", requires = "manifest")]
     manifest_verify: bool,
+    /// With --manifest: print how many modules the manifest saved reading
+    #[arg(long = "manifest-stats", requires = "manifest")]
+    manifest_stats: bool,
     /// [VERSION] [MODULE_FILE...]
     #[arg(value_name = "ARGS", allow_hyphen_values = false)]
     args: Vec<String>,
@@ -116,62 +115,140 @@ pub struct DepmodCli {
 }
 
 impl DepmodArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> Result<DepmodOptions, Stop> {
-        Ok(DepmodOptions {
-            all: self.all,
-            quick: self.quick,
-            basedir: self.tree.basedir.text()?,
-            moduledir: self.moduledir.clone(),
-            outdir: self.outdir.clone(),
-            config: self.config.clone(),
-            host_config: self.host_config,
-            errsyms: self.errsyms,
-            symvers: self.symvers.clone(),
-            system_map: self.filesyms.clone(),
-            dry_run: self.dry_run,
-            prefix: self.prefix.clone(),
-            warn_dups: self.warn,
-            verbose: self.verbose,
-            args: self.args.clone(),
-            jobs: self.tree.jobs.jobs,
-            kmod: self.tree.kmod.version(),
-            suffixes: Suffixes {
-                gzip: !self.without_zlib,
-                ..Suffixes::default()
+    /// The flags as the library's run, or kmod's message for arguments
+    /// depmod refuses before reading anything (`-P` of more than one
+    /// character, a first argument that is not a version).
+    fn depmod(&self) -> Result<Result<Depmod, Diagnostic>, Stop> {
+        let prefix = match self.prefix.as_deref().map(str::as_bytes) {
+            None => None,
+            Some(&[c]) => Some(c),
+            Some(_) => return Ok(Err(Diagnostic::fatal("-P only takes a single char"))),
+        };
+        let mut args = self.args.iter().peekable();
+        let version = match args.next_if(|v| is_version_number(v)) {
+            Some(v) => v.clone(),
+            None => match args.peek() {
+                Some(bad) => {
+                    return Ok(Err(Diagnostic::error(format!("Bad version passed {bad}"))))
+                }
+                None => super::common::kernel_release(),
             },
-            limits: self.tree.size.limits(),
-            manifest: self.manifest.clone(),
-            manifest_verify: self.manifest_verify,
-            progress: self.progress.hook(),
-        })
+        };
+        let files: Vec<camino::Utf8PathBuf> = args.map(Into::into).collect();
+        let mut d = match self.tree.basedir.text()? {
+            Some(b) => Depmod::new(b, version),
+            None => Depmod::system(version),
+        };
+        if let Some(m) = &self.moduledir {
+            d = d.module_dir(m);
+        }
+        if let Some(o) = &self.outdir {
+            d = d.output_base(o);
+        }
+        if let Some(m) = &self.manifest {
+            d = d.manifest(m, self.manifest_verify);
+        }
+        // -E wins over -F.
+        let kernel_symbols = match (&self.symvers, &self.filesyms) {
+            (Some(f), _) => KernelSymbols::Symvers(f.into()),
+            (None, Some(f)) => KernelSymbols::SystemMap(f.into()),
+            (None, None) => KernelSymbols::None,
+        };
+        let config = if !self.config.is_empty() {
+            ConfigSource::Paths(self.config.iter().map(Into::into).collect())
+        } else if self.host_config {
+            ConfigSource::Host
+        } else {
+            ConfigSource::Hermetic
+        };
+        let modules = if self.all || files.is_empty() {
+            ModuleSelection::All
+        } else {
+            ModuleSelection::Files(files)
+        };
+        Ok(Ok(d
+            .kernel_symbols(kernel_symbols)
+            .config(config)
+            .modules(modules)
+            .errsyms(self.errsyms)
+            .kmod_version(self.tree.kmod.version())
+            .suffixes(self.suffixes())
+            .limits(self.tree.size.limits())
+            .jobs(self.tree.jobs.jobs)
+            .warn_dups(self.warn)
+            .symbol_prefix(prefix)
+            .verbose(self.verbose >= 1)
+            .dry_run(self.dry_run)
+            .quick(self.quick)
+            .progress(self.progress.hook())))
+    }
+
+    fn suffixes(&self) -> Suffixes {
+        Suffixes {
+            gzip: !self.without_zlib,
+            ..Suffixes::default()
+        }
     }
 }
 
-/// Runs depmod; prints `-n`'s databases, then kmodtree's notes and kmod's
-/// diagnostics (`depmod: LEVEL: text`; INFO only with `-vv`).
+/// Runs depmod; prints `-v`'s lines and `-n`'s databases, then kmodtree's
+/// notes and kmod's diagnostics (`depmod: LEVEL: text`; INFO only with
+/// `-vv`).
 pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
-        out!(
-            io,
-            "the version",
-            "kmodtree {} (kmod 34 and 30 compatible depmod)\n",
-            env!("CARGO_PKG_VERSION")
-        )?;
+        // kmod's two lines, which scripts parse.
+        let text = kmodtree::modprobe::version_text(args.tree.kmod.version(), args.suffixes().gzip);
+        io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
-    let opts = args.options()?;
-    let outcome = depmod::run(&opts);
-    io.out("the databases", &outcome.stdout)?;
-    for note in &outcome.notes {
-        super::output::err!(io, "{note}\n")?;
+    let depmod = match args.depmod()? {
+        Ok(d) => d,
+        Err(refused) => {
+            io.err(refused.render("depmod").as_bytes())?;
+            return Ok(1);
+        }
+    };
+    let result = depmod.run();
+    let (verbose, problems, stats, diagnostics, status) = match &result {
+        Ok(r) => (
+            &r.verbose,
+            &r.manifest_problems,
+            r.cache_stats,
+            r.diagnostics.clone(),
+            0,
+        ),
+        Err(f) => (
+            &f.verbose,
+            &f.manifest_problems,
+            None,
+            f.all_diagnostics(),
+            1,
+        ),
+    };
+    if args.verbose >= 1 {
+        for line in verbose {
+            io.out_fmt("the verbose lines", format_args!("{line}\n"))?;
+        }
     }
-    for d in &outcome.diags {
-        if d.level <= Level::Warning || opts.verbose >= 2 {
+    if let Ok(depmod::Report {
+        output: depmod::Output::DryRun(text),
+        ..
+    }) = &result
+    {
+        io.out("the databases", text)?;
+    }
+    if let (true, Some(s)) = (args.manifest_stats, stats) {
+        super::output::err!(io, "kmodtree: manifest {s:?}\n")?;
+    }
+    for p in problems {
+        super::output::err!(io, "kmodtree: warning: {p}\n")?;
+    }
+    for d in diagnostics {
+        if d.level <= Level::Warning || args.verbose >= 2 {
             io.err(d.render("depmod").as_bytes())?;
         }
     }
-    Ok(super::status(outcome.exit_code))
+    Ok(status)
 }
 
 /// kmod's message for a usage error, where kmod's differs from clap's: an

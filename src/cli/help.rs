@@ -60,6 +60,16 @@ pub fn examples_of(name: &str) -> &'static [Example] {
             "Which modules a device's alias loads",
             "kmodtree match -b /tmp/root 6.1.0-57-amd64 'pci:v00008086d00001533sv*sd*bc*sc*i*'",
         )],
+        "modprobe" => &[
+            (
+                "What loading ext4 would do in a tree (kmod's modprobe -D)",
+                "kmodtree modprobe -d /tmp/root -S 6.1.0-57-amd64 -D ext4",
+            ),
+            (
+                "The configuration modprobe.d gives (kmod's modprobe -c)",
+                "kmodtree modprobe -c",
+            ),
+        ],
         "closure" => &[
             (
                 "Copy ext4 and nvme, their dependencies and firmware into a new tree",

@@ -79,6 +79,8 @@ enum Command {
     ShowDepends(modprobe::ShowDependsArgs),
     /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
     Match(modprobe::MatchArgs),
+    /// Read-only modprobe with kmod's options: -c, -D, -R, --show-exports, --dump-modversions, -V
+    Modprobe(modprobe::KmodModprobeArgs),
     /// Copy the closure of some root modules (and their firmware) into a new module tree
     Closure(modprobe::ClosureArgs),
     /// Merge several trees into OUT: real directories, links to (or copies of) files
@@ -111,6 +113,7 @@ fn dispatch(command: &Command, io: &mut Io) -> Result<Status, Stop> {
         Command::Dump(args) => modinfo::run_dump(args, io),
         Command::ShowDepends(args) => modprobe::run_show_depends(args, io),
         Command::Match(args) => modprobe::run_match(args, io),
+        Command::Modprobe(args) => modprobe::run_modprobe(args, io),
         Command::Closure(args) => modprobe::run_closure(args, io),
         Command::Union(args) => union::run_union(args, io),
         Command::MakeModuleDirectory(args) => union::run_make_module_directory(args, io),
@@ -173,6 +176,10 @@ fn statuses_of(name: &str) -> Option<Statuses> {
         ),
         "show-depends" => kmod(
             "Exit status: 0 every target found, 1 otherwise or usage error (as kmod's modprobe).",
+        ),
+        "modprobe" => kmod(
+            "Exit status: 0 success, 1 failure, refused loading or removal, or usage error \
+             (as kmod's modprobe).",
         ),
         "match" => answer(
             "Exit status: 0 every alias resolved, 1 one did not (or the tree's indexes could \
@@ -258,7 +265,6 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    kmodtree::memory::tune_allocator();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()
@@ -266,23 +272,27 @@ pub fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut io = Io::new();
-    let (statuses, result) = if invoked_as == "depmod" {
-        // Under the name `depmod` (a symlink): `kmodtree depmod`.
-        let statuses = statuses(Some("depmod"));
-        let result = parse::<depmod::DepmodCli>(&argv, Some("depmod"))
+    // Under the name of a kmod tool (a symlink): that subcommand.
+    let tool = ["depmod", "modinfo", "modprobe"]
+        .into_iter()
+        .find(|t| *t == invoked_as);
+    let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
+    let result = match tool {
+        Some("depmod") => parse::<depmod::DepmodCli>(&argv, tool)
             .map_err(|e| depmod::kmod_usage_error(e, &argv))
-            .and_then(|cli| depmod::run(&cli.args, &mut io));
-        (statuses, result)
-    } else {
-        let name = subcommand_of(&argv);
-        let statuses = statuses(name);
-        let result = parse::<Cli>(&argv, None)
-            .map_err(|e| match name {
+            .and_then(|cli| depmod::run(&cli.args, &mut io)),
+        Some("modinfo") => parse::<modinfo::ModinfoCli>(&argv, tool)
+            .map_err(Stop::Usage)
+            .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
+        Some("modprobe") => parse::<modprobe::ModprobeCli>(&argv, tool)
+            .map_err(Stop::Usage)
+            .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
+        _ => parse::<Cli>(&argv, None)
+            .map_err(|e| match subcommand_of(&argv) {
                 Some("depmod") => depmod::kmod_usage_error(e, &argv),
                 _ => Stop::Usage(e),
             })
-            .and_then(|cli| dispatch(&cli.command, &mut io));
-        (statuses, result)
+            .and_then(|cli| dispatch(&cli.command, &mut io)),
     };
     ExitCode::from(finish(io, statuses, result))
 }
@@ -337,6 +347,8 @@ mod tests {
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
         depmod::DepmodCli::command().debug_assert();
+        modinfo::ModinfoCli::command().debug_assert();
+        modprobe::ModprobeCli::command().debug_assert();
     }
 
     #[test]

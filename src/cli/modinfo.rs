@@ -1,11 +1,19 @@
-//! `kmodtree modinfo` (kmod's modinfo, or JSON) and `kmodtree dump` (a
+//! `kmodtree modinfo` and the `modinfo` symlink (kmod's modinfo of files,
+//! names, aliases and built-in modules, or JSON) and `kmodtree dump` (a
 //! binary index decoded).
 
-use super::common::{Basedir, Jobs, ModuleSize};
+use super::common::{kernel_release, Basedir, Jobs, ModuleSize};
 use super::output::{err, out, Io};
 use super::{Status, Stop};
-use clap::Args;
+use clap::{Args, Parser};
+use kmodtree::closure::modprobe_config::default_config_dirs_under;
+use kmodtree::closure::show_depends::module_dirname;
 use kmodtree::index::{Index, IndexError};
+use kmodtree::kmod::KmodVersion;
+use kmodtree::modinfo_names::{is_module_filename, Found, NameLookup};
+use kmodtree::module::Limits;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 #[derive(Args)]
 pub struct ModinfoArgs {
@@ -38,13 +46,28 @@ pub struct ModinfoArgs {
     tree: bool,
     #[command(flatten)]
     basedir: Basedir,
+    /// Kernel version whose modules names are looked up in (default: uname -r)
+    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     #[command(flatten)]
     jobs: Jobs,
     #[command(flatten)]
     size: ModuleSize,
-    /// Module files (with --tree: the kernel VERSION)
-    #[arg(value_name = "FILE", required = true)]
+    /// Module files, names or aliases (with --tree: the kernel VERSION)
+    #[arg(value_name = "FILE", required_unless_present = "version")]
     files: Vec<String>,
+}
+
+/// Under the name `modinfo` (a symlink), the command line is
+/// `kmodtree modinfo`'s.
+#[derive(Parser)]
+#[command(name = "modinfo", disable_version_flag = true)]
+pub struct ModinfoCli {
+    #[command(flatten)]
+    pub args: ModinfoArgs,
 }
 
 impl ModinfoArgs {
@@ -73,9 +96,24 @@ impl ModinfoArgs {
             None
         })
     }
+
+    /// The tree `modinfo NAME` looks names up in: `-b BASE`, `-k VERSION`
+    /// (default: the running kernel's release), BASE's modprobe.d aliases;
+    /// the messages of reading its configuration.
+    fn name_lookup(&self) -> (NameLookup, Vec<kmodtree::closure::Message>) {
+        let base = self.basedir.basedir.clone().unwrap_or_default();
+        let version = self.set_version.clone().unwrap_or_else(kernel_release);
+        let dirname = module_dirname(base.as_os_str().as_bytes(), version.as_bytes());
+        NameLookup::open(&dirname, &default_config_dirs_under(&base))
+    }
 }
 
 pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
+    if args.version {
+        let text = kmodtree::modprobe::version_text(KmodVersion::V34, true);
+        io.out("the version", text.as_bytes())?;
+        return Ok(0);
+    }
     let limits = args.size.limits();
     if args.tree {
         let basedir = args.basedir.text()?;
@@ -98,29 +136,117 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
     }
     let opts = args.options();
     let mut ok = true;
+    // Opened at the first argument that is not a module file.
+    let mut names: Option<NameLookup> = None;
     for f in &args.files {
-        let path = kmodtree::kmod::absolute(std::path::Path::new(f))
-            .to_string_lossy()
-            .into_owned();
-        let result = kmodtree::module::read_module_file(camino::Utf8Path::new(&path), &limits);
-        if args.json {
-            let line = match &result {
-                Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(&path, meta)),
-                Err(e) => {
-                    ok = false;
-                    err!(io, "modinfo: ERROR: {path}: {e}\n")?;
-                    serde_json::to_string(&kmodtree::modinfo::json_error(&path, e))
+        let as_file = is_module_filename(f) || (args.json && std::fs::symlink_metadata(f).is_ok());
+        if !as_file {
+            let lookup = match &mut names {
+                Some(lookup) => lookup,
+                None => {
+                    let (lookup, messages) = args.name_lookup();
+                    for m in messages {
+                        io.err(m.render().as_bytes())?;
+                    }
+                    names.insert(lookup)
                 }
             };
-            out!(io, "the JSON lines", "{}\n", line.unwrap_or_default())?;
+            ok &= by_name(lookup, f, args.json, &opts, &limits, io)?;
             continue;
         }
-        let rendered = kmodtree::modinfo::render(&path, result.as_ref(), &opts);
-        io.out("modinfo's output", &rendered.stdout)?;
-        io.err(&rendered.stderr)?;
-        ok &= rendered.success;
+        let path = kmodtree::kmod::absolute(Path::new(f))
+            .to_string_lossy()
+            .into_owned();
+        ok &= show_file(&path, args.json, &opts, &limits, io)?;
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// `modinfo FILE` (or one JSON line): whether it could be read.
+fn show_file(
+    path: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+    io: &mut Io,
+) -> Result<bool, Stop> {
+    let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
+    if json {
+        let line = match &result {
+            Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(path, meta)),
+            Err(e) => {
+                err!(io, "modinfo: ERROR: {path}: {e}\n")?;
+                serde_json::to_string(&kmodtree::modinfo::json_error(path, e))
+            }
+        };
+        out!(io, "the JSON lines", "{}\n", line.unwrap_or_default())?;
+        return Ok(result.is_ok());
+    }
+    let rendered = kmodtree::modinfo::render(path, result.as_ref(), opts);
+    print(&rendered, io)
+}
+
+/// Prints kmod's output for one module: whether kmod would succeed.
+fn print(rendered: &kmodtree::modinfo::Output, io: &mut Io) -> Result<bool, Stop> {
+    io.out("modinfo's output", &rendered.stdout)?;
+    io.err(&rendered.stderr)?;
+    Ok(rendered.success)
+}
+
+/// `modinfo NAME`: every module NAME resolves to, or kmod's error; whether
+/// each was shown.
+fn by_name(
+    lookup: &NameLookup,
+    name: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+    io: &mut Io,
+) -> Result<bool, Stop> {
+    let found = match lookup.find(name) {
+        Ok(found) => found,
+        Err(e) => {
+            err!(io, "modinfo: ERROR: {e}\n")?;
+            if json {
+                let j = kmodtree::modinfo::JsonError {
+                    path: String::new(),
+                    name: name.to_owned(),
+                    error: e.to_string(),
+                    errno: "No such file or directory".into(),
+                };
+                let line = serde_json::to_string(&j).unwrap_or_default();
+                out!(io, "the JSON lines", "{line}\n")?;
+            }
+            return Ok(false);
+        }
+    };
+    let mut ok = true;
+    for f in found {
+        match f {
+            Found::File { path, name } => {
+                let path = String::from_utf8_lossy(&path).into_owned();
+                if let (Err(e), false) = (std::fs::metadata(&path), json) {
+                    let reason = kmodtree::kmod::strerror(&e);
+                    let rendered =
+                        kmodtree::modinfo::render_unreadable(&path, &name, &reason, opts);
+                    ok &= print(&rendered, io)?;
+                    continue;
+                }
+                ok &= show_file(&path, json, opts, limits, io)?;
+            }
+            Found::Builtin { name, entries } => {
+                if json {
+                    let j = kmodtree::modinfo::builtin_to_json(&name, &entries);
+                    let line = serde_json::to_string(&j).unwrap_or_default();
+                    out!(io, "the JSON lines", "{line}\n")?;
+                    continue;
+                }
+                let rendered = kmodtree::modinfo::render_builtin(&name, &entries, opts);
+                ok &= print(&rendered, io)?;
+            }
+        }
+    }
+    Ok(ok)
 }
 
 #[derive(Args)]

@@ -1,13 +1,16 @@
 //! modprobe's side: `show-depends` (`modprobe --show-depends`), `match`
 //! (`modprobe -R`) and `closure` (the modules a set of roots needs, copied
-//! into a new tree), all reading a tree as modprobe does.
+//! into a new tree), all reading a tree as modprobe does; `modprobe` and
+//! the `modprobe` symlink (kmod's read-only modprobe, its options).
 
-use super::common::{bytes, Basedir};
+use super::common::{bytes, kernel_release, Basedir, Kmod};
 use super::json;
 use super::output::{err, Io};
 use super::{Status, Stop};
-use clap::Args;
+use clap::{Args, Parser};
 use kmodtree::closure::{self, ModprobeOptions, RunOutcome};
+use kmodtree::modprobe::{Action, ModprobeRun};
+use kmodtree::module::Limits;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -198,4 +201,131 @@ pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
             Ok(1)
         }
     }
+}
+
+const KMOD_MODPROBE_AFTER_HELP: &str = "\
+Read-only: loading (modprobe MODULE) and removal (-r) are refused with exit
+status 1. As kmod's modprobe, the configuration comes from /etc/modprobe.d,
+/run/modprobe.d, /usr/local/lib/modprobe.d, /usr/lib/modprobe.d and
+/lib/modprobe.d unless -C is given, and /proc/cmdline is read (see
+--kernel-cmdline). --show-exports and --dump-modversions take the module
+file as the first argument.";
+
+/// kmod's modprobe options, the read-only ones (`kmodtree modprobe`).
+#[derive(Args, Clone)]
+#[command(after_help = KMOD_MODPROBE_AFTER_HELP)]
+pub struct KmodModprobeArgs {
+    /// Every argument is a module (else: MODULE [PARAMETERS...])
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Remove modules (refused: read-only)
+    #[arg(short = 'r', long = "remove")]
+    remove: bool,
+    /// Print the names the arguments resolve to
+    #[arg(short = 'R', long = "resolve-alias")]
+    resolve_alias: bool,
+    /// Print what loading would do (insmod/install/builtin lines)
+    #[arg(short = 'D', long = "show-depends")]
+    show_depends: bool,
+    /// Print the effective configuration and the alias and symbol indexes
+    #[arg(short = 'c', long = "showconfig", visible_alias = "show-config")]
+    showconfig: bool,
+    /// Print the exported symbols of the module FILE given as argument
+    #[arg(long = "show-exports")]
+    show_exports: bool,
+    /// Print the __versions records of the module FILE given as argument
+    #[arg(long = "dump-modversions", visible_alias = "show-modversions")]
+    dump_modversions: bool,
+    /// No messages about modules that are not found
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// Ignore install commands
+    #[arg(short = 'i', long = "ignore-install", visible_alias = "ignore-remove")]
+    ignore_install: bool,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Root of the tree: modules are in DIR/lib/modules/VERSION
+    #[arg(short = 'd', long = "dirname", value_name = "DIR")]
+    dirname: Option<PathBuf>,
+    /// Kernel version (default: the running kernel's)
+    #[arg(short = 'S', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// The kernel command line to read options from
+    #[arg(
+        long = "kernel-cmdline",
+        value_name = "FILE",
+        default_value = "/proc/cmdline"
+    )]
+    kernel_cmdline: PathBuf,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    #[command(flatten)]
+    kmod: Kmod,
+    /// Modules, aliases or symbol:NAME (or MODULE PARAMETERS..., or FILE)
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
+/// Under the name `modprobe` (a symlink), the command line is
+/// `kmodtree modprobe`'s.
+#[derive(Parser)]
+#[command(name = "modprobe", disable_version_flag = true)]
+pub struct ModprobeCli {
+    #[command(flatten)]
+    pub args: KmodModprobeArgs,
+}
+
+impl KmodModprobeArgs {
+    /// What to do, by kmod's precedence when several are asked for.
+    fn action(&self) -> Action {
+        if self.showconfig {
+            Action::ShowConfig
+        } else if self.dump_modversions {
+            Action::DumpModversions
+        } else if self.show_exports {
+            Action::ShowExports
+        } else if self.remove {
+            Action::Remove
+        } else if self.resolve_alias {
+            Action::ResolveAlias
+        } else if self.show_depends {
+            Action::ShowDepends
+        } else {
+            Action::Load
+        }
+    }
+
+    /// The flags as the library's options: kmod's modprobe reads the
+    /// host's configuration and the kernel command line.
+    fn options(&self) -> ModprobeRun {
+        ModprobeRun {
+            tree: ModprobeOptions {
+                basedir: self.dirname.clone(),
+                version: self.set_version.clone().unwrap_or_else(kernel_release),
+                config: self.config.clone(),
+                host_config: true,
+                kernel_cmdline: Some(self.kernel_cmdline.clone()),
+                ignore_commands: self.ignore_install,
+            },
+            action: self.action(),
+            all: self.all,
+            quiet: self.quiet,
+            args: self.args.iter().map(|a| bytes(a)).collect(),
+            kmod: self.kmod.version(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The read-only modprobe: kmod's stdout, messages and status.
+pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop> {
+    if args.version {
+        let text = kmodtree::modprobe::version_text(args.kmod.version(), true);
+        io.out("the version", text.as_bytes())?;
+        return Ok(0);
+    }
+    let outcome = kmodtree::modprobe::run(&args.options());
+    print(&outcome, "modprobe's output", io)
 }

@@ -16,7 +16,7 @@
 use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};
 use super::Message;
-use crate::depmod::{self, DepmodOptions};
+use crate::depmod::Depmod;
 use crate::kmod::{IoError, IoResultExt};
 use crate::output::{write_all_atomic, WriteError};
 use camino::Utf8PathBuf;
@@ -93,18 +93,23 @@ pub enum ClosureError {
     #[error("{0}")]
     Write(#[from] WriteError),
     /// Writing the copy of a module or firmware file failed.
-    #[error("could not copy {} into the closure (as {to}): {reason}", .from.display())]
+    #[error(
+        "could not copy {} into the closure (as {to}): {}",
+        .from.display(),
+        crate::kmod::strerror(.source)
+    )]
     Copy {
         from: PathBuf,
         /// The copy's path below the closure's root.
         to: String,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
-    #[error("depmod on {dir} failed (exit status {code}):\n{messages}")]
+    #[error("depmod on {dir} failed:\n{failure}")]
     Depmod {
         dir: String,
-        code: i32,
-        messages: String,
+        #[source]
+        failure: Box<crate::depmod::DepmodFailure>,
     },
 }
 
@@ -142,6 +147,8 @@ pub struct ClosureReport {
     /// Progress and warnings, nixpkgs-style (`root module: …`, `WARNING:
     /// missing firmware …`), then modprobe's and depmod's messages.
     pub log: Vec<String>,
+    /// depmod's diagnostics on the closure (also at the end of `log`).
+    pub depmod_diagnostics: Vec<crate::kmod::Diagnostic>,
 }
 
 /// The insmod entries and builtin names of every root, in order.
@@ -371,10 +378,10 @@ fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), Cl
 /// (a write error names only the file's base name).
 fn copy_error(e: ClosureError, src: &Path, rel: &[u8]) -> ClosureError {
     match e {
-        ClosureError::Write(WriteError { reason, .. }) => ClosureError::Copy {
+        ClosureError::Write(WriteError { source, .. }) => ClosureError::Copy {
             from: src.to_path_buf(),
             to: lossy(rel),
-            reason,
+            source,
         },
         other => other,
     }
@@ -583,27 +590,20 @@ pub fn assemble_module_closure_with_progress(
         }
     }
     let tmp_utf8 = utf8_dir(&tmp.path)?;
-    let depmod_opts = DepmodOptions {
-        basedir: Some(tmp_utf8.to_string()),
-        args: vec![version.clone()],
-        ..Default::default()
-    };
-    let outcome = depmod::run(&depmod_opts);
     // Name the final directory, not the temporary one, in depmod's messages.
     let tmp_text = tmp.path.display().to_string();
     let out_text = out.display().to_string();
-    let depmod_messages: Vec<String> = outcome
-        .diags
-        .iter()
-        .map(|d| d.render("depmod").replace(&tmp_text, &out_text))
-        .collect();
-    if outcome.exit_code != 0 {
-        return Err(ClosureError::Depmod {
-            dir: tmp_moddir.display().to_string(),
-            code: outcome.exit_code,
-            messages: depmod_messages.concat(),
-        });
-    }
+    let depmod = Depmod::new(tmp_utf8.as_std_path(), &version)
+        .run()
+        .map_err(|mut failure| {
+            failure.rename_dir(&tmp_text, &out_text);
+            ClosureError::Depmod {
+                dir: tmp_moddir.display().to_string(),
+                failure: Box::new(failure),
+            }
+        })?;
+    let mut depmod_diagnostics = depmod.diagnostics;
+    crate::depmod::rename_in(&mut depmod_diagnostics, &tmp_text, &out_text);
 
     // Lists and scripts.
     let final_moddir = out.join("lib/modules").join(&version);
@@ -637,7 +637,11 @@ pub fn assemble_module_closure_with_progress(
     let mut tmp = tmp;
     tmp.keep = true;
 
-    report.log.extend(depmod_messages);
+    // The log is text for the tool; the typed diagnostics are kept too.
+    report
+        .log
+        .extend(depmod_diagnostics.iter().map(|d| d.render("depmod")));
+    report.depmod_diagnostics = depmod_diagnostics;
     Ok(report)
 }
 

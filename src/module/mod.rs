@@ -7,7 +7,6 @@
 
 pub mod decompress;
 pub mod elf;
-pub mod interned;
 pub mod modinfo;
 pub mod signature;
 pub mod sparse;
@@ -15,9 +14,6 @@ pub mod symbol_list;
 pub mod symbols;
 
 pub use elf::Parts;
-pub use interned::{
-    ImportList, ImportRef, InternedSymbols, InternerFull, SymbolId, SymbolInterner,
-};
 pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
 use crate::kmod::SharedIoError;
@@ -219,14 +215,6 @@ impl From<symbol_list::ListFull> for ModuleError {
         ModuleError::TooLarge {
             limit: u64::from(u32::MAX),
         }
-    }
-}
-
-/// Only a tree with billions of distinct symbols fills the interner:
-/// reported like any other list too large to hold.
-impl From<interned::InternerFull> for ModuleError {
-    fn from(_: interned::InternerFull) -> Self {
-        symbol_list::ListFull.into()
     }
 }
 
