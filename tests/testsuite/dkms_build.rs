@@ -2,7 +2,7 @@
 //! module sources, against Debian's kernel headers (tests/dkms/setup.sh);
 //! the build tests skip with a note when the headers are missing.
 
-mod common;
+use crate::common;
 
 use common::dkms::*;
 use std::path::Path;

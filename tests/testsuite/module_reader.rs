@@ -1,7 +1,7 @@
 //! The module reader on synthetic modules (built with `common::elf`), on the
 //! synthetic edge-case fixtures, and under random input (proptest).
 
-mod common;
+use crate::common;
 
 use common::elf::{build, versions_bytes, Class, CrcPlacement, Damage, ModuleSpec, Order};
 use kmodtree::kmod::Errno;

@@ -3,7 +3,7 @@
 //! and nested inputs; Guix's `union-build` is the reference for symlink
 //! mode (same links, same warnings) when `KMODTREE_GUIX_SRC` is set.
 
-mod common;
+use crate::common;
 
 use common::guix::{
     guix_src, kernel_tree, make_extra_tree, make_updates_tree, run_guix_script, tree_listing,

@@ -3,7 +3,7 @@
 //! (Guix's code run under Guile when `KMODTREE_GUIX_SRC` is set), plus
 //! fixed expectations that need no Guix.
 
-mod common;
+use crate::common;
 
 use common::guix::{guix_src, run_guix_script};
 use common::{copy_tree, first_difference, fixtures_dir};

@@ -2,7 +2,7 @@
 //! entries, write it in the layout of the kmod version that made it, and
 //! compare bytes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -52,7 +52,7 @@ fn rebuild_every_fixture_index_byte_for_byte() {
     let (mut checked, mut skipped, mut entries) = (0, 0, 0);
     // Adjacent distinct values with equal priority under one key: only these
     // make the re-insertion order matter (the fixtures have none; see
-    // tests/index_kmod.rs for such an index made by kmod).
+    // index_kmod.rs for such an index made by kmod).
     let mut equal_priority_pairs = 0;
     let mut seen_layouts = [0usize; 2];
     for path in &files {

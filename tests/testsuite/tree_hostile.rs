@@ -4,7 +4,7 @@
 //! be caught by the deadline below, which no passing run comes near), names
 //! the file and the reason, and never panics.
 
-mod common;
+use crate::common;
 
 use common::elf::{build, ModuleSpec};
 use common::kmod::kmodtree_bin;

@@ -7,7 +7,7 @@
 //! when it finds sign-file and can make a key; the signature is not part of
 //! modinfo's `.modinfo` pairs compared here.
 
-mod common;
+use crate::common;
 
 use common::dkms::*;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `kmodtree audit`, `diff` and `verify` on copies of the fixture trees.
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, fixture_trees};
 use std::path::{Path, PathBuf};

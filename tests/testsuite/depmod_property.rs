@@ -13,7 +13,7 @@
 //! `KMODTREE_PROPERTY_KEEP=DIR` keeps every tree (and the outputs) in a
 //! new directory under DIR.
 
-mod common;
+use crate::common;
 
 use common::gen::Tree;
 use common::kmod::{

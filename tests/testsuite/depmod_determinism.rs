@@ -27,7 +27,7 @@
 //! The tree is the `amd64-6.12-zst` fixture plus a generated tree when
 //! the fixtures are present, else the generated tree alone.
 
-mod common;
+use crate::common;
 
 use common::gen::{Entry, Tree};
 use common::kmod::{

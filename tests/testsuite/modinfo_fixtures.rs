@@ -10,7 +10,7 @@
 //! rendering, and separately checks the un-normalised output against the
 //! zst tree's references (same modules, OpenSSL build).
 
-mod common;
+use crate::common;
 
 use kmodtree::modinfo::{render, Options};
 use kmodtree::module::{read_module_file, Limits, ModuleMeta, SignatureInfo};

@@ -4,7 +4,7 @@
 //! `modprobe --show-depends` (the fixtures' references) judges the closure
 //! with `--softdeps`.
 
-mod common;
+use crate::common;
 
 use common::guix::{guix_src, run_guix_script};
 use common::{first_difference, fixtures_dir, read_fixture};

@@ -9,7 +9,7 @@
 //! `make-linux-module-directory` runs kmod 34's depmod as `depmod`.
 //! Without them the tests print a note and pass.
 
-mod common;
+use crate::common;
 
 use common::guix::{
     depmod34, guix_src, kernel_tree, make_extra_tree, make_updates_tree, tree_listing,

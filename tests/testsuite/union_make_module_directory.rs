@@ -3,7 +3,7 @@
 //! tree, kmod 34's depmod (when present) for unions of three trees — and
 //! Guix's own writers judge `--guix-databases`.
 
-mod common;
+use crate::common;
 
 use common::guix::{
     depmod34, guix_src, kernel_tree, make_extra_tree, make_updates_tree, run_guix_script,

@@ -1,7 +1,7 @@
 //! Wildcard lookups in real `modules.alias.bin` files, compared with
 //! `modprobe34 -R` (when installed) and with expectations recorded from it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -19,7 +19,7 @@
 //! `INSTA_UPDATE=no`); accept new ones with `cargo insta accept` or
 //! `INSTA_UPDATE=always`.
 
-mod common;
+use crate::common;
 
 use common::elf::{build, CrcPlacement, ModuleSpec};
 use common::kmod::{
@@ -247,7 +247,7 @@ fn snapshot(tree: &str) {
 
         let text = render(&got, &dbs);
         insta::with_settings!({
-            snapshot_path => "../snapshots",
+            snapshot_path => "../../snapshots",
             prepend_module_to_snapshot => false,
             omit_expression => true,
         }, {

@@ -6,7 +6,7 @@
 //! targets and random modprobe.d configurations are compared with it
 //! (stdout, stderr and exit status).
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, first_difference, fixtures_dir, read_fixture, unroot};
 use kmodtree::closure::show_depends::{module_dirname, LookupError};

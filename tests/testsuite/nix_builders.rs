@@ -7,7 +7,7 @@
 //!
 //! Without `nix-build` (or kmod 34) the tests print a note and pass.
 
-mod common;
+use crate::common;
 
 use common::guix::{make_extra_tree, make_updates_tree, KERNEL_VERSION};
 use common::{copy_tree, fixtures_dir};
@@ -637,9 +637,9 @@ fn package_nix_gives_build_rust_package_its_arguments() {
     {fixtures}
   }};
 in {{
-  inherit (pkg) pname version doCheck cargoTestFlags preCheck;
+  inherit (pkg) pname version doCheck cargoTestFlags checkFlags preCheck;
   lockFileIsCargoLock = builtins.readFile pkg.cargoLock.lockFile == builtins.readFile {REPO}/Cargo.lock;
-  srcHas = map (f: builtins.pathExists "${{pkg.src}}/${{f}}") [ "Cargo.toml" "Cargo.lock" "src/main.rs" "tests/common/mod.rs" ];
+  srcHas = map (f: builtins.pathExists "${{pkg.src}}/${{f}}") [ "Cargo.toml" "Cargo.lock" "src/main.rs" "tests/testsuite/main.rs" ];
   srcHasTarget = builtins.pathExists "${{pkg.src}}/target";
   inherit (pkg.meta) description license mainProgram platforms;
 }}"#
@@ -668,27 +668,39 @@ in {{
     assert_eq!(v["mainProgram"], "kmodtree");
     assert!(v["description"].as_str().unwrap().contains("kmod"));
     assert_eq!(v["platforms"], serde_json::json!(["x86_64-linux"]));
-    // Without fixtures: unit tests and the test targets that need none,
-    // each of which exists.
+    // Without fixtures: unit tests and the testsuite, skipping the
+    // families that need fixtures, each of which exists; the others do not
+    // read them.
     let flags: Vec<String> = serde_json::from_value(v["cargoTestFlags"].clone()).unwrap();
-    assert!(flags.contains(&"--lib".to_string()));
-    let targets: Vec<&String> = flags
+    assert_eq!(flags, ["--lib", "--bins", "--test", "testsuite"]);
+    let flags: Vec<String> = serde_json::from_value(v["checkFlags"].clone()).unwrap();
+    let skipped: Vec<&str> = flags
         .iter()
         .zip(flags.iter().skip(1))
-        .filter(|(f, _)| *f == "--test")
-        .map(|(_, t)| t)
+        .filter(|(f, _)| *f == "--skip")
+        .map(|(_, t)| t.strip_suffix("::").expect("a module path"))
         .collect();
-    assert!(!targets.is_empty());
-    for t in targets {
-        let src = Path::new(REPO).join("tests").join(format!("{t}.rs"));
+    assert!(!skipped.is_empty());
+    let suite = Path::new(REPO).join("tests/testsuite");
+    for t in &skipped {
+        let src = suite.join(format!("{t}.rs"));
         assert!(src.is_file(), "{}", src.display());
-        let text = std::fs::read_to_string(&src).unwrap();
-        assert!(!text.contains("fixtures_dir()"), "{t} needs fixtures");
+    }
+    for e in std::fs::read_dir(&suite).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(t) = name.strip_suffix(".rs") else {
+            continue;
+        };
+        if !skipped.contains(&t) {
+            let text = std::fs::read_to_string(suite.join(&name)).unwrap();
+            assert!(!text.contains("fixtures_dir()"), "{t} needs fixtures");
+        }
     }
     assert_eq!(v["preCheck"], "");
     // With fixtures: every test, KMODTREE_FIXTURES set.
     let v = eval("fixtures = \"/nonexistent/fixtures\";");
     assert_eq!(v["cargoTestFlags"], serde_json::json!([]));
+    assert_eq!(v["checkFlags"], serde_json::json!([]));
     assert!(v["preCheck"]
         .as_str()
         .unwrap()

@@ -13,7 +13,7 @@
 //! Input paths differ between copies, so they are replaced by `@IN@` in
 //! link targets and messages before comparing.
 
-mod common;
+use crate::common;
 
 use common::gen::{Entry, Tree};
 use common::kmod::kmodtree_bin;

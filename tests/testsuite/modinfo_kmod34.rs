@@ -7,7 +7,7 @@
 //! `/opt/kmod34/bin/modinfo34`. Without it the test prints a note and
 //! passes (the fixture tests still cover kmod's output).
 
-mod common;
+use crate::common;
 
 use common::elf::{build, Damage, ModuleSpec};
 use kmodtree::modinfo::{render, Options};

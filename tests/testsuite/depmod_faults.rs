@@ -5,7 +5,7 @@
 //! file that cannot be replaced. Each time, every
 //! `modules.*` file must be the complete old one or the complete new one.
 
-mod common;
+use crate::common;
 
 use common::kmod::{databases, entries, kmodtree_bin, run_command, Run};
 use std::collections::BTreeMap;

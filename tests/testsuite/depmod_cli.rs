@@ -7,7 +7,7 @@
 //! invocation through a symlink named `depmod`, invalid options and an
 //! output that cannot be written.
 
-mod common;
+use crate::common;
 
 use common::kmod::{
     compare_databases, compare_runs, databases, entries, kmodtree_bin, real_depmod,

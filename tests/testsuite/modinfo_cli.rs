@@ -2,7 +2,7 @@
 //! module of a tree in discovery order, carries on past unreadable modules
 //! and exits non-zero at the end; `--json` on one file.
 
-mod common;
+use crate::common;
 
 use common::fixtures_dir;
 use std::process::Command;

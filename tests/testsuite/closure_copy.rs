@@ -7,7 +7,7 @@
 //! failures leave nothing behind, and the load scripts are valid `sh` in
 //! dependency order.
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, fixtures_dir, read_fixture};
 use kmodtree::closure::show_depends::ModprobeOptions;

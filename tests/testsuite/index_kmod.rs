@@ -5,8 +5,6 @@
 //! those binaries are installed the tests re-run them to confirm the
 //! recordings.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The reader on hostile bytes: never panics, always terminates, refuses
 //! loops and out-of-range references with the right error.
 
-mod common;
+use crate::common;
 
 use common::read_fixture;
 use kmodtree::index::{detect_layout, dump_lines, Index, IndexBuilder, IndexError, Layout};

@@ -2,7 +2,7 @@
 //! exit code must equal what kmod 34 and kmod 30 wrote for every fixture
 //! tree and edge case (`../shared/fixtures/expected`, `edge/*/expected`).
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, first_difference, fixtures_dir, read_fixture, unroot};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! nightly toolchain and no libFuzzer; `fuzz/smoke.sh` runs the real
 //! fuzzers.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

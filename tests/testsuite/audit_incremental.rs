@@ -3,7 +3,7 @@
 //! FILE is missing, fresh, stale (modules added, removed, changed, moved)
 //! or corrupt, and FILE is reused where it should be.
 
-mod common;
+use crate::common;
 
 use common::{copy_tree, fixtures_dir, read_fixture};
 use std::collections::BTreeMap;
