@@ -17,7 +17,6 @@
 //! Symbol table order: the writer puts the null symbol first, then local
 //! symbols, then global ones in the order they were added: here the `__crc_`
 //! symbols (in `crcs` order), then the `undefined` ones (in order).
-#![allow(dead_code)]
 
 use object::write::{Object, Symbol, SymbolSection};
 use object::{

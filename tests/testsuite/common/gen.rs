@@ -16,7 +16,6 @@
 //! one copy under `updates/`, every other copy outside it. Dependencies
 //! point from earlier to later generated modules, so there are no cycles
 //! unless [`Tree::cycle`] is set (a back edge was added on purpose).
-#![allow(dead_code)]
 
 use super::elf::{self, Class, CrcPlacement, ModuleSpec, Order};
 use std::path::Path;
@@ -85,7 +84,6 @@ impl Entry {
 /// A generated tree.
 #[derive(Clone, Debug)]
 pub struct Tree {
-    pub seed: u64,
     pub version: String,
     pub entries: Vec<Entry>,
     /// A dependency cycle was added on purpose.
@@ -613,7 +611,6 @@ impl Tree {
         entries.push(Entry::File("Module.symvers".into(), symvers.into_bytes()));
 
         Tree {
-            seed,
             version,
             entries,
             cycle,

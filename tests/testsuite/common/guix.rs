@@ -1,7 +1,6 @@
 //! Helpers for the union and Guix tests: Guix's own Scheme code as the
 //! reference (`KMODTREE_GUIX_SRC`, see `tests/guix/setup.sh`), kmod 34's
 //! depmod, and the extra trees the tests build next to the fixture kernel.
-#![allow(dead_code)]
 
 use super::elf::{build, ModuleSpec};
 use std::ffi::OsStr;

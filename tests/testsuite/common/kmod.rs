@@ -6,7 +6,6 @@
 //! `/usr/sbin/depmod` (set a variable to `none` to run without that tool). A tool is used only if its `-V` reports the
 //! expected version; otherwise [`real_depmod`] returns None and the
 //! caller skips the comparison with a note.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! Shared test helpers: locating the fixtures, listing module files,
 //! compressing, and (in [`elf`]) building synthetic modules.
-#![allow(dead_code)]
 
 pub mod dkms;
 pub mod elf;
