@@ -3,8 +3,9 @@
 //! runs them in parallel. Each module is one family of tests; `common` holds
 //! the helpers they share (fixtures, synthetic modules, running kmod).
 //!
-//! Run one family with a name filter: `cargo test --test testsuite
-//! depmod_cli::`.
+//! Run one family with a name filter: `cargo test --features failpoints
+//! --test testsuite depmod_cli::`. The fault-injection tests need the
+//! `failpoints` feature (it compiles the hooks into the binary under test).
 
 mod common;
 

@@ -637,7 +637,7 @@ fn package_nix_gives_build_rust_package_its_arguments() {
     {fixtures}
   }};
 in {{
-  inherit (pkg) pname version doCheck cargoTestFlags checkFlags preCheck;
+  inherit (pkg) pname version doCheck cargoTestFlags checkFlags checkFeatures preCheck;
   lockFileIsCargoLock = builtins.readFile pkg.cargoLock.lockFile == builtins.readFile {REPO}/Cargo.lock;
   srcHas = map (f: builtins.pathExists "${{pkg.src}}/${{f}}") [ "Cargo.toml" "Cargo.lock" "src/main.rs" "tests/testsuite/main.rs" ];
   srcHasTarget = builtins.pathExists "${{pkg.src}}/target";
@@ -696,6 +696,7 @@ in {{
             assert!(!text.contains("fixtures_dir()"), "{t} needs fixtures");
         }
     }
+    assert_eq!(v["checkFeatures"], serde_json::json!(["failpoints"]));
     assert_eq!(v["preCheck"], "");
     // With fixtures: every test, KMODTREE_FIXTURES set.
     let v = eval("fixtures = \"/nonexistent/fixtures\";");
