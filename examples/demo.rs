@@ -139,17 +139,23 @@ fn main() {
     )
     .unwrap();
 
-    let opts = kmodtree::depmod::DepmodOptions {
-        basedir: Some(out.clone()),
-        config: vec!["/dev/null".into()],
-        args: vec![VERSION.into()],
-        ..Default::default()
-    };
     println!("$ kmodtree depmod -C /dev/null -b {out} {VERSION}");
-    let outcome = kmodtree::depmod::run(&opts);
-    outcome.print("depmod", 0, &mut std::io::stdout(), &mut std::io::stderr());
-    if outcome.exit_code != 0 {
-        std::process::exit(outcome.exit_code);
+    let run = kmodtree::depmod::Depmod::new(&out, VERSION)
+        .config(kmodtree::depmod::ConfigSource::Paths(vec![
+            "/dev/null".into()
+        ]))
+        .run();
+    match run {
+        Ok(report) => {
+            let shown = report.diagnostics.iter();
+            for d in shown.filter(|d| d.level <= kmodtree::kmod::Level::Warning) {
+                eprint!("{}", d.render("depmod"));
+            }
+        }
+        Err(failure) => {
+            eprint!("{failure}");
+            std::process::exit(1);
+        }
     }
     let mut files: Vec<_> = std::fs::read_dir(&moddir)
         .unwrap()

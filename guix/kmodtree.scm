@@ -114,12 +114,14 @@ Nix results."
 (define %fixture-tests
   ;; The families of the tests/testsuite binary that read the shared
   ;; fixture trees (../shared/fixtures, not part of the checkout): skipped.
-  '("audit_incremental" "audit_tools" "closure_copy" "closure_show_depends"
-    "depmod_determinism" "depmod_faults" "depmod_fixtures" "determinism"
-    "dkms_build" "dkms_compare" "fuzz_corpus" "guix_databases" "guix_flat"
-    "guix_module" "index_hostile" "index_lookup" "index_roundtrip"
-    "modinfo_cli" "modinfo_fixtures" "modinfo_kmod34" "module_reader"
-    "nix_builders" "tree_hostile" "union_build" "union_make_module_directory"))
+  '("audit_incremental" "audit_tools" "cli_output" "closure_copy"
+    "closure_show_depends" "depmod_determinism" "depmod_faults"
+    "depmod_fixtures" "determinism" "dkms_build" "dkms_compare" "fuzz_corpus"
+    "guix_databases" "guix_flat" "guix_module" "index_hostile" "index_lookup"
+    "index_roundtrip" "modinfo_cli" "modinfo_fixtures" "modinfo_kmod34"
+    "modinfo_names" "modprobe_parity" "module_reader" "nix_builders"
+    "tree_hostile" "union_build" "union_make_module_directory"
+    "verify_kmod_writer"))
 
 (define-public kmodtree
   (package

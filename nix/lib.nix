@@ -1,11 +1,13 @@
 # Drop-in replacements for nixpkgs' kernel module tree builders, each a
-# runCommand that calls kmodtree:
+# runCommand that calls kmodtree (in nixpkgs itself, use ./overlay.nix):
 #
 #   aggregateModules [ kernel extraModules ... ]
-#     like pkgs.aggregateModules (pkgs/os-specific/linux/kmod/aggregator.nix)
+#     like pkgs.aggregateModules (pkgs/os-specific/linux/kmod/aggregator.nix);
+#     see ./aggregator.nix
 #   makeModulesClosure { kernel, firmware, rootModules, allowMissing ? false,
-#                        allowEmpty ? false, extraFirmwarePaths ? [ ] }
-#     like pkgs.makeModulesClosure (pkgs/build-support/kernel/modules-closure.nix)
+#                        extraFirmwarePaths ? [ ], ... }
+#     like pkgs.makeModulesClosure (pkgs/build-support/kernel/modules-closure.nix);
+#     see ./modules-closure.nix
 #   kmodloader { kernel, targets }
 #     like liminix's kmodloader: a module tree plus load.sh and unload.sh
 #
@@ -21,155 +23,27 @@
 
 let
   bin = "${kmodtree}/bin/kmodtree";
+  callPackage = (import ./overridable.nix).callPackageWith (
+    {
+      inherit runCommand kmodtree;
+    }
+    // (if nukeReferences == null then { } else { inherit nukeReferences; })
+  );
 
   # Shell words, single-quoted.
   quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
   words = xs: builtins.concatStringsSep " " (map quote xs);
 
-  nameOf = drv: if builtins.isAttrs drv && drv ? name then drv.name else "kernel";
-
-  # A shell function printing the kernel versions (directory names under
-  # lib/modules, not hidden ones, as nixpkgs' `ls -d *`) of its arguments,
-  # sorted and unique.
-  findVersion = ''
-    kmodtree_versions() {
-      for input in "$@"; do
-        if [ -d "$input/lib/modules" ]; then
-          ls "$input/lib/modules"
-        fi
-      done | sort -u
-    }
-  '';
 in
 {
-  # buildEnv of the module packages, then fresh databases. Differences from
-  # nixpkgs: every directory of the result is a real directory (buildEnv
-  # links a directory that only one package has), so the databases are
-  # always regenerated; collisions between different files are errors, as
-  # with buildEnv (identical files are not collisions).
-  aggregateModules =
-    modules:
-    runCommand "kernel-modules"
-      {
-        inherit modules;
-        preferLocalBuild = true;
-      }
-      ''
-        ${findVersion}
-        versions=$(kmodtree_versions $modules)
-        if [ -z "$versions" ]; then
-          echo "No modules found."
-          if [ -n "$modules" ]; then
-            ${bin} union --collisions error "$out" $modules
-          else
-            mkdir -p "$out"
-          fi
-          exit 0
-        fi
-        if [ "$(echo $versions | wc -w)" != 1 ]; then
-          echo "inconsistent kernel versions:" $versions
-          exit 1
-        fi
-        echo "kernel version is $versions"
-        ${bin} make-module-directory --collisions error "$out" "$versions" $modules
-      '';
-
-  # The closure of rootModules (what `modprobe --show-depends` loads for
-  # each), their firmware (as NAME, NAME.xz or NAME.zst), extraFirmwarePaths
-  # and lib/firmware/edid, in $out with databases and $out/insmod-list, as
-  # nixpkgs' modules-closure.sh writes them: modules.order and
-  # modules.builtin are used by depmod and then removed, and
-  # modules.builtin.modinfo is not copied (so modules.builtin.alias.bin is
-  # empty, as nixpkgs').
-  #
-  # allowEmpty: nixpkgs' newer flag. Unless it is set, a closure that
-  # copies no module although rootModules is not empty is an error (with
-  # allowMissing, every root may have been skipped).
-  makeModulesClosure =
-    {
-      kernel,
-      firmware,
-      rootModules,
-      allowMissing ? false,
-      allowEmpty ? false,
-      extraFirmwarePaths ? [ ],
-    }:
-    runCommand (nameOf kernel + "-shrunk")
-      {
-        inherit kernel firmware;
-        allowedReferences = [ "out" ];
-      }
-      ''
-        set -e
-        roots=(${words rootModules})
-        allowMissing=${if allowMissing then "1" else ""}
-        allowEmpty=${if allowEmpty then "1" else ""}
-        empty_closure() {
-          if [ ''${#roots[@]} -gt 0 ] && [ -z "$allowEmpty" ]; then
-            echo "no module of the closure of: ''${roots[*]} (set allowEmpty to accept an empty closure)"
-            exit 1
-          fi
-        }
-        if ! [ -d "$kernel/lib/modules" ]; then
-          if [ ''${#roots[@]} -eq 0 ] || [ -n "$allowMissing" ]; then
-            empty_closure
-            mkdir -p "$out"
-            exit 0
-          fi
-          echo "Required modules: ''${roots[*]}"
-          echo "Can not derive a closure of kernel modules because no modules were provided."
-          exit 1
-        fi
-        version=$(ls "$kernel/lib/modules")
-        if [ "$(echo $version | wc -w)" != 1 ]; then
-          echo "inconsistent kernel versions:" $version
-          exit 1
-        fi
-        echo "kernel version is $version"
-
-        # modprobe --config no-config: no modprobe.d configuration at all.
-        : > no-config
-        ${bin} closure -C no-config -b "$kernel" "$version" --out "$out" \
-          --firmware "$firmware/lib/firmware" \
-          ''${allowMissing:+--allow-missing} "''${roots[@]}"
-        if ! [ -s "$out/insmod-list" ]; then
-          empty_closure
-        fi
-
-        moddir=$out/lib/modules/$version
-        rm -f "$moddir/modules.builtin.modinfo"
-        ${bin} depmod -b "$out" "$version"
-        rm -f "$moddir/modules.order" "$moddir/modules.builtin"
-        ${
-          if nukeReferences == null then
-            ""
-          else
-            ''
-              while read -r module; do
-                ${nukeReferences}/bin/nuke-refs "$module"
-              done < "$out/insmod-list"
-            ''
-        }
-
-        for path in ${words extraFirmwarePaths}; do
-          for name in "$path" "$path.xz" "$path.zst"; do
-            if [ -e "$firmware/lib/firmware/$name" ]; then
-              mkdir -p "$(dirname "$out/lib/firmware/$name")"
-              cp -L "$firmware/lib/firmware/$name" "$out/lib/firmware/$name"
-              chmod u+w "$out/lib/firmware/$name"
-              break
-            fi
-          done
-        done
-        if [ -e "$firmware/lib/firmware/edid" ]; then
-          echo "lib/firmware/edid found, copying."
-          mkdir -p "$out/lib/firmware"
-          cp -RL "$firmware/lib/firmware/edid" "$out/lib/firmware/edid"
-          chmod -R u+w "$out/lib/firmware/edid"
-        else
-          echo "lib/firmware/edid not found, skipping."
-        fi
-      '';
+  # nixpkgs' aggregateModules and makeModulesClosure (./aggregator.nix and
+  # ./modules-closure.nix, where their arguments and behaviour are
+  # described), called as nixpkgs calls them, so their results have
+  # `.override` and `.overrideAttrs`.
+  aggregateModules = modules: callPackage ./aggregator.nix { inherit modules; };
+  makeModulesClosure = args: callPackage ./modules-closure.nix args;
+  # The warm-start manifest of a kernel's tree (./manifest.nix).
+  kernelManifest = kernel: callPackage ./manifest.nix { inherit kernel; };
 
   # liminix's kmodloader: the modules `modprobe --show-depends` loads for
   # each target, copied into $out/lib/modules/VERSION with their databases,

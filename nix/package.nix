@@ -40,6 +40,7 @@ let
   fixtureTests = [
     "audit_incremental"
     "audit_tools"
+    "cli_output"
     "closure_copy"
     "closure_show_depends"
     "depmod_determinism"
@@ -58,11 +59,14 @@ let
     "modinfo_cli"
     "modinfo_fixtures"
     "modinfo_kmod34"
+    "modinfo_names"
+    "modprobe_parity"
     "module_reader"
     "nix_builders"
     "tree_hostile"
     "union_build"
     "union_make_module_directory"
+    "verify_kmod_writer"
   ];
 in
 rustPlatform.buildRustPackage {

@@ -20,6 +20,7 @@
 //! module without `.modinfo` has no name and no aliases, a modinfo entry
 //! without `=` is ignored, a missing module is a [`GuixError`].
 
+use crate::kmod::{IoError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
 use crate::union::{absolute_file_name, UnionError};
 use camino::Utf8Path;
@@ -33,11 +34,17 @@ use std::path::{Path, PathBuf};
 pub enum GuixError {
     #[error("{path}: {source}")]
     Module { path: String, source: ModuleError },
-    #[error("{action} '{path}': {reason}")]
+    #[error("{action} '{}': {}", .source.path.display(), .source.reason())]
     Io {
         action: &'static str,
-        path: String,
-        reason: String,
+        #[source]
+        source: IoError,
+    },
+    #[error("cannot read '{}': {source}", .path.display())]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
     },
     #[error("'{0}': file name is not valid UTF-8")]
     NotUtf8(PathBuf),
@@ -67,11 +74,10 @@ pub enum GuixError {
     Output(#[from] UnionError),
 }
 
-fn io_error(action: &'static str, path: &Path, err: std::io::Error) -> GuixError {
-    GuixError::Io {
-        action,
-        path: path.display().to_string(),
-        reason: crate::kmod::strerror(&err),
+impl GuixError {
+    /// Wraps an [`IoError`] with what was being done: `cannot read 'PATH': TEXT`.
+    fn doing(action: &'static str) -> impl Fn(IoError) -> GuixError {
+        move |source| GuixError::Io { action, source }
     }
 }
 
@@ -95,10 +101,13 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_string()];
     while let Some(d) = pending.pop() {
-        let entries =
-            fs::read_dir(&d).map_err(|e| io_error("cannot read directory", Path::new(&d), e))?;
+        let entries = fs::read_dir(&d)
+            .at(&d)
+            .map_err(GuixError::doing("cannot read directory"))?;
         for entry in entries {
-            let entry = entry.map_err(|e| io_error("cannot read directory", Path::new(&d), e))?;
+            let entry = entry
+                .at(&d)
+                .map_err(GuixError::doing("cannot read directory"))?;
             let name = entry
                 .file_name()
                 .into_string()
@@ -106,7 +115,8 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
             let full = format!("{d}/{name}");
             let ft = entry
                 .file_type()
-                .map_err(|e| io_error("cannot stat", Path::new(&full), e))?;
+                .at(&full)
+                .map_err(GuixError::doing("cannot stat"))?;
             if ft.is_dir() {
                 pending.push(full);
             } else if is_guix_module_file_name(&name) {
@@ -217,7 +227,7 @@ pub fn read_guix_modules(
             .map(|path| {
                 let data = std::fs::read(path).map_err(|e| GuixError::Module {
                     path: path.clone(),
-                    source: module::ModuleError::Io(e.to_string()),
+                    source: module::ModuleError::io(path.as_str(), e),
                 })?;
                 let named = format!("{named_dir}{}", &path[read_dir.len()..]);
                 guix_module_of_bytes(&named, &data, limits).map_err(|e| match e {
@@ -536,10 +546,9 @@ impl ModuleTree {
             .sort_by_file_name()
             .min_depth(1)
         {
-            let entry = entry.map_err(|e| GuixError::Io {
-                action: "cannot read",
-                path: e.path().unwrap_or(dir).display().to_string(),
-                reason: e.to_string(),
+            let entry = entry.map_err(|e| GuixError::Walk {
+                path: e.path().unwrap_or(dir).to_path_buf(),
+                source: e,
             })?;
             if entry.file_type().is_dir() {
                 continue;
@@ -655,7 +664,9 @@ fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule,
     let p = path
         .to_str()
         .ok_or_else(|| GuixError::NotUtf8(path.to_path_buf()))?;
-    let data = fs::read(path).map_err(|e| io_error("cannot read", path, e))?;
+    let data = fs::read(path)
+        .at(path)
+        .map_err(GuixError::doing("cannot read"))?;
     guix_module_of_bytes(rel, &data, limits).map_err(|e| match e {
         GuixError::Module { source, .. } => GuixError::Module {
             path: p.to_string(),
@@ -734,7 +745,9 @@ pub fn flat_module_directory(
             continue;
         }
         let path = moddir.join(&rel);
-        let data = fs::read(&path).map_err(|e| io_error("cannot read", &path, e))?;
+        let data = fs::read(&path)
+            .at(&path)
+            .map_err(GuixError::doing("cannot read"))?;
         let (_, image) =
             decompress::decompress(&data, &opts.limits).map_err(|source| GuixError::Module {
                 path: path.display().to_string(),
@@ -816,10 +829,14 @@ pub fn flat_module_directory(
     );
     let tmp = out.with_file_name(tmp_name);
     if fs::symlink_metadata(&tmp).is_ok() {
-        fs::remove_dir_all(&tmp).map_err(|e| io_error("cannot remove", &tmp, e))?;
+        fs::remove_dir_all(&tmp)
+            .at(&tmp)
+            .map_err(GuixError::doing("cannot remove"))?;
     }
     let result = (|| -> Result<(), GuixError> {
-        fs::create_dir(&tmp).map_err(|e| io_error("cannot create directory", &tmp, e))?;
+        fs::create_dir(&tmp)
+            .at(&tmp)
+            .map_err(GuixError::doing("cannot create directory"))?;
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);
@@ -845,7 +862,9 @@ pub fn flat_module_directory(
     }
     if let Err(e) = fs::rename(&tmp, &out) {
         let _ = fs::remove_dir_all(&tmp);
-        return Err(io_error("cannot rename into", &out, e));
+        return Err(GuixError::doing("cannot rename into")(IoError::new(
+            &out, e,
+        )));
     }
     let mut names: Vec<String> = chosen.values().map(|(m, _)| m.module_name()).collect();
     names.sort();
@@ -863,7 +882,8 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), GuixError> {
         .mode(0o644)
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| io_error("cannot write", path, e))
+        .at(path)
+        .map_err(GuixError::doing("cannot write"))
 }
 
 #[cfg(test)]

@@ -10,11 +10,12 @@
 //! * [`resolve`] — symbol owners, direct and transitive dependencies, cycles;
 //! * [`render`] — pure functions from the resolved tree to the bytes of each
 //!   database, with [`index`] for kmod's binary trie format;
-//! * [`output`] — the only stage that writes databases: temporary file,
-//!   then rename; [`spill`] keeps depmod's per-module lists in an unlinked
-//!   temporary file between reading and rendering.
+//! * [`output`] — the only stage that writes databases: temporary files,
+//!   then renames.
 //!
-//! Command families sit on top: [`depmod`], [`modinfo`], [`closure`] (modprobe's
+//! Command families sit on top: [`depmod`] (the typed [`Depmod`] builder:
+//! a tree and options in, a [`depmod::Report`] or a [`depmod::DepmodFailure`]
+//! out), [`modinfo`], [`closure`] (modprobe's
 //! `--show-depends` and `-R`, module closures, load scripts), [`union`] (merge
 //! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
 //! databases and initrd module folder), and [`dkms`] (building out-of-tree
@@ -31,12 +32,14 @@ pub mod index;
 pub mod jobs;
 pub mod kmod;
 pub mod kmod_hash;
-pub mod memory;
 pub mod modinfo;
+pub mod modinfo_names;
+pub mod modprobe;
 pub mod module;
 pub mod output;
 pub mod render;
 pub mod resolve;
-pub mod spill;
 pub mod tree;
 pub mod union;
+
+pub use depmod::Depmod;

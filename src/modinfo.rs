@@ -184,7 +184,7 @@ pub fn render(
         success: true,
         ..Output::default()
     };
-    if let Err(ModuleError::Io(_)) = module {
+    if let Err(ModuleError::Io { .. }) = module {
         out.stderr = format!("{prog}: ERROR: Module {filename} not found.\n").into_bytes();
         out.success = false;
         return out;
@@ -237,9 +237,19 @@ pub fn render(
         }
     };
     let entries = info_entries(meta);
+    push_entries(&entries, opts, &mut out);
+    out
+}
+
+/// What `modinfo` prints after the `filename:` line: every entry but the
+/// parameters (`key:` padded, or `key=` with `-0`), then the merged
+/// parameters; or with `-F FIELD` the values of FIELD (`parm`: merged).
+fn push_entries(entries: &[(Vec<u8>, Vec<u8>)], opts: &Options<'_>, out: &mut Output) {
+    let sep = opts.separator;
+    let prog = opts.program;
     match opts.field {
         Some("parm") => {
-            for p in collect_params(&entries, prog, &mut out.stderr) {
+            for p in collect_params(entries, prog, &mut out.stderr) {
                 let o = &mut out.stdout;
                 o.extend_from_slice(p.name);
                 o.push(b':');
@@ -255,7 +265,7 @@ pub fn render(
             }
         }
         Some(field) => {
-            for (key, value) in &entries {
+            for (key, value) in entries {
                 if key.as_slice() == field.as_bytes() {
                     out.stdout.extend_from_slice(value);
                     out.stdout.push(sep);
@@ -263,7 +273,7 @@ pub fn render(
             }
         }
         None => {
-            for (key, value) in &entries {
+            for (key, value) in entries {
                 if key.as_slice() == b"parm" || key.as_slice() == b"parmtype" {
                     continue;
                 }
@@ -280,7 +290,7 @@ pub fn render(
                 o.extend_from_slice(value);
                 o.push(sep);
             }
-            for p in collect_params(&entries, prog, &mut out.stderr) {
+            for p in collect_params(entries, prog, &mut out.stderr) {
                 let o = &mut out.stdout;
                 push_padded(o, b"parm:");
                 o.extend_from_slice(p.name);
@@ -293,7 +303,97 @@ pub fn render(
             }
         }
     }
+}
+
+/// `modinfo NAME` for a built-in module (kmod's `modinfo_do` without a
+/// path): `name:` and `filename: (builtin)` lines (padded even with
+/// `-0`), then the entries of `modules.builtin.modinfo`; `-F name` prints
+/// the name first, `-F filename` only `(builtin)`.
+pub fn render_builtin(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)], opts: &Options<'_>) -> Output {
+    let sep = opts.separator;
+    let mut out = Output {
+        success: true,
+        ..Output::default()
+    };
+    match opts.field {
+        None => {
+            push_padded(&mut out.stdout, b"name:");
+            out.stdout.extend_from_slice(name);
+            out.stdout.push(sep);
+            push_padded(&mut out.stdout, b"filename:");
+            out.stdout.extend_from_slice(BUILTIN_FILENAME);
+            out.stdout.push(sep);
+        }
+        Some("name") => {
+            out.stdout.extend_from_slice(name);
+            out.stdout.push(sep);
+        }
+        Some("filename") => {
+            out.stdout.extend_from_slice(BUILTIN_FILENAME);
+            out.stdout.push(sep);
+            return out;
+        }
+        Some(_) => {}
+    }
+    push_entries(entries, opts, &mut out);
     out
+}
+
+/// `modinfo NAME` for a module the indexes name whose file cannot be
+/// opened (`reason`: the strerror text): kmod prints the `filename:` line,
+/// then `could not get modinfo from 'NAME': REASON`; `-F filename` still
+/// prints the path and succeeds.
+pub fn render_unreadable(filename: &str, name: &[u8], reason: &str, opts: &Options<'_>) -> Output {
+    let sep = opts.separator;
+    let mut out = Output::default();
+    match opts.field {
+        Some("filename") => {
+            out.stdout.extend_from_slice(filename.as_bytes());
+            out.stdout.push(sep);
+            out.success = true;
+            return out;
+        }
+        None => {
+            push_padded(&mut out.stdout, b"filename:");
+            out.stdout.extend_from_slice(filename.as_bytes());
+            out.stdout.push(sep);
+        }
+        Some(_) => {}
+    }
+    out.stderr = format!(
+        "{}: ERROR: could not get modinfo from '{}': {reason}\n",
+        opts.program,
+        String::from_utf8_lossy(name)
+    )
+    .into_bytes();
+    out
+}
+
+/// What kmod prints as a built-in module's file name.
+pub const BUILTIN_FILENAME: &[u8] = b"(builtin)";
+
+/// A built-in module for `--json`: its name and its
+/// `modules.builtin.modinfo` entries.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct JsonBuiltin {
+    pub name: String,
+    pub builtin: bool,
+    pub modinfo: Vec<JsonModinfo>,
+}
+
+/// The JSON object of a built-in module.
+pub fn builtin_to_json(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)]) -> JsonBuiltin {
+    JsonBuiltin {
+        name: lossy(name),
+        builtin: true,
+        modinfo: entries
+            .iter()
+            .map(|(k, v)| JsonModinfo {
+                key: lossy(k),
+                value: lossy(v),
+            })
+            .collect(),
+    }
 }
 
 /// `modinfo FILE` (stdout only) for a module that was read.
@@ -339,7 +439,8 @@ pub struct JsonElf {
     pub byte_order: Endian,
     /// `e_machine`.
     pub machine: u16,
-    /// goblin's name for it (`X86_64`, `AARCH64`, `S390`, …).
+    /// Its name (`X86_64`, `AARCH64`, `S390`, …; see
+    /// [`crate::module::elf::machine_name`]).
     pub machine_name: String,
 }
 
@@ -399,7 +500,7 @@ pub fn to_json(path: &str, meta: &ModuleMeta) -> JsonModule {
             class: meta.ident.class,
             byte_order: meta.ident.endian,
             machine: meta.ident.machine,
-            machine_name: goblin::elf::header::machine_to_str(meta.ident.machine).to_string(),
+            machine_name: crate::module::elf::machine_name(meta.ident.machine).to_string(),
         },
         modinfo: meta
             .modinfo

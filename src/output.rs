@@ -10,12 +10,16 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
-/// A write that failed, naming the file.
+/// A write that failed, naming the file (kmod's words for a database).
 #[derive(Debug, thiserror::Error)]
-#[error("Could not write index '{name}': {reason}")]
+#[error("Could not write index '{name}': {}", crate::kmod::strerror(source))]
 pub struct WriteError {
+    /// The file's name in its directory.
     pub name: String,
-    pub reason: String,
+    /// The file's path (the temporary's while writing).
+    pub path: Utf8PathBuf,
+    #[source]
+    pub source: io::Error,
 }
 
 fn temp_name(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
@@ -204,11 +208,12 @@ impl<'d> StagedFiles<'d> {
                 fault_point();
                 Ok(())
             });
-        if let Err(e) = result {
+        if let Err(source) = result {
             let _ = fs::remove_file(&tmp);
             return Err(WriteError {
                 name: name.to_string(),
-                reason: crate::kmod::strerror(&e),
+                path: tmp,
+                source,
             });
         }
         self.temps().push((tmp, name.to_string()));
@@ -221,13 +226,14 @@ impl<'d> StagedFiles<'d> {
     pub fn commit(self) -> Result<(), WriteError> {
         let temps = std::mem::take(&mut *self.temps());
         for (i, (tmp, name)) in temps.iter().enumerate() {
-            if let Err(e) = fs::rename(tmp, self.dir.join(name)) {
+            if let Err(source) = fs::rename(tmp, self.dir.join(name)) {
                 for (t, _) in &temps[i..] {
                     let _ = fs::remove_file(t);
                 }
                 return Err(WriteError {
                     name: name.to_string(),
-                    reason: crate::kmod::strerror(&e),
+                    path: self.dir.join(name),
+                    source,
                 });
             }
             fault_point();
@@ -341,7 +347,8 @@ mod tests {
                 })
                 .unwrap_err();
             assert_eq!(err.name, "modules.dep");
-            assert_eq!(err.reason, "index too large");
+            assert_eq!(err.source.to_string(), "index too large");
+            assert_eq!(err.path.parent(), Some(dir));
             // The old file and the other file's temporary only.
             assert_eq!(names_in(dir).len(), 2, "{size}: {:?}", names_in(dir));
         }

@@ -19,8 +19,8 @@
 //! * the output is built in a temporary sibling directory and renamed at the
 //!   end; on failure nothing is left behind.
 
-use crate::depmod::{self, DepmodOptions};
-use crate::kmod::Diagnostic;
+use crate::depmod::{Depmod, KernelSymbols};
+use crate::kmod::{strerror, Diagnostic, IoError, IoResultExt};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -79,8 +79,12 @@ pub struct UnionReport {
 pub enum UnionError {
     #[error("no input directories given")]
     NoInputs,
-    #[error("input '{input}' is not a usable directory: {reason}")]
-    BadInput { input: PathBuf, reason: String },
+    #[error("input '{}' is not a usable directory: {}", .input.display(), strerror(.source))]
+    BadInput {
+        input: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("output '{0}' already exists")]
     OutputExists(PathBuf),
     #[error("output '{output}' is inside input '{input}'")]
@@ -95,12 +99,16 @@ pub enum UnionError {
     Collision { new: PathBuf, old: PathBuf },
     #[error("directory '{0}' is reached again through a symlink loop")]
     SymlinkLoop(PathBuf),
-    #[error("{action} '{path}': {reason}")]
+    #[error("{action} '{}': {}", .source.path.display(), .source.reason())]
     Io {
         action: &'static str,
-        path: PathBuf,
-        reason: String,
+        #[source]
+        source: IoError,
     },
+    #[error("cannot create '{}': the output needs a file name", .0.display())]
+    OutputWithoutName(PathBuf),
+    #[error("cannot copy '{}': not a regular file", .0.display())]
+    NotARegularFile(PathBuf),
 }
 
 /// nixpkgs' `prependDangling`: `` `PATH' ``, with "dangling symlink " in
@@ -114,11 +122,10 @@ fn quote_for_buildenv(path: &Path) -> String {
     )
 }
 
-fn io_error(action: &'static str, path: &Path, err: std::io::Error) -> UnionError {
-    UnionError::Io {
-        action,
-        path: path.to_path_buf(),
-        reason: crate::kmod::strerror(&err),
+impl UnionError {
+    /// Wraps an [`IoError`] with what was being done: `cannot read 'PATH': TEXT`.
+    pub(crate) fn doing(action: &'static str) -> impl Fn(IoError) -> UnionError {
+        move |source| UnionError::Io { action, source }
     }
 }
 
@@ -137,11 +144,9 @@ pub fn absolute_file_name(path: &Path) -> PathBuf {
 
 /// The temporary sibling in which `out` is built.
 fn temporary_sibling(out: &Path) -> Result<PathBuf, UnionError> {
-    let name = out.file_name().ok_or_else(|| UnionError::Io {
-        action: "cannot create",
-        path: out.to_path_buf(),
-        reason: "the output needs a file name".into(),
-    })?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| UnionError::OutputWithoutName(out.to_path_buf()))?;
     let mut tmp_name = OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
@@ -158,8 +163,9 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
         return Err(UnionError::OutputExists(out.to_path_buf()));
     }
     let parent = out.parent().unwrap_or(Path::new("/"));
-    let parent_real =
-        fs::canonicalize(parent).map_err(|e| io_error("cannot create output in", parent, e))?;
+    let parent_real = fs::canonicalize(parent)
+        .at(parent)
+        .map_err(UnionError::doing("cannot create output in"))?;
     let out_real = parent_real.join(out.file_name().unwrap_or_default());
     let mut seen = Vec::new();
     let mut result = Vec::new();
@@ -169,14 +175,14 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
             continue;
         }
         seen.push(abs.clone());
-        let real = fs::canonicalize(&abs).map_err(|e| UnionError::BadInput {
+        let real = fs::canonicalize(&abs).map_err(|source| UnionError::BadInput {
             input: abs.clone(),
-            reason: crate::kmod::strerror(&e),
+            source,
         })?;
         if !real.is_dir() {
             return Err(UnionError::BadInput {
                 input: abs,
-                reason: "Not a directory".into(),
+                source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
             });
         }
         if out_real.starts_with(&real) {
@@ -220,7 +226,9 @@ fn finish_in_place<T>(
             }
             if let Err(e) = fs::rename(tmp, out) {
                 let _ = fs::remove_dir_all(tmp);
-                return Err(io_error("cannot rename into", out, e));
+                return Err(UnionError::doing("cannot rename into")(IoError::new(
+                    out, e,
+                )));
             }
             Ok(v)
         }
@@ -239,7 +247,9 @@ fn union_into(
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
     if fs::symlink_metadata(tmp).is_ok() {
-        fs::remove_dir_all(tmp).map_err(|e| io_error("cannot remove", tmp, e))?;
+        fs::remove_dir_all(tmp)
+            .at(tmp)
+            .map_err(UnionError::doing("cannot remove"))?;
     }
     let mut state = UnionState {
         opts: *opts,
@@ -267,7 +277,9 @@ impl UnionState {
     fn union_of_directories(&mut self, out: &Path, dirs: &[PathBuf]) -> Result<(), UnionError> {
         let mut reals = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            let real = fs::canonicalize(dir).map_err(|e| io_error("cannot read", dir, e))?;
+            let real = fs::canonicalize(dir)
+                .at(dir)
+                .map_err(UnionError::doing("cannot read"))?;
             if self.ancestors.iter().flatten().any(|a| *a == real) {
                 return Err(UnionError::SymlinkLoop(dir.clone()));
             }
@@ -281,20 +293,28 @@ impl UnionState {
             }
             reals.push(real);
         }
-        fs::create_dir(out).map_err(|e| io_error("cannot create directory", out, e))?;
+        fs::create_dir(out)
+            .at(out)
+            .map_err(UnionError::doing("cannot create directory"))?;
         if self.tmp_real.is_none() {
-            self.tmp_real =
-                Some(fs::canonicalize(out).map_err(|e| io_error("cannot read", out, e))?);
+            self.tmp_real = Some(
+                fs::canonicalize(out)
+                    .at(out)
+                    .map_err(UnionError::doing("cannot read"))?,
+            );
         }
         self.report.directories += 1;
 
         // Name -> the inputs holding it, in input order; names in byte order.
         let mut table: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();
         for dir in dirs {
-            let entries =
-                fs::read_dir(dir).map_err(|e| io_error("cannot read directory", dir, e))?;
+            let entries = fs::read_dir(dir)
+                .at(dir)
+                .map_err(UnionError::doing("cannot read directory"))?;
             for entry in entries {
-                let entry = entry.map_err(|e| io_error("cannot read directory", dir, e))?;
+                let entry = entry
+                    .at(dir)
+                    .map_err(UnionError::doing("cannot read directory"))?;
                 table
                     .entry(entry.file_name())
                     .or_default()
@@ -364,15 +384,21 @@ impl UnionState {
     fn link(&mut self, input: &Path, out: &Path) -> Result<(), UnionError> {
         match self.opts.mode {
             LinkMode::Symlink => std::os::unix::fs::symlink(input, out)
-                .map_err(|e| io_error("cannot create symlink", out, e))?,
+                .at(out)
+                .map_err(UnionError::doing("cannot create symlink"))?,
             LinkMode::Copy => copy_file(input, out)?,
             LinkMode::Hardlink => {
-                let real =
-                    fs::canonicalize(input).map_err(|e| io_error("cannot resolve", input, e))?;
+                let real = fs::canonicalize(input)
+                    .at(input)
+                    .map_err(UnionError::doing("cannot resolve"))?;
                 match fs::hard_link(&real, out) {
                     Ok(()) => {}
                     Err(e) if e.raw_os_error() == Some(18) => copy_file(input, out)?, // EXDEV
-                    Err(e) => return Err(io_error("cannot create hard link", out, e)),
+                    Err(e) => {
+                        return Err(UnionError::doing("cannot create hard link")(IoError::new(
+                            out, e,
+                        )))
+                    }
                 }
             }
         }
@@ -393,15 +419,15 @@ pub fn collision_warning(files: &[&PathBuf], chosen: &Path) -> String {
 }
 
 fn copy_file(input: &Path, out: &Path) -> Result<(), UnionError> {
-    let meta = fs::metadata(input).map_err(|e| io_error("cannot copy", input, e))?;
+    let meta = fs::metadata(input)
+        .at(input)
+        .map_err(UnionError::doing("cannot copy"))?;
     if !meta.is_file() {
-        return Err(UnionError::Io {
-            action: "cannot copy",
-            path: input.to_path_buf(),
-            reason: "not a regular file".into(),
-        });
+        return Err(UnionError::NotARegularFile(input.to_path_buf()));
     }
-    fs::copy(input, out).map_err(|e| io_error("cannot copy to", out, e))?;
+    fs::copy(input, out)
+        .at(out)
+        .map_err(UnionError::doing("cannot copy to"))?;
     Ok(())
 }
 
@@ -418,13 +444,21 @@ pub fn same_file_contents(a: &Path, b: &Path) -> Result<bool, UnionError> {
     if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
         return Ok(false);
     }
-    let mut fa = fs::File::open(a).map_err(|e| io_error("cannot read", a, e))?;
-    let mut fb = fs::File::open(b).map_err(|e| io_error("cannot read", b, e))?;
+    let mut fa = fs::File::open(a)
+        .at(a)
+        .map_err(UnionError::doing("cannot read"))?;
+    let mut fb = fs::File::open(b)
+        .at(b)
+        .map_err(UnionError::doing("cannot read"))?;
     let mut ba = vec![0u8; 64 * 1024];
     let mut bb = vec![0u8; 64 * 1024];
     loop {
-        let na = read_full(&mut fa, &mut ba).map_err(|e| io_error("cannot read", a, e))?;
-        let nb = read_full(&mut fb, &mut bb).map_err(|e| io_error("cannot read", b, e))?;
+        let na = read_full(&mut fa, &mut ba)
+            .at(a)
+            .map_err(UnionError::doing("cannot read"))?;
+        let nb = read_full(&mut fb, &mut bb)
+            .at(b)
+            .map_err(UnionError::doing("cannot read"))?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }
@@ -492,7 +526,7 @@ pub enum ModuleDirectoryError {
     #[error("no input has lib/modules/{0}")]
     NoModules(String),
     #[error("depmod failed:\n{0}")]
-    Depmod(String),
+    Depmod(#[source] Box<crate::depmod::DepmodFailure>),
     #[error(transparent)]
     Guix(#[from] crate::guix::GuixError),
 }
@@ -560,21 +594,18 @@ pub fn make_module_directory(
         let dir = tmp.join("lib/modules").join(version);
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
         let system_map = tmp.join("System.map");
-        let has_map = system_map.exists();
-        let depmod_opts = DepmodOptions {
-            basedir: Some(tmp.to_string_lossy().into_owned()),
-            errsyms: has_map,
-            system_map: has_map.then(|| system_map.to_string_lossy().into_owned()),
-            args: vec![version.to_string()],
-            jobs: opts.jobs,
-            ..Default::default()
+        let kernel_symbols = match system_map.exists() {
+            true => KernelSymbols::SystemMap(system_map),
+            false => KernelSymbols::None,
         };
-        let outcome = depmod::run(&depmod_opts);
-        if outcome.exit_code != 0 {
-            let text: Vec<String> = outcome.diags.iter().map(|d| d.render("depmod")).collect();
-            return Err(ModuleDirectoryError::Depmod(text.concat()));
-        }
-        report.depmod_diagnostics = outcome.diags;
+        let errsyms = kernel_symbols != KernelSymbols::None;
+        let depmod = Depmod::new(&tmp, version)
+            .kernel_symbols(kernel_symbols)
+            .errsyms(errsyms)
+            .jobs(opts.jobs)
+            .run()
+            .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
+        report.depmod_diagnostics = depmod.diagnostics;
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
             crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
@@ -602,7 +633,8 @@ fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<Strin
         KERNEL_INPUT_FILES
     };
     let mut names: Vec<String> = fs::read_dir(dir)
-        .map_err(|e| io_error("cannot read directory", dir, e))?
+        .at(dir)
+        .map_err(UnionError::doing("cannot read directory"))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("modules.") && !keep.contains(&n.as_str()))
@@ -610,7 +642,53 @@ fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<Strin
     names.sort();
     for n in &names {
         let p = dir.join(n);
-        fs::remove_file(&p).map_err(|e| io_error("cannot remove", &p, e))?;
+        fs::remove_file(&p)
+            .at(&p)
+            .map_err(UnionError::doing("cannot remove"))?;
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_path_and_keep_the_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let out = dir.path().join("out");
+        let opts = UnionOptions::default();
+        let e = union_build(&out, std::slice::from_ref(&file), &opts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "input '{}' is not a usable directory: Not a directory",
+                file.display()
+            )
+        );
+        let missing = dir.path().join("missing");
+        let e = union_build(&out, std::slice::from_ref(&missing), &opts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "input '{}' is not a usable directory: No such file or directory",
+                missing.display()
+            )
+        );
+        let source = std::error::Error::source(&e).unwrap();
+        let io = source.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+        let e = fs::create_dir(&file)
+            .at(&file)
+            .map_err(UnionError::doing("cannot create directory"))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot create directory '{}': File exists", file.display())
+        );
+        assert!(matches!(&e, UnionError::Io { source, .. } if source.path == file));
+    }
 }

@@ -25,16 +25,14 @@
 //! output of a run does not depend on FILE.
 
 use crate::depmod::{LoadedModule, LoadedTree};
-use crate::module::{
-    InternedSymbols, InternerFull, Limits, StringList, SymbolInterner, SymbolList,
-};
+use crate::module::{Limits, StringList, SymbolList};
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Value of the `kind` field.
 pub const CACHE_KIND: &str = "kmodtree-depmod-manifest";
@@ -65,8 +63,7 @@ impl FileStamp {
 }
 
 /// What the cache records of a module: a [`LoadedModule`] (without
-/// errors: modules with one are never cached) whose imports are names, not
-/// ids into a run's interner. Byte strings are escaped (see
+/// errors: modules with one are never cached). Byte strings are escaped (see
 /// [`crate::audit::esc`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedModule {
@@ -85,32 +82,30 @@ pub struct CachedModule {
 }
 
 impl CachedModule {
-    /// The record of `m`, whose imports are in `symbols`; None if one is
-    /// not (ids of another interner).
-    pub fn of(m: &LoadedModule, symbols: &InternedSymbols) -> Option<CachedModule> {
-        Some(CachedModule {
+    /// The record of `m`.
+    pub fn of(m: &LoadedModule) -> CachedModule {
+        CachedModule {
             aliases: m.aliases.clone(),
             softdeps: m.softdeps.clone(),
             weakdeps: m.weakdeps.clone(),
             exports: m.exports.clone(),
-            imports: symbols.to_symbol_list(&m.imports)?,
+            imports: m.imports.clone(),
             vermagic: m.vermagic.clone(),
-        })
+        }
     }
 
-    /// The module this records, its imports interned in `interner`.
-    pub fn into_loaded(self, interner: &SymbolInterner) -> Result<LoadedModule, InternerFull> {
-        let imports = interner.intern_imports(&self.imports)?;
-        Ok(LoadedModule {
+    /// The module this records.
+    pub fn into_loaded(self) -> LoadedModule {
+        LoadedModule {
             aliases: self.aliases,
             softdeps: self.softdeps,
             weakdeps: self.weakdeps,
             exports: self.exports,
-            imports,
+            imports: self.imports,
             vermagic: self.vermagic,
             error: None,
             exports_error: None,
-        })
+        }
     }
 }
 
@@ -156,14 +151,31 @@ struct CacheEntryRef<'a> {
 /// Why a cache file was not used (printed as a warning).
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{file}: cannot read manifest: {reason}")]
-    Read { file: String, reason: String },
+    #[error("{}: cannot read manifest: {}", file.display(), crate::kmod::strerror(source))]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{file}: corrupt manifest (ignored): {reason}")]
     Corrupt { file: String, reason: String },
     #[error("{file}: manifest {what} (ignored)")]
     Foreign { file: String, what: String },
-    #[error("{file}: cannot write manifest: {reason}")]
-    Write { file: String, reason: String },
+    #[error("{}: cannot write manifest: {}", file.display(), .source)]
+    Write {
+        file: PathBuf,
+        #[source]
+        source: WriteProblem,
+    },
+}
+
+/// Why the cache file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteProblem {
+    #[error("not a UTF-8 path")]
+    NotUtf8,
+    #[error("{}", crate::kmod::strerror(&.0.source))]
+    Write(#[from] crate::output::WriteError),
 }
 
 /// A loaded cache (possibly empty).
@@ -186,8 +198,8 @@ impl Cache {
                 return (
                     Cache::default(),
                     Some(CacheError::Read {
-                        file: name,
-                        reason: crate::kmod::strerror(&e),
+                        file: file.to_path_buf(),
+                        source: e,
                     }),
                 )
             }
@@ -330,24 +342,19 @@ pub fn read_modules_cached(
     cache: Cache,
     verify_hashes: bool,
 ) -> CachedRead {
-    let interner = SymbolInterner::new();
-    let work = || read_through_cache(modules, limits, cache, verify_hashes, &interner);
-    let mut read = crate::jobs::run_with_jobs(jobs, work);
-    read.tree.symbols = interner.freeze();
-    read
+    let work = || read_through_cache(modules, limits, cache, verify_hashes);
+    crate::jobs::run_with_jobs(jobs, work)
 }
 
-/// [`read_modules_cached`] on the current rayon pool, interning into
-/// `interner` (the result's `tree.symbols` is left empty).
+/// [`read_modules_cached`] on the current rayon pool.
 fn read_through_cache(
     modules: &[Candidate],
     limits: &Limits,
     mut cache: Cache,
     verify_hashes: bool,
-    interner: &SymbolInterner,
 ) -> CachedRead {
     let load = |c: &Candidate| {
-        let mut m = LoadedModule::read(c.path(), limits, interner);
+        let mut m = LoadedModule::read(c.path(), limits);
         m.shrink_to_fit();
         m
     };
@@ -397,7 +404,7 @@ fn read_through_cache(
         }
     }
     // Each module: read already, or the cache's record (moved out at its
-    // last use), interned below.
+    // last use).
     let mut found: Vec<Result<LoadedModule, CachedModule>> = Vec::with_capacity(results.len());
     let mut records = Vec::with_capacity(results.len());
     for (src, rec) in results {
@@ -431,20 +438,11 @@ fn read_through_cache(
     changed |= records.iter().flatten().count() != cache.entries.len();
     drop(cache);
     let loaded = found
-        .into_par_iter()
-        .map(|f| {
-            f.or_else(|cached| cached.into_loaded(interner))
-                .unwrap_or_else(|full| LoadedModule {
-                    error: Some(Box::new(full.into())),
-                    ..Default::default()
-                })
-        })
+        .into_iter()
+        .map(|f| f.unwrap_or_else(CachedModule::into_loaded))
         .collect();
     CachedRead {
-        tree: LoadedTree {
-            modules: loaded,
-            symbols: InternedSymbols::default(),
-        },
+        tree: LoadedTree { modules: loaded },
         records,
         stats,
         changed,
@@ -467,13 +465,9 @@ impl CachedRead {
             let Some((path, sha256, stamp)) = r else {
                 continue;
             };
-            // One record at a time: a module's import names are copied out
-            // only while it is written. (Every id is the reader's: a record
-            // is always made. A missing line would only make the next run
-            // ignore the file.)
-            let Some(meta) = CachedModule::of(m, &self.tree.symbols) else {
-                continue;
-            };
+            // One record at a time: a module's lists are copied only
+            // while it is written.
+            let meta = CachedModule::of(m);
             let entry = CacheEntryRef {
                 path,
                 sha256,
@@ -489,9 +483,9 @@ impl CachedRead {
 
     /// Writes the file atomically (temporary file, then rename).
     pub fn write(&self, file: &Path, limits: &Limits) -> Result<(), CacheError> {
-        let werr = |reason: String| CacheError::Write {
-            file: file.display().to_string(),
-            reason,
+        let werr = |source: WriteProblem| CacheError::Write {
+            file: file.to_path_buf(),
+            source,
         };
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -500,10 +494,10 @@ impl CachedRead {
         let name = file
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| werr("not a UTF-8 file name".into()))?;
-        let dir =
-            camino::Utf8Path::from_path(dir).ok_or_else(|| werr("not a UTF-8 path".into()))?;
-        crate::output::write_atomic(dir, name, &self.to_json(limits)).map_err(|e| werr(e.reason))
+            .ok_or(werr(WriteProblem::NotUtf8))?;
+        let dir = camino::Utf8Path::from_path(dir).ok_or(werr(WriteProblem::NotUtf8))?;
+        crate::output::write_atomic(dir, name, &self.to_json(limits))
+            .map_err(|e| werr(WriteProblem::Write(e)))
     }
 }
 
@@ -512,22 +506,19 @@ mod tests {
     use super::*;
 
     /// The JSON of a module record is the cache's format: it must not change
-    /// with the in-memory representation (imports are interned in memory,
-    /// names in the file).
+    /// with the in-memory representation.
     #[test]
     fn module_records_keep_their_format() {
-        let interner = SymbolInterner::new();
         let mut m = LoadedModule::default();
         m.aliases.push(b"pci:v*d*").unwrap();
         m.exports
             .push(b"foo_init", 0x1234, false, usize::MAX)
             .unwrap();
         for (name, crc, weak) in [(&b"printk"[..], 7, false), (b"kfree\xff", 0, true)] {
-            m.imports.push(interner.intern(name, crc).unwrap(), weak);
+            m.imports.push(name, crc, weak, usize::MAX).unwrap();
         }
         m.vermagic = Some(b"6.1.0 SMP".to_vec());
-        let symbols = interner.freeze();
-        let record = CachedModule::of(&m, &symbols).unwrap();
+        let record = CachedModule::of(&m);
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(
             json,
@@ -535,10 +526,8 @@ mod tests {
         );
         let back: CachedModule = serde_json::from_str(&json).unwrap();
         assert_eq!(back, record);
-        let again = SymbolInterner::new();
-        let loaded = back.into_loaded(&again).unwrap();
-        let again = again.freeze();
-        assert_eq!(CachedModule::of(&loaded, &again), Some(record));
+        let loaded = back.into_loaded();
+        assert_eq!(CachedModule::of(&loaded), record);
         assert_eq!(loaded.aliases, m.aliases);
         assert_eq!(loaded.vermagic, m.vermagic);
     }

@@ -7,7 +7,8 @@
 
 use super::manifest::{audit_tree, FileKind, Manifest, ModuleRecord};
 use super::AuditError;
-use crate::index::Index;
+use crate::index::{Index, IndexError};
+use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,14 +21,14 @@ pub struct Side {
 
 /// Loads a directory (audited now) or a manifest file.
 pub fn load_side(path: &Path, jobs: Option<usize>, limits: &Limits) -> Result<Side, AuditError> {
-    let meta = std::fs::metadata(path).map_err(|e| AuditError::io(path, &e))?;
+    let meta = std::fs::metadata(path).at(path)?;
     if meta.is_dir() {
         Ok(Side {
             manifest: audit_tree(path, jobs, limits)?,
             root: Some(path.to_path_buf()),
         })
     } else {
-        let data = std::fs::read(path).map_err(|e| AuditError::io(path, &e))?;
+        let data = std::fs::read(path).at(path)?;
         Ok(Side {
             manifest: Manifest::from_json(path, &data)?,
             root: None,
@@ -164,10 +165,27 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
     Ok(DiffReport { lines: out })
 }
 
-fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, String> {
-    let p = root.join(rel);
-    let data = std::fs::read(&p).map_err(|e| e.to_string())?;
-    module::parse_module(&data, limits).map_err(|e| e.to_string())
+/// Why a module of a tree could not be compared; printed under the
+/// module's own line, so without its path.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error("{source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Module(#[from] module::ModuleError),
+}
+
+fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Unreadable> {
+    let path = root.join(rel);
+    let data = match std::fs::read(&path) {
+        Ok(data) => data,
+        Err(source) => return Err(Unreadable::Io { path, source }),
+    };
+    Ok(module::parse_module(&data, limits)?)
 }
 
 fn diff_module(
@@ -349,7 +367,10 @@ fn diff_database(
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return Ok(());
     };
-    let read = |r: &Path| std::fs::read(r.join(p)).map_err(|e| AuditError::io(&r.join(p), &e));
+    let read = |r: &Path| {
+        let path = r.join(p);
+        std::fs::read(&path).at(path)
+    };
     let (xa, xb) = (read(ra)?, read(rb)?);
     push_items(out, database_changes(p, &xa, &xb), opts.limit);
     Ok(())
@@ -370,11 +391,10 @@ type KeyValues = BTreeMap<Vec<u8>, Vec<(Vec<u8>, u32)>>;
 /// indexes, per key ("key `K` now → V, was → W"); for text, per line.
 pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
     if name.ends_with(".bin") {
-        let entries = |d: &[u8]| -> Result<KeyValues, String> {
-            let idx = Index::parse(d).map_err(|e| e.to_string())?;
+        let entries = |d: &[u8]| -> Result<KeyValues, IndexError> {
+            let idx = Index::parse(d)?;
             let mut m: BTreeMap<Vec<u8>, Vec<(Vec<u8>, u32)>> = BTreeMap::new();
-            idx.for_each_entry(|k, v, p| m.entry(k.to_vec()).or_default().push((v.to_vec(), p)))
-                .map_err(|e| e.to_string())?;
+            idx.for_each_entry(|k, v, p| m.entry(k.to_vec()).or_default().push((v.to_vec(), p)))?;
             Ok(m)
         };
         let (ea, eb) = match (entries(old), entries(new)) {

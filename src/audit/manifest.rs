@@ -13,6 +13,7 @@ use super::cache::hex;
 use super::esc::Esc;
 use super::AuditError;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
+use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use crate::tree::walk::Suffixes;
 use rayon::prelude::*;
@@ -207,9 +208,9 @@ pub fn audit_tree(
     limits: &Limits,
 ) -> Result<Manifest, AuditError> {
     let suffixes = Suffixes::default();
-    let meta = std::fs::metadata(dir).map_err(|e| AuditError::io(dir, &e))?;
+    let meta = std::fs::metadata(dir).at(dir)?;
     if !meta.is_dir() {
-        return Err(AuditError::NotADirectory(dir.display().to_string()));
+        return Err(AuditError::NotADirectory(dir.to_path_buf()));
     }
     // (relative path, absolute path, link target, followed)
     let mut found: Vec<(String, PathBuf, Option<String>, bool)> = Vec::new();
@@ -223,22 +224,16 @@ pub fn audit_tree(
                 && matches!(e.file_name().to_str(), Some("build" | "source")))
         });
     for e in walker {
-        let e = e.map_err(|err| {
-            let p = err
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            AuditError::Walk {
-                path: p,
-                reason: err.to_string(),
-            }
+        let e = e.map_err(|err| AuditError::Walk {
+            path: err.path().map(Path::to_path_buf).unwrap_or_default(),
+            source: err,
         })?;
         if e.file_type().is_dir() {
             continue;
         }
         let rel = relative(dir, e.path())?;
         let link = if e.path_is_symlink() {
-            let t = std::fs::read_link(e.path()).map_err(|err| AuditError::io(e.path(), &err))?;
+            let t = std::fs::read_link(e.path()).at(e.path())?;
             Some(utf8(e.path(), t.as_os_str())?)
         } else {
             None
@@ -249,7 +244,7 @@ pub fn audit_tree(
         let p = dir.join(name);
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if m.file_type().is_symlink() {
-                let t = std::fs::read_link(&p).map_err(|err| AuditError::io(&p, &err))?;
+                let t = std::fs::read_link(&p).at(&p)?;
                 found.push((
                     name.to_string(),
                     p.clone(),
@@ -285,7 +280,7 @@ pub fn audit_tree(
                     });
                 }
                 let kind = classify(rel, suffixes);
-                let data = std::fs::read(abs).map_err(|e| AuditError::io(abs, &e))?;
+                let data = std::fs::read(abs).at(abs)?;
                 let file = FileRecord {
                     path: rel.clone(),
                     kind,
@@ -357,7 +352,7 @@ pub fn audit_tree(
 fn utf8(path: &Path, s: &std::ffi::OsStr) -> Result<String, AuditError> {
     s.to_str()
         .map(str::to_string)
-        .ok_or_else(|| AuditError::NonUtf8(path.display().to_string()))
+        .ok_or_else(|| AuditError::NonUtf8(path.to_path_buf()))
 }
 
 fn relative(dir: &Path, p: &Path) -> Result<String, AuditError> {
@@ -375,16 +370,17 @@ impl Manifest {
 
     /// Reads a manifest written by [`Manifest::to_json`].
     pub fn from_json(file: &Path, data: &[u8]) -> Result<Manifest, AuditError> {
-        let bad = |reason: String| AuditError::BadManifest {
-            file: file.display().to_string(),
-            reason,
-        };
-        let m: Manifest = serde_json::from_slice(data).map_err(|e| bad(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(data).map_err(|source| AuditError::BadManifest {
+                file: file.to_path_buf(),
+                source,
+            })?;
         if m.kind != MANIFEST_KIND || m.format != MANIFEST_FORMAT {
-            return Err(bad(format!(
-                "kind {:?} format {}: not a kmodtree audit manifest of format {MANIFEST_FORMAT}",
-                m.kind, m.format
-            )));
+            return Err(AuditError::WrongManifest {
+                file: file.to_path_buf(),
+                kind: m.kind,
+                format: m.format,
+            });
         }
         Ok(m)
     }
@@ -445,5 +441,27 @@ impl Manifest {
             sha256_hex(self.to_json().as_bytes())
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_manifests_are_named() {
+        let f = Path::new("m.json");
+        let e = Manifest::from_json(f, b"[").unwrap_err();
+        assert!(matches!(e, AuditError::BadManifest { .. }));
+        assert!(e.to_string().starts_with("m.json: not a manifest: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+        let json = br#"{"format": 9, "kind": "other", "kmodtree": "0", "files": [],
+            "modules": [], "databases": []}"#;
+        let e = Manifest::from_json(f, json).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.json: not a manifest: kind \"other\" format 9: \
+             not a kmodtree audit manifest of format 1"
+        );
     }
 }

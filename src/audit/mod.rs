@@ -14,28 +14,47 @@ pub use diff::{diff, load_side, DiffOptions, DiffReport, Side};
 pub use manifest::{audit_tree, Manifest};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
+use crate::kmod::IoError;
+use std::path::PathBuf;
+
 /// Why an audit command failed (exit status 2), naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
-    #[error("{0}: not a directory")]
-    NotADirectory(String),
-    #[error("{path}: {reason}")]
-    Walk { path: String, reason: String },
-    #[error("{0}: path is not valid UTF-8 (kmodtree handles UTF-8 paths only)")]
-    NonUtf8(String),
-    #[error("{file}: not a manifest: {reason}")]
-    BadManifest { file: String, reason: String },
+    /// `PATH: TEXT`.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The tree walk failed (`PATH: walkdir's text`; PATH empty when
+    /// walkdir names none).
+    #[error("{}: {source}", .path.display())]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
+    },
+    #[error("{}: path is not valid UTF-8 (kmodtree handles UTF-8 paths only)", .0.display())]
+    NonUtf8(PathBuf),
+    /// The manifest is not JSON of the expected shape.
+    #[error("{}: not a manifest: {source}", .file.display())]
+    BadManifest {
+        file: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The manifest is JSON of another kind or format.
+    #[error(
+        "{}: not a manifest: kind {kind:?} format {format}: not a kmodtree audit manifest of format {}",
+        .file.display(),
+        manifest::MANIFEST_FORMAT
+    )]
+    WrongManifest {
+        file: PathBuf,
+        kind: String,
+        format: u32,
+    },
+    /// Regenerating the databases failed (the failure keeps depmod's
+    /// diagnostics).
     #[error("depmod failed: {0}")]
-    Depmod(String),
-}
-
-impl AuditError {
-    pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> AuditError {
-        AuditError::Io {
-            path: path.display().to_string(),
-            reason: crate::kmod::strerror(e),
-        }
-    }
+    Depmod(#[from] Box<crate::depmod::DepmodFailure>),
 }

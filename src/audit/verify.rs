@@ -10,7 +10,7 @@
 
 use super::diff::database_changes;
 use super::AuditError;
-use crate::depmod::{self, DepmodOptions};
+use crate::depmod::{ConfigSource, Depmod, KernelSymbols, Regenerated};
 use crate::kmod::KmodVersion;
 use crate::resolve::SymbolTable;
 use std::collections::BTreeMap;
@@ -29,6 +29,9 @@ pub struct VerifyOptions {
     /// The kernel's vermagic (default: the most common among `kernel/`).
     pub vermagic: Option<String>,
     pub kmod: KmodVersion,
+    /// Compare with the output of the kmod that wrote the indexes on disk
+    /// (see [`written_by`]) instead of `kmod`, when that can be told.
+    pub detect_kmod: bool,
     pub jobs: Option<usize>,
     /// Most itemised differences per database (0: no limit).
     pub limit: usize,
@@ -112,38 +115,99 @@ fn modules_dep_keys(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Which kmod wrote the databases in `dir`, and why it is thought so: the
+/// layout of the first index that tells (pre-order: kmod 34 and later,
+/// post-order: kmod 30 to 33), else a `modules.weakdep` (kmod 34 writes
+/// one). `None` when nothing tells.
+pub fn written_by(dir: &std::path::Path) -> Option<(KmodVersion, &'static str)> {
+    use crate::index::{detect_layout, Layout};
+    for name in [
+        "modules.dep.bin",
+        "modules.alias.bin",
+        "modules.symbols.bin",
+    ] {
+        let Ok(data) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        match detect_layout(&data) {
+            Some(Layout::PreOrder) => return Some((KmodVersion::V34, "pre-order indexes")),
+            Some(Layout::PostOrder) => return Some((KmodVersion::V30, "post-order indexes")),
+            None => {}
+        }
+    }
+    dir.join("modules.weakdep")
+        .exists()
+        .then_some((KmodVersion::V34, "modules.weakdep"))
+}
+
 /// Verifies a tree.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
-    let dopts = DepmodOptions {
-        basedir: opts.basedir.clone(),
-        config: opts.config.clone(),
-        symvers: opts.symvers.clone(),
-        system_map: opts.system_map.clone(),
-        args: vec![opts.version.clone()],
-        jobs: opts.jobs,
-        kmod: opts.kmod,
-        suffixes: crate::tree::walk::Suffixes {
+    let moddir = format!(
+        "{}/lib/modules/{}",
+        opts.basedir.as_deref().unwrap_or(""),
+        opts.version
+    );
+    let writer = written_by(std::path::Path::new(&moddir));
+    let kmod = match writer {
+        Some((k, _)) if opts.detect_kmod => k,
+        _ => opts.kmod,
+    };
+    let config = match opts.config.is_empty() {
+        true => ConfigSource::Hermetic,
+        false => ConfigSource::Paths(opts.config.iter().map(Into::into).collect()),
+    };
+    // -E wins over -F, as in depmod.
+    let kernel_symbols = match (&opts.symvers, &opts.system_map) {
+        (Some(f), _) => KernelSymbols::Symvers(f.into()),
+        (None, Some(f)) => KernelSymbols::SystemMap(f.into()),
+        (None, None) => KernelSymbols::None,
+    };
+    let depmod = match &opts.basedir {
+        Some(b) => Depmod::new(b, &opts.version),
+        None => Depmod::system(&opts.version),
+    };
+    let regenerated = depmod
+        .config(config)
+        .kernel_symbols(kernel_symbols)
+        .jobs(opts.jobs)
+        .kmod_version(kmod)
+        .suffixes(crate::tree::walk::Suffixes {
             gzip: !opts.without_zlib,
             ..Default::default()
-        },
-        ..Default::default()
-    };
-    let prep = depmod::prepare(&dopts).map_err(|o| AuditError::Depmod(render_diags(&o.diags)))?;
-    let tree = depmod::read_modules(&prep.modules, &dopts.limits, dopts.jobs);
+        })
+        .regenerate()
+        .map_err(Box::new)?;
+    let Regenerated {
+        dir,
+        modules,
+        tree,
+        kernel_symbols,
+        check_symvers,
+        prefix,
+        files,
+        diagnostics,
+    } = regenerated;
     let loaded = &tree.modules;
-    let mut diags = prep.diags.clone();
-    let built = depmod::build(&prep, &tree, &dopts, &mut diags)
-        .map_err(|_| AuditError::Depmod(render_diags(&diags)))?;
     let mut report = VerifyReport::default();
-    for d in &diags {
+    if let Some((k, why)) = writer {
+        let label = |k| match k {
+            KmodVersion::V34 => "kmod 34 or later",
+            KmodVersion::V30 => "kmod 30 to 33",
+        };
+        report.notes.push(format!(
+            "databases written by {} ({why}); compared with {}'s output",
+            label(k),
+            label(kmod)
+        ));
+    }
+    for d in &diagnostics {
         if d.level <= crate::kmod::Level::Warning {
             report.notes.push(format!("depmod: {}", d.text));
         }
     }
 
     // Databases.
-    let dir = &prep.dirs.dir;
-    for (name, bytes) in &built.rendered.files {
+    for (name, bytes) in &files {
         let path = format!("{dir}/{name}");
         match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -153,7 +217,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     details: Vec::new(),
                 })
             }
-            Err(e) => return Err(AuditError::io(std::path::Path::new(&path), &e)),
+            Err(e) => return Err(crate::kmod::IoError::new(&path, e).into()),
             Ok(disk) if disk == *bytes => {}
             Ok(disk) => {
                 let items = database_changes(name, &disk, bytes);
@@ -199,7 +263,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         Some(v) => Some(v.clone().into_bytes()),
         None => {
             let mut counts: BTreeMap<&[u8], usize> = BTreeMap::new();
-            for (c, m) in prep.modules.iter().zip(loaded) {
+            for (c, m) in modules.iter().zip(loaded) {
                 let in_tree = c.relpath().is_some_and(|r| r.starts_with("kernel/"));
                 if let (true, Some(v)) = (in_tree, &m.vermagic) {
                     *counts.entry(v.as_slice()).or_default() += 1;
@@ -221,13 +285,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             .notes
             .push("vermagic not checked: no module under kernel/ has one (give --vermagic)".into());
     }
-    let kernel_known = prep.kernel_symbols.is_some();
+    let kernel_known = kernel_symbols.is_some();
     if !kernel_known {
         report.notes.push(
             "symbols not checked: give the kernel's Module.symvers (-E) or System.map (-F)".into(),
         );
     }
-    let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
+    let mut table = SymbolTable::new(kernel_symbols.as_deref(), prefix);
     for (pos, m) in loaded.iter().enumerate() {
         if m.error.is_none() && m.exports_error.is_none() {
             for e in m.exports.iter() {
@@ -235,7 +299,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             }
         }
     }
-    for (c, m) in prep.modules.iter().zip(loaded) {
+    for (c, m) in modules.iter().zip(loaded) {
         let mut problems = Vec::new();
         if let Some(e) = m.error.as_ref() {
             problems.push(format!("unreadable: {e}"));
@@ -252,17 +316,16 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 None => {}
             }
         }
-        // The reader interned every symbol: none is missing.
-        for imp in tree.symbols.resolve(&m.imports).flatten() {
+        for imp in m.imports.iter() {
             match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",
                     super::esc::encode(imp.name)
                 )),
-                Some(s) if prep.check_symvers && !imp.weak && s.crc != imp.crc => {
+                Some(s) if check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
                         None => "the kernel's Module.symvers".to_string(),
-                        Some(o) => prep.modules[o as usize].db_path().to_string(),
+                        Some(o) => modules[o as usize].db_path().to_string(),
                     };
                     problems.push(format!(
                         "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
@@ -288,12 +351,4 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     }
     report.incompatible.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
-}
-
-fn render_diags(diags: &[crate::kmod::Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| d.text.clone())
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -16,9 +16,10 @@
 use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};
 use super::Message;
-use crate::depmod::{self, DepmodOptions};
+use crate::depmod::Depmod;
+use crate::kmod::{IoError, IoResultExt};
 use crate::output::{write_all_atomic, WriteError};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,11 @@ pub struct ClosureOptions {
     pub allow_missing: bool,
     /// Also write `load-order`, `load.sh` and `unload.sh`.
     pub load_scripts: bool,
+    /// Also copy the firmware of every module built into the kernel (the
+    /// `firmware=` records of `modules.builtin.modinfo`), not only of the
+    /// built-in modules the closure names. nixpkgs does not; a driver built
+    /// in (say a GPU's) then finds its firmware in the initrd.
+    pub builtin_firmware: bool,
     /// Module names, aliases or `symbol:` names.
     pub roots: Vec<Vec<u8>>,
 }
@@ -52,28 +58,33 @@ pub enum ClosureError {
     #[error("root module {root}: resolves to nothing that can be loaded (blacklisted alias?)")]
     RootLoadsNothing { root: String },
     #[error("dependency not found: {path}")]
-    ModuleFileMissing { path: String },
+    ModuleFileMissing { path: PathBuf },
     #[error("module {path} is outside the module directory {dirname}")]
-    ModuleOutsideTree { path: String, dirname: String },
+    ModuleOutsideTree { path: PathBuf, dirname: PathBuf },
     #[error("output directory {path} exists and is not empty")]
-    OutputNotEmpty { path: String },
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    OutputNotEmpty { path: PathBuf },
+    /// `PATH: TEXT`.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{}: path is not UTF-8", .0.display())]
+    PathNotUtf8(PathBuf),
+    #[error("{}: file name is not UTF-8", .0.display())]
+    FileNameNotUtf8(PathBuf),
+    /// A closure member whose firmware list cannot be read (only logged).
+    #[error("{source}")]
+    Module {
+        path: Utf8PathBuf,
+        #[source]
+        source: crate::module::ModuleError,
+    },
     #[error("{0}")]
     Write(#[from] WriteError),
-    #[error("depmod on {dir} failed (exit status {code}):\n{messages}")]
+    #[error("depmod on {dir} failed:\n{failure}")]
     Depmod {
         dir: String,
-        code: i32,
-        messages: String,
+        #[source]
+        failure: Box<crate::depmod::DepmodFailure>,
     },
-}
-
-fn io_error(path: &Path, e: &std::io::Error) -> ClosureError {
-    ClosureError::Io {
-        path: path.display().to_string(),
-        reason: crate::kmod::strerror(e),
-    }
 }
 
 /// One module of the closure.
@@ -84,14 +95,16 @@ pub struct ClosureModule {
     pub relpath: Vec<u8>,
 }
 
-/// One firmware file a closure module names.
+/// One firmware name a closure module gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirmwareFile {
     pub module: Vec<u8>,
-    /// The `firmware=` value.
+    /// The `firmware=` value (a file name, or a shell pattern).
     pub name: Vec<u8>,
-    /// What was copied (`name`, `name.xz` or `name.zst`), if found.
-    pub copied_as: Option<Vec<u8>>,
+    /// What was copied, relative to the firmware directory: `name`,
+    /// `name.xz` or `name.zst`, or every file a pattern matched; empty when
+    /// nothing was found.
+    pub copied: Vec<Vec<u8>>,
 }
 
 /// What was built.
@@ -108,6 +121,8 @@ pub struct ClosureReport {
     /// Progress and warnings, nixpkgs-style (`root module: …`, `WARNING:
     /// missing firmware …`), then modprobe's and depmod's messages.
     pub log: Vec<String>,
+    /// depmod's diagnostics on the closure (also at the end of `log`).
+    pub depmod_diagnostics: Vec<crate::kmod::Diagnostic>,
 }
 
 /// The insmod entries and builtin names of every root, in order.
@@ -124,14 +139,19 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A path kmod holds as bytes (any but NUL), kept as they are.
+fn path_of(b: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
 fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureError> {
     let mut prefix = dirname.to_vec();
     prefix.push(b'/');
     match path.strip_prefix(&prefix[..]) {
         Some(rel) if !rel.is_empty() => Ok(rel.to_vec()),
         _ => Err(ClosureError::ModuleOutsideTree {
-            path: lossy(path),
-            dirname: lossy(dirname),
+            path: path_of(path),
+            dirname: path_of(dirname),
         }),
     }
 }
@@ -164,7 +184,9 @@ fn resolve_roots(
         };
         out.log.extend(r.take_messages().iter().map(|m| m.render()));
         if let Some(path) = r.take_broken_dependencies().into_iter().next() {
-            return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+            return Err(ClosureError::ModuleFileMissing {
+                path: path_of(&path),
+            });
         }
         if actions.is_empty() {
             if opts.allow_missing {
@@ -207,7 +229,9 @@ fn resolve_roots(
                 }
             };
             if !Path::new(std::ffi::OsStr::from_bytes(&path)).is_file() {
-                return Err(ClosureError::ModuleFileMissing { path: lossy(&path) });
+                return Err(ClosureError::ModuleFileMissing {
+                    path: path_of(&path),
+                });
             }
             let relpath = relative_to_dirname(&path, &indexes.dirname)?;
             if out.entries.iter().any(|e| e.relpath == relpath) {
@@ -235,6 +259,25 @@ pub fn builtin_module_firmware(builtin_modinfo: &[u8], module: &[u8]) -> Vec<Vec
         .collect()
 }
 
+/// Every built-in module with `firmware=` records in
+/// `modules.builtin.modinfo`, each once, in the order of their first record.
+pub fn builtin_modules_with_firmware(builtin_modinfo: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for rec in builtin_modinfo.split(|&b| b == 0) {
+        let Some(dot) = rec.iter().position(|&b| b == b'.') else {
+            continue;
+        };
+        let (module, rest) = (&rec[..dot], &rec[dot + 1..]);
+        if module.is_empty() || !rest.starts_with(b"firmware=") || rest.len() == 9 {
+            continue;
+        }
+        if !out.iter().any(|m| m == module) {
+            out.push(module.to_vec());
+        }
+    }
+    out
+}
+
 /// A firmware name safe to use below a firmware directory: relative, no
 /// `..` component, no empty name.
 fn is_safe_relative(name: &[u8]) -> bool {
@@ -260,24 +303,18 @@ impl Drop for TempDir {
 }
 
 fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
-    Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(|p| ClosureError::Io {
-        path: p.display().to_string(),
-        reason: "path is not UTF-8".into(),
-    })
+    Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
 
 /// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents.
 fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
     let target = dir.join(std::ffi::OsStr::from_bytes(rel));
     let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
+    std::fs::create_dir_all(parent).at(parent)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| ClosureError::Io {
-            path: target.display().to_string(),
-            reason: "file name is not UTF-8".into(),
-        })?;
+        .ok_or_else(|| ClosureError::FileNameNotUtf8(target.clone()))?;
     write_all_atomic(&utf8_dir(parent)?, &[(name, bytes)])?;
     Ok(())
 }
@@ -286,40 +323,64 @@ fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), Cl
     if link {
         let target = dir.join(std::ffi::OsStr::from_bytes(rel));
         let parent = target.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, &e))?;
+        std::fs::create_dir_all(parent).at(parent)?;
         if std::fs::hard_link(src, &target).is_ok() {
             return Ok(());
         }
     }
-    let bytes = std::fs::read(src).map_err(|e| io_error(src, &e))?;
+    let bytes = std::fs::read(src).at(src)?;
     write_file_below(dir, rel, &bytes)
 }
 
-/// Finds `name`, `name.xz` or `name.zst` in the first firmware directory
-/// that has one of them.
-fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> Option<(PathBuf, Vec<u8>)> {
+/// What `cp lib/firmware/$name "$out"` finds for one spelling of a
+/// firmware name in one firmware directory, as nixpkgs' unquoted expansion
+/// gives it to `cp`: the files to copy (relative names), and whether `cp`
+/// would succeed (every word an existing file or a link to one).
+fn firmware_candidates(dir: &Path, name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
+    let words = shell_glob::expand(dir, name);
+    let mut files = Vec::new();
+    let mut ok = !words.is_empty();
+    for w in words {
+        let p = dir.join(std::ffi::OsStr::from_bytes(&w));
+        if p.is_file() {
+            files.push((p, w));
+        } else {
+            ok = false;
+        }
+    }
+    (files, ok)
+}
+
+/// Finds a firmware name as nixpkgs' modules-closure.sh does: `NAME`, then
+/// `NAME.xz`, then `NAME.zst`, each expanded as the shell expands an
+/// unquoted word (a pattern gives every file it matches, sorted; a pattern
+/// that matches nothing stays a literal name), in the first firmware
+/// directory where one of them succeeds. Returns the files to copy (all the
+/// files `cp` would copy, also those of a spelling that failed part-way, as
+/// `cp` copies them before failing) and whether the name was found.
+fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
+    let mut all = Vec::new();
     for d in dirs {
         for suffix in [&b""[..], b".xz", b".zst"] {
             let mut candidate = name.to_vec();
             candidate.extend_from_slice(suffix);
-            let p = d.join(std::ffi::OsStr::from_bytes(&candidate));
-            if p.is_file() {
-                return Some((p, candidate));
+            let (files, ok) = firmware_candidates(d, &candidate);
+            all.extend(files);
+            if ok {
+                return (all, true);
             }
         }
     }
-    None
+    (all, false)
 }
 
-fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, String> {
-    let p = Utf8Path::from_path(path).ok_or("path is not UTF-8")?;
-    crate::module::read_module_file(p, &crate::module::Limits::default())
-        .map(|meta| meta.values(b"firmware").map(<[u8]>::to_vec).collect())
-        .map_err(|e| e.to_string())
+fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
+    let p = utf8_dir(path)?;
+    match crate::module::read_module_file(&p, &crate::module::Limits::default()) {
+        Ok(meta) => Ok(meta.values(b"firmware").map(<[u8]>::to_vec).collect()),
+        Err(source) => Err(ClosureError::Module { path: p, source }),
+    }
 }
-
-/// The directory's absolute path, as written into `insmod-list` and the
-/// scripts (not normalised, like kmod's paths).
 
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
@@ -331,14 +392,10 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let out = crate::kmod::absolute(&opts.out);
     if let Ok(mut rd) = std::fs::read_dir(&out) {
         if rd.next().is_some() {
-            return Err(ClosureError::OutputNotEmpty {
-                path: out.display().to_string(),
-            });
+            return Err(ClosureError::OutputNotEmpty { path: out });
         }
     } else if out.exists() {
-        return Err(ClosureError::OutputNotEmpty {
-            path: out.display().to_string(),
-        });
+        return Err(ClosureError::OutputNotEmpty { path: out.clone() });
     }
 
     let resolved = resolve_roots(opts, &indexes, &config)?;
@@ -362,7 +419,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     };
     let _ = std::fs::remove_dir_all(&tmp.path);
     let tmp_moddir = tmp.path.join("lib/modules").join(&version);
-    std::fs::create_dir_all(&tmp_moddir).map_err(|e| io_error(&tmp_moddir, &e))?;
+    std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
@@ -381,13 +438,29 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&m.relpath));
         match firmware_names_of(&src) {
             Ok(names) => wanted.extend(names.into_iter().map(|n| (m.name.clone(), n))),
-            Err(e) => report.log.push(format!(
-                "WARNING: cannot read the firmware list of {}: {e}",
-                src.display()
-            )),
+            Err(e) => {
+                let reason = match &e {
+                    ClosureError::PathNotUtf8(_) => "path is not UTF-8".to_string(),
+                    e => e.to_string(),
+                };
+                report.log.push(format!(
+                    "WARNING: cannot read the firmware list of {}: {reason}",
+                    src.display()
+                ))
+            }
         }
     }
-    for b in &report.builtin {
+    let mut builtin_members = report.builtin.clone();
+    if opts.builtin_firmware {
+        if let Some(data) = &builtin_modinfo {
+            for m in builtin_modules_with_firmware(data) {
+                if !builtin_members.contains(&m) {
+                    builtin_members.push(m);
+                }
+            }
+        }
+    }
+    for b in &builtin_members {
         if let Some(data) = &builtin_modinfo {
             wanted.extend(
                 builtin_module_firmware(data, b)
@@ -410,29 +483,27 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             ));
             continue;
         }
-        let found = find_firmware(&opts.firmware_dirs, &name);
-        let copied_as = match found {
-            Some((src, as_name)) => {
-                if !copied.contains(&as_name) {
-                    let bytes = std::fs::read(&src).map_err(|e| io_error(&src, &e))?;
-                    write_file_below(&tmp_fwdir, &as_name, &bytes)?;
-                    copied.push(as_name.clone());
-                }
-                Some(as_name)
+        let (files, found) = find_firmware(&opts.firmware_dirs, &name);
+        let mut copied_now = Vec::new();
+        for (src, as_name) in files {
+            if !copied.contains(&as_name) {
+                let bytes = std::fs::read(&src).at(&src)?;
+                write_file_below(&tmp_fwdir, &as_name, &bytes)?;
+                copied.push(as_name.clone());
             }
-            None => {
-                report.log.push(format!(
-                    "WARNING: missing firmware {} for module {}",
-                    lossy(&name),
-                    lossy(&module)
-                ));
-                None
-            }
-        };
+            copied_now.push(as_name);
+        }
+        if !found {
+            report.log.push(format!(
+                "WARNING: missing firmware {} for module {}",
+                lossy(&name),
+                lossy(&module)
+            ));
+        }
         report.firmware.push(FirmwareFile {
             module,
             name,
-            copied_as,
+            copied: copied_now,
         });
     }
 
@@ -447,31 +518,24 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         match std::fs::read(&src) {
             Ok(bytes) => write_all_atomic(&tmp_moddir_utf8, &[(f, &bytes)])?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(&src, &e)),
+            Err(e) => return Err(IoError::new(&src, e).into()),
         }
     }
     let tmp_utf8 = utf8_dir(&tmp.path)?;
-    let depmod_opts = DepmodOptions {
-        basedir: Some(tmp_utf8.to_string()),
-        args: vec![version.clone()],
-        ..Default::default()
-    };
-    let outcome = depmod::run(&depmod_opts);
     // Name the final directory, not the temporary one, in depmod's messages.
     let tmp_text = tmp.path.display().to_string();
     let out_text = out.display().to_string();
-    let depmod_messages: Vec<String> = outcome
-        .diags
-        .iter()
-        .map(|d| d.render("depmod").replace(&tmp_text, &out_text))
-        .collect();
-    if outcome.exit_code != 0 {
-        return Err(ClosureError::Depmod {
-            dir: tmp_moddir.display().to_string(),
-            code: outcome.exit_code,
-            messages: depmod_messages.concat(),
-        });
-    }
+    let depmod = Depmod::new(tmp_utf8.as_std_path(), &version)
+        .run()
+        .map_err(|mut failure| {
+            failure.rename_dir(&tmp_text, &out_text);
+            ClosureError::Depmod {
+                dir: tmp_moddir.display().to_string(),
+                failure: Box::new(failure),
+            }
+        })?;
+    let mut depmod_diagnostics = depmod.diagnostics;
+    crate::depmod::rename_in(&mut depmod_diagnostics, &tmp_text, &out_text);
 
     // Lists and scripts.
     let final_moddir = out.join("lib/modules").join(&version);
@@ -499,14 +563,142 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
 
     // Into place.
     if out.is_dir() {
-        std::fs::remove_dir(&out).map_err(|e| io_error(&out, &e))?;
+        std::fs::remove_dir(&out).at(&out)?;
     }
-    std::fs::rename(&tmp.path, &out).map_err(|e| io_error(&out, &e))?;
+    std::fs::rename(&tmp.path, &out).at(&out)?;
     let mut tmp = tmp;
     tmp.keep = true;
 
-    report.log.extend(depmod_messages);
+    // The log is text for the tool; the typed diagnostics are kept too.
+    report
+        .log
+        .extend(depmod_diagnostics.iter().map(|d| d.render("depmod")));
+    report.depmod_diagnostics = depmod_diagnostics;
     Ok(report)
+}
+
+/// Pathname expansion of one unquoted shell word, as bash does it (no
+/// `nullglob`, `dotglob`, `extglob` or `globstar`, C locale): what
+/// nixpkgs' `cp lib/firmware/$name` hands to `cp`.
+pub mod shell_glob {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// Does `word` contain an unquoted `*`, `?`, or a `[` closed by a `]`
+    /// (bash's `unquoted_glob_pattern_p`)? A backslash quotes the next byte.
+    pub fn has_glob(word: &[u8]) -> bool {
+        let mut i = 0;
+        let mut open = false;
+        while i < word.len() {
+            match word[i] {
+                b'\\' => i += 1,
+                b'*' | b'?' => return true,
+                b'[' => open = true,
+                b']' if open => return true,
+                _ => {}
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// The word without its quoting backslashes (what a component with no
+    /// pattern character names).
+    fn unquote(word: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(word.len());
+        let mut i = 0;
+        while i < word.len() {
+            if word[i] == b'\\' && i + 1 < word.len() {
+                i += 1;
+            }
+            out.push(word[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Does the file name `name` match the one-component pattern `pat`?
+    /// A leading `.` must be matched by a literal `.`.
+    fn component_matches(pat: &[u8], name: &[u8]) -> bool {
+        if name.first() == Some(&b'.') && pat.first() != Some(&b'.') {
+            return false;
+        }
+        crate::index::fnmatch(pat, name)
+    }
+
+    /// The words `word` expands to, relative to `dir`: if it is a pattern
+    /// that matches, the matching paths sorted byte-wise (bash sorts with
+    /// the C locale's collation, as in Nix's build sandbox); otherwise the
+    /// word itself, unquoted only when it is not a pattern (bash keeps an
+    /// unmatched pattern as written).
+    pub fn expand(dir: &Path, word: &[u8]) -> Vec<Vec<u8>> {
+        if !has_glob(word) {
+            return vec![word.to_vec()];
+        }
+        let components: Vec<&[u8]> = word.split(|&b| b == b'/').collect();
+        // Paths matched so far, relative to dir ("" = dir itself).
+        let mut partial: Vec<Vec<u8>> = vec![Vec::new()];
+        let last = components.len() - 1;
+        for (n, comp) in components.iter().enumerate() {
+            let mut next = Vec::new();
+            for base in &partial {
+                let join = |name: &[u8]| {
+                    let mut p = base.clone();
+                    if !p.is_empty() {
+                        p.push(b'/');
+                    }
+                    p.extend_from_slice(name);
+                    p
+                };
+                if comp.is_empty() {
+                    // "a//b" or a trailing "/": kept as written.
+                    next.push(join(b""));
+                    continue;
+                }
+                if !has_glob(comp) {
+                    let p = join(&unquote(comp));
+                    // bash checks that a literal component after a pattern
+                    // exists (lstat), so that dangling links count.
+                    if n < last
+                        || dir
+                            .join(std::ffi::OsStr::from_bytes(&p))
+                            .symlink_metadata()
+                            .is_ok()
+                    {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let at = dir.join(std::ffi::OsStr::from_bytes(base));
+                let Ok(rd) = std::fs::read_dir(&at) else {
+                    continue;
+                };
+                let mut names: Vec<Vec<u8>> = rd
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().as_bytes().to_vec())
+                    .filter(|name| component_matches(comp, name))
+                    .collect();
+                names.sort();
+                next.extend(names.iter().map(|name| join(name)));
+            }
+            partial = next;
+            if partial.is_empty() {
+                break;
+            }
+        }
+        // An intermediate component must be a directory to have matched
+        // anything below it; a literal one that is not just drops out here.
+        partial.retain(|p| {
+            dir.join(std::ffi::OsStr::from_bytes(p))
+                .symlink_metadata()
+                .is_ok()
+        });
+        if partial.is_empty() {
+            return vec![word.to_vec()];
+        }
+        partial.sort();
+        partial
+    }
 }
 
 #[cfg(test)]
@@ -530,5 +722,55 @@ mod tests {
         assert!(!is_safe_relative(b"/etc/passwd"));
         assert!(!is_safe_relative(b"a//b"));
         assert!(!is_safe_relative(b""));
+    }
+    #[test]
+    fn builtin_modules_with_firmware_are_listed_once() {
+        let data = b"a.firmware=x\0b.alias=y\0a.firmware=z\0c.firmware=\0d.firmware=w\0";
+        assert_eq!(
+            builtin_modules_with_firmware(data),
+            vec![b"a".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn firmware_patterns_expand_as_bash_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        for f in [
+            "q/a660_zap.mbn",
+            "q/a650_zap.mbn",
+            "q/.hidden.mbn",
+            "q/B.mbn",
+            "r/a660_zap.mbn",
+            "star*name",
+        ] {
+            let p = d.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let ex = |w: &str| -> Vec<String> {
+            shell_glob::expand(d, w.as_bytes())
+                .into_iter()
+                .map(|v| String::from_utf8(v).unwrap())
+                .collect()
+        };
+        assert_eq!(ex("q/a6*_zap.mbn"), ["q/a650_zap.mbn", "q/a660_zap.mbn"]);
+        // Byte order (C locale): upper case first; no hidden files.
+        assert_eq!(
+            ex("q/*.mbn"),
+            ["q/B.mbn", "q/a650_zap.mbn", "q/a660_zap.mbn"]
+        );
+        assert_eq!(ex("?/a660_zap.mbn"), ["q/a660_zap.mbn", "r/a660_zap.mbn"]);
+        assert_eq!(ex("q/a6[5]0_zap.mbn"), ["q/a650_zap.mbn"]);
+        assert_eq!(ex("q/.*"), ["q/.hidden.mbn"]);
+        // No match: the word as written; not a pattern: as written.
+        assert_eq!(ex("q/none*.mbn"), ["q/none*.mbn"]);
+        assert_eq!(ex("x/*/a.bin"), ["x/*/a.bin"]);
+        assert_eq!(ex("q/a[6"), ["q/a[6"]);
+        assert_eq!(ex("star\\*name"), ["star\\*name"]);
+        assert_eq!(ex("sta?\\*name"), ["star*name"]);
+        assert!(!shell_glob::has_glob(b"a[b"));
+        assert!(shell_glob::has_glob(b"a[b]"));
+        assert!(!shell_glob::has_glob(b"a\\*b"));
     }
 }

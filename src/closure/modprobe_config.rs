@@ -403,39 +403,114 @@ impl ModprobeConfig {
         }
     }
 
-    /// Adds `MODULE.PARAM=VALUE` words of a kernel command line as options
-    /// and `modprobe.blacklist=A,B` as blacklist entries, as libkmod does
-    /// with `/proc/cmdline` (kmodtree reads it only when asked to).
+    /// Adds the `MODULE.PARAM[=VALUE]` words of a kernel command line as
+    /// options and `modprobe.blacklist=A,B` as blacklist entries, as
+    /// libkmod's state machine does with `/proc/cmdline` (kmodtree reads
+    /// it only when asked to): words are split at white space outside
+    /// quotes; a word with a second `.` before its `=`, or an `=` before
+    /// its first `.`, is ignored; a parameter without a value is kept; a
+    /// quote may open the word (`"mod.p=a b"`, re-quoted as `p="a b"`) or
+    /// the value (`mod.p="a b"`), and anywhere else spoils the word.
     pub fn add_kernel_cmdline(&mut self, cmdline: &[u8]) {
-        let end = cmdline
-            .iter()
-            .position(|&b| b == b'\n' || b == 0)
-            .unwrap_or(cmdline.len());
-        for word in cmdline[..end].split(|&b| b == b' ') {
-            // libkmod cuts the module name at the first '.', takes the
-            // parameter after the last '.', and wants an '=' after a '.'.
-            let Some(dot) = word.iter().position(|&b| b == b'.') else {
-                continue;
-            };
-            let modname = &word[..dot];
-            if !word[dot..].contains(&b'=') {
-                continue;
-            }
-            let last_dot = word.iter().rposition(|&b| b == b'.').unwrap_or(dot);
-            let param = &word[last_dot + 1..];
-            if modname == b"modprobe" && param.starts_with(b"blacklist=") {
-                for m in param[10..].split(|&b| b == b',') {
+        for (modname, option) in kernel_cmdline_words(cmdline) {
+            if modname == b"modprobe" && option.starts_with(b"blacklist=") {
+                for m in option[10..].split(|&b| b == b',') {
                     self.blacklist.push(m.to_vec());
                 }
             } else {
-                let module = underscores(modname).unwrap_or_else(|| modname.to_vec());
+                let module = underscores(&modname).unwrap_or(modname);
                 self.options.push(ConfigOptions {
                     module,
-                    options: param.to_vec(),
+                    options: option,
                 });
             }
         }
     }
+}
+
+/// libkmod reads at most this many bytes of `/proc/cmdline`
+/// (`KCMD_LINE_SIZE` less the terminating NUL).
+const KCMD_LINE_MAX: usize = 4095;
+
+/// The `(module, PARAM[=VALUE])` pairs of a kernel command line, in
+/// order, by libkmod's `kmod_config_parse_kcmdline` state machine.
+pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum State {
+        Ignore,
+        Modname,
+        Param,
+        Value,
+    }
+    let line = &cmdline[..cmdline.len().min(KCMD_LINE_MAX)];
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
+    let mut out = Vec::new();
+    let mut state = State::Modname;
+    let mut quoted = false;
+    // Offsets into `line`: where the word's module name starts, where its
+    // parameter starts (after the '.'), where a quote opened the word.
+    let mut modname = 0usize;
+    let mut param = 0usize;
+    let mut quote_start: Option<usize> = None;
+    for p in 0..=line.len() {
+        let c = line.get(p).copied().unwrap_or(0);
+        let mut complete = false;
+        match c {
+            b'"' => {
+                quoted = !quoted;
+                if quoted && state == State::Modname && p == modname {
+                    quote_start = Some(p);
+                    modname = p + 1;
+                } else if state != State::Value {
+                    state = State::Ignore;
+                }
+            }
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' => {
+                if quoted && state == State::Value {
+                } else if quoted {
+                    state = State::Ignore;
+                } else if state == State::Value || state == State::Param {
+                    complete = true;
+                } else {
+                    modname = p + 1;
+                    state = State::Modname;
+                    quote_start = None;
+                }
+            }
+            b'.' => {
+                if state == State::Modname {
+                    param = p + 1;
+                    state = State::Param;
+                } else if state == State::Param {
+                    state = State::Ignore;
+                }
+            }
+            b'=' => {
+                if state == State::Param {
+                    state = State::Value;
+                } else if state == State::Modname {
+                    state = State::Ignore;
+                }
+            }
+            _ => {}
+        }
+        if complete {
+            let name = line[modname..param - 1].to_vec();
+            let mut option = line[param..p].to_vec();
+            if quote_start.is_some() {
+                // libkmod moves the quote from before the module name to
+                // the start of the value.
+                if let Some(eq) = option.iter().position(|&b| b == b'=') {
+                    option.insert(eq + 1, b'"');
+                }
+            }
+            out.push((name, option));
+            modname = p + 1;
+            state = State::Modname;
+            quote_start = None;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -492,10 +567,16 @@ mod tests {
         c.add_kernel_cmdline(b"quiet page-reporting.order=11 modprobe.blacklist=a,b x.y\n");
         assert_eq!(
             c.options,
-            vec![ConfigOptions {
-                module: b"page_reporting".to_vec(),
-                options: b"order=11".to_vec()
-            }]
+            vec![
+                ConfigOptions {
+                    module: b"page_reporting".to_vec(),
+                    options: b"order=11".to_vec()
+                },
+                ConfigOptions {
+                    module: b"x".to_vec(),
+                    options: b"y".to_vec()
+                }
+            ]
         );
         assert_eq!(c.blacklist, vec![b"a".to_vec(), b"b".to_vec()]);
     }

@@ -11,7 +11,8 @@
 
 use super::modprobe_config::ModprobeConfig;
 use super::{Message, MessageLevel};
-use crate::index::{fnmatch, normalize_alias, Index};
+use crate::index::{fnmatch, normalize_alias, Index, IndexError};
+use crate::kmod::{strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -127,17 +128,32 @@ impl ProbeAction {
 }
 
 /// Why a target could not be resolved.
+///
+/// Clone and comparable: the I/O error of [`LookupError::BadPath`] is kept
+/// in a [`SharedIoError`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
     /// Nothing matched (or the name is not a valid alias).
     #[error("Module {target} not found in directory {dirname}")]
     NotFound { target: String, dirname: String },
-    /// A target given as a path that cannot be used.
-    #[error("Failed to get module from path {target}: {reason}")]
-    BadPath { target: String, reason: String },
+    /// A target given as a path that cannot be used (kmod's
+    /// `kmod_module_new_from_path` failed with this error).
+    #[error(
+        "Failed to get module from path {}: {}",
+        String::from_utf8_lossy(.path),
+        strerror(.source.get())
+    )]
+    BadPath {
+        path: Vec<u8>,
+        #[source]
+        source: SharedIoError,
+    },
 }
 
 type ModId = usize;
+
+/// A module's name and its file's path (`None`: no file).
+pub type NameAndPath = (Vec<u8>, Option<Vec<u8>>);
 
 #[derive(Clone, Debug, Default)]
 struct ModObj {
@@ -221,6 +237,9 @@ impl<'a> Resolver<'a> {
                 Some(first) => Lookup::Found(first.value),
                 None => Lookup::None,
             },
+            // An empty file is what libkmod cannot map: it falls back to
+            // opening the file per lookup, which fails without a word.
+            Err(IndexError::Empty) => Lookup::Missing,
             Err(e) => {
                 let f = self.indexes.index_file_name(which.file_name());
                 self.error(format!("could not read index '{f}': {e}"));
@@ -235,6 +254,9 @@ impl<'a> Resolver<'a> {
         };
         match Index::parse(bytes).and_then(|i| i.lookup_wildcard(key)) {
             Ok(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
+            // An empty file is what libkmod cannot map: it falls back to
+            // opening the file per lookup, which fails without a word.
+            Err(IndexError::Empty) => Lookup::Missing,
             Err(e) => {
                 let f = self.indexes.index_file_name(which.file_name());
                 self.error(format!("could not read index '{f}': {e}"));
@@ -247,11 +269,8 @@ impl<'a> Resolver<'a> {
         match self.exact(Which::Dep, name) {
             Lookup::Found(line) => Some(line),
             Lookup::None => None,
-            Lookup::Missing => {
-                let f = self.indexes.index_file_name("modules.dep.bin");
-                self.error(format!("could not open moddep file '{f}'"));
-                None
-            }
+            // libkmod says "could not open moddep file" at debug level only.
+            Lookup::Missing => None,
         }
     }
 
@@ -287,14 +306,12 @@ impl<'a> Resolver<'a> {
 
     /// `kmod_module_new_from_path`: the file must exist; a pooled module of
     /// the same name must have the same path.
-    fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, String> {
+    fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, std::io::Error> {
         let abspath = crate::kmod::absolute_bytes(path);
-        if let Err(e) = std::fs::metadata(path_from_bytes(&abspath)) {
-            return Err(crate::kmod::strerror(&e));
-        }
+        std::fs::metadata(path_from_bytes(&abspath))?;
         let name = modname_normalize(basename(path));
         if name.is_empty() {
-            return Err("No such file or directory".into());
+            return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
         }
         let id = self.new_module(&name, None);
         match &self.objs[id].path {
@@ -308,7 +325,7 @@ impl<'a> Resolver<'a> {
                     String::from_utf8_lossy(p)
                 );
                 self.error(text);
-                return Err("File exists".into());
+                return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
             }
         }
         self.objs[id].builtin = Some(false);
@@ -346,13 +363,14 @@ impl<'a> Resolver<'a> {
             let path = self.join_dirname(tok);
             match self.new_from_path(&path) {
                 Ok(d) => deps.insert(0, d),
-                Err(reason) => {
+                Err(e) => {
                     // kmod prints "ctx=%p path=%s error=%s" and drops the
                     // whole list.
                     let text = format!(
-                        "dependency {} of {}: {reason}",
+                        "dependency {} of {}: {}",
                         String::from_utf8_lossy(&path),
-                        String::from_utf8_lossy(&self.objs[id].name)
+                        String::from_utf8_lossy(&self.objs[id].name),
+                        strerror(&e)
                     );
                     self.error(text);
                     self.broken.push(path);
@@ -534,13 +552,31 @@ impl<'a> Resolver<'a> {
         Ok(ids.iter().map(|&id| self.objs[id].name.clone()).collect())
     }
 
+    /// `kmod_module_new_from_lookup` and `kmod_module_get_path` for each
+    /// result, as `modinfo NAME` uses them: `(name, path)` per module, the
+    /// path `None` when the module has no file (built-in). `None` for an
+    /// invalid alias.
+    pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<NameAndPath>> {
+        let ids = self.lookup(target)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let path = if self.objs[id].builtin == Some(true) {
+                None
+            } else {
+                self.path(id)
+            };
+            out.push((self.objs[id].name.clone(), path));
+        }
+        Some(out)
+    }
+
     fn resolve_target(&mut self, target: &[u8]) -> Result<Vec<ModId>, LookupError> {
         if target.starts_with(b"/") || target.starts_with(b"./") {
             return match self.new_from_path(target) {
                 Ok(id) => Ok(vec![id]),
-                Err(reason) => Err(LookupError::BadPath {
-                    target: String::from_utf8_lossy(target).into_owned(),
-                    reason,
+                Err(e) => Err(LookupError::BadPath {
+                    path: target.to_vec(),
+                    source: e.into(),
                 }),
             };
         }
@@ -613,7 +649,12 @@ impl<'a> Resolver<'a> {
 
     /// `kmod_module_probe_insert_module` in dry-run mode: what modprobe
     /// prints for one resolved module. `ignore_commands` is modprobe's `-i`.
-    fn probe_actions(&mut self, target: ModId, ignore_commands: bool) -> Vec<ProbeAction> {
+    fn probe_actions(
+        &mut self,
+        target: ModId,
+        ignore_commands: bool,
+        extra: Option<&[u8]>,
+    ) -> Vec<ProbeAction> {
         if self.is_blacklisted(target) && self.objs[target].alias.is_some() {
             return Vec::new();
         }
@@ -624,12 +665,16 @@ impl<'a> Resolver<'a> {
         self.probe_list_into(target, ignore_commands, &mut list);
         let mut actions = Vec::new();
         for id in list {
+            // libkmod's module_options_concat: the configured options, a
+            // space, then the command line's (target only).
+            let extra = if id == target { extra } else { None };
             let options = match self.options(id) {
                 Some(mut o) => {
                     o.push(b' ');
+                    o.extend_from_slice(extra.unwrap_or_default());
                     o
                 }
-                None => Vec::new(),
+                None => extra.unwrap_or_default().to_vec(),
             };
             let name = self.objs[id].name.clone();
             if let Some(command) = self.install_command(id) {
@@ -669,10 +714,22 @@ impl<'a> Resolver<'a> {
         target: &[u8],
         ignore_commands: bool,
     ) -> Result<Vec<ProbeAction>, LookupError> {
+        self.module_load_actions_with(target, ignore_commands, None)
+    }
+
+    /// [`Resolver::module_load_actions`] with module parameters given on
+    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added
+    /// after the configured options of each module `target` resolves to.
+    pub fn module_load_actions_with(
+        &mut self,
+        target: &[u8],
+        ignore_commands: bool,
+        extra_options: Option<&[u8]>,
+    ) -> Result<Vec<ProbeAction>, LookupError> {
         let ids = self.resolve_target(target)?;
         let mut out = Vec::new();
         for id in ids {
-            out.extend(self.probe_actions(id, ignore_commands));
+            out.extend(self.probe_actions(id, ignore_commands, extra_options));
         }
         Ok(out)
     }

@@ -1,640 +1,674 @@
-//! `kmodtree depmod`: the whole pipeline — discover, read (in parallel),
-//! resolve, render, write — with kmod depmod's options, messages and exit
-//! codes.
+//! `depmod`: the whole pipeline — discover, read (in parallel), resolve,
+//! render, write — for one module directory, with kmod depmod's
+//! semantics, as a typed API.
+//!
+//! [`Depmod`] is built over a base directory and a kernel version;
+//! [`Depmod::run`] returns a [`Report`] (kmod's diagnostics in its order,
+//! what was written, `-v` lines) or a [`DepmodFailure`] (a typed
+//! [`DepmodError`] with the diagnostics before it). Nothing here parses a
+//! command line or prints: kmod's texts are the [`Diagnostic`]s' and
+//! [`DepmodError::diagnostics`]'s.
+//!
+//! ```
+//! use kmodtree::depmod::{ConfigSource, Depmod, Output};
+//!
+//! // An empty module directory: depmod writes empty databases.
+//! let base = tempfile::tempdir()?;
+//! std::fs::create_dir_all(base.path().join("lib/modules/6.1.0"))?;
+//! let report = Depmod::new(base.path(), "6.1.0")
+//!     .config(ConfigSource::Paths(vec!["/dev/null".into()]))
+//!     .run()?;
+//! match &report.output {
+//!     Output::Written { files, .. } => assert!(files.contains(&"modules.dep.bin")),
+//!     other => panic!("{other:?}"),
+//! }
+//! // kmod warns that modules.order is missing.
+//! assert!(report.diagnostics.iter().any(|d| d.text.contains("modules.order")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use crate::kmod::{is_version_number, strerror, Diagnostic, KmodVersion, Level};
-use crate::module::{
-    self, Compression, ImportList, InternedSymbols, Limits, ModuleError, StringList,
-    SymbolInterner, SymbolList,
-};
-use crate::render::{self, InputFile, RenderInput, RenderOptions, Rendered};
+mod error;
+mod read;
+
+pub(crate) use error::rename_in;
+pub use error::{DepmodError, DepmodFailure};
+pub use read::{read_modules, LoadedModule, LoadedTree};
+
+use crate::audit::cache::{self, CacheError, CacheStats};
+use crate::kmod::{strerror, Diagnostic, KmodVersion};
+use crate::module::Limits;
+use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, Config};
-use camino::Utf8PathBuf;
-use rayon::prelude::*;
-use std::io::Write;
+use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 
-mod records;
-pub use records::{ModuleRecords, SpilledTree};
-
-/// depmod's options (see `kmodtree depmod --help`).
-#[derive(Clone, Debug, Default)]
-pub struct DepmodOptions {
-    /// `-a`: scan the whole module directory.
-    pub all: bool,
-    /// `-A`: do nothing when modules.dep is newer than every module.
-    pub quick: bool,
-    /// `-b`: base directory.
-    pub basedir: Option<String>,
-    /// `-m`: module directory under the base (default `lib/modules`).
-    pub moduledir: Option<String>,
-    /// `-o`: output base directory.
-    pub outdir: Option<String>,
-    /// `-C`: configuration files or directories (replace the defaults).
-    pub config: Vec<String>,
-    /// Read kmod's host configuration directories instead of the hermetic
-    /// defaults under the base directory.
-    pub host_config: bool,
-    /// `-e`.
-    pub errsyms: bool,
-    /// `-E`: Module.symvers.
-    pub symvers: Option<String>,
-    /// `-F`: System.map.
-    pub system_map: Option<String>,
-    /// `-n`: print the text databases to stdout.
-    pub dry_run: bool,
-    /// `-P`: symbol prefix (must be one character).
-    pub prefix: Option<String>,
-    /// `-w`.
-    pub warn_dups: bool,
-    /// `-v` count.
-    pub verbose: u8,
-    /// `[VERSION] [MODULE_FILE...]`.
-    pub args: Vec<String>,
-    /// Worker threads (None: available cores).
-    pub jobs: Option<usize>,
-    pub kmod: KmodVersion,
-    pub suffixes: Suffixes,
-    pub limits: Limits,
-    /// `--manifest FILE`: reuse (and update) the metadata cache FILE.
-    pub manifest: Option<std::path::PathBuf>,
-    /// `--manifest-verify`: hash every module instead of trusting an
-    /// unchanged `stat` identity.
-    pub manifest_verify: bool,
-}
-
-/// What depmod needs from one module file, extracted in parallel.
-///
-/// The imported symbols are interned: they are ids into the
-/// [`InternedSymbols`] of the [`LoadedTree`] the module belongs to. (The
-/// `--manifest` cache stores their names, see [`crate::audit::cache`].)
+/// Where the kernel's own symbols come from (`-F` / `-E`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LoadedModule {
-    pub aliases: StringList,
-    pub softdeps: StringList,
-    pub weakdeps: StringList,
-    pub exports: SymbolList,
-    pub imports: ImportList,
-    /// The first `vermagic` value (not used by the databases; `verify`
-    /// reports modules whose vermagic differs from the kernel's).
-    pub vermagic: Option<Vec<u8>>,
-    /// The image could not be read at all. (Boxed, like the other
-    /// error: a tree holds thousands of modules and few errors.)
-    pub error: Option<Box<ModuleError>>,
-    /// The exports could not be read (the rest is valid).
-    pub exports_error: Option<Box<ModuleError>>,
+pub enum KernelSymbols {
+    /// None: symbols no module exports are not checked.
+    #[default]
+    None,
+    /// `-F`: System.map.
+    SystemMap(PathBuf),
+    /// `-E`: Module.symvers (symbols and CRCs; CRCs are compared).
+    Symvers(PathBuf),
 }
 
-/// The modules of a tree, read, and the symbols they import.
-#[derive(Clone, Debug, Default)]
-pub struct LoadedTree {
-    /// `modules[i]` belongs to the i-th module file given to the reader.
-    pub modules: Vec<LoadedModule>,
-    /// The names and CRCs behind every module's [`LoadedModule::imports`].
-    pub symbols: InternedSymbols,
+/// Which depmod.d configuration is read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// kmod's configuration directories under the base directory only
+    /// (kmodtree's default: the host's never leaks into a tree).
+    #[default]
+    Hermetic,
+    /// `-C`: these files or directories instead.
+    Paths(Vec<Utf8PathBuf>),
+    /// kmod's configuration directories on the host (`/etc/depmod.d`, ...).
+    Host,
 }
 
-impl LoadedTree {
-    /// Frees every module's exports and imports and the interned symbol
-    /// names: once the tree is resolved, only the aliases, softdeps and
-    /// weakdeps are rendered. The load errors stay.
-    pub fn release_symbols(&mut self) {
-        for m in &mut self.modules {
-            m.exports = SymbolList::default();
-            m.imports = ImportList::default();
+/// Which modules are indexed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ModuleSelection {
+    /// Every module of the module directory (and configured external
+    /// directories).
+    #[default]
+    All,
+    /// Only these module files (absolute paths, as kmod requires: a
+    /// relative one is [`DepmodError::NotAbsolute`]).
+    Files(Vec<Utf8PathBuf>),
+}
+
+/// What a successful run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Every database was written into `dir`; `files` in kmod's writing
+    /// order.
+    Written {
+        dir: Utf8PathBuf,
+        files: Vec<&'static str>,
+    },
+    /// `-n`: nothing written; the text databases, concatenated as kmod
+    /// prints them.
+    DryRun(Vec<u8>),
+    /// `-A`: `modules.dep` is newer than every module, nothing done (also
+    /// `-A` with `-n`).
+    UpToDate,
+}
+
+/// The result of a successful run.
+#[derive(Debug)]
+pub struct Report {
+    /// kmod's diagnostics (all levels), in its order.
+    pub diagnostics: Vec<Diagnostic>,
+    pub output: Output,
+    /// `-v` lines (`PATH needs "SYMBOL": OWNER`), when asked for.
+    pub verbose: Vec<String>,
+    /// Problems with the `--manifest` cache file (the run went on without
+    /// it, or without updating it).
+    pub manifest_problems: Vec<CacheError>,
+    /// With a manifest: where each module's metadata came from.
+    pub cache_stats: Option<CacheStats>,
+}
+
+/// A depmod run over `BASE/lib/modules/VERSION`: the builder methods are
+/// kmod depmod's options; [`Depmod::run`] runs it.
+#[derive(Clone, Debug)]
+pub struct Depmod {
+    base: Option<PathBuf>,
+    version: String,
+    module_dir: String,
+    output_base: Option<PathBuf>,
+    kernel_symbols: KernelSymbols,
+    errsyms: bool,
+    config: ConfigSource,
+    modules: ModuleSelection,
+    kmod: KmodVersion,
+    suffixes: Suffixes,
+    limits: Limits,
+    jobs: Option<usize>,
+    manifest: Option<(PathBuf, bool)>,
+    warn_dups: bool,
+    prefix: Option<u8>,
+    verbose: bool,
+    dry_run: bool,
+    quick: bool,
+}
+
+impl Depmod {
+    /// depmod `-b BASE VERSION`, every other option at kmod's default
+    /// (except the configuration: see [`ConfigSource::Hermetic`]).
+    pub fn new(base: impl Into<PathBuf>, version: impl Into<String>) -> Depmod {
+        Depmod {
+            base: Some(base.into()),
+            ..Depmod::system(version)
         }
-        self.symbols = InternedSymbols::default();
     }
-}
 
-impl LoadedModule {
-    /// Releases the lists' spare capacity, for a module kept in memory
-    /// (one spilled is copied out at once).
-    pub fn shrink_to_fit(&mut self) {
-        for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
-            list.shrink_to_fit();
+    /// depmod `VERSION` without `-b`: the system's `/lib/modules`.
+    pub fn system(version: impl Into<String>) -> Depmod {
+        Depmod {
+            base: None,
+            version: version.into(),
+            module_dir: "lib/modules".into(),
+            output_base: None,
+            kernel_symbols: KernelSymbols::None,
+            errsyms: false,
+            config: ConfigSource::Hermetic,
+            modules: ModuleSelection::All,
+            kmod: KmodVersion::default(),
+            suffixes: Suffixes::default(),
+            limits: Limits::default(),
+            jobs: None,
+            manifest: None,
+            warn_dups: false,
+            prefix: None,
+            verbose: false,
+            dry_run: false,
+            quick: false,
         }
-        self.exports.shrink_to_fit();
     }
 
-    /// Reads one module file keeping only what depmod uses, its imports
-    /// interned in `interner`.
-    pub fn read(
-        path: &camino::Utf8Path,
-        limits: &Limits,
-        interner: &SymbolInterner,
-    ) -> LoadedModule {
-        let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
-            let mut m = LoadedModule::default();
-            match parts.exports {
-                Ok(e) => m.exports = e,
-                Err(e) => m.exports_error = Some(Box::new(e)),
+    /// `-m`: the module directory under the base (default `lib/modules`).
+    pub fn module_dir(mut self, dir: impl Into<String>) -> Self {
+        self.module_dir = dir.into().trim_start_matches('/').to_string();
+        self
+    }
+
+    /// `-o`: write under this base instead.
+    pub fn output_base(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_base = Some(dir.into());
+        self
+    }
+
+    /// `-F` / `-E`.
+    pub fn kernel_symbols(mut self, source: KernelSymbols) -> Self {
+        self.kernel_symbols = source;
+        self
+    }
+
+    /// `-e`: warn about symbols nobody provides (needs kernel symbols).
+    pub fn errsyms(mut self, yes: bool) -> Self {
+        self.errsyms = yes;
+        self
+    }
+
+    /// `-C` and `--host-config`.
+    pub fn config(mut self, source: ConfigSource) -> Self {
+        self.config = source;
+        self
+    }
+
+    /// `[MODULE...]`: which modules.
+    pub fn modules(mut self, selection: ModuleSelection) -> Self {
+        self.modules = selection;
+        self
+    }
+
+    /// Which kmod's output to reproduce (default kmod 34).
+    pub fn kmod_version(mut self, kmod: KmodVersion) -> Self {
+        self.kmod = kmod;
+        self
+    }
+
+    /// Which file suffixes are modules (kmod built without zlib: no `.ko.gz`).
+    pub fn suffixes(mut self, suffixes: Suffixes) -> Self {
+        self.suffixes = suffixes;
+        self
+    }
+
+    /// Resource limits for reading modules.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Threads reading modules (None: every core).
+    pub fn jobs(mut self, jobs: Option<usize>) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    /// Reuse (and update) the metadata cache `file`; `verify`: hash every
+    /// module instead of trusting an unchanged `stat` identity.
+    pub fn manifest(mut self, file: impl Into<PathBuf>, verify: bool) -> Self {
+        self.manifest = Some((file.into(), verify));
+        self
+    }
+
+    /// `-w`: warn about duplicate index entries.
+    pub fn warn_dups(mut self, yes: bool) -> Self {
+        self.warn_dups = yes;
+        self
+    }
+
+    /// `-P`: the architecture's symbol prefix.
+    pub fn symbol_prefix(mut self, prefix: Option<u8>) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
+    /// `-v`: list each dependency found ([`Report::verbose`]).
+    pub fn verbose(mut self, yes: bool) -> Self {
+        self.verbose = yes;
+        self
+    }
+
+    /// `-n`: write nothing; the text databases in [`Output::DryRun`].
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+
+    /// `-A`: do nothing when `modules.dep` is newer than every module.
+    pub fn quick(mut self, yes: bool) -> Self {
+        self.quick = yes;
+        self
+    }
+
+    /// The module directory as kmod spells it in its messages
+    /// (`BASE/lib/modules/VERSION`, BASE made absolute).
+    pub fn dir(&self) -> String {
+        format!("{}/{}/{}", self.root(), self.module_dir, self.version)
+    }
+
+    /// The absolute base directory, empty for none.
+    fn root(&self) -> String {
+        self.base.as_deref().map(absolute_str).unwrap_or_default()
+    }
+
+    /// Where the databases go.
+    fn out_dir(&self) -> String {
+        match &self.output_base {
+            Some(o) => format!("{}/{}/{}", absolute_str(o), self.module_dir, self.version),
+            None => self.dir(),
+        }
+    }
+
+    /// Runs depmod. Files are written only when every database rendered,
+    /// all or none.
+    pub fn run(&self) -> Result<Report, DepmodFailure> {
+        let mut p = Progress::default();
+        match self.run_with(&mut p) {
+            Ok(output) => Ok(Report {
+                diagnostics: p.diagnostics,
+                output,
+                verbose: p.verbose,
+                manifest_problems: p.manifest_problems,
+                cache_stats: p.cache_stats,
+            }),
+            Err(error) => Err(p.failure(error)),
+        }
+    }
+
+    fn run_with(&self, p: &mut Progress) -> Result<Output, DepmodError> {
+        if self.quick {
+            if self.dry_run {
+                return Ok(Output::UpToDate);
             }
-            m.imports = interner.intern_imports(&parts.imports)?;
-            for entry in parts
-                .modinfo
-                .map(module::modinfo::strings)
-                .into_iter()
-                .flatten()
-            {
-                let (key, value) = module::modinfo::split_entry(entry);
-                // The lists hold at most 4 GiB; `.modinfo` is part of an
-                // image no larger than the size limit.
-                match key {
-                    b"alias" => m.aliases.push(value),
-                    b"softdep" => m.softdeps.push(value),
-                    b"weakdep" => m.weakdeps.push(value),
-                    b"vermagic" if m.vermagic.is_none() => {
-                        m.vermagic = Some(value.to_vec());
-                        Ok(())
+            if up_to_date(&self.dir(), self.suffixes, &mut p.diagnostics) {
+                return Ok(Output::UpToDate);
+            }
+        }
+        let prep = self.prepare(&mut p.diagnostics)?;
+        let mut tree = self.read(&prep, p);
+        let resolution = self.resolve(&prep, &tree, p)?;
+        if self.dry_run {
+            let (text, diags) = resolution.with_input(&prep, &tree, |input| {
+                render::render_text_only(input, self.render_options())
+            });
+            p.diagnostics.extend(diags);
+            return Ok(Output::DryRun(text));
+        }
+        // The symbol table has what rendering needs of the symbols.
+        tree.release_symbols();
+        let rendered = resolution.with_input(&prep, &tree, |input| {
+            render::render_all(input, self.render_options())
+        })?;
+        drop(tree);
+        p.diagnostics.extend(rendered.diags);
+        let dir = Utf8PathBuf::from(self.out_dir());
+        create_output_dir(&dir).map_err(|source| DepmodError::CreateDir {
+            dir: dir.to_string(),
+            source,
+        })?;
+        crate::output::write_all_atomic(&dir, &rendered.files)?;
+        let files = rendered.files.iter().map(|(name, _)| *name).collect();
+        Ok(Output::Written { dir, files })
+    }
+
+    /// Reads, resolves and renders the databases without writing them:
+    /// for comparing with what is on disk.
+    pub fn regenerate(&self) -> Result<Regenerated, DepmodFailure> {
+        let mut p = Progress::default();
+        let result = (|| {
+            let prep = self.prepare(&mut p.diagnostics)?;
+            let tree = self.read(&prep, &mut p);
+            let resolution = self.resolve(&prep, &tree, &mut p)?;
+            let rendered = resolution.with_input(&prep, &tree, |input| {
+                render::render_all(input, self.render_options())
+            })?;
+            Ok((prep, tree, rendered))
+        })();
+        match result {
+            Ok((prep, tree, rendered)) => {
+                p.diagnostics.extend(rendered.diags);
+                Ok(Regenerated {
+                    dir: self.dir(),
+                    modules: prep.modules,
+                    tree,
+                    kernel_symbols: prep.kernel_symbols,
+                    check_symvers: prep.check_symvers,
+                    prefix: self.prefix,
+                    files: rendered.files,
+                    diagnostics: p.diagnostics,
+                })
+            }
+            Err(error) => Err(p.failure(error)),
+        }
+    }
+
+    fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            kmod: self.kmod,
+            warn_dups: self.warn_dups,
+        }
+    }
+
+    /// Reads the kernel symbol map and the configuration and discovers
+    /// the module files.
+    fn prepare(&self, diags: &mut Vec<Diagnostic>) -> Result<Prepared, DepmodError> {
+        let dir = self.dir();
+        // Kernel symbols.
+        let mut print_unknown = self.errsyms;
+        let kernel_symbols = match &self.kernel_symbols {
+            KernelSymbols::None => {
+                if print_unknown {
+                    diags.push(Diagnostic::warning("-e needs -E or -F"));
+                    print_unknown = false;
+                }
+                None
+            }
+            KernelSymbols::SystemMap(path) | KernelSymbols::Symvers(path) => {
+                let data = std::fs::read(path).map_err(|source| DepmodError::KernelSymbols {
+                    path: path.clone(),
+                    source,
+                })?;
+                let file = path.to_string_lossy();
+                let (syms, d) = match &self.kernel_symbols {
+                    KernelSymbols::Symvers(_) => {
+                        let errno =
+                            kernel_symbols::symvers_errno_text(&dir, self.kmod == KmodVersion::V34);
+                        kernel_symbols::parse_module_symvers(&data, &file, self.prefix, &errno)
                     }
-                    _ => Ok(()),
-                }?;
+                    _ => kernel_symbols::parse_system_map(&data, &file, self.prefix),
+                };
+                diags.extend(d);
+                Some(syms)
             }
-            Ok(m)
-        });
-        read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
-            error: Some(Box::new(e)),
-            ..Default::default()
+        };
+        let modules = match &self.modules {
+            ModuleSelection::All => {
+                let paths: Vec<Utf8PathBuf> = match &self.config {
+                    ConfigSource::Paths(p) => p.clone(),
+                    ConfigSource::Host => config::HOST_CONFIG_PATHS
+                        .iter()
+                        .map(Utf8PathBuf::from)
+                        .collect(),
+                    ConfigSource::Hermetic => {
+                        let root = self.root();
+                        config::HERMETIC_CONFIG_PATHS
+                            .iter()
+                            .map(|p| Utf8PathBuf::from(format!("{root}/{p}")))
+                            .collect()
+                    }
+                };
+                let cfg = Config::load(&paths, &self.version, diags);
+                let disc = walk::discover(&dir, &cfg, self.suffixes)?;
+                diags.extend(disc.diags);
+                disc.modules
+            }
+            ModuleSelection::Files(files) => {
+                let mut mods: Vec<Candidate> = Vec::new();
+                for f in files {
+                    if !f.is_absolute() {
+                        return Err(DepmodError::NotAbsolute { path: f.clone() });
+                    }
+                    let f = f.to_string();
+                    let file_name = f.rsplit('/').next().unwrap_or(&f);
+                    let name = walk::module_name(file_name);
+                    if mods.iter().any(|m| m.name() == name) {
+                        return Err(DepmodError::DuplicateModule { path: f });
+                    }
+                    let start = f.len() - file_name.len();
+                    mods.push(Candidate::new(f, start, &dir));
+                }
+                mods
+            }
+        };
+        Ok(Prepared {
+            dir,
+            modules,
+            check_symvers: matches!(self.kernel_symbols, KernelSymbols::Symvers(_)),
+            kernel_symbols,
+            print_unknown,
+        })
+    }
+
+    /// Reads every module, through the manifest cache when there is one.
+    fn read(&self, prep: &Prepared, p: &mut Progress) -> LoadedTree {
+        let Some((file, verify)) = &self.manifest else {
+            return read_modules(&prep.modules, &self.limits, self.jobs);
+        };
+        let (c, problem) = cache::Cache::load(file, &self.limits);
+        p.manifest_problems.extend(problem);
+        let r = cache::read_modules_cached(&prep.modules, &self.limits, self.jobs, c, *verify);
+        p.cache_stats = Some(r.stats);
+        if r.changed {
+            if let Err(e) = r.write(file, &self.limits) {
+                p.manifest_problems.push(e);
+            }
+        }
+        r.tree
+    }
+
+    /// The module array (indexes into `prep.modules`): modules.order, then
+    /// kmod's hash order; a missing or corrupted modules.order is reported.
+    fn module_array(&self, prep: &Prepared, diags: &mut Vec<Diagnostic>) -> Vec<usize> {
+        let dir = &prep.dir;
+        let names: Vec<&str> = prep.modules.iter().map(|c| c.name()).collect();
+        let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
+        let order_file = format!("{dir}/modules.order");
+        let order_data = match std::fs::read(&order_file) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                diags.push(Diagnostic::warning(format!(
+                    "could not open modules.order at {dir}: {}",
+                    strerror(&e)
+                )));
+                None
+            }
+        };
+        let order_lines = match order_data.as_deref().map(|d| order::parse(d, &order_file)) {
+            Some(Ok(lines)) => Some(lines),
+            Some(Err(d)) => {
+                diags.push(d);
+                None
+            }
+            None => None,
+        };
+        let dups = match self.kmod {
+            KmodVersion::V30 => order::Duplicates::Last,
+            KmodVersion::V34 => order::Duplicates::First,
+        };
+        order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
+    }
+
+    /// Orders the modules, builds the symbol table and resolves every
+    /// module's dependencies; the diagnostics and `-v` lines go to `p` in
+    /// kmod's order.
+    fn resolve(
+        &self,
+        prep: &Prepared,
+        tree: &LoadedTree,
+        p: &mut Progress,
+    ) -> Result<Resolution, DepmodError> {
+        let array = self.module_array(prep, &mut p.diagnostics);
+        // Load diagnostics and the symbol table, in array order.
+        let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), self.prefix);
+        for (pos, &i) in array.iter().enumerate() {
+            let m = &tree.modules[i];
+            let path = prep.modules[i].path().as_str();
+            read::load_diagnostics(m, path, self.kmod, &mut p.diagnostics);
+            if m.exports_error.is_none() {
+                for e in m.exports.iter() {
+                    table.add_export(e.name, e.crc, pos as u32);
+                }
+            }
+        }
+        let path_of = |pos: usize| prep.modules[array[pos]].path().as_str();
+        let direct = resolve::direct_dependencies(
+            array.len(),
+            &path_of,
+            &|pos| &tree.modules[array[pos]].imports,
+            &table,
+            DepOptions {
+                print_unknown: prep.print_unknown,
+                check_symvers: prep.check_symvers,
+                verbose: self.verbose,
+            },
+        );
+        p.diagnostics.extend(direct.diags);
+        p.verbose.extend(direct.verbose);
+        let numbers = match resolve::topological_numbers(&direct.deps) {
+            Ok(n) => n,
+            Err(users) => {
+                let names: Vec<&str> = array.iter().map(|&i| prep.modules[i].name()).collect();
+                let (d, modules) = cycles::report_cycles(&names, &direct.deps, &users);
+                p.diagnostics.extend(d);
+                return Err(DepmodError::Cycles { modules });
+            }
+        };
+        let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
+        Ok(Resolution {
+            array,
+            transitive,
+            table,
         })
     }
 }
 
-/// kmod's messages for a module that failed to load (`errors`: see
-/// [`ModuleRecords::load_errors`]), in its order.
-fn load_diagnostics(
-    errors: (Option<&ModuleError>, Option<&ModuleError>),
-    path: &str,
-    kmod: KmodVersion,
-    out: &mut Vec<Diagnostic>,
-) {
-    let Some(err) = errors.0.or(errors.1) else {
-        return;
-    };
-    // kmod 34 reports liblzma's error at each of its three attempts.
-    let xz = match err {
-        ModuleError::Decompress {
-            format: Compression::Xz,
-            reason,
-        } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
-        _ => None,
-    };
-    if let Some(x) = &xz {
-        out.push(Diagnostic::error(x.clone()));
-    }
-    out.push(Diagnostic::error(format!(
-        "failed to load symbols from {path}: {}",
-        err.errno().strerror()
-    )));
-    if let Some(x) = xz {
-        out.push(Diagnostic::error(x.clone()));
-        out.push(Diagnostic::error(x));
-    }
-}
-
-/// The result of a run: what to print and the exit status.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// kmodtree's own lines for stderr (not depmod-compatible ones:
-    /// `kmodtree: warning: ...`), printed first.
-    pub notes: Vec<String>,
-    pub diags: Vec<Diagnostic>,
-    pub stdout: Vec<u8>,
-    pub exit_code: i32,
-}
-
-impl Outcome {
-    fn fatal(mut self, text: impl Into<String>) -> Outcome {
-        self.diags.push(Diagnostic {
-            level: Level::Fatal,
-            text: text.into(),
-        });
-        self.exit_code = 1;
-        self
-    }
-
-    /// Prints the diagnostics (as `prog: LEVEL: text`) and stdout.
-    pub fn print(&self, prog: &str, verbose: u8, out: &mut dyn Write, err: &mut dyn Write) {
-        let _ = out.write_all(&self.stdout);
-        for n in &self.notes {
-            let _ = writeln!(err, "{n}");
-        }
-        for d in &self.diags {
-            if d.level <= Level::Warning || verbose >= 2 {
-                let _ = err.write_all(d.render(prog).as_bytes());
-            }
-        }
-    }
-}
-
-/// The directories of a run (spec §1.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dirs {
-    /// The absolute base directory (empty string for `/`).
-    pub root: String,
-    /// Module directory, as kmod spells it (`ROOT/lib/modules/VERSION`).
+/// A tree regenerated in memory ([`Depmod::regenerate`]).
+pub struct Regenerated {
+    /// The module directory as kmod spells it.
     pub dir: String,
-    /// Output directory.
-    pub out: String,
-    pub version: String,
-}
-
-fn running_kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_default()
-}
-
-/// Everything up to rendering; shared by `depmod` and the audit commands.
-pub struct Prepared {
-    pub dirs: Dirs,
+    /// The module files, in discovery order.
     pub modules: Vec<Candidate>,
+    /// `tree.modules[i]` belongs to `modules[i]`.
+    pub tree: LoadedTree,
     pub kernel_symbols: Option<Vec<KernelSymbol>>,
+    /// Whether the kernel symbols came with CRCs (`-E`).
     pub check_symvers: bool,
-    pub print_unknown: bool,
     pub prefix: Option<u8>,
-    pub diags: Vec<Diagnostic>,
+    /// Every database, in kmod's writing order.
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// kmod's diagnostics, in its order.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parses the arguments, reads the kernel symbol map and configuration and
-/// discovers the module files. Err carries a finished (failed) outcome.
-pub fn prepare(opts: &DepmodOptions) -> Result<Prepared, Outcome> {
-    let mut outcome = Outcome::default();
-    let prefix = match &opts.prefix {
-        None => None,
-        Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
-        Some(_) => return Err(outcome.fatal("-P only takes a single char")),
-    };
-    let (dirs, files) = match directories(opts) {
-        Ok(d) => d,
-        Err(bad) => {
-            outcome
-                .diags
-                .push(Diagnostic::error(format!("Bad version passed {bad}")));
-            outcome.exit_code = 1;
-            return Err(outcome);
-        }
-    };
-    let all = opts.all || files.is_empty();
-    let (root, dir, version) = (dirs.root.clone(), dirs.dir.clone(), dirs.version.clone());
-
-    // Kernel symbols: -E wins over -F.
-    let mut print_unknown = opts.errsyms;
-    let map = opts
-        .symvers
-        .as_ref()
-        .map(|f| (f, true))
-        .or(opts.system_map.as_ref().map(|f| (f, false)));
-    let kernel_symbols = match map {
-        Some((file, is_symvers)) => {
-            let data = match std::fs::read(file) {
-                Ok(d) => d,
-                Err(e) => {
-                    return Err(outcome.fatal(format!("could not load {file}: {}", strerror(&e))))
-                }
-            };
-            let (syms, d) = if is_symvers {
-                let errno = kernel_symbols::symvers_errno_text(&dir, opts.kmod == KmodVersion::V34);
-                kernel_symbols::parse_module_symvers(&data, file, prefix, &errno)
-            } else {
-                kernel_symbols::parse_system_map(&data, file, prefix)
-            };
-            outcome.diags.extend(d);
-            Some(syms)
-        }
-        None => {
-            if print_unknown {
-                outcome.diags.push(Diagnostic::warning("-e needs -E or -F"));
-                print_unknown = false;
-            }
-            None
-        }
-    };
-
-    let modules = if all {
-        let paths: Vec<Utf8PathBuf> = if !opts.config.is_empty() {
-            opts.config.iter().map(Utf8PathBuf::from).collect()
-        } else if opts.host_config {
-            config::HOST_CONFIG_PATHS
-                .iter()
-                .map(Utf8PathBuf::from)
-                .collect()
-        } else {
-            config::HERMETIC_CONFIG_PATHS
-                .iter()
-                .map(|p| Utf8PathBuf::from(format!("{root}/{p}")))
-                .collect()
-        };
-        let cfg = Config::load(&paths, &version, &mut outcome.diags);
-        match walk::discover(&dir, &cfg, opts.suffixes) {
-            Ok(disc) => {
-                outcome.diags.extend(disc.diags);
-                disc.modules
-            }
-            Err(walk::DiscoverError::ModuleDir { dir, reason }) => {
-                outcome.diags.push(Diagnostic::error(format!(
-                    "could not open directory {dir}: {reason}"
-                )));
-                return Err(outcome.fatal(format!("could not search modules: {reason}")));
-            }
-            Err(e) => return Err(outcome.fatal(e.to_string())),
-        }
-    } else {
-        let mut mods: Vec<Candidate> = Vec::new();
-        for f in files {
-            if !f.starts_with('/') {
-                return Err(outcome.fatal(format!("{f}: not absolute path.")));
-            }
-            let file_name = f.rsplit('/').next().unwrap_or(f);
-            let name = walk::module_name(file_name);
-            if mods.iter().any(|m| m.name() == name) {
-                return Err(outcome.fatal(format!("could not add module {f}: File exists")));
-            }
-            mods.push(Candidate::new(
-                f.to_string(),
-                f.len() - file_name.len(),
-                &dir,
-            ));
-        }
-        mods
-    };
-    Ok(Prepared {
-        dirs,
-        modules,
-        check_symvers: opts.symvers.is_some(),
-        kernel_symbols,
-        print_unknown,
-        prefix,
-        diags: outcome.diags,
-    })
+/// What a run has reported so far.
+#[derive(Default)]
+struct Progress {
+    diagnostics: Vec<Diagnostic>,
+    verbose: Vec<String>,
+    manifest_problems: Vec<CacheError>,
+    cache_stats: Option<CacheStats>,
 }
 
-/// Reads every module in parallel; results in input order.
-pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
-    let interner = SymbolInterner::new();
-    let modules = read_largest_first(modules, jobs, |c| {
-        let mut m = LoadedModule::read(c.path(), limits, &interner);
-        m.shrink_to_fit();
-        m
-    });
-    LoadedTree {
-        modules,
-        symbols: interner.freeze(),
+impl Progress {
+    fn failure(self, error: DepmodError) -> DepmodFailure {
+        DepmodFailure {
+            error: Box::new(error),
+            diagnostics: self.diagnostics,
+            verbose: self.verbose,
+            manifest_problems: self.manifest_problems,
+        }
     }
 }
 
-/// `read` of every module, in parallel on `jobs` threads; results in
-/// input order.
-///
-/// The largest files are read first: a big compressed module is decoded
-/// whole (amdgpu: 28 MB), and a big plain one still has its symbol and
-/// string tables read (amdgpu: 2 MB); reading those while little else is
-/// held keeps the peak from adding them to the whole tree's metadata, and
-/// keeps two of them from being read at the same time late in the run.
-fn read_largest_first<T: Send>(
-    modules: &[Candidate],
-    jobs: Option<usize>,
-    read: impl Fn(&Candidate) -> T + Sync,
-) -> Vec<T> {
-    let work = || {
-        let sizes: Vec<u64> = modules
-            .par_iter()
-            .map(|c| std::fs::metadata(c.path()).map_or(0, |m| m.len()))
-            .collect();
-        let mut order: Vec<usize> = (0..modules.len()).collect();
-        // Ties in input order: the same work order on every run.
-        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
-        // One module per job: the costly modules, all at the front, would
-        // otherwise be one thread's sequential share.
-        let mut read: Vec<T> = order
-            .par_iter()
-            .with_max_len(1)
-            .map(|&i| read(&modules[i]))
-            .collect();
-        crate::module::release_pool_read_buffers();
-        // Back to input order in place (a second tree-sized vector
-        // would be part of the peak): `read[k]` belongs at `order[k]`.
-        for k in 0..read.len() {
-            while order[k] != k {
-                let t = order[k];
-                read.swap(k, t);
-                order.swap(k, t);
-            }
-        }
-        read
-    };
-    crate::jobs::run_with_jobs(jobs, work)
-}
-
-fn read_input(dir: &str, name: &str) -> InputFile {
-    std::fs::read(format!("{dir}/{name}")).map_err(|e| strerror(&e))
-}
-
-/// A resolved, rendered tree (nothing written yet).
-pub struct Built {
-    pub rendered: Rendered,
-    /// `-v` lines for stdout.
-    pub verbose: Vec<String>,
-}
-
-/// A build that failed (cycles, bad characters): exit 1, nothing written.
-#[derive(Debug, Default)]
-pub struct Failed {
-    /// `-v` lines for stdout: kmod prints them while it computes the
-    /// dependencies, before it finds a cycle or a bad character.
-    pub verbose: Vec<String>,
-}
-
-/// Orders, resolves and renders. Module `i` of `tree` belongs to
-/// `prep.modules[i]`. Diagnostics are appended to `diags` in kmod's order;
-/// Err means exit 1 with nothing written (cycles, bad characters).
-pub fn build(
-    prep: &Prepared,
-    tree: &dyn ModuleRecords,
-    opts: &DepmodOptions,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Built, Failed> {
-    let resolution = resolve(prep, tree, opts, diags)?;
-    let (rendered, verbose) = resolution.render(
-        prep,
-        tree,
-        opts,
-        diags,
-        |input, ropts, diags| match render::render_all(input, ropts) {
-            Ok(r) => {
-                diags.extend(r.diags.iter().cloned());
-                Some(r)
-            }
-            Err(render::RenderAllError::BadCharacter(bad)) => {
-                diags.push(bad_character(&bad));
-                None
-            }
-            Err(e) => {
-                diags.push(Diagnostic::error(e.to_string()));
-                None
-            }
-        },
-    )?;
-    Ok(Built { rendered, verbose })
-}
-
-fn bad_character(bad: &render::BadCharacter) -> Diagnostic {
-    Diagnostic {
-        level: Level::Fatal,
-        text: bad.to_string(),
-    }
+/// Everything up to reading the modules.
+struct Prepared {
+    dir: String,
+    modules: Vec<Candidate>,
+    kernel_symbols: Option<Vec<KernelSymbol>>,
+    check_symvers: bool,
+    print_unknown: bool,
 }
 
 /// The tree in kmod's module array order with every module's transitive
-/// dependencies, and the symbol table. It owns all of it: the modules'
-/// interned symbol names are no longer needed (see
-/// [`LoadedTree::release_symbols`] and [`SpilledTree::release_symbols`]);
-/// their lists are read from the tree while rendering.
-pub struct Resolution {
+/// dependencies, and the symbol table.
+struct Resolution {
     /// `array[pos]`: index in `prep.modules` of the module at `pos`.
     array: Vec<usize>,
     /// Transitive dependencies per array position, in modules.dep order.
     transitive: resolve::DepLists,
     table: SymbolTable,
-    /// `-v` lines for stdout.
-    pub verbose: Vec<String>,
-}
-
-/// The module array (indexes into `prep.modules`): modules.order, then
-/// kmod's hash order; a missing or corrupted modules.order is reported in
-/// `diags`.
-fn module_array(prep: &Prepared, opts: &DepmodOptions, diags: &mut Vec<Diagnostic>) -> Vec<usize> {
-    let dir = &prep.dirs.dir;
-    let names: Vec<&str> = prep.modules.iter().map(|c| c.name()).collect();
-    let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
-    let order_file = format!("{dir}/modules.order");
-    let order_data = match std::fs::read(&order_file) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            diags.push(Diagnostic::warning(format!(
-                "could not open modules.order at {dir}: {}",
-                strerror(&e)
-            )));
-            None
-        }
-    };
-    let order_lines = match order_data.as_deref().map(|d| order::parse(d, &order_file)) {
-        Some(Ok(lines)) => Some(lines),
-        Some(Err(d)) => {
-            diags.push(d);
-            None
-        }
-        None => None,
-    };
-    let dups = match opts.kmod {
-        KmodVersion::V30 => order::Duplicates::Last,
-        KmodVersion::V34 => order::Duplicates::First,
-    };
-    order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
-}
-
-/// Orders the modules (modules.order, then kmod's hash order), builds the
-/// symbol table and resolves every module's dependencies. Diagnostics are
-/// appended to `diags` in kmod's order; Err is a dependency cycle (exit 1).
-pub fn resolve(
-    prep: &Prepared,
-    tree: &dyn ModuleRecords,
-    opts: &DepmodOptions,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Resolution, Failed> {
-    let array = module_array(prep, opts, diags);
-
-    // Load diagnostics and the symbol table, in array order.
-    let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), prep.prefix);
-    for (pos, &i) in array.iter().enumerate() {
-        let errors = tree.load_errors(i);
-        load_diagnostics(errors, prep.modules[i].path().as_str(), opts.kmod, diags);
-        if errors.1.is_none() {
-            for e in tree.exports(i).iter() {
-                table.add_export(e.name, e.crc, pos as u32);
-            }
-        }
-    }
-    let path_of = |pos: usize| prep.modules[array[pos]].path().as_str();
-    let direct = resolve::direct_dependencies(
-        array.len(),
-        &path_of,
-        &|pos| tree.imports(array[pos]),
-        tree.symbols(),
-        &table,
-        DepOptions {
-            print_unknown: prep.print_unknown,
-            check_symvers: prep.check_symvers,
-            verbose: opts.verbose >= 1,
-        },
-    );
-    diags.extend(direct.diags);
-    let numbers = match resolve::topological_numbers(&direct.deps) {
-        Ok(n) => n,
-        Err(users) => {
-            let names: Vec<&str> = array.iter().map(|&i| prep.modules[i].name()).collect();
-            diags.extend(cycles::report_cycles(&names, &direct.deps, &users));
-            return Err(Failed {
-                verbose: direct.verbose,
-            });
-        }
-    };
-    let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
-    Ok(Resolution {
-        array,
-        transitive,
-        table,
-        verbose: direct.verbose,
-    })
 }
 
 impl Resolution {
-    /// Hands what the renderers need to `render`, which returns None after
-    /// adding a diagnostic when it failed (exit 1); `modules` are the
-    /// tree's, whose aliases, softdeps and weakdeps are rendered. Returns
-    /// the `-v` lines too.
-    pub fn render<T>(
-        self,
+    /// Calls `f` with what the renderers need: names and paths from the
+    /// candidates, dependencies from the resolution, lists from `tree`.
+    fn with_input<T>(
+        &self,
         prep: &Prepared,
-        tree: &dyn ModuleRecords,
-        opts: &DepmodOptions,
-        diags: &mut Vec<Diagnostic>,
-        render: impl FnOnce(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Option<T>,
-    ) -> Result<(T, Vec<String>), Failed> {
-        let Resolution {
-            array,
-            transitive,
-            table,
-            verbose,
-        } = self;
-        let dir = &prep.dirs.dir;
+        tree: &LoadedTree,
+        f: impl FnOnce(&RenderInput) -> T,
+    ) -> T {
+        let dir = &prep.dir;
         let builtin = read_input(dir, "modules.builtin");
         let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
-        let symbols = table.module_symbols();
-        let modules = records::InArrayOrder {
-            array: &array,
-            candidates: &prep.modules,
-            transitive: &transitive,
-            tree,
-        };
-        let input = RenderInput {
+        let symbols = self.table.module_symbols();
+        let modules: Vec<RenderModule> = self
+            .array
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                let (c, m) = (&prep.modules[i], &tree.modules[i]);
+                RenderModule {
+                    name: c.name(),
+                    db_path: c.db_path(),
+                    deps: self.transitive.of(pos),
+                    aliases: &m.aliases,
+                    softdeps: &m.softdeps,
+                    weakdeps: &m.weakdeps,
+                }
+            })
+            .collect();
+        f(&RenderInput {
             modules: &modules,
             symbols: &symbols,
             dir,
             builtin: &builtin,
             builtin_modinfo: &builtin_modinfo,
-        };
-        let ropts = RenderOptions {
-            kmod: opts.kmod,
-            warn_dups: opts.warn_dups,
-        };
-        match render(&input, ropts, diags) {
-            Some(r) => Ok((r, verbose)),
-            None => Err(Failed { verbose }),
-        }
+        })
     }
+}
+
+fn read_input(dir: &str, name: &str) -> InputFile {
+    std::fs::read(format!("{dir}/{name}"))
+}
+
+/// Creates the output directory as kmod's `mkdir_p` does: mode 0755 minus
+/// the umask.
+fn create_output_dir(out: &Utf8Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(out)
 }
 
 /// `-A`: whether `DIR/modules.dep` exists and no module file is newer.
@@ -667,317 +701,21 @@ fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> boo
     true
 }
 
-/// Runs depmod: returns what to print and the exit status. Files are
-/// written only when every database rendered.
-pub fn run(opts: &DepmodOptions) -> Outcome {
-    let mut pre = Vec::new();
-    if opts.quick {
-        if opts.dry_run {
-            return Outcome::default();
-        }
-        if let Ok((dirs, _)) = directories(opts) {
-            if up_to_date(&dirs.dir, opts.suffixes, &mut pre) {
-                return Outcome {
-                    diags: pre,
-                    ..Default::default()
-                };
-            }
-        }
-    }
-    let timing = std::env::var_os("KMODTREE_TIMING").is_some();
-    let t0 = std::time::Instant::now();
-    let prep = match prepare(opts) {
-        Ok(p) => p,
-        Err(mut o) => {
-            pre.append(&mut o.diags);
-            o.diags = pre;
-            return o;
-        }
-    };
-    let mut outcome = Outcome {
-        diags: pre,
-        ..Default::default()
-    };
-    outcome.diags.extend(prep.diags.iter().cloned());
-    let t1 = std::time::Instant::now();
-    let mut cached = None;
-    let tree = match &opts.manifest {
-        None => Tree::Spilled(SpilledTree::read(
-            &prep.modules,
-            &opts.limits,
-            opts.jobs,
-            crate::spill::Spill::in_temp_dir(),
-        )),
-        Some(file) => {
-            use crate::audit::cache;
-            let (c, problem) = cache::Cache::load(file, &opts.limits);
-            if let Some(p) = problem {
-                outcome.notes.push(format!("kmodtree: warning: {p}"));
-            }
-            let mut r = cache::read_modules_cached(
-                &prep.modules,
-                &opts.limits,
-                opts.jobs,
-                c,
-                opts.manifest_verify,
-            );
-            if timing {
-                eprintln!("kmodtree timing: manifest {:?}", r.stats);
-            }
-            let tree = std::mem::take(&mut r.tree);
-            cached = Some(r);
-            Tree::Loaded(tree)
-        }
-    };
-    let t2 = std::time::Instant::now();
-    let hwm_read = timing.then(peak_rss_kib).flatten();
-    let mut tree = match (cached, tree) {
-        (Some(mut r), Tree::Loaded(tree)) if r.changed => {
-            r.tree = tree;
-            if let Some(file) = &opts.manifest {
-                if let Err(e) = r.write(file, &opts.limits) {
-                    outcome.notes.push(format!("kmodtree: warning: {e}"));
-                }
-            }
-            Tree::Loaded(std::mem::take(&mut r.tree))
-        }
-        (_, tree) => tree,
-    };
-    // Each database goes to its temporary as it is rendered (none is held
-    // whole); they are renamed once all are written.
-    let out = camino::Utf8Path::new(&prep.dirs.out);
-    let staged = crate::output::StagedFiles::new(out);
-    let built = if opts.dry_run {
-        // `-n`: the text databases to stdout.
-        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
-            resolution.render(
-                &prep,
-                tree.records(),
-                opts,
-                &mut outcome.diags,
-                |input, ropts, diags| {
-                    let (text, d) = render::render_text_only(input, ropts);
-                    diags.extend(d);
-                    Some(Some(text))
-                },
-            )
-        })
-    } else {
-        resolve(&prep, tree.records(), opts, &mut outcome.diags).and_then(|resolution| {
-            // The symbol table has what rendering needs of the symbols.
-            tree.release_symbols();
-            crate::memory::return_free_pages();
-            resolution.render(
-                &prep,
-                tree.records(),
-                opts,
-                &mut outcome.diags,
-                |input, ropts, diags| {
-                    render_to_temporaries(input, ropts, &staged, diags).map(|()| None)
-                },
-            )
-        })
-    };
-    // Nothing rendered from lists that could not be read back is kept.
-    let spill_failure = tree.spill_failure();
-    // Freeing a whole tree takes a while: do it beside the renaming.
-    rayon::spawn(move || drop(tree));
-    let t3 = std::time::Instant::now();
-    if timing {
-        eprintln!(
-            "kmodtree timing: discover {:?}, read {:?}, resolve+render {:?}; \
-             peak RSS after reading {:?} KiB, after rendering {:?} KiB",
-            t1 - t0,
-            t2 - t1,
-            t3 - t2,
-            hwm_read,
-            peak_rss_kib()
-        );
-    }
-    let verbose = match &built {
-        Ok((_, v)) => v,
-        Err(f) => &f.verbose,
-    };
-    if opts.verbose >= 1 {
-        for l in verbose {
-            outcome.stdout.extend_from_slice(l.as_bytes());
-            outcome.stdout.push(b'\n');
-        }
-    }
-    let text = match built {
-        Ok((text, _)) => text,
-        Err(_) => {
-            outcome.exit_code = 1;
-            return outcome;
-        }
-    };
-    if let Some(reason) = spill_failure {
-        outcome.diags.push(Diagnostic {
-            level: Level::Fatal,
-            text: format!("could not read back the modules' data from {SPILL_PLACE}: {reason}"),
-        });
-        outcome.exit_code = 1;
-        return outcome;
-    }
-    if let Some(t) = text {
-        outcome.stdout.extend_from_slice(&t);
-        return outcome;
-    }
-    if let Err(e) = staged.commit() {
-        outcome.diags.push(Diagnostic::error(e.to_string()));
-        outcome.exit_code = 1;
-    }
-    outcome
+fn absolute_str(p: &Path) -> String {
+    crate::kmod::absolute(p).to_string_lossy().into_owned()
 }
 
-/// Where depmod keeps the modules' lists between reading and rendering,
-/// as its messages name it.
-const SPILL_PLACE: &str = "its temporary file in TMPDIR";
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The tree `run` resolves: spilled, or in memory when it comes from the
-/// `--manifest` cache (which keeps it whole to write it back).
-enum Tree {
-    Loaded(LoadedTree),
-    Spilled(SpilledTree),
-}
-
-impl Tree {
-    fn records(&self) -> &dyn ModuleRecords {
-        match self {
-            Tree::Loaded(t) => t,
-            Tree::Spilled(t) => t,
-        }
+    #[test]
+    fn directories_as_kmod_spells_them() {
+        let d = Depmod::new("/base", "6.1.0").module_dir("/usr/lib/modules");
+        assert_eq!(d.dir(), "/base/usr/lib/modules/6.1.0");
+        assert_eq!(d.out_dir(), d.dir());
+        let d = d.output_base("/out");
+        assert_eq!(d.out_dir(), "/out/usr/lib/modules/6.1.0");
+        assert_eq!(Depmod::system("6.1.0").dir(), "/lib/modules/6.1.0");
     }
-
-    fn release_symbols(&mut self) {
-        match self {
-            Tree::Loaded(t) => t.release_symbols(),
-            Tree::Spilled(t) => t.release_symbols(),
-        }
-    }
-
-    fn spill_failure(&self) -> Option<String> {
-        match self {
-            Tree::Loaded(_) => None,
-            Tree::Spilled(t) => t.failure(),
-        }
-    }
-}
-
-/// Renders every database straight into its temporary in `staged`,
-/// creating the output directory first (kmod's `mkdir_p`: mode 0755 minus
-/// the umask). None after a diagnostic: content kmod refuses, a directory
-/// that cannot be created, a temporary that cannot be written.
-fn render_to_temporaries(
-    input: &RenderInput,
-    ropts: RenderOptions,
-    staged: &crate::output::StagedFiles,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<()> {
-    enum Refused {
-        Mkdir(String),
-        Write(crate::output::WriteError),
-    }
-    let out = staged.dir();
-    let mkdir = std::sync::OnceLock::new();
-    let sink = |name: &'static str, produce: &render::Producer| -> Result<(), Refused> {
-        mkdir
-            .get_or_init(|| {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(out)
-                    .map_err(|e| strerror(&e))
-            })
-            .clone()
-            .map_err(Refused::Mkdir)?;
-        staged.stage_with(name, produce).map_err(Refused::Write)
-    };
-    match render::render_each(input, ropts, &sink) {
-        Ok(d) => {
-            diags.extend(d);
-            staged.order_by_key(render::writing_rank);
-            Some(())
-        }
-        Err(render::RenderError::BadCharacter(bad)) => {
-            diags.push(bad_character(&bad));
-            None
-        }
-        Err(render::RenderError::Sink {
-            error: Refused::Mkdir(reason),
-            diags: d,
-        }) => {
-            diags.extend(d);
-            diags.push(Diagnostic {
-                level: Level::Fatal,
-                text: format!("could not create directory {out}: {reason}"),
-            });
-            None
-        }
-        Err(render::RenderError::Sink {
-            error: Refused::Write(e),
-            diags: d,
-        }) => {
-            diags.extend(d);
-            diags.push(Diagnostic::error(e.to_string()));
-            None
-        }
-    }
-}
-
-/// The process's peak resident set so far (`VmHWM`), for `KMODTREE_TIMING`.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The module directory under the base, without leading slashes. `-m`
-/// is honoured for every `--kmod-version` (like `-o`): kmod 30 had no
-/// such option, and ignoring the user's directory silently would be worse.
-fn module_directory(opts: &DepmodOptions) -> String {
-    match &opts.moduledir {
-        Some(m) => m.trim_start_matches('/').to_string(),
-        None => "lib/modules".to_string(),
-    }
-}
-
-/// The directories of a run and the module files named on the command
-/// line; Err is a first argument that is not a version (`%u.%u`).
-pub fn directories(opts: &DepmodOptions) -> Result<(Dirs, Vec<&String>), &String> {
-    let mut args = opts.args.iter().peekable();
-    let version = match args.peek() {
-        Some(v) if is_version_number(v) => {
-            let v = v.to_string();
-            args.next();
-            v
-        }
-        Some(v) => return Err(v),
-        None => running_kernel_release(),
-    };
-    let root = opts
-        .basedir
-        .as_deref()
-        .map(absolute_str)
-        .unwrap_or_default();
-    let moddir = module_directory(opts);
-    let dir = format!("{root}/{moddir}/{version}");
-    let out = match &opts.outdir {
-        Some(o) => format!("{}/{moddir}/{version}", absolute_str(o)),
-        None => dir.clone(),
-    };
-    let dirs = Dirs {
-        root,
-        dir,
-        out,
-        version,
-    };
-    Ok((dirs, args.collect()))
-}
-
-fn absolute_str(p: &str) -> String {
-    crate::kmod::absolute(std::path::Path::new(p))
-        .to_string_lossy()
-        .into_owned()
 }

@@ -9,6 +9,7 @@ use super::check::{self, KernelInfo, Problem};
 use super::conf::{self, Layout, Plan};
 use super::glep33;
 use super::sandbox::{self, Enforced, SandboxMode, Step};
+use crate::kmod::{IoError, IoResultExt};
 use crate::module::Limits;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -99,16 +100,32 @@ impl SourceOutcome {
 pub enum BuildError {
     #[error("{0}: the output already exists")]
     OutputExists(PathBuf),
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    /// `PATH: TEXT`.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// Walking a folder failed (walkdir's text).
+    #[error("{path}: {source}")]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
+    },
+    #[error("{0}: the output needs a file name")]
+    OutputWithoutName(PathBuf),
+    #[error("{0}: cannot create a scratch folder")]
+    NoScratchFolder(PathBuf),
     #[error("{0}: neither dkms.conf nor BUILD_PARAMS found")]
     NotASource(PathBuf),
     #[error(transparent)]
     Conf(#[from] conf::ConfError),
     #[error(transparent)]
     Kernel(#[from] check::KernelError),
-    #[error("{package}: sandbox: {reason}")]
-    Sandbox { package: String, reason: String },
+    #[error("{package}: sandbox: {source}")]
+    Sandbox {
+        package: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{package}: {step} failed ({status}); last lines of its log:\n{tail}")]
     Step {
         package: String,
@@ -122,28 +139,44 @@ pub enum BuildError {
         module: String,
         path: PathBuf,
     },
-    #[error("{package}: module {module}: cannot read the built module: {reason}")]
+    #[error("{package}: module {module}: cannot read the built module: {source}")]
     Unreadable {
         package: String,
         module: String,
-        reason: String,
+        #[source]
+        source: crate::module::ModuleError,
+    },
+    #[error("{package}: module {module}: cannot read the built module: path is not UTF-8")]
+    ModulePathNotUtf8 {
+        package: String,
+        module: String,
+        path: PathBuf,
     },
     #[error("{package}: {}", .problems.iter().map(|p| format!("module {}: {}", p.module, p.cause)).collect::<Vec<_>>().join("; "))]
     Check {
         package: String,
         problems: Vec<Problem>,
     },
-    #[error("{package}: {reason}")]
-    Package { package: String, reason: String },
+    #[error("{package}: given twice")]
+    GivenTwice { package: String },
+    #[error("{package}: module {module}: {path} is installed by another package too")]
+    InstalledTwice {
+        package: String,
+        module: String,
+        path: PathBuf,
+    },
+    #[error("{package}: patch {patch} named in dkms.conf is not in patches/")]
+    MissingPatch { package: String, patch: String },
+    #[error("{package}: {path} is installed by another package too")]
+    FileInstalledTwice { package: String, path: PathBuf },
+    #[error(
+        "{package}: make install wrote a compressed module {path}; kmodtree compresses with --compress"
+    )]
+    InstalledCompressed { package: String, path: PathBuf },
+    #[error("{package}: make install installed no module (.ko) under DESTDIR/INSTALL_MOD_PATH")]
+    NoModuleInstalled { package: String },
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Several(Vec<BuildError>),
-}
-
-pub(crate) fn io_err(path: &Path, e: std::io::Error) -> BuildError {
-    BuildError::Io {
-        path: path.to_path_buf(),
-        reason: crate::kmod::strerror(&e),
-    }
 }
 
 /// Shell-quotes a path for a command line.
@@ -158,13 +191,10 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, BuildError> {
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(&dir, e)),
+            Err(e) => return Err(IoError::new(&dir, e).into()),
         }
     }
-    Err(BuildError::Io {
-        path: base.to_path_buf(),
-        reason: "cannot create a scratch folder".into(),
-    })
+    Err(BuildError::NoScratchFolder(base.to_path_buf()))
 }
 
 /// Builds every source into `opts.out`. Outcomes are in the order of
@@ -181,16 +211,15 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         &opts.kernel_version,
         opts.kernel_modules.as_deref(),
     )?;
-    let name = out.file_name().ok_or_else(|| BuildError::Io {
-        path: out.clone(),
-        reason: "the output needs a file name".into(),
-    })?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| BuildError::OutputWithoutName(out.clone()))?;
     let mut tmp_name = OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
     let tmp = out.with_file_name(tmp_name);
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+    fs::create_dir_all(&tmp).at(&tmp)?;
     let scratch_base =
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
     let scratch = match fresh_dir(&scratch_base) {
@@ -205,7 +234,7 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         .enumerate()
         .map(|(i, src)| {
             let work = scratch.join(i.to_string());
-            fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
+            fs::create_dir_all(&work).at(&work)?;
             let r = build_source(&crate::kmod::absolute(src), &work, &tmp, &kernel, &opts);
             let _ = fs::remove_dir_all(&work);
             r
@@ -223,9 +252,8 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     let mut seen = std::collections::BTreeSet::new();
     for o in &outcomes {
         if !seen.insert(o.package().to_string()) {
-            errors.push(BuildError::Package {
+            errors.push(BuildError::GivenTwice {
                 package: o.package().to_string(),
-                reason: "given twice".into(),
             });
         }
     }
@@ -239,7 +267,7 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     }
     if let Err(e) = fs::rename(&tmp, &out) {
         let _ = fs::remove_dir_all(&tmp);
-        return Err(io_err(&out, e));
+        return Err(IoError::new(&out, e).into());
     }
     Ok(outcomes)
 }
@@ -295,12 +323,11 @@ impl Logs {
     pub fn new(out_tmp: &Path, package: &str) -> Result<Logs, BuildError> {
         let dir = out_tmp.join("share/kmodtree/dkms").join(package);
         if dir.exists() {
-            return Err(BuildError::Package {
+            return Err(BuildError::GivenTwice {
                 package: package.to_string(),
-                reason: "given twice".into(),
             });
         }
-        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        fs::create_dir_all(&dir).at(&dir)?;
         Ok(Logs { dir, n: 0 })
     }
 
@@ -321,7 +348,7 @@ impl Logs {
 
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), BuildError> {
         let p = self.dir.join(name);
-        fs::write(&p, bytes).map_err(|e| io_err(&p, e))
+        Ok(fs::write(&p, bytes).at(&p)?)
     }
 }
 
@@ -363,7 +390,7 @@ pub(crate) fn run_step(
 ) -> Result<Enforced, BuildError> {
     let log = logs.next(name);
     {
-        let mut f = fs::File::create(&log).map_err(|e| io_err(&log, e))?;
+        let mut f = fs::File::create(&log).at(&log)?;
         let _ = writeln!(f, "$ {command}");
     }
     let (result, enforced) = sandbox::run(
@@ -376,15 +403,12 @@ pub(crate) fn run_step(
         writable,
         mode,
     )
-    .map_err(|e| BuildError::Sandbox {
+    .map_err(|source| BuildError::Sandbox {
         package: package.to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(&log)
-            .map_err(|e| io_err(&log, e))?;
+        let mut f = fs::OpenOptions::new().append(true).open(&log).at(&log)?;
         let _ = writeln!(
             f,
             "[kmodtree: {}; network namespace: {}; read-only host: {}]",
@@ -405,22 +429,22 @@ pub(crate) fn run_step(
 /// Copies a folder tree (files with their permissions, symlinks as
 /// symlinks).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
-    fs::create_dir_all(to).map_err(|e| io_err(to, e))?;
+    fs::create_dir_all(to).at(to)?;
     for entry in walkdir::WalkDir::new(from).min_depth(1) {
-        let entry = entry.map_err(|e| BuildError::Io {
+        let entry = entry.map_err(|source| BuildError::Walk {
             path: from.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
         let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
         let dest = to.join(rel);
         let ft = entry.file_type();
         if ft.is_dir() {
-            fs::create_dir_all(&dest).map_err(|e| io_err(&dest, e))?;
+            fs::create_dir_all(&dest).at(&dest)?;
         } else if ft.is_symlink() {
-            let target = fs::read_link(entry.path()).map_err(|e| io_err(entry.path(), e))?;
-            std::os::unix::fs::symlink(target, &dest).map_err(|e| io_err(&dest, e))?;
+            let target = fs::read_link(entry.path()).at(entry.path())?;
+            std::os::unix::fs::symlink(target, &dest).at(&dest)?;
         } else {
-            fs::copy(entry.path(), &dest).map_err(|e| io_err(&dest, e))?;
+            fs::copy(entry.path(), &dest).at(&dest)?;
         }
     }
     Ok(())
@@ -464,15 +488,15 @@ pub(crate) fn install(
     location: &str,
     dest_name: &str,
 ) -> Result<Installed, BuildError> {
-    let data = fs::read(built).map_err(|e| io_err(built, e))?;
-    let bytes = compressed(&data, opts.compress).map_err(|e| io_err(built, e))?;
+    let data = fs::read(built).at(built)?;
+    let bytes = compressed(&data, opts.compress).at(built)?;
     let location = location.trim_matches('/');
     let mut rel = PathBuf::from("lib/modules").join(&opts.kernel_version);
     if !location.is_empty() {
         rel.push(location);
     }
     let dir = out_tmp.join(&rel);
-    fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    fs::create_dir_all(&dir).at(&dir)?;
     let file = format!("{dest_name}.ko{}", opts.compress.map_or("", |c| c.suffix()));
     let dest = dir.join(&file);
     let mut f = fs::OpenOptions::new()
@@ -480,16 +504,14 @@ pub(crate) fn install(
         .create_new(true)
         .open(&dest)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => BuildError::Package {
+            std::io::ErrorKind::AlreadyExists => BuildError::InstalledTwice {
                 package: package.to_string(),
-                reason: format!(
-                    "module {dest_name}: {} is installed by another package too",
-                    rel.join(&file).display()
-                ),
+                module: dest_name.to_string(),
+                path: rel.join(&file),
             },
-            _ => io_err(&dest, e),
+            _ => IoError::new(&dest, e).into(),
         })?;
-    f.write_all(&bytes).map_err(|e| io_err(&dest, e))?;
+    f.write_all(&bytes).at(&dest)?;
     Ok(Installed {
         name: dest_name.to_string(),
         path: rel.join(&file).display().to_string(),
@@ -506,17 +528,17 @@ pub(crate) fn check_built(
     let mut metas = Vec::new();
     for (name, path) in modules {
         let meta = camino::Utf8Path::from_path(path)
-            .ok_or_else(|| BuildError::Unreadable {
+            .ok_or_else(|| BuildError::ModulePathNotUtf8 {
                 package: package.to_string(),
                 module: name.clone(),
-                reason: "path is not UTF-8".into(),
+                path: path.clone(),
             })
             .and_then(|p| {
-                crate::module::read_module_file(p, &Limits::default()).map_err(|e| {
+                crate::module::read_module_file(p, &Limits::default()).map_err(|source| {
                     BuildError::Unreadable {
                         package: package.to_string(),
                         module: name.clone(),
-                        reason: e.to_string(),
+                        source,
                     }
                 })
             })?;
@@ -590,11 +612,11 @@ fn build_dkms(
     // the given source; the build runs in a copy.
     let source_link = layout.source_tree.join(&package);
     let module_dir = plan.build_dir.parent().unwrap_or(work).to_path_buf();
-    fs::create_dir_all(&layout.source_tree).map_err(|e| io_err(&layout.source_tree, e))?;
-    fs::create_dir_all(&module_dir).map_err(|e| io_err(&module_dir, e))?;
-    std::os::unix::fs::symlink(src, &source_link).map_err(|e| io_err(&source_link, e))?;
+    fs::create_dir_all(&layout.source_tree).at(&layout.source_tree)?;
+    fs::create_dir_all(&module_dir).at(&module_dir)?;
+    std::os::unix::fs::symlink(src, &source_link).at(&source_link)?;
     let source_dir = module_dir.join("source");
-    std::os::unix::fs::symlink(&source_link, &source_dir).map_err(|e| io_err(&source_dir, e))?;
+    std::os::unix::fs::symlink(&source_link, &source_dir).at(&source_dir)?;
     let build_dir = plan.build_dir.clone();
     copy_tree(src, &build_dir)?;
 
@@ -619,9 +641,9 @@ fn build_dkms(
 
     for p in &plan.patches {
         if !build_dir.join("patches").join(p).is_file() {
-            return Err(BuildError::Package {
+            return Err(BuildError::MissingPatch {
                 package,
-                reason: format!("patch {p} named in dkms.conf is not in patches/"),
+                patch: p.clone(),
             });
         }
         step(

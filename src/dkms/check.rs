@@ -4,6 +4,7 @@
 //! CRC when both sides carry one (what the kernel's loader would refuse as
 //! "disagrees about version of symbol").
 
+use crate::kmod::IoError;
 use crate::module::{Limits, ModuleMeta};
 use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,9 @@ pub struct KernelInfo {
 pub enum KernelError {
     #[error("{0}: no Module.symvers in the kernel build folder (needed to check symbols)")]
     NoSymvers(PathBuf),
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    /// `PATH: TEXT`.
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}: the headers are for kernel {1}, not {2} (UTS_RELEASE)")]
     WrongRelease(PathBuf, String, String),
     #[error("{0}: no module found to read the kernel's vermagic from")]
@@ -49,17 +51,13 @@ pub fn kernel_info(
     version: &str,
     kernel_modules: Option<&Path>,
 ) -> Result<KernelInfo, KernelError> {
-    let io = |path: &Path, e: std::io::Error| KernelError::Io {
-        path: path.to_path_buf(),
-        reason: crate::kmod::strerror(&e),
-    };
     let symvers_path = kernel_build.join("Module.symvers");
     let text = match std::fs::read(&symvers_path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(KernelError::NoSymvers(kernel_build.to_path_buf()))
         }
-        Err(e) => return Err(io(&symvers_path, e)),
+        Err(e) => return Err(IoError::new(&symvers_path, e).into()),
     };
     let symvers = parse_symvers(&text);
     let uts = kernel_build.join("include/generated/utsrelease.h");

@@ -9,6 +9,7 @@
 //! rest — defaults, checks, the default make line — is done here and the
 //! result is a typed [`Plan`].
 
+use crate::kmod::strerror;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,10 +146,18 @@ pub struct Plan {
 /// A dkms.conf that cannot be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
-    #[error("{path}: cannot read dkms.conf: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("{path}: cannot run bash to evaluate dkms.conf: {reason}")]
-    NoBash { path: PathBuf, reason: String },
+    #[error("{path}: cannot read dkms.conf: {}", strerror(.source))]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot run bash to evaluate dkms.conf: {}", strerror(.source))]
+    NoBash {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: evaluating dkms.conf failed (bash exit status {status}): {stderr}")]
     Evaluation {
         path: PathBuf,
@@ -217,10 +226,10 @@ pub fn evaluate(
     arch: &str,
     layout: &Layout,
 ) -> Result<Plan, ConfError> {
-    if let Err(e) = std::fs::metadata(conf) {
+    if let Err(source) = std::fs::metadata(conf) {
         return Err(ConfError::Unreadable {
             path: conf.to_path_buf(),
-            reason: crate::kmod::strerror(&e),
+            source,
         });
     }
     let driver = DRIVER.replace("@DIRECTIVES@", &DIRECTIVES.join(" "));
@@ -242,9 +251,9 @@ pub fn evaluate(
         .env("install_tree", &layout.install_tree)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| ConfError::NoBash {
+        .map_err(|source| ConfError::NoBash {
             path: conf.to_path_buf(),
-            reason: crate::kmod::strerror(&e),
+            source,
         })?;
     if !output.status.success() {
         return Err(ConfError::Evaluation {

@@ -11,10 +11,11 @@
 //! The package name is the folder's name.
 
 use super::build::{
-    check_built, copy_tree, install, io_err, quote, run_step, step_env, BuildError, BuildOptions,
+    check_built, copy_tree, install, quote, run_step, step_env, BuildError, BuildOptions,
     Installed, Logs, SourceOutcome,
 };
 use super::check::KernelInfo;
+use crate::kmod::IoResultExt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,7 @@ pub(crate) fn build(
     let build_dir = work.join("build").join(&package);
     copy_tree(src, &build_dir)?;
     let stage = work.join("stage");
-    fs::create_dir_all(&stage).map_err(|e| io_err(&stage, e))?;
+    fs::create_dir_all(&stage).at(&stage)?;
     let env = step_env(work);
     let writable = vec![work.to_path_buf()];
     let kdir = quote(&opts.kernel_build.display().to_string());
@@ -68,9 +69,9 @@ pub(crate) fn build(
     let mut found: Vec<(String, PathBuf, String)> = Vec::new();
     let mut others: Vec<PathBuf> = Vec::new();
     for entry in walkdir::WalkDir::new(&stage).sort_by_file_name() {
-        let entry = entry.map_err(|e| BuildError::Io {
+        let entry = entry.map_err(|source| BuildError::Walk {
             path: stage.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         if !entry.file_type().is_file() {
             continue;
@@ -88,22 +89,16 @@ pub(crate) fn build(
             };
             found.push((module, entry.path().to_path_buf(), location));
         } else if super::is_module_file_name(&name) {
-            return Err(BuildError::Package {
+            return Err(BuildError::InstalledCompressed {
                 package,
-                reason: format!(
-                    "make install wrote a compressed module {}; kmodtree compresses with --compress",
-                    rel.display()
-                ),
+                path: rel.to_path_buf(),
             });
         } else if !name.starts_with("modules.") {
             others.push(rel.to_path_buf());
         }
     }
     if found.is_empty() {
-        return Err(BuildError::Package {
-            package,
-            reason: "make install installed no module (.ko) under DESTDIR/INSTALL_MOD_PATH".into(),
-        });
+        return Err(BuildError::NoModuleInstalled { package });
     }
     let modules: Vec<(String, PathBuf)> = found
         .iter()
@@ -117,15 +112,12 @@ pub(crate) fn build(
     for rel in others {
         let dest = out_tmp.join(&rel);
         if dest.exists() {
-            return Err(BuildError::Package {
-                package,
-                reason: format!("{} is installed by another package too", rel.display()),
-            });
+            return Err(BuildError::FileInstalledTwice { package, path: rel });
         }
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+            fs::create_dir_all(parent).at(parent)?;
         }
-        fs::copy(stage.join(&rel), &dest).map_err(|e| io_err(&dest, e))?;
+        fs::copy(stage.join(&rel), &dest).at(&dest)?;
     }
     let outcome = SourceOutcome::Built {
         package,

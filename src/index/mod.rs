@@ -3,21 +3,17 @@
 //! bounds-checked reader with exact and wildcard lookups.
 //!
 //! * [`IndexBuilder`] — trie construction (§9.3, §9.4) and serialisation;
-//! * [`BoundedIndexBuilder`] — the same bytes in bounded memory (sorted
-//!   runs in a temporary file, nodes streamed), for whole trees;
 //! * [`Index`] — reader for untrusted bytes (never panics, refuses loops);
 //! * [`fnmatch()`] — the pattern matcher used for wildcard (alias) lookups;
 //! * [`dump_lines`], [`detect_layout`] — text rendering for `dump`/audits;
 //! * [`check_7bit`], [`normalize_alias`] — key preparation helpers (§9.7, §8.5).
 
-mod bounded;
 mod dump;
 mod fnmatch;
 mod keys;
 mod read;
 mod write;
 
-pub use bounded::{BoundedIndexBuilder, BuildError, BuiltIndex, Duplicate, DEFAULT_BUDGET};
 pub use dump::{detect_layout, dump_lines};
 pub use fnmatch::fnmatch;
 pub use keys::{check_7bit, normalize_alias};

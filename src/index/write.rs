@@ -6,10 +6,6 @@
 //! a sibling list sorted by character, and values a linked list sorted per
 //! §9.4. Inserting therefore allocates nothing per node, and splitting a node
 //! never copies bytes (both halves are sub-ranges of the old prefix).
-//!
-//! This builder holds the whole trie; [`super::BoundedIndexBuilder`] gives
-//! the same bytes in bounded memory and is what depmod uses. This one is
-//! the reference its tests compare against, and builds small indexes.
 
 use super::{
     Layout, FLAG_CHILDS, FLAG_PREFIX, FLAG_VALUES, HEADER_LEN, INDEX_MAGIC, INDEX_VERSION,

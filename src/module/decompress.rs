@@ -11,7 +11,7 @@
 //!   `xz: `; zstd: `Failed to determine decompression size` or libzstd's
 //!   error name); gzip errors use the decoder's own text.
 
-use super::{Compression, Limits, ModuleError};
+use super::{Compression, DecodeReason, Limits, ModuleError};
 use std::borrow::Cow;
 use std::io::Read;
 
@@ -185,10 +185,10 @@ fn xz_error_text(err: liblzma::stream::Error) -> &'static str {
 /// The same text kmod prints for `LZMA_BUF_ERROR`.
 const XZ_TRUNCATED: &str = "Unexpected end of input";
 
-fn xz_err(reason: &str) -> ModuleError {
+fn xz_err(reason: &'static str) -> ModuleError {
     ModuleError::Decompress {
         format: Compression::Xz,
-        reason: reason.to_string(),
+        reason: reason.into(),
     }
 }
 
@@ -245,10 +245,10 @@ fn decompress_xz(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Modul
     Ok(())
 }
 
-fn zstd_err(reason: &str) -> ModuleError {
+fn zstd_err(reason: &'static str) -> ModuleError {
     ModuleError::Decompress {
         format: Compression::Zstd,
-        reason: reason.to_string(),
+        reason: reason.into(),
     }
 }
 
@@ -295,9 +295,9 @@ fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
         Err(e) => {
             let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 // zlib's gzerror() text for a truncated member.
-                "unexpected end of file".to_string()
+                DecodeReason::Text("unexpected end of file")
             } else {
-                e.to_string()
+                DecodeReason::Io(e.into())
             };
             return Err(ModuleError::Decompress {
                 format: Compression::Gzip,

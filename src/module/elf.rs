@@ -70,8 +70,58 @@ impl Sym {
     }
 }
 
-fn bad(msg: &str) -> ModuleError {
-    ModuleError::BadElf(msg.to_string())
+/// The name of an ELF `e_machine` value, as `modinfo --json` prints it
+/// (`machine_name`): the `EM_` constant without its prefix, for every
+/// machine Linux runs (or ran) on, and `EM_UNKNOWN` for any other value.
+/// The names are those the goblin crate used before this table replaced it
+/// (LoongArch, C-SKY and Alpha, which goblin did not know, stay
+/// `EM_UNKNOWN` so the outputs do not change).
+pub fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        2 => "SPARC",
+        3 => "386",
+        4 => "68K",
+        8 => "MIPS",
+        10 => "MIPS_RS3_LE",
+        15 => "PARISC",
+        18 => "SPARC32PLUS",
+        20 => "PPC",
+        21 => "PPC64",
+        22 => "S390",
+        40 => "ARM",
+        42 => "SH",
+        43 => "SPARCV9",
+        45 => "ARC",
+        46 => "H8_300",
+        50 => "IA_64",
+        62 => "X86_64",
+        76 => "CRIS",
+        88 => "M32R",
+        89 => "MN10300",
+        92 => "OPENRISC",
+        93 => "ARC_COMPACT",
+        94 => "XTENSA",
+        106 => "BLACKFIN",
+        110 => "UNICORE",
+        113 => "ALTERA_NIOS2",
+        135 => "SCORE7",
+        164 => "QDSP6",
+        167 => "NDS32",
+        174 => "METAG",
+        183 => "AARCH64",
+        185 => "AVR32",
+        188 => "TILEPRO",
+        189 => "MICROBLAZE",
+        191 => "TILEGX",
+        195 => "ARC_COMPACT2",
+        243 => "RISCV",
+        247 => "BPF",
+        _ => "EM_UNKNOWN",
+    }
+}
+
+fn bad(msg: &'static str) -> ModuleError {
+    ModuleError::BadElf(msg)
 }
 
 impl<'a> Elf<'a> {
@@ -433,6 +483,27 @@ impl<'a> Parts<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_names_are_goblins() {
+        for (machine, name) in [
+            (62, "X86_64"),
+            (3, "386"),
+            (183, "AARCH64"),
+            (40, "ARM"),
+            (22, "S390"),
+            (20, "PPC"),
+            (21, "PPC64"),
+            (8, "MIPS"),
+            (243, "RISCV"),
+            (2, "SPARC"),
+            (43, "SPARCV9"),
+            (258, "EM_UNKNOWN"),
+            (0, "EM_UNKNOWN"),
+        ] {
+            assert_eq!(machine_name(machine), name, "machine {machine}");
+        }
+    }
 
     #[test]
     fn identification() {

@@ -7,7 +7,6 @@
 
 pub mod decompress;
 pub mod elf;
-pub mod interned;
 pub mod modinfo;
 pub mod signature;
 pub mod sparse;
@@ -15,11 +14,9 @@ pub mod symbol_list;
 pub mod symbols;
 
 pub use elf::Parts;
-pub use interned::{
-    ImportList, ImportRef, InternedSymbols, InternerFull, SymbolId, SymbolInterner,
-};
 pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
+use crate::kmod::SharedIoError;
 use serde::Serialize;
 
 /// Compression of a module file, detected from its first bytes.
@@ -145,10 +142,19 @@ impl Default for Limits {
 
 /// Why a module file could not be read. The message names the reason; the
 /// caller adds the file name.
+///
+/// Clone, compared and hashed (kept per module, compared in tests): an I/O
+/// failure keeps its `io::Error` shared in a [`SharedIoError`], equal to
+/// another when kind, errno and text are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ModuleError {
-    #[error("cannot read file: {0}")]
-    Io(String),
+    /// The file could not be opened or read (or is not a regular file).
+    #[error("cannot read file: {source}")]
+    Io {
+        path: camino::Utf8PathBuf,
+        #[source]
+        source: SharedIoError,
+    },
     #[error("file too short ({0} bytes)")]
     TooShort(u64),
     #[error("corrupt or truncated {format:?} stream: {reason}")]
@@ -156,16 +162,50 @@ pub enum ModuleError {
         format: Compression,
         /// The decoder's own message; kmod 34 prints xz's as
         /// `depmod: ERROR: xz: <reason>`.
-        reason: String,
+        #[source]
+        reason: DecodeReason,
     },
     #[error("image larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("not an ELF file")]
     NotElf,
     #[error("invalid ELF: {0}")]
-    BadElf(String),
+    BadElf(&'static str),
     #[error("__ksymtab_strings is not NUL-terminated")]
     UnterminatedKsymtab,
+}
+
+/// Why a compressed stream could not be decoded, as the decoder says it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DecodeReason {
+    /// The decoder's (or kmod's) fixed text for its error.
+    Text(&'static str),
+    /// The error the gzip reader returned; its text is printed.
+    Io(SharedIoError),
+}
+
+impl From<&'static str> for DecodeReason {
+    fn from(text: &'static str) -> Self {
+        DecodeReason::Text(text)
+    }
+}
+
+impl std::fmt::Display for DecodeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeReason::Text(text) => f.write_str(text),
+            DecodeReason::Io(e) => e.get().fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DecodeReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeReason::Text(_) => None,
+            DecodeReason::Io(e) => Some(e.get()),
+        }
+    }
 }
 
 /// A list of a module's strings or symbols would pass its 4 GiB (or
@@ -178,20 +218,20 @@ impl From<symbol_list::ListFull> for ModuleError {
     }
 }
 
-/// Only a tree with billions of distinct symbols fills the interner:
-/// reported like any other list too large to hold.
-impl From<interned::InternerFull> for ModuleError {
-    fn from(_: interned::InternerFull) -> Self {
-        symbol_list::ListFull.into()
-    }
-}
-
 impl ModuleError {
+    /// The I/O error that stopped `path` from being read.
+    pub fn io(path: impl Into<camino::Utf8PathBuf>, source: std::io::Error) -> Self {
+        ModuleError::Io {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
     /// The errno kmod reports for this failure.
     pub fn errno(&self) -> crate::kmod::Errno {
         use crate::kmod::Errno;
         match self {
-            ModuleError::Io(_) => Errno::Io,
+            ModuleError::Io { .. } => Errno::Io,
             ModuleError::NotElf => Errno::NoExec,
             ModuleError::TooLarge { .. } => Errno::FBig,
             _ => Errno::Inval,
@@ -306,7 +346,7 @@ fn read_module_file_with<T>(
 /// a module would otherwise wait forever for a writer.
 fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let io = |e| ModuleError::io(path, e);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -314,12 +354,12 @@ fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleE
         .map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        let kind = if meta.is_dir() {
-            "Is a directory (os error 21)"
+        let e = if meta.is_dir() {
+            std::io::Error::from_raw_os_error(libc::EISDIR)
         } else {
-            "not a regular file"
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")
         };
-        return Err(ModuleError::Io(kind.to_string()));
+        return Err(io(e));
     }
     Ok((file, meta.len()))
 }
@@ -339,7 +379,7 @@ fn read_with_buffers<T>(
     image_buf: &mut Vec<u8>,
     keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
 ) -> Result<T, ModuleError> {
-    let io = |e: std::io::Error| ModuleError::Io(e.to_string());
+    let io = |e| ModuleError::io(path, e);
     let (file, len) = open_regular(path)?;
     if sparse && len >= 64 && len <= limits.max_image_size {
         // The buffer only grows, and grows zero-filled, so every byte in it
@@ -386,4 +426,36 @@ fn read_with_buffers<T>(
     };
     let parts = elf::Parts::of(&elf::Elf::parse(image)?);
     Ok(keep(compression, image, parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_keep_the_io_error_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+        let missing = dir.join("missing.ko");
+        let err = read_module_file(&missing, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read file: No such file or directory (os error 2)"
+        );
+        assert!(matches!(&err, ModuleError::Io { path, .. } if *path == missing));
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(source.downcast_ref::<SharedIoError>().is_some());
+        assert_eq!(err.errno(), crate::kmod::Errno::Io);
+        assert_eq!(err.clone(), err);
+
+        let err = read_module_file(dir, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read file: Is a directory (os error 21)"
+        );
+        assert_ne!(
+            err,
+            read_module_file(&missing, &Limits::default()).unwrap_err()
+        );
+    }
 }

@@ -261,7 +261,7 @@ mod tests {
 /// Byte strings stored back to back (a module's aliases, softdeps, ...) in
 /// one allocation, each after its length as an LEB128 number (one byte for
 /// strings under 128 bytes). An empty list allocates nothing. Read in
-/// order only; see [`IndexedStrings`] for access by position.
+/// order only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StringList {
     packed: Vec<u8>,
@@ -362,51 +362,6 @@ fn split_entry(packed: &[u8]) -> Option<(&[u8], &[u8])> {
     None
 }
 
-/// Byte strings stored back to back with their end offsets, for access by
-/// position (the interner's names): two allocations in all.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct IndexedStrings {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-}
-
-impl IndexedStrings {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends a string; refuses past `u32::MAX` bytes in all.
-    pub fn push(&mut self, s: &[u8]) -> Result<(), ListFull> {
-        let end = u32::try_from(self.bytes.len() + s.len()).map_err(|_| ListFull)?;
-        self.bytes.extend_from_slice(s);
-        self.ends.push(end);
-        Ok(())
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// String `i`.
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)? as usize;
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1] as usize,
-        };
-        self.bytes.get(start..end)
-    }
-
-    pub fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-        self.ends.shrink_to_fit();
-    }
-}
-
 /// Serde (de)serialisation of a [`StringList`] as an array of %-escaped
 /// byte strings (the `--manifest` cache's format).
 pub mod as_escaped_strings {
@@ -467,18 +422,5 @@ mod string_list_tests {
         assert_eq!(StringList::from_packed(b"\x03ab".to_vec()), None);
         assert_eq!(StringList::from_packed(b"\x80".to_vec()), None);
         assert_eq!(StringList::from_packed(vec![0xff; 6]), None);
-    }
-
-    #[test]
-    fn indexed_strings_by_position() {
-        let mut l = IndexedStrings::new();
-        for s in [&b"pci:v*"[..], b"", b"of:N*"] {
-            l.push(s).unwrap();
-        }
-        assert_eq!(l.len(), 3);
-        assert_eq!(l.get(0), Some(&b"pci:v*"[..]));
-        assert_eq!(l.get(1), Some(&b""[..]));
-        assert_eq!(l.get(2), Some(&b"of:N*"[..]));
-        assert_eq!(l.get(3), None);
     }
 }

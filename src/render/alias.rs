@@ -1,27 +1,22 @@
 //! `modules.alias` and `modules.alias.bin`.
 
-use super::{BadCharacter, CheckedIndex, DuplicateWarning, ListKind, RenderInput, RenderOptions};
-use crate::index::{normalize_alias, BuiltIndex};
+use super::{CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderOptions};
+use crate::index::normalize_alias;
 use crate::kmod::Diagnostic;
-use std::io::{self, Write};
 
-/// Writes a header, then `alias VALUE MODNAME` per alias (values
-/// verbatim), to `out`; fails only as `out` does.
-pub fn modules_alias(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(b"# Aliases extracted from modules themselves.\n")?;
-    let mut line = Vec::new();
-    for (i, m) in input.each_module() {
-        for a in input.modules.list(i, ListKind::Aliases).iter() {
-            line.clear();
-            line.extend_from_slice(b"alias ");
-            line.extend_from_slice(a);
-            line.push(b' ');
-            line.extend_from_slice(m.name.as_bytes());
-            line.push(b'\n');
-            out.write_all(&line)?;
+/// A header, then `alias VALUE MODNAME` per alias (values verbatim).
+pub fn modules_alias(input: &RenderInput) -> Vec<u8> {
+    let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
+    for (_, m) in input.each_module() {
+        for a in m.aliases.iter() {
+            out.extend_from_slice(b"alias ");
+            out.extend_from_slice(a);
+            out.push(b' ');
+            out.extend_from_slice(m.name.as_bytes());
+            out.push(b'\n');
         }
     }
-    Ok(())
+    out
 }
 
 /// Normalised alias → module name, priority = array index; aliases with
@@ -30,17 +25,21 @@ pub fn modules_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<BuiltIndex, BadCharacter> {
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Alias));
+) -> Result<Vec<u8>, RenderError> {
+    let mut idx = CheckedIndex::new(
+        "modules.alias.bin",
+        opts.kmod,
+        opts.warn_dups.then_some(DuplicateWarning::Alias),
+    );
     for (i, m) in input.each_module() {
-        for a in input.modules.list(i, ListKind::Aliases).iter() {
+        for a in m.aliases.iter() {
             match normalized_alias(a) {
                 Ok(key) => idx.insert(&key, m.name.as_bytes(), i as u32)?,
                 Err(w) => idx.warn(w),
             }
         }
     }
-    Ok(idx.finish(diags))
+    idx.finish(diags)
 }
 
 /// The index key of an alias, or kmod's warning for an alias with

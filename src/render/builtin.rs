@@ -2,60 +2,61 @@
 //! `modules.builtin` and `modules.builtin.modinfo`.
 
 use super::alias::normalized_alias;
-use super::{BadCharacter, CheckedIndex, RenderInput, RenderOptions};
-use crate::index::BuiltIndex;
-use crate::kmod::Diagnostic;
+use super::{CheckedIndex, RenderError, RenderInput, RenderOptions};
+use crate::kmod::{strerror, Diagnostic};
 use crate::tree::builtin::{builtin_aliases, builtin_keys};
 
-/// One key per valid `modules.builtin` line, empty value, priority 0; None
+/// One key per valid `modules.builtin` line, empty value, priority 0; nothing
 /// (a 0-byte file) for a missing input.
 pub fn modules_builtin_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Option<BuiltIndex>, BadCharacter> {
+) -> Result<Vec<u8>, RenderError> {
     let data = match input.builtin {
         Ok(d) => d,
-        Err(reason) => {
+        Err(e) => {
             diags.push(Diagnostic::warning(format!(
-                "could not open modules.builtin at {}: {reason}",
-                input.dir
+                "could not open modules.builtin at {}: {}",
+                input.dir,
+                strerror(e)
             )));
-            return Ok(None);
+            return Ok(Vec::new());
         }
     };
     let (keys, errs) = builtin_keys(data);
     diags.extend(errs);
-    let mut idx = CheckedIndex::new(opts.kmod, None);
+    let mut idx = CheckedIndex::new("modules.builtin.bin", opts.kmod, None);
     for k in keys {
         idx.insert(&k, b"", 0)?;
     }
-    Ok(Some(idx.finish(diags)))
+    idx.finish(diags)
 }
 
-/// Normalised builtin alias → builtin module name, priority 0; None (a
+/// Normalised builtin alias → builtin module name, priority 0; nothing (a
 /// 0-byte file) for a missing input.
 pub fn modules_builtin_alias_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<Option<BuiltIndex>, BadCharacter> {
+) -> Result<Vec<u8>, RenderError> {
     let data = match input.builtin_modinfo {
         Ok(d) => d,
-        Err(reason) => {
+        Err(e) => {
             diags.push(Diagnostic::warning(format!(
-                "could not open modules.builtin.modinfo at {}: {reason}",
-                input.dir
+                "could not open modules.builtin.modinfo at {}: {}",
+                input.dir,
+                strerror(e)
             )));
-            return Ok(None);
+            return Ok(Vec::new());
         }
     };
-    let mut idx = CheckedIndex::new(opts.kmod, None);
+    let mut idx = CheckedIndex::new("modules.builtin.alias.bin", opts.kmod, None);
     for (alias, module) in builtin_aliases(data) {
         match normalized_alias(&alias) {
             Ok(key) => idx.insert(&key, &module, 0)?,
             Err(w) => diags.push(w),
         }
     }
-    Ok(Some(idx.finish(diags)))
+    idx.finish(diags)
 }

@@ -1,23 +1,18 @@
 //! `modules.dep` and `modules.dep.bin`.
 
 use super::{
-    BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderModule, RenderOptions,
+    CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderModule, RenderOptions,
 };
-use crate::index::BuiltIndex;
 use crate::kmod::Diagnostic;
-use std::io::{self, Write};
 
-/// Writes `P(m): P(dep)...` per module in array order to `out`; fails only
-/// as `out` does.
-pub fn modules_dep(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
-    let mut line = Vec::new();
+/// `P(m): P(dep)...` per module in array order.
+pub fn modules_dep(input: &RenderInput) -> Vec<u8> {
+    let mut out = Vec::new();
     for (_, m) in input.each_module() {
-        line.clear();
-        push_dep_line(input, &m, &mut line);
-        line.push(b'\n');
-        out.write_all(&line)?;
+        push_dep_line(input, m, &mut out);
+        out.push(b'\n');
     }
-    Ok(())
+    out
 }
 
 /// Appends `m`'s modules.dep line, without its newline, to `out`.
@@ -26,7 +21,8 @@ fn push_dep_line(input: &RenderInput, m: &RenderModule, out: &mut Vec<u8>) {
     out.push(b':');
     for &d in m.deps {
         out.push(b' ');
-        out.extend_from_slice(input.modules.module(d as usize).db_path.as_bytes());
+        let path = input.modules.get(d as usize).map_or("", |m| m.db_path);
+        out.extend_from_slice(path.as_bytes());
     }
 }
 
@@ -35,13 +31,17 @@ pub fn modules_dep_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<BuiltIndex, BadCharacter> {
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Deps));
+) -> Result<Vec<u8>, RenderError> {
+    let mut idx = CheckedIndex::new(
+        "modules.dep.bin",
+        opts.kmod,
+        opts.warn_dups.then_some(DuplicateWarning::Deps),
+    );
     let mut line = Vec::new();
     for (i, m) in input.each_module() {
         line.clear();
-        push_dep_line(input, &m, &mut line);
+        push_dep_line(input, m, &mut line);
         idx.insert(m.name.as_bytes(), &line, i as u32)?;
     }
-    Ok(idx.finish(diags))
+    idx.finish(diags)
 }

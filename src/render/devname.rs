@@ -1,26 +1,17 @@
 //! `modules.devname`: device nodes for on-demand loading (spec §8.2).
 
-use super::{ListKind, RenderInput};
+use super::RenderInput;
 use crate::kmod::Diagnostic;
-use std::io::{self, Write};
 
-/// Writes `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed
-/// only before the first line (no entries → nothing) to `out`, and appends
-/// to `diags` the error for each module with a devname but no node. Fails
-/// only as `out` does; the diagnostics are complete even then.
-pub fn modules_devname(
-    input: &RenderInput,
-    out: &mut dyn Write,
-    diags: &mut Vec<Diagnostic>,
-) -> io::Result<()> {
-    let mut written = Ok(());
-    let mut any = false;
-    let mut line = Vec::new();
-    for (i, m) in input.each_module() {
-        let aliases = input.modules.list(i, ListKind::Aliases);
+/// `MODNAME DEVNAME TYPEMAJOR:MINOR` lines under a header printed only
+/// before the first line (no entries: nothing); appends to `diags` the
+/// error for each module with a devname but no node.
+pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (_, m) in input.each_module() {
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
-        for a in aliases.iter() {
+        for a in m.aliases.iter() {
             if let Some(d) = a.strip_prefix(b"devname:") {
                 devname = Some(d);
             } else if let Some((maj, min)) = scan_major_minor(a, b"char-major-") {
@@ -35,20 +26,13 @@ pub fn modules_devname(
         let Some(dev) = devname else { continue };
         match node {
             Some((t, maj, min)) => {
-                line.clear();
-                if !any {
-                    any = true;
-                    line.extend_from_slice(
-                        b"# Device nodes to trigger on-demand module loading.\n",
-                    );
+                if out.is_empty() {
+                    out.extend_from_slice(b"# Device nodes to trigger on-demand module loading.\n");
                 }
-                line.extend_from_slice(m.name.as_bytes());
-                line.push(b' ');
-                line.extend_from_slice(dev);
-                line.extend_from_slice(format!(" {t}{maj}:{min}\n").as_bytes());
-                if written.is_ok() {
-                    written = out.write_all(&line);
-                }
+                out.extend_from_slice(m.name.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(dev);
+                out.extend_from_slice(format!(" {t}{maj}:{min}\n").as_bytes());
             }
             None => diags.push(Diagnostic::error(format!(
                 "Module '{}' has devname ({}) but lacks major and minor information. Ignoring.",
@@ -57,7 +41,7 @@ pub fn modules_devname(
             ))),
         }
     }
-    written
+    out
 }
 
 /// C `sscanf(s, "PREFIX%u-%u", ...) == 2`.

@@ -1,53 +1,45 @@
 //! `modules.softdep` and `modules.weakdep` (kmod 34).
 
-use super::{ListKind, RenderInput};
-use std::io::{self, Write};
+use super::{RenderInput, RenderModule};
+use crate::module::StringList;
 
-/// Writes `header`, then `WORD MODNAME VALUE` per value, to `out`.
-fn render(
-    input: &RenderInput,
+/// `header`, then `WORD MODNAME VALUE` per value of each module's `list`.
+fn render<'a>(
+    input: &RenderInput<'a>,
     header: &str,
     word: &str,
-    kind: ListKind,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    out.write_all(header.as_bytes())?;
-    let mut line = Vec::new();
-    for (i, m) in input.each_module() {
-        for v in input.modules.list(i, kind).iter() {
-            line.clear();
-            line.extend_from_slice(word.as_bytes());
-            line.push(b' ');
-            line.extend_from_slice(m.name.as_bytes());
-            line.push(b' ');
-            line.extend_from_slice(v);
-            line.push(b'\n');
-            out.write_all(&line)?;
+    list: impl Fn(&RenderModule<'a>) -> &'a StringList,
+) -> Vec<u8> {
+    let mut out = header.as_bytes().to_vec();
+    for (_, m) in input.each_module() {
+        for v in list(m).iter() {
+            out.extend_from_slice(word.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(m.name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(v);
+            out.push(b'\n');
         }
     }
-    Ok(())
+    out
 }
 
-/// Writes a header, then `softdep MODNAME VALUE`, to `out`; fails only as
-/// `out` does.
-pub fn modules_softdep(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
+/// A header, then `softdep MODNAME VALUE`.
+pub fn modules_softdep(input: &RenderInput) -> Vec<u8> {
     render(
         input,
         "# Soft dependencies extracted from modules themselves.\n",
         "softdep",
-        ListKind::Softdeps,
-        out,
+        |m| m.softdeps,
     )
 }
 
-/// Writes a header, then `weakdep MODNAME VALUE`, to `out`; fails only as
-/// `out` does.
-pub fn modules_weakdep(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
+/// A header, then `weakdep MODNAME VALUE`.
+pub fn modules_weakdep(input: &RenderInput) -> Vec<u8> {
     render(
         input,
         "# Weak dependencies extracted from modules themselves.\n",
         "weakdep",
-        ListKind::Weakdeps,
-        out,
+        |m| m.weakdeps,
     )
 }

@@ -1,25 +1,19 @@
 //! `modules.symbols` and `modules.symbols.bin`.
 
-use super::{BadCharacter, CheckedIndex, DuplicateWarning, RenderInput, RenderOptions};
-use crate::index::BuiltIndex;
+use super::{CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderOptions};
 use crate::kmod::Diagnostic;
-use std::io::{self, Write};
 
-/// Writes a header, then `alias symbol:NAME MODNAME` in symbol-hash
-/// order, to `out`; fails only as `out` does.
-pub fn modules_symbols(input: &RenderInput, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(b"# Aliases for symbols, used by symbol_request().\n")?;
-    let mut line = Vec::new();
+/// A header, then `alias symbol:NAME MODNAME` in symbol-hash order.
+pub fn modules_symbols(input: &RenderInput) -> Vec<u8> {
+    let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
     for &(name, owner) in input.symbols {
-        line.clear();
-        line.extend_from_slice(b"alias symbol:");
-        line.extend_from_slice(name);
-        line.push(b' ');
-        line.extend_from_slice(input.modules.module(owner as usize).name.as_bytes());
-        line.push(b'\n');
-        out.write_all(&line)?;
+        out.extend_from_slice(b"alias symbol:");
+        out.extend_from_slice(name);
+        out.push(b' ');
+        out.extend_from_slice(input.name_of(owner).as_bytes());
+        out.push(b'\n');
     }
-    Ok(())
+    out
 }
 
 /// `symbol:NAME` → owner, priority = owner's array index.
@@ -27,15 +21,18 @@ pub fn modules_symbols_bin(
     input: &RenderInput,
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
-) -> Result<BuiltIndex, BadCharacter> {
-    let mut idx = CheckedIndex::new(opts.kmod, opts.warn_dups.then_some(DuplicateWarning::Syms));
+) -> Result<Vec<u8>, RenderError> {
+    let mut idx = CheckedIndex::new(
+        "modules.symbols.bin",
+        opts.kmod,
+        opts.warn_dups.then_some(DuplicateWarning::Syms),
+    );
     let mut key = Vec::new();
     for &(name, owner) in input.symbols {
         key.clear();
         key.extend_from_slice(b"symbol:");
         key.extend_from_slice(name);
-        let owner_name = input.modules.module(owner as usize).name;
-        idx.insert(&key, owner_name.as_bytes(), owner)?;
+        idx.insert(&key, input.name_of(owner).as_bytes(), owner)?;
     }
-    Ok(idx.finish(diags))
+    idx.finish(diags)
 }

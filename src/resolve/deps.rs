@@ -1,11 +1,9 @@
 //! Direct dependencies (spec §7.1), kmod's global topological numbering
 //! (§7.2) and transitive dependency lists (§7.3).
 
-use super::symbols::SymbolEntry;
 use super::SymbolTable;
 use crate::kmod::Diagnostic;
-use crate::module::{ImportList, InternedSymbols, SymbolId};
-use std::borrow::Cow;
+use crate::module::SymbolList;
 
 /// Options of the dependency pass.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,9 +26,8 @@ pub struct DirectDeps {
     pub verbose: Vec<String>,
 }
 
-/// The undefined symbols of the module at each array position (the
-/// tree may read them back from a spill as they are asked for).
-pub type ImportsOf<'a> = dyn Fn(usize) -> Cow<'a, ImportList> + Sync + 'a;
+/// The undefined symbols of the module at each array position.
+pub type ImportsOf<'a> = dyn Fn(usize) -> &'a SymbolList + Sync + 'a;
 
 /// The path of the module at each array position, as kmod prints it in
 /// warnings.
@@ -41,19 +38,16 @@ pub type PathOf<'a> = dyn Fn(usize) -> &'a str + Sync + 'a;
 const PART: usize = 512;
 
 /// Looks up every undefined symbol of the `count` modules (`imports(pos)`:
-/// those of the module at array position `pos`; `symbols` holds their
-/// names and CRCs). Modules are looked up in parallel; results, warnings
+/// those of the module at array position `pos`) in `table`. Modules are looked up in parallel; results, warnings
 /// and `-v` lines come out in array order.
 pub fn direct_dependencies(
     count: usize,
     path_of: &PathOf,
     imports: &ImportsOf,
-    symbols: &InternedSymbols,
     table: &SymbolTable,
     opts: DepOptions,
 ) -> DirectDeps {
     use rayon::prelude::*;
-    let lookup = Lookup::new(symbols, table);
     let mut out = DirectDeps {
         deps: DepLists::with_capacity(count),
         ..Default::default()
@@ -61,7 +55,7 @@ pub fn direct_dependencies(
     for start in (0..count).step_by(PART) {
         let part: Vec<ModuleDeps> = (start..count.min(start + PART))
             .into_par_iter()
-            .map(|pos| module_direct_dependencies(pos, path_of, &imports(pos), &lookup, opts))
+            .map(|pos| module_direct_dependencies(pos, path_of, imports(pos), table, opts))
             .collect();
         for m in part {
             out.deps.push_list(&m.deps);
@@ -125,34 +119,6 @@ impl DepLists {
     }
 }
 
-/// [`SymbolTable::find`] of every distinct imported symbol, looked up once
-/// (modules import the same few thousand symbols over and over).
-struct Lookup<'a> {
-    symbols: &'a InternedSymbols,
-    /// By the symbols' dense index.
-    found: Vec<Option<SymbolEntry>>,
-}
-
-impl<'a> Lookup<'a> {
-    fn new(symbols: &'a InternedSymbols, table: &SymbolTable) -> Self {
-        Lookup {
-            symbols,
-            found: symbols
-                .iter()
-                .map(|(name, _)| table.find(name).copied())
-                .collect(),
-        }
-    }
-
-    /// The name and CRC of `id` and its provider, if any. None for an id
-    /// of another interner (never made by the reader).
-    fn get(&self, id: SymbolId) -> Option<(&'a [u8], u64, Option<SymbolEntry>)> {
-        let (name, crc) = self.symbols.get(id)?;
-        let found = *self.found.get(self.symbols.index(id)?)?;
-        Some((name, crc, found))
-    }
-}
-
 /// One module's direct dependencies (owners in first-use order), its `-e`
 /// warnings and its `-v` lines.
 #[derive(Default)]
@@ -166,8 +132,8 @@ struct ModuleDeps {
 fn module_direct_dependencies(
     pos: usize,
     path_of: &PathOf,
-    imports: &ImportList,
-    lookup: &Lookup,
+    imports: &SymbolList,
+    table: &SymbolTable,
     opts: DepOptions,
 ) -> ModuleDeps {
     let path = path_of(pos);
@@ -175,10 +141,8 @@ fn module_direct_dependencies(
     let mut diags = Vec::new();
     let mut verbose = Vec::new();
     for imp in imports.iter() {
-        let Some((name, crc, found)) = lookup.get(imp.id) else {
-            continue;
-        };
-        let Some(sym) = found else {
+        let (name, crc) = (imp.name, imp.crc);
+        let Some(sym) = table.find(name) else {
             if opts.print_unknown && !imp.weak {
                 diags.push(Diagnostic::warning(format!(
                     "{} needs unknown symbol {}",

@@ -18,7 +18,9 @@ pub fn fgets_lines(data: &[u8], size: usize) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
-        let max = rest.len().min(size - 1);
+        // fgets reads at most size - 1 bytes; a buffer of fewer than two
+        // bytes would never advance (or underflow), so one byte is the least.
+        let max = rest.len().min(size.max(2) - 1);
         let end = rest[..max]
             .iter()
             .position(|&b| b == b'\n')

@@ -6,9 +6,9 @@
 
 use super::config::{Config, SearchEntry};
 use crate::kmod::{strerror, Diagnostic};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A module file accepted for the tree.
 ///
@@ -153,10 +153,15 @@ pub struct Discovery {
 /// Errors that stop discovery.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("could not open directory {dir}: {reason}")]
-    ModuleDir { dir: String, reason: String },
-    #[error("{0}: file name is not valid UTF-8 (kmodtree handles UTF-8 paths only)")]
-    NonUtf8(String),
+    /// kmod's words; the text is glibc's.
+    #[error("could not open directory {dir}: {}", strerror(.source))]
+    ModuleDir {
+        dir: Utf8PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: file name is not valid UTF-8 (kmodtree handles UTF-8 paths only)", .0.display())]
+    NonUtf8(PathBuf),
     #[error("too many modules ({0}); kmod supports at most 65534")]
     TooMany(usize),
 }
@@ -165,10 +170,10 @@ pub enum DiscoverError {
 /// directories of `cfg`.
 pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery, DiscoverError> {
     let mut disc = Discovery::default();
-    if let Err(e) = std::fs::read_dir(dir) {
+    if let Err(source) = std::fs::read_dir(dir) {
         return Err(DiscoverError::ModuleDir {
-            dir: dir.to_string(),
-            reason: strerror(&e),
+            dir: dir.into(),
+            source,
         });
     }
     let mut found = Vec::new();
@@ -289,9 +294,7 @@ fn walk_one(
         }
         let rel_std: &Path = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let Some(rel) = rel_std.to_str() else {
-            return Err(DiscoverError::NonUtf8(
-                entry.path().to_string_lossy().into_owned(),
-            ));
+            return Err(DiscoverError::NonUtf8(entry.path().to_path_buf()));
         };
         let file_name = entry.file_name().to_str().unwrap_or_default();
         let path = format!("{root}/{rel}");

@@ -1,5 +1,5 @@
 # The builders of nix/lib.nix on the test trees prepared by
-# tests/nix_builders.rs in ROOT (nixpkgs is not available offline, so
+# tests/testsuite/nix_builders.rs in ROOT (nixpkgs is not available offline, so
 # runCommand is a minimal stand-in made from builtins.derivation, with the
 # host's /bin and /usr visible in the sandbox through extra-sandbox-paths):
 #   nix-build tests/nix/builders.nix --argstr root ROOT -A aggregate
@@ -49,6 +49,15 @@ let
   kmodtree = import' "kmodtree";
   builders = import ../../nix/lib.nix { inherit runCommand kmodtree; };
 
+  # A minimal nixpkgs (./nixpkgs.nix) with kmodtree's overlay, then the
+  # kmodtree built by the test in place of nix/package.nix's.
+  pkgs = import ./nixpkgs.nix {
+    overlays = [
+      (import ../../nix/overlay.nix)
+      (final: prev: { inherit kmodtree; })
+    ];
+  };
+
   # awk, which nixpkgs' stdenv has and kbuild needs: the host's
   # /usr/bin/awk links to /etc/alternatives, not visible in the sandbox.
   awk = runCommand "host-awk" { } ''
@@ -64,10 +73,14 @@ let
   '';
 
   kernel61 = package "linux-6.1";
+  extra61 = package "extra-6.1";
+  updates61 = package "updates-6.1";
+  roots = builtins.fromJSON (builtins.readFile (dir "roots.json"));
+  extraFirmwarePaths = builtins.fromJSON (builtins.readFile (dir "extra-firmware.json"));
   kernel612 = package "linux-6.12";
   firmware = package "firmware";
 in
-{
+rec {
   # Succeeds only inside the sandbox: the host's /var, /root and /work
   # are not there.
   sandboxProbe = runCommand "sandbox-probe" { } ''
@@ -82,8 +95,8 @@ in
 
   aggregate = builders.aggregateModules [
     kernel61
-    (package "extra-6.1")
-    (package "updates-6.1")
+    extra61
+    updates61
   ];
 
   # Must fail: "inconsistent kernel versions".
@@ -94,12 +107,8 @@ in
 
   closure = builders.makeModulesClosure {
     kernel = kernel612;
-    inherit firmware;
-    rootModules = builtins.fromJSON (builtins.readFile (dir "roots.json"));
-    extraFirmwarePaths = [
-      "extra/blob.bin"
-      "extra/absent.bin"
-    ];
+    inherit firmware extraFirmwarePaths;
+    rootModules = roots;
   };
 
   closureMissing = builders.makeModulesClosure {
@@ -112,12 +121,104 @@ in
     allowMissing = true;
   };
 
-  # Must fail: every root missing and allowEmpty unset.
+  # Every root missing: an empty closure, as nixpkgs gives it...
+  closureEmptyAccepted = builders.makeModulesClosure {
+    kernel = kernel612;
+    inherit firmware;
+    rootModules = [ "no_such_module" ];
+    allowMissing = true;
+  };
+  # ... and a failure with the open PR's allowEmpty = false.
   closureEmpty = builders.makeModulesClosure {
     kernel = kernel612;
     inherit firmware;
     rootModules = [ "no_such_module" ];
     allowMissing = true;
+    allowEmpty = false;
+  };
+
+  # NixOS's call forms, through the overlay in the minimal nixpkgs.
+  # nixos/modules/system/boot/kernel.nix, system.modulesTree's apply:
+  nixosModulesTree = (pkgs.aggregateModules [
+    kernel61
+    extra61
+    updates61
+  ]).override { name = "linux-6.1-modules"; };
+  # The same with the kernel alone: the kernel's own databases.
+  nixosKernelOnly = (pkgs.aggregateModules [ kernel612 ]).override {
+    name = "linux-6.12-modules";
+  };
+  # Downstream: overrideAttrs adding passthru.target.
+  withTarget = (pkgs.aggregateModules [
+    kernel61
+    extra61
+  ]).overrideAttrs (old: {
+    passthru = (old.passthru or { }) // {
+      target = "kmodtree-target";
+    };
+  });
+  # nixpkgs PR #426290's arguments.
+  withDepmodConfig = (pkgs.aggregateModules [
+    kernel61
+    extra61
+    updates61
+  ]).override {
+    kernelVersion = "6.1.0-56-amd64";
+    depmodConfig.overrides = [
+      {
+        moduleName = "loop";
+        modulePackage = kernel61;
+        modulePath = "kernel/drivers/block";
+      }
+    ];
+  };
+  # Warm: the kernel's manifest as a derivation, then the aggregate.
+  manifest61 = pkgs.kernelManifest kernel61;
+  warmModulesTree = (pkgs.aggregateModules [
+    kernel61
+    extra61
+    updates61
+  ]).override { manifest = pkgs.kernelManifest kernel61; };
+  # nixos/modules/system/boot/stage-1.nix: the initrd's closure, from the
+  # modules tree.
+  nixosInitrd = pkgs.makeModulesClosure {
+    rootModules = roots;
+    kernel = (pkgs.aggregateModules [ kernel612 ]).override { name = "linux-6.12-modules"; };
+    inherit firmware;
+    allowMissing = false;
+    inherit extraFirmwarePaths;
+  };
+  # Beyond nixpkgs: the firmware of every built-in module too.
+  builtinFirmware = pkgs.makeModulesClosure {
+    rootModules = [ "vcan" ];
+    kernel = kernel612;
+    inherit firmware;
+    builtinFirmware = true;
+  };
+
+  # Evaluated, not built: what the call forms give.
+  evalChecks = {
+    modulesTreeName = nixosModulesTree.name;
+    defaultName = (pkgs.aggregateModules [ kernel61 ]).name;
+    target = withTarget.target;
+    targetInPassthru = withTarget.passthru.target;
+    targetOverridable = (withTarget.override { name = "renamed"; }).name;
+    closureName = nixosInitrd.name;
+    closureOverride = (nixosInitrd.override { allowMissing = true; }).name;
+    libHasOverride = (builders.aggregateModules [ kernel61 ]) ? override;
+    libOverrideName = ((builders.aggregateModules [ kernel61 ]).override { name = "x"; }).name;
+    missingPackage =
+      (builtins.tryEval
+        ((pkgs.aggregateModules [ kernel61 ]).override {
+          depmodConfig.overrides = [
+            {
+              moduleName = "loop";
+              modulePackage = extra61;
+              modulePath = "extra";
+            }
+          ];
+        }).drvPath
+      ).success;
   };
 
   loader = builders.kmodloader {

@@ -43,9 +43,13 @@ fn depmod(root: &Path, version: &str, kmod: &str, extra: &[&str]) -> Run {
         .args(["depmod", "--kmod-version", kmod, "-C", "/dev/null", "-b"])
         .arg(root)
         .args(extra)
+        .args(if extra.contains(&"--manifest") {
+            &["--manifest-stats"][..]
+        } else {
+            &[]
+        })
         .arg(version)
         .env("LC_ALL", "C")
-        .env("KMODTREE_TIMING", "1")
         .output()
         .unwrap();
     Run {
@@ -55,7 +59,7 @@ fn depmod(root: &Path, version: &str, kmod: &str, extra: &[&str]) -> Run {
     }
 }
 
-/// The `CacheStats` line printed under KMODTREE_TIMING: (stat, hash, read).
+/// The `CacheStats` line printed with `--manifest-stats`: (stat, hash, read).
 fn stats(stderr: &str) -> (usize, usize, usize) {
     let line = stderr
         .lines()

@@ -278,7 +278,7 @@ fn verify_passes_fresh_trees_and_flags_stale_databases_and_incompatible_modules(
         &version,
     ]);
     assert_eq!(out.code, 0);
-    let v = kmodtree(&["verify", "-b", s(&root), &version]);
+    let v = kmodtree(&["verify", "--kmod-version", "34", "-b", s(&root), &version]);
     assert_eq!(v.code, 1);
     assert!(
         v.stdout
@@ -288,6 +288,16 @@ fn verify_passes_fresh_trees_and_flags_stale_databases_and_incompatible_modules(
     );
     let v = kmodtree(&["verify", "--kmod-version", "30", "-b", s(&root), &version]);
     assert_eq!(v.code, 0, "{}", v.stdout);
+    // Without --kmod-version, the layout on disk says which kmod wrote it.
+    let v = kmodtree(&["verify", "-b", s(&root), &version]);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(
+            "note: databases written by kmod 30 to 33 (post-order indexes); compared with kmod 30 to 33's output"
+        ),
+        "{}",
+        v.stdout
+    );
     // A missing tree is an error.
     assert_eq!(
         kmodtree(&["verify", "-b", "/nonexistent", &version]).code,

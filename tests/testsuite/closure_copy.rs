@@ -545,3 +545,69 @@ fn load_scripts_are_valid_sh_in_dependency_order() {
         assert_eq!(printed.lines().count(), order.len(), "{s}: {printed}");
     }
 }
+
+/// `builtin_firmware`: the firmware of every built-in module with
+/// `firmware=` records in modules.builtin.modinfo is copied too (here a
+/// pattern, expanded as bash expands it: sorted matches); without it only
+/// that of the closure's members.
+#[test]
+fn builtin_firmware_copies_every_built_in_module_s_firmware() {
+    let p = Prepared::new("amd64-6.12-xz");
+    let modinfo = p.moddir().join("modules.builtin.modinfo");
+    let mut data = std::fs::read(&modinfo).unwrap();
+    data.extend_from_slice(
+        b"kmt_builtin.firmware=kmt/fw-*.bin\0kmt_builtin.firmware=kmt/none-?.bin\0",
+    );
+    std::fs::remove_file(&modinfo).unwrap();
+    std::fs::write(&modinfo, data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fw = tmp.path().join("fw");
+    for f in ["kmt/fw-b.bin", "kmt/fw-a.bin", "kmt/other.bin"] {
+        common::write_file(&fw, f, f.as_bytes());
+    }
+    for (builtin, out) in [(false, "without"), (true, "with")] {
+        let out = tmp.path().join(out);
+        let mut opts = p.options(&out, &["vcan"]);
+        opts.firmware_dirs = vec![fw.clone()];
+        opts.builtin_firmware = builtin;
+        let report = assemble_module_closure(&opts).unwrap();
+        let mut copied = Vec::new();
+        common::files_with_suffix(&out.join("lib/firmware"), "", &mut copied);
+        if !builtin {
+            assert!(copied.is_empty(), "{copied:?}");
+            continue;
+        }
+        assert_eq!(copied.len(), 2, "{copied:?}");
+        let entries: Vec<(String, Vec<String>)> = report
+            .firmware
+            .iter()
+            .filter(|f| f.module == b"kmt_builtin")
+            .map(|f| {
+                (
+                    String::from_utf8(f.name.clone()).unwrap(),
+                    f.copied
+                        .iter()
+                        .map(|c| String::from_utf8(c.clone()).unwrap())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (
+                    "kmt/fw-*.bin".to_string(),
+                    vec!["kmt/fw-a.bin".to_string(), "kmt/fw-b.bin".to_string()]
+                ),
+                ("kmt/none-?.bin".to_string(), vec![]),
+            ]
+        );
+        assert!(report.log.contains(
+            &"WARNING: missing firmware kmt/none-?.bin for module kmt_builtin".to_string()
+        ));
+        assert_eq!(
+            std::fs::read(out.join("lib/firmware/kmt/fw-a.bin")).unwrap(),
+            b"kmt/fw-a.bin"
+        );
+    }
+}

@@ -369,6 +369,15 @@ fn argument_errors() {
                 &["-C", "/dev/null", "-b", "{ROOT}", "foo"][..],
                 "depmod: ERROR: Bad version passed foo\n".to_string(),
             ),
+            // -A -n does nothing, but only after the arguments are checked.
+            (
+                &["-A", "-n", "-C", "/dev/null", "-b", "{ROOT}", "foo"][..],
+                "depmod: ERROR: Bad version passed foo\n".to_string(),
+            ),
+            (
+                &["-A", "-n", "-P", "ab", "-C", "/dev/null", "-b", "{ROOT}", VER][..],
+                "depmod: FATAL: -P only takes a single char\n".to_string(),
+            ),
             (
                 &["-C", "/dev/null", "-b", "{ROOT}", "9.9"][..],
                 "depmod: ERROR: could not open directory @ROOT@/lib/modules/9.9: No such file or directory\n\

@@ -181,7 +181,31 @@ fn flat_initrd_directory_matches_guix() {
     let bin = t.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let linux = kernel_tree();
-    let modules = ["ext4", "vcan", "can_raw", "loop", "nf_nat"];
+    // Built-in names among them: current Guix drops them from the list
+    // (what modules.builtin names, as file-name->module-name spells it).
+    let builtin = std::fs::read_to_string(
+        linux
+            .join("lib/modules")
+            .join(KERNEL_VERSION)
+            .join("modules.builtin"),
+    )
+    .unwrap();
+    let builtin_names: Vec<String> = builtin
+        .split_whitespace()
+        .take(2)
+        .map(|p| {
+            let base = p.rsplit('/').next().unwrap();
+            base.split('.').next().unwrap().replace('-', "_")
+        })
+        .collect();
+    let mut modules: Vec<&str> = vec!["ext4", "vcan", "can_raw", "loop", "nf_nat"];
+    modules.extend(builtin_names.iter().map(String::as_str));
+    let guix_initrd = std::fs::read_to_string(src.join("gnu/system/linux-initrd.scm")).unwrap();
+    assert!(
+        guix_initrd.contains("(lset-difference string=? '#$modules builtin-modules)"),
+        "tests/guix/flat.scm follows the Guix whose sources are in {}",
+        src.display()
+    );
     let out = t.join("initrd-modules");
     let mut args: Vec<&Path> = vec![Path::new("flat"), &linux, &out];
     args.extend(modules.iter().map(Path::new));
@@ -314,4 +338,91 @@ fn guile_compiles_the_module_and_the_package() {
         assert!(agreed > 0, "some crates shared with Guix's list");
         eprintln!("guix: {agreed} crate hashes agree with Guix's rust-crates.scm");
     }
+}
+
+/// The channel: `.guix-channel` names `guix/` as the module directory,
+/// each module lives at its module path there. `guix/kmodtree-guix.patch`
+/// (for what Guix offers no hook: the system profile's
+/// `linux-module-database` and the initrd's `flat-linux-module-directory`)
+/// applies to Guix's sources with `patch -p1`; the patched
+/// `guix/profiles.scm` compiles with guild, and the kmodtree part of the
+/// patched `gnu/system/linux-initrd.scm` gives a computed-file with the
+/// channel's package (`tests/guix/patched-initrd.scm`; the whole file
+/// needs guile-gcrypt and every (gnu packages ...) module).
+#[test]
+fn guix_channel_and_patch() {
+    let test = "guix_channel_and_patch";
+    let channel = std::fs::read_to_string(Path::new(REPO).join(".guix-channel")).unwrap();
+    let code: String = channel
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(";;"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = code.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["(channel", "(version", "0)", "(directory", "\"guix\"))"]
+    );
+    let guix_dir = Path::new(REPO).join("guix");
+    for (module, file) in [
+        ("(define-module (kmodtree)", "kmodtree.scm"),
+        (
+            "(define-module (kmodtree linux-modules)",
+            "kmodtree/linux-modules.scm",
+        ),
+    ] {
+        let text = std::fs::read_to_string(guix_dir.join(file)).unwrap();
+        assert!(text.contains(module), "{file}: {module}");
+    }
+
+    let Some(src) = guix_src(test) else { return };
+    if !on_path("guild") || !on_path("patch") {
+        eprintln!("note: {test}: no guild or patch");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    for f in ["guix/profiles.scm", "gnu/system/linux-initrd.scm"] {
+        common::write_file(t, f, &std::fs::read(src.join(f)).unwrap());
+    }
+    let patch = guix_dir.join("kmodtree-guix.patch");
+    let (ok, stdout, err) = run(Command::new("patch")
+        .args(["-p1", "--forward", "-i"])
+        .arg(&patch)
+        .current_dir(t));
+    assert!(ok, "patch -p1 < guix/kmodtree-guix.patch:\n{stdout}{err}");
+    assert!(
+        !stdout.contains("offset") && !stdout.contains("fuzz"),
+        "{stdout}"
+    );
+    let profiles = std::fs::read_to_string(t.join("guix/profiles.scm")).unwrap();
+    assert!(profiles.contains("(resolve-interface '(kmodtree))"));
+
+    let (ok, err) = guild_compile(
+        &[t, &src, &guix_dir],
+        &t.join("guix/profiles.scm"),
+        &t.join("profiles.go"),
+    );
+    assert!(ok, "guild compile patched guix/profiles.scm: {err}");
+    let (ok, stdout, err) = run(Command::new("guile")
+        .arg("--no-auto-compile")
+        .arg("-L")
+        .arg(&src)
+        .arg("-L")
+        .arg(&guix_dir)
+        .arg(Path::new(REPO).join("tests/guix/patched-initrd.scm"))
+        .arg(t.join("gnu/system/linux-initrd.scm")));
+    assert!(ok, "patched-initrd.scm: {err}");
+    assert!(
+        stdout.contains(
+            "defines kmodtree-package kmodtree-flat-linux-module-directory \
+             flat-linux-module-directory guix-flat-linux-module-directory"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("package kmodtree\n"), "{stdout}");
+    assert!(
+        stdout.contains("computed-file #t linux-modules\n"),
+        "{stdout}"
+    );
 }

@@ -73,9 +73,14 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
 }
 
 fn depmod(k: &Kmod34, base: &Path, version: &str) {
+    depmod_with(k, base, version, &[]);
+}
+
+fn depmod_with(k: &Kmod34, base: &Path, version: &str, extra: &[&std::ffi::OsStr]) {
     let (ok, _, err) = run(Command::new(&k.depmod)
         .arg("-b")
         .arg(base)
+        .args(extra)
         .arg("-a")
         .arg(version));
     assert!(ok, "depmod34 -b {}: {err}", base.display());
@@ -137,6 +142,20 @@ fn nix_build(root: &Path, attr: &str, check: bool) -> (bool, Option<PathBuf>, St
     let took = t.elapsed();
     let path = stdout.lines().last().map(PathBuf::from);
     (ok, path, stderr, took)
+}
+
+/// `nix-instantiate --eval --strict --json tests/nix/builders.nix -A ATTR`.
+fn nix_eval(root: &Path, attr: &str) -> serde_json::Value {
+    let (ok, stdout, err) = run(Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json"])
+        .arg(Path::new(REPO).join("tests/nix/builders.nix"))
+        .arg("--argstr")
+        .arg("root")
+        .arg(root)
+        .arg("-A")
+        .arg(attr));
+    assert!(ok, "nix-instantiate -A {attr}: {err}");
+    serde_json::from_str(&stdout).unwrap()
 }
 
 /// Builds ATTR, then rebuilds it with `--check`; returns the output path.
@@ -232,21 +251,48 @@ fn prepare(k: &Kmod34) -> Inputs {
     )
     .unwrap();
 
+    // The depmod configuration a module package may carry (nixpkgs reads
+    // only the aggregate's etc/depmod.d).
+    common::write_file(
+        &r.join("updates-6.1/etc/depmod.d"),
+        "kmt.conf",
+        b"search extra updates built-in\n",
+    );
+
     copy_tree(&trees.join(XZ_TREE), &r.join("linux-6.12"));
+    let moddir612 = r.join("linux-6.12/lib/modules").join(XZ_VERSION);
+    let r8169 = moddir612.join("kernel/drivers/net/ethernet/realtek/r8169.ko.xz");
+    // r8169's firmware field with shell patterns, as some drivers now
+    // give them (same lengths, so the module stays valid).
+    patch_xz_module(
+        &r8169,
+        &[
+            ("rtl_nic/rtl8168e-3.fw", "rtl_nic/rtl8168?-3.fw"),
+            ("rtl_nic/rtl8168d-1.fw", "rtl_nic/rtl8168*-1.fw"),
+            ("rtl_nic/rtl8411-1.fw", "rtl_nic/rtl8?11-9.fw"),
+        ],
+    );
+    // A built-in module naming firmware (with a pattern).
+    let mut builtin = std::fs::read(moddir612.join("modules.builtin.modinfo")).unwrap();
+    builtin.extend_from_slice(b"kmt_builtin_fw.firmware=extra/builtin-*.bin\0");
+    std::fs::write(moddir612.join("modules.builtin.modinfo"), builtin).unwrap();
     depmod(k, &r.join("linux-6.12"), XZ_VERSION);
 
-    // Firmware: r8169's first three names as NAME, NAME.xz and NAME.zst,
-    // the others missing; an extra path; an edid directory.
-    let r8169 = r
-        .join("linux-6.12/lib/modules")
-        .join(XZ_VERSION)
-        .join("kernel/drivers/net/ethernet/realtek/r8169.ko.xz");
+    // Firmware: r8169's first three names as NAME, NAME.xz and NAME.zst;
+    // files for its patterns: `?-3` matches two files and a directory (cp
+    // copies the files and fails, so the name is missing too), `*-1` only
+    // as .xz, `8?11-9` nothing; an extra path, an extra pattern; files
+    // for the built-in module; an edid directory.
     let (ok, stdout, err) = run(Command::new(&k.modinfo)
         .args(["-F", "firmware"])
         .arg(&r8169));
     assert!(ok, "modinfo34: {err}");
     let firmware_names: Vec<String> = stdout.lines().map(str::to_string).collect();
     assert!(firmware_names.len() > 3, "r8169 names firmware");
+    assert!(
+        firmware_names.iter().any(|n| n == "rtl_nic/rtl8168*-1.fw"),
+        "{firmware_names:?}"
+    );
     let fw = r.join("firmware/lib/firmware");
     for (name, suffix) in firmware_names.iter().zip(["", ".xz", ".zst"]) {
         common::write_file(
@@ -255,8 +301,28 @@ fn prepare(k: &Kmod34) -> Inputs {
             format!("{name}{suffix}\n").as_bytes(),
         );
     }
-    common::write_file(&fw, "extra/blob.bin", b"blob\n");
-    common::write_file(&fw, "edid/1920x1080.bin", b"edid\n");
+    for f in [
+        "rtl_nic/rtl8168e-3.fw",
+        "rtl_nic/rtl8168g-3.fw",
+        "rtl_nic/rtl8168d-1.fw.xz",
+        "rtl_nic/rtl8168f-1.fw.xz",
+        "rtl_nic/rtl8168F-1.fw.xz",
+        "extra/blob.bin",
+        "extra/pat-a.bin",
+        "extra/pat-b.bin.zst",
+        "extra/builtin-1.bin",
+        "extra/builtin-2.bin",
+        "edid/1920x1080.bin",
+    ] {
+        common::write_file(&fw, f, format!("{f}\n").as_bytes());
+    }
+    std::fs::create_dir_all(fw.join("rtl_nic/rtl8168z-3.fw")).unwrap();
+    let extra = ["extra/blob.bin", "extra/absent.bin", "extra/pat-?.bin"];
+    std::fs::write(
+        r.join("extra-firmware.json"),
+        serde_json::to_string(&extra).unwrap(),
+    )
+    .unwrap();
 
     let roots = ["vcan", "ext4", "fuse", "r8169", "nf_nat", "usb_storage"];
     std::fs::write(r.join("roots.json"), serde_json::to_string(&roots).unwrap()).unwrap();
@@ -272,9 +338,44 @@ fn prepare(k: &Kmod34) -> Inputs {
     }
 }
 
+/// Replaces strings of equal length in an xz-compressed module.
+fn patch_xz_module(path: &Path, pairs: &[(&str, &str)]) {
+    let (ok, _, err) = run(Command::new("xz").arg("-d").arg("-k").arg(path));
+    assert!(ok, "xz -d: {err}");
+    let plain = path.with_extension("");
+    let mut bytes = std::fs::read(&plain).unwrap();
+    for (from, to) in pairs {
+        assert_eq!(from.len(), to.len());
+        let needle = format!("firmware={from}\0");
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap_or_else(|| panic!("{needle:?} in {}", path.display()));
+        let start = at + "firmware=".len();
+        bytes[start..start + to.len()].copy_from_slice(to.as_bytes());
+    }
+    std::fs::write(&plain, bytes).unwrap();
+    std::fs::remove_file(path).unwrap();
+    let (ok, _, err) = run(Command::new("xz")
+        .args(["--check=crc32", "--lzma2=dict=1MiB"])
+        .arg(&plain));
+    assert!(ok, "xz: {err}");
+}
+
 /// nixpkgs' aggregator.nix with kmod outside Nix: buildEnv of the inputs
-/// (copied here), `rm modules.!(builtin*|order*)`, `depmod -b OUT -a VERSION`.
+/// (copied here), `rm modules.!(builtin*|order*)`, `depmod -b OUT -C
+/// OUT/etc/depmod.d -a VERSION` (or `-C CONFIG`, PR #426290's depmodConfig).
 fn reference_aggregate(k: &Kmod34, inputs: &[PathBuf], out: &Path, version: &str) {
+    reference_aggregate_with(k, inputs, out, version, None);
+}
+
+fn reference_aggregate_with(
+    k: &Kmod34,
+    inputs: &[PathBuf],
+    out: &Path,
+    version: &str,
+    config: Option<&Path>,
+) {
     for i in inputs {
         copy_tree(i, out);
     }
@@ -287,7 +388,9 @@ fn reference_aggregate(k: &Kmod34, inputs: &[PathBuf], out: &Path, version: &str
             }
         }
     }
-    depmod(k, out, version);
+    let default_config = out.join("etc/depmod.d");
+    let config = config.unwrap_or(&default_config);
+    depmod_with(k, out, version, &["-C".as_ref(), config.as_os_str()]);
 }
 
 /// Copies `src` to `dst`, creating parents.
@@ -296,85 +399,42 @@ fn copy_file(src: &Path, dst: &Path) {
     std::fs::copy(src, dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
 }
 
-/// nixpkgs' modules-closure.sh with kmod 34 outside Nix; insmod-list paths
-/// are written below `out`.
+/// nixpkgs' modules-closure.sh, as `tests/nix/modules-closure-reference.sh`
+/// re-creates it, run by bash with kmod 34 outside Nix (so firmware names
+/// are expanded by bash itself); insmod-list paths are written below `out`.
 fn reference_closure(
     k: &Kmod34,
     kernel: &Path,
     firmware: &Path,
-    version: &str,
     roots: &[String],
-    extra_firmware: &[&str],
+    extra_firmware: &[String],
     out: &Path,
-) {
-    let moddir = out.join("lib/modules").join(version);
-    std::fs::create_dir_all(&moddir).unwrap();
-    let source_moddir = kernel.join("lib/modules").join(version);
-    let mut closure: Vec<String> = Vec::new();
-    let mut insmod_list = String::new();
-    for root in roots {
-        let (_, stdout, _) = run(Command::new(&k.modprobe)
-            .args(["--config", "no-config", "-d"])
-            .arg(kernel)
-            .args(["--set-version", version, "--show-depends", root]));
-        assert!(!stdout.is_empty(), "modprobe34 found {root}");
-        for line in stdout.lines() {
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("builtin"), Some(m)) => closure.push(m.to_string()),
-                (Some("insmod"), Some(m)) => {
-                    let rel = Path::new(m).strip_prefix(&source_moddir).unwrap();
-                    let target = moddir.join(rel);
-                    if target.exists() {
-                        continue;
-                    }
-                    closure.push(m.to_string());
-                    copy_file(Path::new(m), &target);
-                    insmod_list.push_str(&format!("{}\n", target.display()));
-                }
-                other => panic!("unexpected modprobe output {other:?}"),
-            }
-        }
+    allow_missing: bool,
+) -> String {
+    let bin = out.with_extension("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, tool) in [
+        ("modprobe", &k.modprobe),
+        ("modinfo", &k.modinfo),
+        ("depmod", &k.depmod),
+    ] {
+        std::os::unix::fs::symlink(tool, bin.join(name)).unwrap();
     }
-    std::fs::write(out.join("insmod-list"), insmod_list).unwrap();
-    let fw = firmware.join("lib/firmware");
-    let copy_firmware = |name: &str| {
-        for n in [
-            name.to_string(),
-            format!("{name}.xz"),
-            format!("{name}.zst"),
-        ] {
-            if fw.join(&n).is_file() {
-                copy_file(&fw.join(&n), &out.join("lib/firmware").join(&n));
-                return;
-            }
-        }
-    };
-    for module in &closure {
-        let (_, stdout, _) = run(Command::new(&k.modinfo).arg("-b").arg(kernel).args([
-            "--set-version",
-            version,
-            "-F",
-            "firmware",
-            module,
-        ]));
-        for name in stdout.lines().filter(|l| !l.starts_with("name:")) {
-            copy_firmware(name);
-        }
-    }
-    for name in extra_firmware {
-        copy_firmware(name);
-    }
-    if fw.join("edid").exists() {
-        copy_tree(&fw.join("edid"), &out.join("lib/firmware/edid"));
-    }
-    for f in ["modules.order", "modules.builtin"] {
-        copy_file(&source_moddir.join(f), &moddir.join(f));
-    }
-    depmod(k, out, version);
-    for f in ["modules.order", "modules.builtin"] {
-        std::fs::remove_file(moddir.join(f)).unwrap();
-    }
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let (ok, stdout, err) = run(Command::new("bash")
+        .arg(Path::new(REPO).join("tests/nix/modules-closure-reference.sh"))
+        .env("PATH", path)
+        .env("kernel", kernel)
+        .env("firmware", firmware)
+        .env("out", out)
+        .env("rootModules", roots.join(" "))
+        .env("allowMissing", if allow_missing { "1" } else { "" })
+        .env("extraFirmwarePaths", extra_firmware.join(" ")));
+    assert!(ok, "modules-closure-reference.sh: {stdout}{err}");
+    stdout
 }
 
 /// Replaces the output path in insmod-list with `@OUT@`.
@@ -393,25 +453,88 @@ fn nix_builders_match_kmod_in_the_sandbox() {
     let r = inputs.root.path();
     probe_sandbox(r);
 
-    // aggregateModules [ kernel extra updates ].
-    let agg = build_and_check(r, "aggregate");
+    // What the call forms evaluate to.
+    let checks = nix_eval(r, "evalChecks");
+    assert_eq!(checks["modulesTreeName"], "linux-6.1-modules");
+    assert_eq!(checks["defaultName"], "kernel-modules");
+    assert_eq!(checks["target"], "kmodtree-target");
+    assert_eq!(checks["targetInPassthru"], "kmodtree-target");
+    assert_eq!(checks["targetOverridable"], "renamed");
+    assert_eq!(checks["closureName"], "linux-6.12-modules-shrunk");
+    assert_eq!(checks["closureOverride"], "linux-6.12-modules-shrunk");
+    assert_eq!(checks["libHasOverride"], true);
+    assert_eq!(checks["libOverrideName"], "x");
+    assert_eq!(
+        checks["missingPackage"], false,
+        "override of a foreign package"
+    );
+
+    // aggregateModules [ kernel extra updates ]: lib.nix's, and NixOS's
+    // `(pkgs.aggregateModules modules).override { name = ...; }`.
     let ref_agg = r.join("ref-aggregate");
     let agg_inputs: Vec<PathBuf> = ["linux-6.1", "extra-6.1", "updates-6.1"]
         .iter()
         .map(|n| r.join(n))
         .collect();
     reference_aggregate(&k, &agg_inputs, &ref_agg, KERNEL_VERSION);
-    let ours = files(&agg);
-    assert!(ours.contains_key(&format!("lib/modules/{KERNEL_VERSION}/extra/kmt-extra.ko")));
-    assert_same_files("aggregateModules", &ours, &files(&ref_agg));
-    // The extra module's dependency, and the updates/ override, resolved.
+    let reference = files(&ref_agg);
+    for attr in ["aggregate", "nixosModulesTree", "warmModulesTree"] {
+        let agg = build_and_check(r, attr);
+        let ours = files(&agg);
+        assert!(ours.contains_key(&format!("lib/modules/{KERNEL_VERSION}/extra/kmt-extra.ko")));
+        assert!(ours.contains_key("etc/depmod.d/kmt.conf"));
+        assert_same_files(attr, &ours, &reference);
+        // The extra module's dependency, and the updates/ override, resolved.
+        let dep =
+            String::from_utf8(ours[&format!("lib/modules/{KERNEL_VERSION}/modules.dep")].clone())
+                .unwrap();
+        assert!(
+            dep.contains("extra/kmt-extra.ko: kernel/fs/jbd2/jbd2.ko"),
+            "{dep}"
+        );
+        assert!(dep.contains("updates/loop.ko:"), "{dep}");
+    }
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let tree = build_and_check(r, "nixosModulesTree");
+    assert!(
+        name(&tree).ends_with("-linux-6.1-modules"),
+        "{}",
+        tree.display()
+    );
+    let with_target = build_and_check(r, "withTarget");
+    assert!(name(&with_target).ends_with("-kernel-modules"));
+
+    // The kernel alone: its own databases, not regenerated.
+    let alone = build_and_check(r, "nixosKernelOnly");
+    assert_same_files(
+        "aggregateModules [ kernel ]",
+        &files(&alone),
+        &files(&r.join("linux-6.12")),
+    );
+
+    // PR #426290's depmodConfig: its overrides as depmod.conf, used
+    // instead of etc/depmod.d.
+    let with_config = build_and_check(r, "withDepmodConfig");
+    let conf = r.join("depmod-override.conf");
+    std::fs::write(&conf, "override loop * kernel/drivers/block").unwrap();
+    let ref_config = r.join("ref-aggregate-config");
+    reference_aggregate_with(&k, &agg_inputs, &ref_config, KERNEL_VERSION, Some(&conf));
+    copy_file(
+        &conf,
+        &ref_config
+            .join("lib/modules")
+            .join(KERNEL_VERSION)
+            .join("depmod.conf"),
+    );
+    let ours = files(&with_config);
+    assert_same_files(
+        "aggregateModules (depmodConfig)",
+        &ours,
+        &files(&ref_config),
+    );
     let dep = String::from_utf8(ours[&format!("lib/modules/{KERNEL_VERSION}/modules.dep")].clone())
         .unwrap();
-    assert!(
-        dep.contains("extra/kmt-extra.ko: kernel/fs/jbd2/jbd2.ko"),
-        "{dep}"
-    );
-    assert!(dep.contains("updates/loop.ko:"), "{dep}");
+    assert!(dep.contains("kernel/drivers/block/loop.ko:"), "{dep}");
 
     let (ok, _, err, _) = nix_build(r, "aggregateMixed", false);
     assert!(!ok, "mixed kernel versions must fail");
@@ -420,30 +543,52 @@ fn nix_builders_match_kmod_in_the_sandbox() {
         "{err}"
     );
 
-    // makeModulesClosure.
-    let closure = build_and_check(r, "closure");
+    // makeModulesClosure, with firmware patterns: lib.nix's, and NixOS's
+    // initrd form over the kernel-only modules tree.
     let roots: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(r.join("roots.json")).unwrap()).unwrap();
+    let extra: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(r.join("extra-firmware.json")).unwrap())
+            .unwrap();
     let ref_closure = r.join("ref-closure");
-    reference_closure(
+    let log = reference_closure(
         &k,
         &r.join("linux-6.12"),
         &r.join("firmware"),
-        XZ_VERSION,
         &roots,
-        &["extra/blob.bin", "extra/absent.bin"],
+        &extra,
         &ref_closure,
+        false,
     );
-    let mut ours = files(&closure);
+    assert!(
+        log.contains("WARNING: missing firmware rtl_nic/rtl8168?-3.fw"),
+        "{log}"
+    );
     let mut theirs = files(&ref_closure);
-    unroot_insmod_list(&mut ours, &closure);
     unroot_insmod_list(&mut theirs, &ref_closure);
-    for (name, suffix) in inputs.firmware_names.iter().zip(["", ".xz", ".zst"]) {
-        assert!(ours.contains_key(&format!("lib/firmware/{name}{suffix}")));
+    for f in [
+        "rtl_nic/rtl8168e-3.fw",
+        "rtl_nic/rtl8168g-3.fw",
+        "rtl_nic/rtl8168F-1.fw.xz",
+        "rtl_nic/rtl8168d-1.fw.xz",
+        "rtl_nic/rtl8168f-1.fw.xz",
+        "extra/pat-a.bin",
+        "extra/blob.bin",
+        "edid/1920x1080.bin",
+    ] {
+        assert!(theirs.contains_key(&format!("lib/firmware/{f}")), "{f}");
     }
-    assert!(ours.contains_key("lib/firmware/edid/1920x1080.bin"));
-    assert!(ours.contains_key("lib/firmware/extra/blob.bin"));
-    assert_same_files("makeModulesClosure", &ours, &theirs);
+    // `pat-?.bin` matched, so `pat-?.bin.zst` was not tried.
+    assert!(!theirs.contains_key("lib/firmware/extra/pat-b.bin.zst"));
+    for (name, suffix) in inputs.firmware_names.iter().zip(["", ".xz", ".zst"]) {
+        assert!(theirs.contains_key(&format!("lib/firmware/{name}{suffix}")));
+    }
+    for attr in ["closure", "nixosInitrd"] {
+        let closure = build_and_check(r, attr);
+        let mut ours = files(&closure);
+        unroot_insmod_list(&mut ours, &closure);
+        assert_same_files(attr, &ours, &theirs);
+    }
 
     let closure_missing = build_and_check(r, "closureMissing");
     let ref_missing = r.join("ref-closure-missing");
@@ -451,10 +596,10 @@ fn nix_builders_match_kmod_in_the_sandbox() {
         &k,
         &r.join("linux-6.12"),
         &r.join("firmware"),
-        XZ_VERSION,
-        &["vcan".to_string()],
+        &["vcan".to_string(), "no_such_module".to_string()],
         &[],
         &ref_missing,
+        true,
     );
     let mut ours = files(&closure_missing);
     let mut theirs = files(&ref_missing);
@@ -462,8 +607,23 @@ fn nix_builders_match_kmod_in_the_sandbox() {
     unroot_insmod_list(&mut theirs, &ref_missing);
     assert_same_files("makeModulesClosure (allowMissing)", &ours, &theirs);
 
+    // builtinFirmware: the reference plus the built-in module's firmware.
+    let with_builtin = build_and_check(r, "builtinFirmware");
+    let mut ours = files(&with_builtin);
+    unroot_insmod_list(&mut ours, &with_builtin);
+    let mut theirs = files(&ref_missing);
+    unroot_insmod_list(&mut theirs, &ref_missing);
+    for f in ["extra/builtin-1.bin", "extra/builtin-2.bin"] {
+        let path = format!("lib/firmware/{f}");
+        theirs.insert(path, format!("{f}\n").into_bytes());
+    }
+    assert_same_files("makeModulesClosure (builtinFirmware)", &ours, &theirs);
+
+    // Every root missing: empty, as nixpkgs; an error with allowEmpty = false.
+    let empty = build_and_check(r, "closureEmptyAccepted");
+    assert!(files(&empty).keys().all(|k| !k.ends_with(".ko.xz")));
     let (ok, _, err, _) = nix_build(r, "closureEmpty", false);
-    assert!(!ok, "an empty closure without allowEmpty must fail");
+    assert!(!ok, "an empty closure with allowEmpty = false must fail");
     assert!(err.contains("allowEmpty"), "{err}");
 
     // kmodloader: liminix's load-order (modprobe --show-depends of each
@@ -706,4 +866,62 @@ in {{
         .as_str()
         .unwrap()
         .contains("KMODTREE_FIXTURES="));
+}
+
+/// flake.nix's outputs (packages, overlays.default, nixosModules.default)
+/// evaluated offline by `tests/nix/flake-eval.nix` with the minimal nixpkgs.
+#[test]
+fn flake_outputs_evaluate() {
+    let Some((_, instantiate)) = nix("flake_outputs_evaluate") else {
+        return;
+    };
+    let (ok, stdout, err) = run(Command::new(&instantiate)
+        .args(["--eval", "--strict", "--json"])
+        .arg(Path::new(REPO).join("tests/nix/flake-eval.nix")));
+    assert!(ok, "nix-instantiate: {err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["packagePname"], "kmodtree");
+    assert_eq!(v["defaultIsKmodtree"], "kmodtree");
+    assert_eq!(
+        v["overlayAttrs"],
+        serde_json::json!([
+            "aggregateModules",
+            "kernelManifest",
+            "kmodtree",
+            "makeModulesClosure"
+        ])
+    );
+    assert_eq!(v["option"], "option");
+    assert_eq!(v["optionDefault"], false);
+    assert_eq!(v["enabledWhen"], true);
+    assert_eq!(v["offWhen"], false);
+    assert_eq!(v["overlays"], 1);
+    // nixpkgs' own argument names are all accepted, and kmodtree's added.
+    let args = |k: &str| -> Vec<String> { serde_json::from_value(v[k].clone()).unwrap() };
+    for a in [
+        "modules",
+        "name",
+        "kmod",
+        "stdenvNoCC",
+        "buildEnv",
+        "kernelVersion",
+        "depmodConfig",
+        "manifest",
+    ] {
+        assert!(args("aggregatorArgs").contains(&a.to_string()), "{a}");
+    }
+    for a in [
+        "kernel",
+        "firmware",
+        "rootModules",
+        "allowMissing",
+        "extraFirmwarePaths",
+        "nukeReferences",
+        "kmod",
+        "stdenvNoCC",
+        "allowEmpty",
+        "builtinFirmware",
+    ] {
+        assert!(args("closureArgs").contains(&a.to_string()), "{a}");
+    }
 }

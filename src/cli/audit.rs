@@ -1,0 +1,151 @@
+//! Audits: `audit` (a tree's manifest), `diff` (two trees or manifests
+//! explained) and `verify` (a tree's databases fresh, its modules
+//! loadable). Their 1 is an answer; errors are 2.
+
+use super::common::{Basedir, Jobs, KmodVersionArg};
+use super::output::{err, Io};
+use super::{Status, Stop};
+use clap::Args;
+use kmodtree::audit;
+use kmodtree::module::Limits;
+use std::path::PathBuf;
+
+/// The status of a command whose work failed: 2 (1 is an answer).
+fn error(io: &mut Io, e: impl std::fmt::Display) -> Result<Status, Stop> {
+    err!(io, "kmodtree: error: {e}\n")?;
+    Ok(2)
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Print the manifest as JSON (default: a readable summary)
+    #[arg(long = "json")]
+    json: bool,
+    #[command(flatten)]
+    jobs: Jobs,
+    /// The directory (usually lib/modules/VERSION)
+    dir: PathBuf,
+}
+
+pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
+    match audit::audit_tree(&args.dir, args.jobs.jobs, &Limits::default()) {
+        Ok(m) => {
+            if args.json {
+                io.out("the manifest", m.to_json().as_bytes())?;
+            } else {
+                let summary = m.summary(&args.dir.display().to_string());
+                io.out("the summary", summary.as_bytes())?;
+            }
+            Ok(0)
+        }
+        Err(e) => error(io, e),
+    }
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// Most itemised differences per module or database (0: all)
+    #[arg(long = "limit", value_name = "N", default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    jobs: Jobs,
+    /// Old tree (directory) or manifest (JSON of `kmodtree audit --json`)
+    a: PathBuf,
+    /// New tree or manifest
+    b: PathBuf,
+}
+
+impl DiffArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> audit::DiffOptions {
+        audit::DiffOptions {
+            limit: self.limit,
+            limits: Limits::default(),
+        }
+    }
+}
+
+pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
+    let opts = args.options();
+    let jobs = args.jobs.jobs;
+    let result = audit::load_side(&args.a, jobs, &opts.limits).and_then(|a| {
+        let b = audit::load_side(&args.b, jobs, &opts.limits)?;
+        audit::diff(&a, &b, &opts)
+    });
+    match result {
+        Ok(r) if r.identical() => Ok(0),
+        Ok(r) => {
+            for l in &r.lines {
+                io.out("the differences", l.as_bytes())?;
+                io.out("the differences", b"\n")?;
+            }
+            Ok(1)
+        }
+        Err(e) => error(io, e),
+    }
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    basedir: Basedir,
+    /// depmod configuration file or directory (repeatable)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<String>,
+    /// The kernel's Module.symvers: check symbols and CRCs
+    #[arg(short = 'E', long = "symvers", value_name = "FILE")]
+    symvers: Option<String>,
+    /// The kernel's System.map: check symbols
+    #[arg(short = 'F', long = "filesyms", value_name = "FILE")]
+    filesyms: Option<String>,
+    /// The kernel's vermagic (default: the most common among modules under kernel/)
+    #[arg(long = "vermagic", value_name = "STRING")]
+    vermagic: Option<String>,
+    /// Which kmod's databases the tree should hold (default: the kmod that
+    /// wrote its indexes, else 34)
+    #[arg(long = "kmod-version", value_enum)]
+    kmod_version: Option<KmodVersionArg>,
+    /// .ko.gz files are not modules (kmod built without zlib)
+    #[arg(long = "without-zlib")]
+    without_zlib: bool,
+    /// Most itemised differences per database (0: all)
+    #[arg(long = "limit", value_name = "N", default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    jobs: Jobs,
+    /// Kernel version
+    version: String,
+}
+
+impl VerifyArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> Result<audit::VerifyOptions, Stop> {
+        Ok(audit::VerifyOptions {
+            basedir: self.basedir.text()?,
+            version: self.version.clone(),
+            config: self.config.clone(),
+            symvers: self.symvers.clone(),
+            system_map: self.filesyms.clone(),
+            vermagic: self.vermagic.clone(),
+            // Without the flag: the kmod that wrote the indexes, else 34.
+            kmod: self
+                .kmod_version
+                .map(KmodVersionArg::version)
+                .unwrap_or_default(),
+            detect_kmod: self.kmod_version.is_none(),
+            jobs: self.jobs.jobs,
+            limit: self.limit,
+            without_zlib: self.without_zlib,
+        })
+    }
+}
+
+pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
+    match audit::verify(&args.options()?) {
+        Ok(r) => {
+            io.out("the report", r.render().as_bytes())?;
+            Ok(if r.ok() { 0 } else { 1 })
+        }
+        Err(e) => error(io, e),
+    }
+}

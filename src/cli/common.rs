@@ -1,0 +1,147 @@
+//! The options several commands share, each declared once: `-b/--basedir`,
+//! `--jobs`, `--max-module-size`, `--kmod-version` ([`TreeArgs`] holds all
+//! four; a command that takes only some flattens those), and their
+//! conversion to the library's types.
+
+use super::Stop;
+use clap::{Args, ValueEnum};
+use kmodtree::kmod::KmodVersion;
+use kmodtree::module::Limits;
+use std::path::{Path, PathBuf};
+
+/// `-b BASE`: the root holding `lib/modules/VERSION`.
+#[derive(Args, Clone, Debug)]
+pub struct Basedir {
+    /// Root of the tree: modules are in BASE/lib/modules/VERSION
+    #[arg(short = 'b', long = "basedir", value_name = "BASE")]
+    pub basedir: Option<PathBuf>,
+}
+
+impl Basedir {
+    /// The base directory as text, for the commands whose library options
+    /// hold a `String`.
+    pub fn text(&self) -> Result<Option<String>, Stop> {
+        self.basedir
+            .as_deref()
+            .map(|p| utf8("--basedir", p))
+            .transpose()
+    }
+
+    /// The base directory of a command that makes `-b` required.
+    pub fn required(&self) -> Result<&Path, Stop> {
+        self.basedir.as_deref().ok_or_else(|| {
+            Stop::Usage(clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the following required arguments were not provided: --basedir <BASE>\n",
+            ))
+        })
+    }
+}
+
+/// `--jobs N`.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct Jobs {
+    /// Worker threads (default: all cores)
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl Jobs {
+    /// The number given, or the number of cores.
+    pub fn or_cores(self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+/// `--max-module-size BYTES`.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct ModuleSize {
+    /// Largest decompressed module accepted, in bytes
+    #[arg(long = "max-module-size", value_name = "BYTES", default_value_t = Limits::default().max_image_size)]
+    pub max_module_size: u64,
+}
+
+impl ModuleSize {
+    pub fn limits(self) -> Limits {
+        Limits {
+            max_image_size: self.max_module_size,
+        }
+    }
+}
+
+/// `--kmod-version 34|30`.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct Kmod {
+    /// Which kmod's output to reproduce
+    #[arg(long = "kmod-version", value_enum, default_value = "34")]
+    pub kmod_version: KmodVersionArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KmodVersionArg {
+    #[value(name = "34")]
+    V34,
+    #[value(name = "30")]
+    V30,
+}
+
+impl KmodVersionArg {
+    /// The library's name for it (the one conversion).
+    pub fn version(self) -> KmodVersion {
+        match self {
+            KmodVersionArg::V34 => KmodVersion::V34,
+            KmodVersionArg::V30 => KmodVersion::V30,
+        }
+    }
+}
+
+impl Kmod {
+    pub fn version(self) -> KmodVersion {
+        self.kmod_version.version()
+    }
+}
+
+/// All four shared options, for a command that takes each of them
+/// (`depmod`). `verify` has no `--max-module-size` (the library's
+/// `VerifyOptions` has no limits yet) and its `--kmod-version` has no
+/// default (the tree's own kmod), so it flattens `-b` and `--jobs`.
+#[derive(Args, Clone, Debug)]
+pub struct TreeArgs {
+    #[command(flatten)]
+    pub basedir: Basedir,
+    #[command(flatten)]
+    pub jobs: Jobs,
+    #[command(flatten)]
+    pub size: ModuleSize,
+    #[command(flatten)]
+    pub kmod: Kmod,
+}
+
+/// A path argument (of `flag`) the library takes as text: a usage error
+/// unless it is UTF-8 (as clap reports a non-UTF-8 `String` argument).
+pub fn utf8(flag: &str, path: &Path) -> Result<String, Stop> {
+    path.to_str().map(str::to_owned).ok_or_else(|| {
+        Stop::Usage(clap::Error::raw(
+            clap::error::ErrorKind::InvalidUtf8,
+            format!(
+                "invalid UTF-8 was detected in {flag} {}\n",
+                path.to_string_lossy()
+            ),
+        ))
+    })
+}
+
+/// The running kernel's release (`uname -r`): the default VERSION of
+/// `modinfo NAME` and `modprobe`; empty when it cannot be read.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_default()
+}
+
+/// A byte string argument (module names, aliases) as the library takes it.
+pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}

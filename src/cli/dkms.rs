@@ -1,0 +1,191 @@
+//! `kmodtree dkms plan|build`: out-of-tree modules from DKMS (dkms.conf) or
+//! GLEP 33 (BUILD_PARAMS) sources.
+
+use super::common::Jobs;
+use super::output::{err, out, Io};
+use super::{failure, Status, Stop};
+use clap::{Args, Subcommand, ValueEnum};
+use kmodtree::dkms::build::{self, BuildOptions, Compress, SourceOutcome};
+use kmodtree::dkms::sandbox::SandboxMode;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum DkmsCommand {
+    /// Evaluate SRC/dkms.conf (with bash, as DKMS) and print the build plan as JSON
+    Plan(DkmsPlanArgs),
+    /// Build SRC folders against a kernel's build folder into a new module tree OUT
+    Build(DkmsBuildArgs),
+}
+
+pub fn run(command: &DkmsCommand, io: &mut Io) -> Result<Status, Stop> {
+    match command {
+        DkmsCommand::Plan(args) => run_plan(args, io),
+        DkmsCommand::Build(args) => run_build(args, io),
+    }
+}
+
+/// `--arch`, or this machine's (as `uname -m`).
+fn arch(arch: &Option<String>) -> String {
+    arch.clone()
+        .unwrap_or_else(|| kmodtree::dkms::conf::default_arch().to_string())
+}
+
+/// Prints `value` as pretty JSON and a newline.
+fn print_json(
+    io: &mut Io,
+    what: &'static str,
+    value: &impl serde::Serialize,
+) -> Result<Status, Stop> {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            out!(io, what, "{json}\n")?;
+            Ok(0)
+        }
+        Err(e) => failure(io, e),
+    }
+}
+
+#[derive(Args)]
+pub struct DkmsPlanArgs {
+    /// The source folder (or its dkms.conf)
+    src: PathBuf,
+    /// Kernel version ($kernelver)
+    #[arg(long = "kernel-version", short = 'k')]
+    kernel_version: String,
+    /// Kernel build folder ($kernel_source_dir; default /lib/modules/V/build)
+    #[arg(long = "kernel-build")]
+    kernel_build: Option<PathBuf>,
+    /// Architecture ($arch; default: this machine's, as uname -m)
+    #[arg(long = "arch")]
+    arch: Option<String>,
+}
+
+fn run_plan(args: &DkmsPlanArgs, io: &mut Io) -> Result<Status, Stop> {
+    match build::plan(
+        &args.src,
+        &args.kernel_version,
+        &arch(&args.arch),
+        args.kernel_build.as_deref(),
+    ) {
+        Ok(plan) => print_json(io, "the build plan", &plan),
+        Err(e) => failure(io, e),
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DkmsCompress {
+    Xz,
+    Zst,
+    Gz,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DkmsSandbox {
+    Auto,
+    Require,
+    None,
+}
+
+#[derive(Args)]
+#[command(mut_arg("jobs", |a| a.help("make -j (default: the number of cores, as DKMS)")))]
+pub struct DkmsBuildArgs {
+    /// Source folders (each with a dkms.conf or a BUILD_PARAMS), built in parallel
+    #[arg(required = true)]
+    src: Vec<PathBuf>,
+    /// The kernel's build folder (headers with kbuild, Module.symvers)
+    #[arg(long = "kernel-build")]
+    kernel_build: PathBuf,
+    /// Kernel version
+    #[arg(long = "kernel-version", short = 'k')]
+    kernel_version: String,
+    /// The output folder (must not exist)
+    #[arg(long = "out")]
+    out: PathBuf,
+    /// Compress the installed modules
+    #[arg(long = "compress", value_enum)]
+    compress: Option<DkmsCompress>,
+    /// Architecture ($arch, BUILD_EXCLUSIVE_ARCH; default: this machine's)
+    #[arg(long = "arch")]
+    arch: Option<String>,
+    #[command(flatten)]
+    jobs: Jobs,
+    /// Isolation of the build steps: namespaces when possible, always, or never
+    #[arg(long = "sandbox", value_enum, default_value = "auto")]
+    sandbox: DkmsSandbox,
+    /// Where scratch folders go (default: $TMPDIR)
+    #[arg(long = "scratch")]
+    scratch: Option<PathBuf>,
+    /// The kernel's lib/modules/V: vermagic must equal that of its modules
+    #[arg(long = "kernel-modules")]
+    kernel_modules: Option<PathBuf>,
+    /// Install every module under this location instead of DEST_MODULE_LOCATION
+    /// (DKMS on Debian/Ubuntu/Arch: /updates/dkms; Fedora/RHEL: /extra; SUSE: /updates)
+    #[arg(long = "location-override")]
+    location_override: Option<String>,
+    /// Do not strip -g the modules (DKMS strips unless STRIP[n]=no)
+    #[arg(long = "no-strip")]
+    no_strip: bool,
+    /// Print the outcomes as JSON
+    #[arg(long = "json")]
+    json: bool,
+}
+
+impl DkmsBuildArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> BuildOptions {
+        BuildOptions {
+            kernel_build: self.kernel_build.clone(),
+            kernel_version: self.kernel_version.clone(),
+            arch: arch(&self.arch),
+            out: self.out.clone(),
+            compress: self.compress.map(|c| match c {
+                DkmsCompress::Xz => Compress::Xz,
+                DkmsCompress::Zst => Compress::Zst,
+                DkmsCompress::Gz => Compress::Gz,
+            }),
+            jobs: self.jobs.or_cores(),
+            sandbox: match self.sandbox {
+                DkmsSandbox::Auto => SandboxMode::Auto,
+                DkmsSandbox::Require => SandboxMode::Require,
+                DkmsSandbox::None => SandboxMode::None,
+            },
+            scratch: self.scratch.clone(),
+            kernel_modules: self.kernel_modules.clone(),
+            location_override: self.location_override.clone(),
+            strip: !self.no_strip,
+        }
+    }
+}
+
+fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
+    let outcomes = match build::build(&args.src, &args.options()) {
+        Ok(outcomes) => outcomes,
+        Err(e) => return failure(io, e),
+    };
+    if args.json {
+        return print_json(io, "the outcomes", &outcomes);
+    }
+    for o in &outcomes {
+        match o {
+            SourceOutcome::Built {
+                package,
+                modules,
+                sandbox,
+            } => {
+                for m in modules {
+                    out!(io, "the outcomes", "{package}: built {}\n", m.path)?;
+                }
+                if !sandbox.no_network {
+                    err!(
+                        io,
+                        "kmodtree: warning: {package}: built without namespaces (no network/read-only isolation)\n"
+                    )?;
+                }
+            }
+            SourceOutcome::Skipped { package, reason } => {
+                out!(io, "the outcomes", "{package}: skipped: {reason}\n")?;
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,343 @@
+//! The kmodtree tool: its command line (clap), kmod's message texts and
+//! exit statuses, stdout writing and the process's set-up. Nothing in the
+//! library imports it.
+//!
+//! Flags are parsed once into each command's clap struct (the options
+//! several commands share are declared once, in [`common`]); each command
+//! file turns its struct into the library's typed options in one place
+//! (`options()`), runs the library and prints through [`output::Io`].
+
+mod audit;
+mod common;
+mod depmod;
+mod dkms;
+mod modinfo;
+mod modprobe;
+mod output;
+mod union;
+
+use clap::{Parser, Subcommand};
+use output::{err, Io, OutputError};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// An exit status.
+pub type Status = u8;
+
+/// Why a command stopped before its own end.
+#[derive(Debug)]
+pub enum Stop {
+    /// Its output could not be written.
+    Output(OutputError),
+    /// Its flags are wrong (clap's message, or `--help`, `--version`).
+    Usage(clap::Error),
+    /// Its flags are wrong: kmod's message.
+    Message(String),
+}
+
+impl From<OutputError> for Stop {
+    fn from(e: OutputError) -> Stop {
+        Stop::Output(e)
+    }
+}
+
+/// A library's status (kmod's 0 or 1) as an exit status.
+fn status(code: i32) -> Status {
+    Status::try_from(code).unwrap_or(1)
+}
+
+/// Reports a failed command's error as `kmodtree: error: ...`: status 1.
+fn failure(io: &mut Io, e: impl std::fmt::Display) -> Result<Status, Stop> {
+    err!(io, "kmodtree: error: {e}\n")?;
+    Ok(1)
+}
+
+#[derive(Parser)]
+#[command(
+    name = "kmodtree",
+    version,
+    about = "Assemble Linux kernel module trees and write kmod's modules.* databases, byte-identical and deterministic"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write every modules.* database of a module tree, as kmod's depmod does
+    Depmod(depmod::DepmodArgs),
+    /// Show what a module file holds, as kmod's modinfo does (or as JSON)
+    Modinfo(modinfo::ModinfoArgs),
+    /// Decode a kmod binary index (.bin) to `KEY<TAB>VALUE<TAB>PRIORITY` lines
+    Dump(modinfo::DumpArgs),
+    /// Print what `modprobe --show-depends` prints for each target
+    ShowDepends(modprobe::ShowDependsArgs),
+    /// Print the modules an alias (or name, or symbol:NAME) resolves to, like `modprobe -R`
+    Match(modprobe::MatchArgs),
+    /// Read-only modprobe with kmod's options: -c, -D, -R, --show-exports, --dump-modversions, -V
+    Modprobe(modprobe::KmodModprobeArgs),
+    /// Copy the closure of some root modules (and their firmware) into a new module tree
+    Closure(modprobe::ClosureArgs),
+    /// Merge several trees into OUT: real directories, links to (or copies of) files
+    Union(union::UnionArgs),
+    /// Union, remove stale modules.* databases, run depmod (Guix's make-linux-module-directory)
+    MakeModuleDirectory(union::MakeModuleDirectoryArgs),
+    /// Write Guix's modules.name, modules.alias and modules.devname for DIR
+    GuixDb(union::GuixDbArgs),
+    /// Copy a module closure flat into OUT, decompressed, with Guix's modules.name (Guix's initrd folder)
+    Flat(union::FlatArgs),
+    /// A manifest of a tree: every file's kind, size and sha256, every module's metadata digest, every database's content digest
+    Audit(audit::AuditArgs),
+    /// Explain the differences between two trees or manifests (exit 0 identical, 1 different, 2 error)
+    Diff(audit::DiffArgs),
+    /// Check that a tree's databases are fresh and its modules loadable (exit 0 ok, 1 problems, 2 error)
+    Verify(audit::VerifyArgs),
+    /// Build out-of-tree modules from DKMS (dkms.conf) or GLEP 33 (BUILD_PARAMS) sources
+    #[command(subcommand)]
+    Dkms(dkms::DkmsCommand),
+}
+
+fn dispatch(command: &Command, io: &mut Io) -> Result<Status, Stop> {
+    match command {
+        Command::Depmod(args) => depmod::run(args, io),
+        Command::Modinfo(args) => modinfo::run_modinfo(args, io),
+        Command::Dump(args) => modinfo::run_dump(args, io),
+        Command::ShowDepends(args) => modprobe::run_show_depends(args, io),
+        Command::Match(args) => modprobe::run_match(args, io),
+        Command::Modprobe(args) => modprobe::run_modprobe(args, io),
+        Command::Closure(args) => modprobe::run_closure(args, io),
+        Command::Union(args) => union::run_union(args, io),
+        Command::MakeModuleDirectory(args) => union::run_make_module_directory(args, io),
+        Command::GuixDb(args) => union::run_guix_db(args, io),
+        Command::Flat(args) => union::run_flat(args, io),
+        Command::Audit(args) => audit::run_audit(args, io),
+        Command::Diff(args) => audit::run_diff(args, io),
+        Command::Verify(args) => audit::run_verify(args, io),
+        Command::Dkms(command) => dkms::run(command, io),
+    }
+}
+
+/// What a command's exit statuses mean: the one table of them, also shown
+/// at the end of each command's `--help`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Statuses {
+    /// A usage error (unknown flag, missing argument).
+    usage: Status,
+    /// The command could not do its work, or its output could not be
+    /// written.
+    failure: Status,
+    /// The `--help` text.
+    help: &'static str,
+}
+
+/// kmod's commands: 1 for every failure, usage errors included.
+const fn kmod(help: &'static str) -> Statuses {
+    Statuses {
+        usage: 1,
+        failure: 1,
+        help,
+    }
+}
+
+/// Commands whose 1 is an answer: errors are 2.
+const fn answer(help: &'static str) -> Statuses {
+    Statuses {
+        usage: 2,
+        failure: 2,
+        help,
+    }
+}
+
+/// Commands that build something: 1 when they could not, 2 for a usage
+/// error (clap's).
+const ACTION: Statuses = Statuses {
+    usage: 2,
+    failure: 1,
+    help: "Exit status: 0 done, 1 failure, 2 usage error.",
+};
+
+/// The statuses of subcommand `name`.
+fn statuses_of(name: &str) -> Option<Statuses> {
+    Some(match name {
+        "depmod" => kmod("Exit status: 0 success, 1 failure or usage error (as kmod's depmod)."),
+        "modinfo" => kmod(
+            "Exit status: 0 every module read, 1 otherwise or usage error (as kmod's modinfo).",
+        ),
+        "show-depends" => kmod(
+            "Exit status: 0 every target found, 1 otherwise or usage error (as kmod's modprobe).",
+        ),
+        "modprobe" => kmod(
+            "Exit status: 0 success, 1 failure, refused loading or removal, or usage error \
+             (as kmod's modprobe).",
+        ),
+        "match" => answer(
+            "Exit status: 0 every alias resolved, 1 one did not (or the tree's indexes could \
+             not be read), 2 usage error or lost output.",
+        ),
+        "dump" => answer(
+            "Exit status: 0 success, 1 --exact or --wildcard found nothing, 2 error or usage \
+             error.",
+        ),
+        "audit" => answer("Exit status: 0 success, 2 error or usage error."),
+        "diff" => answer("Exit status: 0 identical, 1 different, 2 error or usage error."),
+        "verify" => answer("Exit status: 0 ok, 1 problems, 2 error or usage error."),
+        "closure" | "union" | "make-module-directory" | "guix-db" | "flat" | "dkms" => ACTION,
+        _ => return None,
+    })
+}
+
+/// The statuses of subcommand `name`; kmodtree's own (no or an unknown
+/// subcommand) are clap's.
+fn statuses(name: Option<&str>) -> Statuses {
+    name.and_then(statuses_of).unwrap_or(ACTION)
+}
+
+/// The subcommand argv names (the first argument not starting with `-`;
+/// kmodtree itself has only `--help` and `--version`).
+fn subcommand_of(argv: &[OsString]) -> Option<&str> {
+    argv.iter()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .and_then(|a| a.to_str())
+}
+
+/// `command`'s help ends with each subcommand's exit statuses.
+fn with_statuses(command: clap::Command, name: Option<&str>) -> clap::Command {
+    if command.has_subcommands() {
+        let names: Vec<String> = command
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        return names.iter().fold(command, |cmd, sub| {
+            let top = name.unwrap_or(sub);
+            cmd.mut_subcommand(sub, |c| with_statuses(c, Some(top)))
+        });
+    }
+    let exit = statuses(name).help;
+    let text = match command.get_after_help() {
+        Some(help) => format!("{help}\n\n{exit}"),
+        None => exit.to_owned(),
+    };
+    command.after_help(text)
+}
+
+/// Parses `argv` as `P`, with the exit statuses in its help.
+fn parse<P: Parser>(argv: &[OsString], name: Option<&str>) -> Result<P, clap::Error> {
+    let mut command = with_statuses(P::command(), name);
+    let matches = command.try_get_matches_from_mut(argv)?;
+    P::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
+/// The process: set-up, parse, run, print, exit.
+pub fn main() -> ExitCode {
+    // A file size limit (RLIMIT_FSIZE) must make a write fail with EFBIG,
+    // reported with the file's name, rather than kill the process with
+    // SIGXFSZ and no message. (SIGPIPE is ignored by Rust's runtime: a
+    // closed pipe is an EPIPE error, handled by `Io`.)
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread
+    // exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut io = Io::new();
+    // Under the name of a kmod tool (a symlink): that subcommand.
+    let tool = ["depmod", "modinfo", "modprobe"]
+        .into_iter()
+        .find(|t| *t == invoked_as);
+    let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
+    let result = match tool {
+        Some("depmod") => parse::<depmod::DepmodCli>(&argv, tool)
+            .map_err(|e| depmod::kmod_usage_error(e, &argv))
+            .and_then(|cli| depmod::run(&cli.args, &mut io)),
+        Some("modinfo") => parse::<modinfo::ModinfoCli>(&argv, tool)
+            .map_err(Stop::Usage)
+            .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
+        Some("modprobe") => parse::<modprobe::ModprobeCli>(&argv, tool)
+            .map_err(Stop::Usage)
+            .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
+        _ => parse::<Cli>(&argv, None)
+            .map_err(|e| match subcommand_of(&argv) {
+                Some("depmod") => depmod::kmod_usage_error(e, &argv),
+                _ => Stop::Usage(e),
+            })
+            .and_then(|cli| dispatch(&cli.command, &mut io)),
+    };
+    ExitCode::from(finish(io, statuses, result))
+}
+
+/// The exit status of a run that ended with `result`, once its output is
+/// flushed and any failure reported.
+fn finish(mut io: Io, statuses: Statuses, result: Result<Status, Stop>) -> Status {
+    let result = result.and_then(|status| io.flush().map(|()| status).map_err(Stop::from));
+    let lost = match result {
+        Ok(status) => return status,
+        Err(Stop::Usage(e)) => {
+            // --help and --version are "errors" printed to stdout.
+            let printed = e.print();
+            if e.use_stderr() {
+                return statuses.usage;
+            }
+            match printed {
+                Ok(()) => return 0,
+                Err(source) => OutputError {
+                    what: match e.kind() {
+                        clap::error::ErrorKind::DisplayVersion => "the version",
+                        _ => "the help",
+                    },
+                    source,
+                },
+            }
+        }
+        Err(Stop::Message(text)) => {
+            let _ = io.err(text.as_bytes());
+            return statuses.usage;
+        }
+        Err(Stop::Output(e)) => e,
+    };
+    io.abandon(&lost);
+    statuses.failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_its_statuses() {
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            assert!(statuses_of(name).is_some(), "{name} has no statuses");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        depmod::DepmodCli::command().debug_assert();
+        modinfo::ModinfoCli::command().debug_assert();
+        modprobe::ModprobeCli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_ends_with_the_exit_statuses() {
+        let mut cmd = with_statuses(Cli::command(), None);
+        let diff = cmd.find_subcommand_mut("diff").unwrap();
+        let help = diff.render_help().to_string();
+        assert!(help.ends_with("Exit status: 0 identical, 1 different, 2 error or usage error.\n"));
+        let mut cmd = with_statuses(Cli::command(), None);
+        let plan = cmd
+            .find_subcommand_mut("dkms")
+            .unwrap()
+            .find_subcommand_mut("plan")
+            .unwrap();
+        assert!(plan.render_help().to_string().contains(ACTION.help));
+    }
+}

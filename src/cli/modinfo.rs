@@ -1,0 +1,304 @@
+//! `kmodtree modinfo` and the `modinfo` symlink (kmod's modinfo of files,
+//! names, aliases and built-in modules, or JSON) and `kmodtree dump` (a
+//! binary index decoded).
+
+use super::common::{kernel_release, Basedir, Jobs, ModuleSize};
+use super::output::{err, out, Io};
+use super::{Status, Stop};
+use clap::{Args, Parser};
+use kmodtree::closure::modprobe_config::default_config_dirs_under;
+use kmodtree::closure::show_depends::module_dirname;
+use kmodtree::index::{Index, IndexError};
+use kmodtree::kmod::KmodVersion;
+use kmodtree::modinfo_names::{is_module_filename, Found, NameLookup};
+use kmodtree::module::Limits;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[derive(Args)]
+pub struct ModinfoArgs {
+    /// Print only the values of FIELD
+    #[arg(short = 'F', long = "field", value_name = "FIELD")]
+    field: Option<String>,
+    /// Shortcut for -F author
+    #[arg(short = 'a', long = "author")]
+    author: bool,
+    /// Shortcut for -F description
+    #[arg(short = 'd', long = "description")]
+    description: bool,
+    /// Shortcut for -F license
+    #[arg(short = 'l', long = "license")]
+    license: bool,
+    /// Shortcut for -F parm
+    #[arg(short = 'p', long = "parameters")]
+    parameters: bool,
+    /// Shortcut for -F filename
+    #[arg(short = 'n', long = "filename")]
+    filename: bool,
+    /// Separate values with NUL instead of newline
+    #[arg(short = '0', long = "null")]
+    null: bool,
+    /// One JSON object per module
+    #[arg(long = "json")]
+    json: bool,
+    /// Read every module of BASE/lib/modules/VERSION (JSON Lines, in discovery order)
+    #[arg(long = "tree", requires = "json")]
+    tree: bool,
+    #[command(flatten)]
+    basedir: Basedir,
+    /// Kernel version whose modules names are looked up in (default: uname -r)
+    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    #[command(flatten)]
+    jobs: Jobs,
+    #[command(flatten)]
+    size: ModuleSize,
+    /// Module files, names or aliases (with --tree: the kernel VERSION)
+    #[arg(value_name = "FILE", required_unless_present = "version")]
+    files: Vec<String>,
+}
+
+/// Under the name `modinfo` (a symlink), the command line is
+/// `kmodtree modinfo`'s.
+#[derive(Parser)]
+#[command(name = "modinfo", disable_version_flag = true)]
+pub struct ModinfoCli {
+    #[command(flatten)]
+    pub args: ModinfoArgs,
+}
+
+impl ModinfoArgs {
+    /// The flags as the library's options (kmod's modinfo output).
+    fn options(&self) -> kmodtree::modinfo::Options<'_> {
+        kmodtree::modinfo::Options {
+            field: self.field(),
+            separator: if self.null { 0 } else { b'\n' },
+            program: "modinfo",
+        }
+    }
+
+    /// The one field to print: `-F`, or the shortcut given.
+    fn field(&self) -> Option<&str> {
+        self.field.as_deref().or(if self.author {
+            Some("author")
+        } else if self.description {
+            Some("description")
+        } else if self.license {
+            Some("license")
+        } else if self.parameters {
+            Some("parm")
+        } else if self.filename {
+            Some("filename")
+        } else {
+            None
+        })
+    }
+
+    /// The tree `modinfo NAME` looks names up in: `-b BASE`, `-k VERSION`
+    /// (default: the running kernel's release), BASE's modprobe.d aliases;
+    /// the messages of reading its configuration.
+    fn name_lookup(&self) -> (NameLookup, Vec<kmodtree::closure::Message>) {
+        let base = self.basedir.basedir.clone().unwrap_or_default();
+        let version = self.set_version.clone().unwrap_or_else(kernel_release);
+        let dirname = module_dirname(base.as_os_str().as_bytes(), version.as_bytes());
+        NameLookup::open(&dirname, &default_config_dirs_under(&base))
+    }
+}
+
+pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
+    if args.version {
+        let text = kmodtree::modprobe::version_text(KmodVersion::V34, true);
+        io.out("the version", text.as_bytes())?;
+        return Ok(0);
+    }
+    let limits = args.size.limits();
+    if args.tree {
+        let basedir = args.basedir.text()?;
+        let version = &args.files[0];
+        return match kmodtree::modinfo::tree_json_lines(
+            basedir.as_deref(),
+            version,
+            args.jobs.jobs,
+            &limits,
+        ) {
+            Ok((lines, ok)) => {
+                io.out("the JSON lines", &lines)?;
+                Ok(if ok { 0 } else { 1 })
+            }
+            Err(e) => {
+                err!(io, "kmodtree: {e}\n")?;
+                Ok(1)
+            }
+        };
+    }
+    let opts = args.options();
+    let mut ok = true;
+    // Opened at the first argument that is not a module file.
+    let mut names: Option<NameLookup> = None;
+    for f in &args.files {
+        let as_file = is_module_filename(f) || (args.json && std::fs::symlink_metadata(f).is_ok());
+        if !as_file {
+            let lookup = match &mut names {
+                Some(lookup) => lookup,
+                None => {
+                    let (lookup, messages) = args.name_lookup();
+                    for m in messages {
+                        io.err(m.render().as_bytes())?;
+                    }
+                    names.insert(lookup)
+                }
+            };
+            ok &= by_name(lookup, f, args.json, &opts, &limits, io)?;
+            continue;
+        }
+        let path = kmodtree::kmod::absolute(Path::new(f))
+            .to_string_lossy()
+            .into_owned();
+        ok &= show_file(&path, args.json, &opts, &limits, io)?;
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// `modinfo FILE` (or one JSON line): whether it could be read.
+fn show_file(
+    path: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+    io: &mut Io,
+) -> Result<bool, Stop> {
+    let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
+    if json {
+        let line = match &result {
+            Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(path, meta)),
+            Err(e) => {
+                err!(io, "modinfo: ERROR: {path}: {e}\n")?;
+                serde_json::to_string(&kmodtree::modinfo::json_error(path, e))
+            }
+        };
+        out!(io, "the JSON lines", "{}\n", line.unwrap_or_default())?;
+        return Ok(result.is_ok());
+    }
+    let rendered = kmodtree::modinfo::render(path, result.as_ref(), opts);
+    print(&rendered, io)
+}
+
+/// Prints kmod's output for one module: whether kmod would succeed.
+fn print(rendered: &kmodtree::modinfo::Output, io: &mut Io) -> Result<bool, Stop> {
+    io.out("modinfo's output", &rendered.stdout)?;
+    io.err(&rendered.stderr)?;
+    Ok(rendered.success)
+}
+
+/// `modinfo NAME`: every module NAME resolves to, or kmod's error; whether
+/// each was shown.
+fn by_name(
+    lookup: &NameLookup,
+    name: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+    io: &mut Io,
+) -> Result<bool, Stop> {
+    let found = match lookup.find(name) {
+        Ok(found) => found,
+        Err(e) => {
+            err!(io, "modinfo: ERROR: {e}\n")?;
+            if json {
+                let j = kmodtree::modinfo::JsonError {
+                    path: String::new(),
+                    name: name.to_owned(),
+                    error: e.to_string(),
+                    errno: "No such file or directory".into(),
+                };
+                let line = serde_json::to_string(&j).unwrap_or_default();
+                out!(io, "the JSON lines", "{line}\n")?;
+            }
+            return Ok(false);
+        }
+    };
+    let mut ok = true;
+    for f in found {
+        match f {
+            Found::File { path, name } => {
+                let path = String::from_utf8_lossy(&path).into_owned();
+                if let (Err(e), false) = (std::fs::metadata(&path), json) {
+                    let reason = kmodtree::kmod::strerror(&e);
+                    let rendered =
+                        kmodtree::modinfo::render_unreadable(&path, &name, &reason, opts);
+                    ok &= print(&rendered, io)?;
+                    continue;
+                }
+                ok &= show_file(&path, json, opts, limits, io)?;
+            }
+            Found::Builtin { name, entries } => {
+                if json {
+                    let j = kmodtree::modinfo::builtin_to_json(&name, &entries);
+                    let line = serde_json::to_string(&j).unwrap_or_default();
+                    out!(io, "the JSON lines", "{line}\n")?;
+                    continue;
+                }
+                let rendered = kmodtree::modinfo::render_builtin(&name, &entries, opts);
+                ok &= print(&rendered, io)?;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+#[derive(Args)]
+pub struct DumpArgs {
+    /// The index file (modules.dep.bin, modules.alias.bin, ...)
+    file: String,
+    /// Print the values stored under exactly KEY
+    #[arg(long = "exact", value_name = "KEY", conflicts_with = "wildcard")]
+    exact: Option<String>,
+    /// Print the values whose key pattern (fnmatch) matches STRING, as modprobe does for aliases
+    #[arg(long = "wildcard", value_name = "STRING")]
+    wildcard: Option<String>,
+}
+
+pub fn run_dump(args: &DumpArgs, io: &mut Io) -> Result<Status, Stop> {
+    let data = match std::fs::read(&args.file) {
+        Ok(d) => d,
+        Err(e) => {
+            err!(io, "kmodtree: {}: {e}\n", args.file)?;
+            return Ok(2);
+        }
+    };
+    let fail = |io: &mut Io, e: IndexError| -> Result<Status, Stop> {
+        err!(io, "kmodtree: {}: {e}\n", args.file)?;
+        Ok(2)
+    };
+    let index = match Index::parse(&data) {
+        Ok(i) => i,
+        Err(e) => return fail(io, e),
+    };
+    let values = if let Some(key) = &args.exact {
+        index.lookup_exact(key.as_bytes())
+    } else if let Some(q) = &args.wildcard {
+        index.lookup_wildcard(q.as_bytes())
+    } else {
+        return match kmodtree::index::dump_lines(&index) {
+            Ok(lines) => {
+                io.out("the index's entries", &lines)?;
+                Ok(0)
+            }
+            Err(e) => fail(io, e),
+        };
+    };
+    match values {
+        Ok(v) if v.is_empty() => Ok(1),
+        Ok(v) => {
+            for iv in v {
+                io.out("the values", &iv.value)?;
+                out!(io, "the values", "\t{}\n", iv.priority)?;
+            }
+            Ok(0)
+        }
+        Err(e) => fail(io, e),
+    }
+}

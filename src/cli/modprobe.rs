@@ -1,0 +1,305 @@
+//! modprobe's side: `show-depends` (`modprobe --show-depends`), `match`
+//! (`modprobe -R`) and `closure` (the modules a set of roots needs, copied
+//! into a new tree), all reading a tree as modprobe does; `modprobe` and
+//! the `modprobe` symlink (kmod's read-only modprobe, its options).
+
+use super::common::{bytes, kernel_release, Basedir, Kmod};
+use super::output::{err, Io};
+use super::{Status, Stop};
+use clap::{Args, Parser};
+use kmodtree::closure::{self, ModprobeOptions, RunOutcome};
+use kmodtree::modprobe::{Action, ModprobeRun};
+use kmodtree::module::Limits;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+const MODPROBE_AFTER_HELP: &str = "\
+Deliberate differences from kmod's modprobe:
+  * Without -C, the configuration directories are read under BASE
+    (BASE/etc/modprobe.d, ..., BASE/lib/modprobe.d), never the host's
+    (use --host-config for kmod's list).
+  * /proc/cmdline is not read (use --kernel-cmdline FILE), nor /sys/module.
+  * Several targets are handled as with modprobe -a.";
+
+/// modprobe's module-tree options.
+#[derive(Args, Clone)]
+#[command(mut_arg("basedir", |a| a
+    .short_alias('d')
+    .help("Root of the tree: modules are in BASE/lib/modules/VERSION (modprobe -d)")))]
+pub struct ModprobeArgs {
+    #[command(flatten)]
+    basedir: Basedir,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Without -C, read kmod's host configuration directories (/etc/modprobe.d, ...)
+    #[arg(long = "host-config")]
+    host_config: bool,
+    /// Apply MODULE.PARAM=VALUE options of this kernel command line (e.g. /proc/cmdline)
+    #[arg(long = "kernel-cmdline", value_name = "FILE")]
+    kernel_cmdline: Option<PathBuf>,
+    /// Kernel version
+    #[arg(value_name = "VERSION")]
+    version: String,
+}
+
+impl ModprobeArgs {
+    /// The flags as the library's options.
+    fn options(&self, ignore_commands: bool) -> ModprobeOptions {
+        ModprobeOptions {
+            basedir: self.basedir.basedir.clone(),
+            version: self.version.clone(),
+            config: self.config.clone(),
+            host_config: self.host_config,
+            kernel_cmdline: self.kernel_cmdline.clone(),
+            ignore_commands,
+        }
+    }
+}
+
+/// Prints what modprobe would: its stdout, then its messages.
+fn print(outcome: &RunOutcome, what: &'static str, io: &mut Io) -> Result<Status, Stop> {
+    io.out(what, &outcome.stdout)?;
+    for m in &outcome.messages {
+        io.err(m.render().as_bytes())?;
+    }
+    Ok(super::status(outcome.exit_code))
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct ShowDependsArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Ignore install commands (modprobe -i)
+    #[arg(short = 'i', long = "ignore-install")]
+    ignore_install: bool,
+    /// Module names, aliases or symbol:NAME
+    #[arg(value_name = "TARGET", required = true)]
+    targets: Vec<OsString>,
+}
+
+pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, Stop> {
+    let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| bytes(t)).collect();
+    let outcome = closure::show_depends(&args.tree.options(args.ignore_install), &targets);
+    print(&outcome, "the dependency lines", io)
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// Each ALIAS is a file holding the alias (e.g. /sys/devices/.../modalias)
+    #[arg(long = "from-file")]
+    from_file: bool,
+    /// Aliases (e.g. pci:v00008086d...), module names or symbol:NAME
+    #[arg(value_name = "ALIAS", required = true)]
+    aliases: Vec<OsString>,
+}
+
+pub fn run_match(args: &MatchArgs, io: &mut Io) -> Result<Status, Stop> {
+    let mut aliases = Vec::new();
+    for a in &args.aliases {
+        if args.from_file {
+            let path = Path::new(a);
+            match closure::show_depends::read_modalias_file(path) {
+                Ok(v) => aliases.push(v),
+                Err(e) => {
+                    err!(io, "kmodtree: {}: {e}\n", path.display())?;
+                    return Ok(1);
+                }
+            }
+        } else {
+            aliases.push(bytes(a));
+        }
+    }
+    let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
+    print(&outcome, "the module names", io)
+}
+
+#[derive(Args, Clone)]
+#[command(after_help = MODPROBE_AFTER_HELP)]
+pub struct ClosureArgs {
+    #[command(flatten)]
+    tree: ModprobeArgs,
+    /// The directory to create (must not exist, or be empty)
+    #[arg(long = "out", short = 'o', value_name = "DIR", required = true)]
+    out: PathBuf,
+    /// A firmware directory (like /lib/firmware; repeatable, searched in order)
+    #[arg(long = "firmware", value_name = "FWDIR")]
+    firmware: Vec<PathBuf>,
+    /// Hard-link the modules instead of copying them
+    #[arg(long = "link")]
+    link: bool,
+    /// Skip roots that do not exist instead of failing
+    #[arg(long = "allow-missing")]
+    allow_missing: bool,
+    /// Also write load-order, load.sh and unload.sh
+    #[arg(long = "load-scripts")]
+    load_scripts: bool,
+    /// Also copy the firmware of every built-in module (modules.builtin.modinfo)
+    #[arg(long = "builtin-firmware")]
+    builtin_firmware: bool,
+    /// Root modules: names, aliases or symbol:NAME
+    #[arg(value_name = "ROOT")]
+    roots: Vec<OsString>,
+}
+
+impl ClosureArgs {
+    /// The flags as the library's options.
+    fn options(&self) -> closure::ClosureOptions {
+        closure::ClosureOptions {
+            modprobe: self.tree.options(false),
+            out: self.out.clone(),
+            firmware_dirs: self.firmware.clone(),
+            link: self.link,
+            allow_missing: self.allow_missing,
+            load_scripts: self.load_scripts,
+            builtin_firmware: self.builtin_firmware,
+            roots: self.roots.iter().map(|r| bytes(r)).collect(),
+        }
+    }
+}
+
+pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
+    match closure::assemble_module_closure(&args.options()) {
+        Ok(report) => {
+            for l in &report.log {
+                err!(io, "{}\n", l.trim_end_matches('\n'))?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            err!(io, "kmodtree closure: {e}\n")?;
+            Ok(1)
+        }
+    }
+}
+
+const KMOD_MODPROBE_AFTER_HELP: &str = "\
+Read-only: loading (modprobe MODULE) and removal (-r) are refused with exit
+status 1. As kmod's modprobe, the configuration comes from /etc/modprobe.d,
+/run/modprobe.d, /usr/local/lib/modprobe.d, /usr/lib/modprobe.d and
+/lib/modprobe.d unless -C is given, and /proc/cmdline is read (see
+--kernel-cmdline). --show-exports and --dump-modversions take the module
+file as the first argument.";
+
+/// kmod's modprobe options, the read-only ones (`kmodtree modprobe`).
+#[derive(Args, Clone)]
+#[command(after_help = KMOD_MODPROBE_AFTER_HELP)]
+pub struct KmodModprobeArgs {
+    /// Every argument is a module (else: MODULE [PARAMETERS...])
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Remove modules (refused: read-only)
+    #[arg(short = 'r', long = "remove")]
+    remove: bool,
+    /// Print the names the arguments resolve to
+    #[arg(short = 'R', long = "resolve-alias")]
+    resolve_alias: bool,
+    /// Print what loading would do (insmod/install/builtin lines)
+    #[arg(short = 'D', long = "show-depends")]
+    show_depends: bool,
+    /// Print the effective configuration and the alias and symbol indexes
+    #[arg(short = 'c', long = "showconfig", visible_alias = "show-config")]
+    showconfig: bool,
+    /// Print the exported symbols of the module FILE given as argument
+    #[arg(long = "show-exports")]
+    show_exports: bool,
+    /// Print the __versions records of the module FILE given as argument
+    #[arg(long = "dump-modversions", visible_alias = "show-modversions")]
+    dump_modversions: bool,
+    /// No messages about modules that are not found
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// Ignore install commands
+    #[arg(short = 'i', long = "ignore-install", visible_alias = "ignore-remove")]
+    ignore_install: bool,
+    /// Configuration file or directory (repeatable; replaces the defaults)
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Root of the tree: modules are in DIR/lib/modules/VERSION
+    #[arg(short = 'd', long = "dirname", value_name = "DIR")]
+    dirname: Option<PathBuf>,
+    /// Kernel version (default: the running kernel's)
+    #[arg(short = 'S', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// The kernel command line to read options from
+    #[arg(
+        long = "kernel-cmdline",
+        value_name = "FILE",
+        default_value = "/proc/cmdline"
+    )]
+    kernel_cmdline: PathBuf,
+    /// Print kmod's version lines
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    #[command(flatten)]
+    kmod: Kmod,
+    /// Modules, aliases or symbol:NAME (or MODULE PARAMETERS..., or FILE)
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
+/// Under the name `modprobe` (a symlink), the command line is
+/// `kmodtree modprobe`'s.
+#[derive(Parser)]
+#[command(name = "modprobe", disable_version_flag = true)]
+pub struct ModprobeCli {
+    #[command(flatten)]
+    pub args: KmodModprobeArgs,
+}
+
+impl KmodModprobeArgs {
+    /// What to do, by kmod's precedence when several are asked for.
+    fn action(&self) -> Action {
+        if self.showconfig {
+            Action::ShowConfig
+        } else if self.dump_modversions {
+            Action::DumpModversions
+        } else if self.show_exports {
+            Action::ShowExports
+        } else if self.remove {
+            Action::Remove
+        } else if self.resolve_alias {
+            Action::ResolveAlias
+        } else if self.show_depends {
+            Action::ShowDepends
+        } else {
+            Action::Load
+        }
+    }
+
+    /// The flags as the library's options: kmod's modprobe reads the
+    /// host's configuration and the kernel command line.
+    fn options(&self) -> ModprobeRun {
+        ModprobeRun {
+            tree: ModprobeOptions {
+                basedir: self.dirname.clone(),
+                version: self.set_version.clone().unwrap_or_else(kernel_release),
+                config: self.config.clone(),
+                host_config: true,
+                kernel_cmdline: Some(self.kernel_cmdline.clone()),
+                ignore_commands: self.ignore_install,
+            },
+            action: self.action(),
+            all: self.all,
+            quiet: self.quiet,
+            args: self.args.iter().map(|a| bytes(a)).collect(),
+            kmod: self.kmod.version(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The read-only modprobe: kmod's stdout, messages and status.
+pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop> {
+    if args.version {
+        let text = kmodtree::modprobe::version_text(args.kmod.version(), true);
+        io.out("the version", text.as_bytes())?;
+        return Ok(0);
+    }
+    let outcome = kmodtree::modprobe::run(&args.options());
+    print(&outcome, "modprobe's output", io)
+}

@@ -1,0 +1,169 @@
+//! Reading a tree's modules in parallel: what depmod keeps of each one.
+
+use crate::kmod::{Diagnostic, KmodVersion};
+use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolList};
+use crate::tree::walk::Candidate;
+use rayon::prelude::*;
+
+/// What depmod needs from one module file, extracted in parallel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadedModule {
+    pub aliases: StringList,
+    pub softdeps: StringList,
+    pub weakdeps: StringList,
+    pub exports: SymbolList,
+    pub imports: SymbolList,
+    /// The first `vermagic` value (not used by the databases; `verify`
+    /// reports modules whose vermagic differs from the kernel's).
+    pub vermagic: Option<Vec<u8>>,
+    /// The image could not be read at all. (Boxed, like the other
+    /// error: a tree holds thousands of modules and few errors.)
+    pub error: Option<Box<ModuleError>>,
+    /// The exports could not be read (the rest is valid).
+    pub exports_error: Option<Box<ModuleError>>,
+}
+
+/// The modules of a tree, read.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedTree {
+    /// `modules[i]` belongs to the i-th module file given to the reader.
+    pub modules: Vec<LoadedModule>,
+}
+
+impl LoadedTree {
+    /// Frees every module's exports and imports: once the tree is resolved, only the aliases, softdeps and
+    /// weakdeps are rendered. The load errors stay.
+    pub fn release_symbols(&mut self) {
+        for m in &mut self.modules {
+            m.exports = SymbolList::default();
+            m.imports = SymbolList::default();
+        }
+    }
+}
+
+impl LoadedModule {
+    /// Releases the lists' spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
+            list.shrink_to_fit();
+        }
+        self.exports.shrink_to_fit();
+        self.imports.shrink_to_fit();
+    }
+
+    /// Reads one module file keeping only what depmod uses.
+    pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
+        let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
+            let mut m = LoadedModule::default();
+            match parts.exports {
+                Ok(e) => m.exports = e,
+                Err(e) => m.exports_error = Some(Box::new(e)),
+            }
+            m.imports = parts.imports;
+            for entry in parts
+                .modinfo
+                .map(module::modinfo::strings)
+                .into_iter()
+                .flatten()
+            {
+                let (key, value) = module::modinfo::split_entry(entry);
+                // The lists hold at most 4 GiB; `.modinfo` is part of an
+                // image no larger than the size limit.
+                match key {
+                    b"alias" => m.aliases.push(value),
+                    b"softdep" => m.softdeps.push(value),
+                    b"weakdep" => m.weakdeps.push(value),
+                    b"vermagic" if m.vermagic.is_none() => {
+                        m.vermagic = Some(value.to_vec());
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }?;
+            }
+            Ok(m)
+        });
+        read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
+            error: Some(Box::new(e)),
+            ..Default::default()
+        })
+    }
+}
+
+/// kmod's messages for a module that failed to load (wholly, or its
+/// exports), in its order.
+pub(super) fn load_diagnostics(
+    m: &LoadedModule,
+    path: &str,
+    kmod: KmodVersion,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(err) = m.error.as_deref().or(m.exports_error.as_deref()) else {
+        return;
+    };
+    // kmod 34 reports liblzma's error at each of its three attempts.
+    let xz = match err {
+        ModuleError::Decompress {
+            format: Compression::Xz,
+            reason,
+        } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
+        _ => None,
+    };
+    if let Some(x) = &xz {
+        out.push(Diagnostic::error(x.clone()));
+    }
+    out.push(Diagnostic::error(format!(
+        "failed to load symbols from {path}: {}",
+        err.errno().strerror()
+    )));
+    if let Some(x) = xz {
+        out.push(Diagnostic::error(x.clone()));
+        out.push(Diagnostic::error(x));
+    }
+}
+
+/// Reads every module in parallel; results in input order.
+pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
+    let modules = read_largest_first(modules, jobs, |c| {
+        let mut m = LoadedModule::read(c.path(), limits);
+        m.shrink_to_fit();
+        m
+    });
+    LoadedTree { modules }
+}
+
+/// `read` of every module, in parallel on `jobs` threads; results in
+/// input order.
+///
+/// The largest files are read first: a big compressed module is decoded
+/// whole (amdgpu: 28 MB), and a big plain one still has its symbol and
+/// string tables read (amdgpu: 2 MB); reading those while little else is
+/// held keeps the peak from adding them to the whole tree's metadata, and
+/// keeps two of them from being read at the same time late in the run.
+fn read_largest_first<T: Send>(
+    modules: &[Candidate],
+    jobs: Option<usize>,
+    read: impl Fn(&Candidate) -> T + Sync,
+) -> Vec<T> {
+    let work = || {
+        let sizes: Vec<u64> = modules
+            .par_iter()
+            .map(|c| std::fs::metadata(c.path()).map_or(0, |m| m.len()))
+            .collect();
+        let mut order: Vec<usize> = (0..modules.len()).collect();
+        // Ties in input order: the same work order on every run.
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        // One module per job: the costly modules, all at the front, would
+        // otherwise be one thread's sequential share.
+        let read: Vec<T> = order
+            .par_iter()
+            .with_max_len(1)
+            .map(|&i| read(&modules[i]))
+            .collect();
+        crate::module::release_pool_read_buffers();
+        // Back to input order: `read[k]` belongs at `order[k]`.
+        let mut read: Vec<(usize, T)> = order.into_iter().zip(read).collect();
+        read.sort_unstable_by_key(|&(i, _)| i);
+        read.into_iter().map(|(_, t)| t).collect()
+    };
+    crate::jobs::run_with_jobs(jobs, work)
+}

@@ -1,0 +1,139 @@
+//! `modprobe --show-exports FILE` and `--dump-modversions FILE`: a module
+//! file's exported symbols (`kmod_module_get_symbols`) or its `__versions`
+//! records (`kmod_module_get_versions`), one `0x%08x\tNAME` line each.
+
+use crate::module::elf::Elf;
+use crate::module::{decompress, symbols, Limits, ModuleError};
+
+/// Size of one `__versions` record.
+const MODVERSION_SIZE: usize = 64;
+
+/// Why a file's symbols could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportsError {
+    /// The file cannot be read (kmod: `Module FILE not found.`).
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a usable module image.
+    #[error("{path}: {source}")]
+    Module {
+        path: String,
+        #[source]
+        source: ModuleError,
+    },
+    /// A `__versions` section that is not a whole number of records.
+    #[error("{path}: __versions is not a whole number of records")]
+    BadVersions { path: String },
+    /// Nothing to list: no exports, or no `__versions` records.
+    #[error("{path}: no symbols")]
+    NoSymbols { path: String },
+}
+
+impl ExportsError {
+    /// kmod's strerror text for the failure (`could not get ... : TEXT`):
+    /// an empty list is ENODATA for kmod 34, ENOENT for kmod 30.
+    pub fn strerror(&self, kmod: crate::kmod::KmodVersion) -> String {
+        match self {
+            ExportsError::NoSymbols { .. } => match kmod {
+                crate::kmod::KmodVersion::V34 => "No data available".into(),
+                crate::kmod::KmodVersion::V30 => "No such file or directory".into(),
+            },
+            ExportsError::Read { source, .. } => crate::kmod::strerror(source),
+            ExportsError::Module { source, .. } => source.errno().strerror().to_string(),
+            ExportsError::BadVersions { .. } => "Invalid argument".into(),
+        }
+    }
+}
+
+fn crc_line(out: &mut Vec<u8>, crc: u64, name: &[u8]) {
+    out.extend_from_slice(format!("0x{crc:08x}\t").as_bytes());
+    out.extend_from_slice(name);
+    out.push(b'\n');
+}
+
+fn with_image<T>(
+    path: &str,
+    limits: &Limits,
+    f: impl FnOnce(&Elf<'_>) -> Result<T, ExportsError>,
+) -> Result<T, ExportsError> {
+    let data = std::fs::read(path).map_err(|source| ExportsError::Read {
+        path: path.to_string(),
+        source,
+    })?;
+    let module = |source| ExportsError::Module {
+        path: path.to_string(),
+        source,
+    };
+    let (_, image) = decompress::decompress(&data, limits).map_err(module)?;
+    let elf = Elf::parse(&image).map_err(module)?;
+    f(&elf)
+}
+
+fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
+    let [symtab, strtab, ksymtab_strings, versions] =
+        elf.find_sections([b".symtab", b".strtab", b"__ksymtab_strings", b"__versions"]);
+    symbols::Tables {
+        symtab,
+        strtab,
+        ksymtab_strings,
+        versions,
+    }
+}
+
+fn non_empty(out: Vec<u8>, path: &str) -> Result<Vec<u8>, ExportsError> {
+    if out.is_empty() {
+        Err(ExportsError::NoSymbols {
+            path: path.to_string(),
+        })
+    } else {
+        Ok(out)
+    }
+}
+
+/// `--show-exports FILE`: the exported symbols with their CRCs.
+pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
+    with_image(path, limits, |elf| {
+        let list = symbols::exports(elf, &tables(elf)).map_err(|source| ExportsError::Module {
+            path: path.to_string(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for s in list.iter() {
+            crc_line(&mut out, s.crc, s.name);
+        }
+        non_empty(out, path)
+    })
+}
+
+/// `--dump-modversions FILE`: every `__versions` record, CRC and name (a
+/// leading `.` dropped, as libkmod does), in file order.
+pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
+    with_image(path, limits, |elf| {
+        let mut out = Vec::new();
+        let Some(section) = tables(elf).versions else {
+            return non_empty(out, path);
+        };
+        if section.data.len() % MODVERSION_SIZE != 0 {
+            return Err(ExportsError::BadVersions {
+                path: path.to_string(),
+            });
+        }
+        let crc_len = match elf.ident().class {
+            crate::module::ElfClass::Elf32 => 4,
+            crate::module::ElfClass::Elf64 => 8,
+        };
+        for (i, rec) in section.data.chunks_exact(MODVERSION_SIZE).enumerate() {
+            let off = section.offset + (i * MODVERSION_SIZE) as u64;
+            let crc = elf.word_at(off).unwrap_or(0);
+            let field = &rec[crc_len..];
+            let name = &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())];
+            let name = name.strip_prefix(b".").unwrap_or(name);
+            crc_line(&mut out, crc, name);
+        }
+        non_empty(out, path)
+    })
+}

@@ -1,0 +1,182 @@
+//! The read-only rest of kmod's modprobe and the version lines of kmod's
+//! tools: `modprobe -c` ([`showconfig`]), `--show-exports` and
+//! `--dump-modversions` ([`exports`]), `-V`.
+
+use crate::kmod::KmodVersion;
+
+/// What kmod's tools print for `-V`/`--version`, for the kmod kmodtree
+/// reproduces: `kmod version N` and the feature line, which scripts
+/// parse. `zlib`: whether `.ko.gz` modules are read.
+pub fn version_text(kmod: KmodVersion, zlib: bool) -> String {
+    let z = if zlib { '+' } else { '-' };
+    match kmod {
+        KmodVersion::V34 => format!("kmod version 34.2\n+ZSTD +XZ {z}ZLIB +OPENSSL\n"),
+        KmodVersion::V30 => {
+            format!("kmod version 30\n+ZSTD +XZ {z}ZLIB +LIBCRYPTO -EXPERIMENTAL\n")
+        }
+    }
+}
+
+pub mod exports;
+pub mod showconfig;
+
+use crate::closure::show_depends::{ModprobeOptions, RunOutcome};
+use crate::closure::{LookupError, Message, MessageLevel, Resolver};
+use crate::module::Limits;
+
+/// What a read-only `modprobe` run does, by kmod's precedence when
+/// several are asked for: `-c`, `--dump-modversions`, `--show-exports`,
+/// `-r`, then the module arguments (`-R`, `-D`, or loading).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ShowConfig,
+    DumpModversions,
+    ShowExports,
+    /// `-r`: refused.
+    Remove,
+    /// `-R`: print the names the arguments resolve to.
+    ResolveAlias,
+    /// `-D`: print what loading would do.
+    ShowDepends,
+    /// Plain `modprobe MODULE`: refused.
+    Load,
+}
+
+/// A parsed read-only `modprobe` command line.
+#[derive(Clone, Debug)]
+pub struct ModprobeRun {
+    pub tree: ModprobeOptions,
+    pub action: Action,
+    /// `-a`: every argument is a module (else the first is the module
+    /// and the rest its parameters).
+    pub all: bool,
+    /// `-q`: no messages once the configuration is read.
+    pub quiet: bool,
+    pub args: Vec<Vec<u8>>,
+    pub kmod: KmodVersion,
+    pub limits: Limits,
+}
+
+fn fail(outcome: &mut RunOutcome, level: MessageLevel, text: String) {
+    outcome.messages.push(Message::modprobe(level, text));
+    outcome.exit_code = 1;
+}
+
+/// Runs a read-only modprobe command: kmod's stdout, messages and status.
+pub fn run(r: &ModprobeRun) -> RunOutcome {
+    let mut outcome = RunOutcome::default();
+    if r.action != Action::ShowConfig && r.args.is_empty() {
+        fail(
+            &mut outcome,
+            MessageLevel::Error,
+            "missing parameters. See -h.".into(),
+        );
+        return outcome;
+    }
+    match r.action {
+        Action::Remove => {
+            fail(
+                &mut outcome,
+                MessageLevel::Error,
+                "kmodtree's modprobe is read-only: it does not remove modules".into(),
+            );
+            return outcome;
+        }
+        Action::Load => {
+            fail(
+                &mut outcome,
+                MessageLevel::Error,
+                "kmodtree's modprobe is read-only: it does not load modules \
+                 (use --show-depends or --resolve-alias)"
+                    .into(),
+            );
+            return outcome;
+        }
+        Action::ShowExports | Action::DumpModversions => {
+            file_symbols(r, &mut outcome);
+            return quieted(r, outcome, 0);
+        }
+        _ => {}
+    }
+    let (indexes, config) = r.tree.load(&mut outcome.messages);
+    let kept = outcome.messages.len();
+    if r.action == Action::ShowConfig {
+        outcome.stdout = showconfig::show_config(&config, &indexes, r.kmod);
+        return outcome;
+    }
+    let mut resolver = Resolver::new(&indexes, &config);
+    let (targets, extra) = if r.all {
+        (&r.args[..], None)
+    } else {
+        let extra = (r.args.len() > 1).then(|| r.args[1..].join(&b' '));
+        (&r.args[..1], extra)
+    };
+    for t in targets {
+        let res = match r.action {
+            Action::ResolveAlias => resolver.module_names_matching(t).map(|names| {
+                names
+                    .into_iter()
+                    .flat_map(|mut n| {
+                        n.push(b'\n');
+                        n
+                    })
+                    .collect::<Vec<u8>>()
+            }),
+            _ => resolver
+                .module_load_actions_with(t, r.tree.ignore_commands, extra.as_deref())
+                .map(|actions| actions.iter().flat_map(|a| a.render()).collect()),
+        };
+        outcome.messages.extend(resolver.take_messages());
+        match res {
+            Ok(text) => outcome.stdout.extend(text),
+            Err(e) => {
+                // modprobe logs at FATAL, or at WARNING with -a.
+                let level = if r.all {
+                    MessageLevel::Warning
+                } else {
+                    MessageLevel::Fatal
+                };
+                let text = match &e {
+                    LookupError::NotFound { .. } | LookupError::BadPath { .. } => e.to_string(),
+                };
+                fail(&mut outcome, level, text);
+            }
+        }
+    }
+    quieted(r, outcome, kept)
+}
+
+/// With `-q`, drops the messages after the first `kept` ones.
+fn quieted(r: &ModprobeRun, mut outcome: RunOutcome, kept: usize) -> RunOutcome {
+    if r.quiet {
+        outcome.messages.truncate(kept);
+    }
+    outcome
+}
+
+/// `--show-exports FILE` / `--dump-modversions FILE` (FILE: the first
+/// argument).
+fn file_symbols(r: &ModprobeRun, outcome: &mut RunOutcome) {
+    let path = String::from_utf8_lossy(&r.args[0]).into_owned();
+    if std::fs::metadata(&path).is_err() {
+        fail(
+            outcome,
+            MessageLevel::Fatal,
+            format!("Module {path} not found."),
+        );
+        return;
+    }
+    let (result, what) = if r.action == Action::ShowExports {
+        (exports::show_exports(&path, &r.limits), "symbols")
+    } else {
+        (exports::dump_modversions(&path, &r.limits), "modversions")
+    };
+    match result {
+        Ok(text) => outcome.stdout = text,
+        Err(e) => fail(
+            outcome,
+            MessageLevel::Fatal,
+            format!("could not get {what} of {path}: {}", e.strerror(r.kmod)),
+        ),
+    }
+}
