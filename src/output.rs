@@ -58,6 +58,8 @@ fn remove_stale_temps(dir: &Utf8Path, name: &str) {
 /// environment, the process kills itself with SIGKILL at the Nth fault
 /// point of the writing stage (part of a temporary written, a temporary
 /// complete, a rename done). Without the variable this does nothing.
+/// Compiled only with the `failpoints` feature; without it, a no-op.
+#[cfg(feature = "failpoints")]
 fn fault_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
@@ -77,6 +79,9 @@ fn fault_point() {
         }
     }
 }
+
+#[cfg(not(feature = "failpoints"))]
+fn fault_point() {}
 
 /// A temporary being written: the fault point "part of the content
 /// written" comes after the first write that reaches the file (so once per
