@@ -66,7 +66,7 @@ impl DiffReport {
 }
 
 fn show(b: &[u8]) -> String {
-    super::esc::encode(b)
+    crate::kmod::esc::encode(b)
 }
 
 /// Pushes `items` under a heading, at most `limit` of them.
