@@ -198,7 +198,7 @@ fn detail(out: &mut [Difference], line: String) {
 }
 
 fn show(b: &[u8]) -> String {
-    super::esc::encode(b)
+    crate::kmod::esc::encode(b)
 }
 
 /// Compares two sides.

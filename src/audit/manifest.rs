@@ -9,10 +9,10 @@
 //! nothing depends on where DIR is, so identical trees give identical
 //! manifests.
 
-use super::cache::hex;
-use super::esc::Esc;
 use super::AuditError;
+use crate::depmod::cache::hex;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
+use crate::kmod::esc::Esc;
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use crate::tree::walk::Suffixes;
@@ -444,7 +444,7 @@ impl Manifest {
             let v = m
                 .vermagic
                 .as_ref()
-                .map(|v| super::esc::encode(&v.0))
+                .map(|v| crate::kmod::esc::encode(&v.0))
                 .unwrap_or_else(|| "(none)".into());
             *vermagics.entry(v).or_default() += 1;
         }

@@ -4,9 +4,7 @@
 //! loadable ([`verify`](mod@verify)), and the metadata cache behind
 //! `depmod --manifest` ([`cache`]).
 
-pub mod cache;
 pub mod diff;
-pub mod esc;
 pub mod manifest;
 pub mod verify;
 

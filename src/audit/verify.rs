@@ -312,7 +312,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             best.map(|(v, _)| v.to_vec())
         }
     };
-    report.kernel_vermagic = kernel_vermagic.as_ref().map(|v| super::esc::encode(v));
+    report.kernel_vermagic = kernel_vermagic
+        .as_ref()
+        .map(|v| crate::kmod::esc::encode(v));
     if kernel_vermagic.is_none() {
         report
             .notes
@@ -342,8 +344,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 Some(v) if v == k => {}
                 Some(v) => problems.push(format!(
                     "vermagic {:?} differs from the kernel's {:?}",
-                    super::esc::encode(v),
-                    super::esc::encode(k)
+                    crate::kmod::esc::encode(v),
+                    crate::kmod::esc::encode(k)
                 )),
                 None if m.error.is_none() => problems.push("no vermagic".into()),
                 None => {}
@@ -353,7 +355,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",
-                    super::esc::encode(imp.name)
+                    crate::kmod::esc::encode(imp.name)
                 )),
                 Some(s) if check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
@@ -362,7 +364,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     };
                     problems.push(format!(
                         "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
-                        super::esc::encode(imp.name),
+                        crate::kmod::esc::encode(imp.name),
                         imp.crc,
                         s.crc
                     ));

@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache;
 mod error;
 mod read;
 
@@ -34,7 +35,6 @@ pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
 pub use read::{read_modules, read_modules_with_progress, LoadedModule, LoadedTree};
 
-use crate::audit::cache::{self, CacheError, CacheStats};
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
 use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions};
@@ -42,6 +42,7 @@ use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, Config};
+use cache::{CacheError, CacheStats};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::path::{Path, PathBuf};
 

@@ -64,7 +64,7 @@ impl FileStamp {
 
 /// What the cache records of a module: a [`LoadedModule`] (without
 /// errors: modules with one are never cached). Byte strings are escaped (see
-/// [`crate::audit::esc`]).
+/// [`crate::kmod::esc`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedModule {
     #[serde(with = "crate::module::symbol_list::as_escaped_strings", default)]
@@ -77,7 +77,7 @@ pub struct CachedModule {
     pub exports: SymbolList,
     #[serde(with = "crate::module::symbol_list::as_imports", default)]
     pub imports: SymbolList,
-    #[serde(with = "crate::audit::esc::opt", default)]
+    #[serde(with = "crate::kmod::esc::opt", default)]
     pub vermagic: Option<Vec<u8>>,
 }
 
