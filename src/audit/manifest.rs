@@ -265,7 +265,7 @@ pub fn audit_tree_with_progress(
             _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {
                 return Err(AuditError::NonUtf8(e.path().to_path_buf()))
             }
-            _ => skipped.push(super::esc::encode(rel_bytes.as_encoded_bytes())),
+            _ => skipped.push(crate::kmod::esc::encode(rel_bytes.as_encoded_bytes())),
         }
     }
     for name in ["build", "source"] {

@@ -1,11 +1,11 @@
 //! The JSON documents commands print for scripts (`--json`), each with
 //! `"version": 1`. docs/json.md describes every shape; byte strings that
 //! may not be UTF-8 (module names, paths, options) use the manifest's
-//! `%XX` encoding ([`kmodtree::audit::esc`]).
+//! `%XX` encoding ([`kmodtree::kmod::esc`]).
 
-use kmodtree::audit::esc::encode;
 use kmodtree::audit::{DiffReport, VerifyReport};
 use kmodtree::closure::{ClosureReport, ProbeAction, TargetActions};
+use kmodtree::kmod::esc::encode;
 use serde_json::{json, Value};
 use std::path::Path;
 
