@@ -5,7 +5,9 @@
 //! `cargo run --release --example demo [OUT]` (default OUT:
 //! `target/example-tree`).
 
-#[path = "../tests/common/elf.rs"]
+// The test suite's module builder; the demo needs only part of it.
+#[path = "../tests/testsuite/common/elf.rs"]
+#[allow(dead_code)]
 mod elf;
 
 use elf::ModuleSpec;

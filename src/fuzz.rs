@@ -1,10 +1,10 @@
 //! Entry points for fuzzing: one function per parser of untrusted input.
 //!
 //! The libFuzzer targets in `fuzz/fuzz_targets/` are one-line wrappers
-//! around these, and `tests/fuzz_corpus.rs` runs the same functions over
-//! the seed inputs and every crash reproducer kept in `fuzz/regressions/`,
-//! so a machine without a nightly toolchain still checks them with plain
-//! `cargo test`.
+//! around these, and `tests/testsuite/fuzz_corpus.rs` runs the same
+//! functions over the seed inputs and every crash reproducer kept in
+//! `fuzz/regressions/`, so a machine without a nightly toolchain still
+//! checks them with plain `cargo test`.
 //!
 //! Each function must return normally for any input: a panic, an
 //! out-of-memory or a hang is a bug. Outputs are only checked for internal

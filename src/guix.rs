@@ -20,9 +20,9 @@
 //! module without `.modinfo` has no name and no aliases, a modinfo entry
 //! without `=` is ignored, a missing module is a [`GuixError`].
 
+use crate::kmod::absolute_clean;
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
-use crate::union::{absolute_file_name, UnionError};
 use camino::Utf8Path;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -70,8 +70,8 @@ pub enum GuixError {
     },
     #[error(transparent)]
     Write(#[from] crate::output::WriteError),
-    #[error(transparent)]
-    Output(#[from] UnionError),
+    #[error("output '{}' already exists", .0.display())]
+    OutputExists(PathBuf),
 }
 
 impl GuixError {
@@ -712,9 +712,9 @@ pub fn flat_module_directory(
     requested: &[String],
     opts: &FlatOptions,
 ) -> Result<FlatReport, GuixError> {
-    let out = absolute_file_name(out);
+    let out = absolute_clean(out);
     if fs::symlink_metadata(&out).is_ok() {
-        return Err(UnionError::OutputExists(out).into());
+        return Err(GuixError::OutputExists(out));
     }
     let named_dir = out
         .to_str()
@@ -846,7 +846,7 @@ pub fn flat_module_directory(
     })();
     result?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {
-        return Err(UnionError::OutputExists(out).into());
+        return Err(GuixError::OutputExists(out));
     }
     tmp.rename_to(&out)
         .at(&out)

@@ -37,6 +37,7 @@ pub mod modinfo_names;
 pub mod modprobe;
 pub mod module;
 pub mod output;
+pub mod progress;
 pub mod render;
 pub mod resolve;
 pub mod tree;

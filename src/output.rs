@@ -29,6 +29,8 @@ pub struct WriteError {
 /// environment, the process kills itself with SIGKILL at the Nth fault
 /// point of the writing stage (part of a temporary written, a temporary
 /// complete, a rename done). Without the variable this does nothing.
+/// Compiled only with the `failpoints` feature; without it, a no-op.
+#[cfg(feature = "failpoints")]
 fn fault_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
@@ -48,6 +50,9 @@ fn fault_point() {
         }
     }
 }
+
+#[cfg(not(feature = "failpoints"))]
+fn fault_point() {}
 
 /// A temporary being written: the fault point "part of the content
 /// written" comes after the first write that reaches the file (so once per

@@ -20,7 +20,7 @@
 //!   end; on failure nothing is left behind.
 
 use crate::depmod::{Depmod, KernelSymbols};
-use crate::kmod::{strerror, Diagnostic, IoError, IoResultExt};
+use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};
 use crate::output::scratch::Scratch;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -134,15 +134,6 @@ impl UnionError {
 /// (`%harmless-collisions` in `(guix build union)`).
 const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", "ld.so.cache"];
 
-/// `path` made absolute by prefixing the working directory, without
-/// resolving anything (the names written into symlinks).
-pub fn absolute_file_name(path: &Path) -> PathBuf {
-    crate::kmod::absolute(path)
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
-}
-
 /// The temporary sibling in which `out` is built (created, empty, locked;
 /// removed when dropped), after removing the abandoned ones of killed runs.
 fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
@@ -173,7 +164,7 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
     let mut seen = Vec::new();
     let mut result = Vec::new();
     for input in inputs {
-        let abs = absolute_file_name(input);
+        let abs = absolute_clean(input);
         if seen.contains(&abs) {
             continue;
         }
@@ -208,7 +199,7 @@ pub fn union_build(
     inputs: &[PathBuf],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
-    let out = absolute_file_name(out);
+    let out = absolute_clean(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
     let result = union_into(tmp.path(), &inputs, opts);
@@ -573,7 +564,7 @@ pub fn make_module_directory(
         }
         _ => return Err(ModuleDirectoryError::InconsistentVersions(versions)),
     }
-    let out = absolute_file_name(out);
+    let out = absolute_clean(out);
     let checked = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();

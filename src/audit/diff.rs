@@ -53,32 +53,152 @@ impl Default for DiffOptions {
     }
 }
 
-/// The differences, as readable lines (empty: identical).
+/// What kind of difference an entry is, most important first: the order
+/// in which [`DiffReport::lines`] lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiffKind {
+    /// A module file only in the new side.
+    ModuleAdded,
+    /// A module file only in the old side.
+    ModuleRemoved,
+    /// A module whose metadata (modinfo, exports, imports) changed.
+    ModuleChanged,
+    /// A database added, removed, or whose entries changed.
+    DatabaseChanged,
+    /// Another file (depmod's inputs, anything else) added, removed or
+    /// changed.
+    FileChanged,
+    /// A module whose bytes changed but not its metadata (recompressed,
+    /// re-signed).
+    ModuleRepacked,
+    /// A database whose entries are the same, written in another layout.
+    LayoutOnly,
+    /// A file that is a link to elsewhere (or no longer a link).
+    LinkOnly,
+}
+
+impl DiffKind {
+    /// The name JSON gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiffKind::ModuleAdded => "module-added",
+            DiffKind::ModuleRemoved => "module-removed",
+            DiffKind::ModuleChanged => "module-changed",
+            DiffKind::DatabaseChanged => "database-changed",
+            DiffKind::FileChanged => "file-changed",
+            DiffKind::ModuleRepacked => "module-repacked",
+            DiffKind::LayoutOnly => "layout-only",
+            DiffKind::LinkOnly => "link-only",
+        }
+    }
+}
+
+/// One difference: a file's, with its explanation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub kind: DiffKind,
+    /// The file, relative to the tree.
+    pub path: String,
+    /// One line saying what differs (`module added: PATH (NAME)`).
+    pub line: String,
+    /// Its itemised changes (`modinfo name: now …`, `... and 3 more`).
+    pub details: Vec<String>,
+}
+
+/// The differences, in path order (empty: identical).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiffReport {
-    pub lines: Vec<String>,
+    pub entries: Vec<Difference>,
 }
 
 impl DiffReport {
     pub fn identical(&self) -> bool {
-        self.lines.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Readable lines, most important kinds first (paths in order within
+    /// a kind), details indented under their entry. Unless `verbose`,
+    /// layout-only and link-only differences are one counted line each.
+    pub fn lines(&self, verbose: bool) -> Vec<String> {
+        let mut entries: Vec<&Difference> = self.entries.iter().collect();
+        entries.sort_by_key(|e| e.kind);
+        let mut out = Vec::new();
+        for e in &entries {
+            if !verbose && matches!(e.kind, DiffKind::LayoutOnly | DiffKind::LinkOnly) {
+                continue;
+            }
+            out.push(e.line.clone());
+            out.extend(e.details.iter().map(|d| format!("    {d}")));
+        }
+        if !verbose {
+            let count = |kind| entries.iter().filter(|e| e.kind == kind).count();
+            let layouts: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| e.kind == DiffKind::LayoutOnly)
+                .filter_map(|e| e.line.rsplit_once(" layout (").map(|(_, l)| l))
+                .collect();
+            match (count(DiffKind::LayoutOnly), layouts.len()) {
+                (0, _) => {}
+                (n, 1) => out.push(format!(
+                    "{n} database{} differ only in layout ({}; --verbose lists them",
+                    plural(n),
+                    layouts.first().copied().unwrap_or_default()
+                )),
+                (n, _) => out.push(format!(
+                    "{n} database{} differ only in layout (--verbose lists them)",
+                    plural(n)
+                )),
+            }
+            let n = count(DiffKind::LinkOnly);
+            if n > 0 {
+                out.push(format!(
+                    "{n} file{} differ only as links (--verbose lists them)",
+                    plural(n)
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Adds an entry.
+fn entry(out: &mut Vec<Difference>, kind: DiffKind, path: &str, line: String) {
+    out.push(Difference {
+        kind,
+        path: path.to_owned(),
+        line,
+        details: Vec::new(),
+    });
+}
+
+/// Adds `items` to the last entry's details, at most `limit` of them.
+fn push_items(out: &mut [Difference], items: Vec<String>, limit: usize) {
+    let Some(last) = out.last_mut() else { return };
+    let n = items.len();
+    let shown = if limit == 0 { n } else { n.min(limit) };
+    last.details.extend(items.into_iter().take(shown));
+    if shown < n {
+        last.details.push(format!("... and {} more", n - shown));
+    }
+}
+
+/// Adds one detail to the last entry.
+fn detail(out: &mut [Difference], line: String) {
+    if let Some(last) = out.last_mut() {
+        last.details.push(line);
     }
 }
 
 fn show(b: &[u8]) -> String {
-    super::esc::encode(b)
-}
-
-/// Pushes `items` under a heading, at most `limit` of them.
-fn push_items(out: &mut Vec<String>, items: Vec<String>, limit: usize) {
-    let n = items.len();
-    let shown = if limit == 0 { n } else { n.min(limit) };
-    for i in items.into_iter().take(shown) {
-        out.push(format!("    {i}"));
-    }
-    if shown < n {
-        out.push(format!("    ... and {} more", n - shown));
-    }
+    crate::kmod::esc::encode(b)
 }
 
 /// Compares two sides.
@@ -125,18 +245,33 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
                     .get(p)
                     .map(|m| format!(" ({})", m.name))
                     .unwrap_or_default();
-                out.push(format!("{kind_name} removed: {p}{extra}"));
+                let what = match kind {
+                    FileKind::Module => DiffKind::ModuleRemoved,
+                    FileKind::Database => DiffKind::DatabaseChanged,
+                    _ => DiffKind::FileChanged,
+                };
+                entry(
+                    &mut out,
+                    what,
+                    p,
+                    format!("{kind_name} removed: {p}{extra}"),
+                );
             }
             (None, Some(_)) => {
                 let extra = mods_b
                     .get(p)
                     .map(|m| format!(" ({})", m.name))
                     .unwrap_or_default();
-                out.push(format!("{kind_name} added: {p}{extra}"));
+                let what = match kind {
+                    FileKind::Module => DiffKind::ModuleAdded,
+                    FileKind::Database => DiffKind::DatabaseChanged,
+                    _ => DiffKind::FileChanged,
+                };
+                entry(&mut out, what, p, format!("{kind_name} added: {p}{extra}"));
             }
             (Some(fa), Some(fb)) => {
                 if fa.link != fb.link {
-                    out.push(format!(
+                    let line = format!(
                         "{p}: link → {}, was → {}{}",
                         fb.link.as_deref().unwrap_or("(not a link)"),
                         fa.link.as_deref().unwrap_or("(not a link)"),
@@ -145,7 +280,8 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
                         } else {
                             ""
                         }
-                    ));
+                    );
+                    entry(&mut out, DiffKind::LinkOnly, p, line);
                 }
                 if fa.sha256 == fb.sha256 {
                     continue;
@@ -153,16 +289,18 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
                 match kind {
                     FileKind::Module => diff_module(p, a, b, &mods_a, &mods_b, opts, &mut out)?,
                     FileKind::Database => diff_database(p, a, b, opts, &mut out)?,
-                    _ => out.push(format!(
-                        "{kind_name} changed: {p} ({} → {} bytes)",
-                        fa.size, fb.size
-                    )),
+                    _ => entry(
+                        &mut out,
+                        DiffKind::FileChanged,
+                        p,
+                        format!("{kind_name} changed: {p} ({} → {} bytes)", fa.size, fb.size),
+                    ),
                 }
             }
             (None, None) => {}
         }
     }
-    Ok(DiffReport { lines: out })
+    Ok(DiffReport { entries: out })
 }
 
 /// Why a module of a tree could not be compared; printed under the
@@ -195,10 +333,15 @@ fn diff_module(
     mods_a: &BTreeMap<&str, &ModuleRecord>,
     mods_b: &BTreeMap<&str, &ModuleRecord>,
     opts: &DiffOptions,
-    out: &mut Vec<String>,
+    out: &mut Vec<Difference>,
 ) -> Result<(), AuditError> {
     let (Some(ma), Some(mb)) = (mods_a.get(p), mods_b.get(p)) else {
-        out.push(format!("module changed: {p}"));
+        entry(
+            out,
+            DiffKind::ModuleChanged,
+            p,
+            format!("module changed: {p}"),
+        );
         return Ok(());
     };
     if ma.meta_sha256 == mb.meta_sha256 {
@@ -211,7 +354,12 @@ fn diff_module(
             _ if ma.signed != mb.signed => "signature added or removed".to_string(),
             _ => "recompressed or re-signed".to_string(),
         };
-        out.push(format!("module changed: {p}: metadata identical ({how})"));
+        entry(
+            out,
+            DiffKind::ModuleRepacked,
+            p,
+            format!("module changed: {p}: metadata identical ({how})"),
+        );
         return Ok(());
     }
     let mut parts = Vec::new();
@@ -224,17 +372,21 @@ fn diff_module(
     if ma.imports_sha256 != mb.imports_sha256 {
         parts.push("imports");
     }
-    out.push(format!(
-        "module changed: {p} ({}): {}",
-        mb.name,
-        parts.join(", ")
-    ));
+    entry(
+        out,
+        DiffKind::ModuleChanged,
+        p,
+        format!("module changed: {p} ({}): {}", mb.name, parts.join(", ")),
+    );
     if ma.vermagic != mb.vermagic {
-        out.push(format!(
-            "    vermagic now {:?}, was {:?}",
-            mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
-            ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
-        ));
+        detail(
+            out,
+            format!(
+                "vermagic now {:?}, was {:?}",
+                mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
+                ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
+            ),
+        );
     }
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return Ok(());
@@ -246,7 +398,7 @@ fn diff_module(
         (Ok(x), Ok(y)) => (x, y),
         (x, y) => {
             for e in [x.err(), y.err()].into_iter().flatten() {
-                out.push(format!("    unreadable: {e}"));
+                detail(out, format!("unreadable: {e}"));
             }
             return Ok(());
         }
@@ -344,26 +496,41 @@ fn diff_database(
     a: &Side,
     b: &Side,
     opts: &DiffOptions,
-    out: &mut Vec<String>,
+    out: &mut Vec<Difference>,
 ) -> Result<(), AuditError> {
     let da = a.manifest.databases.iter().find(|d| d.path == p);
     let db = b.manifest.databases.iter().find(|d| d.path == p);
     let (Some(da), Some(db)) = (da, db) else {
-        out.push(format!("database changed: {p}"));
+        entry(
+            out,
+            DiffKind::DatabaseChanged,
+            p,
+            format!("database changed: {p}"),
+        );
         return Ok(());
     };
     if da.content_sha256 == db.content_sha256 && da.error.is_none() && db.error.is_none() {
-        out.push(format!(
-            "database changed: {p}: differs only in layout ({} → {})",
-            layout_label(da.layout.as_deref()),
-            layout_label(db.layout.as_deref())
-        ));
+        entry(
+            out,
+            DiffKind::LayoutOnly,
+            p,
+            format!(
+                "database changed: {p}: differs only in layout ({} → {})",
+                layout_label(da.layout.as_deref()),
+                layout_label(db.layout.as_deref())
+            ),
+        );
         return Ok(());
     }
-    out.push(format!(
-        "database changed: {p} ({} → {} entries)",
-        da.entries, db.entries
-    ));
+    entry(
+        out,
+        DiffKind::DatabaseChanged,
+        p,
+        format!(
+            "database changed: {p} ({} → {} entries)",
+            da.entries, db.entries
+        ),
+    );
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return Ok(());
     };

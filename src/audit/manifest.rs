@@ -9,10 +9,10 @@
 //! nothing depends on where DIR is, so identical trees give identical
 //! manifests.
 
-use super::cache::hex;
-use super::esc::Esc;
 use super::AuditError;
+use crate::depmod::cache::hex;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
+use crate::kmod::esc::Esc;
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use crate::tree::walk::Suffixes;
@@ -111,6 +111,11 @@ pub struct Manifest {
     pub files: Vec<FileRecord>,
     pub modules: Vec<ModuleRecord>,
     pub databases: Vec<DatabaseRecord>,
+    /// Files that are not modules and whose path (or link target) is not
+    /// UTF-8: left out of the manifest, their paths `%XX`-encoded
+    /// ([`super::esc`]). Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// The layout's name as written in manifests.
@@ -207,6 +212,16 @@ pub fn audit_tree(
     jobs: Option<usize>,
     limits: &Limits,
 ) -> Result<Manifest, AuditError> {
+    audit_tree_with_progress(dir, jobs, limits, &crate::progress::Silent)
+}
+
+/// [`audit_tree`], reporting each file hashed to `progress`.
+pub fn audit_tree_with_progress(
+    dir: &Path,
+    jobs: Option<usize>,
+    limits: &Limits,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Manifest, AuditError> {
     let suffixes = Suffixes::default();
     let meta = std::fs::metadata(dir).at(dir)?;
     if !meta.is_dir() {
@@ -214,6 +229,7 @@ pub fn audit_tree(
     }
     // (relative path, absolute path, link target, followed)
     let mut found: Vec<(String, PathBuf, Option<String>, bool)> = Vec::new();
+    let mut skipped = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
@@ -231,14 +247,26 @@ pub fn audit_tree(
         if e.file_type().is_dir() {
             continue;
         }
-        let rel = relative(dir, e.path())?;
+        let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
         let link = if e.path_is_symlink() {
             let t = std::fs::read_link(e.path()).at(e.path())?;
-            Some(utf8(e.path(), t.as_os_str())?)
+            Some(t)
         } else {
             None
         };
-        found.push((rel, e.path().to_path_buf(), link, true));
+        let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
+        match (rel_bytes.to_str(), link_utf8) {
+            (Some(rel), None) => found.push((rel.to_string(), e.path().to_path_buf(), None, true)),
+            (Some(rel), Some(Some(t))) => {
+                found.push((rel.to_string(), e.path().to_path_buf(), Some(t), true))
+            }
+            // Not UTF-8: a module is an error (the manifest cannot name
+            // it), another file is skipped and reported.
+            _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {
+                return Err(AuditError::NonUtf8(e.path().to_path_buf()))
+            }
+            _ => skipped.push(crate::kmod::esc::encode(rel_bytes.as_encoded_bytes())),
+        }
     }
     for name in ["build", "source"] {
         let p = dir.join(name);
@@ -264,6 +292,7 @@ pub fn audit_tree(
     let work = || {
         found
             .par_iter()
+            .inspect(|_| progress.advance(1))
             .map(|(rel, abs, link, followed)| -> Result<Done, AuditError> {
                 if !followed {
                     let t = link.clone().unwrap_or_default();
@@ -332,7 +361,10 @@ pub fn audit_tree(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    let done = crate::jobs::run_with_jobs(jobs, work)?;
+    progress.start("hashing files", found.len() as u64);
+    let done = crate::jobs::run_with_jobs(jobs, work);
+    progress.finish();
+    let done = done?;
     let mut m = Manifest {
         format: MANIFEST_FORMAT,
         kind: MANIFEST_KIND.into(),
@@ -340,6 +372,7 @@ pub fn audit_tree(
         files: Vec::new(),
         modules: Vec::new(),
         databases: Vec::new(),
+        skipped,
     };
     for d in done {
         m.files.push(d.file);
@@ -353,11 +386,6 @@ fn utf8(path: &Path, s: &std::ffi::OsStr) -> Result<String, AuditError> {
     s.to_str()
         .map(str::to_string)
         .ok_or_else(|| AuditError::NonUtf8(path.to_path_buf()))
-}
-
-fn relative(dir: &Path, p: &Path) -> Result<String, AuditError> {
-    let rel = p.strip_prefix(dir).unwrap_or(p);
-    utf8(p, rel.as_os_str())
 }
 
 impl Manifest {
@@ -404,12 +432,19 @@ impl Manifest {
             count(FileKind::Other),
             count(FileKind::Link),
         );
+        if let Some(first) = self.skipped.first() {
+            let _ = writeln!(
+                s,
+                "  skipped: {} non-module files whose names are not UTF-8 (e.g. {first})",
+                self.skipped.len()
+            );
+        }
         let mut vermagics: BTreeMap<String, usize> = BTreeMap::new();
         for m in &self.modules {
             let v = m
                 .vermagic
                 .as_ref()
-                .map(|v| super::esc::encode(&v.0))
+                .map(|v| crate::kmod::esc::encode(&v.0))
                 .unwrap_or_else(|| "(none)".into());
             *vermagics.entry(v).or_default() += 1;
         }

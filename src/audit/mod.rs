@@ -4,14 +4,12 @@
 //! loadable ([`verify`](mod@verify)), and the metadata cache behind
 //! `depmod --manifest` ([`cache`]).
 
-pub mod cache;
 pub mod diff;
-pub mod esc;
 pub mod manifest;
 pub mod verify;
 
-pub use diff::{diff, load_side, DiffOptions, DiffReport, Side};
-pub use manifest::{audit_tree, Manifest};
+pub use diff::{diff, load_side, DiffKind, DiffOptions, DiffReport, Difference, Side};
+pub use manifest::{audit_tree, audit_tree_with_progress, Manifest};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
 use crate::kmod::IoError;

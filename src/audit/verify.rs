@@ -36,6 +36,8 @@ pub struct VerifyOptions {
     /// Most itemised differences per database (0: no limit).
     pub limit: usize,
     pub without_zlib: bool,
+    /// Told of each module read.
+    pub progress: crate::progress::ProgressHook,
 }
 
 /// One database that is not what depmod would write.
@@ -140,6 +142,29 @@ pub fn written_by(dir: &std::path::Path) -> Option<(KmodVersion, &'static str)> 
         .then_some((KmodVersion::V34, "modules.weakdep"))
 }
 
+/// Whether `disk`, the content of database `name` in `dir`, is what
+/// Guix's `modules.alias` or `modules.devname` writer gives for `dir` (a
+/// directory with Guix's `modules.name`). `guix` caches the rendering.
+fn guix_wrote(
+    dir: &str,
+    name: &str,
+    disk: &[u8],
+    guix: &mut Option<Option<crate::guix::GuixDatabases>>,
+    jobs: Option<usize>,
+) -> bool {
+    if !matches!(name, "modules.alias" | "modules.devname")
+        || !std::path::Path::new(dir).join("modules.name").is_file()
+    {
+        return false;
+    }
+    let dbs = guix.get_or_insert_with(|| crate::guix::guix_databases(dir, dir, jobs).ok());
+    match dbs {
+        Some(d) if name == "modules.alias" => d.alias == disk,
+        Some(d) => d.devname == disk,
+        None => false,
+    }
+}
+
 /// Verifies a tree.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let moddir = format!(
@@ -170,6 +195,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         .config(config)
         .kernel_symbols(kernel_symbols)
         .jobs(opts.jobs)
+        .progress(opts.progress.clone())
         .kmod_version(kmod)
         .suffixes(crate::tree::walk::Suffixes {
             gzip: !opts.without_zlib,
@@ -207,6 +233,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     }
 
     // Databases.
+    let mut guix = None;
     for (name, bytes) in &files {
         let path = format!("{dir}/{name}");
         match std::fs::read(&path) {
@@ -219,6 +246,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             }
             Err(e) => return Err(crate::kmod::IoError::new(&path, e).into()),
             Ok(disk) if disk == *bytes => {}
+            Ok(disk) if guix_wrote(dir.as_str(), name, &disk, &mut guix, opts.jobs) => {
+                report.notes.push(format!(
+                    "{name}: written by Guix (kmodtree guix-db or Guix's \
+                     make-linux-module-directory: modules.name is there), fresh as Guix writes it"
+                ));
+            }
             Ok(disk) => {
                 let items = database_changes(name, &disk, bytes);
                 let layout_only = name.ends_with(".bin")
@@ -279,7 +312,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             best.map(|(v, _)| v.to_vec())
         }
     };
-    report.kernel_vermagic = kernel_vermagic.as_ref().map(|v| super::esc::encode(v));
+    report.kernel_vermagic = kernel_vermagic
+        .as_ref()
+        .map(|v| crate::kmod::esc::encode(v));
     if kernel_vermagic.is_none() {
         report
             .notes
@@ -309,8 +344,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 Some(v) if v == k => {}
                 Some(v) => problems.push(format!(
                     "vermagic {:?} differs from the kernel's {:?}",
-                    super::esc::encode(v),
-                    super::esc::encode(k)
+                    crate::kmod::esc::encode(v),
+                    crate::kmod::esc::encode(k)
                 )),
                 None if m.error.is_none() => problems.push("no vermagic".into()),
                 None => {}
@@ -320,7 +355,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             match table.find(imp.name) {
                 None if kernel_known && !imp.weak => problems.push(format!(
                     "needs unknown symbol {}",
-                    super::esc::encode(imp.name)
+                    crate::kmod::esc::encode(imp.name)
                 )),
                 Some(s) if check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
@@ -329,7 +364,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     };
                     problems.push(format!(
                         "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
-                        super::esc::encode(imp.name),
+                        crate::kmod::esc::encode(imp.name),
                         imp.crc,
                         s.crc
                     ));

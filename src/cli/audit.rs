@@ -22,13 +22,22 @@ pub struct AuditArgs {
     #[arg(long = "json")]
     json: bool,
     #[command(flatten)]
+    progress: super::progress::ProgressArgs,
+    #[command(flatten)]
     jobs: Jobs,
     /// The directory (usually lib/modules/VERSION)
     dir: PathBuf,
 }
 
 pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
-    match audit::audit_tree(&args.dir, args.jobs.jobs, &Limits::default()) {
+    let progress = args.progress.hook();
+    let manifest = audit::audit_tree_with_progress(
+        &args.dir,
+        args.jobs.jobs,
+        &Limits::default(),
+        progress.get(),
+    );
+    match manifest {
         Ok(m) => {
             if args.json {
                 io.out("the manifest", m.to_json().as_bytes())?;
@@ -47,6 +56,12 @@ pub struct DiffArgs {
     /// Most itemised differences per module or database (0: all)
     #[arg(long = "limit", value_name = "N", default_value_t = 20)]
     limit: usize,
+    /// List every layout-only and link-only difference (default: a count)
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Print the differences as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     #[command(flatten)]
     jobs: Jobs,
     /// Old tree (directory) or manifest (JSON of `kmodtree audit --json`)
@@ -73,9 +88,13 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
         audit::diff(&a, &b, &opts)
     });
     match result {
+        Ok(r) if args.json => {
+            io.out("the differences", super::json::diff(&r).as_bytes())?;
+            Ok(if r.identical() { 0 } else { 1 })
+        }
         Ok(r) if r.identical() => Ok(0),
         Ok(r) => {
-            for l in &r.lines {
+            for l in r.lines(args.verbose) {
                 io.out("the differences", l.as_bytes())?;
                 io.out("the differences", b"\n")?;
             }
@@ -111,6 +130,11 @@ pub struct VerifyArgs {
     /// Most itemised differences per database (0: all)
     #[arg(long = "limit", value_name = "N", default_value_t = 20)]
     limit: usize,
+    /// Print the report as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     #[command(flatten)]
     jobs: Jobs,
     /// Kernel version
@@ -136,6 +160,7 @@ impl VerifyArgs {
             jobs: self.jobs.jobs,
             limit: self.limit,
             without_zlib: self.without_zlib,
+            progress: self.progress.hook(),
         })
     }
 }
@@ -143,7 +168,11 @@ impl VerifyArgs {
 pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
     match audit::verify(&args.options()?) {
         Ok(r) => {
-            io.out("the report", r.render().as_bytes())?;
+            let text = match args.json {
+                true => super::json::verify(&r),
+                false => r.render(),
+            };
+            io.out("the report", text.as_bytes())?;
             Ok(if r.ok() { 0 } else { 1 })
         }
         Err(e) => error(io, e),

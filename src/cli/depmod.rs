@@ -60,6 +60,8 @@ pub struct DepmodArgs {
     /// Read kmod's host configuration directories (/etc/depmod.d, ...)
     #[arg(long = "host-config")]
     host_config: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// Report symbols no module or kernel provides (needs -E or -F)
     #[arg(short = 'e', long = "errsyms")]
     errsyms: bool,
@@ -177,7 +179,8 @@ impl DepmodArgs {
             .symbol_prefix(prefix)
             .verbose(self.verbose >= 1)
             .dry_run(self.dry_run)
-            .quick(self.quick)))
+            .quick(self.quick)
+            .progress(self.progress.hook())))
     }
 
     fn suffixes(&self) -> Suffixes {

@@ -11,9 +11,13 @@ mod audit;
 mod common;
 mod depmod;
 mod dkms;
+mod docs;
+mod help;
+mod json;
 mod modinfo;
 mod modprobe;
 mod output;
+mod progress;
 mod signals;
 mod union;
 
@@ -97,6 +101,10 @@ enum Command {
     /// Build out-of-tree modules from DKMS (dkms.conf) or GLEP 33 (BUILD_PARAMS) sources
     #[command(subcommand)]
     Dkms(dkms::DkmsCommand),
+    /// Print the shell completion script of kmodtree (bash, zsh, fish, elvish, powershell)
+    Completions(docs::CompletionsArgs),
+    /// Print kmodtree's manual page, or write one per command into a folder
+    Man(docs::ManArgs),
 }
 
 fn dispatch(command: &Command, io: &mut Io) -> Result<Status, Stop> {
@@ -116,6 +124,8 @@ fn dispatch(command: &Command, io: &mut Io) -> Result<Status, Stop> {
         Command::Diff(args) => audit::run_diff(args, io),
         Command::Verify(args) => audit::run_verify(args, io),
         Command::Dkms(command) => dkms::run(command, io),
+        Command::Completions(args) => docs::run_completions(args, io),
+        Command::Man(args) => docs::run_man(args, io),
     }
 }
 
@@ -184,6 +194,7 @@ fn statuses_of(name: &str) -> Option<Statuses> {
         "diff" => answer("Exit status: 0 identical, 1 different, 2 error or usage error."),
         "verify" => answer("Exit status: 0 ok, 1 problems, 2 error or usage error."),
         "closure" | "union" | "make-module-directory" | "guix-db" | "flat" | "dkms" => ACTION,
+        "completions" | "man" => ACTION,
         _ => return None,
     })
 }
@@ -203,24 +214,38 @@ fn subcommand_of(argv: &[OsString]) -> Option<&str> {
         .and_then(|a| a.to_str())
 }
 
-/// `command`'s help ends with each subcommand's exit statuses.
+/// `command`'s help ends with its examples and, for each subcommand, its
+/// exit statuses.
 fn with_statuses(command: clap::Command, name: Option<&str>) -> clap::Command {
+    let path = match name {
+        None => "kmodtree".to_owned(),
+        Some(top) if top == command.get_name() => top.to_owned(),
+        Some(top) => format!("{top} {}", command.get_name()),
+    };
+    let examples = help::examples_text(&path);
     if command.has_subcommands() {
         let names: Vec<String> = command
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
             .collect();
-        return names.iter().fold(command, |cmd, sub| {
+        let command = names.iter().fold(command, |cmd, sub| {
             let top = name.unwrap_or(sub);
             cmd.mut_subcommand(sub, |c| with_statuses(c, Some(top)))
         });
+        return match examples {
+            Some(examples) => command.after_help(examples),
+            None => command,
+        };
     }
     let exit = statuses(name).help;
-    let text = match command.get_after_help() {
-        Some(help) => format!("{help}\n\n{exit}"),
-        None => exit.to_owned(),
-    };
-    command.after_help(text)
+    let text: Vec<String> = command
+        .get_after_help()
+        .map(|h| h.to_string())
+        .into_iter()
+        .chain(examples)
+        .chain([exit.to_owned()])
+        .collect();
+    command.after_help(text.join("\n\n"))
 }
 
 /// Parses `argv` as `P`, with the exit statuses in its help.

@@ -38,8 +38,8 @@ pub struct ModinfoArgs {
     /// Separate values with NUL instead of newline
     #[arg(short = '0', long = "null")]
     null: bool,
-    /// One JSON object per module
-    #[arg(long = "json")]
+    /// One JSON object per module (every field: not with -F, -a, -d, -l, -p, -n, -0)
+    #[arg(long = "json", conflicts_with_all = ["field", "author", "description", "license", "parameters", "filename", "null"])]
     json: bool,
     /// Read every module of BASE/lib/modules/VERSION (JSON Lines, in discovery order)
     #[arg(long = "tree", requires = "json")]

@@ -4,6 +4,7 @@
 //! the `modprobe` symlink (kmod's read-only modprobe, its options).
 
 use super::common::{bytes, kernel_release, Basedir, Kmod};
+use super::json;
 use super::output::{err, Io};
 use super::{Status, Stop};
 use clap::{Args, Parser};
@@ -74,6 +75,9 @@ pub struct ShowDependsArgs {
     /// Ignore install commands (modprobe -i)
     #[arg(short = 'i', long = "ignore-install")]
     ignore_install: bool,
+    /// Print each target's lines as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
     /// Module names, aliases or symbol:NAME
     #[arg(value_name = "TARGET", required = true)]
     targets: Vec<OsString>,
@@ -81,7 +85,20 @@ pub struct ShowDependsArgs {
 
 pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, Stop> {
     let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| bytes(t)).collect();
-    let outcome = closure::show_depends(&args.tree.options(args.ignore_install), &targets);
+    let options = args.tree.options(args.ignore_install);
+    if args.json {
+        let (outcome, actions) = closure::show_depends_actions(&options, &targets);
+        let status = super::status(outcome.exit_code);
+        io.out(
+            "the dependencies",
+            json::show_depends(&actions, status).as_bytes(),
+        )?;
+        for m in &outcome.messages {
+            io.err(m.render().as_bytes())?;
+        }
+        return Ok(status);
+    }
+    let outcome = closure::show_depends(&options, &targets);
     print(&outcome, "the dependency lines", io)
 }
 
@@ -141,6 +158,11 @@ pub struct ClosureArgs {
     /// Also copy the firmware of every built-in module (modules.builtin.modinfo)
     #[arg(long = "builtin-firmware")]
     builtin_firmware: bool,
+    /// Print what was copied, and the firmware found and missing, as JSON (docs/json.md)
+    #[arg(long = "json")]
+    json: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// Root modules: names, aliases or symbol:NAME
     #[arg(value_name = "ROOT")]
     roots: Vec<OsString>,
@@ -163,10 +185,14 @@ impl ClosureArgs {
 }
 
 pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
-    match closure::assemble_module_closure(&args.options()) {
+    let progress = args.progress.hook();
+    match closure::assemble_module_closure_with_progress(&args.options(), progress.get()) {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;
+            }
+            if args.json {
+                io.out("the report", json::closure(&args.out, &report).as_bytes())?;
             }
             Ok(0)
         }

@@ -55,6 +55,19 @@ pub struct ClosureOptions {
 pub enum ClosureError {
     #[error("root module {root}: {source}")]
     RootNotFound { root: String, source: LookupError },
+    /// A root was not found in a tree without modules.dep.bin, which is
+    /// what modprobe (and the closure) look modules up in.
+    #[error(
+        "root module {root}: {} has no modules.dep.bin, so no module can be found: \
+         write the tree's databases first ({depmod})",
+        .dir.display()
+    )]
+    NoDatabases {
+        root: String,
+        dir: PathBuf,
+        /// The command that writes them.
+        depmod: String,
+    },
     #[error("root module {root}: resolves to nothing that can be loaded (blacklisted alias?)")]
     RootLoadsNothing { root: String },
     #[error("dependency not found: {path}")]
@@ -79,6 +92,19 @@ pub enum ClosureError {
     },
     #[error("{0}")]
     Write(#[from] WriteError),
+    /// Writing the copy of a module or firmware file failed.
+    #[error(
+        "could not copy {} into the closure (as {to}): {}",
+        .from.display(),
+        crate::kmod::strerror(.source)
+    )]
+    Copy {
+        from: PathBuf,
+        /// The copy's path below the closure's root.
+        to: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("depmod on {dir} failed:\n{failure}")]
     Depmod {
         dir: String,
@@ -156,6 +182,15 @@ fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureEr
     }
 }
 
+/// The command writing the databases modprobe reads with `opts`.
+fn depmod_command(opts: &super::ModprobeOptions) -> String {
+    let base = match &opts.basedir {
+        Some(b) => format!(" -b {}", b.display()),
+        None => String::new(),
+    };
+    format!("kmodtree depmod{base} {}", opts.version)
+}
+
 /// Runs show-depends for every root and collects the closure.
 fn resolve_roots(
     opts: &ClosureOptions,
@@ -175,6 +210,13 @@ fn resolve_roots(
                     out.log.push(format!("  not found: {e}"));
                     out.missing.push(root.clone());
                     continue;
+                }
+                if indexes.dep.is_none() {
+                    return Err(ClosureError::NoDatabases {
+                        root: lossy(root),
+                        dir: path_of(&indexes.dirname),
+                        depmod: depmod_command(&opts.modprobe),
+                    });
                 }
                 return Err(ClosureError::RootNotFound {
                     root: lossy(root),
@@ -324,7 +366,20 @@ fn copy_or_link(
         }
     }
     let bytes = std::fs::read(src).at(src)?;
-    write_file_below(root, dir, rel, &bytes)
+    write_file_below(root, dir, rel, &bytes).map_err(|e| copy_error(e, src, rel))
+}
+
+/// A failed write of the copy of `src` at `rel`, saying what was copied
+/// (a write error names only the file's base name).
+fn copy_error(e: ClosureError, src: &Path, rel: &[u8]) -> ClosureError {
+    match e {
+        ClosureError::Write(WriteError { source, .. }) => ClosureError::Copy {
+            from: src.to_path_buf(),
+            to: lossy(rel),
+            source,
+        },
+        other => other,
+    }
 }
 
 /// What `cp lib/firmware/$name "$out"` finds for one spelling of a
@@ -379,6 +434,15 @@ fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
 
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
+    assemble_module_closure_with_progress(opts, &crate::progress::Silent)
+}
+
+/// [`assemble_module_closure`], reporting each module copied to
+/// `progress`.
+pub fn assemble_module_closure_with_progress(
+    opts: &ClosureOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<ClosureReport, ClosureError> {
     let mut messages: Vec<Message> = Vec::new();
     let (indexes, config) = opts.modprobe.load(&mut messages);
     let version = opts.modprobe.version.clone();
@@ -414,14 +478,17 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
+    progress.start("copying modules", resolved.entries.len() as u64);
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&e.relpath));
         copy_or_link(tmp.path(), &src, &tmp_moddir, &e.relpath, opts.link)?;
+        progress.advance(1);
         report.modules.push(ClosureModule {
             name: name.clone(),
             relpath: e.relpath.clone(),
         });
     }
+    progress.finish();
 
     // Firmware of every member, builtin ones from modules.builtin.modinfo.
     let builtin_modinfo = std::fs::read(source_dir.join("modules.builtin.modinfo")).ok();
@@ -480,7 +547,8 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         for (src, as_name) in files {
             if !copied.contains(&as_name) {
                 let bytes = std::fs::read(&src).at(&src)?;
-                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)?;
+                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)
+                    .map_err(|e| copy_error(e, &src, &as_name))?;
                 copied.push(as_name.clone());
             }
             copied_now.push(as_name);

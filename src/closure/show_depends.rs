@@ -873,7 +873,26 @@ fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Messag
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
 /// as with `-a`). Byte-identical stdout, kmod's messages and exit status.
 pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
+    show_depends_actions(opts, targets).0
+}
+
+/// What one target of [`show_depends_actions`] resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetActions {
+    pub target: Vec<u8>,
+    /// Whether it resolved (modprobe's "not found" otherwise).
+    pub found: bool,
+    /// The lines printed for it, in order.
+    pub actions: Vec<ProbeAction>,
+}
+
+/// [`show_depends`], with the actions of each target as values too.
+pub fn show_depends_actions(
+    opts: &ModprobeOptions,
+    targets: &[Vec<u8>],
+) -> (RunOutcome, Vec<TargetActions>) {
     let mut outcome = RunOutcome::default();
+    let mut per_target = Vec::new();
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
     let several = targets.len() > 1;
@@ -882,17 +901,27 @@ pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
         outcome.messages.extend(r.take_messages());
         match res {
             Ok(actions) => {
-                for a in actions {
+                for a in &actions {
                     outcome.stdout.extend(a.render());
                 }
+                per_target.push(TargetActions {
+                    target: t.clone(),
+                    found: true,
+                    actions,
+                });
             }
             Err(e) => {
                 report_lookup_error(&e, several, &mut outcome.messages);
                 outcome.exit_code = 1;
+                per_target.push(TargetActions {
+                    target: t.clone(),
+                    found: false,
+                    actions: Vec::new(),
+                });
             }
         }
     }
-    outcome
+    (outcome, per_target)
 }
 
 /// `modprobe -R ALIAS` for each alias: the names of the modules it

@@ -1,6 +1,6 @@
 //! Why a depmod run failed, and kmod's words for it.
 
-use crate::audit::cache::CacheError;
+use super::cache::CacheError;
 use crate::kmod::{strerror, Diagnostic, Level};
 use crate::render::RenderError;
 use crate::tree::walk::DiscoverError;

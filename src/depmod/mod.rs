@@ -27,14 +27,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache;
 mod error;
 mod read;
 
 pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
-pub use read::{read_modules, LoadedModule, LoadedTree};
+pub use read::{read_modules, read_modules_with_progress, LoadedModule, LoadedTree};
 
-use crate::audit::cache::{self, CacheError, CacheStats};
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
 use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions};
@@ -42,6 +42,7 @@ use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, Config};
+use cache::{CacheError, CacheStats};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::path::{Path, PathBuf};
 
@@ -136,6 +137,8 @@ pub struct Depmod {
     verbose: bool,
     dry_run: bool,
     quick: bool,
+    /// Told of each module read (not with a manifest).
+    progress: crate::progress::ProgressHook,
 }
 
 impl Depmod {
@@ -169,6 +172,7 @@ impl Depmod {
             verbose: false,
             dry_run: false,
             quick: false,
+            progress: crate::progress::ProgressHook::default(),
         }
     }
 
@@ -260,6 +264,12 @@ impl Depmod {
     /// `-n`: write nothing; the text databases in [`Output::DryRun`].
     pub fn dry_run(mut self, yes: bool) -> Self {
         self.dry_run = yes;
+        self
+    }
+
+    /// Reports each module read to `hook` (not with a manifest).
+    pub fn progress(mut self, hook: crate::progress::ProgressHook) -> Self {
+        self.progress = hook;
         self
     }
 
@@ -468,7 +478,12 @@ impl Depmod {
     /// Reads every module, through the manifest cache when there is one.
     fn read(&self, prep: &Prepared, p: &mut Progress) -> LoadedTree {
         let Some((file, verify)) = &self.manifest else {
-            return read_modules(&prep.modules, &self.limits, self.jobs);
+            return read_modules_with_progress(
+                &prep.modules,
+                &self.limits,
+                self.jobs,
+                self.progress.get(),
+            );
         };
         let (c, problem) = cache::Cache::load(file, &self.limits);
         p.manifest_problems.extend(problem);

@@ -130,11 +130,24 @@ pub(super) fn load_diagnostics(
 
 /// Reads every module in parallel; results in input order.
 pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
+    read_modules_with_progress(modules, limits, jobs, &crate::progress::Silent)
+}
+
+/// [`read_modules`], reporting each module read to `progress`.
+pub fn read_modules_with_progress(
+    modules: &[Candidate],
+    limits: &Limits,
+    jobs: Option<usize>,
+    progress: &dyn crate::progress::Progress,
+) -> LoadedTree {
+    progress.start("reading modules", modules.len() as u64);
     let modules = read_largest_first(modules, jobs, |c| {
         let mut m = LoadedModule::read(c.path(), limits);
         m.shrink_to_fit();
+        progress.advance(1);
         m
     });
+    progress.finish();
     LoadedTree { modules }
 }
 

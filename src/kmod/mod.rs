@@ -5,6 +5,7 @@
 
 mod diagnostic;
 mod errno;
+pub mod esc;
 mod io;
 mod paths;
 mod version;
@@ -12,5 +13,5 @@ mod version;
 pub use diagnostic::{Diagnostic, Level};
 pub use errno::{strerror, Errno};
 pub use io::{ErrorPath, IoError, IoResultExt, SharedIoError};
-pub use paths::{absolute, absolute_bytes, is_version_number};
+pub use paths::{absolute, absolute_bytes, absolute_clean, is_version_number, name_from_file_name};
 pub use version::KmodVersion;

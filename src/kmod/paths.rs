@@ -14,6 +14,16 @@ pub fn absolute(path: &Path) -> PathBuf {
     )))
 }
 
+/// [`absolute`] without its `.` components: the names `union` and `flat`
+/// write into links and `modules.name`, as Guix's `absolute-file-name`
+/// gives them.
+pub fn absolute_clean(path: &Path) -> PathBuf {
+    absolute(path)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
 /// [`absolute`] for a path held as bytes (kmod allows any name but NUL).
 pub fn absolute_bytes(path: &[u8]) -> Vec<u8> {
     if path.first() == Some(&b'/') {
@@ -24,6 +34,15 @@ pub fn absolute_bytes(path: &[u8]) -> Vec<u8> {
     out.push(b'/');
     out.extend_from_slice(path);
     out
+}
+
+/// kmod's module name for a file: the basename (after the last `/`) up to
+/// its first `.`, with every `-` replaced by `_` (spec §3.2).
+/// `kernel/sound/snd-hda-intel.ko.xz` → `snd_hda_intel`; `dot.ted.ko` → `dot`.
+pub fn name_from_file_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    stem.replace('-', "_")
 }
 
 /// Whether `s` is a kernel version as depmod tells one from a module

@@ -6,8 +6,7 @@
 //! nothing is allocated from an untrusted size.
 
 use super::sparse::Loaded;
-use super::symbol_list::SymbolList;
-use super::{ElfClass, ElfIdent, Endian, ModuleError, ModuleMeta};
+use super::{ElfClass, ElfIdent, Endian, ModuleError};
 use std::cell::Cell;
 
 /// `e_machine` of SPARC (32-bit).
@@ -421,62 +420,6 @@ impl<'a> Elf<'a> {
             self.check_loaded(start as u64, (start + len + 1).min(self.data.len()) as u64);
         }
         Some(&rest[..len])
-    }
-}
-
-/// What depmod and modinfo read from an image, its `.modinfo` still
-/// borrowed (each caller keeps what it needs).
-#[derive(Clone, Debug)]
-pub struct Parts<'a> {
-    pub ident: ElfIdent,
-    /// The `.modinfo` section's bytes, if there is one.
-    pub modinfo: Option<&'a [u8]>,
-    /// The exports, or why they could not be read.
-    pub exports: Result<SymbolList, ModuleError>,
-    pub imports: SymbolList,
-}
-
-impl<'a> Parts<'a> {
-    /// Parses a validated image.
-    pub fn of(elf: &Elf<'a>) -> Parts<'a> {
-        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
-            b".modinfo".as_slice(),
-            b"__ksymtab_strings",
-            b".symtab",
-            b".strtab",
-            b"__versions",
-        ]);
-        let tables = super::symbols::Tables {
-            symtab,
-            strtab,
-            ksymtab_strings,
-            versions,
-        };
-        Parts {
-            ident: elf.ident(),
-            modinfo: modinfo.map(|s| s.data),
-            exports: super::symbols::exports(elf, &tables),
-            imports: super::symbols::imports(elf, &tables),
-        }
-    }
-
-    /// Everything, owned. The signature is decoded from `image` when it is
-    /// given (the whole image: a sparse one has no signature).
-    pub fn into_meta(self, compression: super::Compression, image: Option<&[u8]>) -> ModuleMeta {
-        let (exports, exports_error) = match self.exports {
-            Ok(e) => (e.to_exports(), None),
-            Err(e) => (Vec::new(), Some(e)),
-        };
-        ModuleMeta {
-            compression,
-            ident: self.ident,
-            modinfo: self.modinfo.map(super::modinfo::parse).unwrap_or_default(),
-            has_modinfo: self.modinfo.is_some(),
-            exports,
-            exports_error,
-            imports: self.imports.to_imports(),
-            signature: image.and_then(super::signature::parse),
-        }
     }
 }
 

@@ -8,12 +8,14 @@
 pub mod decompress;
 pub mod elf;
 pub mod modinfo;
+mod parts;
 pub mod signature;
 pub mod sparse;
 pub mod symbol_list;
 pub mod symbols;
 
-pub use elf::Parts;
+pub use crate::kmod::name_from_file_name;
+pub use parts::Parts;
 pub use symbol_list::{StringList, SymbolList, SymbolRef};
 
 use crate::kmod::SharedIoError;
@@ -66,7 +68,7 @@ pub struct ModinfoEntry {
 /// A symbol the module exports, with its CRC (0 when none is known).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Export {
-    #[serde(with = "crate::audit::esc")]
+    #[serde(with = "crate::kmod::esc")]
     pub name: Vec<u8>,
     pub crc: u64,
 }
@@ -74,7 +76,7 @@ pub struct Export {
 /// A symbol the module needs (spec §5.5 order).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Import {
-    #[serde(with = "crate::audit::esc")]
+    #[serde(with = "crate::kmod::esc")]
     pub name: Vec<u8>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weak: bool,
@@ -241,15 +243,6 @@ impl ModuleError {
             _ => Errno::Inval,
         }
     }
-}
-
-/// kmod's module name for a file: the basename (after the last `/`) up to
-/// its first `.`, with every `-` replaced by `_` (spec §3.2).
-/// `kernel/sound/snd-hda-intel.ko.xz` → `snd_hda_intel`; `dot.ted.ko` → `dot`.
-pub fn name_from_file_name(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let stem = base.split('.').next().unwrap_or(base);
-    stem.replace('-', "_")
 }
 
 /// Parses a module image held in memory (compressed or not).
@@ -428,7 +421,7 @@ fn read_with_buffers<T>(
         Compression::None => data,
         _ => image_buf,
     };
-    let parts = elf::Parts::of(&elf::Elf::parse(image)?);
+    let parts = Parts::of(&elf::Elf::parse(image)?);
     Ok(keep(compression, image, parts))
 }
 

@@ -369,11 +369,11 @@ pub mod as_escaped_strings {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(list: &StringList, s: S) -> Result<S::Ok, S::Error> {
-        crate::audit::esc::vec::serialize(&list.to_vecs(), s)
+        crate::kmod::esc::vec::serialize(&list.to_vecs(), s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<StringList, D::Error> {
-        let v = crate::audit::esc::vec::deserialize(d)?;
+        let v = crate::kmod::esc::vec::deserialize(d)?;
         StringList::from_vecs(&v).map_err(|_| serde::de::Error::custom("string list too large"))
     }
 }

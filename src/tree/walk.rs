@@ -105,7 +105,7 @@ impl Candidate {
 /// The module name of a file name: up to the first `.`, dashes to
 /// underscores (§3.2). `.modinfo`'s `name=` is never consulted.
 pub fn module_name(file_name: &str) -> String {
-    crate::module::name_from_file_name(file_name)
+    crate::kmod::name_from_file_name(file_name)
 }
 
 /// Module file suffixes a tree is searched for.

@@ -1,5 +1,5 @@
 # The builders of nix/lib.nix on the test trees prepared by
-# tests/nix_builders.rs in ROOT (nixpkgs is not available offline, so
+# tests/testsuite/nix_builders.rs in ROOT (nixpkgs is not available offline, so
 # runCommand is a minimal stand-in made from builtins.derivation, with the
 # host's /bin and /usr visible in the sandbox through extra-sandbox-paths):
 #   nix-build tests/nix/builders.nix --argstr root ROOT -A aggregate

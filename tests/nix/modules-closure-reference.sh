@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reference for makeModulesClosure in tests/nix_builders.rs: what
+# The reference for makeModulesClosure in tests/testsuite/nix_builders.rs: what
 # nixpkgs' pkgs/build-support/kernel/modules-closure.sh does, step by step,
 # written anew to run outside Nix with kmod 34 (modprobe, modinfo and depmod
 # on PATH). Environment, as nixpkgs' derivation gives it: kernel, firmware,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a single-user Nix usable for the Nix builder tests (tests/nix_builders.rs):
+# Makes a single-user Nix usable for the Nix builder tests (tests/testsuite/nix_builders.rs):
 #   * Debian's nix-bin (nix-build, nix-store, nix-instantiate; about 15 s);
 #   * /etc/nix/nix.conf: builds run as the calling user (no build users),
 #     no substituters (nothing is downloaded), the sandbox on and required

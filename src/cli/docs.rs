@@ -1,0 +1,237 @@
+//! `kmodtree completions SHELL` and `kmodtree man`: shell completions and
+//! manual pages generated from the clap definitions, so they list exactly
+//! the commands and flags the tool parses.
+
+use super::help::examples_of;
+use super::output::Io;
+use super::{failure, statuses_of, Cli, Status, Stop};
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+use kmodtree::kmod::strerror;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    shell: Shell,
+}
+
+pub fn run_completions(args: &CompletionsArgs, io: &mut Io) -> Result<Status, Stop> {
+    io.out("the completions", &completions(args.shell))?;
+    Ok(0)
+}
+
+/// The completion script of `shell` for every command and flag.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "kmodtree", &mut script);
+    script
+}
+
+#[derive(Args)]
+pub struct ManArgs {
+    /// Write every page (kmodtree.1, kmodtree-depmod.1, ...) into DIR
+    /// instead of printing one
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The command whose page is printed (e.g. `depmod`, `dkms build`;
+    /// default: kmodtree's own)
+    #[arg(value_name = "COMMAND", conflicts_with = "out")]
+    command: Vec<String>,
+}
+
+/// Writing the manual page `path` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write {}: {}", .path.display(), strerror(.source))]
+struct WriteError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
+    let pages = pages();
+    match &args.out {
+        Some(dir) => {
+            for page in &pages {
+                if let Err(e) = write_page(dir, page) {
+                    return failure(io, e);
+                }
+            }
+            Ok(0)
+        }
+        None => {
+            let wanted = match args.command.is_empty() {
+                true => "kmodtree".to_owned(),
+                false => format!("kmodtree-{}", args.command.join("-")),
+            };
+            match pages.iter().find(|p| p.name == wanted) {
+                Some(page) => {
+                    io.out("the manual page", &page.text)?;
+                    Ok(0)
+                }
+                None => Err(Stop::Message(format!(
+                    "kmodtree: error: no manual page for '{}' (commands: {})\n",
+                    args.command.join(" "),
+                    pages
+                        .iter()
+                        .filter_map(|p| p.name.strip_prefix("kmodtree-"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
+        }
+    }
+}
+
+fn write_page(dir: &Path, page: &Page) -> Result<(), WriteError> {
+    let path = dir.join(page.file_name());
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, &page.text))
+        .map_err(|source| WriteError { path, source })
+}
+
+/// One manual page.
+pub struct Page {
+    /// `kmodtree`, `kmodtree-depmod`, `kmodtree-dkms-plan`.
+    pub name: String,
+    /// Its roff text.
+    pub text: Vec<u8>,
+}
+
+impl Page {
+    pub fn file_name(&self) -> String {
+        format!("{}.1", self.name)
+    }
+}
+
+/// A page for kmodtree and one for every (nested) subcommand but `help`.
+pub fn pages() -> Vec<Page> {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let mut pages = Vec::new();
+    collect(&command, &[], &mut pages);
+    pages
+}
+
+/// Adds the pages of `command` (reached by `path` from kmodtree) and of
+/// its subcommands to `pages`.
+fn collect(command: &clap::Command, path: &[&str], pages: &mut Vec<Page>) {
+    pages.push(page(command, path));
+    for sub in command.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        let mut sub_path = path.to_vec();
+        sub_path.push(sub.get_name());
+        collect(sub, &sub_path, pages);
+    }
+}
+
+fn page(command: &clap::Command, path: &[&str]) -> Page {
+    let name = std::iter::once("kmodtree")
+        .chain(path.iter().copied())
+        .collect::<Vec<_>>()
+        .join("-");
+    let notes = command.get_after_help().map(|h| h.to_string());
+    let man = clap_mangen::Man::new(command.clone().after_help(None::<&str>))
+        .title(name.to_uppercase())
+        .source(format!("kmodtree {}", env!("CARGO_PKG_VERSION")))
+        .manual("kmodtree manual");
+    let mut text = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = man.render_title(&mut text);
+    let _ = man.render_name_section(&mut text);
+    let _ = man.render_synopsis_section(&mut text);
+    let _ = man.render_description_section(&mut text);
+    if command.get_arguments().any(|a| !a.is_hide_set()) {
+        let _ = man.render_options_section(&mut text);
+    }
+    if command.has_subcommands() {
+        let _ = man.render_subcommands_section(&mut text);
+    }
+    let key = if path.is_empty() {
+        "kmodtree".to_owned()
+    } else {
+        path.join(" ")
+    };
+    if let Some(notes) = notes {
+        section(&mut text, "NOTES");
+        preformatted(&mut text, &notes);
+    }
+    let examples = examples_of(&key);
+    if !examples.is_empty() {
+        section(&mut text, "EXAMPLES");
+        for (what, line) in examples {
+            text.extend_from_slice(b".PP\n");
+            text.extend_from_slice(escape(what).as_bytes());
+            text.extend_from_slice(b"\n.PP\n.RS 4\n.nf\n");
+            text.extend_from_slice(escape(line).replace('-', "\\-").as_bytes());
+            text.extend_from_slice(b"\n.fi\n.RE\n");
+        }
+    }
+    let statuses = match path.first() {
+        Some(top) => statuses_of(top).map(|s| s.help),
+        None => Some("Exit status: 0 success, 2 usage error; each command's page gives its own."),
+    };
+    if let Some(help) = statuses {
+        section(&mut text, "EXIT STATUS");
+        let help = help.strip_prefix("Exit status: ").unwrap_or(help);
+        text.extend_from_slice(escape(help).as_bytes());
+        text.push(b'\n');
+    }
+    if path.is_empty() {
+        section(&mut text, "SEE ALSO");
+        let see: Vec<String> = command
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+            .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
+            .collect();
+        text.extend_from_slice(see.join(",\n").as_bytes());
+        text.push(b'\n');
+    }
+    Page {
+        name,
+        text: once_preamble(text),
+    }
+}
+
+/// `text` with roff's preamble (the lines before `.TH`, which each
+/// section rendered apart repeats) only at its start.
+fn once_preamble(text: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let Some(title) = text.find(".TH ") else {
+        return text.into_bytes();
+    };
+    let (preamble, rest) = text.split_at(title);
+    if preamble.is_empty() {
+        return rest.as_bytes().to_vec();
+    }
+    format!("{preamble}{}", rest.replace(preamble, "")).into_bytes()
+}
+
+fn section(text: &mut Vec<u8>, title: &str) {
+    text.extend_from_slice(format!(".SH {title}\n").as_bytes());
+}
+
+/// `notes` kept as written (its lines are already wrapped).
+fn preformatted(text: &mut Vec<u8>, notes: &str) {
+    text.extend_from_slice(b".nf\n");
+    for line in notes.lines() {
+        text.extend_from_slice(escape(line).as_bytes());
+        text.push(b'\n');
+    }
+    text.extend_from_slice(b".fi\n");
+}
+
+/// `line` as roff text: backslashes escaped, no leading control character.
+fn escape(line: &str) -> String {
+    let line = line.replace('\\', "\\e");
+    if line.starts_with('.') || line.starts_with('\'') {
+        format!("\\&{line}")
+    } else {
+        line
+    }
+}

@@ -1,0 +1,110 @@
+//! `--progress auto|always|never`: progress bars on stderr (indicatif)
+//! for the long stages the library reports through
+//! [`kmodtree::progress::Progress`]. `auto` (the default) shows them only
+//! when stderr is a terminal, so logs and pipes get the same bytes as
+//! without the option.
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kmodtree::progress::{Progress, ProgressHook};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// When stderr is a terminal
+    Auto,
+    /// Always (a line per stage when stderr is not a terminal)
+    Always,
+    /// Never
+    Never,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ProgressArgs {
+    /// Show progress on stderr
+    #[arg(
+        long = "progress",
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub progress: When,
+}
+
+impl ProgressArgs {
+    /// The receiver to hand the library.
+    pub fn hook(&self) -> ProgressHook {
+        let terminal = std::io::stderr().is_terminal();
+        let shown: Option<Arc<dyn Progress>> = match (self.progress, terminal) {
+            (When::Never, _) | (When::Auto, false) => None,
+            (_, true) => Some(Arc::new(Bars::default())),
+            (When::Always, false) => Some(Arc::new(Lines::default())),
+        };
+        ProgressHook(shown)
+    }
+}
+
+/// A bar per stage, on the terminal.
+#[derive(Default)]
+struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, stage: &'static str, total: u64) {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(stage);
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(bar) = b.as_ref() {
+                bar.inc(n);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// A line per finished stage (`--progress always` into a file or pipe).
+#[derive(Default)]
+struct Lines {
+    stage: Mutex<&'static str>,
+    done: AtomicU64,
+}
+
+impl Progress for Lines {
+    fn start(&self, stage: &'static str, _total: u64) {
+        if let Ok(mut s) = self.stage.lock() {
+            *s = stage;
+        }
+        self.done.store(0, Ordering::Relaxed);
+    }
+
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn finish(&self) {
+        let stage = self.stage.lock().map(|s| *s).unwrap_or_default();
+        let done = self.done.load(Ordering::Relaxed);
+        let _ = writeln!(std::io::stderr(), "kmodtree: {stage}: {done} done");
+    }
+}

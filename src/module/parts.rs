@@ -1,0 +1,62 @@
+//! What depmod and modinfo take from a parsed image: its identification,
+//! `.modinfo` and symbols.
+
+use super::elf::Elf;
+use super::symbol_list::SymbolList;
+use super::{ElfIdent, ModuleError, ModuleMeta};
+
+/// What depmod and modinfo read from an image, its `.modinfo` still
+/// borrowed (each caller keeps what it needs).
+#[derive(Clone, Debug)]
+pub struct Parts<'a> {
+    pub ident: ElfIdent,
+    /// The `.modinfo` section's bytes, if there is one.
+    pub modinfo: Option<&'a [u8]>,
+    /// The exports, or why they could not be read.
+    pub exports: Result<SymbolList, ModuleError>,
+    pub imports: SymbolList,
+}
+
+impl<'a> Parts<'a> {
+    /// Parses a validated image.
+    pub fn of(elf: &Elf<'a>) -> Parts<'a> {
+        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
+            b".modinfo".as_slice(),
+            b"__ksymtab_strings",
+            b".symtab",
+            b".strtab",
+            b"__versions",
+        ]);
+        let tables = super::symbols::Tables {
+            symtab,
+            strtab,
+            ksymtab_strings,
+            versions,
+        };
+        Parts {
+            ident: elf.ident(),
+            modinfo: modinfo.map(|s| s.data),
+            exports: super::symbols::exports(elf, &tables),
+            imports: super::symbols::imports(elf, &tables),
+        }
+    }
+
+    /// Everything, owned. The signature is decoded from `image` when it is
+    /// given (the whole image: a sparse one has no signature).
+    pub fn into_meta(self, compression: super::Compression, image: Option<&[u8]>) -> ModuleMeta {
+        let (exports, exports_error) = match self.exports {
+            Ok(e) => (e.to_exports(), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        ModuleMeta {
+            compression,
+            ident: self.ident,
+            modinfo: self.modinfo.map(super::modinfo::parse).unwrap_or_default(),
+            has_modinfo: self.modinfo.is_some(),
+            exports,
+            exports_error,
+            imports: self.imports.to_imports(),
+            signature: image.and_then(super::signature::parse),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! kmodtree run through symlinks named as kmod's tools: `modinfo` behaves
+//! as `kmodtree modinfo`, `modprobe` as the read-only modprobe (refusing
+//! to load or remove, with a message and status 1), and the `-V` lines
+//! of depmod, modprobe and modinfo read as kmod's do (`kmod version N`,
+//! then the feature line), compared with kmod 34 and kmod 30 when
+//! installed.
+
+use crate::common;
+
+use common::elf::simple_module;
+use common::kmod::kmodtree_bin;
+use common::write_file;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VER: &str = "1.0";
+
+#[derive(Debug, PartialEq, Eq)]
+struct Out {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+fn out(cmd: &mut Command) -> Out {
+    let o = cmd.env("LC_ALL", "C").output().unwrap();
+    Out {
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        code: o.status.code().unwrap_or(-1),
+    }
+}
+
+fn link(dir: &Path, name: &str) -> PathBuf {
+    let l = dir.join(name);
+    std::os::unix::fs::symlink(kmodtree_bin(), &l).unwrap();
+    l
+}
+
+fn tree(root: &Path) {
+    write_file(
+        root,
+        &format!("lib/modules/{VER}/kernel/mod-a.ko"),
+        &simple_module(
+            &["alias=a-alias", "license=GPL"],
+            &["a_fn"],
+            &[("b_fn", false)],
+        ),
+    );
+    write_file(
+        root,
+        &format!("lib/modules/{VER}/kernel/mod_b.ko"),
+        &simple_module(&["license=GPL"], &["b_fn"], &[]),
+    );
+    let o = out(Command::new(kmodtree_bin()).args([
+        "depmod",
+        "-C",
+        "/dev/null",
+        "-b",
+        root.to_str().unwrap(),
+        VER,
+    ]));
+    assert_eq!(o.code, 0, "{o:?}");
+}
+
+#[test]
+fn modinfo_symlink_is_kmodtree_modinfo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    tree(&root);
+    let modinfo = link(tmp.path(), "modinfo");
+    let r = root.to_str().unwrap();
+    let file = root.join(format!("lib/modules/{VER}/kernel/mod_b.ko"));
+    for args in [
+        vec!["-b", r, "-k", VER, "a-alias"],
+        vec!["-b", r, "-k", VER, "-F", "license", "mod_a"],
+        vec![file.to_str().unwrap()],
+        vec!["-b", r, "-k", VER, "nosuch"],
+        vec!["-V"],
+    ] {
+        let via = out(Command::new(&modinfo).args(&args));
+        let direct = out(Command::new(kmodtree_bin()).arg("modinfo").args(&args));
+        assert_eq!(via, direct, "{args:?}");
+    }
+    let via = out(Command::new(&modinfo).args(["-b", r, "-k", VER, "a-alias"]));
+    assert!(via.stdout.starts_with(&format!(
+        "filename:       {r}/lib/modules/1.0/kernel/mod-a.ko\nalias:          a-alias\n"
+    )));
+}
+
+#[test]
+fn modprobe_symlink_is_read_only_modprobe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    tree(&root);
+    let modprobe = link(tmp.path(), "modprobe");
+    let r = root.to_str().unwrap();
+    let base = [
+        "--kernel-cmdline",
+        "/dev/null",
+        "-C",
+        "/dev/null",
+        "-d",
+        r,
+        "-S",
+        VER,
+    ];
+    let run = |extra: &[&str]| out(Command::new(&modprobe).args(base).args(extra));
+    let d = run(&["--show-depends", "a-alias"]);
+    assert_eq!(
+        (d.stdout.replace(r, "@R@"), d.code),
+        (
+            "insmod @R@/lib/modules/1.0/kernel/mod_b.ko \ninsmod @R@/lib/modules/1.0/kernel/mod-a.ko \n"
+                .to_string(),
+            0
+        )
+    );
+    assert_eq!(run(&["-R", "a-alias"]).stdout, "mod_a\n");
+    assert!(run(&["-c"]).stdout.contains("alias symbol:a_fn mod_a\n"));
+    let f = root.join(format!("lib/modules/{VER}/kernel/mod_b.ko"));
+    assert_eq!(
+        run(&["--show-exports", f.to_str().unwrap()]).stdout,
+        "0x00000000\tb_fn\n"
+    );
+    // Loading and removal are refused.
+    for extra in [
+        &["mod_a"][..],
+        &["-a", "mod_a", "mod_b"],
+        &["-r", "mod_a"],
+        &["-n", "mod_a"],
+    ] {
+        let o = run(extra);
+        assert_eq!(o.code, 1, "{extra:?}: {o:?}");
+        assert_eq!(o.stdout, "");
+        assert!(
+            o.stderr
+                .starts_with("modprobe: ERROR: kmodtree's modprobe is read-only")
+                || o.stderr.contains("unexpected argument"),
+            "{extra:?}: {}",
+            o.stderr
+        );
+    }
+    let o = run(&["mod_a"]);
+    assert_eq!(
+        o.stderr,
+        "modprobe: ERROR: kmodtree's modprobe is read-only: it does not load modules \
+         (use --show-depends or --resolve-alias)\n"
+    );
+    let o = run(&["-r", "mod_a"]);
+    assert_eq!(
+        o.stderr,
+        "modprobe: ERROR: kmodtree's modprobe is read-only: it does not remove modules\n"
+    );
+    // The symlink and the subcommand agree.
+    let direct = out(Command::new(kmodtree_bin())
+        .arg("modprobe")
+        .args(base)
+        .args(["--show-depends", "a-alias"]));
+    assert_eq!(d, direct);
+}
+
+fn kmod_tools() -> Vec<(&'static str, PathBuf)> {
+    [
+        "/opt/kmod34/bin/depmod34",
+        "/opt/kmod34/bin/modprobe34",
+        "/opt/kmod34/bin/modinfo34",
+        "/usr/sbin/depmod",
+        "/usr/sbin/modprobe",
+        "/usr/sbin/modinfo",
+    ]
+    .iter()
+    .filter(|p| Path::new(p).is_file())
+    .map(|p| {
+        let label = if p.starts_with("/opt") { "34" } else { "30" };
+        (label, PathBuf::from(p))
+    })
+    .collect()
+}
+
+/// `kmod version N` (N a number, maybe dotted), then a line of `+FEATURE`
+/// / `-FEATURE` words.
+fn parse_version(text: &str) -> (String, Vec<String>) {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let n = first
+        .strip_prefix("kmod version ")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(n.split('.').all(|p| p.parse::<u32>().is_ok()), "{text:?}");
+    let features: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split(' ')
+        .map(String::from)
+        .collect();
+    assert!(
+        features
+            .iter()
+            .all(|f| f.starts_with('+') || f.starts_with('-')),
+        "{text:?}"
+    );
+    (n.to_string(), features)
+}
+
+#[test]
+fn version_lines_read_like_kmods() {
+    let tmp = tempfile::tempdir().unwrap();
+    let depmod = link(tmp.path(), "depmod");
+    let modprobe = link(tmp.path(), "modprobe");
+    let modinfo = link(tmp.path(), "modinfo");
+    let mut ours = Vec::new();
+    for (cmd, kmod) in [
+        (Command::new(&depmod).arg("-V"), "34"),
+        (
+            Command::new(&depmod).args(["--kmod-version", "30", "-V"]),
+            "30",
+        ),
+        (Command::new(kmodtree_bin()).args(["depmod", "-V"]), "34"),
+        (Command::new(&modprobe).arg("-V"), "34"),
+        (
+            Command::new(&modprobe).args(["--kmod-version", "30", "--version"]),
+            "30",
+        ),
+        (Command::new(&modinfo).arg("-V"), "34"),
+        (
+            Command::new(kmodtree_bin()).args(["modinfo", "--version"]),
+            "34",
+        ),
+    ] {
+        let o = out(cmd);
+        assert_eq!(o.code, 0, "{o:?}");
+        let (n, features) = parse_version(&o.stdout);
+        assert_eq!(n.split('.').next().unwrap(), kmod, "{o:?}");
+        assert!(features.contains(&"+XZ".to_string()), "{o:?}");
+        ours.push((kmod, n, features));
+    }
+    for (kmod, tool) in kmod_tools() {
+        let o = out(Command::new(&tool).arg("-V"));
+        let (n, features) = parse_version(&o.stdout);
+        let (_, our_n, our_features) = ours.iter().find(|(k, _, _)| *k == kmod).unwrap();
+        assert_eq!(&n, our_n, "{}", tool.display());
+        // The same features, except zlib (kmodtree reads .ko.gz).
+        let strip = |f: &[String]| -> Vec<String> {
+            f.iter().filter(|x| !x.ends_with("ZLIB")).cloned().collect()
+        };
+        assert_eq!(strip(&features), strip(our_features), "{}", tool.display());
+    }
+}
