@@ -822,21 +822,13 @@ pub fn flat_module_directory(
         }
     }
 
-    let tmp_name = format!(
-        ".{}.kmodtree-{}.tmp",
-        out.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    );
-    let tmp = out.with_file_name(tmp_name);
-    if fs::symlink_metadata(&tmp).is_ok() {
-        fs::remove_dir_all(&tmp)
-            .at(&tmp)
-            .map_err(GuixError::doing("cannot remove"))?;
-    }
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    crate::output::scratch::remove_abandoned(parent, out.file_name().unwrap_or_default());
+    let tmp = crate::output::scratch::Scratch::dir_beside(&out)
+        .at(parent)
+        .map_err(GuixError::doing("cannot create directory"))?;
     let result = (|| -> Result<(), GuixError> {
-        fs::create_dir(&tmp)
-            .at(&tmp)
-            .map_err(GuixError::doing("cannot create directory"))?;
+        let tmp = tmp.path().to_path_buf();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);
@@ -852,20 +844,13 @@ pub fn flat_module_directory(
         crate::output::write_atomic(tmp_utf8, "modules.name", &db)?;
         Ok(())
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    result?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {
-        let _ = fs::remove_dir_all(&tmp);
         return Err(GuixError::OutputExists(out));
     }
-    if let Err(e) = fs::rename(&tmp, &out) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(GuixError::doing("cannot rename into")(IoError::new(
-            &out, e,
-        )));
-    }
+    tmp.rename_to(&out)
+        .at(&out)
+        .map_err(GuixError::doing("cannot rename into"))?;
     let mut names: Vec<String> = chosen.values().map(|(m, _)| m.module_name()).collect();
     names.sort();
     names.dedup();

@@ -6,9 +6,12 @@
 //! limit) leaves every previous file untouched.
 
 use camino::{Utf8Path, Utf8PathBuf};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+
+pub mod scratch;
+
+use scratch::Scratch;
 
 /// A write that failed, naming the file (kmod's words for a database).
 #[derive(Debug, thiserror::Error)]
@@ -20,38 +23,6 @@ pub struct WriteError {
     pub path: Utf8PathBuf,
     #[source]
     pub source: io::Error,
-}
-
-fn temp_name(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
-    dir.join(format!(".{name}.kmodtree-{}.tmp", std::process::id()))
-}
-
-/// Removes temporaries of `name` left in `dir` by kmodtree processes that
-/// no longer exist (killed while writing). A temporary of a live process
-/// (another kmodtree writing the same directory) is left alone.
-fn remove_stale_temps(dir: &Utf8Path, name: &str) {
-    let prefix = format!(".{name}.kmodtree-");
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(pid) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let gone = pid > 0
-            && unsafe { libc::kill(pid, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// Test hook for the kill tests: with `KMODTREE_TEST_KILL_AT=N` in the
@@ -141,7 +112,7 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
 /// [`commit`]: StagedFiles::commit
 pub struct StagedFiles<'d> {
     dir: &'d Utf8Path,
-    temps: std::sync::Mutex<Vec<(Utf8PathBuf, String)>>,
+    temps: std::sync::Mutex<Vec<(Scratch, String)>>,
 }
 
 impl<'d> StagedFiles<'d> {
@@ -157,7 +128,7 @@ impl<'d> StagedFiles<'d> {
         self.dir
     }
 
-    fn temps(&self) -> std::sync::MutexGuard<'_, Vec<(Utf8PathBuf, String)>> {
+    fn temps(&self) -> std::sync::MutexGuard<'_, Vec<(Scratch, String)>> {
         // A panic while holding the lock leaves a valid list.
         self.temps.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -179,42 +150,39 @@ impl<'d> StagedFiles<'d> {
         name: &str,
         write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> Result<(), WriteError> {
-        let tmp = temp_name(self.dir, name);
-        let _ = fs::remove_file(&tmp); // a leftover of a killed run with our pid
-        remove_stale_temps(self.dir, name);
-        let result = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .and_then(|f| {
-                let file = FaultAfterFirstWrite {
-                    file: f,
-                    fired: false,
-                };
-                let mut out = io::BufWriter::with_capacity(64 * 1024, file);
-                if let Err(e) = write(&mut out) {
-                    // Not flushed: the temporary goes anyway.
-                    let _ = out.into_parts();
-                    return Err(e);
-                }
-                let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-                if !file.fired {
-                    // Nothing reached the file: the content is empty.
-                    file.fired = true;
-                    fault_point();
-                }
-                file.file.sync_data()?;
+        scratch::remove_abandoned(self.dir.as_std_path(), name.as_ref());
+        let fail = |path: Utf8PathBuf, source| WriteError {
+            name: name.to_string(),
+            path,
+            source,
+        };
+        let (tmp, f) = Scratch::file(self.dir.as_std_path(), name.as_ref())
+            .map_err(|e| fail(self.dir.join(name), e))?;
+        let result = (|| {
+            let file = FaultAfterFirstWrite {
+                file: f,
+                fired: false,
+            };
+            let mut out = io::BufWriter::with_capacity(64 * 1024, file);
+            if let Err(e) = write(&mut out) {
+                // Not flushed: the temporary goes anyway.
+                let _ = out.into_parts();
+                return Err(e);
+            }
+            let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            if !file.fired {
+                // Nothing reached the file: the content is empty.
+                file.fired = true;
                 fault_point();
-                Ok(())
-            });
+            }
+            file.file.sync_data()?;
+            fault_point();
+            Ok(())
+        })();
         if let Err(source) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(WriteError {
-                name: name.to_string(),
-                path: tmp,
-                source,
-            });
+            let path = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf())
+                .unwrap_or_else(|_| self.dir.join(name));
+            return Err(fail(path, source)); // dropping `tmp` removes it
         }
         self.temps().push((tmp, name.to_string()));
         Ok(())
@@ -225,18 +193,22 @@ impl<'d> StagedFiles<'d> {
     /// temporaries not yet renamed are removed.
     pub fn commit(self) -> Result<(), WriteError> {
         let temps = std::mem::take(&mut *self.temps());
-        for (i, (tmp, name)) in temps.iter().enumerate() {
-            if let Err(source) = fs::rename(tmp, self.dir.join(name)) {
-                for (t, _) in &temps[i..] {
-                    let _ = fs::remove_file(t);
-                }
-                return Err(WriteError {
-                    name: name.to_string(),
-                    path: self.dir.join(name),
-                    source,
-                });
-            }
+        let names: Vec<String> = temps.iter().map(|(_, n)| n.clone()).collect();
+        let items = temps
+            .into_iter()
+            .map(|(t, n)| (t, self.dir.join(n).into_std_path_buf()))
+            .collect();
+        let mut done = 0;
+        if let Err(source) = scratch::rename_all(items, || {
+            done += 1;
             fault_point();
+        }) {
+            let name = names[done.min(names.len() - 1)].clone();
+            return Err(WriteError {
+                path: self.dir.join(&name),
+                name,
+                source,
+            });
         }
         if let Ok(d) = fs::File::open(self.dir) {
             let _ = d.sync_all();
@@ -249,14 +221,6 @@ impl<'d> StagedFiles<'d> {
     /// stage from several threads.
     pub fn order_by_key<K: Ord>(&self, rank: impl Fn(&str) -> K) {
         self.temps().sort_by_key(|(_, name)| rank(name));
-    }
-}
-
-impl Drop for StagedFiles<'_> {
-    fn drop(&mut self) {
-        for (t, _) in self.temps().iter() {
-            let _ = fs::remove_file(t);
-        }
     }
 }
 

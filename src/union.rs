@@ -21,6 +21,7 @@
 
 use crate::depmod::{Depmod, KernelSymbols};
 use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};
+use crate::output::scratch::Scratch;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -133,15 +134,17 @@ impl UnionError {
 /// (`%harmless-collisions` in `(guix build union)`).
 const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", "ld.so.cache"];
 
-/// The temporary sibling in which `out` is built.
-fn temporary_sibling(out: &Path) -> Result<PathBuf, UnionError> {
+/// The temporary sibling in which `out` is built (created, empty, locked;
+/// removed when dropped), after removing the abandoned ones of killed runs.
+fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
     let name = out
         .file_name()
         .ok_or_else(|| UnionError::OutputWithoutName(out.to_path_buf()))?;
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
-    Ok(out.with_file_name(tmp_name))
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    crate::output::scratch::remove_abandoned(parent, name);
+    Scratch::dir_beside(out)
+        .at(parent)
+        .map_err(UnionError::doing("cannot create directory"))
 }
 
 /// Checks the inputs and the output, and returns the inputs made absolute
@@ -189,8 +192,8 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
 
 /// Builds in `out` (which must not exist; its parent must) the union of the
 /// `inputs` directories. Nothing is written outside `out` but a temporary
-/// sibling (`.NAME.kmodtree-PID.tmp`), renamed to `out` at the end and
-/// removed on failure.
+/// sibling (`.NAME.kmodtree-TAG.tmp`, see [`crate::output::scratch`]),
+/// renamed to `out` at the end and removed on failure.
 pub fn union_build(
     out: &Path,
     inputs: &[PathBuf],
@@ -199,49 +202,32 @@ pub fn union_build(
     let out = absolute_clean(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
-    let result = union_into(&tmp, &inputs, opts);
-    finish_in_place(&tmp, &out, result)
+    let result = union_into(tmp.path(), &inputs, opts);
+    finish_in_place(tmp, &out, result)
 }
 
 /// Renames `tmp` to `out` when `result` is Ok; removes `tmp` otherwise.
 fn finish_in_place<T>(
-    tmp: &Path,
+    tmp: Scratch,
     out: &Path,
     result: Result<T, UnionError>,
 ) -> Result<T, UnionError> {
-    match result {
-        Ok(v) => {
-            if fs::symlink_metadata(out).is_ok() {
-                let _ = fs::remove_dir_all(tmp);
-                return Err(UnionError::OutputExists(out.to_path_buf()));
-            }
-            if let Err(e) = fs::rename(tmp, out) {
-                let _ = fs::remove_dir_all(tmp);
-                return Err(UnionError::doing("cannot rename into")(IoError::new(
-                    out, e,
-                )));
-            }
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(tmp);
-            Err(e)
-        }
+    let v = result?; // dropping `tmp` removes it
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(UnionError::OutputExists(out.to_path_buf()));
     }
+    tmp.rename_to(out)
+        .at(out)
+        .map_err(UnionError::doing("cannot rename into"))?;
+    Ok(v)
 }
 
-/// Builds the union of the checked `inputs` in `tmp` (removed first if a
-/// run with our process id left it behind).
+/// Builds the union of the checked `inputs` in `tmp`, an empty directory.
 fn union_into(
     tmp: &Path,
     inputs: &[(PathBuf, PathBuf)],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
-    if fs::symlink_metadata(tmp).is_ok() {
-        fs::remove_dir_all(tmp)
-            .at(tmp)
-            .map_err(UnionError::doing("cannot remove"))?;
-    }
     let mut state = UnionState {
         opts: *opts,
         report: UnionReport::default(),
@@ -284,10 +270,12 @@ impl UnionState {
             }
             reals.push(real);
         }
-        fs::create_dir(out)
-            .at(out)
-            .map_err(UnionError::doing("cannot create directory"))?;
-        if self.tmp_real.is_none() {
+        if self.tmp_real.is_some() {
+            // (The top level is the temporary, already created.)
+            fs::create_dir(out)
+                .at(out)
+                .map_err(UnionError::doing("cannot create directory"))?;
+        } else {
             self.tmp_real = Some(
                 fs::canonicalize(out)
                     .at(out)
@@ -581,38 +569,37 @@ pub fn make_module_directory(
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();
     let result = (|| -> Result<(), ModuleDirectoryError> {
-        report.union = union_into(&tmp, &checked, &opts.union)?;
-        let dir = tmp.join("lib/modules").join(version);
+        report.union = union_into(tmp.path(), &checked, &opts.union)?;
+        let dir = tmp.path().join("lib/modules").join(version);
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
-        let system_map = tmp.join("System.map");
+        let system_map = tmp.path().join("System.map");
         let kernel_symbols = match system_map.exists() {
             true => KernelSymbols::SystemMap(system_map),
             false => KernelSymbols::None,
         };
         let errsyms = kernel_symbols != KernelSymbols::None;
-        let depmod = Depmod::new(&tmp, version)
+        let depmod = Depmod::new(tmp.path(), version)
             .kernel_symbols(kernel_symbols)
             .errsyms(errsyms)
             .jobs(opts.jobs)
             .run()
             .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
         report.depmod_diagnostics = depmod.diagnostics;
+        // Messages name OUT, not the temporary (whose name is random).
+        crate::depmod::rename_in(
+            &mut report.depmod_diagnostics,
+            &tmp.path().to_string_lossy(),
+            &out.to_string_lossy(),
+        );
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
             crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
         }
         Ok(())
     })();
-    match result {
-        Ok(()) => {
-            finish_in_place(&tmp, &out, Ok(()))?;
-            Ok(report)
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
+    result?; // dropping `tmp` removes it
+    finish_in_place(tmp, &out, Ok(()))?;
+    Ok(report)
 }
 
 /// Removes every `modules.*` entry of `dir` except the kernel's input files;

@@ -18,6 +18,7 @@ mod modinfo;
 mod modprobe;
 mod output;
 mod progress;
+mod signals;
 mod union;
 
 use clap::{Parser, Subcommand};
@@ -265,6 +266,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    signals::install();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()

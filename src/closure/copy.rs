@@ -330,29 +330,18 @@ fn is_safe_relative(name: &[u8]) -> bool {
             .all(|c| c != b".." && !c.is_empty() && c != b".")
 }
 
-/// Removes a directory tree on drop unless disarmed.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
+use crate::output::scratch::create_dir_all_in;
 
 fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
     Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
 
-/// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents.
-fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
+/// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents
+/// up to `root` (the temporary tree: never re-created once removed).
+fn write_file_below(root: &Path, dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
     let target = dir.join(std::ffi::OsStr::from_bytes(rel));
     let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).at(parent)?;
+    create_dir_all_in(root, parent).at(parent)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
@@ -361,17 +350,23 @@ fn write_file_below(dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureE
     Ok(())
 }
 
-fn copy_or_link(src: &Path, dir: &Path, rel: &[u8], link: bool) -> Result<(), ClosureError> {
+fn copy_or_link(
+    root: &Path,
+    src: &Path,
+    dir: &Path,
+    rel: &[u8],
+    link: bool,
+) -> Result<(), ClosureError> {
     if link {
         let target = dir.join(std::ffi::OsStr::from_bytes(rel));
         let parent = target.parent().unwrap_or(dir);
-        std::fs::create_dir_all(parent).at(parent)?;
+        create_dir_all_in(root, parent).at(parent)?;
         if std::fs::hard_link(src, &target).is_ok() {
             return Ok(());
         }
     }
     let bytes = std::fs::read(src).at(src)?;
-    write_file_below(dir, rel, &bytes).map_err(|e| copy_error(e, src, rel))
+    write_file_below(root, dir, rel, &bytes).map_err(|e| copy_error(e, src, rel))
 }
 
 /// A failed write of the copy of `src` at `rel`, saying what was copied
@@ -477,19 +472,16 @@ pub fn assemble_module_closure_with_progress(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "closure".into());
-    let tmp = TempDir {
-        path: parent.join(format!(".{base}.kmodtree-{}.tmp", std::process::id())),
-        keep: false,
-    };
-    let _ = std::fs::remove_dir_all(&tmp.path);
-    let tmp_moddir = tmp.path.join("lib/modules").join(&version);
-    std::fs::create_dir_all(&tmp_moddir).at(&tmp_moddir)?;
+    crate::output::scratch::remove_abandoned(&parent, base.as_ref());
+    let tmp = crate::output::scratch::Scratch::dir_beside(&parent.join(&base)).at(&parent)?;
+    let tmp_moddir = tmp.path().join("lib/modules").join(&version);
+    create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
     progress.start("copying modules", resolved.entries.len() as u64);
     for (e, name) in resolved.entries.iter().zip(&resolved.names) {
         let src = source_dir.join(std::ffi::OsStr::from_bytes(&e.relpath));
-        copy_or_link(&src, &tmp_moddir, &e.relpath, opts.link)?;
+        copy_or_link(tmp.path(), &src, &tmp_moddir, &e.relpath, opts.link)?;
         progress.advance(1);
         report.modules.push(ClosureModule {
             name: name.clone(),
@@ -536,7 +528,7 @@ pub fn assemble_module_closure_with_progress(
             );
         }
     }
-    let tmp_fwdir = tmp.path.join("lib/firmware");
+    let tmp_fwdir = tmp.path().join("lib/firmware");
     let mut copied: Vec<Vec<u8>> = Vec::new();
     for (module, name) in wanted {
         report
@@ -555,7 +547,7 @@ pub fn assemble_module_closure_with_progress(
         for (src, as_name) in files {
             if !copied.contains(&as_name) {
                 let bytes = std::fs::read(&src).at(&src)?;
-                write_file_below(&tmp_fwdir, &as_name, &bytes)
+                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)
                     .map_err(|e| copy_error(e, &src, &as_name))?;
                 copied.push(as_name.clone());
             }
@@ -589,9 +581,9 @@ pub fn assemble_module_closure_with_progress(
             Err(e) => return Err(IoError::new(&src, e).into()),
         }
     }
-    let tmp_utf8 = utf8_dir(&tmp.path)?;
+    let tmp_utf8 = utf8_dir(tmp.path())?;
     // Name the final directory, not the temporary one, in depmod's messages.
-    let tmp_text = tmp.path.display().to_string();
+    let tmp_text = tmp.path().display().to_string();
     let out_text = out.display().to_string();
     let depmod = Depmod::new(tmp_utf8.as_std_path(), &version)
         .run()
@@ -633,9 +625,7 @@ pub fn assemble_module_closure_with_progress(
     if out.is_dir() {
         std::fs::remove_dir(&out).at(&out)?;
     }
-    std::fs::rename(&tmp.path, &out).at(&out)?;
-    let mut tmp = tmp;
-    tmp.keep = true;
+    tmp.rename_to(&out).at(&out)?;
 
     // The log is text for the tool; the typed diagnostics are kept too.
     report

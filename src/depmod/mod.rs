@@ -345,7 +345,14 @@ impl Depmod {
             dir: dir.to_string(),
             source,
         })?;
-        crate::output::write_all_atomic(&dir, &rendered.files)?;
+        // modules.dep and modules.dep.bin are renamed last: the name every
+        // lookup of modprobe ends at (a module's file and dependencies)
+        // turns new only once every index leading to it is new (see
+        // docs/robustness.md, "What readers see").
+        let mut files: Vec<&(&str, Vec<u8>)> = rendered.files.iter().collect();
+        files.sort_by_key(|(name, _)| matches!(*name, "modules.dep" | "modules.dep.bin"));
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        crate::output::write_all_atomic(&dir, &files)?;
         let files = rendered.files.iter().map(|(name, _)| *name).collect();
         Ok(Output::Written { dir, files })
     }

@@ -111,6 +111,13 @@ pub(super) fn load_diagnostics(
     if let Some(x) = &xz {
         out.push(Diagnostic::error(x.clone()));
     }
+    // Our limits (kmod has none): which one, before kmod's line.
+    if matches!(
+        err,
+        ModuleError::TooLarge { .. } | ModuleError::TooExpanded { .. }
+    ) {
+        out.push(Diagnostic::error(format!("{path}: {err}")));
+    }
     out.push(Diagnostic::error(format!(
         "failed to load symbols from {path}: {}",
         err.errno().strerror()

@@ -11,9 +11,9 @@ use super::glep33;
 use super::sandbox::{self, Enforced, SandboxMode, Step};
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::Limits;
+use crate::output::scratch::Scratch;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -184,17 +184,11 @@ pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A fresh, empty folder `BASE/kmodtree-dkms-PID-N`.
-fn fresh_dir(base: &Path) -> Result<PathBuf, BuildError> {
-    for n in 0..1000 {
-        let dir = base.join(format!("kmodtree-dkms-{}-{n}", std::process::id()));
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(IoError::new(&dir, e).into()),
-        }
-    }
-    Err(BuildError::NoScratchFolder(base.to_path_buf()))
+/// A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-TAG.tmp`,
+/// removed when dropped (see [`crate::output::scratch`]).
+fn fresh_dir(base: &Path) -> Result<Scratch, BuildError> {
+    crate::output::scratch::remove_abandoned(base, "kmodtree-dkms".as_ref());
+    Ok(Scratch::dir_beside(&base.join("kmodtree-dkms")).at(base)?)
 }
 
 /// Builds every source into `opts.out`. Outcomes are in the order of
@@ -214,21 +208,14 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     let name = out
         .file_name()
         .ok_or_else(|| BuildError::OutputWithoutName(out.clone()))?;
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".kmodtree-{}.tmp", std::process::id()));
-    let tmp = out.with_file_name(tmp_name);
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).at(&tmp)?;
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    crate::output::scratch::remove_abandoned(parent, name);
+    let tmp_dir = Scratch::dir_beside(&out).at(parent)?;
+    let tmp = tmp_dir.path().to_path_buf();
     let scratch_base =
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
-    let scratch = match fresh_dir(&scratch_base) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
+    let scratch_dir = fresh_dir(&scratch_base)?;
+    let scratch = scratch_dir.path().to_path_buf();
     let results: Vec<Result<SourceOutcome, BuildError>> = sources
         .par_iter()
         .enumerate()
@@ -240,7 +227,7 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
             r
         })
         .collect();
-    let _ = fs::remove_dir_all(&scratch);
+    drop(scratch_dir);
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
     for r in results {
@@ -258,17 +245,13 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         }
     }
     if !errors.is_empty() {
-        let _ = fs::remove_dir_all(&tmp);
         return Err(if errors.len() == 1 {
             errors.remove(0)
         } else {
             BuildError::Several(errors)
         });
     }
-    if let Err(e) = fs::rename(&tmp, &out) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(IoError::new(&out, e).into());
-    }
+    tmp_dir.rename_to(&out).at(&out)?;
     Ok(outcomes)
 }
 

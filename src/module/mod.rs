@@ -169,6 +169,10 @@ pub enum ModuleError {
     },
     #[error("image larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// A compressed image expanding more than `ratio` times its size (past
+    /// the floor below which no image is refused for its ratio).
+    #[error("image expands more than {ratio} times its compressed size (limit {limit} bytes)")]
+    TooExpanded { ratio: u64, limit: u64 },
     #[error("not an ELF file")]
     NotElf,
     #[error("invalid ELF: {0}")]
@@ -235,7 +239,7 @@ impl ModuleError {
         match self {
             ModuleError::Io { .. } => Errno::Io,
             ModuleError::NotElf => Errno::NoExec,
-            ModuleError::TooLarge { .. } => Errno::FBig,
+            ModuleError::TooLarge { .. } | ModuleError::TooExpanded { .. } => Errno::FBig,
             _ => Errno::Inval,
         }
     }

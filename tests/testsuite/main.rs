@@ -28,6 +28,12 @@ mod depmod_snapshots;
 mod determinism;
 mod dkms_build;
 mod dkms_compare;
+mod faults_bombs;
+// Needs the KMODTREE_TEST_KILL_AT hook.
+#[cfg(feature = "failpoints")]
+mod faults_generations;
+mod faults_namespaces;
+mod faults_signals;
 mod fuzz_corpus;
 mod guix_databases;
 mod guix_flat;

@@ -1,0 +1,130 @@
+//! SIGTERM, SIGINT and SIGHUP at many moments of depmod, union and
+//! closure: the run removes what it created (temporaries, the temporary
+//! output tree) and ends by the signal (a shell's status 128 + N), or it
+//! had already finished (status 0, complete output).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TREE: &str = "../shared/fixtures/trees/amd64-6.1-ko";
+const VERSION: &str = "6.1.0-56-amd64";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kmodtree"))
+}
+
+/// Every path below `dir` (and `dir`'s siblings) naming a temporary.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().to_string_lossy().contains(".kmodtree-"))
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+/// Runs `cmd`, sends `sig` after `delay`; returns whether it was ended by
+/// the signal (false: it finished first, successfully).
+fn interrupt(mut cmd: Command, sig: libc::c_int, delay: Duration) -> bool {
+    let what = format!("{cmd:?} after {delay:?}");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    // SAFETY: sends a signal to our own child (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let out = child.wait_with_output().unwrap();
+    let status = out.status;
+    match status.signal() {
+        Some(s) => {
+            assert_eq!(s, sig, "{what}: {status:?}");
+            true
+        }
+        None => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(status.success(), "{what}: {status:?} {err}");
+            false
+        }
+    }
+}
+
+fn delays() -> impl Iterator<Item = Duration> {
+    (0..40u64).map(|i| Duration::from_micros(i * i * 120))
+}
+
+#[test]
+fn interrupted_runs_leave_nothing_behind() {
+    if !Path::new(TREE).exists() {
+        eprintln!("skipped: needs {TREE}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    assert!(Command::new("cp")
+        .args(["-a", TREE])
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    // The databases closure reads; an interrupted depmod keeps them.
+    assert!(Command::new(bin())
+        .args(["depmod", "-b"])
+        .arg(&root)
+        .arg(VERSION)
+        .status()
+        .unwrap()
+        .success());
+    let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+    let mut ended = [0usize; 3];
+    for (i, delay) in delays().enumerate() {
+        let sig = signals[i % 3];
+        // depmod in place.
+        let mut c = Command::new(bin());
+        c.args(["depmod", "-b"]).arg(&root).arg(VERSION);
+        ended[0] += usize::from(interrupt(c, sig, delay));
+        assert_eq!(
+            temporaries(tmp.path()),
+            Vec::<PathBuf>::new(),
+            "depmod {delay:?}"
+        );
+        // union into a new tree.
+        let out = tmp.path().join("u");
+        let mut c = Command::new(bin());
+        c.arg("union").arg(&out).arg(&root);
+        if interrupt(c, sig, delay / 4) {
+            ended[1] += 1;
+            assert!(!out.exists(), "union {delay:?}");
+        }
+        assert_eq!(
+            temporaries(tmp.path()),
+            Vec::<PathBuf>::new(),
+            "union {delay:?}"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+        // closure into a new tree.
+        let out = tmp.path().join("c");
+        let mut c = Command::new(bin());
+        c.args(["closure", "-b"])
+            .arg(&root)
+            .arg("-o")
+            .arg(&out)
+            .args([VERSION, "can_raw", "can_bcm"]);
+        if interrupt(c, sig, delay) {
+            ended[2] += 1;
+            assert!(!out.exists(), "closure {delay:?}");
+        }
+        assert_eq!(
+            temporaries(tmp.path()),
+            Vec::<PathBuf>::new(),
+            "closure {delay:?}"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    // Most moments fall inside the runs.
+    eprintln!("ended by the signal (depmod, union, closure): {ended:?} of 40 each");
+    assert!(ended.iter().all(|&n| n >= 5), "{ended:?}");
+}
