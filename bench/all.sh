@@ -30,13 +30,13 @@ rows=(); notes=()
 # one NAME CMD...: runs CMD once under GNU time; appends "wall cpu rss" to $scratch/NAME.
 one() {
   local name=$1; shift
-  /usr/bin/time -o "$scratch/t" -f '%e %U %S %M' "$@" >/dev/null 2>"$scratch/$name.err" || {
-    echo "FAILED: $*" >&2; tail -3 "$scratch/$name.err" >&2; exit 1; }
-  awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' "$scratch/t" >> "$scratch/$name"
+  /usr/bin/time -o "$scratch/t" -f '%e %U %S %M' "$@" >/dev/null 2>"$scratch/m.$name.err" || {
+    echo "FAILED: $*" >&2; tail -3 "$scratch/m.$name.err" >&2; exit 1; }
+  awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' "$scratch/t" >> "$scratch/m.$name"
 }
 # stat NAME: "median-wall median-cpu max-rss" of its runs.
 stat() {
-  python3 - "$scratch/$1" <<'PY'
+  python3 - "$scratch/m.$1" <<'PY'
 import statistics, sys
 r = [list(map(float, l.split())) for l in open(sys.argv[1])]
 print(statistics.median(x[0] for x in r), statistics.median(x[1] for x in r), max(x[2] for x in r))
@@ -124,12 +124,15 @@ row "depmod, $nb \`.ko\` (hard-linked copies)" big big-k34 "kmod 34"
 
 # guix-db against Guix's own Scheme writers (one run each: Guile is slow).
 if command -v guile >/dev/null && [ -f "$GUIX_SRC/gnu/build/linux-modules.scm" ]; then
-  mkdir -p "$scratch/g"; cp -al "$PLAIN/lib/modules/$PLAIN_VER" "$scratch/g/ours"
-  cp -al "$PLAIN/lib/modules/$PLAIN_VER" "$scratch/g/guix"
-  guile -L "$GUIX_SRC" "$here/tests/guix/guix-db.scm" "$scratch/g/guix" >/dev/null 2>&1  # compile once
-  one gx guile -L "$GUIX_SRC" "$here/tests/guix/guix-db.scm" "$scratch/g/guix"
-  one gk "$bin" guix-db "$scratch/g/ours"
-  for f in name alias devname; do cmp "$scratch/g/ours/modules.$f" "$scratch/g/guix/modules.$f"; done
+  # Both write into the same directory (as bench/guix-db.sh): Guix's files are moved aside.
+  mkdir -p "$scratch/g/guix"; cp -al "$PLAIN/lib/modules/$PLAIN_VER" "$scratch/g/dir"
+  guile -L "$GUIX_SRC" "$here/tests/guix/guix-db.scm" "$scratch/g/dir" >/dev/null 2>&1  # compile once
+  one gx guile -L "$GUIX_SRC" "$here/tests/guix/guix-db.scm" "$scratch/g/dir"
+  mv "$scratch"/g/dir/modules.{name,alias,devname} "$scratch/g/guix/"
+  one gk "$bin" guix-db "$scratch/g/dir"
+  for f in name alias devname; do
+    cmp -s "$scratch/g/dir/modules.$f" "$scratch/g/guix/modules.$f" || notes+=("guix-db: modules.$f DIFFERS from Guix's")
+  done
   row "guix-db, $(find "$PLAIN/lib/modules/$PLAIN_VER" -name '*.ko*' | wc -l) \`.ko\` (1 run)" gk gx "Guix (Guile)"
 else
   notes+=("guix-db skipped: no guile or no Guix sources (tests/guix/setup.sh, KMODTREE_GUIX_SRC)")
