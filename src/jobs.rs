@@ -21,37 +21,99 @@ const ITEMS_PER_THREAD: usize = 16;
 
 /// Maps `items` with `work` on `jobs` threads (all cores when None) and
 /// hands every result to `emit` in input order, as soon as it and all
-/// earlier ones are done. At most a window of results (16 per thread) is
-/// held at once, so memory does not grow with `items`. Stops at the first
-/// error `emit` returns.
+/// earlier ones are done. A sliding window of results (16 per thread) is
+/// in flight: a worker takes item `i` only once item `i - window` has been
+/// emitted, so memory does not grow with `items`, and a slow item holds
+/// back only the window behind it. Stops at the first error `emit`
+/// returns.
 pub fn map_in_order<T: Sync, R: Send, E>(
     jobs: Option<usize>,
     items: &[T],
     work: impl Fn(&T) -> R + Sync,
     mut emit: impl FnMut(R) -> Result<(), E>,
 ) -> Result<(), E> {
-    use rayon::prelude::*;
-    let pool = jobs.and_then(|n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .ok()
-    });
-    let threads = pool
-        .as_ref()
-        .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-    let window = threads.max(1) * ITEMS_PER_THREAD;
-    for chunk in items.chunks(window) {
-        let map = || chunk.par_iter().map(&work).collect::<Vec<R>>();
-        let done = match &pool {
-            Some(pool) => pool.install(map),
-            None => map(),
-        };
-        for r in done {
-            emit(r)?;
-        }
+    use std::collections::BTreeMap;
+    use std::sync::{Condvar, Mutex, PoisonError};
+    let threads = jobs
+        .unwrap_or_else(rayon::current_num_threads)
+        .clamp(1, items.len().max(1));
+    let window = threads * ITEMS_PER_THREAD;
+    struct State<R> {
+        /// Items handed out so far.
+        next: usize,
+        /// Items emitted so far.
+        emitted: usize,
+        done: BTreeMap<usize, R>,
+        stop: bool,
+        /// A worker's panic, re-raised on the calling thread.
+        panic: Option<Box<dyn std::any::Any + Send>>,
     }
-    Ok(())
+    let state = Mutex::new(State {
+        next: 0,
+        emitted: 0,
+        done: BTreeMap::new(),
+        stop: false,
+        panic: None,
+    });
+    let changed = Condvar::new();
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let wait = |g| changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut g = lock();
+                    while !g.stop && g.next < items.len() && g.next >= g.emitted + window {
+                        g = wait(g);
+                    }
+                    if g.stop || g.next >= items.len() {
+                        return;
+                    }
+                    g.next += 1;
+                    g.next - 1
+                };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&items[i])));
+                let mut g = lock();
+                match r {
+                    Ok(r) => {
+                        g.done.insert(i, r);
+                    }
+                    Err(p) => {
+                        g.panic = Some(p);
+                        g.stop = true;
+                    }
+                }
+                drop(g);
+                changed.notify_all();
+            });
+        }
+        let mut result = Ok(());
+        for k in 0..items.len() {
+            let r = {
+                let mut g = lock();
+                loop {
+                    if let Some(r) = g.done.remove(&k) {
+                        break r;
+                    }
+                    if let Some(p) = g.panic.take() {
+                        drop(g);
+                        std::panic::resume_unwind(p);
+                    }
+                    g = wait(g);
+                }
+            };
+            result = emit(r);
+            let mut g = lock();
+            g.emitted = k + 1;
+            g.stop = result.is_err();
+            drop(g);
+            changed.notify_all();
+            if result.is_err() {
+                break;
+            }
+        }
+        result
+    })
 }
 
 #[cfg(test)]
@@ -90,5 +152,19 @@ mod tests {
             },
         );
         assert_eq!((r, n), (Err(40), 41));
+    }
+
+    #[test]
+    fn a_panicking_item_panics_the_caller_instead_of_hanging() {
+        let items: Vec<u32> = (0..1000).collect();
+        let r = std::panic::catch_unwind(|| {
+            map_in_order(
+                Some(2),
+                &items,
+                |&i| assert!(i != 500, "item 500"),
+                |()| Ok::<(), ()>(()),
+            )
+        });
+        assert!(r.is_err());
     }
 }
