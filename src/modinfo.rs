@@ -549,16 +549,18 @@ pub fn json_error(path: &str, err: &ModuleError) -> JsonError {
 }
 
 /// `modinfo --tree --json`: one JSON line per module of a tree, read in
-/// parallel and printed in discovery order. Returns the lines and whether
-/// every module could be read.
-pub fn tree_json_lines(
+/// parallel and handed to `emit` in discovery order as soon as it and every
+/// earlier line are ready (a bounded window of modules is in flight, so
+/// memory does not grow with the tree). Returns whether every module could
+/// be read, or the first error `emit` returned.
+pub fn tree_json_lines<E>(
     basedir: Option<&str>,
     version: &str,
     jobs: Option<usize>,
     limits: &crate::module::Limits,
-) -> Result<(Vec<u8>, bool), crate::tree::walk::DiscoverError> {
+    mut emit: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<Result<bool, E>, crate::tree::walk::DiscoverError> {
     use crate::tree::{walk, Config};
-    use rayon::prelude::*;
     let root = basedir.unwrap_or("");
     let dir = format!("{root}/lib/modules/{version}");
     let disc = walk::discover(&dir, &Config::empty(), walk::Suffixes::default())?;
@@ -572,10 +574,12 @@ pub fn tree_json_lines(
         line.push(b'\n');
         (line, ok)
     };
-    let work = || disc.modules.par_iter().map(render_one).collect::<Vec<_>>();
-    let results = crate::jobs::run_with_jobs(jobs, work);
-    let ok = results.iter().all(|(_, ok)| *ok);
-    Ok((results.into_iter().flat_map(|(l, _)| l).collect(), ok))
+    let mut all_ok = true;
+    let emitted = crate::jobs::map_in_order(jobs, &disc.modules, render_one, |(line, ok)| {
+        all_ok &= ok;
+        emit(&line)
+    });
+    Ok(emitted.map(|()| all_ok))
 }
 
 #[cfg(test)]

@@ -118,16 +118,16 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.tree {
         let basedir = args.basedir.text()?;
         let version = &args.files[0];
+        let emit = |line: &[u8]| io.out("the JSON lines", line);
         return match kmodtree::modinfo::tree_json_lines(
             basedir.as_deref(),
             version,
             args.jobs.jobs,
             &limits,
+            emit,
         ) {
-            Ok((lines, ok)) => {
-                io.out("the JSON lines", &lines)?;
-                Ok(if ok { 0 } else { 1 })
-            }
+            Ok(Ok(ok)) => Ok(if ok { 0 } else { 1 }),
+            Ok(Err(e)) => Err(e.into()),
             Err(e) => {
                 err!(io, "kmodtree: {e}\n")?;
                 Ok(1)
@@ -138,28 +138,97 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
     let mut ok = true;
     // Opened at the first argument that is not a module file.
     let mut names: Option<NameLookup> = None;
-    for f in &args.files {
+    // Module files are read in parallel (a bounded window at a time) and
+    // printed in argument order; names are looked up here, in turn.
+    let read = |f: &String| -> Option<Shown> {
         let as_file = is_module_filename(f) || (args.json && std::fs::symlink_metadata(f).is_ok());
-        if !as_file {
-            let lookup = match &mut names {
-                Some(lookup) => lookup,
-                None => {
-                    let (lookup, messages) = args.name_lookup();
-                    for m in messages {
-                        io.err(m.render().as_bytes())?;
-                    }
-                    names.insert(lookup)
-                }
-            };
-            ok &= by_name(lookup, f, args.json, &opts, &limits, io)?;
-            continue;
+        as_file.then(|| {
+            let path = kmodtree::kmod::absolute(Path::new(f))
+                .to_string_lossy()
+                .into_owned();
+            file_output(&path, args.json, &opts, &limits)
+        })
+    };
+    let mut in_turn = args.files.iter();
+    let mut emit = |shown: Option<Shown>| -> Result<(), Stop> {
+        let Some(f) = in_turn.next() else {
+            return Ok(());
+        };
+        if let Some(shown) = shown {
+            ok &= shown.print(io)?;
+            return Ok(());
         }
-        let path = kmodtree::kmod::absolute(Path::new(f))
-            .to_string_lossy()
-            .into_owned();
-        ok &= show_file(&path, args.json, &opts, &limits, io)?;
-    }
+        let lookup = match &mut names {
+            Some(lookup) => lookup,
+            None => {
+                let (lookup, messages) = args.name_lookup();
+                for m in messages {
+                    io.err(m.render().as_bytes())?;
+                }
+                names.insert(lookup)
+            }
+        };
+        ok &= by_name(lookup, f, args.json, &opts, &limits, io)?;
+        Ok(())
+    };
+    kmodtree::jobs::map_in_order(args.jobs.jobs, &args.files, read, &mut emit)?;
     Ok(if ok { 0 } else { 1 })
+}
+
+/// What `modinfo FILE` writes for one file, prepared off the main thread.
+struct Shown {
+    output: kmodtree::modinfo::Output,
+    /// JSON mode reports a failure on stderr before its line.
+    stderr_first: bool,
+}
+
+impl Shown {
+    /// Writes it: whether the module could be read.
+    fn print(&self, io: &mut Io) -> Result<bool, Stop> {
+        if self.stderr_first {
+            io.err(&self.output.stderr)?;
+            io.out("the JSON lines", &self.output.stdout)?;
+            return Ok(self.output.success);
+        }
+        print(&self.output, io)
+    }
+}
+
+/// `modinfo FILE` (or one JSON line), rendered.
+fn file_output(
+    path: &str,
+    json: bool,
+    opts: &kmodtree::modinfo::Options<'_>,
+    limits: &Limits,
+) -> Shown {
+    let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
+    if json {
+        let (line, stderr) = match &result {
+            Ok(meta) => (
+                serde_json::to_vec(&kmodtree::modinfo::to_json(path, meta)),
+                Vec::new(),
+            ),
+            Err(e) => (
+                serde_json::to_vec(&kmodtree::modinfo::json_error(path, e)),
+                format!("modinfo: ERROR: {path}: {e}\n").into_bytes(),
+            ),
+        };
+        let mut stdout = line.unwrap_or_default();
+        stdout.push(b'\n');
+        let output = kmodtree::modinfo::Output {
+            stdout,
+            stderr,
+            success: result.is_ok(),
+        };
+        return Shown {
+            output,
+            stderr_first: true,
+        };
+    }
+    Shown {
+        output: kmodtree::modinfo::render(path, result.as_ref(), opts),
+        stderr_first: false,
+    }
 }
 
 /// `modinfo FILE` (or one JSON line): whether it could be read.
@@ -170,20 +239,7 @@ fn show_file(
     limits: &Limits,
     io: &mut Io,
 ) -> Result<bool, Stop> {
-    let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
-    if json {
-        let line = match &result {
-            Ok(meta) => serde_json::to_string(&kmodtree::modinfo::to_json(path, meta)),
-            Err(e) => {
-                err!(io, "modinfo: ERROR: {path}: {e}\n")?;
-                serde_json::to_string(&kmodtree::modinfo::json_error(path, e))
-            }
-        };
-        out!(io, "the JSON lines", "{}\n", line.unwrap_or_default())?;
-        return Ok(result.is_ok());
-    }
-    let rendered = kmodtree::modinfo::render(path, result.as_ref(), opts);
-    print(&rendered, io)
+    file_output(path, json, opts, limits).print(io)
 }
 
 /// Prints kmod's output for one module: whether kmod would succeed.

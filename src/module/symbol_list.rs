@@ -7,6 +7,7 @@
 //! three allocations per module and about 30 bytes per symbol.
 
 use super::{Export, Import};
+use std::cell::Cell;
 
 /// The top bit of an entry's end offset is its weak flag.
 const WEAK: u32 = 1 << 31;
@@ -21,6 +22,21 @@ pub struct SymbolList {
     ends: Vec<u32>,
     crcs: Vec<u64>,
 }
+
+thread_local! {
+    /// [`SymbolList::build`]'s scratch list, kept between modules.
+    static SCRATCH: Cell<SymbolList> = const {
+        Cell::new(SymbolList {
+            names: Vec::new(),
+            ends: Vec::new(),
+            crcs: Vec::new(),
+        })
+    };
+}
+
+/// The largest scratch list (bytes of names) a thread keeps for the next
+/// module; a bigger one is freed.
+const RETAINED_SCRATCH_BYTES: usize = 256 * 1024;
 
 /// One entry of a [`SymbolList`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +72,27 @@ impl SymbolList {
         self.ends.push(end as u32 | if weak { WEAK } else { 0 });
         self.crcs.push(crc);
         Ok(())
+    }
+
+    /// Builds a list with `fill` in the calling thread's reused scratch
+    /// list and returns an exactly sized copy (one allocation per vector,
+    /// instead of the doublings of growing a new list), with what `fill`
+    /// returned.
+    pub fn build<R>(fill: impl FnOnce(&mut SymbolList) -> R) -> (SymbolList, R) {
+        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        scratch.names.clear();
+        scratch.ends.clear();
+        scratch.crcs.clear();
+        let r = fill(&mut scratch);
+        let exact = SymbolList {
+            names: scratch.names.as_slice().to_vec(),
+            ends: scratch.ends.as_slice().to_vec(),
+            crcs: scratch.crcs.as_slice().to_vec(),
+        };
+        if scratch.names.capacity() <= RETAINED_SCRATCH_BYTES {
+            let _ = SCRATCH.try_with(|c| c.set(scratch));
+        }
+        (exact, r)
     }
 
     pub fn len(&self) -> usize {

@@ -47,9 +47,8 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     if let Some(found) = crc_exports(elf, t) {
         return Ok(found);
     }
-    let mut out = SymbolList::new();
     let Some(strings) = t.ksymtab_strings else {
-        return Ok(out);
+        return Ok(SymbolList::new());
     };
     let data = strings.data;
     let start = data
@@ -59,18 +58,20 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
         .min(data.len().saturating_sub(1));
     let rest = &data[start..];
     if rest.len() <= 1 {
-        return Ok(out);
+        return Ok(SymbolList::new());
     }
     if rest.last() != Some(&0) {
         return Err(ModuleError::UnterminatedKsymtab);
     }
     // Disjoint pieces of the section: they always fit the budget.
     let budget = name_budget(elf);
-    for name in rest.split(|&b| b == 0).filter(|s| !s.is_empty()) {
-        if out.push(name, 0, false, budget).is_err() {
-            break;
+    let (out, ()) = SymbolList::build(|out| {
+        for name in rest.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+            if out.push(name, 0, false, budget).is_err() {
+                break;
+            }
         }
-    }
+    });
     Ok(out)
 }
 
@@ -79,16 +80,19 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
 fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     let (symtab, strtab, count) = symtab_pair(elf, t)?;
     let budget = name_budget(elf);
-    let mut out = SymbolList::new();
-    for i in 1..count {
-        let sym = elf.sym(&symtab, i)?;
-        // Any name offset outside .strtab disables this path entirely.
-        let name = elf.str_in(&strtab, sym.name)?;
-        if let Some(exported) = name.strip_prefix(CRC_PREFIX) {
-            let crc = resolve_crc(elf, sym.value, sym.shndx);
-            out.push(exported, crc, false, budget).ok()?;
+    let (out, complete) = SymbolList::build(|out| -> Option<()> {
+        for i in 1..count {
+            let sym = elf.sym(&symtab, i)?;
+            // Any name offset outside .strtab disables this path entirely.
+            let name = elf.str_in(&strtab, sym.name)?;
+            if let Some(exported) = name.strip_prefix(CRC_PREFIX) {
+                let crc = resolve_crc(elf, sym.value, sym.shndx);
+                out.push(exported, crc, false, budget).ok()?;
+            }
         }
-    }
+        Some(())
+    });
+    complete?;
     if out.is_empty() {
         None
     } else {
@@ -169,31 +173,33 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
         }
     }
     let budget = name_budget(elf);
-    let mut out = SymbolList::new();
-    for i in 1..count {
-        let sym = elf.sym(&symtab, i)?;
-        if sym.shndx != SHN_UNDEF {
-            continue;
+    let (out, complete) = SymbolList::build(|out| -> Option<()> {
+        for i in 1..count {
+            let sym = elf.sym(&symtab, i)?;
+            if sym.shndx != SHN_UNDEF {
+                continue;
+            }
+            if skip_register && sym.kind() == STT_REGISTER {
+                continue;
+            }
+            let name = elf.str_in(&strtab, sym.name)?;
+            if name.is_empty() {
+                continue;
+            }
+            let mut crc = 0;
+            if let Some(&j) = first.get(name) {
+                crc = vers[j].crc;
+                matched[j] = true;
+            }
+            out.push(name, crc, sym.bind() == STB_WEAK, budget).ok()?;
         }
-        if skip_register && sym.kind() == STT_REGISTER {
-            continue;
+        for (v, seen) in vers.iter().zip(&matched) {
+            if !seen {
+                // A name without NUL in its field fails the whole list.
+                out.push(v.name?, v.crc, false, budget).ok()?;
+            }
         }
-        let name = elf.str_in(&strtab, sym.name)?;
-        if name.is_empty() {
-            continue;
-        }
-        let mut crc = 0;
-        if let Some(&j) = first.get(name) {
-            crc = vers[j].crc;
-            matched[j] = true;
-        }
-        out.push(name, crc, sym.bind() == STB_WEAK, budget).ok()?;
-    }
-    for (v, seen) in vers.iter().zip(matched) {
-        if !seen {
-            // A name without NUL in its field fails the whole list.
-            out.push(v.name?, v.crc, false, budget).ok()?;
-        }
-    }
-    Some(out)
+        Some(())
+    });
+    complete.map(|()| out)
 }

@@ -247,3 +247,62 @@ fn bad_files_match_kmod34() {
     }
     assert!(compared > 0, "no bad files in {}", dir.display());
 }
+
+/// Many files at once, in a chosen order (shuffled, repeated, missing and
+/// damaged ones between), read in parallel: kmod's stdout, stderr and exit
+/// status for every thread count, and the same interleaving of the two
+/// (`2>&1`) whatever the thread count.
+#[test]
+fn many_files_in_argument_order_match_kmod34() {
+    let Some(bin) = modinfo34() else {
+        eprintln!("modinfo34 not found: differential test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, spec) in specs() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, build(&spec)).unwrap();
+        paths.push(path.to_str().unwrap().to_owned());
+    }
+    paths.push(dir.path().join("missing.ko").to_str().unwrap().to_owned());
+    // A fixed permutation, each file five times.
+    let n = paths.len();
+    let step = if n % 7 == 0 { 5 } else { 7 };
+    let order: Vec<String> = (0..n * 5).map(|i| paths[(i * step) % n].clone()).collect();
+    let ours_bin = Path::new(env!("CARGO_BIN_EXE_kmodtree"));
+    let both = |jobs: &str, args: &[String]| -> Vec<u8> {
+        let log = dir.path().join("both.log");
+        let file = std::fs::File::create(&log).unwrap();
+        Command::new(ours_bin)
+            .args(["modinfo", "--jobs", jobs])
+            .args(args)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .status()
+            .unwrap();
+        std::fs::read(&log).unwrap()
+    };
+    for field in [&[][..], &["-F", "parm"][..]] {
+        let mut args: Vec<String> = field.iter().map(|s| s.to_string()).collect();
+        args.extend(order.iter().cloned());
+        let theirs = Command::new(&bin).args(&args).output().unwrap();
+        for jobs in ["1", "3"] {
+            let ours = Command::new(ours_bin)
+                .args(["modinfo", "--jobs", jobs])
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(
+                ours.stdout == theirs.stdout,
+                "{field:?} --jobs {jobs}: stdout"
+            );
+            assert!(
+                ours.stderr == theirs.stderr,
+                "{field:?} --jobs {jobs}: stderr"
+            );
+            assert_eq!(ours.status.code(), theirs.status.code());
+        }
+        assert!(both("1", &args) == both("3", &args), "{field:?}: 2>&1");
+    }
+}
