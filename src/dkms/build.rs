@@ -184,11 +184,13 @@ pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-TAG.tmp`,
-/// removed when dropped (see [`crate::output::scratch`]).
+/// A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-N.tmp`,
+/// removed when dropped (see [`crate::output::scratch`]). Numbered, not
+/// random: the modules built in it record its path (in their build id), so
+/// a rebuild in a fresh sandbox must build in the same place.
 fn fresh_dir(base: &Path) -> Result<Scratch, BuildError> {
     crate::output::scratch::remove_abandoned(base, "kmodtree-dkms".as_ref());
-    Ok(Scratch::dir_beside(&base.join("kmodtree-dkms")).at(base)?)
+    Ok(Scratch::dir_beside_numbered(&base.join("kmodtree-dkms")).at(base)?)
 }
 
 /// Builds every source into `opts.out`. Outcomes are in the order of
@@ -210,7 +212,9 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         .ok_or_else(|| BuildError::OutputWithoutName(out.clone()))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
     crate::output::scratch::remove_abandoned(parent, name);
-    let tmp_dir = Scratch::dir_beside(&out).at(parent)?;
+    // Numbered too: `$install_tree` (inside it) reaches dkms.conf's
+    // commands, the plan and GLEP 33 builds.
+    let tmp_dir = Scratch::dir_beside_numbered(&out).at(parent)?;
     let tmp = tmp_dir.path().to_path_buf();
     let scratch_base =
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));

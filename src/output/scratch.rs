@@ -66,6 +66,26 @@ fn random_tag() -> String {
     format!("{v:016x}")
 }
 
+/// How a temporary's TAG is chosen, one try after another.
+enum Tags {
+    Random,
+    /// The next number to try.
+    Numbered(u64),
+}
+
+impl Tags {
+    fn next(&mut self) -> String {
+        match self {
+            Tags::Random => random_tag(),
+            Tags::Numbered(n) => {
+                let tag = format!("{n:016x}");
+                *n += 1;
+                tag
+            }
+        }
+    }
+}
+
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
 fn prefix_of(name: &OsStr) -> OsString {
     let mut p = OsString::from(".");
@@ -117,7 +137,7 @@ impl Scratch {
     /// Creates an empty temporary file for `dir/name` (mode 0644 minus the
     /// umask) and returns it with a handle to write it through.
     pub fn file(dir: &Path, name: &OsStr) -> io::Result<(Scratch, File)> {
-        let s = Scratch::create(dir, name, false)?;
+        let s = Scratch::create(dir, name, false, Tags::Random)?;
         let f = s.lock.as_ref().map(File::try_clone).transpose()?;
         Ok((s, f.ok_or_else(|| io::Error::from(io::ErrorKind::Other))?))
     }
@@ -129,14 +149,27 @@ impl Scratch {
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         let dir = out.parent().unwrap_or(Path::new("/"));
-        Scratch::create(dir, name, true)
+        Scratch::create(dir, name, true, Tags::Random)
     }
 
-    fn create(dir: &Path, name: &OsStr, is_dir: bool) -> io::Result<Scratch> {
+    /// Like [`dir_beside`](Scratch::dir_beside), but its TAG is the first
+    /// free number (`0000000000000000`, then `…01`, …) rather than a random
+    /// one: in a fresh build sandbox the path is the same on every run.
+    /// For work whose results record where they were made (a kernel
+    /// module built there keeps a build id that depends on its path).
+    pub fn dir_beside_numbered(out: &Path) -> io::Result<Scratch> {
+        let name = out
+            .file_name()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let dir = out.parent().unwrap_or(Path::new("/"));
+        Scratch::create(dir, name, true, Tags::Numbered(0))
+    }
+
+    fn create(dir: &Path, name: &OsStr, is_dir: bool, mut tags: Tags) -> io::Result<Scratch> {
         let mut registry = live();
         loop {
             let mut file_name = prefix_of(name);
-            file_name.push(random_tag());
+            file_name.push(tags.next());
             file_name.push(".tmp");
             let path = dir.join(file_name);
             let opened = if is_dir {
@@ -356,5 +389,28 @@ mod tests {
             names_in(tmp.path()),
             [".modules.dep.kmodtree-42.tmp", "out"]
         );
+    }
+
+    #[test]
+    fn numbered_temporaries_take_the_first_free_number() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let first = Scratch::dir_beside_numbered(&out).unwrap();
+        let second = Scratch::dir_beside_numbered(&out).unwrap();
+        assert_eq!(
+            names_in(tmp.path()),
+            [
+                ".out.kmodtree-0000000000000000.tmp",
+                ".out.kmodtree-0000000000000001.tmp"
+            ]
+        );
+        drop(first);
+        let again = Scratch::dir_beside_numbered(&out).unwrap();
+        assert_eq!(
+            again.path(),
+            tmp.path().join(".out.kmodtree-0000000000000000.tmp")
+        );
+        drop((again, second));
+        assert!(names_in(tmp.path()).is_empty());
     }
 }
