@@ -84,6 +84,23 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
+/// Test hook for the second-signal test: with
+/// `KMODTREE_TEST_CLEANUP_DELAY_MS=N`, the clean-up after a first signal
+/// waits N ms (every other thread parked) before it removes anything. Compiled only with the `failpoints`
+/// feature.
+#[cfg(feature = "failpoints")]
+fn stall_for_tests() {
+    if let Some(ms) = std::env::var("KMODTREE_TEST_CLEANUP_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn stall_for_tests() {}
+
 /// Ends the process by `sig`, its default action.
 fn end_by(sig: libc::c_int) -> ! {
     // SAFETY: restores the default action, unblocks the signal in this
@@ -117,7 +134,10 @@ pub fn install() {
             // SAFETY: reads one byte into a live local.
             let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
             if n == 1 {
-                remove_all_and_hold(park_others);
+                remove_all_and_hold(|| {
+                    park_others();
+                    stall_for_tests();
+                });
                 end_by(libc::c_int::from(byte));
             }
             if n == 0 {

@@ -128,3 +128,50 @@ fn interrupted_runs_leave_nothing_behind() {
     eprintln!("ended by the signal (depmod, union, closure): {ended:?} of 40 each");
     assert!(ended.iter().all(|&n| n >= 5), "{ended:?}");
 }
+
+/// A second signal while the first one's clean-up runs ends the process at
+/// once, by that signal (the clean-up is held for 20 s by a test hook).
+#[test]
+fn a_second_signal_ends_at_once() {
+    if !Path::new(TREE).exists() {
+        eprintln!("skipped: needs {TREE}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("u");
+    for delay_ms in [2u64, 5, 10, 20, 40, 80] {
+        let mut child = Command::new(bin())
+            .arg("union")
+            .arg(&out)
+            .arg(TREE)
+            .env("KMODTREE_TEST_CLEANUP_DELAY_MS", "20000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: signals our own child (not yet reaped).
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = child.try_wait().unwrap() {
+            // It finished (or ended) before the first signal was handled.
+            assert!(status.success() || status.signal().is_some(), "{status:?}");
+            let _ = std::fs::remove_dir_all(&out);
+            continue;
+        }
+        // The first signal is being handled (held by the hook); a second
+        // ends it now.
+        let start = std::time::Instant::now();
+        // SAFETY: as above.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+        return;
+    }
+    panic!("no run was still going 300 ms after its first signal");
+}
