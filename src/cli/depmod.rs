@@ -251,10 +251,11 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     Ok(status)
 }
 
-/// kmod's message for a usage error, where kmod's differs from clap's: an
-/// unknown option, as kmod 34's getopt_long names it (`depmod:
-/// unrecognized option '--bogus=1'`, `depmod: invalid option -- 'x'`).
-pub fn kmod_usage_error(e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
+/// kmod's message for a usage error of its tool `tool` (depmod, modinfo,
+/// modprobe), where kmod's differs from clap's: an unknown option, as kmod
+/// 34's getopt_long names it (`depmod: unrecognized option '--bogus=1'`,
+/// `depmod: invalid option -- 'x'`).
+pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
     let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
         _ => return Stop::Usage(e),
@@ -270,14 +271,14 @@ pub fn kmod_usage_error(e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
             })
             .unwrap_or(&arg);
-        format!("depmod: unrecognized option '{whole}'\n")
+        format!("{tool}: unrecognized option '{whole}'\n")
     } else {
         match arg
             .strip_prefix('-')
             .map(|c| c.chars().collect::<Vec<_>>())
             .as_deref()
         {
-            Some([c]) => format!("depmod: invalid option -- '{c}'\n"),
+            Some([c]) => format!("{tool}: invalid option -- '{c}'\n"),
             _ => return Stop::Usage(e),
         }
     };

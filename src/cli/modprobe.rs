@@ -242,6 +242,34 @@ pub struct KmodModprobeArgs {
     /// Ignore install commands
     #[arg(short = 'i', long = "ignore-install", visible_alias = "ignore-remove")]
     ignore_install: bool,
+    /// Apply the blacklist to modules given by name too, not only to aliases
+    #[arg(short = 'b', long = "use-blacklist")]
+    use_blacklist: bool,
+    /// Accepted for kmod's command lines; loading is refused anyway
+    #[arg(short = 'n', long = "dry-run", visible_alias = "show")]
+    dry_run: bool,
+    /// Accepted for kmod's command lines (messages go to stderr)
+    #[arg(short = 's', long = "syslog")]
+    syslog: bool,
+    /// Accepted for kmod's command lines
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Loading and removal options, accepted for kmod's command lines
+    /// (loading and removal are refused)
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    #[arg(long = "force-modversion", hide = true)]
+    force_modversion: bool,
+    #[arg(long = "force-vermagic", hide = true)]
+    force_vermagic: bool,
+    #[arg(long = "first-time", hide = true)]
+    first_time: bool,
+    #[arg(long = "remove-holders", hide = true)]
+    remove_holders: bool,
+    #[arg(long = "remove-dependencies", hide = true)]
+    remove_dependencies: bool,
+    #[arg(short = 'w', long = "wait", value_name = "MSEC", hide = true)]
+    wait: Option<String>,
     /// Configuration file or directory (repeatable; replaces the defaults)
     #[arg(short = 'C', long = "config", value_name = "PATH")]
     config: Vec<PathBuf>,
@@ -264,7 +292,7 @@ pub struct KmodModprobeArgs {
     #[command(flatten)]
     kmod: Kmod,
     /// Modules, aliases or symbol:NAME (or MODULE PARAMETERS..., or FILE)
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(value_name = "ARGS")]
     args: Vec<OsString>,
 }
 
@@ -312,6 +340,7 @@ impl KmodModprobeArgs {
             action: self.action(),
             all: self.all,
             quiet: self.quiet,
+            use_blacklist: self.use_blacklist,
             args: self.args.iter().map(|a| bytes(a)).collect(),
             kmod: self.kmod.version(),
             limits: Limits::default(),

@@ -195,6 +195,9 @@ pub struct Resolver<'a> {
     by_key: HashMap<Vec<u8>, ModId>,
     messages: Vec<Message>,
     broken: Vec<Vec<u8>>,
+    /// modprobe's `-b`: a blacklisted module is skipped even when named
+    /// directly (else only when reached through an alias).
+    blacklist_names: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -206,7 +209,16 @@ impl<'a> Resolver<'a> {
             by_key: HashMap::new(),
             messages: Vec::new(),
             broken: Vec::new(),
+            blacklist_names: false,
         }
+    }
+
+    /// modprobe's `-b` (`--use-blacklist`): the blacklist applies to
+    /// modules given by name too, not only to those an alias resolves to
+    /// (libkmod's `KMOD_PROBE_APPLY_BLACKLIST`).
+    pub fn use_blacklist(mut self, yes: bool) -> Self {
+        self.blacklist_names = yes;
+        self
     }
 
     /// Dependency files that could not be used (missing, or clashing with
@@ -655,7 +667,9 @@ impl<'a> Resolver<'a> {
         ignore_commands: bool,
         extra: Option<&[u8]>,
     ) -> Vec<ProbeAction> {
-        if self.is_blacklisted(target) && self.objs[target].alias.is_some() {
+        if self.is_blacklisted(target)
+            && (self.blacklist_names || self.objs[target].alias.is_some())
+        {
             return Vec::new();
         }
         for o in &mut self.objs {

@@ -52,6 +52,8 @@ pub struct ModprobeRun {
     pub all: bool,
     /// `-q`: no messages once the configuration is read.
     pub quiet: bool,
+    /// `-b`: the blacklist applies to modules named directly too.
+    pub use_blacklist: bool,
     pub args: Vec<Vec<u8>>,
     pub kmod: KmodVersion,
     pub limits: Limits,
@@ -104,7 +106,7 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         outcome.stdout = showconfig::show_config(&config, &indexes, r.kmod);
         return outcome;
     }
-    let mut resolver = Resolver::new(&indexes, &config);
+    let mut resolver = Resolver::new(&indexes, &config).use_blacklist(r.use_blacklist);
     let (targets, extra) = if r.all {
         (&r.args[..], None)
     } else {
