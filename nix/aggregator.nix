@@ -6,8 +6,10 @@
 #     callPackage ./aggregator.nix { inherit modules; inherit (buildPackages) kmod; };
 #
 # What it builds, as nixpkgs' buildEnv + postBuild does:
-#   * the union of `modules` (symbolic links to their files; different files
-#     under one name are an error, identical ones are not);
+#   * the union of `modules` as buildEnv makes it (a directory only one
+#     input holds is one symbolic link to it, the others real directories
+#     of links; different files under one name are an error, identical
+#     ones are not);
 #   * no input with lib/modules: "No modules found.", the union alone;
 #   * several kernel versions: "inconsistent kernel versions: ...", failure;
 #   * one input with lib/modules/VERSION (a kernel alone): the kernel's own
@@ -17,10 +19,6 @@
 #     removed, and fresh databases from `kmodtree depmod -b $out
 #     -C $out/etc/depmod.d -a VERSION` (kmod's depmod, byte for byte), so
 #     configuration comes only from the inputs' etc/depmod.d.
-#
-# Differences: directories are real directories holding links to files
-# (buildEnv links a directory that one input alone has); the file contents
-# are the same.
 #
 # From nixpkgs PR #426290 (open): `kernelVersion` (checked against the
 # version found) and `depmodConfig` ({ overrides = [ { moduleName;
@@ -93,27 +91,32 @@ runCommand name
     # (set before the block using it: bash parses a block whole)
     shopt -s extglob
     # Kernel versions: the entries of the inputs' lib/modules (as nixpkgs'
-    # `ls -d *`: hidden ones not), each once.
-    versions=$(for m in $modules; do
-      if [ -d "$m/lib/modules" ]; then ls "$m/lib/modules"; fi
-    done | sort -u)
+    # `ls -d *`: hidden ones not), each once; with bash's own globs, as
+    # every process started costs time.
+    shopt -s nullglob
+    declare -A seen=()
+    for m in $modules; do
+      for v in "$m"/lib/modules/*; do seen[''${v##*/}]=1; done
+    done
+    shopt -u nullglob
+    versions=("''${!seen[@]}")
     union() {
       if [ -n "$modules" ]; then
-        ${bin} union --collisions error "$out" $modules
+        ${bin} union --mode buildenv --collisions error "$out" $modules
       else
         mkdir -p "$out"
       fi
     }
-    if [ -z "$versions" ]; then
+    if [ "''${#versions[@]}" = 0 ]; then
       echo "No modules found."
       union
       exit 0
     fi
-    if [ "$(echo $versions | wc -w)" != 1 ]; then
-      echo "inconsistent kernel versions:" $versions
+    if [ "''${#versions[@]}" != 1 ]; then
+      echo "inconsistent kernel versions:" $(printf '%s\n' "''${versions[@]}" | LC_ALL=C sort)
       exit 1
     fi
-    version=$versions
+    version=''${versions[0]}
     echo "kernel version is $version"
     ${
       if kernelVersion == null then
@@ -129,13 +132,10 @@ runCommand name
     ${overrideChecks}
     union
     # nixpkgs runs depmod only where buildEnv made lib/modules/VERSION a
-    # writable directory: where two inputs or more have it.
-    n=0
-    for m in $modules; do
-      if [ -d "$m/lib/modules/$version" ]; then n=$((n + 1)); fi
-    done
+    # writable directory (`test -w`): where two different inputs have it,
+    # so that neither it nor lib/modules nor lib is a link into an input.
     moddir=$out/lib/modules/$version
-    if [ "$n" -ge 2 ]; then
+    if ! [ -L "$out/lib" ] && ! [ -L "$out/lib/modules" ] && ! [ -L "$moddir" ]; then
       rm -f "$moddir"/modules.!(builtin*|order*)
       ${
         if depmodConfig == null then
@@ -148,9 +148,9 @@ runCommand name
       }
       warm=()
       if [ -n "$manifest" ]; then
-        cp "$manifest/kmodtree.manifest" manifest
-        chmod u+w manifest
-        warm=(--manifest manifest)
+        # Read in place; its update would be thrown away with the build
+        # directory, and writing it took as long as the rest of depmod.
+        warm=(--manifest "$manifest/kmodtree.manifest" --manifest-read-only)
       fi
       ${bin} depmod -b "$out" -C "$config" "''${warm[@]}" -a "$version"
     fi

@@ -21,6 +21,6 @@ runCommand ((kernel.name or "kernel") + "-kmodtree-manifest")
       exit 1
     fi
     mkdir -p "$out" tree/lib/modules
-    ${kmodtree}/bin/kmodtree union "tree/lib/modules/$version" "$kernel/lib/modules/$version"
+    ${kmodtree}/bin/kmodtree union --mode buildenv "tree/lib/modules/$version" "$kernel/lib/modules/$version"
     ${kmodtree}/bin/kmodtree depmod -b tree -a "$version" --manifest "$out/kmodtree.manifest" > /dev/null
   ''

@@ -7,7 +7,9 @@
 //! Rules (see [`union_build`]):
 //!
 //! * every directory of the output is a real directory; every file is a
-//!   link to (or a copy of) one input file ([`LinkMode`]);
+//!   link to (or a copy of) one input file ([`LinkMode`]); in
+//!   [`LinkMode::BuildEnv`] a directory that only one input holds is one
+//!   link to it instead, as nixpkgs' `buildEnv` makes it;
 //! * an input's symlink to a directory counts as a directory (it is merged,
 //!   as Guix's `file-is-directory?` follows links); a dangling symlink counts
 //!   as a file;
@@ -42,6 +44,12 @@ pub enum LinkMode {
     /// A hard link to the file the input name resolves to; a copy when the
     /// input is on another file system.
     Hardlink,
+    /// nixpkgs' `buildEnv` (its `builder.pl`): as [`LinkMode::Symlink`],
+    /// but below the output itself a directory that only one input holds
+    /// (or that all the inputs holding it resolve to) is a symlink to that
+    /// input's directory, not a real directory of links. A tree of
+    /// thousands of files then costs a few links instead of thousands.
+    BuildEnv,
 }
 
 /// What to do when inputs hold different files under the same name.
@@ -71,7 +79,8 @@ pub struct UnionReport {
     pub warnings: Vec<String>,
     /// Directories created (the output itself included).
     pub directories: usize,
-    /// Files linked or copied.
+    /// Files linked or copied (and, in [`LinkMode::BuildEnv`], directories
+    /// linked).
     pub files: usize,
 }
 
@@ -311,6 +320,11 @@ impl UnionState {
     /// Merges the entries `inputs` (one name, from several inputs) into `out`.
     fn union(&mut self, out: &Path, inputs: &[PathBuf]) -> Result<(), UnionError> {
         let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) = inputs.iter().partition(|p| p.is_dir());
+        if files.is_empty() && self.opts.mode == LinkMode::BuildEnv {
+            if let Some(only) = sole_directory(&dirs)? {
+                return self.link(only, out);
+            }
+        }
         if files.is_empty() {
             let dirs: Vec<PathBuf> = dirs.into_iter().cloned().collect();
             return self.union_of_directories(out, &dirs);
@@ -362,7 +376,7 @@ impl UnionState {
 
     fn link(&mut self, input: &Path, out: &Path) -> Result<(), UnionError> {
         match self.opts.mode {
-            LinkMode::Symlink => std::os::unix::fs::symlink(input, out)
+            LinkMode::Symlink | LinkMode::BuildEnv => std::os::unix::fs::symlink(input, out)
                 .at(out)
                 .map_err(UnionError::doing("cannot create symlink"))?,
             LinkMode::Copy => copy_file(input, out)?,
@@ -384,6 +398,36 @@ impl UnionState {
         self.report.files += 1;
         Ok(())
     }
+}
+
+/// The directory that buildEnv links instead of merging `dirs` (all
+/// directories under one name, below the output): the only one, or, when
+/// they all resolve to the same directory, the first that is not itself a
+/// symlink (else the first). None: they are merged.
+fn sole_directory<'a>(dirs: &[&'a PathBuf]) -> Result<Option<&'a PathBuf>, UnionError> {
+    let [first, rest @ ..] = dirs else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(Some(first));
+    }
+    let real = |d: &Path| {
+        fs::canonicalize(d)
+            .at(d)
+            .map_err(UnionError::doing("cannot read"))
+    };
+    let first_real = real(first)?;
+    for d in rest {
+        if real(d)? != first_real {
+            return Ok(None);
+        }
+    }
+    Ok(Some(
+        dirs.iter()
+            .find(|d| !d.is_symlink())
+            .copied()
+            .unwrap_or(first),
+    ))
 }
 
 /// Guix's `resolve+warn-if-harmful` text: an empty line, the colliding
@@ -508,6 +552,10 @@ pub enum ModuleDirectoryError {
     Depmod(#[source] Box<crate::depmod::DepmodFailure>),
     #[error(transparent)]
     Guix(#[from] crate::guix::GuixError),
+    /// In [`LinkMode::BuildEnv`], `lib/modules/VERSION` is held by one
+    /// input only and so would be a link into it: depmod would write there.
+    #[error("lib/modules/{0} is held by one input only and would be linked to it (use the symlink mode)")]
+    LinkedModuleDirectory(String),
 }
 
 fn describe_versions(versions: &[(String, Vec<PathBuf>)]) -> String {
@@ -571,6 +619,12 @@ pub fn make_module_directory(
     let result = (|| -> Result<(), ModuleDirectoryError> {
         report.union = union_into(tmp.path(), &checked, &opts.union)?;
         let dir = tmp.path().join("lib/modules").join(version);
+        let linked = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
+        if dir.ancestors().take(3).any(linked) {
+            return Err(ModuleDirectoryError::LinkedModuleDirectory(
+                version.to_string(),
+            ));
+        }
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
         let system_map = tmp.path().join("System.map");
         let kernel_symbols = match system_map.exists() {

@@ -97,6 +97,9 @@ pub struct DepmodArgs {
     /// (device, inode, size, mtime, ctime)
     #[arg(long = "manifest-verify", requires = "manifest")]
     manifest_verify: bool,
+    /// With --manifest: only read FILE, never update it
+    #[arg(long = "manifest-read-only", requires = "manifest")]
+    manifest_read_only: bool,
     /// With --manifest: print how many modules the manifest saved reading
     #[arg(long = "manifest-stats", requires = "manifest")]
     manifest_stats: bool,
@@ -146,7 +149,9 @@ impl DepmodArgs {
             d = d.output_base(o);
         }
         if let Some(m) = &self.manifest {
-            d = d.manifest(m, self.manifest_verify);
+            d = d
+                .manifest(m, self.manifest_verify)
+                .manifest_read_only(self.manifest_read_only);
         }
         // -E wins over -F.
         let kernel_symbols = match (&self.symvers, &self.filesyms) {

@@ -15,6 +15,7 @@ enum ModeArg {
     Symlink,
     Copy,
     Hardlink,
+    Buildenv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -27,7 +28,7 @@ enum CollisionsArg {
 /// How a union treats files and collisions.
 #[derive(Args)]
 pub struct UnionFlags {
-    /// How output files refer to input files
+    /// How output files refer to input files (buildenv: symlinks, and a directory only one input holds is one link, as nixpkgs' buildEnv)
     #[arg(long = "mode", value_enum, default_value = "symlink")]
     mode: ModeArg,
     /// Different files under one name: first input wins (Guix, with its warning), error (nixpkgs buildEnv), last input wins
@@ -42,6 +43,7 @@ impl UnionFlags {
                 ModeArg::Symlink => LinkMode::Symlink,
                 ModeArg::Copy => LinkMode::Copy,
                 ModeArg::Hardlink => LinkMode::Hardlink,
+                ModeArg::Buildenv => LinkMode::BuildEnv,
             },
             collisions: match self.collisions {
                 CollisionsArg::First => CollisionRule::First,

@@ -132,6 +132,7 @@ pub struct Depmod {
     limits: Limits,
     jobs: Option<usize>,
     manifest: Option<(PathBuf, bool)>,
+    manifest_read_only: bool,
     warn_dups: bool,
     prefix: Option<u8>,
     verbose: bool,
@@ -167,6 +168,7 @@ impl Depmod {
             limits: Limits::default(),
             jobs: None,
             manifest: None,
+            manifest_read_only: false,
             warn_dups: false,
             prefix: None,
             verbose: false,
@@ -240,6 +242,14 @@ impl Depmod {
     /// module instead of trusting an unchanged `stat` identity.
     pub fn manifest(mut self, file: impl Into<PathBuf>, verify: bool) -> Self {
         self.manifest = Some((file.into(), verify));
+        self
+    }
+
+    /// Read the manifest but never write it back (a Nix build, whose copy
+    /// is thrown away: rewriting a kernel's manifest doubled the time of
+    /// a warm run).
+    pub fn manifest_read_only(mut self, yes: bool) -> Self {
+        self.manifest_read_only = yes;
         self
     }
 
@@ -489,7 +499,7 @@ impl Depmod {
         p.manifest_problems.extend(problem);
         let r = cache::read_modules_cached(&prep.modules, &self.limits, self.jobs, c, *verify);
         p.cache_stats = Some(r.stats);
-        if r.changed {
+        if r.changed && !self.manifest_read_only {
             if let Err(e) = r.write(file, &self.limits) {
                 p.manifest_problems.push(e);
             }

@@ -14,9 +14,11 @@ trap 'rm -rf "$work"' EXIT
 
 # The extra package: one module of the kernel, under extra/.
 first=$(head -n 1 "$kernel/lib/modules/$version/modules.order")
-ext=${first##*.ko}
+for ext in "" .xz .zst .gz; do
+  if [ -e "$kernel/lib/modules/$version/$first$ext" ]; then break; fi
+done
 mkdir -p "$work/extra/lib/modules/$version/extra"
-cp "$kernel/lib/modules/$version/${first%.ko}.ko$ext" "$work/extra/lib/modules/$version/extra/kmt_warm.ko$ext"
+cp "$kernel/lib/modules/$version/$first$ext" "$work/extra/lib/modules/$version/extra/kmt_warm.ko$ext"
 
 shopt -s extglob
 now() { date +%s.%N; }
@@ -25,7 +27,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # nix/manifest.nix
 t0=$(now)
 mkdir -p "$work/manifest-tree/lib/modules"
-"$kmodtree" union "$work/manifest-tree/lib/modules/$version" "$kernel/lib/modules/$version"
+"$kmodtree" union --mode buildenv "$work/manifest-tree/lib/modules/$version" "$kernel/lib/modules/$version"
 "$kmodtree" depmod -b "$work/manifest-tree" -a "$version" --manifest "$work/kmodtree.manifest" > /dev/null
 t1=$(now)
 echo "manifest (once per kernel): $(elapsed "$t0" "$t1") s"
@@ -34,7 +36,7 @@ echo "manifest (once per kernel): $(elapsed "$t0" "$t1") s"
 aggregate() { # OUT [--manifest FILE]
   local out=$1
   shift
-  "$kmodtree" union --collisions error "$out" "$kernel" "$work/extra"
+  "$kmodtree" union --mode buildenv --collisions error "$out" "$kernel" "$work/extra"
   rm -f "$out/lib/modules/$version"/modules.!(builtin*|order*)
   "$kmodtree" depmod -b "$out" -C "$out/etc/depmod.d" "$@" -a "$version"
 }
@@ -44,9 +46,8 @@ for i in $(seq "$runs"); do
   t0=$(now)
   aggregate "$work/cold"
   t1=$(now)
-  cp "$work/kmodtree.manifest" "$work/manifest.copy"
   t2=$(now)
-  aggregate "$work/warm" --manifest "$work/manifest.copy"
+  aggregate "$work/warm" --manifest "$work/kmodtree.manifest" --manifest-read-only
   t3=$(now)
   echo "run $i: cold $(elapsed "$t0" "$t1") s, warm $(elapsed "$t2" "$t3") s"
   for f in "$work/cold/lib/modules/$version"/modules.*; do

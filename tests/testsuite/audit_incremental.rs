@@ -171,6 +171,17 @@ fn incremental_runs_are_byte_identical_to_cold_runs_on_every_fixture_tree() {
             .unwrap();
 
             let cold2 = depmod(&root, &version, kmod, &[]);
+            // --manifest-read-only: the same output, the file untouched.
+            let before = std::fs::read(&manifest).unwrap();
+            let ro = depmod(
+                &root,
+                &version,
+                kmod,
+                &["--manifest", m, "--manifest-read-only"],
+            );
+            same(&format!("{what}, read-only manifest"), &ro, &cold2);
+            assert_eq!(stats(&ro.stderr), (n - 3, 3, 0), "{what}");
+            assert!(std::fs::read(&manifest).unwrap() == before, "{what}");
             let warm2 = depmod(&root, &version, kmod, &["--manifest", m]);
             same(&format!("{what}, after changes"), &warm2, &cold2);
             let (stat, hash, read) = stats(&warm2.stderr);

@@ -493,6 +493,10 @@ fn nix_builders_match_kmod_in_the_sandbox() {
             "{dep}"
         );
         assert!(dep.contains("updates/loop.ko:"), "{dep}");
+        // buildEnv's shape: a directory one input alone holds is a link.
+        let moddir = agg.join("lib/modules").join(KERNEL_VERSION);
+        assert!(!moddir.is_symlink(), "{attr}: {}", moddir.display());
+        assert!(moddir.join("kernel").is_symlink(), "{attr}: kernel/");
     }
     let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
     let tree = build_and_check(r, "nixosModulesTree");
@@ -506,6 +510,7 @@ fn nix_builders_match_kmod_in_the_sandbox() {
 
     // The kernel alone: its own databases, not regenerated.
     let alone = build_and_check(r, "nixosKernelOnly");
+    assert!(alone.join("lib").is_symlink(), "the kernel's lib/, linked");
     assert_same_files(
         "aggregateModules [ kernel ]",
         &files(&alone),

@@ -505,3 +505,125 @@ fn symlink_mode_matches_guix_union_build() {
     assert!(theirs_w.is_empty(), "Guix does not see this collision");
     assert_eq!(report.warnings.len(), 1);
 }
+
+/// Every file below `dir`, links followed: relative path and content.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .min_depth(1)
+    {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            out.push((rel, fs::read(e.path()).unwrap()));
+        }
+    }
+    out
+}
+
+/// nixpkgs' buildEnv (builder.pl): a directory one input alone holds is
+/// one link to it; directories two inputs hold are real; the files seen
+/// through the links are those of the symlink mode.
+#[test]
+fn buildenv_mode_links_directories_that_one_input_holds() {
+    use kmodtree::union::{make_module_directory, ModuleDirectoryError, ModuleDirectoryOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let all = three_inputs(tmp.path());
+    let inputs = vec![all[0].clone(), all[2].clone()]; // kernel, extra
+    let env = tmp.path().join("env");
+    let report = union_build(
+        &env,
+        &inputs,
+        &opts(LinkMode::BuildEnv, CollisionRule::Error),
+    )
+    .unwrap();
+    let plain = tmp.path().join("plain");
+    union_build(
+        &plain,
+        &inputs,
+        &opts(LinkMode::Symlink, CollisionRule::Error),
+    )
+    .unwrap();
+    assert!(contents(&env) == contents(&plain), "same files, same bytes");
+
+    let rel_moddir = Path::new("lib/modules").join(KERNEL_VERSION);
+    let is_link = |p: &Path| fs::symlink_metadata(p).unwrap().file_type().is_symlink();
+    for real in ["lib", "lib/modules"] {
+        assert!(!is_link(&env.join(real)), "{real}: held by both: real");
+    }
+    assert!(!is_link(&env.join(&rel_moddir)), "held by both: real");
+    // Below it: kernel/ and extra/ are links to the one input holding each.
+    for (name, input) in [("kernel", &inputs[0]), ("extra", &inputs[1])] {
+        let link = env.join(&rel_moddir).join(name);
+        assert!(is_link(&link), "{name}");
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            input.join(&rel_moddir).join(name)
+        );
+    }
+    assert_eq!(
+        fs::read_link(env.join(&rel_moddir).join("modules.order")).unwrap(),
+        inputs[0].join(&rel_moddir).join("modules.order")
+    );
+    // Every entry of the output: a real directory only where two inputs
+    // hold a directory; a link to the one input holding it otherwise.
+    let mut links = 0;
+    for e in walkdir::WalkDir::new(&env).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(&env).unwrap();
+        let holders: Vec<&PathBuf> = inputs
+            .iter()
+            .filter(|i| fs::symlink_metadata(i.join(rel)).is_ok())
+            .collect();
+        if e.file_type().is_dir() {
+            assert_eq!(holders.len(), 2, "{}", rel.display());
+        } else {
+            links += 1;
+            let target = fs::read_link(e.path()).unwrap();
+            assert!(
+                holders.iter().any(|h| h.join(rel) == target),
+                "{}",
+                rel.display()
+            );
+        }
+    }
+    assert_eq!(report.files, links);
+    assert!(links < 20, "{links} links");
+
+    // Two inputs resolving to the same directory: it is linked once (to
+    // the first that is not itself a symlink).
+    let alias = tmp.path().join("kernel-alias");
+    std::os::unix::fs::symlink(&inputs[0], &alias).unwrap();
+    let same = tmp.path().join("same");
+    union_build(
+        &same,
+        &[alias.clone(), inputs[0].clone()],
+        &opts(LinkMode::BuildEnv, CollisionRule::Error),
+    )
+    .unwrap();
+    assert_eq!(fs::read_link(same.join("lib")).unwrap(), alias.join("lib"));
+
+    // make-module-directory refuses a module directory linked to an input
+    // (depmod would write into it) and otherwise gives the symlink mode's
+    // databases.
+    let mmd = |out: &Path, inputs: &[PathBuf], mode| {
+        let o = ModuleDirectoryOptions {
+            union: opts(mode, CollisionRule::Error),
+            ..Default::default()
+        };
+        make_module_directory(out, KERNEL_VERSION, inputs, &o)
+    };
+    let e = mmd(&tmp.path().join("alone"), &inputs[..1], LinkMode::BuildEnv).unwrap_err();
+    assert!(
+        matches!(e, ModuleDirectoryError::LinkedModuleDirectory(_)),
+        "{e}"
+    );
+    assert!(!tmp.path().join("alone").exists());
+    let a = tmp.path().join("mmd-env");
+    let b = tmp.path().join("mmd-plain");
+    mmd(&a, &inputs, LinkMode::BuildEnv).unwrap();
+    mmd(&b, &inputs, LinkMode::Symlink).unwrap();
+    assert!(contents(&a) == contents(&b), "same databases");
+}
