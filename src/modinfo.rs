@@ -396,21 +396,6 @@ pub fn builtin_to_json(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)]) -> JsonBuilt
     }
 }
 
-/// `modinfo FILE` (stdout only) for a module that was read.
-pub fn render_text(filename: &str, meta: &ModuleMeta) -> Vec<u8> {
-    render(filename, Ok(meta), &Options::default()).stdout
-}
-
-/// `modinfo -F FIELD FILE` (stdout only) for a module that was read.
-pub fn render_field(meta: &ModuleMeta, field: &str) -> Vec<u8> {
-    let opts = Options {
-        field: Some(field),
-        ..Options::default()
-    };
-    // The file name only matters for `-F filename`.
-    render("", Ok(meta), &opts).stdout
-}
-
 // ---------------------------------------------------------------------
 // JSON
 

@@ -116,15 +116,6 @@ impl ProbeAction {
         out.push(b'\n');
         out
     }
-
-    /// The module the action is for.
-    pub fn module_name(&self) -> &[u8] {
-        match self {
-            ProbeAction::Insmod { name, .. }
-            | ProbeAction::Builtin { name }
-            | ProbeAction::Install { name, .. } => name,
-        }
-    }
 }
 
 /// Why a target could not be resolved.
@@ -847,17 +838,6 @@ pub struct RunOutcome {
     pub stdout: Vec<u8>,
     pub messages: Vec<Message>,
     pub exit_code: i32,
-}
-
-impl RunOutcome {
-    /// Writes stdout and the messages.
-    pub fn print(&self, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) {
-        let _ = out.write_all(&self.stdout);
-        let _ = out.flush();
-        for m in &self.messages {
-            let _ = err.write_all(m.render().as_bytes());
-        }
-    }
 }
 
 fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Message>) {

@@ -270,14 +270,6 @@ impl Cache {
         }
         Ok(cache)
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 enum ParseProblem {

@@ -33,7 +33,7 @@ mod read;
 
 pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
-pub use read::{read_modules, read_modules_with_progress, LoadedModule, LoadedTree};
+pub use read::{read_modules_with_progress, LoadedModule, LoadedTree};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;

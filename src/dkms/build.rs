@@ -112,8 +112,6 @@ pub enum BuildError {
     },
     #[error("{0}: the output needs a file name")]
     OutputWithoutName(PathBuf),
-    #[error("{0}: cannot create a scratch folder")]
-    NoScratchFolder(PathBuf),
     #[error("{0}: neither dkms.conf nor BUILD_PARAMS found")]
     NotASource(PathBuf),
     #[error(transparent)]
