@@ -81,14 +81,6 @@ impl GuixError {
     }
 }
 
-/// True for the base names Guix's `module-regex` (`\.ko(\.gz|\.xz|\.zst)?$`)
-/// matches.
-pub fn is_guix_module_file_name(name: &str) -> bool {
-    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
-        .iter()
-        .any(|s| name.ends_with(s))
-}
-
 /// Guix's `strip-extension`: the base name up to its first `.`.
 pub fn strip_extension(base: &str) -> &str {
     base.split('.').next().unwrap_or(base)
@@ -119,7 +111,7 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
                 .map_err(GuixError::doing("cannot stat"))?;
             if ft.is_dir() {
                 pending.push(full);
-            } else if is_guix_module_file_name(&name) {
+            } else if crate::kmod::is_module_file_name(&name) {
                 out.push(full);
             }
         }
@@ -556,7 +548,7 @@ impl ModuleTree {
             let Some(name) = entry.file_name().to_str() else {
                 continue;
             };
-            if !is_guix_module_file_name(name) {
+            if !crate::kmod::is_module_file_name(name) {
                 continue;
             }
             let rel = entry

@@ -163,11 +163,6 @@ fn push_padded(out: &mut Vec<u8>, label: &[u8]) {
     }
 }
 
-/// The module name kmod uses in messages (from the file name).
-fn message_name(filename: &str) -> String {
-    name_from_file_name(filename)
-}
-
 /// Renders `modinfo [-F FIELD] [-0] FILE` for a module that was read (or
 /// failed to be read), exactly as kmod 34 would print it.
 ///
@@ -207,7 +202,7 @@ pub fn render(
         Ok(_) => {
             out.stderr = format!(
                 "{prog}: ERROR: could not get modinfo from '{}': No data available\n",
-                message_name(filename)
+                name_from_file_name(filename)
             )
             .into_bytes();
             out.success = false;
@@ -227,7 +222,7 @@ pub fn render(
             out.stderr.extend_from_slice(
                 format!(
                     "{prog}: ERROR: could not get modinfo from '{}': {}\n",
-                    message_name(filename),
+                    name_from_file_name(filename),
                     err.errno().strerror()
                 )
                 .as_bytes(),

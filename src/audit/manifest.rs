@@ -326,7 +326,7 @@ pub fn audit_tree_with_progress(
                         let base = rel.rsplit('/').next().unwrap_or(rel);
                         module = Some(ModuleRecord {
                             path: rel.clone(),
-                            name: crate::tree::walk::module_name(base),
+                            name: crate::kmod::name_from_file_name(base),
                             vermagic: parsed
                                 .as_ref()
                                 .ok()

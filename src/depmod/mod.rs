@@ -456,7 +456,7 @@ impl Depmod {
                     }
                     let f = f.to_string();
                     let file_name = f.rsplit('/').next().unwrap_or(&f);
-                    let name = walk::module_name(file_name);
+                    let name = crate::kmod::name_from_file_name(file_name);
                     if mods.iter().any(|m| m.name() == name) {
                         return Err(DepmodError::DuplicateModule { path: f });
                     }

@@ -1,7 +1,8 @@
 //! Alias normalisation for index keys (§8.5).
 
-/// Normalises an alias for use as an index key (§8.5): `-` becomes `_`
-/// outside bracket groups, a `[` group is copied verbatim up to and including
+/// Normalises an alias for use as an index key (§8.5; libkmod's
+/// `underscores`, also for modprobe.d names): `-` becomes `_` outside
+/// bracket groups, a `[` group is copied verbatim up to and including
 /// its `]`. Returns `None` for an unmatched `]` or a `[` without `]` (depmod
 /// then warns "Unmatched bracket" and skips the alias).
 pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {

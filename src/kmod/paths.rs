@@ -45,6 +45,14 @@ pub fn name_from_file_name(path: &str) -> String {
     stem.replace('-', "_")
 }
 
+/// Whether a file name ends in a module suffix (kmod's
+/// `path_ends_with_kmod_ext`; Guix's `module-regex`).
+pub fn is_module_file_name(name: &str) -> bool {
+    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
 /// Whether `s` is a kernel version as depmod tells one from a module
 /// file: C's `sscanf(s, "%u.%u") == 2`.
 pub fn is_version_number(s: &str) -> bool {
