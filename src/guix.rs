@@ -152,26 +152,28 @@ impl GuixModule {
     }
 }
 
-/// The modinfo of a plain or compressed module image (`.modinfo` only: no
-/// symbols are read).
-pub fn guix_module_of_bytes(
+/// A module's failure, naming the file read.
+fn module_error(path: &str) -> impl Fn(ModuleError) -> GuixError + '_ {
+    move |source| GuixError::Module {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// The modinfo, named `file`, of a plain or compressed module image read
+/// from `path` (`.modinfo` only: no symbols are read).
+fn guix_module_of_bytes(
     file: &str,
+    path: &str,
     data: &[u8],
     limits: &Limits,
 ) -> Result<GuixModule, GuixError> {
-    let fail = |source| GuixError::Module {
-        path: file.to_string(),
-        source,
-    };
-    let (_, image) = decompress::decompress(data, limits).map_err(fail)?;
-    guix_module_of_image(file, &image)
+    let (_, image) = decompress::decompress(data, limits).map_err(module_error(path))?;
+    guix_module_of_image(file, path, &image)
 }
 
-fn guix_module_of_image(file: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
-    let elf = module::elf::Elf::parse(image).map_err(|source| GuixError::Module {
-        path: file.to_string(),
-        source,
-    })?;
+fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
+    let elf = module::elf::Elf::parse(image).map_err(module_error(path))?;
     let mut m = GuixModule {
         file: file.to_string(),
         formal_name: None,
@@ -217,18 +219,10 @@ pub fn read_guix_modules(
         files
             .par_iter()
             .map(|path| {
-                let data = std::fs::read(path).map_err(|e| GuixError::Module {
-                    path: path.clone(),
-                    source: module::ModuleError::io(path.as_str(), e),
-                })?;
+                let data = std::fs::read(path)
+                    .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
                 let named = format!("{named_dir}{}", &path[read_dir.len()..]);
-                guix_module_of_bytes(&named, &data, limits).map_err(|e| match e {
-                    GuixError::Module { source, .. } => GuixError::Module {
-                        path: path.clone(),
-                        source,
-                    },
-                    other => other,
-                })
+                guix_module_of_bytes(&named, path, &data, limits)
             })
             .collect::<Result<Vec<_>, _>>()
     };
@@ -659,13 +653,7 @@ fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule,
     let data = fs::read(path)
         .at(path)
         .map_err(GuixError::doing("cannot read"))?;
-    guix_module_of_bytes(rel, &data, limits).map_err(|e| match e {
-        GuixError::Module { source, .. } => GuixError::Module {
-            path: p.to_string(),
-            source,
-        },
-        other => other,
-    })
+    guix_module_of_bytes(rel, p, &data, limits)
 }
 
 /// Guix's `module-soft-dependencies` tokens of one `softdep=` value: every
@@ -740,18 +728,10 @@ pub fn flat_module_directory(
         let data = fs::read(&path)
             .at(&path)
             .map_err(GuixError::doing("cannot read"))?;
+        let shown = path.display().to_string();
         let (_, image) =
-            decompress::decompress(&data, &opts.limits).map_err(|source| GuixError::Module {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let m = guix_module_of_image(&rel, &image).map_err(|e| match e {
-            GuixError::Module { source, .. } => GuixError::Module {
-                path: path.display().to_string(),
-                source,
-            },
-            other => other,
-        })?;
+            decompress::decompress(&data, &opts.limits).map_err(module_error(&shown))?;
+        let m = guix_module_of_image(&rel, &shown, &image)?;
         for dep in &m.depends {
             match tree.find(dep)? {
                 Found::File(f) => queue.push_back(f),

@@ -219,15 +219,18 @@ impl<'a> Resolver<'a> {
 
     // ---- index access -------------------------------------------------
 
-    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
+    /// `lookup` in index `which`, with libkmod's message for an index it
+    /// cannot read.
+    fn in_index<T>(
+        &mut self,
+        which: Which,
+        lookup: impl FnOnce(&Index) -> Result<T, IndexError>,
+    ) -> Lookup<T> {
         let Some(bytes) = which.bytes(self.indexes) else {
             return Lookup::Missing;
         };
-        match Index::parse(bytes).and_then(|i| i.lookup_exact(key)) {
-            Ok(v) => match v.into_iter().next() {
-                Some(first) => Lookup::Found(first.value),
-                None => Lookup::None,
-            },
+        match Index::parse(bytes).and_then(|i| lookup(&i)) {
+            Ok(v) => Lookup::Found(v),
             // An empty file is what libkmod cannot map: it falls back to
             // opening the file per lookup, which fails without a word.
             Err(IndexError::Empty) => Lookup::Missing,
@@ -236,32 +239,31 @@ impl<'a> Resolver<'a> {
                 self.error(format!("could not read index '{f}': {e}"));
                 Lookup::Missing
             }
+        }
+    }
+
+    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
+        match self.in_index(which, |i| i.lookup_exact(key)) {
+            Lookup::Found(v) => v
+                .into_iter()
+                .next()
+                .map_or(Lookup::None, |first| Lookup::Found(first.value)),
+            _ => Lookup::Missing,
         }
     }
 
     fn wildcard(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<Vec<u8>>> {
-        let Some(bytes) = which.bytes(self.indexes) else {
-            return Lookup::Missing;
-        };
-        match Index::parse(bytes).and_then(|i| i.lookup_wildcard(key)) {
-            Ok(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
-            // An empty file is what libkmod cannot map: it falls back to
-            // opening the file per lookup, which fails without a word.
-            Err(IndexError::Empty) => Lookup::Missing,
-            Err(e) => {
-                let f = self.indexes.index_file_name(which.file_name());
-                self.error(format!("could not read index '{f}': {e}"));
-                Lookup::Missing
-            }
+        match self.in_index(which, |i| i.lookup_wildcard(key)) {
+            Lookup::Found(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
+            _ => Lookup::Missing,
         }
     }
 
+    /// libkmod says "could not open moddep file" at debug level only.
     fn search_moddep(&mut self, name: &[u8]) -> Option<Vec<u8>> {
         match self.exact(Which::Dep, name) {
             Lookup::Found(line) => Some(line),
-            Lookup::None => None,
-            // libkmod says "could not open moddep file" at debug level only.
-            Lookup::Missing => None,
+            _ => None,
         }
     }
 
@@ -879,27 +881,20 @@ pub fn show_depends_actions(
     for t in targets {
         let res = r.module_load_actions(t, opts.ignore_commands);
         outcome.messages.extend(r.take_messages());
-        match res {
-            Ok(actions) => {
-                for a in &actions {
-                    outcome.stdout.extend(a.render());
-                }
-                per_target.push(TargetActions {
-                    target: t.clone(),
-                    found: true,
-                    actions,
-                });
-            }
-            Err(e) => {
-                report_lookup_error(&e, several, &mut outcome.messages);
-                outcome.exit_code = 1;
-                per_target.push(TargetActions {
-                    target: t.clone(),
-                    found: false,
-                    actions: Vec::new(),
-                });
-            }
+        let found = res.is_ok();
+        let actions = res.unwrap_or_else(|e| {
+            report_lookup_error(&e, several, &mut outcome.messages);
+            outcome.exit_code = 1;
+            Vec::new()
+        });
+        for a in &actions {
+            outcome.stdout.extend(a.render());
         }
+        per_target.push(TargetActions {
+            target: t.clone(),
+            found,
+            actions,
+        });
     }
     (outcome, per_target)
 }
