@@ -340,6 +340,15 @@ pub struct GuixDatabases {
 
 /// Reads `read_dir` and renders its three databases, naming files under
 /// `named_dir`.
+///
+/// ```no_run
+/// let dir = "/gnu/store/…-linux-modules/lib/modules/6.1.0";
+/// let dbs = kmodtree::guix::guix_databases(dir, dir, None)?;
+/// print!("{}", String::from_utf8_lossy(&dbs.name));
+/// // Or write them (all or none) into the directory itself:
+/// kmodtree::guix::write_guix_databases(dir.as_ref(), dir, None)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn guix_databases(
     read_dir: &str,
     named_dir: &str,
@@ -685,6 +694,18 @@ fn flat_file_name(rel: &str) -> String {
 /// their base names, with Guix's `modules.name` naming them under `out`
 /// made absolute. Built in a temporary sibling and renamed; on failure
 /// `out` is not created.
+///
+/// ```no_run
+/// use kmodtree::guix::{flat_module_directory, FlatOptions};
+/// use std::path::Path;
+///
+/// let requested = ["ahci".to_string(), "ext4".to_string()];
+/// let opts = FlatOptions { softdeps: true, ..Default::default() };
+/// let base = Path::new("/gnu/store/…-linux");
+/// let report = flat_module_directory(Path::new("initrd"), base, "6.1.0", &requested, &opts)?;
+/// println!("copied {:?}, built in {:?}", report.modules, report.builtin);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn flat_module_directory(
     out: &Path,
     base: &Path,

@@ -17,6 +17,18 @@
 //!   (signature fields included), `-F parm` the merged parameters as
 //!   `NAME:DESC (TYPE)`/`NAME: (TYPE)`/`NAME:DESC`, `-F filename` the file
 //!   name only (without reading the module).
+//!
+//! ```no_run
+//! use kmodtree::modinfo::{render, Options};
+//! use kmodtree::module::{read_module_file, Limits};
+//!
+//! let path = "/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko.xz";
+//! let meta = read_module_file(camino::Utf8Path::new(path), &Limits::default());
+//! // `modinfo -F license PATH`
+//! let opts = Options { field: Some("license"), ..Options::default() };
+//! let out = render(path, meta.as_ref(), &opts);
+//! assert_eq!(out.stdout, b"GPL\n");
+//! ```
 
 use crate::module::{name_from_file_name, Compression, ElfClass, Endian, ModuleError, ModuleMeta};
 use serde::Serialize;

@@ -191,6 +191,19 @@ fn show(b: &[u8]) -> String {
 }
 
 /// Compares two sides.
+///
+/// ```no_run
+/// use kmodtree::audit::{diff, load_side, DiffOptions};
+/// use kmodtree::module::Limits;
+///
+/// // A tree (audited now) against a manifest written earlier.
+/// let old = load_side("manifest.json".as_ref(), None, &Limits::default())?;
+/// let new = load_side("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// for line in diff(&old, &new, &DiffOptions::default())?.lines(false) {
+///     println!("{line}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditError> {
     let mut out = Vec::new();
     let (files_a, mods_a) = by_path(&a.manifest);

@@ -113,7 +113,7 @@ pub struct Manifest {
     pub databases: Vec<DatabaseRecord>,
     /// Files that are not modules and whose path (or link target) is not
     /// UTF-8: left out of the manifest, their paths `%XX`-encoded
-    /// ([`super::esc`]). Absent from the JSON when empty.
+    /// ([`crate::kmod::esc`]). Absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
 }
@@ -207,6 +207,15 @@ fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
 }
 
 /// Audits DIR (usually `lib/modules/VERSION`).
+///
+/// ```no_run
+/// use kmodtree::audit::audit_tree;
+/// use kmodtree::module::Limits;
+///
+/// let m = audit_tree("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// println!("{} modules, {} databases", m.modules.len(), m.databases.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn audit_tree(
     dir: &Path,
     jobs: Option<usize>,

@@ -2,7 +2,7 @@
 //! ([`manifest`]), semantic differences between trees or manifests
 //! ([`diff`](mod@diff)), checks that a tree's databases are fresh and its modules
 //! loadable ([`verify`](mod@verify)), and the metadata cache behind
-//! `depmod --manifest` ([`cache`]).
+//! `depmod --manifest` ([`crate::depmod::cache`]).
 
 pub mod diff;
 pub mod manifest;

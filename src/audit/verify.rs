@@ -165,7 +165,22 @@ fn guix_wrote(
     }
 }
 
-/// Verifies a tree.
+/// Verifies a tree: are its databases what depmod would write now, and
+/// can every module load (vermagic, symbols, CRCs)?
+///
+/// ```no_run
+/// use kmodtree::audit::{verify, VerifyOptions};
+///
+/// let opts = VerifyOptions {
+///     version: "6.1.0".into(),
+///     symvers: Some("/usr/src/linux-headers-6.1.0/Module.symvers".into()),
+///     ..Default::default()
+/// };
+/// let report = verify(&opts)?;
+/// print!("{}", report.render());
+/// assert!(report.ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let moddir = format!(
         "{}/lib/modules/{}",

@@ -179,6 +179,20 @@ fn basename(path: &[u8]) -> &[u8] {
 
 /// A resolution session: the indexes, the configuration and libkmod's
 /// module pool.
+///
+/// ```no_run
+/// use kmodtree::closure::{ModprobeOptions, ProbeAction, Resolver};
+///
+/// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
+/// let (indexes, config) = opts.load(&mut Vec::new());
+/// let mut r = Resolver::new(&indexes, &config);
+/// for action in r.module_load_actions(b"snd-hda-intel", false)? {
+///     if let ProbeAction::Insmod { path, .. } = action {
+///         println!("{}", String::from_utf8_lossy(&path));
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Resolver<'a> {
     indexes: &'a ModuleIndexes,
     config: &'a ModprobeConfig,
@@ -854,6 +868,20 @@ fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Messag
 
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
 /// as with `-a`). Byte-identical stdout, kmod's messages and exit status.
+///
+/// ```no_run
+/// use kmodtree::closure::{show_depends, ModprobeOptions};
+///
+/// let opts = ModprobeOptions {
+///     basedir: Some("/nix/store/…-linux".into()),
+///     version: "6.1.0".into(),
+///     ..Default::default()
+/// };
+/// let outcome = show_depends(&opts, &[b"ext4".to_vec()]);
+/// // insmod /nix/store/…-linux/lib/modules/6.1.0/kernel/lib/crc16.ko.xz …
+/// print!("{}", String::from_utf8_lossy(&outcome.stdout));
+/// std::process::exit(outcome.exit_code);
+/// ```
 pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
     show_depends_actions(opts, targets).0
 }
@@ -901,6 +929,14 @@ pub fn show_depends_actions(
 
 /// `modprobe -R ALIAS` for each alias: the names of the modules it
 /// resolves to, one per line.
+///
+/// ```no_run
+/// use kmodtree::closure::{match_aliases, ModprobeOptions};
+///
+/// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
+/// let outcome = match_aliases(&opts, &[b"pci:v00008086d00001533sv*".to_vec()]);
+/// assert_eq!(outcome.stdout, b"igb\n");
+/// ```
 pub fn match_aliases(opts: &ModprobeOptions, aliases: &[Vec<u8>]) -> RunOutcome {
     let mut outcome = RunOutcome::default();
     let (indexes, config) = opts.load(&mut outcome.messages);

@@ -117,6 +117,24 @@ pub struct Report {
 
 /// A depmod run over `BASE/lib/modules/VERSION`: the builder methods are
 /// kmod depmod's options; [`Depmod::run`] runs it.
+///
+/// ```no_run
+/// use kmodtree::depmod::{Depmod, KernelSymbols, Output};
+///
+/// // depmod -b /nix/store/…-linux -e -F System.map -n 6.1.0
+/// let report = Depmod::new("/nix/store/…-linux", "6.1.0")
+///     .kernel_symbols(KernelSymbols::SystemMap("System.map".into()))
+///     .errsyms(true)
+///     .dry_run(true)
+///     .run()?;
+/// for d in &report.diagnostics {
+///     eprint!("{}", d.render("depmod"));
+/// }
+/// if let Output::DryRun(text) = report.output {
+///     print!("{}", String::from_utf8_lossy(&text));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Depmod {
     base: Option<PathBuf>,
