@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 /// An I/O error on `path`; printed `PATH: TEXT` (a path that is not UTF-8
 /// lossily), TEXT being glibc's text for the error.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", .path.display(), strerror(.source))]
 pub struct IoError {
     pub path: PathBuf,
     pub source: io::Error,
@@ -31,18 +32,6 @@ impl IoError {
     /// glibc's text for the error (`No such file or directory`).
     pub fn reason(&self) -> String {
         strerror(&self.source)
-    }
-}
-
-impl fmt::Display for IoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.reason())
-    }
-}
-
-impl std::error::Error for IoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
     }
 }
 
