@@ -281,11 +281,7 @@ impl ModprobeConfig {
 
     /// Applies one command; false for a bad or unknown line.
     fn parse_command(&mut self, cmd: &[u8], rest: &[u8]) -> bool {
-        let (first, after) = match next_token(rest) {
-            Some((t, a)) => (Some(t), a),
-            None => (None, &[][..]),
-        };
-        let Some(first) = first else {
+        let Some((first, after)) = next_token(rest) else {
             return false;
         };
         match cmd {

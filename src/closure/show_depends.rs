@@ -12,7 +12,7 @@
 use super::modprobe_config::ModprobeConfig;
 use super::{Message, MessageLevel};
 use crate::index::{fnmatch, normalize_alias, Index, IndexError};
-use crate::kmod::{strerror, SharedIoError};
+use crate::kmod::{basename, modname_normalize, strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -159,22 +159,6 @@ struct ModObj {
     options: Option<Option<Vec<u8>>>,
     visited: bool,
     ignorecmd: bool,
-}
-
-/// libkmod's `modname_normalize`: dashes to underscores, cut at the first
-/// `.`.
-pub fn modname_normalize(name: &[u8]) -> Vec<u8> {
-    name.iter()
-        .take_while(|&&b| b != b'.')
-        .map(|&b| if b == b'-' { b'_' } else { b })
-        .collect()
-}
-
-fn basename(path: &[u8]) -> &[u8] {
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(i) => &path[i + 1..],
-        None => path,
-    }
 }
 
 /// A resolution session: the indexes, the configuration and libkmod's
