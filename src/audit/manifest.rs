@@ -257,17 +257,14 @@ pub fn audit_tree_with_progress(
             continue;
         }
         let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
-        let link = if e.path_is_symlink() {
-            let t = std::fs::read_link(e.path()).at(e.path())?;
-            Some(t)
-        } else {
-            None
+        let link = match e.path_is_symlink() {
+            true => Some(std::fs::read_link(e.path()).at(e.path())?),
+            false => None,
         };
         let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
         match (rel_bytes.to_str(), link_utf8) {
-            (Some(rel), None) => found.push((rel.to_string(), e.path().to_path_buf(), None, true)),
-            (Some(rel), Some(Some(t))) => {
-                found.push((rel.to_string(), e.path().to_path_buf(), Some(t), true))
+            (Some(rel), t @ (None | Some(Some(_)))) => {
+                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten(), true))
             }
             // Not UTF-8: a module is an error (the manifest cannot name
             // it), another file is skipped and reported.
