@@ -81,14 +81,6 @@ impl GuixError {
     }
 }
 
-/// True for the base names Guix's `module-regex` (`\.ko(\.gz|\.xz|\.zst)?$`)
-/// matches.
-pub fn is_guix_module_file_name(name: &str) -> bool {
-    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
-        .iter()
-        .any(|s| name.ends_with(s))
-}
-
 /// Guix's `strip-extension`: the base name up to its first `.`.
 pub fn strip_extension(base: &str) -> &str {
     base.split('.').next().unwrap_or(base)
@@ -119,7 +111,7 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
                 .map_err(GuixError::doing("cannot stat"))?;
             if ft.is_dir() {
                 pending.push(full);
-            } else if is_guix_module_file_name(&name) {
+            } else if crate::kmod::is_module_file_name(&name) {
                 out.push(full);
             }
         }
@@ -160,26 +152,28 @@ impl GuixModule {
     }
 }
 
-/// The modinfo of a plain or compressed module image (`.modinfo` only: no
-/// symbols are read).
-pub fn guix_module_of_bytes(
+/// A module's failure, naming the file read.
+fn module_error(path: &str) -> impl Fn(ModuleError) -> GuixError + '_ {
+    move |source| GuixError::Module {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// The modinfo, named `file`, of a plain or compressed module image read
+/// from `path` (`.modinfo` only: no symbols are read).
+fn guix_module_of_bytes(
     file: &str,
+    path: &str,
     data: &[u8],
     limits: &Limits,
 ) -> Result<GuixModule, GuixError> {
-    let fail = |source| GuixError::Module {
-        path: file.to_string(),
-        source,
-    };
-    let (_, image) = decompress::decompress(data, limits).map_err(fail)?;
-    guix_module_of_image(file, &image)
+    let (_, image) = decompress::decompress(data, limits).map_err(module_error(path))?;
+    guix_module_of_image(file, path, &image)
 }
 
-fn guix_module_of_image(file: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
-    let elf = module::elf::Elf::parse(image).map_err(|source| GuixError::Module {
-        path: file.to_string(),
-        source,
-    })?;
+fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
+    let elf = module::elf::Elf::parse(image).map_err(module_error(path))?;
     let mut m = GuixModule {
         file: file.to_string(),
         formal_name: None,
@@ -225,18 +219,10 @@ pub fn read_guix_modules(
         files
             .par_iter()
             .map(|path| {
-                let data = std::fs::read(path).map_err(|e| GuixError::Module {
-                    path: path.clone(),
-                    source: module::ModuleError::io(path.as_str(), e),
-                })?;
+                let data = std::fs::read(path)
+                    .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
                 let named = format!("{named_dir}{}", &path[read_dir.len()..]);
-                guix_module_of_bytes(&named, &data, limits).map_err(|e| match e {
-                    GuixError::Module { source, .. } => GuixError::Module {
-                        path: path.clone(),
-                        source,
-                    },
-                    other => other,
-                })
+                guix_module_of_bytes(&named, path, &data, limits)
             })
             .collect::<Result<Vec<_>, _>>()
     };
@@ -354,6 +340,15 @@ pub struct GuixDatabases {
 
 /// Reads `read_dir` and renders its three databases, naming files under
 /// `named_dir`.
+///
+/// ```no_run
+/// let dir = "/gnu/store/…-linux-modules/lib/modules/6.1.0";
+/// let dbs = kmodtree::guix::guix_databases(dir, dir, None)?;
+/// print!("{}", String::from_utf8_lossy(&dbs.name));
+/// // Or write them (all or none) into the directory itself:
+/// kmodtree::guix::write_guix_databases(dir.as_ref(), dir, None)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn guix_databases(
     read_dir: &str,
     named_dir: &str,
@@ -556,7 +551,7 @@ impl ModuleTree {
             let Some(name) = entry.file_name().to_str() else {
                 continue;
             };
-            if !is_guix_module_file_name(name) {
+            if !crate::kmod::is_module_file_name(name) {
                 continue;
             }
             let rel = entry
@@ -667,13 +662,7 @@ fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule,
     let data = fs::read(path)
         .at(path)
         .map_err(GuixError::doing("cannot read"))?;
-    guix_module_of_bytes(rel, &data, limits).map_err(|e| match e {
-        GuixError::Module { source, .. } => GuixError::Module {
-            path: p.to_string(),
-            source,
-        },
-        other => other,
-    })
+    guix_module_of_bytes(rel, p, &data, limits)
 }
 
 /// Guix's `module-soft-dependencies` tokens of one `softdep=` value: every
@@ -705,6 +694,18 @@ fn flat_file_name(rel: &str) -> String {
 /// their base names, with Guix's `modules.name` naming them under `out`
 /// made absolute. Built in a temporary sibling and renamed; on failure
 /// `out` is not created.
+///
+/// ```no_run
+/// use kmodtree::guix::{flat_module_directory, FlatOptions};
+/// use std::path::Path;
+///
+/// let requested = ["ahci".to_string(), "ext4".to_string()];
+/// let opts = FlatOptions { softdeps: true, ..Default::default() };
+/// let base = Path::new("/gnu/store/…-linux");
+/// let report = flat_module_directory(Path::new("initrd"), base, "6.1.0", &requested, &opts)?;
+/// println!("copied {:?}, built in {:?}", report.modules, report.builtin);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn flat_module_directory(
     out: &Path,
     base: &Path,
@@ -748,18 +749,10 @@ pub fn flat_module_directory(
         let data = fs::read(&path)
             .at(&path)
             .map_err(GuixError::doing("cannot read"))?;
+        let shown = path.display().to_string();
         let (_, image) =
-            decompress::decompress(&data, &opts.limits).map_err(|source| GuixError::Module {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let m = guix_module_of_image(&rel, &image).map_err(|e| match e {
-            GuixError::Module { source, .. } => GuixError::Module {
-                path: path.display().to_string(),
-                source,
-            },
-            other => other,
-        })?;
+            decompress::decompress(&data, &opts.limits).map_err(module_error(&shown))?;
+        let m = guix_module_of_image(&rel, &shown, &image)?;
         for dep in &m.depends {
             match tree.find(dep)? {
                 Found::File(f) => queue.push_back(f),

@@ -20,6 +20,24 @@
 //! trees; Guix's `make-linux-module-directory`) and [`guix`] (Guix's own
 //! databases and initrd module folder), and [`dkms`] (building out-of-tree
 //! modules from dkms.conf or GLEP 33 sources in a sandbox, with load checks).
+//!
+//! The entry points, each with an example:
+//!
+//! * [`Depmod`]`::new(base, version)…run()` → [`depmod::Report`];
+//! * [`union::union_build`], [`union::make_module_directory`];
+//! * [`closure::assemble_module_closure`] (a tree's subset for an initrd);
+//! * [`closure::show_depends()`], [`closure::match_aliases`] and
+//!   [`closure::Resolver`] (modprobe's lookups);
+//! * [`modinfo::render`] over [`module::read_module_file`];
+//! * [`audit::audit_tree`], [`audit::diff()`], [`audit::verify()`];
+//! * [`guix::guix_databases`], [`guix::write_guix_databases`],
+//!   [`guix::flat_module_directory`];
+//! * [`dkms::build::build`].
+//!
+//! Errors are `thiserror` enums that keep the `io::Error` as their source
+//! with the path; kmod's message texts come from
+//! [`kmod::Diagnostic`]s. Nothing in the library parses a command line,
+//! prints or exits.
 
 pub mod audit;
 pub mod closure;

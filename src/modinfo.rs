@@ -17,6 +17,18 @@
 //!   (signature fields included), `-F parm` the merged parameters as
 //!   `NAME:DESC (TYPE)`/`NAME: (TYPE)`/`NAME:DESC`, `-F filename` the file
 //!   name only (without reading the module).
+//!
+//! ```no_run
+//! use kmodtree::modinfo::{render, Options};
+//! use kmodtree::module::{read_module_file, Limits};
+//!
+//! let path = "/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko.xz";
+//! let meta = read_module_file(camino::Utf8Path::new(path), &Limits::default());
+//! // `modinfo -F license PATH`
+//! let opts = Options { field: Some("license"), ..Options::default() };
+//! let out = render(path, meta.as_ref(), &opts);
+//! assert_eq!(out.stdout, b"GPL\n");
+//! ```
 
 use crate::module::{name_from_file_name, Compression, ElfClass, Endian, ModuleError, ModuleMeta};
 use serde::Serialize;
@@ -163,11 +175,6 @@ fn push_padded(out: &mut Vec<u8>, label: &[u8]) {
     }
 }
 
-/// The module name kmod uses in messages (from the file name).
-fn message_name(filename: &str) -> String {
-    name_from_file_name(filename)
-}
-
 /// Renders `modinfo [-F FIELD] [-0] FILE` for a module that was read (or
 /// failed to be read), exactly as kmod 34 would print it.
 ///
@@ -207,7 +214,7 @@ pub fn render(
         Ok(_) => {
             out.stderr = format!(
                 "{prog}: ERROR: could not get modinfo from '{}': No data available\n",
-                message_name(filename)
+                name_from_file_name(filename)
             )
             .into_bytes();
             out.success = false;
@@ -227,7 +234,7 @@ pub fn render(
             out.stderr.extend_from_slice(
                 format!(
                     "{prog}: ERROR: could not get modinfo from '{}': {}\n",
-                    message_name(filename),
+                    name_from_file_name(filename),
                     err.errno().strerror()
                 )
                 .as_bytes(),
@@ -394,21 +401,6 @@ pub fn builtin_to_json(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)]) -> JsonBuilt
             })
             .collect(),
     }
-}
-
-/// `modinfo FILE` (stdout only) for a module that was read.
-pub fn render_text(filename: &str, meta: &ModuleMeta) -> Vec<u8> {
-    render(filename, Ok(meta), &Options::default()).stdout
-}
-
-/// `modinfo -F FIELD FILE` (stdout only) for a module that was read.
-pub fn render_field(meta: &ModuleMeta, field: &str) -> Vec<u8> {
-    let opts = Options {
-        field: Some(field),
-        ..Options::default()
-    };
-    // The file name only matters for `-F filename`.
-    render("", Ok(meta), &opts).stdout
 }
 
 // ---------------------------------------------------------------------

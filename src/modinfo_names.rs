@@ -10,13 +10,10 @@ use crate::closure::modprobe_config::ModprobeConfig;
 use crate::closure::{Message, ModuleIndexes, Resolver};
 use std::path::Path;
 
-/// kmod's module suffixes (`path_ends_with_kmod_ext`).
-const MODULE_SUFFIXES: [&str; 4] = [".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
-
 /// True when `arg` is shown as a file: it exists, is a regular file (after
 /// symlinks) and ends in a module suffix.
 pub fn is_module_filename(arg: &str) -> bool {
-    MODULE_SUFFIXES.iter().any(|s| arg.ends_with(s))
+    crate::kmod::is_module_file_name(arg)
         && std::fs::metadata(Path::new(arg)).is_ok_and(|m| m.is_file())
 }
 

@@ -55,9 +55,8 @@ fn fault_point() {
 fn fault_point() {}
 
 /// A temporary being written: the fault point "part of the content
-/// written" comes after the first write that reaches the file (so once per
-/// file however many writes there are; [`StagedFiles::stage_with`] fires it
-/// before syncing a file nothing was written to).
+/// written" comes after the first write that reaches the file (once per
+/// file; [`stage`] fires it before syncing a file nothing was written to).
 struct FaultAfterFirstWrite {
     file: fs::File,
     fired: bool,
@@ -83,145 +82,69 @@ pub fn write_atomic(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<(), Writ
     write_all_atomic(dir, &[(name, bytes)])
 }
 
-/// Writes every `(name, bytes)` into `dir`: all temporaries first; if any
-/// fails, all are removed and nothing changed. Then each is renamed.
+/// Writes every `(name, bytes)` into `dir` in two phases: each to a flushed
+/// temporary (if one fails, the temporaries are removed and nothing
+/// changed), then each temporary renamed over its final name, in order,
+/// and the directory flushed. If a rename fails, the temporaries not yet
+/// renamed are removed.
 pub fn write_all_atomic<B: AsRef<[u8]>>(
     dir: &Utf8Path,
     files: &[(&str, B)],
 ) -> Result<(), WriteError> {
-    let staged = StagedFiles::new(dir);
+    let mut temps = Vec::with_capacity(files.len());
     for (name, bytes) in files {
-        staged.stage(name, bytes.as_ref())?;
+        temps.push((stage(dir, name, bytes.as_ref())?, dir.join(name)));
     }
-    staged.commit()
-}
-
-/// A set of files written in two phases, for writers that produce the
-/// files one at a time and should not hold them all: each [`stage`] writes
-/// one file's temporary at once (so its bytes can be dropped), or each
-/// [`stage_with`] as its content is produced (so it is never held whole),
-/// and [`commit`] renames every temporary over its final name, in the
-/// order the files were staged. Dropped without a commit (an error, a later
-/// file that failed to render), it removes its temporaries: nothing
-/// changed.
-///
-/// `stage` and `stage_with` may be called from several threads.
-///
-/// [`stage`]: StagedFiles::stage
-/// [`stage_with`]: StagedFiles::stage_with
-/// [`commit`]: StagedFiles::commit
-pub struct StagedFiles<'d> {
-    dir: &'d Utf8Path,
-    temps: std::sync::Mutex<Vec<(Scratch, String)>>,
-}
-
-impl<'d> StagedFiles<'d> {
-    pub fn new(dir: &'d Utf8Path) -> Self {
-        StagedFiles {
-            dir,
-            temps: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The directory the files go to.
-    pub fn dir(&self) -> &'d Utf8Path {
-        self.dir
-    }
-
-    fn temps(&self) -> std::sync::MutexGuard<'_, Vec<(Scratch, String)>> {
-        // A panic while holding the lock leaves a valid list.
-        self.temps.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Writes `bytes` to a temporary of `dir/name` and flushes it; on
-    /// failure that temporary is removed (the others stay until the set is
-    /// dropped).
-    pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
-        self.stage_with(name, |out| out.write_all(bytes))
-    }
-
-    /// Writes to a temporary of `dir/name` what `write` writes to the
-    /// writer it is given (buffered: 64 KiB reach the file at a time) and
-    /// flushes it; fails with `write`'s error, or the file's. On failure
-    /// that temporary is removed (the others stay until the set is
-    /// dropped).
-    pub fn stage_with(
-        &self,
-        name: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<(), WriteError> {
-        scratch::remove_abandoned(self.dir.as_std_path(), name.as_ref());
-        let fail = |path: Utf8PathBuf, source| WriteError {
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let items = temps
+        .into_iter()
+        .map(|(t, p)| (t, p.into_std_path_buf()))
+        .collect();
+    let mut done = 0;
+    if let Err(source) = scratch::rename_all(items, || {
+        done += 1;
+        fault_point();
+    }) {
+        let name = names[done.min(names.len() - 1)];
+        return Err(WriteError {
+            path: dir.join(name),
             name: name.to_string(),
-            path,
             source,
-        };
-        let (tmp, f) = Scratch::file(self.dir.as_std_path(), name.as_ref())
-            .map_err(|e| fail(self.dir.join(name), e))?;
-        let result = (|| {
-            let file = FaultAfterFirstWrite {
-                file: f,
-                fired: false,
-            };
-            let mut out = io::BufWriter::with_capacity(64 * 1024, file);
-            if let Err(e) = write(&mut out) {
-                // Not flushed: the temporary goes anyway.
-                let _ = out.into_parts();
-                return Err(e);
-            }
-            let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-            if !file.fired {
-                // Nothing reached the file: the content is empty.
-                file.fired = true;
-                fault_point();
-            }
-            file.file.sync_data()?;
-            fault_point();
-            Ok(())
-        })();
-        if let Err(source) = result {
-            let path = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf())
-                .unwrap_or_else(|_| self.dir.join(name));
-            return Err(fail(path, source)); // dropping `tmp` removes it
-        }
-        self.temps().push((tmp, name.to_string()));
-        Ok(())
+        });
     }
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
 
-    /// Renames every staged temporary over its final name, in staging
-    /// order, then flushes the directory. If a rename fails, the
-    /// temporaries not yet renamed are removed.
-    pub fn commit(self) -> Result<(), WriteError> {
-        let temps = std::mem::take(&mut *self.temps());
-        let names: Vec<String> = temps.iter().map(|(_, n)| n.clone()).collect();
-        let items = temps
-            .into_iter()
-            .map(|(t, n)| (t, self.dir.join(n).into_std_path_buf()))
-            .collect();
-        let mut done = 0;
-        if let Err(source) = scratch::rename_all(items, || {
-            done += 1;
+/// Writes `bytes` to a flushed temporary of `dir/name`, removed again on
+/// failure.
+fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError> {
+    scratch::remove_abandoned(dir.as_std_path(), name.as_ref());
+    let fail = |path: Utf8PathBuf, source| WriteError {
+        name: name.to_string(),
+        path,
+        source,
+    };
+    let (tmp, file) =
+        Scratch::file(dir.as_std_path(), name.as_ref()).map_err(|e| fail(dir.join(name), e))?;
+    let mut file = FaultAfterFirstWrite { file, fired: false };
+    let result = file.write_all(bytes).and_then(|()| {
+        if !file.fired {
+            // Nothing reached the file: the content is empty.
+            file.fired = true;
             fault_point();
-        }) {
-            let name = names[done.min(names.len() - 1)].clone();
-            return Err(WriteError {
-                path: self.dir.join(&name),
-                name,
-                source,
-            });
         }
-        if let Ok(d) = fs::File::open(self.dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        file.file.sync_data()
+    });
+    if let Err(source) = result {
+        let path =
+            Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap_or_else(|_| dir.join(name));
+        return Err(fail(path, source)); // dropping `tmp` removes it
     }
-
-    /// Puts the staged files in the order `rank` gives (the order
-    /// [`commit`](StagedFiles::commit) renames them in), for writers that
-    /// stage from several threads.
-    pub fn order_by_key<K: Ord>(&self, rank: impl Fn(&str) -> K) {
-        self.temps().sort_by_key(|(_, name)| rank(name));
-    }
+    fault_point();
+    Ok(tmp)
 }
 
 #[cfg(test)]
@@ -246,93 +169,25 @@ mod tests {
     }
 
     #[test]
-    fn staged_files_appear_only_on_commit() {
+    fn files_appear_only_when_all_are_written() {
         let (_tmp, dir) = dir_with_old_dep();
         let dir = dir.as_path();
-        let staged = StagedFiles::new(dir);
-        staged.stage("modules.dep", b"new").unwrap();
-        staged.stage("modules.alias", b"alias").unwrap();
-        // Staged: the old file and two temporaries.
-        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
-        assert_eq!(names_in(dir).len(), 3);
-        staged.commit().unwrap();
-        assert_eq!(names_in(dir), ["modules.alias", "modules.dep"]);
-        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"new");
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        write_all_atomic(dir, &[("c", &b"c"[..]), ("modules.dep", &big), ("a", b"")]).unwrap();
+        assert_eq!(names_in(dir), ["a", "c", "modules.dep"]);
+        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), big);
+        assert_eq!(fs::read(dir.join("a")).unwrap(), b"");
     }
 
     #[test]
-    fn staged_files_dropped_without_commit_leave_nothing() {
+    fn a_failed_write_leaves_nothing() {
         let (_tmp, dir) = dir_with_old_dep();
         let dir = dir.as_path();
-        {
-            let staged = StagedFiles::new(dir);
-            staged.stage("modules.dep", b"new").unwrap();
-            staged.stage("modules.alias", b"alias").unwrap();
-        }
+        // A name the temporary cannot be made for fails the second file.
+        let err =
+            write_all_atomic(dir, &[("modules.dep", &b"new"[..]), ("no/such", b"x")]).unwrap_err();
+        assert_eq!(err.name, "no/such");
         assert_eq!(names_in(dir), ["modules.dep"]);
         assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
-    }
-
-    #[test]
-    fn staged_content_can_be_written_in_pieces_or_not_at_all() {
-        let (_tmp, dir) = dir_with_old_dep();
-        let dir = dir.as_path();
-        let staged = StagedFiles::new(dir);
-        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
-        staged
-            .stage_with("modules.dep", |out| {
-                out.write_all(b"new ")?;
-                out.write_all(&big)
-            })
-            .unwrap();
-        staged.stage_with("modules.devname", |_| Ok(())).unwrap();
-        staged.commit().unwrap();
-        let dep = fs::read(dir.join("modules.dep")).unwrap();
-        assert_eq!(dep.len(), 4 + big.len());
-        assert!(dep.starts_with(b"new ") && dep.ends_with(&big[big.len() - 10..]));
-        assert_eq!(fs::read(dir.join("modules.devname")).unwrap(), b"");
-    }
-
-    #[test]
-    fn a_failed_producer_leaves_no_temporary() {
-        let (_tmp, dir) = dir_with_old_dep();
-        let dir = dir.as_path();
-        let staged = StagedFiles::new(dir);
-        staged.stage("modules.alias", b"alias").unwrap();
-        // Fails after writing more than the buffer holds, and before.
-        for size in [100, 100_000] {
-            let err = staged
-                .stage_with("modules.dep", |out| {
-                    out.write_all(&vec![b'x'; size])?;
-                    Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "index too large",
-                    ))
-                })
-                .unwrap_err();
-            assert_eq!(err.name, "modules.dep");
-            assert_eq!(err.source.to_string(), "index too large");
-            assert_eq!(err.path.parent(), Some(dir));
-            // The old file and the other file's temporary only.
-            assert_eq!(names_in(dir).len(), 2, "{size}: {:?}", names_in(dir));
-        }
-        staged.commit().unwrap();
-        assert_eq!(names_in(dir), ["modules.alias", "modules.dep"]);
-        assert_eq!(fs::read(dir.join("modules.dep")).unwrap(), b"old");
-    }
-
-    #[test]
-    fn staged_files_are_put_in_the_given_order() {
-        let (_tmp, dir) = dir_with_old_dep();
-        let dir = dir.as_path();
-        let staged = StagedFiles::new(dir);
-        for name in ["c", "a", "b"] {
-            staged.stage(name, name.as_bytes()).unwrap();
-        }
-        staged.order_by_key(|n| n.to_string());
-        let order: Vec<String> = staged.temps().iter().map(|(_, n)| n.clone()).collect();
-        assert_eq!(order, ["a", "b", "c"]);
-        staged.commit().unwrap();
-        assert_eq!(names_in(dir), ["a", "b", "c", "modules.dep"]);
     }
 }

@@ -20,6 +20,19 @@
 //!   same inputs always give the same output;
 //! * the output is built in a temporary sibling directory and renamed at the
 //!   end; on failure nothing is left behind.
+//!
+//! ```no_run
+//! use kmodtree::union::{make_module_directory, union_build, ModuleDirectoryOptions};
+//! use std::path::{Path, PathBuf};
+//!
+//! let inputs = [PathBuf::from("/nix/store/…-linux"), PathBuf::from("/nix/store/…-zfs")];
+//! union_build(Path::new("merged"), &inputs, &Default::default())?;
+//! // Or Guix's make-linux-module-directory: the union, then depmod.
+//! let opts = ModuleDirectoryOptions::default();
+//! let report = make_module_directory(Path::new("out"), "6.1.0", &inputs, &opts)?;
+//! println!("{} files linked", report.union.files);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::depmod::{Depmod, KernelSymbols};
 use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};

@@ -5,7 +5,7 @@
 //! symbol or database entry. With a manifest on either side only digests
 //! are known for that side, so a difference is named but not itemised.
 
-use super::manifest::{audit_tree, FileKind, Manifest, ModuleRecord};
+use super::manifest::{audit_tree, FileKind, FileRecord, Manifest, ModuleRecord};
 use super::AuditError;
 use crate::index::{Index, IndexError};
 use crate::kmod::IoResultExt;
@@ -181,19 +181,8 @@ fn entry(out: &mut Vec<Difference>, kind: DiffKind, path: &str, line: String) {
 
 /// Adds `items` to the last entry's details, at most `limit` of them.
 fn push_items(out: &mut [Difference], items: Vec<String>, limit: usize) {
-    let Some(last) = out.last_mut() else { return };
-    let n = items.len();
-    let shown = if limit == 0 { n } else { n.min(limit) };
-    last.details.extend(items.into_iter().take(shown));
-    if shown < n {
-        last.details.push(format!("... and {} more", n - shown));
-    }
-}
-
-/// Adds one detail to the last entry.
-fn detail(out: &mut [Difference], line: String) {
     if let Some(last) = out.last_mut() {
-        last.details.push(line);
+        last.details.extend(super::at_most(items, limit));
     }
 }
 
@@ -202,32 +191,23 @@ fn show(b: &[u8]) -> String {
 }
 
 /// Compares two sides.
+///
+/// ```no_run
+/// use kmodtree::audit::{diff, load_side, DiffOptions};
+/// use kmodtree::module::Limits;
+///
+/// // A tree (audited now) against a manifest written earlier.
+/// let old = load_side("manifest.json".as_ref(), None, &Limits::default())?;
+/// let new = load_side("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// for line in diff(&old, &new, &DiffOptions::default())?.lines(false) {
+///     println!("{line}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditError> {
     let mut out = Vec::new();
-    let files_a: BTreeMap<&str, _> = a
-        .manifest
-        .files
-        .iter()
-        .map(|f| (f.path.as_str(), f))
-        .collect();
-    let files_b: BTreeMap<&str, _> = b
-        .manifest
-        .files
-        .iter()
-        .map(|f| (f.path.as_str(), f))
-        .collect();
-    let mods_a: BTreeMap<&str, &ModuleRecord> = a
-        .manifest
-        .modules
-        .iter()
-        .map(|m| (m.path.as_str(), m))
-        .collect();
-    let mods_b: BTreeMap<&str, &ModuleRecord> = b
-        .manifest
-        .modules
-        .iter()
-        .map(|m| (m.path.as_str(), m))
-        .collect();
+    let (files_a, mods_a) = by_path(&a.manifest);
+    let (files_b, mods_b) = by_path(&b.manifest);
     let paths: BTreeSet<&str> = files_a.keys().chain(files_b.keys()).copied().collect();
     for p in paths {
         let (fa, fb) = (files_a.get(p), files_b.get(p));
@@ -240,34 +220,21 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
             FileKind::Link => "link",
         };
         match (fa, fb) {
-            (Some(_), None) => {
-                let extra = mods_a
+            (Some(_), None) | (None, Some(_)) => {
+                let (mods, verb, module_kind) = match fa {
+                    Some(_) => (&mods_a, "removed", DiffKind::ModuleRemoved),
+                    None => (&mods_b, "added", DiffKind::ModuleAdded),
+                };
+                let extra = mods
                     .get(p)
                     .map(|m| format!(" ({})", m.name))
                     .unwrap_or_default();
                 let what = match kind {
-                    FileKind::Module => DiffKind::ModuleRemoved,
+                    FileKind::Module => module_kind,
                     FileKind::Database => DiffKind::DatabaseChanged,
                     _ => DiffKind::FileChanged,
                 };
-                entry(
-                    &mut out,
-                    what,
-                    p,
-                    format!("{kind_name} removed: {p}{extra}"),
-                );
-            }
-            (None, Some(_)) => {
-                let extra = mods_b
-                    .get(p)
-                    .map(|m| format!(" ({})", m.name))
-                    .unwrap_or_default();
-                let what = match kind {
-                    FileKind::Module => DiffKind::ModuleAdded,
-                    FileKind::Database => DiffKind::DatabaseChanged,
-                    _ => DiffKind::FileChanged,
-                };
-                entry(&mut out, what, p, format!("{kind_name} added: {p}{extra}"));
+                entry(&mut out, what, p, format!("{kind_name} {verb}: {p}{extra}"));
             }
             (Some(fa), Some(fb)) => {
                 if fa.link != fb.link {
@@ -301,6 +268,15 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
         }
     }
     Ok(DiffReport { entries: out })
+}
+
+/// A manifest's files and modules by path.
+fn by_path(m: &Manifest) -> (BTreeMap<&str, &FileRecord>, BTreeMap<&str, &ModuleRecord>) {
+    let files = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    (
+        files,
+        m.modules.iter().map(|m| (m.path.as_str(), m)).collect(),
+    )
 }
 
 /// Why a module of a tree could not be compared; printed under the
@@ -379,14 +355,12 @@ fn diff_module(
         format!("module changed: {p} ({}): {}", mb.name, parts.join(", ")),
     );
     if ma.vermagic != mb.vermagic {
-        detail(
-            out,
-            format!(
-                "vermagic now {:?}, was {:?}",
-                mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
-                ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
-            ),
+        let line = format!(
+            "vermagic now {:?}, was {:?}",
+            mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
+            ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
         );
+        push_items(out, vec![line], 0);
     }
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return Ok(());
@@ -397,9 +371,8 @@ fn diff_module(
     ) {
         (Ok(x), Ok(y)) => (x, y),
         (x, y) => {
-            for e in [x.err(), y.err()].into_iter().flatten() {
-                detail(out, format!("unreadable: {e}"));
-            }
+            let errors = [x.err(), y.err()].into_iter().flatten();
+            push_items(out, errors.map(|e| format!("unreadable: {e}")).collect(), 0);
             return Ok(());
         }
     };

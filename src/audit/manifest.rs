@@ -113,7 +113,7 @@ pub struct Manifest {
     pub databases: Vec<DatabaseRecord>,
     /// Files that are not modules and whose path (or link target) is not
     /// UTF-8: left out of the manifest, their paths `%XX`-encoded
-    /// ([`super::esc`]). Absent from the JSON when empty.
+    /// ([`crate::kmod::esc`]). Absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
 }
@@ -207,6 +207,15 @@ fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
 }
 
 /// Audits DIR (usually `lib/modules/VERSION`).
+///
+/// ```no_run
+/// use kmodtree::audit::audit_tree;
+/// use kmodtree::module::Limits;
+///
+/// let m = audit_tree("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// println!("{} modules, {} databases", m.modules.len(), m.databases.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn audit_tree(
     dir: &Path,
     jobs: Option<usize>,
@@ -248,17 +257,14 @@ pub fn audit_tree_with_progress(
             continue;
         }
         let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
-        let link = if e.path_is_symlink() {
-            let t = std::fs::read_link(e.path()).at(e.path())?;
-            Some(t)
-        } else {
-            None
+        let link = match e.path_is_symlink() {
+            true => Some(std::fs::read_link(e.path()).at(e.path())?),
+            false => None,
         };
         let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
         match (rel_bytes.to_str(), link_utf8) {
-            (Some(rel), None) => found.push((rel.to_string(), e.path().to_path_buf(), None, true)),
-            (Some(rel), Some(Some(t))) => {
-                found.push((rel.to_string(), e.path().to_path_buf(), Some(t), true))
+            (Some(rel), t @ (None | Some(Some(_)))) => {
+                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten(), true))
             }
             // Not UTF-8: a module is an error (the manifest cannot name
             // it), another file is skipped and reported.
@@ -326,7 +332,7 @@ pub fn audit_tree_with_progress(
                         let base = rel.rsplit('/').next().unwrap_or(rel);
                         module = Some(ModuleRecord {
                             path: rel.clone(),
-                            name: crate::tree::walk::module_name(base),
+                            name: crate::kmod::name_from_file_name(base),
                             vermagic: parsed
                                 .as_ref()
                                 .ok()

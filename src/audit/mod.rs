@@ -2,7 +2,7 @@
 //! ([`manifest`]), semantic differences between trees or manifests
 //! ([`diff`](mod@diff)), checks that a tree's databases are fresh and its modules
 //! loadable ([`verify`](mod@verify)), and the metadata cache behind
-//! `depmod --manifest` ([`cache`]).
+//! `depmod --manifest` ([`crate::depmod::cache`]).
 
 pub mod diff;
 pub mod manifest;
@@ -14,6 +14,16 @@ pub use verify::{verify, VerifyOptions, VerifyReport};
 
 use crate::kmod::IoError;
 use std::path::PathBuf;
+
+/// The first `limit` of `items` (all for 0), then `... and N more`.
+fn at_most(mut items: Vec<String>, limit: usize) -> Vec<String> {
+    if limit != 0 && items.len() > limit {
+        let more = items.len() - limit;
+        items.truncate(limit);
+        items.push(format!("... and {more} more"));
+    }
+    items
+}
 
 /// Why an audit command failed (exit status 2), naming the file.
 #[derive(Debug, thiserror::Error)]

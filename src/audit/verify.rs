@@ -165,7 +165,22 @@ fn guix_wrote(
     }
 }
 
-/// Verifies a tree.
+/// Verifies a tree: are its databases what depmod would write now, and
+/// can every module load (vermagic, symbols, CRCs)?
+///
+/// ```no_run
+/// use kmodtree::audit::{verify, VerifyOptions};
+///
+/// let opts = VerifyOptions {
+///     version: "6.1.0".into(),
+///     symvers: Some("/usr/src/linux-headers-6.1.0/Module.symvers".into()),
+///     ..Default::default()
+/// };
+/// let report = verify(&opts)?;
+/// print!("{}", report.render());
+/// assert!(report.ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let moddir = format!(
         "{}/lib/modules/{}",
@@ -261,15 +276,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                         == crate::index::Index::parse(bytes)
                             .and_then(|i| crate::index::dump_lines(&i))
                             .ok();
-                let shown = if opts.limit == 0 {
-                    items.len()
-                } else {
-                    items.len().min(opts.limit)
-                };
-                let mut details: Vec<String> = items[..shown].to_vec();
-                if shown < items.len() {
-                    details.push(format!("... and {} more", items.len() - shown));
-                }
+                let details = super::at_most(items, opts.limit);
                 report.stale.push(StaleDatabase {
                     name: name.to_string(),
                     problem: if layout_only {
@@ -372,11 +379,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 _ => {}
             }
         }
-        if opts.limit != 0 && problems.len() > opts.limit {
-            let more = problems.len() - opts.limit;
-            problems.truncate(opts.limit);
-            problems.push(format!("... and {more} more"));
-        }
+        let problems = super::at_most(problems, opts.limit);
         if !problems.is_empty() {
             report.incompatible.push(Incompatible {
                 path: c.db_path().to_string(),

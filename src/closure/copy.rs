@@ -12,6 +12,25 @@
 //! Everything is built in a temporary directory next to `OUT` and renamed
 //! at the end; on any failure the temporary directory is removed and `OUT`
 //! is untouched.
+//!
+//! ```no_run
+//! use kmodtree::closure::{assemble_module_closure, ClosureOptions, ModprobeOptions};
+//!
+//! let opts = ClosureOptions {
+//!     modprobe: ModprobeOptions {
+//!         basedir: Some("/nix/store/…-linux".into()),
+//!         version: "6.1.0".into(),
+//!         ..Default::default()
+//!     },
+//!     out: "initrd-modules".into(),
+//!     firmware_dirs: vec!["/lib/firmware".into()],
+//!     roots: vec![b"ext4".to_vec(), b"nvme".to_vec()],
+//!     ..Default::default()
+//! };
+//! let report = assemble_module_closure(&opts)?;
+//! println!("{} modules, {} firmware files", report.modules.len(), report.firmware.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};

@@ -11,6 +11,8 @@
 //! the same base name only the first one listed is read.
 
 use super::Message;
+use crate::index::normalize_alias;
+use crate::tree::config::logical_lines;
 use std::path::{Path, PathBuf};
 
 /// `alias PATTERN MODULE`.
@@ -160,68 +162,6 @@ fn list_config_path(path: &Path, list: &mut Vec<ConfFile>, messages: &mut Vec<Me
     }
 }
 
-/// Splits a file into logical lines as libkmod's `freadline_wrapped` does:
-/// a backslash before a newline joins two physical lines, a backslash before
-/// any other byte is dropped. Returns each line with the number of the last
-/// physical line it used.
-pub fn logical_lines(data: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut line = Vec::new();
-    let mut linenum: u32 = 0;
-    let mut pending: u32 = 0;
-    let mut i = 0;
-    while i < data.len() {
-        let b = data[i];
-        i += 1;
-        match b {
-            b'\n' => {
-                pending += 1;
-                linenum = linenum.saturating_add(pending);
-                pending = 0;
-                out.push((linenum, std::mem::take(&mut line)));
-            }
-            b'\\' => match data.get(i) {
-                Some(b'\n') => {
-                    pending += 1;
-                    i += 1;
-                }
-                Some(&next) => {
-                    line.push(next);
-                    i += 1;
-                }
-                None => {}
-            },
-            _ => line.push(b),
-        }
-    }
-    if !line.is_empty() {
-        linenum = linenum.saturating_add(pending + 1);
-        out.push((linenum, line));
-    }
-    out
-}
-
-/// libkmod's `underscores`: dashes become underscores outside `[...]`;
-/// `None` for an unmatched bracket.
-pub fn underscores(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'-' => out.push(b'_'),
-            b']' => return None,
-            b'[' => {
-                let close = s[i..].iter().position(|&b| b == b']')?;
-                out.extend_from_slice(&s[i..=i + close]);
-                i += close;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(out)
-}
-
 /// `strtok_r` over spaces and tabs: the next token and the rest after the
 /// one delimiter byte that ended it.
 fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -341,11 +281,7 @@ impl ModprobeConfig {
 
     /// Applies one command; false for a bad or unknown line.
     fn parse_command(&mut self, cmd: &[u8], rest: &[u8]) -> bool {
-        let (first, after) = match next_token(rest) {
-            Some((t, a)) => (Some(t), a),
-            None => (None, &[][..]),
-        };
-        let Some(first) = first else {
+        let Some((first, after)) = next_token(rest) else {
             return false;
         };
         match cmd {
@@ -353,7 +289,7 @@ impl ModprobeConfig {
                 let Some((module, _)) = next_token(after) else {
                     return false;
                 };
-                match (underscores(first), underscores(module)) {
+                match (normalize_alias(first), normalize_alias(module)) {
                     (Some(pattern), Some(module)) => {
                         self.aliases.push(ConfigAlias { pattern, module });
                         true
@@ -361,7 +297,7 @@ impl ModprobeConfig {
                     _ => false,
                 }
             }
-            b"blacklist" => match underscores(first) {
+            b"blacklist" => match normalize_alias(first) {
                 Some(m) => {
                     self.blacklist.push(m);
                     true
@@ -369,7 +305,8 @@ impl ModprobeConfig {
                 None => false,
             },
             b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
-                let (Some(module), Some(value)) = (underscores(first), rest_of_line(after)) else {
+                let (Some(module), Some(value)) = (normalize_alias(first), rest_of_line(after))
+                else {
                     return false;
                 };
                 match cmd {
@@ -418,7 +355,7 @@ impl ModprobeConfig {
                     self.blacklist.push(m.to_vec());
                 }
             } else {
-                let module = underscores(&modname).unwrap_or(modname);
+                let module = normalize_alias(&modname).unwrap_or(modname);
                 self.options.push(ConfigOptions {
                     module,
                     options: option,
@@ -516,21 +453,6 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn logical_lines_join_and_count() {
-        let l = logical_lines(b"a\\\nb\nc\\x\n\nd");
-        assert_eq!(
-            l,
-            vec![
-                (2, b"ab".to_vec()),
-                (3, b"cx".to_vec()),
-                (4, b"".to_vec()),
-                (5, b"d".to_vec())
-            ]
-        );
-        assert_eq!(logical_lines(b"x\\"), vec![(1, b"x".to_vec())]);
-    }
 
     #[test]
     fn parses_commands_like_libkmod() {

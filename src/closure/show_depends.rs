@@ -12,7 +12,7 @@
 use super::modprobe_config::ModprobeConfig;
 use super::{Message, MessageLevel};
 use crate::index::{fnmatch, normalize_alias, Index, IndexError};
-use crate::kmod::{strerror, SharedIoError};
+use crate::kmod::{basename, modname_normalize, strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -116,15 +116,6 @@ impl ProbeAction {
         out.push(b'\n');
         out
     }
-
-    /// The module the action is for.
-    pub fn module_name(&self) -> &[u8] {
-        match self {
-            ProbeAction::Insmod { name, .. }
-            | ProbeAction::Builtin { name }
-            | ProbeAction::Install { name, .. } => name,
-        }
-    }
 }
 
 /// Why a target could not be resolved.
@@ -170,24 +161,22 @@ struct ModObj {
     ignorecmd: bool,
 }
 
-/// libkmod's `modname_normalize`: dashes to underscores, cut at the first
-/// `.`.
-pub fn modname_normalize(name: &[u8]) -> Vec<u8> {
-    name.iter()
-        .take_while(|&&b| b != b'.')
-        .map(|&b| if b == b'-' { b'_' } else { b })
-        .collect()
-}
-
-fn basename(path: &[u8]) -> &[u8] {
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(i) => &path[i + 1..],
-        None => path,
-    }
-}
-
 /// A resolution session: the indexes, the configuration and libkmod's
 /// module pool.
+///
+/// ```no_run
+/// use kmodtree::closure::{ModprobeOptions, ProbeAction, Resolver};
+///
+/// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
+/// let (indexes, config) = opts.load(&mut Vec::new());
+/// let mut r = Resolver::new(&indexes, &config);
+/// for action in r.module_load_actions(b"snd-hda-intel", false)? {
+///     if let ProbeAction::Insmod { path, .. } = action {
+///         println!("{}", String::from_utf8_lossy(&path));
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Resolver<'a> {
     indexes: &'a ModuleIndexes,
     config: &'a ModprobeConfig,
@@ -240,15 +229,18 @@ impl<'a> Resolver<'a> {
 
     // ---- index access -------------------------------------------------
 
-    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
+    /// `lookup` in index `which`, with libkmod's message for an index it
+    /// cannot read.
+    fn in_index<T>(
+        &mut self,
+        which: Which,
+        lookup: impl FnOnce(&Index) -> Result<T, IndexError>,
+    ) -> Lookup<T> {
         let Some(bytes) = which.bytes(self.indexes) else {
             return Lookup::Missing;
         };
-        match Index::parse(bytes).and_then(|i| i.lookup_exact(key)) {
-            Ok(v) => match v.into_iter().next() {
-                Some(first) => Lookup::Found(first.value),
-                None => Lookup::None,
-            },
+        match Index::parse(bytes).and_then(|i| lookup(&i)) {
+            Ok(v) => Lookup::Found(v),
             // An empty file is what libkmod cannot map: it falls back to
             // opening the file per lookup, which fails without a word.
             Err(IndexError::Empty) => Lookup::Missing,
@@ -257,32 +249,31 @@ impl<'a> Resolver<'a> {
                 self.error(format!("could not read index '{f}': {e}"));
                 Lookup::Missing
             }
+        }
+    }
+
+    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
+        match self.in_index(which, |i| i.lookup_exact(key)) {
+            Lookup::Found(v) => v
+                .into_iter()
+                .next()
+                .map_or(Lookup::None, |first| Lookup::Found(first.value)),
+            _ => Lookup::Missing,
         }
     }
 
     fn wildcard(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<Vec<u8>>> {
-        let Some(bytes) = which.bytes(self.indexes) else {
-            return Lookup::Missing;
-        };
-        match Index::parse(bytes).and_then(|i| i.lookup_wildcard(key)) {
-            Ok(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
-            // An empty file is what libkmod cannot map: it falls back to
-            // opening the file per lookup, which fails without a word.
-            Err(IndexError::Empty) => Lookup::Missing,
-            Err(e) => {
-                let f = self.indexes.index_file_name(which.file_name());
-                self.error(format!("could not read index '{f}': {e}"));
-                Lookup::Missing
-            }
+        match self.in_index(which, |i| i.lookup_wildcard(key)) {
+            Lookup::Found(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
+            _ => Lookup::Missing,
         }
     }
 
+    /// libkmod says "could not open moddep file" at debug level only.
     fn search_moddep(&mut self, name: &[u8]) -> Option<Vec<u8>> {
         match self.exact(Which::Dep, name) {
             Lookup::Found(line) => Some(line),
-            Lookup::None => None,
-            // libkmod says "could not open moddep file" at debug level only.
-            Lookup::Missing => None,
+            _ => None,
         }
     }
 
@@ -863,17 +854,6 @@ pub struct RunOutcome {
     pub exit_code: i32,
 }
 
-impl RunOutcome {
-    /// Writes stdout and the messages.
-    pub fn print(&self, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) {
-        let _ = out.write_all(&self.stdout);
-        let _ = out.flush();
-        for m in &self.messages {
-            let _ = err.write_all(m.render().as_bytes());
-        }
-    }
-}
-
 fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Message>) {
     // modprobe logs at its log priority: FATAL, or WARNING with -a.
     let level = if several {
@@ -886,6 +866,20 @@ fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Messag
 
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
 /// as with `-a`). Byte-identical stdout, kmod's messages and exit status.
+///
+/// ```no_run
+/// use kmodtree::closure::{show_depends, ModprobeOptions};
+///
+/// let opts = ModprobeOptions {
+///     basedir: Some("/nix/store/…-linux".into()),
+///     version: "6.1.0".into(),
+///     ..Default::default()
+/// };
+/// let outcome = show_depends(&opts, &[b"ext4".to_vec()]);
+/// // insmod /nix/store/…-linux/lib/modules/6.1.0/kernel/lib/crc16.ko.xz …
+/// print!("{}", String::from_utf8_lossy(&outcome.stdout));
+/// std::process::exit(outcome.exit_code);
+/// ```
 pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
     show_depends_actions(opts, targets).0
 }
@@ -913,33 +907,34 @@ pub fn show_depends_actions(
     for t in targets {
         let res = r.module_load_actions(t, opts.ignore_commands);
         outcome.messages.extend(r.take_messages());
-        match res {
-            Ok(actions) => {
-                for a in &actions {
-                    outcome.stdout.extend(a.render());
-                }
-                per_target.push(TargetActions {
-                    target: t.clone(),
-                    found: true,
-                    actions,
-                });
-            }
-            Err(e) => {
-                report_lookup_error(&e, several, &mut outcome.messages);
-                outcome.exit_code = 1;
-                per_target.push(TargetActions {
-                    target: t.clone(),
-                    found: false,
-                    actions: Vec::new(),
-                });
-            }
+        let found = res.is_ok();
+        let actions = res.unwrap_or_else(|e| {
+            report_lookup_error(&e, several, &mut outcome.messages);
+            outcome.exit_code = 1;
+            Vec::new()
+        });
+        for a in &actions {
+            outcome.stdout.extend(a.render());
         }
+        per_target.push(TargetActions {
+            target: t.clone(),
+            found,
+            actions,
+        });
     }
     (outcome, per_target)
 }
 
 /// `modprobe -R ALIAS` for each alias: the names of the modules it
 /// resolves to, one per line.
+///
+/// ```no_run
+/// use kmodtree::closure::{match_aliases, ModprobeOptions};
+///
+/// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
+/// let outcome = match_aliases(&opts, &[b"pci:v00008086d00001533sv*".to_vec()]);
+/// assert_eq!(outcome.stdout, b"igb\n");
+/// ```
 pub fn match_aliases(opts: &ModprobeOptions, aliases: &[Vec<u8>]) -> RunOutcome {
     let mut outcome = RunOutcome::default();
     let (indexes, config) = opts.load(&mut outcome.messages);

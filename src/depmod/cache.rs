@@ -270,14 +270,6 @@ impl Cache {
         }
         Ok(cache)
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 enum ParseProblem {
@@ -332,7 +324,7 @@ enum Source {
     Read(Box<LoadedModule>),
 }
 
-/// Reads the modules as [`crate::depmod::read_modules`] does, reusing the
+/// Reads the modules as [`crate::depmod::read_modules_with_progress`] does, reusing the
 /// cache's metadata where the file is unchanged (see the module docs).
 /// `verify_hashes` disables the stat fast path.
 pub fn read_modules_cached(

@@ -33,7 +33,7 @@ mod read;
 
 pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
-pub use read::{read_modules, read_modules_with_progress, LoadedModule, LoadedTree};
+pub use read::{read_modules_with_progress, LoadedModule, LoadedTree};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
@@ -117,6 +117,24 @@ pub struct Report {
 
 /// A depmod run over `BASE/lib/modules/VERSION`: the builder methods are
 /// kmod depmod's options; [`Depmod::run`] runs it.
+///
+/// ```no_run
+/// use kmodtree::depmod::{Depmod, KernelSymbols, Output};
+///
+/// // depmod -b /nix/store/…-linux -e -F System.map -n 6.1.0
+/// let report = Depmod::new("/nix/store/…-linux", "6.1.0")
+///     .kernel_symbols(KernelSymbols::SystemMap("System.map".into()))
+///     .errsyms(true)
+///     .dry_run(true)
+///     .run()?;
+/// for d in &report.diagnostics {
+///     eprint!("{}", d.render("depmod"));
+/// }
+/// if let Output::DryRun(text) = report.output {
+///     print!("{}", String::from_utf8_lossy(&text));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Depmod {
     base: Option<PathBuf>,
@@ -466,7 +484,7 @@ impl Depmod {
                     }
                     let f = f.to_string();
                     let file_name = f.rsplit('/').next().unwrap_or(&f);
-                    let name = walk::module_name(file_name);
+                    let name = crate::kmod::name_from_file_name(file_name);
                     if mods.iter().any(|m| m.name() == name) {
                         return Err(DepmodError::DuplicateModule { path: f });
                     }

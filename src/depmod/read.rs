@@ -128,12 +128,8 @@ pub(super) fn load_diagnostics(
     }
 }
 
-/// Reads every module in parallel; results in input order.
-pub fn read_modules(modules: &[Candidate], limits: &Limits, jobs: Option<usize>) -> LoadedTree {
-    read_modules_with_progress(modules, limits, jobs, &crate::progress::Silent)
-}
-
-/// [`read_modules`], reporting each module read to `progress`.
+/// Reads every module in parallel, reporting each module read to
+/// `progress`; results in input order.
 pub fn read_modules_with_progress(
     modules: &[Candidate],
     limits: &Limits,

@@ -4,6 +4,29 @@
 //! in `OUT/share/kmodtree/dkms/NAME-VERSION/`. OUT is assembled in a
 //! temporary sibling and renamed when every source succeeded (or was
 //! skipped by a BUILD_EXCLUSIVE directive); on any failure it is removed.
+//!
+//! ```no_run
+//! use kmodtree::dkms::build::{build, BuildOptions};
+//! use kmodtree::dkms::sandbox::SandboxMode;
+//!
+//! let opts = BuildOptions {
+//!     kernel_build: "/lib/modules/6.1.0/build".into(),
+//!     kernel_version: "6.1.0".into(),
+//!     arch: "x86_64".into(),
+//!     out: "out".into(),
+//!     compress: None,
+//!     jobs: 4,
+//!     sandbox: SandboxMode::Auto,
+//!     scratch: None,
+//!     kernel_modules: Some("/lib/modules/6.1.0".into()),
+//!     location_override: None,
+//!     strip: true,
+//! };
+//! for outcome in build(&["/usr/src/zfs-2.2.2".into()], &opts)? {
+//!     println!("{}", outcome.package());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use super::check::{self, KernelInfo, Problem};
 use super::conf::{self, Layout, Plan};
@@ -112,8 +135,6 @@ pub enum BuildError {
     },
     #[error("{0}: the output needs a file name")]
     OutputWithoutName(PathBuf),
-    #[error("{0}: cannot create a scratch folder")]
-    NoScratchFolder(PathBuf),
     #[error("{0}: neither dkms.conf nor BUILD_PARAMS found")]
     NotASource(PathBuf),
     #[error(transparent)]

@@ -142,7 +142,7 @@ fn reference_vermagic(dir: &Path) -> Result<String, KernelError> {
             break;
         }
         let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && super::is_module_file_name(&name) {
+        if entry.file_type().is_file() && crate::kmod::is_module_file_name(&name) {
             candidates.push(entry.path().to_path_buf());
         }
     }

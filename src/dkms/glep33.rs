@@ -88,7 +88,7 @@ pub(crate) fn build(
                 None => "extra".to_string(),
             };
             found.push((module, entry.path().to_path_buf(), location));
-        } else if super::is_module_file_name(&name) {
+        } else if crate::kmod::is_module_file_name(&name) {
             return Err(BuildError::InstalledCompressed {
                 package,
                 path: rel.to_path_buf(),

@@ -9,10 +9,3 @@ pub mod check;
 pub mod conf;
 pub mod glep33;
 pub mod sandbox;
-
-/// True for the file names kmod treats as modules.
-pub fn is_module_file_name(name: &str) -> bool {
-    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
-        .iter()
-        .any(|s| name.ends_with(s))
-}

@@ -52,15 +52,15 @@ mod tests {
         b.insert(b"ab", b"x", 3);
         b.insert(b"ab", b"w", 1);
         b.insert(b"b", b"z", 0);
-        let pre = b.to_bytes(Layout::PreOrder);
-        let post = b.to_bytes(Layout::PostOrder);
+        let pre = b.try_to_bytes(Layout::PreOrder).unwrap();
+        let post = b.try_to_bytes(Layout::PostOrder).unwrap();
         let want = b"ab\tw\t1\nab\tx\t3\nb\tz\t0\n";
         assert_eq!(dump_lines(&Index::parse(&pre).unwrap()).unwrap(), want);
         assert_eq!(dump_lines(&Index::parse(&post).unwrap()).unwrap(), want);
         assert_eq!(detect_layout(&pre), Some(Layout::PreOrder));
         assert_eq!(detect_layout(&post), Some(Layout::PostOrder));
 
-        let empty = IndexBuilder::new().to_bytes(Layout::PreOrder);
+        let empty = IndexBuilder::new().try_to_bytes(Layout::PreOrder).unwrap();
         assert_eq!(detect_layout(&empty), None);
         assert_eq!(dump_lines(&Index::parse(&empty).unwrap()).unwrap(), b"");
         assert_eq!(detect_layout(b""), None);
@@ -68,6 +68,9 @@ mod tests {
 
         let mut root_only = IndexBuilder::new();
         root_only.insert(b"", b"v", 0);
-        assert_eq!(detect_layout(&root_only.to_bytes(Layout::PreOrder)), None);
+        assert_eq!(
+            detect_layout(&root_only.try_to_bytes(Layout::PreOrder).unwrap()),
+            None
+        );
     }
 }

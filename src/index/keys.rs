@@ -1,17 +1,8 @@
-//! Key and value preparation: the 7-bit check (§9.7) and alias
-//! normalisation (§8.5).
+//! Alias normalisation for index keys (§8.5).
 
-/// Checks that every byte is 7-bit ASCII, as kmod 34 requires for index keys
-/// and values (§9.7). Returns the first offending byte.
-pub fn check_7bit(bytes: &[u8]) -> Result<(), u8> {
-    match bytes.iter().find(|b| !b.is_ascii()) {
-        Some(&b) => Err(b),
-        None => Ok(()),
-    }
-}
-
-/// Normalises an alias for use as an index key (§8.5): `-` becomes `_`
-/// outside bracket groups, a `[` group is copied verbatim up to and including
+/// Normalises an alias for use as an index key (§8.5; libkmod's
+/// `underscores`, also for modprobe.d names): `-` becomes `_` outside
+/// bracket groups, a `[` group is copied verbatim up to and including
 /// its `]`. Returns `None` for an unmatched `]` or a `[` without `]` (depmod
 /// then warns "Unmatched bracket" and skips the alias).
 pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {
@@ -36,14 +27,6 @@ pub fn normalize_alias(alias: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seven_bit() {
-        assert_eq!(check_7bit(b"pci:v00008086d*"), Ok(()));
-        assert_eq!(check_7bit(b""), Ok(()));
-        assert_eq!(check_7bit(b"ab\xc3\xa9"), Err(0xc3));
-        assert_eq!(check_7bit(b"\x7f\x80"), Err(0x80));
-    }
 
     #[test]
     fn alias_normalisation() {

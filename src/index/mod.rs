@@ -6,7 +6,7 @@
 //! * [`Index`] — reader for untrusted bytes (never panics, refuses loops);
 //! * [`fnmatch()`] — the pattern matcher used for wildcard (alias) lookups;
 //! * [`dump_lines`], [`detect_layout`] — text rendering for `dump`/audits;
-//! * [`check_7bit`], [`normalize_alias`] — key preparation helpers (§9.7, §8.5).
+//! * [`normalize_alias`] — alias keys (§8.5).
 
 mod dump;
 mod fnmatch;
@@ -16,7 +16,7 @@ mod write;
 
 pub use dump::{detect_layout, dump_lines};
 pub use fnmatch::fnmatch;
-pub use keys::{check_7bit, normalize_alias};
+pub use keys::normalize_alias;
 pub use read::{Entry, Index, IndexError, IndexValue, MAX_KEY_LEN};
 pub use write::{IndexBuilder, IndexTooLarge};
 

@@ -223,11 +223,6 @@ impl<'a> Index<'a> {
         self.root
     }
 
-    /// The bytes this index reads.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
-    }
-
     /// Reads the node `reference` points to (`None` for offset 0, "no
     /// node"); `at` is where the reference was read, for error messages.
     pub(crate) fn node(&self, reference: u32, at: usize) -> Result<Option<Node<'a>>, IndexError> {

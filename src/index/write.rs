@@ -52,9 +52,8 @@ pub struct IndexTooLarge {
 
 /// Builds a kmod index in memory, then writes it in either layout.
 ///
-/// Keys and values are byte strings without NUL; kmod 34 additionally
-/// refuses bytes ≥ 0x80 (use [`super::check_7bit`] before inserting — the
-/// builder itself stores whatever it is given, like kmod 30).
+/// Keys and values are byte strings without NUL; the builder stores any
+/// other byte (kmod 34's refusal of bytes ≥ 0x80 is the renderer's).
 #[derive(Clone, Debug)]
 pub struct IndexBuilder {
     nodes: Vec<Node>,
@@ -357,18 +356,6 @@ impl IndexBuilder {
         order
     }
 
-    /// Serialises the index in `layout`.
-    ///
-    /// # Panics
-    /// If the file would exceed the 28-bit offset range (256 MiB); use
-    /// [`IndexBuilder::try_to_bytes`] to handle that case.
-    pub fn to_bytes(&self, layout: Layout) -> Vec<u8> {
-        match self.try_to_bytes(layout) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
     /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
     pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
         let order = self.write_order(layout);
@@ -457,8 +444,8 @@ mod tests {
     fn empty_index_is_12_bytes_in_both_layouts() {
         let b = IndexBuilder::new();
         let want = [0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0, 0, 0, 0x0c];
-        assert_eq!(b.to_bytes(Layout::PreOrder), want);
-        assert_eq!(b.to_bytes(Layout::PostOrder), want);
+        assert_eq!(b.try_to_bytes(Layout::PreOrder).unwrap(), want);
+        assert_eq!(b.try_to_bytes(Layout::PostOrder).unwrap(), want);
     }
 
     #[test]

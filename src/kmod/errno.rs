@@ -40,15 +40,10 @@ pub enum Errno {
     Inval,
     /// `ENOEXEC`, "Exec format error".
     NoExec,
-    /// `ENOSYS`, "Function not implemented".
-    NoSys,
     /// `EFBIG`, "File too large" (our decompression cap; kmod has none).
     FBig,
     /// `EIO`, "Input/output error".
     Io,
-    /// `ENODATA`, "No data available" (modinfo of an image without a
-    /// `.modinfo` section).
-    NoData,
 }
 
 impl Errno {
@@ -57,10 +52,8 @@ impl Errno {
         match self {
             Errno::Inval => libc::EINVAL,
             Errno::NoExec => libc::ENOEXEC,
-            Errno::NoSys => libc::ENOSYS,
             Errno::FBig => libc::EFBIG,
             Errno::Io => libc::EIO,
-            Errno::NoData => libc::ENODATA,
         }
     }
 
@@ -85,6 +78,5 @@ mod tests {
             "No such file or directory"
         );
         assert_eq!(Errno::NoExec.strerror(), "Exec format error");
-        assert_eq!(Errno::NoData.strerror(), "No data available");
     }
 }

@@ -101,14 +101,9 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error>
 /// `#[serde(with = "esc::vec")]` for `Vec<Vec<u8>>`.
 pub mod vec {
     use super::*;
-    use serde::ser::SerializeSeq;
 
     pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(v.len()))?;
-        for b in v {
-            seq.serialize_element(&encode(b))?;
-        }
-        seq.end()
+        s.collect_seq(v.iter().map(|b| encode(b)))
     }
 
     struct SeqVisitor;

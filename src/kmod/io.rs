@@ -6,47 +6,23 @@
 //! ([`strerror`]), as kmod prints `%m`.
 
 use super::strerror;
-use camino::{Utf8Path, Utf8PathBuf};
-use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A path as an error message prints it.
-pub trait ErrorPath: fmt::Debug {
-    /// The path's text (a name that is not UTF-8 is shown lossily, as
-    /// `Path::display` does).
-    fn show(&self) -> Cow<'_, str>;
-}
-
-impl ErrorPath for PathBuf {
-    fn show(&self) -> Cow<'_, str> {
-        self.to_string_lossy()
-    }
-}
-
-impl ErrorPath for Utf8PathBuf {
-    fn show(&self) -> Cow<'_, str> {
-        Cow::Borrowed(self.as_str())
-    }
-}
-
-/// An I/O error on `path`; printed `PATH: TEXT`, TEXT being glibc's text
-/// for the error.
-///
-/// `P` is [`PathBuf`] for paths found in a tree (any bytes but NUL), and
-/// [`Utf8PathBuf`] for paths a person typed or that were checked to be
-/// UTF-8.
-#[derive(Debug)]
-pub struct IoError<P = PathBuf> {
-    pub path: P,
+/// An I/O error on `path`; printed `PATH: TEXT` (a path that is not UTF-8
+/// lossily), TEXT being glibc's text for the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", .path.display(), strerror(.source))]
+pub struct IoError {
+    pub path: PathBuf,
     pub source: io::Error,
 }
 
-impl<P> IoError<P> {
-    pub fn new(path: impl Into<P>, source: io::Error) -> Self {
+impl IoError {
+    pub fn new(path: impl Into<PathBuf>, source: io::Error) -> Self {
         IoError {
             path: path.into(),
             source,
@@ -57,39 +33,15 @@ impl<P> IoError<P> {
     pub fn reason(&self) -> String {
         strerror(&self.source)
     }
-
-    /// The error's kind.
-    pub fn kind(&self) -> io::ErrorKind {
-        self.source.kind()
-    }
-}
-
-impl<P: ErrorPath> fmt::Display for IoError<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.show(), self.reason())
-    }
-}
-
-impl<P: ErrorPath> std::error::Error for IoError<P> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
 }
 
 /// Names the path of a failed I/O call: `fs::read(p).at(p)?`.
 pub trait IoResultExt<T> {
-    /// The error with `path`, a [`PathBuf`].
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError>;
-    /// The error with `path`, a [`Utf8PathBuf`].
-    fn at_utf8(self, path: impl AsRef<Utf8Path>) -> Result<T, IoError<Utf8PathBuf>>;
 }
 
 impl<T> IoResultExt<T> for io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError> {
-        self.map_err(|e| IoError::new(path.as_ref(), e))
-    }
-
-    fn at_utf8(self, path: impl AsRef<Utf8Path>) -> Result<T, IoError<Utf8PathBuf>> {
         self.map_err(|e| IoError::new(path.as_ref(), e))
     }
 }
@@ -161,7 +113,7 @@ mod tests {
         );
         let source = std::error::Error::source(&e).unwrap();
         assert!(source.downcast_ref::<io::Error>().is_some());
-        let u = Err::<(), _>(io::Error::from_raw_os_error(libc::EACCES)).at_utf8("a/b");
+        let u = Err::<(), _>(io::Error::from_raw_os_error(libc::EACCES)).at("a/b");
         assert_eq!(u.unwrap_err().to_string(), "a/b: Permission denied");
     }
 

@@ -12,6 +12,9 @@ mod version;
 
 pub use diagnostic::{Diagnostic, Level};
 pub use errno::{strerror, Errno};
-pub use io::{ErrorPath, IoError, IoResultExt, SharedIoError};
-pub use paths::{absolute, absolute_bytes, absolute_clean, is_version_number, name_from_file_name};
+pub use io::{IoError, IoResultExt, SharedIoError};
+pub use paths::{
+    absolute, absolute_bytes, absolute_clean, basename, is_module_file_name, is_version_number,
+    modname_normalize, name_from_file_name,
+};
 pub use version::KmodVersion;

@@ -45,6 +45,28 @@ pub fn name_from_file_name(path: &str) -> String {
     stem.replace('-', "_")
 }
 
+/// libkmod's `modname_normalize`: dashes to underscores, cut at the first
+/// `.`.
+pub fn modname_normalize(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .take_while(|&&b| b != b'.')
+        .map(|&b| if b == b'-' { b'_' } else { b })
+        .collect()
+}
+
+/// What follows the last `/` of `path` (all of it without one).
+pub fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// Whether a file name ends in a module suffix (kmod's
+/// `path_ends_with_kmod_ext`; Guix's `module-regex`).
+pub fn is_module_file_name(name: &str) -> bool {
+    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
 /// Whether `s` is a kernel version as depmod tells one from a module
 /// file: C's `sscanf(s, "%u.%u") == 2`.
 pub fn is_version_number(s: &str) -> bool {

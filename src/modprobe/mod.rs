@@ -21,7 +21,7 @@ pub mod exports;
 pub mod showconfig;
 
 use crate::closure::show_depends::{ModprobeOptions, RunOutcome};
-use crate::closure::{LookupError, Message, MessageLevel, Resolver};
+use crate::closure::{Message, MessageLevel, Resolver};
 use crate::module::Limits;
 
 /// What a read-only `modprobe` run does, by kmod's precedence when
@@ -75,30 +75,19 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         );
         return outcome;
     }
-    match r.action {
-        Action::Remove => {
-            fail(
-                &mut outcome,
-                MessageLevel::Error,
-                "kmodtree's modprobe is read-only: it does not remove modules".into(),
-            );
-            return outcome;
-        }
-        Action::Load => {
-            fail(
-                &mut outcome,
-                MessageLevel::Error,
-                "kmodtree's modprobe is read-only: it does not load modules \
-                 (use --show-depends or --resolve-alias)"
-                    .into(),
-            );
-            return outcome;
-        }
-        Action::ShowExports | Action::DumpModversions => {
-            file_symbols(r, &mut outcome);
-            return quieted(r, outcome, 0);
-        }
-        _ => {}
+    let refused = match r.action {
+        Action::Remove => Some("remove modules"),
+        Action::Load => Some("load modules (use --show-depends or --resolve-alias)"),
+        _ => None,
+    };
+    if let Some(refused) = refused {
+        let text = format!("kmodtree's modprobe is read-only: it does not {refused}");
+        fail(&mut outcome, MessageLevel::Error, text);
+        return outcome;
+    }
+    if matches!(r.action, Action::ShowExports | Action::DumpModversions) {
+        file_symbols(r, &mut outcome);
+        return quieted(r, outcome, 0);
     }
     let (indexes, config) = r.tree.load(&mut outcome.messages);
     let kept = outcome.messages.len();
@@ -138,10 +127,7 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
                 } else {
                     MessageLevel::Fatal
                 };
-                let text = match &e {
-                    LookupError::NotFound { .. } | LookupError::BadPath { .. } => e.to_string(),
-                };
-                fail(&mut outcome, level, text);
+                fail(&mut outcome, level, e.to_string());
             }
         }
     }

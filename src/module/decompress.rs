@@ -119,11 +119,6 @@ pub mod budget {
     static USED: Mutex<u64> = Mutex::new(0);
     static FREED: Condvar = Condvar::new();
 
-    /// Sets the budget (for the process; at least 1 MiB).
-    pub fn set_total(bytes: u64) {
-        TOTAL.store(bytes.max(1 << 20), Ordering::SeqCst);
-    }
-
     /// The budget.
     pub fn total() -> u64 {
         TOTAL.load(Ordering::SeqCst)

@@ -235,11 +235,6 @@ impl<'a> Elf<'a> {
         self.data
     }
 
-    /// Number of section headers (`e_shnum`).
-    pub fn section_count(&self) -> u16 {
-        self.shnum
-    }
-
     fn bytes<const N: usize>(&self, off: u64) -> Option<[u8; N]> {
         let start = usize::try_from(off).ok()?;
         let end = start.checked_add(N)?;

@@ -182,35 +182,19 @@ pub enum ModuleError {
 }
 
 /// Why a compressed stream could not be decoded, as the decoder says it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum DecodeReason {
     /// The decoder's (or kmod's) fixed text for its error.
+    #[error("{0}")]
     Text(&'static str),
     /// The error the gzip reader returned; its text is printed.
+    #[error(transparent)]
     Io(SharedIoError),
 }
 
 impl From<&'static str> for DecodeReason {
     fn from(text: &'static str) -> Self {
         DecodeReason::Text(text)
-    }
-}
-
-impl std::fmt::Display for DecodeReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeReason::Text(text) => f.write_str(text),
-            DecodeReason::Io(e) => e.get().fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for DecodeReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DecodeReason::Text(_) => None,
-            DecodeReason::Io(e) => Some(e.get()),
-        }
     }
 }
 

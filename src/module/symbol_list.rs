@@ -124,52 +124,6 @@ impl SymbolList {
         self.crcs.shrink_to_fit();
     }
 
-    /// Appends the list to `out` as bytes [`SymbolList::decode`] reads:
-    /// the count, the end offsets, the CRCs (little-endian), the names.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.ends.len() as u32).to_le_bytes());
-        for e in &self.ends {
-            out.extend_from_slice(&e.to_le_bytes());
-        }
-        for c in &self.crcs {
-            out.extend_from_slice(&c.to_le_bytes());
-        }
-        out.extend_from_slice(&self.names);
-    }
-
-    /// The list [`SymbolList::encode`] wrote, or None if `bytes` is not
-    /// one (end offsets that go back or past the names).
-    pub fn decode(bytes: &[u8]) -> Option<SymbolList> {
-        let (count, rest) = bytes.split_first_chunk::<4>()?;
-        let count = u32::from_le_bytes(*count) as usize;
-        let (ends, rest) = rest.split_at_checked(count.checked_mul(4)?)?;
-        let (crcs, names) = rest.split_at_checked(count.checked_mul(8)?)?;
-        let ends: Vec<u32> = ends
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let mut last = 0;
-        for &e in &ends {
-            let end = (e & !WEAK) as usize;
-            if end < last || end > names.len() {
-                return None;
-            }
-            last = end;
-        }
-        if last != names.len() {
-            return None;
-        }
-        let crcs = crcs
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        Some(SymbolList {
-            names: names.to_vec(),
-            ends,
-            crcs,
-        })
-    }
-
     /// The entries as [`Export`]s (the weak flag is dropped).
     pub fn to_exports(&self) -> Vec<Export> {
         self.iter()
@@ -272,27 +226,6 @@ mod tests {
         assert_eq!(l.len(), 1);
         assert_eq!(l.iter().map(|s| s.name.len()).sum::<usize>(), 3);
     }
-
-    #[test]
-    fn encoded_lists_decode_and_bad_bytes_do_not() {
-        let mut l = SymbolList::new();
-        l.push(b"printk", 7, false, usize::MAX).unwrap();
-        l.push(b"kfree", u64::MAX, true, usize::MAX).unwrap();
-        let mut bytes = Vec::new();
-        l.encode(&mut bytes);
-        // 4 (count) + 2 * 4 (ends) + 2 * 8 (CRCs) + 11 (names).
-        assert_eq!(bytes.len(), 39);
-        assert_eq!(SymbolList::decode(&bytes), Some(l));
-        assert_eq!(SymbolList::decode(&bytes[..38]), None);
-        let mut past = bytes.clone();
-        past[8] = 200; // the second name ends past the names
-        assert_eq!(SymbolList::decode(&past), None);
-        let mut back = bytes;
-        back[8] = 2; // the second name ends before the first
-        assert_eq!(SymbolList::decode(&back), None);
-        assert_eq!(SymbolList::decode(b"\0\0\0\0"), Some(SymbolList::new()));
-        assert_eq!(SymbolList::decode(b""), None);
-    }
 }
 
 /// Byte strings stored back to back (a module's aliases, softdeps, ...) in
@@ -340,8 +273,7 @@ impl StringList {
     /// The strings in the order they were pushed.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut rest = &self.packed[..];
-        // `push` and `from_packed` let in only whole entries: iteration
-        // stops at the first that is not (none).
+        // `push` lets in only whole entries.
         std::iter::from_fn(move || {
             let (s, tail) = split_entry(rest)?;
             rest = tail;
@@ -351,21 +283,6 @@ impl StringList {
 
     pub fn shrink_to_fit(&mut self) {
         self.packed.shrink_to_fit();
-    }
-
-    /// The packed bytes (each string after its length).
-    pub fn as_packed(&self) -> &[u8] {
-        &self.packed
-    }
-
-    /// The list whose packed bytes are `packed`, or None if they are not
-    /// a sequence of whole strings, each after its length.
-    pub fn from_packed(packed: Vec<u8>) -> Option<StringList> {
-        let mut rest = &packed[..];
-        while !rest.is_empty() {
-            rest = split_entry(rest)?.1;
-        }
-        Some(StringList { packed })
     }
 
     pub fn to_vecs(&self) -> Vec<Vec<u8>> {
@@ -447,17 +364,5 @@ mod string_list_tests {
         // One length byte per short string, then the bytes.
         let short = StringList::from_vecs(&[b"ab".to_vec(), b"c".to_vec()]).unwrap();
         assert_eq!(short.packed, b"\x02ab\x01c");
-    }
-
-    #[test]
-    fn packed_bytes_are_checked_when_taken_back() {
-        let l = StringList::from_vecs(&[vec![b'x'; 300], b"c".to_vec()]).unwrap();
-        assert_eq!(StringList::from_packed(l.as_packed().to_vec()), Some(l));
-        assert_eq!(StringList::from_packed(Vec::new()), Some(StringList::new()));
-        // A string running past the end, a length cut short, a length
-        // longer than any list.
-        assert_eq!(StringList::from_packed(b"\x03ab".to_vec()), None);
-        assert_eq!(StringList::from_packed(b"\x80".to_vec()), None);
-        assert_eq!(StringList::from_packed(vec![0xff; 6]), None);
     }
 }

@@ -145,11 +145,7 @@ impl Scratch {
     /// Creates an empty temporary directory beside `out`, to be renamed to
     /// `out` when complete.
     pub fn dir_beside(out: &Path) -> io::Result<Scratch> {
-        let name = out
-            .file_name()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        let dir = out.parent().unwrap_or(Path::new("/"));
-        Scratch::create(dir, name, true, Tags::Random)
+        Scratch::create_beside(out, Tags::Random)
     }
 
     /// Like [`dir_beside`](Scratch::dir_beside), but its TAG is the first
@@ -158,11 +154,14 @@ impl Scratch {
     /// For work whose results record where they were made (a kernel
     /// module built there keeps a build id that depends on its path).
     pub fn dir_beside_numbered(out: &Path) -> io::Result<Scratch> {
+        Scratch::create_beside(out, Tags::Numbered(0))
+    }
+
+    fn create_beside(out: &Path, tags: Tags) -> io::Result<Scratch> {
         let name = out
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        let dir = out.parent().unwrap_or(Path::new("/"));
-        Scratch::create(dir, name, true, Tags::Numbered(0))
+        Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, tags)
     }
 
     fn create(dir: &Path, name: &OsStr, is_dir: bool, mut tags: Tags) -> io::Result<Scratch> {

@@ -214,14 +214,6 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     }
 }
 
-/// Where `name` comes in kmod's writing order ([`DATABASE_FILES`]).
-pub fn writing_rank(name: &str) -> usize {
-    DATABASE_FILES
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or(DATABASE_FILES.len())
-}
-
 /// One rendering thread's databases and diagnostics.
 type Lane = Result<(Vec<(&'static str, Vec<u8>)>, Vec<Diagnostic>), RenderError>;
 

@@ -33,13 +33,9 @@ pub type ImportsOf<'a> = dyn Fn(usize) -> &'a SymbolList + Sync + 'a;
 /// warnings.
 pub type PathOf<'a> = dyn Fn(usize) -> &'a str + Sync + 'a;
 
-/// Modules looked up together: a part's results are held until they are
-/// appended to the lists, so they are held for a bounded number at once.
-const PART: usize = 512;
-
 /// Looks up every undefined symbol of the `count` modules (`imports(pos)`:
-/// those of the module at array position `pos`) in `table`. Modules are looked up in parallel; results, warnings
-/// and `-v` lines come out in array order.
+/// those of the module at array position `pos`) in `table`, in parallel;
+/// results, warnings and `-v` lines come out in array order.
 pub fn direct_dependencies(
     count: usize,
     path_of: &PathOf,
@@ -52,16 +48,14 @@ pub fn direct_dependencies(
         deps: DepLists::with_capacity(count),
         ..Default::default()
     };
-    for start in (0..count).step_by(PART) {
-        let part: Vec<ModuleDeps> = (start..count.min(start + PART))
-            .into_par_iter()
-            .map(|pos| module_direct_dependencies(pos, path_of, imports(pos), table, opts))
-            .collect();
-        for m in part {
-            out.deps.push_list(&m.deps);
-            out.diags.extend(m.diags);
-            out.verbose.extend(m.verbose);
-        }
+    let all: Vec<ModuleDeps> = (0..count)
+        .into_par_iter()
+        .map(|pos| module_direct_dependencies(pos, path_of, imports(pos), table, opts))
+        .collect();
+    for m in all {
+        out.deps.push_list(&m.deps);
+        out.diags.extend(m.diags);
+        out.verbose.extend(m.verbose);
     }
     out
 }

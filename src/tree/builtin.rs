@@ -16,19 +16,7 @@ pub fn builtin_keys(data: &[u8]) -> (Vec<Vec<u8>>, Vec<Diagnostic>) {
             )));
             continue;
         }
-        let base = match line.iter().rposition(|&b| b == b'/') {
-            Some(p) => &line[p + 1..],
-            None => line,
-        };
-        let stem = match base.iter().position(|&b| b == b'.') {
-            Some(p) => &base[..p],
-            None => base,
-        };
-        keys.push(
-            stem.iter()
-                .map(|&b| if b == b'-' { b'_' } else { b })
-                .collect(),
-        );
+        keys.push(crate::kmod::modname_normalize(crate::kmod::basename(line)));
     }
     (keys, diags)
 }

@@ -221,40 +221,43 @@ pub fn kernel_matches(pattern: &str, version: &str) -> bool {
     }
 }
 
-/// Splits configuration text into logical lines (§2.2): a backslash before a
-/// newline joins lines, any other backslash is dropped and the next byte
-/// kept. Each line comes with the number of its last physical line.
-pub fn logical_lines(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
+/// Splits configuration text into logical lines as libkmod's
+/// `freadline_wrapped` does (§2.2): a backslash before a newline joins two
+/// physical lines, a backslash before any other byte is dropped. Returns
+/// each line with the number of the last physical line it used.
+pub fn logical_lines(data: &[u8]) -> Vec<(usize, Vec<u8>)> {
     let mut out = Vec::new();
-    let mut cur = Vec::new();
-    let mut lineno = 0usize;
+    let mut line = Vec::new();
+    let mut linenum = 0usize;
+    let mut pending = 0usize;
     let mut i = 0;
-    let mut pending = false;
-    while i < text.len() {
-        let b = text[i];
-        pending = true;
+    while i < data.len() {
+        let b = data[i];
+        i += 1;
         match b {
             b'\n' => {
-                lineno += 1;
-                out.push((lineno, std::mem::take(&mut cur)));
-                pending = false;
+                pending += 1;
+                linenum = linenum.saturating_add(pending);
+                pending = 0;
+                out.push((linenum, std::mem::take(&mut line)));
             }
-            b'\\' => {
-                if let Some(&next) = text.get(i + 1) {
-                    if next == b'\n' {
-                        lineno += 1;
-                    } else {
-                        cur.push(next);
-                    }
+            b'\\' => match data.get(i) {
+                Some(b'\n') => {
+                    pending += 1;
                     i += 1;
                 }
-            }
-            _ => cur.push(b),
+                Some(&next) => {
+                    line.push(next);
+                    i += 1;
+                }
+                None => {}
+            },
+            _ => line.push(b),
         }
-        i += 1;
     }
-    if pending {
-        out.push((lineno + 1, cur));
+    if !line.is_empty() {
+        linenum = linenum.saturating_add(pending + 1);
+        out.push((linenum, line));
     }
     out
 }
@@ -308,6 +311,17 @@ mod tests {
             lines,
             vec![(2, b"search a  b".to_vec()), (3, b"xyz".to_vec())]
         );
+        let l = logical_lines(b"a\\\nb\nc\\x\n\nd");
+        assert_eq!(
+            l,
+            vec![
+                (2, b"ab".to_vec()),
+                (3, b"cx".to_vec()),
+                (4, b"".to_vec()),
+                (5, b"d".to_vec())
+            ]
+        );
+        assert_eq!(logical_lines(b"x\\"), vec![(1, b"x".to_vec())]);
     }
 
     #[test]

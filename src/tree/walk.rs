@@ -42,7 +42,7 @@ impl Candidate {
         let offset = |n: usize| u32::try_from(n).expect("a path below 4 GiB");
         let relpath_start = relative_to_module_dir(&path, module_dir)
             .map_or(NOT_INSIDE, |r| offset(path.len() - r.len()));
-        let name = module_name(&path[basename_start..]);
+        let name = crate::kmod::name_from_file_name(&path[basename_start..]);
         let path_len = offset(path.len());
         let mut text = path;
         text.push_str(&name);
@@ -100,12 +100,6 @@ impl Candidate {
     fn stem_len(&self) -> usize {
         self.basename_start() + self.name().len()
     }
-}
-
-/// The module name of a file name: up to the first `.`, dashes to
-/// underscores (§3.2). `.modinfo`'s `name=` is never consulted.
-pub fn module_name(file_name: &str) -> String {
-    crate::kmod::name_from_file_name(file_name)
 }
 
 /// Module file suffixes a tree is searched for.
@@ -400,8 +394,11 @@ mod tests {
 
     #[test]
     fn names_and_uncrelpath() {
-        assert_eq!(module_name("snd-hda-intel.ko.xz"), "snd_hda_intel");
-        assert_eq!(module_name("dot.ted.ko"), "dot");
+        assert_eq!(
+            crate::kmod::name_from_file_name("snd-hda-intel.ko.xz"),
+            "snd_hda_intel"
+        );
+        assert_eq!(crate::kmod::name_from_file_name("dot.ted.ko"), "dot");
         let c = cand("/m", "kernel/x/snd-hda.ko.xz");
         assert_eq!(c.uncrelpath(), Some("kernel/x/snd-hda.ko"));
         assert_eq!(

@@ -228,7 +228,7 @@ fn deep_trie_from_builder() {
         b.insert(&vec![b'a'; len], format!("v{len}").as_bytes(), 0);
     }
     for layout in [Layout::PreOrder, Layout::PostOrder] {
-        let data = b.to_bytes(layout);
+        let data = b.try_to_bytes(layout).unwrap();
         let index = Index::parse(&data).unwrap();
         let entries = index.entries().unwrap();
         assert_eq!(entries.len(), 3000);

@@ -56,8 +56,8 @@ fn kernel_sized_index() {
     for (k, v, p) in &triples {
         b.insert(k, v, *p);
     }
-    let pre = b.to_bytes(Layout::PreOrder);
-    let post = b.to_bytes(Layout::PostOrder);
+    let pre = b.try_to_bytes(Layout::PreOrder).unwrap();
+    let post = b.try_to_bytes(Layout::PostOrder).unwrap();
     assert_eq!(pre.len(), post.len());
     let entries = Index::parse(&pre).unwrap().entries().unwrap();
     assert_eq!(entries.len(), triples.len());

@@ -104,8 +104,14 @@ fn depmod_tree(depmod: &str, modinfo: &[u8]) -> Option<tempfile::TempDir> {
 #[test]
 fn equal_priority_order_matches_kmod_in_both_layouts() {
     let b = build_builtin_alias(SMALL);
-    assert_eq!(b.to_bytes(Layout::PreOrder), unhex(SMALL_KMOD34));
-    assert_eq!(b.to_bytes(Layout::PostOrder), unhex(SMALL_KMOD30));
+    assert_eq!(
+        b.try_to_bytes(Layout::PreOrder).unwrap(),
+        unhex(SMALL_KMOD34)
+    );
+    assert_eq!(
+        b.try_to_bytes(Layout::PostOrder).unwrap(),
+        unhex(SMALL_KMOD30)
+    );
 
     // Stored newest-first among equal priorities (§9.4).
     let bytes = unhex(SMALL_KMOD34);
@@ -123,7 +129,7 @@ fn equal_priority_order_matches_kmod_in_both_layouts() {
     for e in index.entries().unwrap().iter().rev() {
         rebuilt.insert(&e.key, &e.value, e.priority);
     }
-    assert_eq!(rebuilt.to_bytes(Layout::PreOrder), bytes);
+    assert_eq!(rebuilt.try_to_bytes(Layout::PreOrder).unwrap(), bytes);
 
     // The recordings are what the installed tools write.
     for (depmod, want) in [(DEPMOD34, SMALL_KMOD34), (DEPMOD30, SMALL_KMOD30)] {
@@ -142,7 +148,9 @@ fn equal_priority_order_matches_kmod_in_both_layouts() {
 
 #[test]
 fn wildcard_order_matches_modprobe() {
-    let bytes = build_builtin_alias(PATTERNS).to_bytes(Layout::PreOrder);
+    let bytes = build_builtin_alias(PATTERNS)
+        .try_to_bytes(Layout::PreOrder)
+        .unwrap();
     let index = Index::parse(&bytes).unwrap();
     for (query, want) in PATTERN_LOOKUPS {
         let key = normalize_alias(query.as_bytes()).unwrap();

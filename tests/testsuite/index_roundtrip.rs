@@ -65,7 +65,7 @@ fn rebuild_every_fixture_index_byte_for_byte() {
         }
         let index = Index::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let layout = layout_of(path);
-        let rebuilt = rebuild(&index).to_bytes(layout);
+        let rebuilt = rebuild(&index).try_to_bytes(layout).unwrap();
         assert!(rebuilt == data, "{}: rebuilt index differs", path.display());
 
         // The other layout holds the same entries, in the same order.
@@ -73,7 +73,7 @@ fn rebuild_every_fixture_index_byte_for_byte() {
             Layout::PreOrder => Layout::PostOrder,
             Layout::PostOrder => Layout::PreOrder,
         };
-        let flipped = rebuild(&index).to_bytes(other);
+        let flipped = rebuild(&index).try_to_bytes(other).unwrap();
         assert_eq!(flipped.len(), data.len());
         assert_eq!(
             dump_lines(&Index::parse(&flipped).unwrap()).unwrap(),

@@ -59,7 +59,7 @@ const EX2_POST: &str = "b0 07 f4 57 00 02 00 01 20 00 00 3e
 
 #[test]
 fn example1_pre_order() {
-    let bytes = example1().to_bytes(Layout::PreOrder);
+    let bytes = example1().try_to_bytes(Layout::PreOrder).unwrap();
     assert_eq!(bytes.len(), 62);
     assert_eq!(bytes, hex(EX1_PRE));
     assert_eq!(detect_layout(&bytes), Some(Layout::PreOrder));
@@ -67,7 +67,7 @@ fn example1_pre_order() {
 
 #[test]
 fn example1_post_order() {
-    let bytes = example1().to_bytes(Layout::PostOrder);
+    let bytes = example1().try_to_bytes(Layout::PostOrder).unwrap();
     assert_eq!(bytes.len(), 62);
     assert_eq!(bytes, hex(EX1_POST));
     assert_eq!(detect_layout(&bytes), Some(Layout::PostOrder));
@@ -75,14 +75,14 @@ fn example1_post_order() {
 
 #[test]
 fn example2_pre_order() {
-    let bytes = example2().to_bytes(Layout::PreOrder);
+    let bytes = example2().try_to_bytes(Layout::PreOrder).unwrap();
     assert_eq!(bytes.len(), 88);
     assert_eq!(bytes, hex(EX2_PRE));
 }
 
 #[test]
 fn example2_post_order() {
-    let bytes = example2().to_bytes(Layout::PostOrder);
+    let bytes = example2().try_to_bytes(Layout::PostOrder).unwrap();
     assert_eq!(bytes.len(), 88);
     assert_eq!(bytes, hex(EX2_POST));
 }
@@ -137,8 +137,14 @@ fn examples_read_back_from_both_layouts() {
 #[test]
 fn empty_index() {
     let want = hex("b0 07 f4 57 00 02 00 01 00 00 00 0c");
-    assert_eq!(IndexBuilder::new().to_bytes(Layout::PreOrder), want);
-    assert_eq!(IndexBuilder::new().to_bytes(Layout::PostOrder), want);
+    assert_eq!(
+        IndexBuilder::new().try_to_bytes(Layout::PreOrder).unwrap(),
+        want
+    );
+    assert_eq!(
+        IndexBuilder::new().try_to_bytes(Layout::PostOrder).unwrap(),
+        want
+    );
     let index = Index::parse(&want).unwrap();
     assert!(index.entries().unwrap().is_empty());
     assert!(index.lookup_exact(b"").unwrap().is_empty());
