@@ -23,6 +23,7 @@
 use crate::kmod::absolute_clean;
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
+use crate::progress::{Progress, Silent};
 use camino::Utf8Path;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -713,6 +714,18 @@ pub fn flat_module_directory(
     requested: &[String],
     opts: &FlatOptions,
 ) -> Result<FlatReport, GuixError> {
+    flat_module_directory_with_progress(out, base, version, requested, opts, &Silent)
+}
+
+/// [`flat_module_directory`], reporting each module written to `progress`.
+pub fn flat_module_directory_with_progress(
+    out: &Path,
+    base: &Path,
+    version: &str,
+    requested: &[String],
+    opts: &FlatOptions,
+    progress: &dyn Progress,
+) -> Result<FlatReport, GuixError> {
     let out = absolute_clean(out);
     if fs::symlink_metadata(&out).is_ok() {
         return Err(GuixError::OutputExists(out));
@@ -823,14 +836,17 @@ pub fn flat_module_directory(
     let result = (|| -> Result<(), GuixError> {
         let tmp = tmp.path().to_path_buf();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
+        progress.start("writing modules", chosen.len() as u64);
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);
             write_new_file(&tmp.join(&name), image)?;
+            progress.advance(1);
             entries.push(GuixModule {
                 file: format!("{named_dir}/{name}"),
                 ..m.clone()
             });
         }
+        progress.finish();
         entries.sort_by(|a, b| a.file.cmp(&b.file));
         let db = module_name_database(&entries);
         let tmp_utf8 = Utf8Path::from_path(&tmp).ok_or_else(|| GuixError::NotUtf8(tmp.clone()))?;

@@ -7,10 +7,15 @@ use std::sync::Arc;
 
 /// Receives the progress of a stage. Called from worker threads.
 pub trait Progress: Send + Sync {
-    /// A stage of `total` items begins (`"reading modules"`).
+    /// A stage of `total` items begins (`"reading modules"`); a `total` of
+    /// 0 means the count is not known in advance (files found while
+    /// walking, build steps of packages still being planned).
     fn start(&self, _stage: &'static str, _total: u64) {}
     /// `n` more items of the current stage are done.
     fn advance(&self, _n: u64) {}
+    /// What the current stage works on now (`"hello-1.0: make"`), for
+    /// slow items only: a build step, not a file.
+    fn working_on(&self, _what: &str) {}
     /// The current stage is over.
     fn finish(&self) {}
 }

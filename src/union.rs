@@ -37,6 +37,7 @@
 use crate::depmod::{Depmod, KernelSymbols};
 use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};
 use crate::output::scratch::Scratch;
+use crate::progress::{Progress, ProgressHook, Silent};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -221,10 +222,20 @@ pub fn union_build(
     inputs: &[PathBuf],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
+    union_build_with_progress(out, inputs, opts, &Silent)
+}
+
+/// [`union_build`], reporting each file linked or copied to `progress`.
+pub fn union_build_with_progress(
+    out: &Path,
+    inputs: &[PathBuf],
+    opts: &UnionOptions,
+    progress: &dyn Progress,
+) -> Result<UnionReport, UnionError> {
     let out = absolute_clean(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
-    let result = union_into(tmp.path(), &inputs, opts);
+    let result = union_into(tmp.path(), &inputs, opts, progress);
     finish_in_place(tmp, &out, result)
 }
 
@@ -249,19 +260,30 @@ fn union_into(
     tmp: &Path,
     inputs: &[(PathBuf, PathBuf)],
     opts: &UnionOptions,
+    progress: &dyn Progress,
 ) -> Result<UnionReport, UnionError> {
     let mut state = UnionState {
         opts: *opts,
         report: UnionReport::default(),
         tmp_real: None,
         ancestors: Vec::new(),
+        progress,
     };
     let sources: Vec<PathBuf> = inputs.iter().map(|(abs, _)| abs.clone()).collect();
-    state.union_of_directories(tmp, &sources)?;
-    Ok(state.report)
+    // The count is known only at the end of the walk.
+    progress.start(
+        match opts.mode {
+            LinkMode::Copy => "copying files",
+            LinkMode::Symlink | LinkMode::Hardlink | LinkMode::BuildEnv => "linking files",
+        },
+        0,
+    );
+    let result = state.union_of_directories(tmp, &sources);
+    progress.finish();
+    result.map(|()| state.report)
 }
 
-struct UnionState {
+struct UnionState<'p> {
     opts: UnionOptions,
     report: UnionReport,
     /// The resolved name of the directory being built, to refuse inputs
@@ -270,9 +292,10 @@ struct UnionState {
     /// Resolved names of the source directories merged at each level above
     /// the current one (symlink loop detection).
     ancestors: Vec<Vec<PathBuf>>,
+    progress: &'p dyn Progress,
 }
 
-impl UnionState {
+impl UnionState<'_> {
     fn union_of_directories(&mut self, out: &Path, dirs: &[PathBuf]) -> Result<(), UnionError> {
         let mut reals = Vec::with_capacity(dirs.len());
         for dir in dirs {
@@ -409,6 +432,7 @@ impl UnionState {
             }
         }
         self.report.files += 1;
+        self.progress.advance(1);
         Ok(())
     }
 }
@@ -614,6 +638,18 @@ pub fn make_module_directory(
     inputs: &[PathBuf],
     opts: &ModuleDirectoryOptions,
 ) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
+    make_module_directory_with_progress(out, version, inputs, opts, &ProgressHook::default())
+}
+
+/// [`make_module_directory`], reporting the files linked or copied and the
+/// modules depmod reads to `progress`.
+pub fn make_module_directory_with_progress(
+    out: &Path,
+    version: &str,
+    inputs: &[PathBuf],
+    opts: &ModuleDirectoryOptions,
+    progress: &ProgressHook,
+) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
     let versions = kernel_versions_of_inputs(inputs);
     match versions.as_slice() {
         [] => return Err(ModuleDirectoryError::NoModules(version.to_string())),
@@ -630,7 +666,7 @@ pub fn make_module_directory(
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();
     let result = (|| -> Result<(), ModuleDirectoryError> {
-        report.union = union_into(tmp.path(), &checked, &opts.union)?;
+        report.union = union_into(tmp.path(), &checked, &opts.union, progress.get())?;
         let dir = tmp.path().join("lib/modules").join(version);
         let linked = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
         if dir.ancestors().take(3).any(linked) {
@@ -649,6 +685,7 @@ pub fn make_module_directory(
             .kernel_symbols(kernel_symbols)
             .errsyms(errsyms)
             .jobs(opts.jobs)
+            .progress(progress.clone())
             .run()
             .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
         report.depmod_diagnostics = depmod.diagnostics;

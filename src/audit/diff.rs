@@ -5,7 +5,7 @@
 //! symbol or database entry. With a manifest on either side only digests
 //! are known for that side, so a difference is named but not itemised.
 
-use super::manifest::{audit_tree, FileKind, FileRecord, Manifest, ModuleRecord};
+use super::manifest::{audit_tree_with_progress, FileKind, FileRecord, Manifest, ModuleRecord};
 use super::AuditError;
 use crate::index::{Index, IndexError};
 use crate::kmod::IoResultExt;
@@ -21,10 +21,20 @@ pub struct Side {
 
 /// Loads a directory (audited now) or a manifest file.
 pub fn load_side(path: &Path, jobs: Option<usize>, limits: &Limits) -> Result<Side, AuditError> {
+    load_side_with_progress(path, jobs, limits, &crate::progress::Silent)
+}
+
+/// [`load_side`], reporting each file of a tree hashed to `progress`.
+pub fn load_side_with_progress(
+    path: &Path,
+    jobs: Option<usize>,
+    limits: &Limits,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Side, AuditError> {
     let meta = std::fs::metadata(path).at(path)?;
     if meta.is_dir() {
         Ok(Side {
-            manifest: audit_tree(path, jobs, limits)?,
+            manifest: audit_tree_with_progress(path, jobs, limits, progress)?,
             root: Some(path.to_path_buf()),
         })
     } else {

@@ -63,6 +63,8 @@ pub struct DiffArgs {
     #[arg(long = "json")]
     json: bool,
     #[command(flatten)]
+    progress: super::progress::ProgressArgs,
+    #[command(flatten)]
     jobs: Jobs,
     /// Old tree (directory) or manifest (JSON of `kmodtree audit --json`)
     a: PathBuf,
@@ -83,8 +85,10 @@ impl DiffArgs {
 pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
     let opts = args.options();
     let jobs = args.jobs.jobs;
-    let result = audit::load_side(&args.a, jobs, &opts.limits).and_then(|a| {
-        let b = audit::load_side(&args.b, jobs, &opts.limits)?;
+    let progress = args.progress.hook();
+    let load = |side| audit::load_side_with_progress(side, jobs, &opts.limits, progress.get());
+    let result = load(&args.a).and_then(|a| {
+        let b = load(&args.b)?;
         audit::diff(&a, &b, &opts)
     });
     match result {

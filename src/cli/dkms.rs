@@ -128,6 +128,8 @@ pub struct DkmsBuildArgs {
     /// Print the outcomes as JSON
     #[arg(long = "json")]
     json: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
 }
 
 impl DkmsBuildArgs {
@@ -153,6 +155,7 @@ impl DkmsBuildArgs {
             kernel_modules: self.kernel_modules.clone(),
             location_override: self.location_override.clone(),
             strip: !self.no_strip,
+            progress: self.progress.hook(),
         }
     }
 }

@@ -46,37 +46,55 @@ impl ProgressArgs {
     }
 }
 
-/// A bar per stage, on the terminal.
+/// A bar per stage, on the terminal (a counter when the total is not
+/// known).
 #[derive(Default)]
 struct Bars {
-    bar: Mutex<Option<ProgressBar>>,
+    bar: Mutex<Option<(ProgressBar, &'static str)>>,
 }
 
 impl Progress for Bars {
     fn start(&self, stage: &'static str, total: u64) {
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}")
-        {
+        let (bar, template) = match total {
+            0 => (
+                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+                "{msg:>16} {pos} {elapsed}",
+            ),
+            n => (
+                ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+                "{msg:>16} [{bar:30}] {pos}/{len} {elapsed}",
+            ),
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(stage);
+        // Redrawn while a slow item (a dkms make) gives no tick.
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
         if let Ok(mut b) = self.bar.lock() {
-            *b = Some(bar);
+            *b = Some((bar, stage));
         }
     }
 
     fn advance(&self, n: u64) {
         if let Ok(b) = self.bar.lock() {
-            if let Some(bar) = b.as_ref() {
+            if let Some((bar, _)) = b.as_ref() {
                 bar.inc(n);
+            }
+        }
+    }
+
+    fn working_on(&self, what: &str) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some((bar, stage)) = b.as_ref() {
+                bar.set_message(format!("{stage}: {what}"));
             }
         }
     }
 
     fn finish(&self) {
         if let Ok(mut b) = self.bar.lock() {
-            if let Some(bar) = b.take() {
+            if let Some((bar, _)) = b.take() {
                 bar.finish_and_clear();
             }
         }

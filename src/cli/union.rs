@@ -58,6 +58,8 @@ impl UnionFlags {
 pub struct UnionArgs {
     #[command(flatten)]
     flags: UnionFlags,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// The directory to create (must not exist)
     out: PathBuf,
     /// Input directories, in priority order
@@ -66,7 +68,9 @@ pub struct UnionArgs {
 }
 
 pub fn run_union(args: &UnionArgs, io: &mut Io) -> Result<Status, Stop> {
-    match union::union_build(&args.out, &args.inputs, &args.flags.options()) {
+    let progress = args.progress.hook();
+    let opts = args.flags.options();
+    match union::union_build_with_progress(&args.out, &args.inputs, &opts, progress.get()) {
         Ok(report) => {
             io.err(report.warnings.concat().as_bytes())?;
             Ok(0)
@@ -85,6 +89,8 @@ pub struct MakeModuleDirectoryArgs {
     /// Also write Guix's modules.name, modules.alias, modules.devname (replacing kmod's text alias/devname)
     #[arg(long = "guix-databases")]
     guix_databases: bool,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     #[command(flatten)]
     jobs: Jobs,
     /// The directory to create (must not exist)
@@ -112,7 +118,13 @@ pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
 ) -> Result<Status, Stop> {
-    match union::make_module_directory(&args.out, &args.version, &args.inputs, &args.options()) {
+    match union::make_module_directory_with_progress(
+        &args.out,
+        &args.version,
+        &args.inputs,
+        &args.options(),
+        &args.progress.hook(),
+    ) {
         Ok(report) => {
             io.err(report.union.warnings.concat().as_bytes())?;
             for d in &report.depmod_diagnostics {
@@ -186,6 +198,8 @@ pub struct FlatArgs {
     softdeps: bool,
     #[command(flatten)]
     size: ModuleSize,
+    #[command(flatten)]
+    progress: super::progress::ProgressArgs,
     /// The directory to create (must not exist)
     out: PathBuf,
     /// The kernel version
@@ -207,12 +221,14 @@ impl FlatArgs {
 
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
     let base = args.basedir.required()?;
-    match guix::flat_module_directory(
+    let progress = args.progress.hook();
+    match guix::flat_module_directory_with_progress(
         &args.out,
         base,
         &args.version,
         &args.modules,
         &args.options(),
+        progress.get(),
     ) {
         Ok(report) => {
             for b in &report.builtin {

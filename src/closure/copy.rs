@@ -456,8 +456,8 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     assemble_module_closure_with_progress(opts, &crate::progress::Silent)
 }
 
-/// [`assemble_module_closure`], reporting each module copied to
-/// `progress`.
+/// [`assemble_module_closure`], reporting each module copied and each
+/// firmware name looked up to `progress`.
 pub fn assemble_module_closure_with_progress(
     opts: &ClosureOptions,
     progress: &dyn crate::progress::Progress,
@@ -549,7 +549,10 @@ pub fn assemble_module_closure_with_progress(
     }
     let tmp_fwdir = tmp.path().join("lib/firmware");
     let mut copied: Vec<Vec<u8>> = Vec::new();
+    // A tick per firmware name (a pattern may copy several files).
+    progress.start("copying firmware", wanted.len() as u64);
     for (module, name) in wanted {
+        progress.advance(1);
         report
             .log
             .push(format!("firmware for {}: {}", lossy(&module), lossy(&name)));
@@ -585,6 +588,7 @@ pub fn assemble_module_closure_with_progress(
             copied: copied_now,
         });
     }
+    progress.finish();
 
     // depmod's inputs, then the databases.
     let tmp_moddir_utf8 = utf8_dir(&tmp_moddir)?;

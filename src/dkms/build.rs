@@ -82,6 +82,8 @@ pub struct BuildOptions {
     pub location_override: Option<String>,
     /// Run `strip -g` where STRIP says so (DKMS's default).
     pub strip: bool,
+    /// Receives a tick per build step of every package.
+    pub progress: crate::progress::ProgressHook,
 }
 
 /// A module installed into OUT.
@@ -241,6 +243,8 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
     let scratch_dir = fresh_dir(&scratch_base)?;
     let scratch = scratch_dir.path().to_path_buf();
+    // Steps are known only once each package is planned.
+    opts.progress.get().start("dkms build steps", 0);
     let results: Vec<Result<SourceOutcome, BuildError>> = sources
         .par_iter()
         .enumerate()
@@ -252,6 +256,7 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
             r
         })
         .collect();
+    opts.progress.get().finish();
     drop(scratch_dir);
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
@@ -395,7 +400,9 @@ pub(crate) fn run_step(
     writable: &[PathBuf],
     mode: SandboxMode,
     required: bool,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Enforced, BuildError> {
+    progress.working_on(&format!("{package}: {name}"));
     let log = logs.next(name);
     {
         let mut f = fs::File::create(&log).at(&log)?;
@@ -431,6 +438,7 @@ pub(crate) fn run_step(
             tail: tail(&log, 25),
         });
     }
+    progress.advance(1);
     Ok(enforced)
 }
 
@@ -642,6 +650,7 @@ fn build_dkms(
             &writable,
             opts.sandbox,
             required,
+            opts.progress.get(),
         )?;
         enforced = Some(e);
         Ok::<(), BuildError>(())

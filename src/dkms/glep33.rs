@@ -63,6 +63,7 @@ pub(crate) fn build(
             &writable,
             opts.sandbox,
             *required,
+            opts.progress.get(),
         )?);
     }
     // The modules the install wrote, anywhere under the staging folder.

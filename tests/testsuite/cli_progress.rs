@@ -55,7 +55,72 @@ fn commands(root: &Path, out: &Path) -> Vec<(Vec<String>, &'static str)> {
             ]),
             "copying modules",
         ),
+        (
+            v(&["union", "--mode", "copy", "{P}", s(out), s(root)]),
+            "copying files",
+        ),
+        (
+            v(&["make-module-directory", "{P}", s(out), VERSION, s(root)]),
+            "linking files",
+        ),
+        (
+            v(&["flat", "-b", s(root), "{P}", s(out), VERSION, "ext4"]),
+            "writing modules",
+        ),
+        (v(&["diff", "{P}", s(&moddir), s(&moddir)]), "hashing files"),
     ]
+}
+
+/// Regular files and symlinks below `dir`.
+fn files_below(dir: &Path) -> usize {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter(|e| !e.as_ref().unwrap().file_type().is_dir())
+        .count()
+}
+
+#[test]
+fn always_into_a_pipe_gives_the_count_of_each_stage() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    tree(&root);
+    let files = files_below(&root);
+    let modules = files_below(&root.join("lib/modules").join(VERSION).join("kernel"));
+    let out = t.path().join("out");
+    let run = |args: &[&str]| {
+        let _ = std::fs::remove_dir_all(&out);
+        let o = Command::new(bin())
+            .arg(args[0])
+            .arg("--progress=always")
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8(o.stderr).unwrap()
+    };
+    for mode in ["copy", "symlink", "hardlink"] {
+        let stage = if mode == "copy" { "copying" } else { "linking" };
+        assert_eq!(
+            run(&["union", "--mode", mode, s(&out), s(&root)]),
+            format!("kmodtree: {stage} files: {files} done\n"),
+            "{mode}"
+        );
+    }
+    // The union, then depmod reading every module of it.
+    let made = run(&["make-module-directory", s(&out), VERSION, s(&root)]);
+    assert_eq!(
+        made,
+        format!(
+            "kmodtree: linking files: {files} done\nkmodtree: reading modules: {modules} done\n"
+        )
+    );
+    // Both trees hashed: every file but the databases' temporaries.
+    let moddir = root.join("lib/modules").join(VERSION);
+    let hashed = files_below(&moddir);
+    assert_eq!(
+        run(&["diff", s(&moddir), s(&moddir)]),
+        format!("kmodtree: hashing files: {hashed} done\n").repeat(2)
+    );
 }
 
 fn with(args: &[String], progress: Option<&str>) -> Vec<String> {

@@ -469,3 +469,43 @@ fn guile_build_dkms_module_runs_kmodtree() {
         .join(format!("lib/modules/{v}/updates/hello.ko.gz"))
         .is_file());
 }
+
+#[test]
+fn progress_ticks_every_step_and_names_the_package() {
+    let Some((v, k)) = kernel() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("hello");
+    one_module(&src);
+    let out = t.path().join("out");
+    // Into a pipe with `always`: one line at the end, clean, make and
+    // strip counted.
+    let extra = ["--sandbox", sandbox_flag(), "--progress", "always"];
+    let r = build(&[&src], &out, &k, &v, &extra);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.starts_with("kmodtree: dkms build steps: 3 done\n"),
+        "{stderr}"
+    );
+    // In a terminal: the package and its step beside the counter.
+    if !has("script") {
+        eprintln!("note: no util-linux script: progress in a terminal not checked");
+        return;
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+    let line = format!(
+        "{} dkms build --kernel-build {} -k {v} --out {} --sandbox {} {} >/dev/null",
+        env!("CARGO_BIN_EXE_kmodtree"),
+        k.display(),
+        out.display(),
+        sandbox_flag(),
+        src.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{line}");
+    let terminal = String::from_utf8_lossy(&o.stdout);
+    assert!(terminal.contains("hello-1.0: make"), "{terminal:?}");
+}
