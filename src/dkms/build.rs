@@ -21,6 +21,7 @@
 //!     kernel_modules: Some("/lib/modules/6.1.0".into()),
 //!     location_override: None,
 //!     strip: true,
+//!     progress: Default::default(),
 //! };
 //! for outcome in build(&["/usr/src/zfs-2.2.2".into()], &opts)? {
 //!     println!("{}", outcome.package());
