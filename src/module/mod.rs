@@ -257,7 +257,8 @@ pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleEr
 /// Each thread keeps two buffers (the file, the decompressed image) and
 /// reuses them for the next module, so reading a tree touches little fresh
 /// memory; buffers that grew past [`RETAINED_BUFFER`] are released after
-/// use. Files of [`MAP_THRESHOLD`] bytes or more are memory-mapped.
+/// use. Files of [`MAP_THRESHOLD`] bytes or more are memory-mapped, except
+/// xz files, which are read a chunk at a time as they are decoded.
 pub fn read_module_file(
     path: &camino::Utf8Path,
     limits: &Limits,
@@ -361,6 +362,14 @@ fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleE
     Ok((file, meta.len()))
 }
 
+/// Whether a file starts with the xz magic bytes.
+fn starts_with_xz(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0; 6];
+    file.read_exact_at(&mut head, 0)?;
+    Ok(decompress::detect(&head) == Compression::Xz)
+}
+
 /// Files at least this large are memory-mapped (only the pages holding the
 /// sections we read are touched); smaller ones are read into the buffer.
 pub const MAP_THRESHOLD: u64 = 64 * 1024;
@@ -398,6 +407,11 @@ fn read_with_buffers<T>(
                 return Ok(keep(Compression::None, image, result?));
             }
         }
+    }
+    if len >= MAP_THRESHOLD && starts_with_xz(&file).map_err(io)? {
+        decompress::decompress_xz_file(path, &file, len, limits, image_buf)?;
+        let parts = Parts::of(&elf::Elf::parse(image_buf)?);
+        return Ok(keep(Compression::Xz, image_buf, parts));
     }
     let map;
     let data: &[u8] = if len >= MAP_THRESHOLD && !sparse {

@@ -950,3 +950,56 @@ fn symbols_sharing_one_long_name_do_not_multiply_memory() {
     assert_eq!(meta.imports.len(), 3);
     assert!(meta.imports.iter().all(|i| i.name == long.as_bytes()));
 }
+
+/// xz files of 64 KiB or more are decoded while they are read, a chunk at
+/// a time: every outcome (valid, truncated, corrupt, trailing bytes,
+/// concatenated streams, over the limit) is the in-memory decoder's.
+#[test]
+fn large_xz_files_read_as_held_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("big.ko.xz")).unwrap();
+    // Pseudo-random text: incompressible enough for a file of several chunks.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: String = (0..400_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let long = format!("description={noise}");
+    let image = build(&ModuleSpec::with_modinfo(&[&long, "license=GPL"]));
+    let xz = common::xz(&image);
+    assert!(xz.len() > 3 * (64 << 10), "{}", xz.len());
+    let mut variants = vec![
+        xz.clone(),
+        xz[..xz.len() - 10].to_vec(),
+        xz[..xz.len() / 2].to_vec(),
+        [xz.as_slice(), &[0; 8]].concat(),
+        [xz.as_slice(), b"garbage!"].concat(),
+        [xz.as_slice(), &common::xz(b"more")].concat(),
+    ];
+    let mut bad = xz.clone();
+    bad[xz.len() / 2] ^= 0x55;
+    variants.push(bad);
+    for (i, data) in variants.iter().enumerate() {
+        std::fs::write(&path, data).unwrap();
+        for limits in [
+            Limits::default(),
+            Limits {
+                max_image_size: image.len() as u64 - 1,
+            },
+        ] {
+            let want = parse_module(data, &limits);
+            assert_eq!(read_module_file(&path, &limits), want, "variant {i}");
+            let depmod = kmodtree::module::read_module_file_for_depmod(&path, &limits);
+            let want = want.map(|mut m| {
+                m.signature = None;
+                m
+            });
+            assert_eq!(depmod, want, "variant {i} (depmod)");
+        }
+    }
+    assert!(read_module_file(&path, &Limits::default()).is_err());
+}
