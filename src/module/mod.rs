@@ -241,7 +241,8 @@ pub fn parse_module(data: &[u8], limits: &Limits) -> Result<ModuleMeta, ModuleEr
 /// Each thread keeps two buffers (the file, the decompressed image) and
 /// reuses them for the next module, so reading a tree touches little fresh
 /// memory; buffers that grew past [`RETAINED_BUFFER`] are released after
-/// use. Files of [`MAP_THRESHOLD`] bytes or more are memory-mapped.
+/// use. Files of [`MAP_THRESHOLD`] bytes or more are memory-mapped, except
+/// xz files, which are read a chunk at a time as they are decoded.
 pub fn read_module_file(
     path: &camino::Utf8Path,
     limits: &Limits,
@@ -345,6 +346,43 @@ fn open_regular(path: &camino::Utf8Path) -> Result<(std::fs::File, u64), ModuleE
     Ok((file, meta.len()))
 }
 
+/// Parses an image held in compressed chunks: into a fresh zero-filled
+/// mapping, only the header, section tables, the sections the parser uses
+/// and (unless `sparse`, for depmod) the appended signature are expanded;
+/// untouched pages cost no memory. Should the parser use any other byte,
+/// the whole image is expanded and parsed again.
+fn read_chunked<T>(
+    chunks: &decompress::Chunked,
+    sparse: bool,
+    keep: impl FnOnce(Compression, &[u8], Parts<'_>) -> T,
+) -> std::io::Result<Result<T, ModuleError>> {
+    let len = usize::try_from(chunks.len()).map_err(std::io::Error::other)?;
+    let mut image = memmap2::MmapMut::map_anon(len.max(1))?;
+    let image = &mut image[..len];
+    if let Some(mut loaded) = sparse::read_elf_sparse(chunks, image)? {
+        if !sparse {
+            sparse::read_signature_sparse(chunks, image, &mut loaded)?;
+        }
+        let image: &[u8] = image;
+        let missed = std::cell::Cell::new(false);
+        let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
+        if !missed.get() {
+            return Ok(result.map(|parts| keep(Compression::Xz, image, parts)));
+        }
+    }
+    sparse::Source::read_exact_at(chunks, image, 0)?;
+    let image: &[u8] = image;
+    Ok(elf::Elf::parse(image).map(|e| keep(Compression::Xz, image, Parts::of(&e))))
+}
+
+/// Whether a file starts with the xz magic bytes.
+fn starts_with_xz(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0; 6];
+    file.read_exact_at(&mut head, 0)?;
+    Ok(decompress::detect(&head) == Compression::Xz)
+}
+
 /// Files at least this large are memory-mapped (only the pages holding the
 /// sections we read are touched); smaller ones are read into the buffer.
 pub const MAP_THRESHOLD: u64 = 64 * 1024;
@@ -382,6 +420,14 @@ fn read_with_buffers<T>(
                 return Ok(keep(Compression::None, image, result?));
             }
         }
+    }
+    if len >= MAP_THRESHOLD && starts_with_xz(&file).map_err(io)? {
+        let Some(chunks) = decompress::decompress_xz_file(path, &file, len, limits, image_buf)?
+        else {
+            let parts = Parts::of(&elf::Elf::parse(image_buf)?);
+            return Ok(keep(Compression::Xz, image_buf, parts));
+        };
+        return read_chunked(&chunks, sparse, keep).map_err(io)?;
     }
     let map;
     let data: &[u8] = if len >= MAP_THRESHOLD && !sparse {

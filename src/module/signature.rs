@@ -32,6 +32,25 @@ const PKEY_HASH_ALGO: [&str; 9] = [
 const PKEY_ID_TYPE: [&str; 3] = ["PGP", "X509", "PKCS#7"];
 const PKEY_ID_PKCS7: u8 = 2;
 
+/// How many bytes at an image's end say whether and how long a signature
+/// is appended (the marker and the `module_signature` fields).
+pub const TRAILER_LEN: u64 = (SIG_MAGIC.len() + MODSIG_SIZE) as u64;
+
+/// How many bytes at the end of an image [`parse`] reads, from its last
+/// [`TRAILER_LEN`] bytes (`trailer`; fewer when the image is shorter).
+pub fn extent(trailer: &[u8]) -> u64 {
+    let Some(modsig) = trailer
+        .strip_suffix(SIG_MAGIC)
+        .filter(|m| m.len() == MODSIG_SIZE)
+    else {
+        return trailer.len() as u64;
+    };
+    let sig_len = u64::from(u32::from_be_bytes([
+        modsig[8], modsig[9], modsig[10], modsig[11],
+    ]));
+    TRAILER_LEN + sig_len + u64::from(modsig[3]) + u64::from(modsig[4])
+}
+
 /// Reads the signature appended to a plain module image, if any.
 pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
     let body = image.strip_suffix(SIG_MAGIC)?;

@@ -72,11 +72,29 @@ impl Loaded {
     }
 }
 
+/// Where a sparse read takes an image's bytes from: a plain file, or an
+/// image held in compressed chunks ([`super::decompress::Chunked`]).
+pub trait Source {
+    /// Fills `buf` with the image's bytes at `offset`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl Source for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
 /// Reads into `image` (exactly the file's length) the header, the section
 /// tables and the sections depmod needs, and returns what was read. `None`
 /// when the file does not start with a well-formed ELF header and section
 /// table; the caller then reads the whole file.
 pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
+    read_elf_sparse(file, image)
+}
+
+/// [`read_plain_elf_sparse`] from any [`Source`].
+pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
     let len = image.len() as u64;
     if len < 64 {
         return Ok(None);
@@ -152,6 +170,23 @@ pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<O
     }
     done.normalize(0);
     Ok(Some(done))
+}
+
+/// Also reads the bytes [`super::signature::parse`] looks at: the appended
+/// signature, or only the last bytes when there is none.
+pub fn read_signature_sparse(
+    file: &impl Source,
+    image: &mut [u8],
+    loaded: &mut Loaded,
+) -> std::io::Result<()> {
+    let len = image.len() as u64;
+    let trailer = super::signature::TRAILER_LEN.min(len);
+    file.read_exact_at(&mut image[(len - trailer) as usize..], len - trailer)?;
+    let extent = super::signature::extent(&image[(len - trailer) as usize..]).min(len);
+    file.read_exact_at(&mut image[(len - extent) as usize..], len - extent)?;
+    loaded.add(len - extent.max(trailer), len);
+    loaded.normalize(0);
+    Ok(())
 }
 
 /// Class and byte order of an ELF header.

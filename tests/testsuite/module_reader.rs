@@ -950,3 +950,157 @@ fn symbols_sharing_one_long_name_do_not_multiply_memory() {
     assert_eq!(meta.imports.len(), 3);
     assert!(meta.imports.iter().all(|i| i.name == long.as_bytes()));
 }
+
+/// xz files of 64 KiB or more are decoded while they are read, a chunk at
+/// a time: every outcome (valid, truncated, corrupt, trailing bytes,
+/// concatenated streams, over the limit) is the in-memory decoder's.
+#[test]
+fn large_xz_files_read_as_held_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("big.ko.xz")).unwrap();
+    // Pseudo-random text: incompressible enough for a file of several chunks.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: String = (0..400_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let long = format!("description={noise}");
+    let image = build(&ModuleSpec::with_modinfo(&[&long, "license=GPL"]));
+    let xz = common::xz(&image);
+    assert!(xz.len() > 3 * (64 << 10), "{}", xz.len());
+    let mut variants = vec![
+        xz.clone(),
+        xz[..xz.len() - 10].to_vec(),
+        xz[..xz.len() / 2].to_vec(),
+        [xz.as_slice(), &[0; 8]].concat(),
+        [xz.as_slice(), b"garbage!"].concat(),
+        [xz.as_slice(), &common::xz(b"more")].concat(),
+    ];
+    let mut bad = xz.clone();
+    bad[xz.len() / 2] ^= 0x55;
+    variants.push(bad);
+    for (i, data) in variants.iter().enumerate() {
+        std::fs::write(&path, data).unwrap();
+        for limits in [
+            Limits::default(),
+            Limits {
+                max_image_size: image.len() as u64 - 1,
+            },
+        ] {
+            let want = parse_module(data, &limits);
+            assert_eq!(read_module_file(&path, &limits), want, "variant {i}");
+            let depmod = kmodtree::module::read_module_file_for_depmod(&path, &limits);
+            let want = want.map(|mut m| {
+                m.signature = None;
+                m
+            });
+            assert_eq!(depmod, want, "variant {i} (depmod)");
+        }
+    }
+    assert!(read_module_file(&path, &Limits::default()).is_err());
+}
+
+/// An X.509-type signature trailer: signer, key id, signature bytes,
+/// `struct module_signature`, magic.
+fn x509_trailer(signer: &[u8], key_id: &[u8], sig: &[u8]) -> Vec<u8> {
+    let mut t = [signer, key_id, sig].concat();
+    t.extend_from_slice(&[0, 4, 1, signer.len() as u8, key_id.len() as u8, 0, 0, 0]);
+    t.extend_from_slice(&(sig.len() as u32).to_be_bytes());
+    t.extend_from_slice(b"~Module signature appended~\n");
+    t
+}
+
+/// Images of more than 16 MiB are held as compressed chunks and only what
+/// the parser reads is expanded: the result is always the whole image's,
+/// also when the parser needs bytes outside the sections it names (then the
+/// whole image is expanded), with a signature, truncated or over the limit.
+#[test]
+fn giant_xz_images_read_as_held_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("giant.ko.xz")).unwrap();
+    const PAD: usize = 17 << 20;
+    // Partly random, so that the stream's size is a plausible hint.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut pad = |mark: Option<(usize, &[u8])>| {
+        let mut v: Vec<u8> = (0..PAD)
+            .map(|i| {
+                if i % 16 != 0 {
+                    return (i / 4096) as u8;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        if let Some((at, bytes)) = mark {
+            v[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        v
+    };
+    let spec = |pad: Vec<u8>, damage: Vec<Damage>, trailer: Vec<u8>| ModuleSpec {
+        modinfo: vec!["license=GPL".into(), "alias=giant".into()],
+        extra_sections: vec![(".text.pad".into(), pad)],
+        crcs: vec![
+            ("one".into(), CrcPlacement::Word(0x1234_5678)),
+            ("two".into(), CrcPlacement::Word(0x9abc_def0)),
+        ],
+        undefined: vec![("printk".into(), false), ("last_symbol".into(), false)],
+        damage,
+        trailer,
+        ..ModuleSpec::default()
+    };
+    let layout = build(&spec(pad(None), vec![], vec![]));
+    let pad_at = common::elf::section_range(&layout, ".text.pad").unwrap().0;
+    let signed = x509_trailer(b"Build key", &[0xab; 20], &[0x5a; 300]);
+    let cases = [
+        ("signed", spec(pad(None), vec![], signed)),
+        (
+            "crc-table-in-the-pad",
+            spec(
+                pad(Some((PAD / 2, &0x0bad_cafe_u32.to_le_bytes()))),
+                vec![
+                    Damage::SetOffset("___kcrctab+two".into(), (pad_at + PAD / 2) as u64),
+                    Damage::Hide("___kcrctab+two".into()),
+                ],
+                vec![],
+            ),
+        ),
+    ];
+    for (name, spec) in cases {
+        let image = build(&spec);
+        let xz = liblzma::encode_all(image.as_slice(), 0).unwrap();
+        assert!(image.len() as u64 > 16 << 20 && (xz.len() as u64) * 64 > image.len() as u64);
+        let variants = [
+            ("whole", xz.clone()),
+            ("truncated", xz[..xz.len() - 10].to_vec()),
+        ];
+        for (variant, data) in variants {
+            std::fs::write(&path, &data).unwrap();
+            for limits in [
+                Limits::default(),
+                Limits {
+                    max_image_size: image.len() as u64 - 1,
+                },
+            ] {
+                let want = parse_module(&data, &limits);
+                if variant == "whole" && limits == Limits::default() {
+                    let meta = want.as_ref().unwrap();
+                    assert_eq!(meta.signature.is_some(), name == "signed", "{name}");
+                }
+                let got = read_module_file(&path, &limits);
+                assert_eq!(got, want, "{name} {variant}");
+                let depmod = kmodtree::module::read_module_file_for_depmod(&path, &limits);
+                let want = want.map(|mut m| {
+                    m.signature = None;
+                    m
+                });
+                assert_eq!(depmod, want, "{name} {variant} (depmod)");
+            }
+        }
+    }
+}
