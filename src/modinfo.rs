@@ -175,6 +175,19 @@ fn push_padded(out: &mut Vec<u8>, label: &[u8]) {
     }
 }
 
+/// Appends the `filename:` line (or, with `-F filename`, the bare name)
+/// to `out`: whether that was the one field asked for.
+fn push_filename(out: &mut Vec<u8>, filename: &str, opts: &Options<'_>) -> bool {
+    match opts.field {
+        Some("filename") => {}
+        None => push_padded(out, b"filename:"),
+        Some(_) => return false,
+    }
+    out.extend_from_slice(filename.as_bytes());
+    out.push(opts.separator);
+    opts.field.is_some()
+}
+
 /// Renders `modinfo [-F FIELD] [-0] FILE` for a module that was read (or
 /// failed to be read), exactly as kmod 34 would print it.
 ///
@@ -185,7 +198,6 @@ pub fn render(
     module: Result<&ModuleMeta, &ModuleError>,
     opts: &Options<'_>,
 ) -> Output {
-    let sep = opts.separator;
     let prog = opts.program;
     let mut out = Output {
         success: true,
@@ -196,18 +208,8 @@ pub fn render(
         out.success = false;
         return out;
     }
-    match opts.field {
-        Some("filename") => {
-            out.stdout.extend_from_slice(filename.as_bytes());
-            out.stdout.push(sep);
-            return out;
-        }
-        None => {
-            push_padded(&mut out.stdout, b"filename:");
-            out.stdout.extend_from_slice(filename.as_bytes());
-            out.stdout.push(sep);
-        }
-        Some(_) => {}
+    if push_filename(&mut out.stdout, filename, opts) {
+        return out;
     }
     let meta = match module {
         Ok(meta) if meta.has_modinfo => meta,
@@ -351,21 +353,10 @@ pub fn render_builtin(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)], opts: &Option
 /// then `could not get modinfo from 'NAME': REASON`; `-F filename` still
 /// prints the path and succeeds.
 pub fn render_unreadable(filename: &str, name: &[u8], reason: &str, opts: &Options<'_>) -> Output {
-    let sep = opts.separator;
     let mut out = Output::default();
-    match opts.field {
-        Some("filename") => {
-            out.stdout.extend_from_slice(filename.as_bytes());
-            out.stdout.push(sep);
-            out.success = true;
-            return out;
-        }
-        None => {
-            push_padded(&mut out.stdout, b"filename:");
-            out.stdout.extend_from_slice(filename.as_bytes());
-            out.stdout.push(sep);
-        }
-        Some(_) => {}
+    if push_filename(&mut out.stdout, filename, opts) {
+        out.success = true;
+        return out;
     }
     out.stderr = format!(
         "{}: ERROR: could not get modinfo from '{}': {reason}\n",

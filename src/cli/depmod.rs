@@ -6,7 +6,7 @@ use super::common::TreeArgs;
 use super::output::Io;
 use super::{Status, Stop};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, Parser};
+use clap::Args;
 use kmodtree::depmod::{self, ConfigSource, Depmod, KernelSymbols, ModuleSelection};
 use kmodtree::kmod::{is_version_number, Diagnostic, Level};
 use kmodtree::tree::walk::Suffixes;
@@ -106,15 +106,6 @@ pub struct DepmodArgs {
     /// [VERSION] [MODULE_FILE...]
     #[arg(value_name = "ARGS", allow_hyphen_values = false)]
     args: Vec<String>,
-}
-
-/// Under the name `depmod` (a symlink), the command line is
-/// `kmodtree depmod`'s.
-#[derive(Parser)]
-#[command(name = "depmod", disable_version_flag = true)]
-pub struct DepmodCli {
-    #[command(flatten)]
-    pub args: DepmodArgs,
 }
 
 impl DepmodArgs {

@@ -68,6 +68,15 @@ struct Cli {
     command: Command,
 }
 
+// Under the name of a kmod tool (a symlink; `parse` names it), the
+// command line is that subcommand's.
+#[derive(Parser)]
+#[command(disable_version_flag = true)]
+struct Tool<A: clap::Args> {
+    #[command(flatten)]
+    args: A,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write every modules.* database of a module tree, as kmod's depmod does
@@ -249,8 +258,14 @@ fn with_statuses(command: clap::Command, name: Option<&str>) -> clap::Command {
 }
 
 /// Parses `argv` as `P`, with the exit statuses in its help.
-fn parse<P: Parser>(argv: &[OsString], name: Option<&str>) -> Result<P, clap::Error> {
-    let mut command = with_statuses(P::command(), name);
+fn parse<P: Parser>(argv: &[OsString], name: Option<&'static str>) -> Result<P, clap::Error> {
+    let mut command = P::command();
+    if let Some(tool) = name {
+        command = command.name(tool).about(format!(
+            "Under the name `{tool}` (a symlink), the command line is `kmodtree {tool}`'s"
+        ));
+    }
+    let mut command = with_statuses(command, name);
     let matches = command.try_get_matches_from_mut(argv)?;
     P::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
 }
@@ -280,13 +295,13 @@ pub fn main() -> ExitCode {
         .find(|t| *t == invoked_as);
     let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
     let result = match tool {
-        Some("depmod") => parse::<depmod::DepmodCli>(&argv, tool)
+        Some("depmod") => parse::<Tool<depmod::DepmodArgs>>(&argv, tool)
             .map_err(|e| depmod::kmod_usage_error("depmod", e, &argv))
             .and_then(|cli| depmod::run(&cli.args, &mut io)),
-        Some("modinfo") => parse::<modinfo::ModinfoCli>(&argv, tool)
+        Some("modinfo") => parse::<Tool<modinfo::ModinfoArgs>>(&argv, tool)
             .map_err(|e| depmod::kmod_usage_error("modinfo", e, &argv))
             .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
-        Some("modprobe") => parse::<modprobe::ModprobeCli>(&argv, tool)
+        Some("modprobe") => parse::<Tool<modprobe::KmodModprobeArgs>>(&argv, tool)
             .map_err(|e| depmod::kmod_usage_error("modprobe", e, &argv))
             .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
         _ => parse::<Cli>(&argv, None)
@@ -350,9 +365,9 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
-        depmod::DepmodCli::command().debug_assert();
-        modinfo::ModinfoCli::command().debug_assert();
-        modprobe::ModprobeCli::command().debug_assert();
+        Tool::<depmod::DepmodArgs>::command().debug_assert();
+        Tool::<modinfo::ModinfoArgs>::command().debug_assert();
+        Tool::<modprobe::KmodModprobeArgs>::command().debug_assert();
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::common::{kernel_release, Basedir, Jobs, ModuleSize};
 use super::output::{err, out, Io};
 use super::{Status, Stop};
-use clap::{Args, Parser};
+use clap::Args;
 use kmodtree::closure::modprobe_config::default_config_dirs_under;
 use kmodtree::closure::show_depends::module_dirname;
 use kmodtree::index::{Index, IndexError};
@@ -61,15 +61,6 @@ pub struct ModinfoArgs {
     files: Vec<String>,
 }
 
-/// Under the name `modinfo` (a symlink), the command line is
-/// `kmodtree modinfo`'s.
-#[derive(Parser)]
-#[command(name = "modinfo", disable_version_flag = true)]
-pub struct ModinfoCli {
-    #[command(flatten)]
-    pub args: ModinfoArgs,
-}
-
 impl ModinfoArgs {
     /// The flags as the library's options (kmod's modinfo output).
     fn options(&self) -> kmodtree::modinfo::Options<'_> {
@@ -82,19 +73,15 @@ impl ModinfoArgs {
 
     /// The one field to print: `-F`, or the shortcut given.
     fn field(&self) -> Option<&str> {
-        self.field.as_deref().or(if self.author {
-            Some("author")
-        } else if self.description {
-            Some("description")
-        } else if self.license {
-            Some("license")
-        } else if self.parameters {
-            Some("parm")
-        } else if self.filename {
-            Some("filename")
-        } else {
-            None
-        })
+        let shortcuts = [
+            (self.author, "author"),
+            (self.description, "description"),
+            (self.license, "license"),
+            (self.parameters, "parm"),
+            (self.filename, "filename"),
+        ];
+        let shortcut = shortcuts.into_iter().find(|(on, _)| *on);
+        self.field.as_deref().or(shortcut.map(|(_, f)| f))
     }
 
     /// The tree `modinfo NAME` looks names up in: `-b BASE`, `-k VERSION`
@@ -231,17 +218,6 @@ fn file_output(
     }
 }
 
-/// `modinfo FILE` (or one JSON line): whether it could be read.
-fn show_file(
-    path: &str,
-    json: bool,
-    opts: &kmodtree::modinfo::Options<'_>,
-    limits: &Limits,
-    io: &mut Io,
-) -> Result<bool, Stop> {
-    file_output(path, json, opts, limits).print(io)
-}
-
 /// Prints kmod's output for one module: whether kmod would succeed.
 fn print(rendered: &kmodtree::modinfo::Output, io: &mut Io) -> Result<bool, Stop> {
     io.out("modinfo's output", &rendered.stdout)?;
@@ -288,7 +264,7 @@ fn by_name(
                     ok &= print(&rendered, io)?;
                     continue;
                 }
-                ok &= show_file(&path, json, opts, limits, io)?;
+                ok &= file_output(&path, json, opts, limits).print(io)?;
             }
             Found::Builtin { name, entries } => {
                 if json {

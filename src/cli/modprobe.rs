@@ -7,7 +7,7 @@ use super::common::{bytes, kernel_release, Basedir, Kmod};
 use super::json;
 use super::output::{err, Io};
 use super::{Status, Stop};
-use clap::{Args, Parser};
+use clap::Args;
 use kmodtree::closure::{self, ModprobeOptions, RunOutcome};
 use kmodtree::modprobe::{Action, ModprobeRun};
 use kmodtree::module::Limits;
@@ -294,15 +294,6 @@ pub struct KmodModprobeArgs {
     /// Modules, aliases or symbol:NAME (or MODULE PARAMETERS..., or FILE)
     #[arg(value_name = "ARGS")]
     args: Vec<OsString>,
-}
-
-/// Under the name `modprobe` (a symlink), the command line is
-/// `kmodtree modprobe`'s.
-#[derive(Parser)]
-#[command(name = "modprobe", disable_version_flag = true)]
-pub struct ModprobeCli {
-    #[command(flatten)]
-    pub args: KmodModprobeArgs,
 }
 
 impl KmodModprobeArgs {
