@@ -3,18 +3,12 @@
 //! loadable). Their 1 is an answer; errors are 2.
 
 use super::common::{Basedir, Jobs, KmodVersionArg};
-use super::output::{err, Io};
-use super::{Status, Stop};
+use super::output::Io;
+use super::{failure, Status, Stop};
 use clap::Args;
 use kmodtree::audit;
 use kmodtree::module::Limits;
 use std::path::PathBuf;
-
-/// The status of a command whose work failed: 2 (1 is an answer).
-fn error(io: &mut Io, e: impl std::fmt::Display) -> Result<Status, Stop> {
-    err!(io, "kmodtree: error: {e}\n")?;
-    Ok(2)
-}
 
 #[derive(Args)]
 pub struct AuditArgs {
@@ -47,7 +41,7 @@ pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
             }
             Ok(0)
         }
-        Err(e) => error(io, e),
+        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
     }
 }
 
@@ -104,7 +98,7 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
             }
             Ok(1)
         }
-        Err(e) => error(io, e),
+        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
     }
 }
 
@@ -179,6 +173,6 @@ pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
             io.out("the report", text.as_bytes())?;
             Ok(if r.ok() { 0 } else { 1 })
         }
-        Err(e) => error(io, e),
+        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
     }
 }

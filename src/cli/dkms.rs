@@ -17,13 +17,6 @@ pub enum DkmsCommand {
     Build(DkmsBuildArgs),
 }
 
-pub fn run(command: &DkmsCommand, io: &mut Io) -> Result<Status, Stop> {
-    match command {
-        DkmsCommand::Plan(args) => run_plan(args, io),
-        DkmsCommand::Build(args) => run_build(args, io),
-    }
-}
-
 /// `--arch`, or this machine's (as `uname -m`).
 fn arch(arch: &Option<String>) -> String {
     arch.clone()
@@ -60,7 +53,7 @@ pub struct DkmsPlanArgs {
     arch: Option<String>,
 }
 
-fn run_plan(args: &DkmsPlanArgs, io: &mut Io) -> Result<Status, Stop> {
+pub fn run_plan(args: &DkmsPlanArgs, io: &mut Io) -> Result<Status, Stop> {
     match build::plan(
         &args.src,
         &args.kernel_version,
@@ -160,7 +153,7 @@ impl DkmsBuildArgs {
     }
 }
 
-fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
+pub fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
     let outcomes = match build::build(&args.src, &args.options()) {
         Ok(outcomes) => outcomes,
         Err(e) => return failure(io, e),

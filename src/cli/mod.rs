@@ -132,7 +132,8 @@ fn dispatch(command: &Command, io: &mut Io) -> Result<Status, Stop> {
         Command::Audit(args) => audit::run_audit(args, io),
         Command::Diff(args) => audit::run_diff(args, io),
         Command::Verify(args) => audit::run_verify(args, io),
-        Command::Dkms(command) => dkms::run(command, io),
+        Command::Dkms(dkms::DkmsCommand::Plan(args)) => dkms::run_plan(args, io),
+        Command::Dkms(dkms::DkmsCommand::Build(args)) => dkms::run_build(args, io),
         Command::Completions(args) => docs::run_completions(args, io),
         Command::Man(args) => docs::run_man(args, io),
     }

@@ -58,9 +58,15 @@ impl ModprobeArgs {
     }
 }
 
-/// Prints what modprobe would: its stdout, then its messages.
-fn print(outcome: &RunOutcome, what: &'static str, io: &mut Io) -> Result<Status, Stop> {
-    io.out(what, &outcome.stdout)?;
+/// Prints what modprobe would: `stdout` (its own, or as JSON), then its
+/// messages.
+fn print(
+    outcome: &RunOutcome,
+    stdout: &[u8],
+    what: &'static str,
+    io: &mut Io,
+) -> Result<Status, Stop> {
+    io.out(what, stdout)?;
     for m in &outcome.messages {
         io.err(m.render().as_bytes())?;
     }
@@ -88,18 +94,11 @@ pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, S
     let options = args.tree.options(args.ignore_install);
     if args.json {
         let (outcome, actions) = closure::show_depends_actions(&options, &targets);
-        let status = super::status(outcome.exit_code);
-        io.out(
-            "the dependencies",
-            json::show_depends(&actions, status).as_bytes(),
-        )?;
-        for m in &outcome.messages {
-            io.err(m.render().as_bytes())?;
-        }
-        return Ok(status);
+        let text = json::show_depends(&actions, super::status(outcome.exit_code));
+        return print(&outcome, text.as_bytes(), "the dependencies", io);
     }
     let outcome = closure::show_depends(&options, &targets);
-    print(&outcome, "the dependency lines", io)
+    print(&outcome, &outcome.stdout, "the dependency lines", io)
 }
 
 #[derive(Args, Clone)]
@@ -132,7 +131,7 @@ pub fn run_match(args: &MatchArgs, io: &mut Io) -> Result<Status, Stop> {
         }
     }
     let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
-    print(&outcome, "the module names", io)
+    print(&outcome, &outcome.stdout, "the module names", io)
 }
 
 #[derive(Args, Clone)]
@@ -347,5 +346,5 @@ pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop
         return Ok(0);
     }
     let outcome = kmodtree::modprobe::run(&args.options());
-    print(&outcome, "modprobe's output", io)
+    print(&outcome, &outcome.stdout, "modprobe's output", io)
 }
