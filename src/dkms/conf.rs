@@ -16,55 +16,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The directives DKMS reads from a dkms.conf (its list of accepted
-/// variables). Only these are taken from the evaluated file.
-pub const DIRECTIVES: &[&str] = &[
-    "CLEAN",
-    "PACKAGE_NAME",
-    "PACKAGE_VERSION",
-    "POST_ADD",
-    "POST_BUILD",
-    "POST_INSTALL",
-    "POST_REMOVE",
-    "PRE_BUILD",
-    "PRE_INSTALL",
-    "BUILD_DEPENDS",
-    "BUILD_EXCLUSIVE_KERNEL",
-    "BUILD_EXCLUSIVE_ARCH",
-    "BUILD_EXCLUSIVE_CONFIG",
-    "OBSOLETE_BY",
-    "MAKE",
-    "MAKE_MATCH",
-    "PATCH",
-    "PATCH_MATCH",
-    "BUILT_MODULE_NAME",
-    "BUILT_MODULE_LOCATION",
-    "DEST_MODULE_NAME",
-    "DEST_MODULE_LOCATION",
-    "STRIP",
-    "AUTOINSTALL",
-    "NO_WEAK_MODULES",
-    "REMAKE_INITRD",
-    "MODULES_CONF",
-    "MODULES_CONF_OBSOLETES",
-    "MODULES_CONF_ALIAS_TYPE",
-    "MODULES_CONF_OBSOLETE_ONLY",
-];
+/// variables, space-separated). Only these are taken from the evaluated
+/// file.
+pub const DIRECTIVES: &str = "CLEAN PACKAGE_NAME PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL \
+     POST_REMOVE PRE_BUILD PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL \
+     BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG OBSOLETE_BY MAKE \
+     MAKE_MATCH PATCH PATCH_MATCH BUILT_MODULE_NAME BUILT_MODULE_LOCATION \
+     DEST_MODULE_NAME DEST_MODULE_LOCATION STRIP AUTOINSTALL \
+     NO_WEAK_MODULES REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES \
+     MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY";
 
 /// Directives kmodtree reads but does not act on: they concern a mutable
 /// host (install/remove hooks, initrd, modprobe.conf) or signing.
-const IGNORED: &[&str] = &[
-    "POST_ADD",
-    "POST_INSTALL",
-    "POST_REMOVE",
-    "PRE_INSTALL",
-    "OBSOLETE_BY",
-    "NO_WEAK_MODULES",
-    "REMAKE_INITRD",
-    "MODULES_CONF",
-    "MODULES_CONF_OBSOLETES",
-    "MODULES_CONF_ALIAS_TYPE",
-    "MODULES_CONF_OBSOLETE_ONLY",
-];
+const IGNORED: &str = "POST_ADD POST_INSTALL POST_REMOVE PRE_INSTALL OBSOLETE_BY \
+     NO_WEAK_MODULES REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES \
+     MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY";
 
 /// Where the DKMS variables point while the file is evaluated (and while
 /// the build runs).
@@ -232,7 +198,7 @@ pub fn evaluate(
             source,
         });
     }
-    let driver = DRIVER.replace("@DIRECTIVES@", &DIRECTIVES.join(" "));
+    let driver = DRIVER.replace("@DIRECTIVES@", DIRECTIVES);
     let cwd = conf.parent().unwrap_or(Path::new("."));
     let output = Command::new("bash")
         .arg("-c")
@@ -492,10 +458,10 @@ fn plan_from(
     }
     let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
     let ignored_directives = IGNORED
-        .iter()
+        .split_whitespace()
         .filter(|d| {
             arrays
-                .get(**d)
+                .get(*d)
                 .is_some_and(|a| a.values().any(|v| !v.is_empty()))
         })
         .map(|d| d.to_string())
