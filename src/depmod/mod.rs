@@ -160,6 +160,17 @@ pub struct Depmod {
     progress: crate::progress::ProgressHook,
 }
 
+/// Builder methods that each set one field: `name => field: Type;`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident => $field:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        }
+    )*};
+}
+
 impl Depmod {
     /// depmod `-b BASE VERSION`, every other option at kmod's default
     /// (except the configuration: see [`ConfigSource::Hermetic`]).
@@ -208,102 +219,45 @@ impl Depmod {
         self
     }
 
-    /// `-F` / `-E`.
-    pub fn kernel_symbols(mut self, source: KernelSymbols) -> Self {
-        self.kernel_symbols = source;
-        self
-    }
-
-    /// `-e`: warn about symbols nobody provides (needs kernel symbols).
-    pub fn errsyms(mut self, yes: bool) -> Self {
-        self.errsyms = yes;
-        self
-    }
-
-    /// `-C` and `--host-config`.
-    pub fn config(mut self, source: ConfigSource) -> Self {
-        self.config = source;
-        self
-    }
-
-    /// `[MODULE...]`: which modules.
-    pub fn modules(mut self, selection: ModuleSelection) -> Self {
-        self.modules = selection;
-        self
-    }
-
-    /// Which kmod's output to reproduce (default kmod 34).
-    pub fn kmod_version(mut self, kmod: KmodVersion) -> Self {
-        self.kmod = kmod;
-        self
-    }
-
-    /// Which file suffixes are modules (kmod built without zlib: no `.ko.gz`).
-    pub fn suffixes(mut self, suffixes: Suffixes) -> Self {
-        self.suffixes = suffixes;
-        self
-    }
-
-    /// Resource limits for reading modules.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Threads reading modules (None: every core).
-    pub fn jobs(mut self, jobs: Option<usize>) -> Self {
-        self.jobs = jobs;
-        self
+    setters! {
+        /// `-F` / `-E`.
+        kernel_symbols => kernel_symbols: KernelSymbols;
+        /// `-e`: warn about symbols nobody provides (needs kernel symbols).
+        errsyms => errsyms: bool;
+        /// `-C` and `--host-config`.
+        config => config: ConfigSource;
+        /// `[MODULE...]`: which modules.
+        modules => modules: ModuleSelection;
+        /// Which kmod's output to reproduce (default kmod 34).
+        kmod_version => kmod: KmodVersion;
+        /// Which file suffixes are modules (kmod built without zlib: no `.ko.gz`).
+        suffixes => suffixes: Suffixes;
+        /// Resource limits for reading modules.
+        limits => limits: Limits;
+        /// Threads reading modules (None: every core).
+        jobs => jobs: Option<usize>;
+        /// Read the manifest but never write it back (a Nix build, whose copy
+        /// is thrown away: rewriting a kernel's manifest doubled the time of
+        /// a warm run).
+        manifest_read_only => manifest_read_only: bool;
+        /// `-w`: warn about duplicate index entries.
+        warn_dups => warn_dups: bool;
+        /// `-P`: the architecture's symbol prefix.
+        symbol_prefix => prefix: Option<u8>;
+        /// `-v`: list each dependency found ([`Report::verbose`]).
+        verbose => verbose: bool;
+        /// `-n`: write nothing; the text databases in [`Output::DryRun`].
+        dry_run => dry_run: bool;
+        /// Reports each module read to this hook (not with a manifest).
+        progress => progress: crate::progress::ProgressHook;
+        /// `-A`: do nothing when `modules.dep` is newer than every module.
+        quick => quick: bool;
     }
 
     /// Reuse (and update) the metadata cache `file`; `verify`: hash every
     /// module instead of trusting an unchanged `stat` identity.
     pub fn manifest(mut self, file: impl Into<PathBuf>, verify: bool) -> Self {
         self.manifest = Some((file.into(), verify));
-        self
-    }
-
-    /// Read the manifest but never write it back (a Nix build, whose copy
-    /// is thrown away: rewriting a kernel's manifest doubled the time of
-    /// a warm run).
-    pub fn manifest_read_only(mut self, yes: bool) -> Self {
-        self.manifest_read_only = yes;
-        self
-    }
-
-    /// `-w`: warn about duplicate index entries.
-    pub fn warn_dups(mut self, yes: bool) -> Self {
-        self.warn_dups = yes;
-        self
-    }
-
-    /// `-P`: the architecture's symbol prefix.
-    pub fn symbol_prefix(mut self, prefix: Option<u8>) -> Self {
-        self.prefix = prefix;
-        self
-    }
-
-    /// `-v`: list each dependency found ([`Report::verbose`]).
-    pub fn verbose(mut self, yes: bool) -> Self {
-        self.verbose = yes;
-        self
-    }
-
-    /// `-n`: write nothing; the text databases in [`Output::DryRun`].
-    pub fn dry_run(mut self, yes: bool) -> Self {
-        self.dry_run = yes;
-        self
-    }
-
-    /// Reports each module read to `hook` (not with a manifest).
-    pub fn progress(mut self, hook: crate::progress::ProgressHook) -> Self {
-        self.progress = hook;
-        self
-    }
-
-    /// `-A`: do nothing when `modules.dep` is newer than every module.
-    pub fn quick(mut self, yes: bool) -> Self {
-        self.quick = yes;
         self
     }
 
