@@ -122,7 +122,7 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
 }
 
 /// What Guix's database writers read from one module file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuixModule {
     /// The file's name as written into `modules.name`.
     pub file: String,
@@ -177,10 +177,7 @@ fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModu
     let elf = module::elf::Elf::parse(image).map_err(module_error(path))?;
     let mut m = GuixModule {
         file: file.to_string(),
-        formal_name: None,
-        aliases: Vec::new(),
-        depends: Vec::new(),
-        softdeps: Vec::new(),
+        ..GuixModule::default()
     };
     let Some(section) = elf.find_section(b".modinfo") else {
         return Ok(m);
@@ -324,11 +321,7 @@ fn scheme_number(s: &str) -> String {
         return "#f".to_string();
     }
     let trimmed = digits.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    }
+    if trimmed.is_empty() { "0" } else { trimmed }.to_string()
 }
 
 /// The three Guix databases of a directory.
