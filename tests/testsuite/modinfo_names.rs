@@ -7,31 +7,13 @@
 use crate::common;
 
 use common::elf::simple_module;
+use common::kmod::installed_kmod_tools;
 use common::kmod::kmodtree_bin;
 use common::write_file;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const VER: &str = "1.0";
-
-fn modinfos() -> Vec<(&'static str, PathBuf)> {
-    let mut out = Vec::new();
-    for (label, path, want) in [
-        ("kmod34", "/opt/kmod34/bin/modinfo34", "kmod version 34"),
-        ("kmod30", "/usr/sbin/modinfo", "kmod version 30\n"),
-    ] {
-        let ok = Command::new(path)
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(want));
-        if ok {
-            out.push((label, PathBuf::from(path)));
-        } else {
-            eprintln!("note: no {label} modinfo at {path}; comparison skipped");
-        }
-    }
-    out
-}
 
 #[derive(Debug, PartialEq, Eq)]
 struct Out {
@@ -124,7 +106,7 @@ const FLAGS: &[&[&str]] = &[
 
 fn compare_all(root: &Path, version_args: &[&str]) -> Vec<(String, Out)> {
     let r = root.to_str().unwrap();
-    let tools = modinfos();
+    let tools = installed_kmod_tools("modinfo");
     let mut outs = Vec::new();
     for t in TARGETS {
         for flags in FLAGS {
@@ -211,7 +193,7 @@ fn real_tree_by_name() {
             .trim_end_matches(".ko")
             .to_string()
     }));
-    let tools = modinfos();
+    let tools = installed_kmod_tools("modinfo");
     for t in &targets {
         let args = ["-b", r, "-k", version.as_str(), t.as_str()];
         let got = run(Command::new(kmodtree_bin()).arg("modinfo").args(args));
@@ -234,7 +216,7 @@ fn version_lines_parse_like_kmods() {
     let n: f64 = first["kmod version ".len()..].parse().unwrap();
     assert!(n >= 30.0);
     assert!(lines.next().unwrap().contains("+XZ"), "{text}");
-    for (_, tool) in modinfos() {
+    for (_, tool) in installed_kmod_tools("modinfo") {
         let want = run(Command::new(tool).arg("-V"));
         let want = String::from_utf8(want.stdout).unwrap();
         assert_eq!(
@@ -259,7 +241,7 @@ fn a_module_whose_file_is_gone() {
     std::fs::remove_file(root.join(format!("lib/modules/{VER}/kernel/mod_other.ko"))).unwrap();
     compare_all(&root, &["-k", VER]);
     let r = root.to_str().unwrap();
-    let tools = modinfos();
+    let tools = installed_kmod_tools("modinfo");
     let mut outs = Vec::new();
     for flags in FLAGS {
         let mut args = vec!["-b", r, "-k", VER];

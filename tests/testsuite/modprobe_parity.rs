@@ -12,31 +12,12 @@ use crate::common;
 
 use common::elf::simple_module;
 use common::kmod::kmodtree_bin;
+use common::kmod::{installed_kmod_tools, run_text, TextRun};
 use common::write_file;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const VER: &str = "1.0";
-
-/// The installed modprobes: `(label, path)`, checked by `--version`.
-fn modprobes() -> Vec<(&'static str, PathBuf)> {
-    let mut out = Vec::new();
-    for (label, path, want) in [
-        ("kmod34", "/opt/kmod34/bin/modprobe34", "kmod version 34"),
-        ("kmod30", "/usr/sbin/modprobe", "kmod version 30\n"),
-    ] {
-        let ok = Command::new(path)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(want));
-        if ok {
-            out.push((label, PathBuf::from(path)));
-        } else {
-            eprintln!("note: no {label} modprobe at {path}; comparison skipped");
-        }
-    }
-    out
-}
 
 /// True when this process may bind-mount over /proc/cmdline in a new
 /// mount namespace.
@@ -75,24 +56,8 @@ fn under_cmdline(cmdline: &Path, tool: &Path, args: &[&str]) -> Command {
     c
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct Out {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn out(cmd: &mut Command) -> Out {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    Out {
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        code: o.status.code().unwrap_or(-1),
-    }
-}
-
-fn kmodtree(args: &[&str]) -> Out {
-    out(Command::new(kmodtree_bin()).args(args).env("LC_ALL", "C"))
+fn kmodtree(args: &[&str]) -> TextRun {
+    run_text(Command::new(kmodtree_bin()).args(args).env("LC_ALL", "C"))
 }
 
 /// A small tree with its databases: mod-simple (alias simple-alias, uses
@@ -142,11 +107,11 @@ fn synthetic_tree(root: &Path) {
 /// Runs kmodtree's `ours` args and, when possible, each modprobe's
 /// `theirs` args under `cmdline`; asserts they print the same. Returns
 /// kmodtree's output.
-fn compare(ours: &[&str], theirs: &[&str], cmdline: &Path, what: &str) -> Out {
+fn compare(ours: &[&str], theirs: &[&str], cmdline: &Path, what: &str) -> TextRun {
     let got = kmodtree(ours);
     if can_fake_cmdline() {
-        for (label, tool) in modprobes() {
-            let want = out(&mut under_cmdline(cmdline, &tool, theirs));
+        for (label, tool) in installed_kmod_tools("modprobe") {
+            let want = run_text(&mut under_cmdline(cmdline, &tool, theirs));
             assert_eq!(got, want, "{what}: kmodtree vs {label}");
         }
     }
@@ -221,7 +186,7 @@ const TARGETS: &[&str] = &[
 /// `show-depends` and `match` of every target, one target per run (as
 /// modprobe takes one module and its parameters), against
 /// `--show-depends` and `-R`.
-fn compare_targets(root: &Path, what: &str) -> Vec<Out> {
+fn compare_targets(root: &Path, what: &str) -> Vec<TextRun> {
     let r = root.to_str().unwrap();
     let empty = Path::new("/dev/null");
     let mut outs = Vec::new();
@@ -293,18 +258,18 @@ fn empty_or_missing_indexes_are_skipped_silently() {
 /// installed modprobe with the same ARGS under `cmdline`, comparing
 /// stdout and the exit status, and stderr too for kmod 34 (kmod 30's
 /// libkmod messages carry source positions). Returns kmodtree's output.
-fn compare_modprobe(args: &[&str], cmdline: &Path, what: &str) -> Out {
+fn compare_modprobe(args: &[&str], cmdline: &Path, what: &str) -> TextRun {
     let mut last = None;
-    for (label, tool) in modprobes() {
+    for (label, tool) in installed_kmod_tools("modprobe") {
         let kmod = if label == "kmod34" { "34" } else { "30" };
         let mut ours = Command::new(kmodtree_bin());
         ours.args(["modprobe", "--kmod-version", kmod, "--kernel-cmdline"])
             .arg(cmdline)
             .args(args)
             .env("LC_ALL", "C");
-        let got = out(&mut ours);
+        let got = run_text(&mut ours);
         if can_fake_cmdline() {
-            let want = out(&mut under_cmdline(cmdline, &tool, args));
+            let want = run_text(&mut under_cmdline(cmdline, &tool, args));
             assert_eq!(
                 (&got.stdout, got.code),
                 (&want.stdout, want.code),
@@ -317,10 +282,12 @@ fn compare_modprobe(args: &[&str], cmdline: &Path, what: &str) -> Out {
         last = Some(got);
     }
     last.unwrap_or_else(|| {
-        out(Command::new(kmodtree_bin())
-            .args(["modprobe", "--kernel-cmdline"])
-            .arg(cmdline)
-            .args(args))
+        run_text(
+            Command::new(kmodtree_bin())
+                .args(["modprobe", "--kernel-cmdline"])
+                .arg(cmdline)
+                .args(args),
+        )
     })
 }
 
@@ -403,7 +370,7 @@ fn weakdeps_in_showconfig_of_kmod34() {
     synthetic_tree(&root);
     let conf = tmp.path().join("w.conf");
     std::fs::write(&conf, "weakdep mod_simple mod_dep mod-other\n").unwrap();
-    let got = out(Command::new(kmodtree_bin()).args([
+    let got = run_text(Command::new(kmodtree_bin()).args([
         "modprobe",
         "--kernel-cmdline",
         "/dev/null",
@@ -422,8 +389,11 @@ fn weakdeps_in_showconfig_of_kmod34() {
         got.stdout
     );
     if can_fake_cmdline() {
-        if let Some((_, tool)) = modprobes().into_iter().find(|(l, _)| *l == "kmod34") {
-            let want = out(&mut under_cmdline(
+        if let Some((_, tool)) = installed_kmod_tools("modprobe")
+            .into_iter()
+            .find(|(l, _)| *l == "kmod34")
+        {
+            let want = run_text(&mut under_cmdline(
                 Path::new("/dev/null"),
                 &tool,
                 &[

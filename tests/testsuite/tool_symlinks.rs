@@ -8,28 +8,12 @@
 use crate::common;
 
 use common::elf::simple_module;
-use common::kmod::kmodtree_bin;
+use common::kmod::{installed_kmod_tools, kmodtree_bin, run_text, TextRun};
 use common::write_file;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const VER: &str = "1.0";
-
-#[derive(Debug, PartialEq, Eq)]
-struct Out {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn out(cmd: &mut Command) -> Out {
-    let o = cmd.env("LC_ALL", "C").output().unwrap();
-    Out {
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        code: o.status.code().unwrap_or(-1),
-    }
-}
 
 fn link(dir: &Path, name: &str) -> PathBuf {
     let l = dir.join(name);
@@ -52,7 +36,7 @@ fn tree(root: &Path) {
         &format!("lib/modules/{VER}/kernel/mod_b.ko"),
         &simple_module(&["license=GPL"], &["b_fn"], &[]),
     );
-    let o = out(Command::new(kmodtree_bin()).args([
+    let o = run_text(Command::new(kmodtree_bin()).args([
         "depmod",
         "-C",
         "/dev/null",
@@ -78,11 +62,11 @@ fn modinfo_symlink_is_kmodtree_modinfo() {
         vec!["-b", r, "-k", VER, "nosuch"],
         vec!["-V"],
     ] {
-        let via = out(Command::new(&modinfo).args(&args));
-        let direct = out(Command::new(kmodtree_bin()).arg("modinfo").args(&args));
+        let via = run_text(Command::new(&modinfo).args(&args));
+        let direct = run_text(Command::new(kmodtree_bin()).arg("modinfo").args(&args));
         assert_eq!(via, direct, "{args:?}");
     }
-    let via = out(Command::new(&modinfo).args(["-b", r, "-k", VER, "a-alias"]));
+    let via = run_text(Command::new(&modinfo).args(["-b", r, "-k", VER, "a-alias"]));
     assert!(via.stdout.starts_with(&format!(
         "filename:       {r}/lib/modules/1.0/kernel/mod-a.ko\nalias:          a-alias\n"
     )));
@@ -105,7 +89,7 @@ fn modprobe_symlink_is_read_only_modprobe() {
         "-S",
         VER,
     ];
-    let run = |extra: &[&str]| out(Command::new(&modprobe).args(base).args(extra));
+    let run = |extra: &[&str]| run_text(Command::new(&modprobe).args(base).args(extra));
     let d = run(&["--show-depends", "a-alias"]);
     assert_eq!(
         (d.stdout.replace(r, "@R@"), d.code),
@@ -152,10 +136,12 @@ fn modprobe_symlink_is_read_only_modprobe() {
         "modprobe: ERROR: kmodtree's modprobe is read-only: it does not remove modules\n"
     );
     // The symlink and the subcommand agree.
-    let direct = out(Command::new(kmodtree_bin())
-        .arg("modprobe")
-        .args(base)
-        .args(["--show-depends", "a-alias"]));
+    let direct = run_text(
+        Command::new(kmodtree_bin())
+            .arg("modprobe")
+            .args(base)
+            .args(["--show-depends", "a-alias"]),
+    );
     assert_eq!(d, direct);
 }
 
@@ -225,14 +211,14 @@ fn modprobe_symlink_takes_kmods_options() {
             1,
         ),
     ];
-    let real: Vec<PathBuf> = kmod_tools()
+    let real: Vec<PathBuf> = kmod_tools_of_every_kind()
         .into_iter()
         .filter(|(_, p)| p.to_string_lossy().contains("modprobe"))
         .map(|(_, p)| p)
         .collect();
     for (args, stdout, stderr, code) in &cases {
-        let got = out(Command::new(&modprobe).args(base).args(args));
-        let want = Out {
+        let got = run_text(Command::new(&modprobe).args(base).args(args));
+        let want = TextRun {
             stdout: stdout.clone(),
             stderr: stderr.to_string(),
             code: *code,
@@ -240,7 +226,7 @@ fn modprobe_symlink_takes_kmods_options() {
         assert_eq!(got, want, "{args:?}");
         for kmod in &real {
             // kmod reads /proc/cmdline (no --kernel-cmdline).
-            let mut theirs = out(Command::new(kmod).args(&base[2..]).args(args));
+            let mut theirs = run_text(Command::new(kmod).args(&base[2..]).args(args));
             // getopt names the program as it was called (kmod 30: the path).
             theirs.stderr = theirs
                 .stderr
@@ -250,22 +236,13 @@ fn modprobe_symlink_takes_kmods_options() {
     }
 }
 
-fn kmod_tools() -> Vec<(&'static str, PathBuf)> {
-    [
-        "/opt/kmod34/bin/depmod34",
-        "/opt/kmod34/bin/modprobe34",
-        "/opt/kmod34/bin/modinfo34",
-        "/usr/sbin/depmod",
-        "/usr/sbin/modprobe",
-        "/usr/sbin/modinfo",
-    ]
-    .iter()
-    .filter(|p| Path::new(p).is_file())
-    .map(|p| {
-        let label = if p.starts_with("/opt") { "34" } else { "30" };
-        (label, PathBuf::from(p))
-    })
-    .collect()
+/// kmod's depmod, modprobe and modinfo as installed: `(kmod version, path)`.
+fn kmod_tools_of_every_kind() -> Vec<(&'static str, PathBuf)> {
+    ["depmod", "modprobe", "modinfo"]
+        .into_iter()
+        .flat_map(installed_kmod_tools)
+        .map(|(label, path)| (label.trim_start_matches("kmod"), path))
+        .collect()
 }
 
 /// `kmod version N` (N a number, maybe dotted), then a line of `+FEATURE`
@@ -317,15 +294,15 @@ fn version_lines_read_like_kmods() {
             "34",
         ),
     ] {
-        let o = out(cmd);
+        let o = run_text(cmd);
         assert_eq!(o.code, 0, "{o:?}");
         let (n, features) = parse_version(&o.stdout);
         assert_eq!(n.split('.').next().unwrap(), kmod, "{o:?}");
         assert!(features.contains(&"+XZ".to_string()), "{o:?}");
         ours.push((kmod, n, features));
     }
-    for (kmod, tool) in kmod_tools() {
-        let o = out(Command::new(&tool).arg("-V"));
+    for (kmod, tool) in kmod_tools_of_every_kind() {
+        let o = run_text(Command::new(&tool).arg("-V"));
         let (n, features) = parse_version(&o.stdout);
         let (_, our_n, our_features) = ours.iter().find(|(k, _, _)| *k == kmod).unwrap();
         assert_eq!(&n, our_n, "{}", tool.display());

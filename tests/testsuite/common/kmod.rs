@@ -128,6 +128,52 @@ impl Run {
     }
 }
 
+/// What a run printed (as text, lossily) and returned: for tests that
+/// search or compare the output as strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextRun {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// Runs `cmd` as [`run_command`] does, its output as text.
+pub fn run_text(cmd: &mut Command) -> TextRun {
+    let r = run(cmd);
+    TextRun {
+        stdout: String::from_utf8_lossy(&r.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&r.stderr).into_owned(),
+        code: r.code,
+    }
+}
+
+/// kmod's `tool` (`depmod`, `modprobe`, `modinfo`) as installed here, each
+/// checked by its version line: kmod 34's (`kmod34-setup.sh`) and kmod
+/// 30's (Debian's), as `(label, path)` with label `kmod34` or `kmod30`. A
+/// missing one is noted on stderr.
+pub fn installed_kmod_tools(tool: &str) -> Vec<(&'static str, PathBuf)> {
+    let mut found = Vec::new();
+    for (label, path, want) in [
+        (
+            "kmod34",
+            format!("/opt/kmod34/bin/{tool}34"),
+            "kmod version 34",
+        ),
+        ("kmod30", format!("/usr/sbin/{tool}"), "kmod version 30\n"),
+    ] {
+        let ok = Command::new(&path)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with(want));
+        if ok {
+            found.push((label, PathBuf::from(path)));
+        } else {
+            eprintln!("note: no {label} {tool} at {path}; comparison skipped");
+        }
+    }
+    found
+}
+
 /// Runs `cmd` (with `LC_ALL=C` unless the command sets LC_ALL itself).
 fn run(cmd: &mut Command) -> Run {
     if !cmd.get_envs().any(|(k, _)| k == "LC_ALL") {
