@@ -4,6 +4,7 @@
 //! conversion to the library's types.
 
 use super::Stop;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, ValueEnum};
 use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
@@ -144,4 +145,38 @@ pub fn kernel_release() -> String {
 pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     s.as_bytes().to_vec()
+}
+
+/// kmod's message for a usage error of its tool `tool` (depmod, modinfo,
+/// modprobe), where kmod's differs from clap's: an unknown option, as kmod
+/// 34's getopt_long names it (`depmod: unrecognized option '--bogus=1'`,
+/// `depmod: invalid option -- 'x'`).
+pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
+    let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
+        _ => return Stop::Usage(e),
+    };
+    let text = if arg.starts_with("--") {
+        // getopt names the whole argument, `=VALUE` included.
+        let whole = argv
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.to_str())
+            .find(|a| {
+                a.strip_prefix(arg.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+            })
+            .unwrap_or(&arg);
+        format!("{tool}: unrecognized option '{whole}'\n")
+    } else {
+        match arg
+            .strip_prefix('-')
+            .map(|c| c.chars().collect::<Vec<_>>())
+            .as_deref()
+        {
+            Some([c]) => format!("{tool}: invalid option -- '{c}'\n"),
+            _ => return Stop::Usage(e),
+        }
+    };
+    Stop::Message(text)
 }

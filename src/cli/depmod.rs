@@ -5,7 +5,6 @@
 use super::common::TreeArgs;
 use super::output::Io;
 use super::{Status, Stop};
-use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Args;
 use kmodtree::depmod::{self, ConfigSource, Depmod, KernelSymbols, ModuleSelection};
 use kmodtree::kmod::{is_version_number, Diagnostic, Level};
@@ -245,38 +244,4 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         }
     }
     Ok(status)
-}
-
-/// kmod's message for a usage error of its tool `tool` (depmod, modinfo,
-/// modprobe), where kmod's differs from clap's: an unknown option, as kmod
-/// 34's getopt_long names it (`depmod: unrecognized option '--bogus=1'`,
-/// `depmod: invalid option -- 'x'`).
-pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
-    let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
-        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
-        _ => return Stop::Usage(e),
-    };
-    let text = if arg.starts_with("--") {
-        // getopt names the whole argument, `=VALUE` included.
-        let whole = argv
-            .iter()
-            .skip(1)
-            .filter_map(|a| a.to_str())
-            .find(|a| {
-                a.strip_prefix(arg.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
-            })
-            .unwrap_or(&arg);
-        format!("{tool}: unrecognized option '{whole}'\n")
-    } else {
-        match arg
-            .strip_prefix('-')
-            .map(|c| c.chars().collect::<Vec<_>>())
-            .as_deref()
-        {
-            Some([c]) => format!("{tool}: invalid option -- '{c}'\n"),
-            _ => return Stop::Usage(e),
-        }
-    };
-    Stop::Message(text)
 }

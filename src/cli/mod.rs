@@ -297,18 +297,18 @@ pub fn main() -> ExitCode {
     let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
     let result = match tool {
         Some("depmod") => parse::<Tool<depmod::DepmodArgs>>(&argv, tool)
-            .map_err(|e| depmod::kmod_usage_error("depmod", e, &argv))
+            .map_err(|e| common::kmod_usage_error("depmod", e, &argv))
             .and_then(|cli| depmod::run(&cli.args, &mut io)),
         Some("modinfo") => parse::<Tool<modinfo::ModinfoArgs>>(&argv, tool)
-            .map_err(|e| depmod::kmod_usage_error("modinfo", e, &argv))
+            .map_err(|e| common::kmod_usage_error("modinfo", e, &argv))
             .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
         Some("modprobe") => parse::<Tool<modprobe::KmodModprobeArgs>>(&argv, tool)
-            .map_err(|e| depmod::kmod_usage_error("modprobe", e, &argv))
+            .map_err(|e| common::kmod_usage_error("modprobe", e, &argv))
             .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
         _ => parse::<Cli>(&argv, None)
             .map_err(|e| match subcommand_of(&argv) {
                 Some(tool @ ("depmod" | "modinfo" | "modprobe")) => {
-                    depmod::kmod_usage_error(tool, e, &argv)
+                    common::kmod_usage_error(tool, e, &argv)
                 }
                 _ => Stop::Usage(e),
             })
