@@ -56,19 +56,15 @@ impl Config {
     /// its `*.conf` entries; all are merged, sorted by basename, the first
     /// path giving a basename winning. Missing paths are skipped silently.
     pub fn list_files(paths: &[Utf8PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<Utf8PathBuf> {
-        let mut files: Vec<(String, Utf8PathBuf)> = Vec::new();
+        // By basename: sorted, the first path giving one wins.
+        let mut files = std::collections::BTreeMap::new();
         for path in paths {
-            let rd = match std::fs::read_dir(path) {
-                Ok(rd) => rd,
-                Err(_) => {
-                    if path.as_std_path().exists() && !path.is_dir() {
-                        let base = path.file_name().unwrap_or(path.as_str()).to_string();
-                        if !files.iter().any(|(b, _)| *b == base) {
-                            files.push((base, path.clone()));
-                        }
-                    }
-                    continue;
+            let Ok(rd) = std::fs::read_dir(path) else {
+                if path.as_std_path().exists() && !path.is_dir() {
+                    let base = path.file_name().unwrap_or(path.as_str()).to_string();
+                    files.entry(base).or_insert_with(|| path.clone());
                 }
+                continue;
             };
             let mut names: Vec<String> = Vec::new();
             for entry in rd.flatten() {
@@ -98,13 +94,10 @@ impl Config {
                     )));
                     continue;
                 }
-                if !files.iter().any(|(b, _)| *b == name) {
-                    files.push((name, full));
-                }
+                files.entry(name).or_insert(full);
             }
         }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        files.into_iter().map(|(_, p)| p).collect()
+        files.into_values().collect()
     }
 
     /// Reads every configuration file of `paths` for kernel `version`.
@@ -148,62 +141,36 @@ impl Config {
                 .map(|t| String::from_utf8_lossy(t).into_owned());
             let Some(cmd) = tokens.next() else { continue };
             let args: Vec<String> = tokens.collect();
-            let ok = match cmd.as_str() {
-                "search" => {
-                    for a in &args {
-                        let e = match a.as_str() {
-                            "built-in" => SearchEntry::BuiltIn,
-                            "external" => SearchEntry::External,
-                            _ => SearchEntry::Path(a.clone()),
-                        };
-                        self.search.insert(0, e);
-                    }
-                    true
+            match (cmd.as_str(), args.as_slice()) {
+                ("search", _) => {
+                    let entries = args.iter().rev().map(|a| match a.as_str() {
+                        "built-in" => SearchEntry::BuiltIn,
+                        "external" => SearchEntry::External,
+                        _ => SearchEntry::Path(a.clone()),
+                    });
+                    self.search.splice(0..0, entries);
                 }
-                "override" => match args.as_slice() {
-                    [modname, kver, subdir, ..] => {
-                        if kernel_matches(kver, version) {
-                            self.overrides.insert(0, format!("{subdir}/{modname}"));
-                        } else {
-                            diags.push(Diagnostic::info(format!(
-                                "{file}:{lineno}: override kernel did not match {kver}"
-                            )));
-                        }
-                        true
-                    }
-                    _ => false,
-                },
-                "external" => match args.as_slice() {
-                    [kver, dir, ..] => {
-                        if kernel_matches(kver, version) {
-                            self.externals.insert(0, dir.clone());
-                        } else {
-                            diags.push(Diagnostic::info(format!(
-                                "{file}:{lineno}: external directory did not match {kver}"
-                            )));
-                        }
-                        true
-                    }
-                    _ => false,
-                },
-                "exclude" => {
-                    for a in &args {
-                        self.excludes.insert(0, a.clone());
-                    }
-                    true
+                ("override", [modname, kver, subdir, ..]) if kernel_matches(kver, version) => {
+                    self.overrides.insert(0, format!("{subdir}/{modname}"))
                 }
-                "include" | "make_map_files" => {
-                    diags.push(Diagnostic::info(format!(
-                        "{file}:{lineno}: command {cmd} not implemented yet"
-                    )));
-                    true
+                ("override", [_, kver, _, ..]) => diags.push(Diagnostic::info(format!(
+                    "{file}:{lineno}: override kernel did not match {kver}"
+                ))),
+                ("external", [kver, dir, ..]) if kernel_matches(kver, version) => {
+                    self.externals.insert(0, dir.clone())
                 }
-                _ => false,
-            };
-            if !ok {
-                diags.push(Diagnostic::error(format!(
+                ("external", [kver, _, ..]) => diags.push(Diagnostic::info(format!(
+                    "{file}:{lineno}: external directory did not match {kver}"
+                ))),
+                ("exclude", _) => {
+                    self.excludes.splice(0..0, args.iter().rev().cloned());
+                }
+                ("include" | "make_map_files", _) => diags.push(Diagnostic::info(format!(
+                    "{file}:{lineno}: command {cmd} not implemented yet"
+                ))),
+                _ => diags.push(Diagnostic::error(format!(
                     "{file}:{lineno}: ignoring bad line starting with '{cmd}'"
-                )));
+                ))),
             }
         }
     }
@@ -215,10 +182,7 @@ pub fn kernel_matches(pattern: &str, version: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    match regex::Regex::new(pattern) {
-        Ok(re) => re.is_match(version),
-        Err(_) => false,
-    }
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(version))
 }
 
 /// Splits configuration text into logical lines as libkmod's

@@ -33,18 +33,13 @@ pub fn parse_system_map(
             )));
             continue;
         };
-        if let (Some(pre), Some(&first)) = (prefix, p.first()) {
-            if first == pre {
-                p = &p[1..];
-            }
+        if prefix.is_some() && p.first() == prefix.as_ref() {
+            p = &p[1..];
         }
         let Some(sym) = p.strip_prefix(b"__ksymtab_") else {
             continue;
         };
-        let sym = match sym.iter().position(|&b| b == b'\n') {
-            Some(n) => &sym[..n],
-            None => sym,
-        };
+        let sym = sym.split(|&b| b == b'\n').next().unwrap_or(sym);
         syms.push(KernelSymbol {
             name: sym.to_vec(),
             crc: 0,
@@ -107,11 +102,7 @@ pub fn parse_module_symvers(
 /// "Success" where we print "No such file or directory" when both
 /// `modules.softdep` and `modules.weakdep` exist.
 pub fn symvers_errno_text(dir: &str, v34: bool) -> String {
-    let mut last = if v34 {
-        Some("No such file or directory".to_string())
-    } else {
-        None
-    };
+    let mut last = v34.then(|| "No such file or directory".to_string());
     let files: &[&str] = if v34 {
         &["modules.softdep", "modules.weakdep"]
     } else {
@@ -127,40 +118,22 @@ pub fn symvers_errno_text(dir: &str, v34: bool) -> String {
 
 /// C `strtoull(tok, &end, 16)` that must consume the whole token.
 fn strtoull_hex_whole(tok: &[u8]) -> Option<u64> {
-    let mut s = tok;
-    while let Some((&c, rest)) = s.split_first() {
-        if c.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    let mut neg = false;
-    if let Some((&c, rest)) = s.split_first() {
-        if c == b'+' || c == b'-' {
-            neg = c == b'-';
-            s = rest;
-        }
-    }
+    let (neg, mut s) = match tok.trim_ascii_start() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        s => (false, s),
+    };
     if s.len() > 2 && s[0] == b'0' && (s[1] | 0x20) == b'x' && s[2].is_ascii_hexdigit() {
         s = &s[2..];
     }
     if s.is_empty() || !s.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    for &c in s {
-        let d = (c as char).to_digit(16).unwrap_or(0) as u64;
-        match v.checked_mul(16).and_then(|x| x.checked_add(d)) {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-    }
-    if overflow {
-        return Some(u64::MAX);
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
+    // Only hex digits are left: the one error is an overflow, ULLONG_MAX.
+    let v = std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| u64::from_str_radix(s, 16).ok());
+    Some(v.map_or(u64::MAX, |v| if neg { v.wrapping_neg() } else { v }))
 }
 
 #[cfg(test)]

@@ -24,14 +24,8 @@ pub fn fgets_lines(data: &[u8], size: usize) -> Vec<&[u8]> {
         let end = rest[..max]
             .iter()
             .position(|&b| b == b'\n')
-            .map(|p| p + 1)
-            .unwrap_or(max);
-        let chunk = &rest[..end];
-        let chunk = match chunk.iter().position(|&b| b == 0) {
-            Some(nul) => &chunk[..nul],
-            None => chunk,
-        };
-        out.push(chunk);
+            .map_or(max, |p| p + 1);
+        out.push(rest[..end].split(|&b| b == 0).next().unwrap_or_default());
         rest = &rest[end..];
     }
     out
@@ -41,24 +35,18 @@ pub fn fgets_lines(data: &[u8], size: usize) -> Vec<&[u8]> {
 /// error kmod prints when a line lacks its `\n` (the whole file is then
 /// ignored). `file` is the path as kmod prints it.
 pub fn parse<'a>(data: &'a [u8], file: &str) -> Result<Vec<&'a [u8]>, Diagnostic> {
-    let lines = fgets_lines(data, 4096);
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        if line.is_empty() {
-            out.push(&line[..0]);
-            continue;
-        }
-        match line.strip_suffix(b"\n") {
-            Some(l) => out.push(l),
-            None => {
-                return Err(Diagnostic::error(format!(
-                    "{file}:{} corrupted line misses '\\n'",
-                    i + 1
-                )))
-            }
-        }
-    }
-    Ok(out)
+    fgets_lines(data, 4096)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| match line.strip_suffix(b"\n") {
+            Some(l) => Ok(l),
+            None if line.is_empty() => Ok(line),
+            None => Err(Diagnostic::error(format!(
+                "{file}:{} corrupted line misses '\\n'",
+                i + 1
+            ))),
+        })
+        .collect()
 }
 
 /// Computes the module array (§4): indexes into `names` in kmod's order.
