@@ -54,29 +54,6 @@ fn fault_point() {
 #[cfg(not(feature = "failpoints"))]
 fn fault_point() {}
 
-/// A temporary being written: the fault point "part of the content
-/// written" comes after the first write that reaches the file (once per
-/// file; [`stage`] fires it before syncing a file nothing was written to).
-struct FaultAfterFirstWrite {
-    file: fs::File,
-    fired: bool,
-}
-
-impl Write for FaultAfterFirstWrite {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        if !self.fired && n > 0 {
-            self.fired = true;
-            fault_point();
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// Writes `bytes` to `dir/name` atomically, mode 0644 minus the umask.
 pub fn write_atomic(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
     write_all_atomic(dir, &[(name, bytes)])
@@ -93,19 +70,15 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
 ) -> Result<(), WriteError> {
     let mut temps = Vec::with_capacity(files.len());
     for (name, bytes) in files {
-        temps.push((stage(dir, name, bytes.as_ref())?, dir.join(name)));
+        let dest = dir.join(name).into_std_path_buf();
+        temps.push((stage(dir, name, bytes.as_ref())?, dest));
     }
-    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-    let items = temps
-        .into_iter()
-        .map(|(t, p)| (t, p.into_std_path_buf()))
-        .collect();
     let mut done = 0;
-    if let Err(source) = scratch::rename_all(items, || {
+    if let Err(source) = scratch::rename_all(temps, || {
         done += 1;
         fault_point();
     }) {
-        let name = names[done.min(names.len() - 1)];
+        let name = files[done.min(files.len() - 1)].0;
         return Err(WriteError {
             path: dir.join(name),
             name: name.to_string(),
@@ -127,16 +100,14 @@ fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError
         path,
         source,
     };
-    let (tmp, file) =
+    let (tmp, mut file) =
         Scratch::file(dir.as_std_path(), name.as_ref()).map_err(|e| fail(dir.join(name), e))?;
-    let mut file = FaultAfterFirstWrite { file, fired: false };
-    let result = file.write_all(bytes).and_then(|()| {
-        if !file.fired {
-            // Nothing reached the file: the content is empty.
-            file.fired = true;
-            fault_point();
-        }
-        file.file.sync_data()
+    // The fault point "part of the content written" comes after the first
+    // write that reaches the file (before syncing an empty one).
+    let result = file.write(bytes).and_then(|n| {
+        fault_point();
+        file.write_all(&bytes[n..])?;
+        file.sync_data()
     });
     if let Err(source) = result {
         let path =
@@ -149,6 +120,7 @@ fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError
 
 #[cfg(test)]
 mod tests {
+    use super::scratch::tests::names_in;
     use super::*;
 
     /// A scratch directory holding an old `modules.dep`.
@@ -157,15 +129,6 @@ mod tests {
         let dir = Utf8Path::from_path(tmp.path()).unwrap().to_path_buf();
         fs::write(dir.join("modules.dep"), b"old").unwrap();
         (tmp, dir)
-    }
-
-    fn names_in(dir: &Utf8Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
     }
 
     #[test]

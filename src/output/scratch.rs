@@ -66,26 +66,6 @@ fn random_tag() -> String {
     format!("{v:016x}")
 }
 
-/// How a temporary's TAG is chosen, one try after another.
-enum Tags {
-    Random,
-    /// The next number to try.
-    Numbered(u64),
-}
-
-impl Tags {
-    fn next(&mut self) -> String {
-        match self {
-            Tags::Random => random_tag(),
-            Tags::Numbered(n) => {
-                let tag = format!("{n:016x}");
-                *n += 1;
-                tag
-            }
-        }
-    }
-}
-
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
 fn prefix_of(name: &OsStr) -> OsString {
     let mut p = OsString::from(".");
@@ -130,22 +110,22 @@ pub struct Scratch {
     path: PathBuf,
     dir: bool,
     /// Holds the flock; closing it ends the lock.
-    lock: Option<File>,
+    lock: File,
 }
 
 impl Scratch {
     /// Creates an empty temporary file for `dir/name` (mode 0644 minus the
     /// umask) and returns it with a handle to write it through.
     pub fn file(dir: &Path, name: &OsStr) -> io::Result<(Scratch, File)> {
-        let s = Scratch::create(dir, name, false, Tags::Random)?;
-        let f = s.lock.as_ref().map(File::try_clone).transpose()?;
-        Ok((s, f.ok_or_else(|| io::Error::from(io::ErrorKind::Other))?))
+        let s = Scratch::create(dir, name, false, false)?;
+        let f = s.lock.try_clone()?;
+        Ok((s, f))
     }
 
     /// Creates an empty temporary directory beside `out`, to be renamed to
     /// `out` when complete.
     pub fn dir_beside(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, Tags::Random)
+        Scratch::create_beside(out, false)
     }
 
     /// Like [`dir_beside`](Scratch::dir_beside), but its TAG is the first
@@ -154,21 +134,25 @@ impl Scratch {
     /// For work whose results record where they were made (a kernel
     /// module built there keeps a build id that depends on its path).
     pub fn dir_beside_numbered(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, Tags::Numbered(0))
+        Scratch::create_beside(out, true)
     }
 
-    fn create_beside(out: &Path, tags: Tags) -> io::Result<Scratch> {
+    fn create_beside(out: &Path, numbered: bool) -> io::Result<Scratch> {
         let name = out
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, tags)
+        Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, numbered)
     }
 
-    fn create(dir: &Path, name: &OsStr, is_dir: bool, mut tags: Tags) -> io::Result<Scratch> {
+    /// Tries TAGs until one is free: random ones, or 0, 1, … if `numbered`.
+    fn create(dir: &Path, name: &OsStr, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
         let mut registry = live();
-        loop {
+        for n in 0u64.. {
             let mut file_name = prefix_of(name);
-            file_name.push(tags.next());
+            file_name.push(match numbered {
+                true => format!("{n:016x}"),
+                false => random_tag(),
+            });
             file_name.push(".tmp");
             let path = dir.join(file_name);
             let opened = if is_dir {
@@ -201,9 +185,10 @@ impl Scratch {
                 id,
                 path,
                 dir: is_dir,
-                lock: Some(file),
+                lock: file,
             });
         }
+        Err(io::ErrorKind::AlreadyExists.into())
     }
 
     /// The temporary's path.
@@ -224,7 +209,6 @@ impl Drop for Scratch {
             registry.swap_remove(i);
             remove(&self.path, self.dir);
         }
-        drop(self.lock.take());
     }
 }
 
@@ -234,24 +218,14 @@ impl Drop for Scratch {
 /// removed.
 pub fn rename_all(items: Vec<(Scratch, PathBuf)>, mut after: impl FnMut()) -> io::Result<()> {
     let mut registry = live();
-    let mut result = Ok(());
     for (s, dest) in &items {
-        if result.is_err() {
-            break;
-        }
-        match fs::rename(&s.path, dest) {
-            Ok(()) => {
-                if let Some(i) = registry.iter().position(|e| e.id == s.id) {
-                    registry.swap_remove(i);
-                }
-                after();
-            }
-            Err(e) => result = Err(e),
-        }
+        // On an error the registry is released, then `items` dropped: the
+        // ones not renamed are removed.
+        fs::rename(&s.path, dest)?;
+        registry.retain(|e| e.id != s.id);
+        after();
     }
-    drop(registry);
-    drop(items); // the ones not renamed are removed
-    result
+    Ok(())
 }
 
 /// Creates `path` and its missing parents below `root` (a temporary
@@ -349,10 +323,10 @@ pub fn remove_all_and_hold(quiesce: impl FnOnce()) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn names_in(dir: &Path) -> Vec<String> {
+    pub fn names_in(dir: impl AsRef<Path>) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
