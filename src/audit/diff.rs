@@ -5,7 +5,7 @@
 //! symbol or database entry. With a manifest on either side only digests
 //! are known for that side, so a difference is named but not itemised.
 
-use super::manifest::{audit_tree_with_progress, FileKind, FileRecord, Manifest, ModuleRecord};
+use super::manifest::{audit_tree, FileKind, FileRecord, Manifest, ModuleRecord};
 use super::AuditError;
 use crate::index::{Index, IndexError};
 use crate::kmod::IoResultExt;
@@ -19,31 +19,26 @@ pub struct Side {
     pub root: Option<PathBuf>,
 }
 
-/// Loads a directory (audited now) or a manifest file.
-pub fn load_side(path: &Path, jobs: Option<usize>, limits: &Limits) -> Result<Side, AuditError> {
-    load_side_with_progress(path, jobs, limits, &crate::progress::Silent)
-}
-
-/// [`load_side`], reporting each file of a tree hashed to `progress`.
-pub fn load_side_with_progress(
+/// Loads a directory (audited now, each file hashed reported to
+/// `progress`) or a manifest file.
+pub fn load_side(
     path: &Path,
     jobs: Option<usize>,
     limits: &Limits,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Side, AuditError> {
-    let meta = std::fs::metadata(path).at(path)?;
-    if meta.is_dir() {
-        Ok(Side {
-            manifest: audit_tree_with_progress(path, jobs, limits, progress)?,
+    if std::fs::metadata(path).at(path)?.is_dir() {
+        let manifest = audit_tree(path, jobs, limits, progress)?;
+        return Ok(Side {
+            manifest,
             root: Some(path.to_path_buf()),
-        })
-    } else {
-        let data = std::fs::read(path).at(path)?;
-        Ok(Side {
-            manifest: Manifest::from_json(path, &data)?,
-            root: None,
-        })
+        });
     }
+    let data = std::fs::read(path).at(path)?;
+    Ok(Side {
+        manifest: Manifest::from_json(path, &data)?,
+        root: None,
+    })
 }
 
 /// Options of a comparison.
@@ -179,20 +174,14 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Adds an entry.
-fn entry(out: &mut Vec<Difference>, kind: DiffKind, path: &str, line: String) {
-    out.push(Difference {
-        kind,
-        path: path.to_owned(),
-        line,
-        details: Vec::new(),
-    });
-}
-
-/// Adds `items` to the last entry's details, at most `limit` of them.
-fn push_items(out: &mut [Difference], items: Vec<String>, limit: usize) {
-    if let Some(last) = out.last_mut() {
-        last.details.extend(super::at_most(items, limit));
+impl Difference {
+    fn new(kind: DiffKind, path: &str, line: String) -> Difference {
+        Difference {
+            kind,
+            path: path.to_owned(),
+            line,
+            details: Vec::new(),
+        }
     }
 }
 
@@ -205,10 +194,11 @@ fn show(b: &[u8]) -> String {
 /// ```no_run
 /// use kmodtree::audit::{diff, load_side, DiffOptions};
 /// use kmodtree::module::Limits;
+/// use kmodtree::progress::Silent;
 ///
 /// // A tree (audited now) against a manifest written earlier.
-/// let old = load_side("manifest.json".as_ref(), None, &Limits::default())?;
-/// let new = load_side("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// let old = load_side("manifest.json".as_ref(), None, &Limits::default(), &Silent)?;
+/// let new = load_side("/lib/modules/6.1.0".as_ref(), None, &Limits::default(), &Silent)?;
 /// for line in diff(&old, &new, &DiffOptions::default())?.lines(false) {
 ///     println!("{line}");
 /// }
@@ -221,7 +211,7 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
     let paths: BTreeSet<&str> = files_a.keys().chain(files_b.keys()).copied().collect();
     for p in paths {
         let (fa, fb) = (files_a.get(p), files_b.get(p));
-        let kind = fa.or(fb).map(|f| f.kind).unwrap_or(FileKind::Other);
+        let kind = fa.or(fb).map_or(FileKind::Other, |f| f.kind);
         let kind_name = match kind {
             FileKind::Module => "module",
             FileKind::Database => "database",
@@ -244,7 +234,8 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
                     FileKind::Database => DiffKind::DatabaseChanged,
                     _ => DiffKind::FileChanged,
                 };
-                entry(&mut out, what, p, format!("{kind_name} {verb}: {p}{extra}"));
+                let line = format!("{kind_name} {verb}: {p}{extra}");
+                out.push(Difference::new(what, p, line));
             }
             (Some(fa), Some(fb)) => {
                 if fa.link != fb.link {
@@ -258,21 +249,20 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
                             ""
                         }
                     );
-                    entry(&mut out, DiffKind::LinkOnly, p, line);
+                    out.push(Difference::new(DiffKind::LinkOnly, p, line));
                 }
                 if fa.sha256 == fb.sha256 {
                     continue;
                 }
-                match kind {
-                    FileKind::Module => diff_module(p, a, b, &mods_a, &mods_b, opts, &mut out)?,
-                    FileKind::Database => diff_database(p, a, b, opts, &mut out)?,
-                    _ => entry(
-                        &mut out,
-                        DiffKind::FileChanged,
-                        p,
-                        format!("{kind_name} changed: {p} ({} → {} bytes)", fa.size, fb.size),
-                    ),
-                }
+                out.push(match kind {
+                    FileKind::Module => diff_module(p, a, b, mods_a.get(p), mods_b.get(p), opts),
+                    FileKind::Database => diff_database(p, a, b, opts)?,
+                    _ => {
+                        let (from, to) = (fa.size, fb.size);
+                        let line = format!("{kind_name} changed: {p} ({from} → {to} bytes)");
+                        Difference::new(DiffKind::FileChanged, p, line)
+                    }
+                });
             }
             (None, None) => {}
         }
@@ -305,30 +295,22 @@ enum Unreadable {
 
 fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Unreadable> {
     let path = root.join(rel);
-    let data = match std::fs::read(&path) {
-        Ok(data) => data,
-        Err(source) => return Err(Unreadable::Io { path, source }),
-    };
-    Ok(module::parse_module(&data, limits)?)
+    match std::fs::read(&path) {
+        Ok(data) => Ok(module::parse_module(&data, limits)?),
+        Err(source) => Err(Unreadable::Io { path, source }),
+    }
 }
 
 fn diff_module(
     p: &str,
     a: &Side,
     b: &Side,
-    mods_a: &BTreeMap<&str, &ModuleRecord>,
-    mods_b: &BTreeMap<&str, &ModuleRecord>,
+    ma: Option<&&ModuleRecord>,
+    mb: Option<&&ModuleRecord>,
     opts: &DiffOptions,
-    out: &mut Vec<Difference>,
-) -> Result<(), AuditError> {
-    let (Some(ma), Some(mb)) = (mods_a.get(p), mods_b.get(p)) else {
-        entry(
-            out,
-            DiffKind::ModuleChanged,
-            p,
-            format!("module changed: {p}"),
-        );
-        return Ok(());
+) -> Difference {
+    let (Some(ma), Some(mb)) = (ma, mb) else {
+        return Difference::new(DiffKind::ModuleChanged, p, format!("module changed: {p}"));
     };
     if ma.meta_sha256 == mb.meta_sha256 {
         let how = match (&ma.compression, &mb.compression) {
@@ -340,13 +322,8 @@ fn diff_module(
             _ if ma.signed != mb.signed => "signature added or removed".to_string(),
             _ => "recompressed or re-signed".to_string(),
         };
-        entry(
-            out,
-            DiffKind::ModuleRepacked,
-            p,
-            format!("module changed: {p}: metadata identical ({how})"),
-        );
-        return Ok(());
+        let line = format!("module changed: {p}: metadata identical ({how})");
+        return Difference::new(DiffKind::ModuleRepacked, p, line);
     }
     let mut parts = Vec::new();
     if ma.modinfo_sha256 != mb.modinfo_sha256 {
@@ -358,22 +335,17 @@ fn diff_module(
     if ma.imports_sha256 != mb.imports_sha256 {
         parts.push("imports");
     }
-    entry(
-        out,
-        DiffKind::ModuleChanged,
-        p,
-        format!("module changed: {p} ({}): {}", mb.name, parts.join(", ")),
-    );
+    let line = format!("module changed: {p} ({}): {}", mb.name, parts.join(", "));
+    let mut d = Difference::new(DiffKind::ModuleChanged, p, line);
     if ma.vermagic != mb.vermagic {
-        let line = format!(
+        d.details.push(format!(
             "vermagic now {:?}, was {:?}",
             mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
             ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
-        );
-        push_items(out, vec![line], 0);
+        ));
     }
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
-        return Ok(());
+        return d;
     };
     let (xa, xb) = match (
         read_meta(ra, p, &opts.limits),
@@ -382,8 +354,8 @@ fn diff_module(
         (Ok(x), Ok(y)) => (x, y),
         (x, y) => {
             let errors = [x.err(), y.err()].into_iter().flatten();
-            push_items(out, errors.map(|e| format!("unreadable: {e}")).collect(), 0);
-            return Ok(());
+            d.details.extend(errors.map(|e| format!("unreadable: {e}")));
+            return d;
         }
     };
     let mut items = Vec::new();
@@ -398,36 +370,29 @@ fn diff_module(
     let (va, vb) = (values(&xa), values(&xb));
     let keys: BTreeSet<&Vec<u8>> = va.keys().chain(vb.keys()).collect();
     for k in keys {
-        let (x, y) = (va.get(k), vb.get(k));
+        let none = Vec::new();
+        let (x, y) = (va.get(k).unwrap_or(&none), vb.get(k).unwrap_or(&none));
         if x == y || k.as_slice() == b"vermagic" {
             continue;
         }
-        let (x, y) = (
-            x.cloned().unwrap_or_default(),
-            y.cloned().unwrap_or_default(),
-        );
-        let sx: BTreeSet<&Vec<u8>> = x.iter().collect();
-        let sy: BTreeSet<&Vec<u8>> = y.iter().collect();
-        if x.len() == 1 && y.len() == 1 {
-            items.push(format!(
-                "modinfo {}: now {:?}, was {:?}",
-                show(k),
-                show(&y[0]),
-                show(&x[0])
-            ));
+        if let ([x], [y]) = (x.as_slice(), y.as_slice()) {
+            let (k, y, x) = (show(k), show(y), show(x));
+            items.push(format!("modinfo {k}: now {y:?}, was {x:?}"));
             continue;
         }
-        for v in sy.difference(&sx) {
-            items.push(format!("modinfo {} added: {}", show(k), show(v)));
-        }
-        for v in sx.difference(&sy) {
-            items.push(format!("modinfo {} removed: {}", show(k), show(v)));
-        }
+        let sx: BTreeSet<&Vec<u8>> = x.iter().collect();
+        let sy: BTreeSet<&Vec<u8>> = y.iter().collect();
+        let k = show(k);
+        items.extend(
+            sy.difference(&sx)
+                .map(|v| format!("modinfo {k} added: {}", show(v))),
+        );
+        items.extend(
+            sx.difference(&sy)
+                .map(|v| format!("modinfo {k} removed: {}", show(v))),
+        );
         if sx == sy {
-            items.push(format!(
-                "modinfo {}: same values, other order or count",
-                show(k)
-            ));
+            items.push(format!("modinfo {k}: same values, other order or count"));
         }
     }
     let ex = |m: &ModuleMeta| -> BTreeMap<Vec<u8>, u64> {
@@ -447,8 +412,8 @@ fn diff_module(
             .collect()
     };
     symbol_changes("import", &im(&xa), &im(&xb), &mut items);
-    push_items(out, items, opts.limit);
-    Ok(())
+    d.details.extend(super::at_most(items, opts.limit));
+    d
 }
 
 fn symbol_changes(
@@ -479,51 +444,36 @@ fn diff_database(
     a: &Side,
     b: &Side,
     opts: &DiffOptions,
-    out: &mut Vec<Difference>,
-) -> Result<(), AuditError> {
-    let da = a.manifest.databases.iter().find(|d| d.path == p);
-    let db = b.manifest.databases.iter().find(|d| d.path == p);
-    let (Some(da), Some(db)) = (da, db) else {
-        entry(
-            out,
+) -> Result<Difference, AuditError> {
+    let [Some(da), Some(db)] = [a, b].map(|s| s.manifest.databases.iter().find(|d| d.path == p))
+    else {
+        return Ok(Difference::new(
             DiffKind::DatabaseChanged,
             p,
             format!("database changed: {p}"),
-        );
-        return Ok(());
+        ));
     };
     if da.content_sha256 == db.content_sha256 && da.error.is_none() && db.error.is_none() {
-        entry(
-            out,
-            DiffKind::LayoutOnly,
-            p,
-            format!(
-                "database changed: {p}: differs only in layout ({} → {})",
-                layout_label(da.layout.as_deref()),
-                layout_label(db.layout.as_deref())
-            ),
+        let line = format!(
+            "database changed: {p}: differs only in layout ({} → {})",
+            layout_label(da.layout.as_deref()),
+            layout_label(db.layout.as_deref())
         );
-        return Ok(());
+        return Ok(Difference::new(DiffKind::LayoutOnly, p, line));
     }
-    entry(
-        out,
-        DiffKind::DatabaseChanged,
-        p,
-        format!(
-            "database changed: {p} ({} → {} entries)",
-            da.entries, db.entries
-        ),
+    let line = format!(
+        "database changed: {p} ({} → {} entries)",
+        da.entries, db.entries
     );
-    let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
-        return Ok(());
-    };
-    let read = |r: &Path| {
-        let path = r.join(p);
-        std::fs::read(&path).at(path)
-    };
-    let (xa, xb) = (read(ra)?, read(rb)?);
-    push_items(out, database_changes(p, &xa, &xb), opts.limit);
-    Ok(())
+    let mut d = Difference::new(DiffKind::DatabaseChanged, p, line);
+    if let (Some(ra), Some(rb)) = (&a.root, &b.root) {
+        let [xa, xb] = [ra, rb].map(|r| {
+            let path = r.join(p);
+            std::fs::read(&path).at(path)
+        });
+        d.details = super::at_most(database_changes(p, &xa?, &xb?), opts.limit);
+    }
+    Ok(d)
 }
 
 fn layout_label(l: Option<&str>) -> &'static str {
@@ -543,21 +493,17 @@ pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
     if name.ends_with(".bin") {
         let entries = |d: &[u8]| -> Result<KeyValues, IndexError> {
             let idx = Index::parse(d)?;
-            let mut m: BTreeMap<Vec<u8>, Vec<(Vec<u8>, u32)>> = BTreeMap::new();
+            let mut m = KeyValues::new();
             idx.for_each_entry(|k, v, p| m.entry(k.to_vec()).or_default().push((v.to_vec(), p)))?;
             Ok(m)
         };
         let (ea, eb) = match (entries(old), entries(new)) {
             (Ok(x), Ok(y)) => (x, y),
             (x, y) => {
-                let mut v = Vec::new();
-                if let Err(e) = x {
-                    v.push(format!("old index unreadable: {e}"));
-                }
-                if let Err(e) = y {
-                    v.push(format!("new index unreadable: {e}"));
-                }
-                return v;
+                return [("old", x.err()), ("new", y.err())]
+                    .into_iter()
+                    .filter_map(|(which, e)| Some(format!("{which} index unreadable: {}", e?)))
+                    .collect()
             }
         };
         let fmt = |vals: &[(Vec<u8>, u32)]| {

@@ -118,14 +118,6 @@ pub struct Manifest {
     pub skipped: Vec<String>,
 }
 
-/// The layout's name as written in manifests.
-pub fn layout_name(l: Layout) -> &'static str {
-    match l {
-        Layout::PreOrder => "pre-order",
-        Layout::PostOrder => "post-order",
-    }
-}
-
 /// sha256 of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
@@ -161,33 +153,37 @@ pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
     [a, b, c, all]
 }
 
-/// The decoded content of a database: (format, layout, entries, digest),
-/// or an error text for an unreadable index.
-pub fn decode_database(name: &str, data: &[u8]) -> DatabaseRecord {
+/// Database `path` decoded: its format, layout, entries and digest, or an
+/// error text for an unreadable index.
+fn decode_database(path: &str, data: &[u8]) -> DatabaseRecord {
+    let newlines = |d: &[u8]| d.iter().filter(|&&b| b == b'\n').count() as u64;
     let mut r = DatabaseRecord {
-        path: String::new(),
+        path: path.to_string(),
         format: "text".into(),
         layout: None,
         entries: 0,
         content_sha256: String::new(),
         error: None,
     };
-    if name.ends_with(".bin") {
-        r.format = "index".into();
-        r.layout = detect_layout(data).map(|l| layout_name(l).to_string());
-        match Index::parse(data).and_then(|i| dump_lines(&i)) {
-            Ok(lines) => {
-                r.entries = lines.iter().filter(|&&b| b == b'\n').count() as u64;
-                r.content_sha256 = sha256_hex(&lines);
-            }
-            Err(e) => {
-                r.error = Some(e.to_string());
-                r.content_sha256 = sha256_hex(data);
-            }
-        }
-    } else {
-        r.entries = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    if !path.ends_with(".bin") {
+        r.entries = newlines(data);
         r.content_sha256 = sha256_hex(data);
+        return r;
+    }
+    r.format = "index".into();
+    r.layout = detect_layout(data).map(|l| match l {
+        Layout::PreOrder => "pre-order".into(),
+        Layout::PostOrder => "post-order".into(),
+    });
+    match Index::parse(data).and_then(|i| dump_lines(&i)) {
+        Ok(lines) => {
+            r.entries = newlines(&lines);
+            r.content_sha256 = sha256_hex(&lines);
+        }
+        Err(e) => {
+            r.error = Some(e.to_string());
+            r.content_sha256 = sha256_hex(data);
+        }
     }
     r
 }
@@ -206,13 +202,15 @@ fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
     }
 }
 
-/// Audits DIR (usually `lib/modules/VERSION`).
+/// Audits DIR (usually `lib/modules/VERSION`), reporting each file hashed
+/// to `progress`.
 ///
 /// ```no_run
 /// use kmodtree::audit::audit_tree;
 /// use kmodtree::module::Limits;
+/// use kmodtree::progress::Silent;
 ///
-/// let m = audit_tree("/lib/modules/6.1.0".as_ref(), None, &Limits::default())?;
+/// let m = audit_tree("/lib/modules/6.1.0".as_ref(), None, &Limits::default(), &Silent)?;
 /// println!("{} modules, {} databases", m.modules.len(), m.databases.len());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -220,20 +218,10 @@ pub fn audit_tree(
     dir: &Path,
     jobs: Option<usize>,
     limits: &Limits,
-) -> Result<Manifest, AuditError> {
-    audit_tree_with_progress(dir, jobs, limits, &crate::progress::Silent)
-}
-
-/// [`audit_tree`], reporting each file hashed to `progress`.
-pub fn audit_tree_with_progress(
-    dir: &Path,
-    jobs: Option<usize>,
-    limits: &Limits,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Manifest, AuditError> {
     let suffixes = Suffixes::default();
-    let meta = std::fs::metadata(dir).at(dir)?;
-    if !meta.is_dir() {
+    if !std::fs::metadata(dir).at(dir)?.is_dir() {
         return Err(AuditError::NotADirectory(dir.to_path_buf()));
     }
     // (relative path, absolute path, link target, followed)
@@ -276,43 +264,32 @@ pub fn audit_tree_with_progress(
     }
     for name in ["build", "source"] {
         let p = dir.join(name);
-        if let Ok(m) = std::fs::symlink_metadata(&p) {
-            if m.file_type().is_symlink() {
-                let t = std::fs::read_link(&p).at(&p)?;
-                found.push((
-                    name.to_string(),
-                    p.clone(),
-                    Some(utf8(&p, t.as_os_str())?),
-                    false,
-                ));
-            }
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            let t = std::fs::read_link(&p)
+                .at(&p)?
+                .into_os_string()
+                .into_string();
+            let t = t.map_err(|_| AuditError::NonUtf8(p.clone()))?;
+            found.push((name.to_string(), p, Some(t), false));
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
 
-    struct Done {
-        file: FileRecord,
-        module: Option<ModuleRecord>,
-        database: Option<DatabaseRecord>,
-    }
     let work = || {
         found
             .par_iter()
             .inspect(|_| progress.advance(1))
-            .map(|(rel, abs, link, followed)| -> Result<Done, AuditError> {
+            .map(|(rel, abs, link, followed)| -> Result<_, AuditError> {
                 if !followed {
                     let t = link.clone().unwrap_or_default();
-                    return Ok(Done {
-                        file: FileRecord {
-                            path: rel.clone(),
-                            kind: FileKind::Link,
-                            size: 0,
-                            sha256: sha256_hex(t.as_bytes()),
-                            link: Some(t),
-                        },
-                        module: None,
-                        database: None,
-                    });
+                    let file = FileRecord {
+                        path: rel.clone(),
+                        kind: FileKind::Link,
+                        size: 0,
+                        sha256: sha256_hex(t.as_bytes()),
+                        link: Some(t),
+                    };
+                    return Ok((file, None, None));
                 }
                 let kind = classify(rel, suffixes);
                 let data = std::fs::read(abs).at(abs)?;
@@ -323,54 +300,15 @@ pub fn audit_tree_with_progress(
                     sha256: sha256_hex(&data),
                     link: link.clone(),
                 };
-                let mut module = None;
-                let mut database = None;
-                match kind {
-                    FileKind::Module => {
-                        let parsed = module::parse_module(&data, limits);
-                        let [mi, ex, im, all] = meta_digests(parsed.as_ref().ok());
-                        let base = rel.rsplit('/').next().unwrap_or(rel);
-                        module = Some(ModuleRecord {
-                            path: rel.clone(),
-                            name: crate::kmod::name_from_file_name(base),
-                            vermagic: parsed
-                                .as_ref()
-                                .ok()
-                                .and_then(|m| m.values(b"vermagic").next())
-                                .map(|v| Esc(v.to_vec())),
-                            compression: parsed.as_ref().ok().map(|m| {
-                                serde_json::to_value(m.compression)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_string))
-                                    .unwrap_or_default()
-                            }),
-                            meta_sha256: all,
-                            modinfo_sha256: mi,
-                            exports_sha256: ex,
-                            imports_sha256: im,
-                            signed: parsed.as_ref().ok().map(|m| m.signature.is_some()),
-                            error: parsed.as_ref().err().map(|e| e.to_string()),
-                        });
-                    }
-                    FileKind::Database => {
-                        let mut d = decode_database(rel, &data);
-                        d.path = rel.clone();
-                        database = Some(d);
-                    }
-                    _ => {}
-                }
-                Ok(Done {
-                    file,
-                    module,
-                    database,
-                })
+                let module = (kind == FileKind::Module).then(|| module_record(rel, &data, limits));
+                let database = (kind == FileKind::Database).then(|| decode_database(rel, &data));
+                Ok((file, module, database))
             })
             .collect::<Result<Vec<_>, _>>()
     };
     progress.start("hashing files", found.len() as u64);
     let done = crate::jobs::run_with_jobs(jobs, work);
     progress.finish();
-    let done = done?;
     let mut m = Manifest {
         format: MANIFEST_FORMAT,
         kind: MANIFEST_KIND.into(),
@@ -380,18 +318,34 @@ pub fn audit_tree_with_progress(
         databases: Vec::new(),
         skipped,
     };
-    for d in done {
-        m.files.push(d.file);
-        m.modules.extend(d.module);
-        m.databases.extend(d.database);
+    for (file, module, database) in done? {
+        m.files.push(file);
+        m.modules.extend(module);
+        m.databases.extend(database);
     }
     Ok(m)
 }
 
-fn utf8(path: &Path, s: &std::ffi::OsStr) -> Result<String, AuditError> {
-    s.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| AuditError::NonUtf8(path.to_path_buf()))
+/// The record of module file `rel`, whose bytes are `data`.
+fn module_record(rel: &str, data: &[u8], limits: &Limits) -> ModuleRecord {
+    let parsed = module::parse_module(data, limits);
+    let [mi, ex, im, all] = meta_digests(parsed.as_ref().ok());
+    let meta = parsed.as_ref().ok();
+    ModuleRecord {
+        path: rel.to_string(),
+        name: crate::kmod::name_from_file_name(rel.rsplit('/').next().unwrap_or(rel)),
+        vermagic: meta
+            .and_then(|m| m.values(b"vermagic").next())
+            .map(|v| Esc(v.to_vec())),
+        // serde's lowercase name of the variant.
+        compression: meta.map(|m| format!("{:?}", m.compression).to_lowercase()),
+        meta_sha256: all,
+        modinfo_sha256: mi,
+        exports_sha256: ex,
+        imports_sha256: im,
+        signed: meta.map(|m| m.signature.is_some()),
+        error: parsed.as_ref().err().map(|e| e.to_string()),
+    }
 }
 
 impl Manifest {

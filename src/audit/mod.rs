@@ -8,10 +8,8 @@ pub mod diff;
 pub mod manifest;
 pub mod verify;
 
-pub use diff::{
-    diff, load_side, load_side_with_progress, DiffKind, DiffOptions, DiffReport, Difference, Side,
-};
-pub use manifest::{audit_tree, audit_tree_with_progress, Manifest};
+pub use diff::{diff, load_side, DiffKind, DiffOptions, DiffReport, Difference, Side};
+pub use manifest::{audit_tree, Manifest};
 pub use verify::{verify, VerifyOptions, VerifyReport};
 
 use crate::kmod::IoError;

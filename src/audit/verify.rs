@@ -10,10 +10,12 @@
 
 use super::diff::database_changes;
 use super::AuditError;
-use crate::depmod::{ConfigSource, Depmod, KernelSymbols, Regenerated};
+use crate::depmod::{ConfigSource, Depmod, KernelSymbols};
+use crate::index::{dump_lines, Index};
 use crate::kmod::KmodVersion;
 use crate::resolve::SymbolTable;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Options of a verification.
 #[derive(Clone, Debug, Default)]
@@ -108,7 +110,7 @@ impl VerifyReport {
     }
 }
 
-fn modules_dep_keys(data: &[u8]) -> Vec<String> {
+fn modules_dep_keys(data: &[u8]) -> BTreeSet<String> {
     data.split(|&b| b == b'\n')
         .filter_map(|l| {
             let c = l.iter().position(|&b| b == b':')?;
@@ -123,23 +125,22 @@ fn modules_dep_keys(data: &[u8]) -> Vec<String> {
 /// one). `None` when nothing tells.
 pub fn written_by(dir: &std::path::Path) -> Option<(KmodVersion, &'static str)> {
     use crate::index::{detect_layout, Layout};
-    for name in [
+    let indexes = [
         "modules.dep.bin",
         "modules.alias.bin",
         "modules.symbols.bin",
-    ] {
-        let Ok(data) = std::fs::read(dir.join(name)) else {
-            continue;
-        };
-        match detect_layout(&data) {
-            Some(Layout::PreOrder) => return Some((KmodVersion::V34, "pre-order indexes")),
-            Some(Layout::PostOrder) => return Some((KmodVersion::V30, "post-order indexes")),
-            None => {}
+    ];
+    let by_layout = indexes.into_iter().find_map(|name| {
+        match detect_layout(&std::fs::read(dir.join(name)).ok()?)? {
+            Layout::PreOrder => Some((KmodVersion::V34, "pre-order indexes")),
+            Layout::PostOrder => Some((KmodVersion::V30, "post-order indexes")),
         }
-    }
-    dir.join("modules.weakdep")
-        .exists()
-        .then_some((KmodVersion::V34, "modules.weakdep"))
+    });
+    by_layout.or_else(|| {
+        dir.join("modules.weakdep")
+            .exists()
+            .then_some((KmodVersion::V34, "modules.weakdep"))
+    })
 }
 
 /// Whether `disk`, the content of database `name` in `dir`, is what
@@ -206,7 +207,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         Some(b) => Depmod::new(b, &opts.version),
         None => Depmod::system(&opts.version),
     };
-    let regenerated = depmod
+    let regen = depmod
         .config(config)
         .kernel_symbols(kernel_symbols)
         .jobs(opts.jobs)
@@ -218,17 +219,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         })
         .regenerate()
         .map_err(Box::new)?;
-    let Regenerated {
-        dir,
-        modules,
-        tree,
-        kernel_symbols,
-        check_symvers,
-        prefix,
-        files,
-        diagnostics,
-    } = regenerated;
-    let loaded = &tree.modules;
+    let (modules, loaded) = (&regen.modules, &regen.tree.modules);
     let mut report = VerifyReport::default();
     if let Some((k, why)) = writer {
         let label = |k| match k {
@@ -241,7 +232,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             label(kmod)
         ));
     }
-    for d in &diagnostics {
+    for d in &regen.diagnostics {
         if d.level <= crate::kmod::Level::Warning {
             report.notes.push(format!("depmod: {}", d.text));
         }
@@ -249,8 +240,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
 
     // Databases.
     let mut guix = None;
-    for (name, bytes) in &files {
-        let path = format!("{dir}/{name}");
+    for (name, bytes) in &regen.files {
+        let path = format!("{}/{name}", regen.dir);
         match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.stale.push(StaleDatabase {
@@ -261,22 +252,15 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             }
             Err(e) => return Err(crate::kmod::IoError::new(&path, e).into()),
             Ok(disk) if disk == *bytes => {}
-            Ok(disk) if guix_wrote(dir.as_str(), name, &disk, &mut guix, opts.jobs) => {
+            Ok(disk) if guix_wrote(regen.dir.as_str(), name, &disk, &mut guix, opts.jobs) => {
                 report.notes.push(format!(
                     "{name}: written by Guix (kmodtree guix-db or Guix's \
                      make-linux-module-directory: modules.name is there), fresh as Guix writes it"
                 ));
             }
             Ok(disk) => {
-                let items = database_changes(name, &disk, bytes);
-                let layout_only = name.ends_with(".bin")
-                    && crate::index::Index::parse(&disk)
-                        .and_then(|i| crate::index::dump_lines(&i))
-                        .ok()
-                        == crate::index::Index::parse(bytes)
-                            .and_then(|i| crate::index::dump_lines(&i))
-                            .ok();
-                let details = super::at_most(items, opts.limit);
+                let decoded = |d: &[u8]| Index::parse(d).and_then(|i| dump_lines(&i)).ok();
+                let layout_only = name.ends_with(".bin") && decoded(&disk) == decoded(bytes);
                 report.stale.push(StaleDatabase {
                     name: name.to_string(),
                     problem: if layout_only {
@@ -284,13 +268,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     } else {
                         "differs from what depmod would write now (first: entry as it would be)".into()
                     },
-                    details: if layout_only { Vec::new() } else { details },
+                    details: match layout_only {
+                        true => Vec::new(),
+                        false => super::at_most(database_changes(name, &disk, bytes), opts.limit),
+                    },
                 });
                 if *name == "modules.dep" {
-                    let on_disk: std::collections::BTreeSet<String> =
-                        modules_dep_keys(&disk).into_iter().collect();
-                    let now: std::collections::BTreeSet<String> =
-                        modules_dep_keys(bytes).into_iter().collect();
+                    let (on_disk, now) = (modules_dep_keys(&disk), modules_dep_keys(bytes));
                     report.unindexed = now.difference(&on_disk).cloned().collect();
                     report.vanished = on_disk.difference(&now).cloned().collect();
                 }
@@ -309,13 +293,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     *counts.entry(v.as_slice()).or_default() += 1;
                 }
             }
-            // Most common; ties to the smallest (BTreeMap order).
-            let best = counts
-                .iter()
-                .fold(None::<(&[u8], usize)>, |acc, (v, n)| match acc {
-                    Some((_, m)) if m >= *n => acc,
-                    _ => Some((v, *n)),
-                });
+            // Most common; ties to the smallest.
+            let best = counts.into_iter().max_by_key(|&(v, n)| (n, Reverse(v)));
             best.map(|(v, _)| v.to_vec())
         }
     };
@@ -327,13 +306,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             .notes
             .push("vermagic not checked: no module under kernel/ has one (give --vermagic)".into());
     }
-    let kernel_known = kernel_symbols.is_some();
+    let kernel_known = regen.kernel_symbols.is_some();
     if !kernel_known {
         report.notes.push(
             "symbols not checked: give the kernel's Module.symvers (-E) or System.map (-F)".into(),
         );
     }
-    let mut table = SymbolTable::new(kernel_symbols.as_deref(), prefix);
+    let mut table = SymbolTable::new(regen.kernel_symbols.as_deref(), regen.prefix);
     for (pos, m) in loaded.iter().enumerate() {
         if m.error.is_none() && m.exports_error.is_none() {
             for e in m.exports.iter() {
@@ -364,7 +343,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     "needs unknown symbol {}",
                     crate::kmod::esc::encode(imp.name)
                 )),
-                Some(s) if check_symvers && !imp.weak && s.crc != imp.crc => {
+                Some(s) if regen.check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
                         None => "the kernel's Module.symvers".to_string(),
                         Some(o) => modules[o as usize].db_path().to_string(),

@@ -25,7 +25,7 @@ pub struct AuditArgs {
 
 pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
     let progress = args.progress.hook();
-    let manifest = audit::audit_tree_with_progress(
+    let manifest = audit::audit_tree(
         &args.dir,
         args.jobs.jobs,
         &Limits::default(),
@@ -80,7 +80,7 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
     let opts = args.options();
     let jobs = args.jobs.jobs;
     let progress = args.progress.hook();
-    let load = |side| audit::load_side_with_progress(side, jobs, &opts.limits, progress.get());
+    let load = |side| audit::load_side(side, jobs, &opts.limits, progress.get());
     let result = load(&args.a).and_then(|a| {
         let b = load(&args.b)?;
         audit::diff(&a, &b, &opts)
