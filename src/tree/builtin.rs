@@ -25,43 +25,30 @@ pub fn builtin_keys(data: &[u8]) -> (Vec<Vec<u8>>, Vec<Diagnostic>) {
 /// parsed as kmod's byte-stream reader does (malformed records dropped, a
 /// key without `=` swallowing the following record).
 pub fn builtin_aliases(data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn cut(s: &[u8], at: u8) -> Option<(&[u8], &[u8])> {
+        s.iter()
+            .position(|&b| b == at)
+            .map(|i| (&s[..i], &s[i + 1..]))
+    }
     let mut out = Vec::new();
-    let mut pos = 0;
-    // Reads up to (not including) a byte in `stops` or NUL or EOF; returns
-    // the field and the stop byte (None at EOF).
-    let read_until = |pos: &mut usize, stop: u8| -> (Vec<u8>, Option<u8>) {
-        let start = *pos;
-        while *pos < data.len() && data[*pos] != stop && data[*pos] != 0 {
-            *pos += 1;
-        }
-        let field = data[start..*pos].to_vec();
-        let end = data.get(*pos).copied();
-        if end.is_some() {
-            *pos += 1;
-        }
-        (field, end)
-    };
-    while pos < data.len() {
-        let (modname, stop) = read_until(&mut pos, b'.');
-        if stop != Some(b'.') {
+    // Records, each with its NUL (the last one may have none).
+    let mut records = data.split_inclusive(|&b| b == 0);
+    while let Some(record) = records.next() {
+        let Some((modname, rest)) = cut(record, b'.') else {
             continue;
-        }
-        let (key, stop) = read_until(&mut pos, b'=');
-        let key_ok = stop == Some(b'=') && key == b"alias";
-        if !key_ok {
-            // Skip to the next NUL; if the key read already stopped at a NUL,
-            // this swallows the following record too.
-            while pos < data.len() && data[pos] != 0 {
-                pos += 1;
+        };
+        match cut(rest, b'=') {
+            Some((b"alias", value)) => match value.strip_suffix(b"\0") {
+                Some(value) if !value.is_empty() => out.push((value.to_vec(), modname.to_vec())),
+                _ => {}
+            },
+            Some(_) => {}
+            // The key ran into the NUL: skipping to the next NUL swallows
+            // the following record.
+            None => {
+                records.next();
             }
-            pos += 1;
-            continue;
         }
-        let (value, stop) = read_until(&mut pos, 0);
-        if stop.is_none() || value.is_empty() {
-            continue;
-        }
-        out.push((value, modname));
     }
     out
 }

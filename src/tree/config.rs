@@ -194,26 +194,17 @@ pub fn logical_lines(data: &[u8]) -> Vec<(usize, Vec<u8>)> {
     let mut line = Vec::new();
     let mut linenum = 0usize;
     let mut pending = 0usize;
-    let mut i = 0;
-    while i < data.len() {
-        let b = data[i];
-        i += 1;
+    let mut bytes = data.iter();
+    while let Some(&b) = bytes.next() {
         match b {
             b'\n' => {
-                pending += 1;
-                linenum = linenum.saturating_add(pending);
+                linenum = linenum.saturating_add(pending + 1);
                 pending = 0;
                 out.push((linenum, std::mem::take(&mut line)));
             }
-            b'\\' => match data.get(i) {
-                Some(b'\n') => {
-                    pending += 1;
-                    i += 1;
-                }
-                Some(&next) => {
-                    line.push(next);
-                    i += 1;
-                }
+            b'\\' => match bytes.next() {
+                Some(b'\n') => pending += 1,
+                Some(&next) => line.push(next),
                 None => {}
             },
             _ => line.push(b),

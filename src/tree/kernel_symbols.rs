@@ -21,11 +21,7 @@ pub fn parse_system_map(
     let mut syms = Vec::new();
     let mut diags = Vec::new();
     for (i, line) in fgets_lines(data, 10240).into_iter().enumerate() {
-        let after_second_space = line.iter().position(|&b| b == b' ').and_then(|p| {
-            let rest = &line[p + 1..];
-            rest.iter().position(|&b| b == b' ').map(|q| &rest[q + 1..])
-        });
-        let Some(mut p) = after_second_space else {
+        let Some(mut p) = line.splitn(3, |&b| b == b' ').nth(2) else {
             diags.push(Diagnostic::error(format!(
                 "{file}:{}: invalid line: {}",
                 i + 1,

@@ -11,79 +11,53 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A module file accepted for the tree.
-///
-/// A tree holds one per module from discovery to the end of depmod, so it
-/// is kept small: the path and the module name share one allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
     /// The path as built by the walk (the module directory or external
-    /// directory, `/`, the relative part; symlinks are not resolved),
-    /// then the module name.
-    text: Box<str>,
-    /// Length of the path in `text`.
-    path_len: u32,
+    /// directory, `/`, the relative part; symlinks are not resolved).
+    path: String,
+    name: String,
     /// Byte offset in the path where the file name starts.
-    basename_start: u32,
+    basename_start: usize,
     /// Where in the path the part relative to the module directory
-    /// starts, when it lies inside it (`NOT_INSIDE`: it does not).
-    relpath_start: u32,
+    /// starts, when it lies inside it.
+    relpath_start: Option<usize>,
 }
-
-/// [`Candidate::relpath_start`] of a module outside the module directory.
-const NOT_INSIDE: u32 = u32::MAX;
 
 impl Candidate {
     /// A candidate for the module file `path`, whose file name starts at
     /// `basename_start`, relative to `module_dir` when inside it.
-    ///
-    /// # Panics
-    /// If `path` reaches 4 GiB (no file system has such paths).
     pub fn new(path: String, basename_start: usize, module_dir: &str) -> Candidate {
-        let offset = |n: usize| u32::try_from(n).expect("a path below 4 GiB");
-        let relpath_start = relative_to_module_dir(&path, module_dir)
-            .map_or(NOT_INSIDE, |r| offset(path.len() - r.len()));
-        let name = crate::kmod::name_from_file_name(&path[basename_start..]);
-        let path_len = offset(path.len());
-        let mut text = path;
-        text.push_str(&name);
+        let rel = path
+            .strip_prefix(module_dir)
+            .and_then(|r| r.strip_prefix('/'));
+        let relpath_start = rel.map(|r| path.len() - r.len());
         Candidate {
-            text: text.into_boxed_str(),
-            path_len,
-            basename_start: offset(basename_start),
+            name: crate::kmod::name_from_file_name(&path[basename_start..]),
+            path,
+            basename_start,
             relpath_start,
         }
     }
 
     /// The module file's path as the walk built it.
     pub fn path(&self) -> &Utf8Path {
-        Utf8Path::new(self.path_str())
-    }
-
-    fn path_str(&self) -> &str {
-        &self.text[..self.path_len as usize]
+        Utf8Path::new(&self.path)
     }
 
     /// The module name: file name up to the first `.`, `-` → `_`.
     pub fn name(&self) -> &str {
-        &self.text[self.path_len as usize..]
-    }
-
-    /// Byte offset in [`Candidate::path`] where the file name starts.
-    pub fn basename_start(&self) -> usize {
-        self.basename_start as usize
+        &self.name
     }
 
     /// The path relative to the module directory, when it lies inside it.
     pub fn relpath(&self) -> Option<&str> {
-        if self.relpath_start == NOT_INSIDE {
-            return None;
-        }
-        self.path_str().get(self.relpath_start as usize..)
+        self.path.get(self.relpath_start?..)
     }
 
     /// The path written into the databases: relative when possible.
     pub fn db_path(&self) -> &str {
-        self.relpath().unwrap_or(self.path_str())
+        self.relpath().unwrap_or(&self.path)
     }
 
     /// kmod's `uncrelpath` (§3.2): the relative path cut after the module
@@ -91,14 +65,14 @@ impl Candidate {
     /// `modules.order` lines.
     pub fn uncrelpath(&self) -> Option<&str> {
         let rel = self.relpath()?;
-        let dirlen = rel.len() - (self.path_len - self.basename_start) as usize;
+        let dirlen = rel.len() - (self.path.len() - self.basename_start);
         let end = (dirlen + self.name().len() + 3).min(rel.len());
         rel.get(..end)
     }
 
     /// Length of the path up to the end of the module-name stem.
     fn stem_len(&self) -> usize {
-        self.basename_start() + self.name().len()
+        self.basename_start + self.name.len()
     }
 }
 
@@ -191,40 +165,24 @@ pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery
 
 /// One candidate per module name, at the place of the name's first
 /// candidate: the one `keep_old(current, later)` prefers, `later` being
-/// compared with the candidate kept so far. Done in `found`'s own memory
-/// (a tree's candidates are a few MB).
+/// compared with the candidate kept so far.
 fn keep_one_per_name(
-    mut found: Vec<Candidate>,
+    found: Vec<Candidate>,
     keep_old: impl Fn(&Candidate, &Candidate) -> bool,
 ) -> Vec<Candidate> {
-    // `winner[s]`: the index in `found` of the candidate kept for the s-th
-    // name. It is never below `s` (the s-th name first appears at or after
-    // index s), and the winners are distinct.
-    let mut winner: Vec<usize> = Vec::new();
-    {
-        let mut by_name: rustc_hash::FxHashMap<&str, usize> = Default::default();
-        for (j, cand) in found.iter().enumerate() {
-            match by_name.get(cand.name()) {
-                None => {
-                    by_name.insert(cand.name(), winner.len());
-                    winner.push(j);
-                }
-                Some(&s) => {
-                    if !keep_old(&found[winner[s]], cand) {
-                        winner[s] = j;
-                    }
-                }
+    let mut kept: Vec<Candidate> = Vec::new();
+    let mut by_name: rustc_hash::FxHashMap<String, usize> = Default::default();
+    for cand in found {
+        match by_name.get(cand.name()) {
+            None => {
+                by_name.insert(cand.name().to_string(), kept.len());
+                kept.push(cand);
             }
+            Some(&s) if !keep_old(&kept[s], &cand) => kept[s] = cand,
+            Some(_) => {}
         }
     }
-    // Places below `s` are final, and no later winner lies at `s` (each
-    // is at or after its own place): a swap moves the s-th one down.
-    for (s, &j) in winner.iter().enumerate() {
-        found.swap(s, j);
-    }
-    found.truncate(winner.len());
-    found.shrink_to_fit();
-    found
+    kept
 }
 
 fn walk_one(
@@ -296,10 +254,6 @@ fn walk_one(
         found.push(Candidate::new(path, basename_start, module_dir));
     }
     Ok(())
-}
-
-fn relative_to_module_dir<'a>(path: &'a str, root: &str) -> Option<&'a str> {
-    path.strip_prefix(root)?.strip_prefix('/')
 }
 
 /// kmod's duplicate rule (§3.3): whether the accepted module `old` is kept
