@@ -42,28 +42,19 @@ fn live() -> MutexGuard<'static, Vec<Entry>> {
 const MARK: &str = ".kmodtree-";
 const TAG_LEN: usize = 16;
 
-/// 64 random bits as 16 hex digits: getrandom(2), or (if it fails) std's
-/// randomly keyed hasher over the time, the pid and a counter.
+/// 64 random bits as 16 hex digits: std's hasher, keyed from the OS's
+/// randomness, over the time, the pid and a counter.
 fn random_tag() -> String {
-    let mut bytes = [0u8; 8];
-    // SAFETY: writes at most 8 bytes into `bytes`.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    let v = if n == 8 {
-        u64::from_ne_bytes(bytes)
-    } else {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        h.write_u64(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        h.finish()
-    };
-    format!("{v:016x}")
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", h.finish())
 }
 
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
