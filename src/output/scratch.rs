@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// What the registry holds for one live temporary.
+/// What the registry holds for one live temporary (its path names it:
+/// no two live ones share one).
 struct Entry {
-    id: u64,
     path: PathBuf,
     dir: bool,
 }
@@ -97,7 +97,6 @@ fn remove(path: &Path, dir: bool) {
 /// A temporary file or directory of this run, locked while it lives.
 /// Dropped without [`rename_to`](Scratch::rename_to), it is removed.
 pub struct Scratch {
-    id: u64,
     path: PathBuf,
     dir: bool,
     /// Holds the flock; closing it ends the lock.
@@ -166,14 +165,11 @@ impl Scratch {
             if !still_names(&path, &file) {
                 continue;
             }
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             registry.push(Entry {
-                id,
                 path: path.clone(),
                 dir: is_dir,
             });
             return Ok(Scratch {
-                id,
                 path,
                 dir: is_dir,
                 lock: file,
@@ -196,7 +192,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let mut registry = live();
-        if let Some(i) = registry.iter().position(|e| e.id == self.id) {
+        if let Some(i) = registry.iter().position(|e| e.path == self.path) {
             registry.swap_remove(i);
             remove(&self.path, self.dir);
         }
@@ -213,7 +209,7 @@ pub fn rename_all(items: Vec<(Scratch, PathBuf)>, mut after: impl FnMut()) -> io
         // On an error the registry is released, then `items` dropped: the
         // ones not renamed are removed.
         fs::rename(&s.path, dest)?;
-        registry.retain(|e| e.id != s.id);
+        registry.retain(|e| e.path != s.path);
         after();
     }
     Ok(())
