@@ -10,4 +10,3 @@ pub mod order;
 pub mod walk;
 
 pub use config::Config;
-pub use walk::{Candidate, Discovery};

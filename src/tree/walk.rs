@@ -70,9 +70,9 @@ impl Candidate {
         rel.get(..end)
     }
 
-    /// Length of the path up to the end of the module-name stem.
-    fn stem_len(&self) -> usize {
-        self.basename_start + self.name.len()
+    /// The path up to the end of the module-name stem.
+    fn stem_path(&self) -> &str {
+        &self.path[..self.basename_start + self.name.len()]
     }
 }
 
@@ -138,12 +138,10 @@ pub enum DiscoverError {
 /// directories of `cfg`.
 pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery, DiscoverError> {
     let mut disc = Discovery::default();
-    if let Err(source) = std::fs::read_dir(dir) {
-        return Err(DiscoverError::ModuleDir {
-            dir: dir.into(),
-            source,
-        });
-    }
+    std::fs::read_dir(dir).map_err(|source| DiscoverError::ModuleDir {
+        dir: dir.into(),
+        source,
+    })?;
     let mut found = Vec::new();
     walk_one(dir, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
     for ext in &cfg.externals {
@@ -222,11 +220,8 @@ fn walk_one(
                 continue;
             }
         };
-        if entry.depth() == 0 {
-            continue;
-        }
         let ft = entry.file_type();
-        if ft.is_dir() {
+        if entry.depth() == 0 || ft.is_dir() {
             continue;
         }
         let name = entry.file_name().as_bytes();
@@ -259,58 +254,47 @@ fn walk_one(
 /// kmod's duplicate rule (§3.3): whether the accepted module `old` is kept
 /// against the candidate `new` of the same name.
 pub fn keep_old(old: &Candidate, new: &Candidate, dir: &str, cfg: &Config) -> bool {
-    let rel = |c: &Candidate| -> Option<String> {
-        let p = c.path().as_str();
-        if p.starts_with(dir) && p.len() > dir.len() {
-            p.get(dir.len() + 1..c.stem_len()).map(str::to_string)
-        } else {
-            None
-        }
-    };
-    let (rel_new, rel_old) = (rel(new), rel(old));
+    // Each path below `dir/`, up to the end of the module-name stem.
+    let [rel_new, rel_old] = [new, old].map(|c| c.stem_path().strip_prefix(dir)?.get(1..));
     for o in &cfg.overrides {
-        if rel_new.as_deref() == Some(o.as_str()) {
+        if rel_new == Some(o.as_str()) {
             return false;
         }
-        if rel_old.as_deref() == Some(o.as_str()) {
+        if rel_old == Some(o.as_str()) {
             return true;
         }
     }
     let under = |p: &str, prefix: &str| {
         p.len() > prefix.len() && p.as_bytes()[prefix.len()] == b'/' && p.starts_with(prefix)
     };
-    let (mut i, mut b, mut n, mut o) = (0i64, -1i64, -1i64, -1i64);
+    // Search positions of built-in, new and old (None sorts first, as
+    // kmod's -1 does).
+    let (mut i, mut b, mut n, mut o) = (0, None, None, None);
     for e in &cfg.search {
         match e {
-            SearchEntry::BuiltIn => b = i,
+            SearchEntry::BuiltIn => b = Some(i),
             SearchEntry::External => {
                 for x in &cfg.externals {
-                    if under(&new.path().as_str()[..new.stem_len()], x) {
-                        n = i;
+                    if under(new.stem_path(), x) {
+                        n = Some(i);
                     }
-                    if under(&old.path().as_str()[..old.stem_len()], x) {
-                        o = i;
+                    if under(old.stem_path(), x) {
+                        o = Some(i);
                     }
                     i += 1;
                 }
             }
             SearchEntry::Path(e) => {
-                if rel_new.as_deref().is_some_and(|r| under(r, e)) {
-                    n = i;
-                } else if rel_old.as_deref().is_some_and(|r| under(r, e)) {
-                    o = i;
+                if rel_new.is_some_and(|r| under(r, e)) {
+                    n = Some(i);
+                } else if rel_old.is_some_and(|r| under(r, e)) {
+                    o = Some(i);
                 }
             }
         }
         i += 1;
     }
-    if n < 0 {
-        n = b;
-    }
-    if o < 0 {
-        o = b;
-    }
-    n <= o
+    n.or(b) <= o.or(b)
 }
 
 #[cfg(test)]
