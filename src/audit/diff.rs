@@ -8,6 +8,7 @@
 use super::manifest::{audit_tree, FileKind, FileRecord, Manifest, ModuleRecord};
 use super::AuditError;
 use crate::index::{Index, IndexError};
+use crate::kmod::esc::encode as show;
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,10 +184,6 @@ impl Difference {
             details: Vec::new(),
         }
     }
-}
-
-fn show(b: &[u8]) -> String {
-    crate::kmod::esc::encode(b)
 }
 
 /// Compares two sides.

@@ -12,7 +12,7 @@
 use super::AuditError;
 use crate::depmod::cache::hex;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
-use crate::kmod::esc::Esc;
+use crate::kmod::esc::{encode, Esc};
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use crate::tree::walk::Suffixes;
@@ -259,7 +259,7 @@ pub fn audit_tree(
             _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {
                 return Err(AuditError::NonUtf8(e.path().to_path_buf()))
             }
-            _ => skipped.push(crate::kmod::esc::encode(rel_bytes.as_encoded_bytes())),
+            _ => skipped.push(encode(rel_bytes.as_encoded_bytes())),
         }
     }
     for name in ["build", "source"] {
@@ -404,8 +404,7 @@ impl Manifest {
             let v = m
                 .vermagic
                 .as_ref()
-                .map(|v| crate::kmod::esc::encode(&v.0))
-                .unwrap_or_else(|| "(none)".into());
+                .map_or("(none)".into(), |v| encode(&v.0));
             *vermagics.entry(v).or_default() += 1;
         }
         for (v, n) in &vermagics {

@@ -12,6 +12,7 @@ use super::diff::database_changes;
 use super::AuditError;
 use crate::depmod::{ConfigSource, Depmod, KernelSymbols};
 use crate::index::{dump_lines, Index};
+use crate::kmod::esc::encode;
 use crate::kmod::KmodVersion;
 use crate::resolve::SymbolTable;
 use std::cmp::Reverse;
@@ -298,9 +299,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
             best.map(|(v, _)| v.to_vec())
         }
     };
-    report.kernel_vermagic = kernel_vermagic
-        .as_ref()
-        .map(|v| crate::kmod::esc::encode(v));
+    report.kernel_vermagic = kernel_vermagic.as_ref().map(|v| encode(v));
     if kernel_vermagic.is_none() {
         report
             .notes
@@ -330,8 +329,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                 Some(v) if v == k => {}
                 Some(v) => problems.push(format!(
                     "vermagic {:?} differs from the kernel's {:?}",
-                    crate::kmod::esc::encode(v),
-                    crate::kmod::esc::encode(k)
+                    encode(v),
+                    encode(k)
                 )),
                 None if m.error.is_none() => problems.push("no vermagic".into()),
                 None => {}
@@ -339,10 +338,9 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         }
         for imp in m.imports.iter() {
             match table.find(imp.name) {
-                None if kernel_known && !imp.weak => problems.push(format!(
-                    "needs unknown symbol {}",
-                    crate::kmod::esc::encode(imp.name)
-                )),
+                None if kernel_known && !imp.weak => {
+                    problems.push(format!("needs unknown symbol {}", encode(imp.name)))
+                }
                 Some(s) if regen.check_symvers && !imp.weak && s.crc != imp.crc => {
                     let by = match s.owner {
                         None => "the kernel's Module.symvers".to_string(),
@@ -350,7 +348,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
                     };
                     problems.push(format!(
                         "CRC of {} is 0x{:08x}, {by} has 0x{:08x}",
-                        crate::kmod::esc::encode(imp.name),
+                        encode(imp.name),
                         imp.crc,
                         s.crc
                     ));
