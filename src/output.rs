@@ -33,17 +33,9 @@ pub struct WriteError {
 #[cfg(feature = "failpoints")]
 fn fault_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::OnceLock;
-    static KILL_AT: OnceLock<Option<usize>> = OnceLock::new();
     static SEEN: AtomicUsize = AtomicUsize::new(0);
-    let Some(at) = *KILL_AT.get_or_init(|| {
-        std::env::var("KMODTREE_TEST_KILL_AT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    }) else {
-        return;
-    };
-    if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == at {
+    let seen = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
+    if std::env::var("KMODTREE_TEST_KILL_AT").is_ok_and(|at| at.parse() == Ok(seen)) {
         // SAFETY: sends SIGKILL to this process; nothing runs after it.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
