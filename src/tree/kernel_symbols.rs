@@ -99,12 +99,8 @@ pub fn parse_module_symvers(
 /// `modules.softdep` and `modules.weakdep` exist.
 pub fn symvers_errno_text(dir: &str, v34: bool) -> String {
     let mut last = v34.then(|| "No such file or directory".to_string());
-    let files: &[&str] = if v34 {
-        &["modules.softdep", "modules.weakdep"]
-    } else {
-        &["modules.softdep"]
-    };
-    for f in files {
+    let files = ["modules.softdep", "modules.weakdep"];
+    for f in &files[..if v34 { 2 } else { 1 }] {
         if let Err(e) = std::fs::File::open(format!("{dir}/{f}")) {
             last = Some(crate::kmod::strerror(&e));
         }

@@ -8,6 +8,7 @@ use super::config::{Config, SearchEntry};
 use crate::kmod::{strerror, Diagnostic};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A module file accepted for the tree.
@@ -210,9 +211,7 @@ fn walk_one(
                 let reason = if err.loop_ancestor().is_some() {
                     "Too many levels of symbolic links".to_string()
                 } else {
-                    err.io_error()
-                        .map(strerror)
-                        .unwrap_or_else(|| err.to_string())
+                    err.io_error().map_or_else(|| err.to_string(), strerror)
                 };
                 diags.push(Diagnostic::error(format!(
                     "could not open {path}: {reason}"
@@ -224,19 +223,15 @@ fn walk_one(
         if entry.depth() == 0 || ft.is_dir() {
             continue;
         }
-        let name = entry.file_name().as_bytes();
         if !ft.is_file() {
-            let mode = entry
-                .metadata()
-                .map(|m| std::os::unix::fs::MetadataExt::mode(&m) & 0o170000)
-                .unwrap_or(0);
+            let mode = entry.metadata().map_or(0, |m| m.mode() & 0o170000);
             diags.push(Diagnostic::error(format!(
                 "unsupported file type {}: {mode:o}",
                 entry.path().to_string_lossy()
             )));
             continue;
         }
-        if !suffixes.matches(name) {
+        if !suffixes.matches(entry.file_name().as_bytes()) {
             continue;
         }
         let rel_std: &Path = entry.path().strip_prefix(root).unwrap_or(entry.path());
