@@ -429,11 +429,8 @@ fn symbol_changes(
             _ => {}
         }
     }
-    for n in a.keys() {
-        if !b.contains_key(n) {
-            items.push(format!("{what} removed: {}", show(n)));
-        }
-    }
+    let removed = a.keys().filter(|n| !b.contains_key(*n));
+    items.extend(removed.map(|n| format!("{what} removed: {}", show(n))));
 }
 
 fn diff_database(
@@ -543,14 +540,12 @@ pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
         };
         let (la, lb) = (lines(old), lines(new));
         let mut items = Vec::new();
-        for (l, n) in &lb {
-            if la.get(l).copied().unwrap_or(0) < *n {
-                items.push(format!("+ {}", show(l)));
-            }
-        }
-        for (l, n) in &la {
-            if lb.get(l).copied().unwrap_or(0) < *n {
-                items.push(format!("- {}", show(l)));
+        // Lines added, then removed (more often on one side than the other).
+        for (sign, from, to) in [('+', &la, &lb), ('-', &lb, &la)] {
+            for (l, n) in to {
+                if from.get(l).copied().unwrap_or(0) < *n {
+                    items.push(format!("{sign} {}", show(l)));
+                }
             }
         }
         if items.is_empty() {
