@@ -146,14 +146,13 @@ pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery
     let mut found = Vec::new();
     walk_one(dir, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
     for ext in &cfg.externals {
-        if let Err(e) = std::fs::read_dir(ext) {
-            disc.diags.push(Diagnostic::error(format!(
+        match std::fs::read_dir(ext) {
+            Ok(_) => walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?,
+            Err(e) => disc.diags.push(Diagnostic::error(format!(
                 "could not open directory {ext}: {}",
                 strerror(&e)
-            )));
-            continue;
+            ))),
         }
-        walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
     }
     disc.modules = keep_one_per_name(found, |old, new| keep_old(old, new, dir, cfg));
     if disc.modules.len() >= 65535 {
