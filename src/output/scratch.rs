@@ -25,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// What the registry holds for one live temporary (its path names it:
 /// no two live ones share one).
+#[derive(Clone, PartialEq)]
 struct Entry {
     path: PathBuf,
     dir: bool,
@@ -97,8 +98,7 @@ fn remove(path: &Path, dir: bool) {
 /// A temporary file or directory of this run, locked while it lives.
 /// Dropped without [`rename_to`](Scratch::rename_to), it is removed.
 pub struct Scratch {
-    path: PathBuf,
-    dir: bool,
+    entry: Entry,
     /// Holds the flock; closing it ends the lock.
     lock: File,
 }
@@ -165,22 +165,16 @@ impl Scratch {
             if !still_names(&path, &file) {
                 continue;
             }
-            registry.push(Entry {
-                path: path.clone(),
-                dir: is_dir,
-            });
-            return Ok(Scratch {
-                path,
-                dir: is_dir,
-                lock: file,
-            });
+            let entry = Entry { path, dir: is_dir };
+            registry.push(entry.clone());
+            return Ok(Scratch { entry, lock: file });
         }
         Err(io::ErrorKind::AlreadyExists.into())
     }
 
     /// The temporary's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.entry.path
     }
 
     /// Renames the temporary to `dest`; on failure it is removed.
@@ -192,9 +186,9 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let mut registry = live();
-        if let Some(i) = registry.iter().position(|e| e.path == self.path) {
+        if let Some(i) = registry.iter().position(|e| *e == self.entry) {
             registry.swap_remove(i);
-            remove(&self.path, self.dir);
+            remove(&self.entry.path, self.entry.dir);
         }
     }
 }
@@ -208,8 +202,8 @@ pub fn rename_all(items: Vec<(Scratch, PathBuf)>, mut after: impl FnMut()) -> io
     for (s, dest) in &items {
         // On an error the registry is released, then `items` dropped: the
         // ones not renamed are removed.
-        fs::rename(&s.path, dest)?;
-        registry.retain(|e| e.path != s.path);
+        fs::rename(s.path(), dest)?;
+        registry.retain(|e| *e != s.entry);
         after();
     }
     Ok(())
