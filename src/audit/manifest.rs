@@ -224,8 +224,8 @@ pub fn audit_tree(
     if !std::fs::metadata(dir).at(dir)?.is_dir() {
         return Err(AuditError::NotADirectory(dir.to_path_buf()));
     }
-    // (relative path, absolute path, link target, followed)
-    let mut found: Vec<(String, PathBuf, Option<String>, bool)> = Vec::new();
+    // (relative path, absolute path, link target)
+    let mut found: Vec<(String, PathBuf, Option<String>)> = Vec::new();
     let mut skipped = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -252,7 +252,7 @@ pub fn audit_tree(
         let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
         match (rel_bytes.to_str(), link_utf8) {
             (Some(rel), t @ (None | Some(Some(_)))) => {
-                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten(), true))
+                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten()))
             }
             // Not UTF-8: a module is an error (the manifest cannot name
             // it), another file is skipped and reported.
@@ -262,6 +262,8 @@ pub fn audit_tree(
             _ => skipped.push(encode(rel_bytes.as_encoded_bytes())),
         }
     }
+    // The unfollowed links, whose content is their target's text.
+    let mut files = Vec::new();
     for name in ["build", "source"] {
         let p = dir.join(name);
         if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -270,7 +272,13 @@ pub fn audit_tree(
                 .into_os_string()
                 .into_string();
             let t = t.map_err(|_| AuditError::NonUtf8(p.clone()))?;
-            found.push((name.to_string(), p, Some(t), false));
+            files.push(FileRecord {
+                path: name.to_string(),
+                kind: FileKind::Link,
+                size: 0,
+                sha256: sha256_hex(t.as_bytes()),
+                link: Some(t),
+            });
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -279,18 +287,7 @@ pub fn audit_tree(
         found
             .par_iter()
             .inspect(|_| progress.advance(1))
-            .map(|(rel, abs, link, followed)| -> Result<_, AuditError> {
-                if !followed {
-                    let t = link.clone().unwrap_or_default();
-                    let file = FileRecord {
-                        path: rel.clone(),
-                        kind: FileKind::Link,
-                        size: 0,
-                        sha256: sha256_hex(t.as_bytes()),
-                        link: Some(t),
-                    };
-                    return Ok((file, None, None));
-                }
+            .map(|(rel, abs, link)| -> Result<_, AuditError> {
                 let kind = classify(rel, suffixes);
                 let data = std::fs::read(abs).at(abs)?;
                 let file = FileRecord {
@@ -306,14 +303,15 @@ pub fn audit_tree(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    progress.start("hashing files", found.len() as u64);
+    progress.start("hashing files", (found.len() + files.len()) as u64);
+    progress.advance(files.len() as u64);
     let done = crate::jobs::run_with_jobs(jobs, work);
     progress.finish();
     let mut m = Manifest {
         format: MANIFEST_FORMAT,
         kind: MANIFEST_KIND.into(),
         kmodtree: env!("CARGO_PKG_VERSION").into(),
-        files: Vec::new(),
+        files,
         modules: Vec::new(),
         databases: Vec::new(),
         skipped,
@@ -323,6 +321,7 @@ pub fn audit_tree(
         m.modules.extend(module);
         m.databases.extend(database);
     }
+    m.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(m)
 }
 
