@@ -166,7 +166,7 @@ impl DepmodArgs {
             .config(config)
             .modules(modules)
             .errsyms(self.errsyms)
-            .kmod_version(self.tree.kmod.version())
+            .kmod_version(self.tree.kmod.kmod_version)
             .suffixes(self.suffixes())
             .limits(self.tree.size.limits())
             .jobs(self.tree.jobs.jobs)
@@ -192,7 +192,8 @@ impl DepmodArgs {
 pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
         // kmod's two lines, which scripts parse.
-        let text = kmodtree::modprobe::version_text(args.tree.kmod.version(), args.suffixes().gzip);
+        let text =
+            kmodtree::modprobe::version_text(args.tree.kmod.kmod_version, args.suffixes().gzip);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }

@@ -332,7 +332,7 @@ impl KmodModprobeArgs {
             quiet: self.quiet,
             use_blacklist: self.use_blacklist,
             args: self.args.iter().map(|a| bytes(a)).collect(),
-            kmod: self.kmod.version(),
+            kmod: self.kmod.kmod_version,
             limits: Limits::default(),
         }
     }
@@ -341,7 +341,7 @@ impl KmodModprobeArgs {
 /// The read-only modprobe: kmod's stdout, messages and status.
 pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
-        let text = kmodtree::modprobe::version_text(args.kmod.version(), true);
+        let text = kmodtree::modprobe::version_text(args.kmod.kmod_version, true);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
