@@ -3,7 +3,7 @@
 //! file that knows the depmod library API.)
 
 use super::common::TreeArgs;
-use super::output::Io;
+use super::output::{err, out, Io};
 use super::{Status, Stop};
 use clap::Args;
 use kmodtree::depmod::{self, ConfigSource, Depmod, KernelSymbols, ModuleSelection};
@@ -223,7 +223,7 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     };
     if args.verbose >= 1 {
         for line in verbose {
-            io.out_fmt("the verbose lines", format_args!("{line}\n"))?;
+            out!(io, "the verbose lines", "{line}\n")?;
         }
     }
     if let Ok(depmod::Report {
@@ -234,10 +234,10 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         io.out("the databases", text)?;
     }
     if let (true, Some(s)) = (args.manifest_stats, stats) {
-        super::output::err!(io, "kmodtree: manifest {s:?}\n")?;
+        err!(io, "kmodtree: manifest {s:?}\n")?;
     }
     for p in problems {
-        super::output::err!(io, "kmodtree: warning: {p}\n")?;
+        err!(io, "kmodtree: warning: {p}\n")?;
     }
     for d in diagnostics {
         if d.level <= Level::Warning || args.verbose >= 2 {

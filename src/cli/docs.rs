@@ -8,7 +8,7 @@ use super::{failure, statuses_of, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct CompletionsArgs {
@@ -17,17 +17,12 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
+/// Prints the completion script of the shell for every command and flag.
 pub fn run_completions(args: &CompletionsArgs, io: &mut Io) -> Result<Status, Stop> {
-    io.out("the completions", &completions(args.shell))?;
-    Ok(0)
-}
-
-/// The completion script of `shell` for every command and flag.
-pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut command = Cli::command();
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, "kmodtree", &mut script);
-    script
+    clap_complete::generate(args.shell, &mut Cli::command(), "kmodtree", &mut script);
+    io.out("the completions", &script)?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -42,22 +37,17 @@ pub struct ManArgs {
     command: Vec<String>,
 }
 
-/// Writing the manual page `path` failed.
-#[derive(Debug, thiserror::Error)]
-#[error("could not write {}: {}", .path.display(), strerror(.source))]
-struct WriteError {
-    path: PathBuf,
-    #[source]
-    source: std::io::Error,
-}
-
 pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
     let pages = pages();
     match &args.out {
         Some(dir) => {
             for page in &pages {
-                if let Err(e) = write_page(dir, page) {
-                    return failure(io, e);
+                let path = dir.join(format!("{}.1", page.name));
+                let written =
+                    std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &page.text));
+                if let Err(e) = written {
+                    let path = path.display();
+                    return failure(io, format_args!("could not write {path}: {}", strerror(&e)));
                 }
             }
             Ok(0)
@@ -86,25 +76,12 @@ pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
     }
 }
 
-fn write_page(dir: &Path, page: &Page) -> Result<(), WriteError> {
-    let path = dir.join(page.file_name());
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&path, &page.text))
-        .map_err(|source| WriteError { path, source })
-}
-
 /// One manual page.
 pub struct Page {
     /// `kmodtree`, `kmodtree-depmod`, `kmodtree-dkms-plan`.
     pub name: String,
     /// Its roff text.
     pub text: Vec<u8>,
-}
-
-impl Page {
-    pub fn file_name(&self) -> String {
-        format!("{}.1", self.name)
-    }
 }
 
 /// A page for kmodtree and one for every (nested) subcommand but `help`.

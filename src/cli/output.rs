@@ -3,7 +3,6 @@
 //! after stdout's pending bytes so that `2>&1` keeps the order.
 
 use kmodtree::kmod::strerror;
-use std::fmt;
 use std::io::{self, BufWriter, Write};
 
 /// Writing `what` to stdout failed.
@@ -48,14 +47,6 @@ impl Io {
             .map_err(|source| OutputError { what, source })
     }
 
-    /// Writes formatted text, which is `what`, to stdout.
-    pub fn out_fmt(&mut self, what: &'static str, args: fmt::Arguments) -> Result<(), OutputError> {
-        self.pending = what;
-        self.out
-            .write_fmt(args)
-            .map_err(|source| OutputError { what, source })
-    }
-
     /// Writes out what stdout's buffer holds.
     pub fn flush(&mut self) -> Result<(), OutputError> {
         self.out.flush().map_err(|source| OutputError {
@@ -81,26 +72,19 @@ impl Io {
             let _ = writeln!(io::stderr(), "kmodtree: error: {e}");
         }
     }
-
-    /// [`Io::err`] for formatted text.
-    pub fn err_fmt(&mut self, args: fmt::Arguments) -> Result<(), OutputError> {
-        self.flush()?;
-        let _ = io::stderr().write_fmt(args);
-        Ok(())
-    }
 }
 
 /// Writes formatted text to stdout: `out!(io, "what", "fmt", args...)`.
 macro_rules! out {
     ($io:expr, $what:expr, $($fmt:tt)*) => {
-        $io.out_fmt($what, format_args!($($fmt)*))
+        $io.out($what, format!($($fmt)*).as_bytes())
     };
 }
 
 /// Writes formatted text to stderr: `err!(io, "fmt", args...)`.
 macro_rules! err {
     ($io:expr, $($fmt:tt)*) => {
-        $io.err_fmt(format_args!($($fmt)*))
+        $io.err(format!($($fmt)*).as_bytes())
     };
 }
 
