@@ -67,18 +67,11 @@ pub struct DiffArgs {
     b: PathBuf,
 }
 
-impl DiffArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> audit::DiffOptions {
-        audit::DiffOptions {
-            limit: self.limit,
-            limits: Limits::default(),
-        }
-    }
-}
-
 pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
-    let opts = args.options();
+    let opts = audit::DiffOptions {
+        limit: args.limit,
+        limits: Limits::default(),
+    };
     let jobs = args.jobs.jobs;
     let progress = args.progress.hook();
     let load = |side| audit::load_side_with_progress(side, jobs, &opts.limits, progress.get());

@@ -97,14 +97,16 @@ pub fn pages() -> Vec<Page> {
 /// its subcommands to `pages`.
 fn collect(command: &clap::Command, path: &[&str], pages: &mut Vec<Page>) {
     pages.push(page(command, path));
-    for sub in command.get_subcommands() {
-        if sub.is_hide_set() || sub.get_name() == "help" {
-            continue;
-        }
-        let mut sub_path = path.to_vec();
-        sub_path.push(sub.get_name());
-        collect(sub, &sub_path, pages);
+    for sub in documented(command) {
+        collect(sub, &[path, &[sub.get_name()]].concat(), pages);
     }
+}
+
+/// The subcommands with a page: all but hidden ones and `help`.
+fn documented(command: &clap::Command) -> impl Iterator<Item = &clap::Command> {
+    command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
 }
 
 fn page(command: &clap::Command, path: &[&str]) -> Page {
@@ -161,9 +163,7 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
     }
     if path.is_empty() {
         section(&mut text, "SEE ALSO");
-        let see: Vec<String> = command
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        let see: Vec<String> = documented(command)
             .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
             .collect();
         text.extend_from_slice(see.join(",\n").as_bytes());

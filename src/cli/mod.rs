@@ -5,7 +5,8 @@
 //! Flags are parsed once into each command's clap struct (the options
 //! several commands share are declared once, in [`common`]); each command
 //! file turns its struct into the library's typed options in one place
-//! (`options()`), runs the library and prints through [`output::Io`].
+//! (`options()`, or the literal its run passes), runs the library and
+//! prints through [`output::Io`].
 
 mod audit;
 mod common;

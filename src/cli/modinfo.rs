@@ -62,15 +62,6 @@ pub struct ModinfoArgs {
 }
 
 impl ModinfoArgs {
-    /// The flags as the library's options (kmod's modinfo output).
-    fn options(&self) -> kmodtree::modinfo::Options<'_> {
-        kmodtree::modinfo::Options {
-            field: self.field(),
-            separator: if self.null { 0 } else { b'\n' },
-            program: "modinfo",
-        }
-    }
-
     /// The one field to print: `-F`, or the shortcut given.
     fn field(&self) -> Option<&str> {
         let shortcuts = [
@@ -121,7 +112,11 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
             }
         };
     }
-    let opts = args.options();
+    let opts = kmodtree::modinfo::Options {
+        field: args.field(),
+        separator: if args.null { 0 } else { b'\n' },
+        program: "modinfo",
+    };
     let mut ok = true;
     // Opened at the first argument that is not a module file.
     let mut names: Option<NameLookup> = None;

@@ -88,18 +88,6 @@ pub struct MakeModuleDirectoryArgs {
     inputs: Vec<PathBuf>,
 }
 
-impl MakeModuleDirectoryArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> union::ModuleDirectoryOptions {
-        union::ModuleDirectoryOptions {
-            union: self.flags.options(),
-            guix_compat: self.guix_compat,
-            guix_databases: self.guix_databases,
-            jobs: self.jobs.jobs,
-        }
-    }
-}
-
 pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
@@ -108,7 +96,12 @@ pub fn run_make_module_directory(
         &args.out,
         &args.version,
         &args.inputs,
-        &args.options(),
+        &union::ModuleDirectoryOptions {
+            union: args.flags.options(),
+            guix_compat: args.guix_compat,
+            guix_databases: args.guix_databases,
+            jobs: args.jobs.jobs,
+        },
         &args.progress.hook(),
     ) {
         Ok(report) => {
@@ -190,16 +183,6 @@ pub struct FlatArgs {
     modules: Vec<String>,
 }
 
-impl FlatArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> guix::FlatOptions {
-        guix::FlatOptions {
-            softdeps: self.softdeps,
-            limits: self.size.limits(),
-        }
-    }
-}
-
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
     let base = args.basedir.required()?;
     let progress = args.progress.hook();
@@ -208,7 +191,10 @@ pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
         base,
         &args.version,
         &args.modules,
-        &args.options(),
+        &guix::FlatOptions {
+            softdeps: args.softdeps,
+            limits: args.size.limits(),
+        },
         progress.get(),
     ) {
         Ok(report) => {
