@@ -119,36 +119,38 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
         .title(name.to_uppercase())
         .source(format!("kmodtree {}", env!("CARGO_PKG_VERSION")))
         .manual("kmodtree manual");
-    let mut text = Vec::new();
+    let mut roff = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = man.render_title(&mut text);
-    let _ = man.render_name_section(&mut text);
-    let _ = man.render_synopsis_section(&mut text);
-    let _ = man.render_description_section(&mut text);
+    let _ = man.render_title(&mut roff);
+    let _ = man.render_name_section(&mut roff);
+    let _ = man.render_synopsis_section(&mut roff);
+    let _ = man.render_description_section(&mut roff);
     if command.get_arguments().any(|a| !a.is_hide_set()) {
-        let _ = man.render_options_section(&mut text);
+        let _ = man.render_options_section(&mut roff);
     }
     if command.has_subcommands() {
-        let _ = man.render_subcommands_section(&mut text);
+        let _ = man.render_subcommands_section(&mut roff);
     }
+    let mut text = String::from_utf8_lossy(&roff).into_owned();
     let key = if path.is_empty() {
         "kmodtree".to_owned()
     } else {
         path.join(" ")
     };
     if let Some(notes) = notes {
-        section(&mut text, "NOTES");
-        preformatted(&mut text, &notes);
+        // Kept as written: its lines are already wrapped.
+        text.push_str(".SH NOTES\n.nf\n");
+        for line in notes.lines() {
+            text += &format!("{}\n", escape(line));
+        }
+        text.push_str(".fi\n");
     }
     let examples = examples_of(&key);
     if !examples.is_empty() {
-        section(&mut text, "EXAMPLES");
+        text.push_str(".SH EXAMPLES\n");
         for (what, line) in examples {
-            text.extend_from_slice(b".PP\n");
-            text.extend_from_slice(escape(what).as_bytes());
-            text.extend_from_slice(b"\n.PP\n.RS 4\n.nf\n");
-            text.extend_from_slice(escape(line).replace('-', "\\-").as_bytes());
-            text.extend_from_slice(b"\n.fi\n.RE\n");
+            let line = escape(line).replace('-', "\\-");
+            text += &format!(".PP\n{}\n.PP\n.RS 4\n.nf\n{line}\n.fi\n.RE\n", escape(what));
         }
     }
     let statuses = match path.first() {
@@ -156,18 +158,14 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
         None => Some("Exit status: 0 success, 2 usage error; each command's page gives its own."),
     };
     if let Some(help) = statuses {
-        section(&mut text, "EXIT STATUS");
         let help = help.strip_prefix("Exit status: ").unwrap_or(help);
-        text.extend_from_slice(escape(help).as_bytes());
-        text.push(b'\n');
+        text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
     }
     if path.is_empty() {
-        section(&mut text, "SEE ALSO");
         let see: Vec<String> = documented(command)
             .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
             .collect();
-        text.extend_from_slice(see.join(",\n").as_bytes());
-        text.push(b'\n');
+        text += &format!(".SH SEE ALSO\n{}\n", see.join(",\n"));
     }
     Page {
         name,
@@ -177,8 +175,7 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
 
 /// `text` with roff's preamble (the lines before `.TH`, which each
 /// section rendered apart repeats) only at its start.
-fn once_preamble(text: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&text).into_owned();
+fn once_preamble(text: String) -> Vec<u8> {
     let Some(title) = text.find(".TH ") else {
         return text.into_bytes();
     };
@@ -187,20 +184,6 @@ fn once_preamble(text: Vec<u8>) -> Vec<u8> {
         return rest.as_bytes().to_vec();
     }
     format!("{preamble}{}", rest.replace(preamble, "")).into_bytes()
-}
-
-fn section(text: &mut Vec<u8>, title: &str) {
-    text.extend_from_slice(format!(".SH {title}\n").as_bytes());
-}
-
-/// `notes` kept as written (its lines are already wrapped).
-fn preformatted(text: &mut Vec<u8>, notes: &str) {
-    text.extend_from_slice(b".nf\n");
-    for line in notes.lines() {
-        text.extend_from_slice(escape(line).as_bytes());
-        text.push(b'\n');
-    }
-    text.extend_from_slice(b".fi\n");
 }
 
 /// `line` as roff text: backslashes escaped, no leading control character.

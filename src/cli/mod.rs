@@ -235,13 +235,9 @@ fn with_statuses(command: clap::Command, name: Option<&str>) -> clap::Command {
     };
     let examples = help::examples_text(&path);
     if command.has_subcommands() {
-        let names: Vec<String> = command
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .collect();
-        let command = names.iter().fold(command, |cmd, sub| {
-            let top = name.unwrap_or(sub);
-            cmd.mut_subcommand(sub, |c| with_statuses(c, Some(top)))
+        let command = command.mut_subcommands(|c| {
+            let top = name.map_or_else(|| c.get_name().to_owned(), str::to_owned);
+            with_statuses(c, Some(&top))
         });
         return match examples {
             Some(examples) => command.after_help(examples),
@@ -285,16 +281,14 @@ pub fn main() -> ExitCode {
     }
     signals::install();
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let invoked_as = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let mut io = Io::new();
     // Under the name of a kmod tool (a symlink): that subcommand.
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name());
     let tool = ["depmod", "modinfo", "modprobe"]
         .into_iter()
-        .find(|t| *t == invoked_as);
+        .find(|t| invoked_as.is_some_and(|n| n == *t));
     let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
     let result = match tool {
         Some("depmod") => parse::<Tool<depmod::DepmodArgs>>(&argv, tool)

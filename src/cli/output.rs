@@ -15,14 +15,6 @@ pub struct OutputError {
     pub source: io::Error,
 }
 
-impl OutputError {
-    /// The reader went away (`kmodtree diff A B | head -1`): the command
-    /// ends quietly, with its failure status.
-    pub fn is_broken_pipe(&self) -> bool {
-        self.source.kind() == io::ErrorKind::BrokenPipe
-    }
-}
-
 /// stdout (buffered) and stderr of the process.
 pub struct Io {
     out: BufWriter<io::StdoutLock<'static>>,
@@ -64,11 +56,11 @@ impl Io {
     }
 
     /// Ends after stdout failed: drops what its buffer still holds and
-    /// says why on stderr, unless the reader went away (nothing to say,
-    /// and nobody to say it to).
+    /// says why on stderr, unless the reader went away (`kmodtree diff A B
+    /// | head -1`: nothing to say, and nobody to say it to).
     pub fn abandon(self, e: &OutputError) {
         let _ = self.out.into_parts();
-        if !e.is_broken_pipe() {
+        if e.source.kind() != io::ErrorKind::BrokenPipe {
             let _ = writeln!(io::stderr(), "kmodtree: error: {e}");
         }
     }
