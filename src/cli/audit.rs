@@ -3,7 +3,7 @@
 //! loadable). Their 1 is an answer; errors are 2.
 
 use super::common::{kmod_versions, Basedir, Jobs};
-use super::output::Io;
+use super::output::{out, Io};
 use super::{failure, Status, Stop};
 use clap::Args;
 use kmodtree::audit;
@@ -87,8 +87,7 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
         Ok(r) if r.identical() => Ok(0),
         Ok(r) => {
             for l in r.lines(args.verbose) {
-                io.out("the differences", l.as_bytes())?;
-                io.out("the differences", b"\n")?;
+                out!(io, "the differences", "{l}\n")?;
             }
             Ok(1)
         }

@@ -167,7 +167,10 @@ impl DepmodArgs {
             .modules(modules)
             .errsyms(self.errsyms)
             .kmod_version(self.tree.kmod.kmod_version)
-            .suffixes(self.suffixes())
+            .suffixes(Suffixes {
+                gzip: !self.without_zlib,
+                ..Suffixes::default()
+            })
             .limits(self.tree.size.limits())
             .jobs(self.tree.jobs.jobs)
             .warn_dups(self.warn)
@@ -176,13 +179,6 @@ impl DepmodArgs {
             .dry_run(self.dry_run)
             .quick(self.quick)
             .progress(self.progress.hook())))
-    }
-
-    fn suffixes(&self) -> Suffixes {
-        Suffixes {
-            gzip: !self.without_zlib,
-            ..Suffixes::default()
-        }
     }
 }
 
@@ -193,7 +189,7 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
         // kmod's two lines, which scripts parse.
         let text =
-            kmodtree::modprobe::version_text(args.tree.kmod.kmod_version, args.suffixes().gzip);
+            kmodtree::modprobe::version_text(args.tree.kmod.kmod_version, !args.without_zlib);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
