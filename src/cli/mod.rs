@@ -289,27 +289,22 @@ pub fn main() -> ExitCode {
     let tool = ["depmod", "modinfo", "modprobe"]
         .into_iter()
         .find(|t| invoked_as.is_some_and(|n| n == *t));
-    let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
-    let result = match tool {
-        Some("depmod") => parse::<Tool<depmod::DepmodArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("depmod", e, &argv))
-            .and_then(|cli| depmod::run(&cli.args, &mut io)),
-        Some("modinfo") => parse::<Tool<modinfo::ModinfoArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("modinfo", e, &argv))
-            .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
-        Some("modprobe") => parse::<Tool<modprobe::KmodModprobeArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("modprobe", e, &argv))
-            .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
-        _ => parse::<Cli>(&argv, None)
-            .map_err(|e| match subcommand_of(&argv) {
-                Some(tool @ ("depmod" | "modinfo" | "modprobe")) => {
-                    common::kmod_usage_error(tool, e, &argv)
-                }
-                _ => Stop::Usage(e),
-            })
-            .and_then(|cli| dispatch(&cli.command, &mut io)),
+    let name = tool.or_else(|| subcommand_of(&argv));
+    let command = match tool {
+        Some("depmod") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Depmod(t.args)),
+        Some("modinfo") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Modinfo(t.args)),
+        Some("modprobe") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Modprobe(t.args)),
+        _ => parse::<Cli>(&argv, None).map(|cli| cli.command),
     };
-    ExitCode::from(finish(io, statuses, result))
+    let result = command
+        .map_err(|e| match name {
+            Some(tool @ ("depmod" | "modinfo" | "modprobe")) => {
+                common::kmod_usage_error(tool, e, &argv)
+            }
+            _ => Stop::Usage(e),
+        })
+        .and_then(|command| dispatch(&command, &mut io));
+    ExitCode::from(finish(io, statuses(name), result))
 }
 
 /// The exit status of a run that ended with `result`, once its output is
