@@ -148,9 +148,10 @@ pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 /// 34's getopt_long names it (`depmod: unrecognized option '--bogus=1'`,
 /// `depmod: invalid option -- 'x'`).
 pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
-    let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
-        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
-        _ => return Stop::Usage(e),
+    let (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) =
+        (e.kind(), e.get(ContextKind::InvalidArg))
+    else {
+        return Stop::Usage(e);
     };
     let text = if arg.starts_with("--") {
         // getopt names the whole argument, `=VALUE` included.
@@ -162,17 +163,12 @@ pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString])
                 a.strip_prefix(arg.as_str())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
             })
-            .unwrap_or(&arg);
+            .unwrap_or(arg);
         format!("{tool}: unrecognized option '{whole}'\n")
+    } else if let Some(c) = arg.strip_prefix('-').filter(|c| c.chars().count() == 1) {
+        format!("{tool}: invalid option -- '{c}'\n")
     } else {
-        match arg
-            .strip_prefix('-')
-            .map(|c| c.chars().collect::<Vec<_>>())
-            .as_deref()
-        {
-            Some([c]) => format!("{tool}: invalid option -- '{c}'\n"),
-            _ => return Stop::Usage(e),
-        }
+        return Stop::Usage(e);
     };
     Stop::Message(text)
 }
