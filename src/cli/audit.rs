@@ -2,11 +2,12 @@
 //! explained) and `verify` (a tree's databases fresh, its modules
 //! loadable). Their 1 is an answer; errors are 2.
 
-use super::common::{Basedir, Jobs, KmodVersionArg};
-use super::output::Io;
+use super::common::{kmod_versions, Basedir, Jobs};
+use super::output::{out, Io};
 use super::{failure, Status, Stop};
 use clap::Args;
 use kmodtree::audit;
+use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
 use std::path::PathBuf;
 
@@ -66,18 +67,11 @@ pub struct DiffArgs {
     b: PathBuf,
 }
 
-impl DiffArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> audit::DiffOptions {
-        audit::DiffOptions {
-            limit: self.limit,
-            limits: Limits::default(),
-        }
-    }
-}
-
 pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
-    let opts = args.options();
+    let opts = audit::DiffOptions {
+        limit: args.limit,
+        limits: Limits::default(),
+    };
     let jobs = args.jobs.jobs;
     let progress = args.progress.hook();
     let load = |side| audit::load_side(side, jobs, &opts.limits, progress.get());
@@ -93,8 +87,7 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
         Ok(r) if r.identical() => Ok(0),
         Ok(r) => {
             for l in r.lines(args.verbose) {
-                io.out("the differences", l.as_bytes())?;
-                io.out("the differences", b"\n")?;
+                out!(io, "the differences", "{l}\n")?;
             }
             Ok(1)
         }
@@ -120,8 +113,8 @@ pub struct VerifyArgs {
     vermagic: Option<String>,
     /// Which kmod's databases the tree should hold (default: the kmod that
     /// wrote its indexes, else 34)
-    #[arg(long = "kmod-version", value_enum)]
-    kmod_version: Option<KmodVersionArg>,
+    #[arg(long = "kmod-version", value_parser = kmod_versions())]
+    kmod_version: Option<KmodVersion>,
     /// .ko.gz files are not modules (kmod built without zlib)
     #[arg(long = "without-zlib")]
     without_zlib: bool,
@@ -150,10 +143,7 @@ impl VerifyArgs {
             system_map: self.filesyms.clone(),
             vermagic: self.vermagic.clone(),
             // Without the flag: the kmod that wrote the indexes, else 34.
-            kmod: self
-                .kmod_version
-                .map(KmodVersionArg::version)
-                .unwrap_or_default(),
+            kmod: self.kmod_version.unwrap_or_default(),
             detect_kmod: self.kmod_version.is_none(),
             jobs: self.jobs.jobs,
             limit: self.limit,

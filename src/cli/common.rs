@@ -4,8 +4,9 @@
 //! conversion to the library's types.
 
 use super::Stop;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
 use std::path::{Path, PathBuf};
@@ -75,32 +76,27 @@ impl ModuleSize {
 #[derive(Args, Clone, Copy, Debug)]
 pub struct Kmod {
     /// Which kmod's output to reproduce
-    #[arg(long = "kmod-version", value_enum, default_value = "34")]
-    pub kmod_version: KmodVersionArg,
+    #[arg(long = "kmod-version", value_parser = kmod_versions(), default_value = "34")]
+    pub kmod_version: KmodVersion,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum KmodVersionArg {
-    #[value(name = "34")]
-    V34,
-    #[value(name = "30")]
-    V30,
+/// The values of `--kmod-version`.
+pub fn kmod_versions() -> impl TypedValueParser<Value = KmodVersion> {
+    choice([("34", KmodVersion::V34), ("30", KmodVersion::V30)])
 }
 
-impl KmodVersionArg {
-    /// The library's name for it (the one conversion).
-    pub fn version(self) -> KmodVersion {
-        match self {
-            KmodVersionArg::V34 => KmodVersion::V34,
-            KmodVersionArg::V30 => KmodVersion::V30,
-        }
-    }
-}
-
-impl Kmod {
-    pub fn version(self) -> KmodVersion {
-        self.kmod_version.version()
-    }
+/// A flag whose values are the names in `values`, each standing for the
+/// library's value beside it: clap lists the names (with their help) in
+/// `--help`, completions and its error for any other value.
+pub fn choice<T: Clone + Send + Sync + 'static, const N: usize>(
+    values: [(impl Into<PossibleValue>, T); N],
+) -> impl TypedValueParser<Value = T> {
+    let (names, values): (Vec<PossibleValue>, Vec<T>) =
+        values.into_iter().map(|(n, v)| (n.into(), v)).unzip();
+    PossibleValuesParser::new(names.clone()).try_map(move |name| {
+        let i = names.iter().position(|n| n.get_name() == name);
+        i.map(|i| values[i].clone()).ok_or("not a possible value")
+    })
 }
 
 /// All four shared options, for a command that takes each of them
@@ -152,9 +148,10 @@ pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 /// 34's getopt_long names it (`depmod: unrecognized option '--bogus=1'`,
 /// `depmod: invalid option -- 'x'`).
 pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString]) -> Stop {
-    let arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
-        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
-        _ => return Stop::Usage(e),
+    let (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) =
+        (e.kind(), e.get(ContextKind::InvalidArg))
+    else {
+        return Stop::Usage(e);
     };
     let text = if arg.starts_with("--") {
         // getopt names the whole argument, `=VALUE` included.
@@ -166,17 +163,12 @@ pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString])
                 a.strip_prefix(arg.as_str())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
             })
-            .unwrap_or(&arg);
+            .unwrap_or(arg);
         format!("{tool}: unrecognized option '{whole}'\n")
+    } else if let Some(c) = arg.strip_prefix('-').filter(|c| c.chars().count() == 1) {
+        format!("{tool}: invalid option -- '{c}'\n")
     } else {
-        match arg
-            .strip_prefix('-')
-            .map(|c| c.chars().collect::<Vec<_>>())
-            .as_deref()
-        {
-            Some([c]) => format!("{tool}: invalid option -- '{c}'\n"),
-            _ => return Stop::Usage(e),
-        }
+        return Stop::Usage(e);
     };
     Stop::Message(text)
 }

@@ -3,7 +3,7 @@
 //! file that knows the depmod library API.)
 
 use super::common::TreeArgs;
-use super::output::Io;
+use super::output::{err, out, Io};
 use super::{Status, Stop};
 use clap::Args;
 use kmodtree::depmod::{self, ConfigSource, Depmod, KernelSymbols, ModuleSelection};
@@ -166,8 +166,11 @@ impl DepmodArgs {
             .config(config)
             .modules(modules)
             .errsyms(self.errsyms)
-            .kmod_version(self.tree.kmod.version())
-            .suffixes(self.suffixes())
+            .kmod_version(self.tree.kmod.kmod_version)
+            .suffixes(Suffixes {
+                gzip: !self.without_zlib,
+                ..Suffixes::default()
+            })
             .limits(self.tree.size.limits())
             .jobs(self.tree.jobs.jobs)
             .warn_dups(self.warn)
@@ -177,13 +180,6 @@ impl DepmodArgs {
             .quick(self.quick)
             .progress(self.progress.hook())))
     }
-
-    fn suffixes(&self) -> Suffixes {
-        Suffixes {
-            gzip: !self.without_zlib,
-            ..Suffixes::default()
-        }
-    }
 }
 
 /// Runs depmod; prints `-v`'s lines and `-n`'s databases, then kmodtree's
@@ -192,7 +188,8 @@ impl DepmodArgs {
 pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
         // kmod's two lines, which scripts parse.
-        let text = kmodtree::modprobe::version_text(args.tree.kmod.version(), args.suffixes().gzip);
+        let text =
+            kmodtree::modprobe::version_text(args.tree.kmod.kmod_version, !args.without_zlib);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
@@ -222,7 +219,7 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     };
     if args.verbose >= 1 {
         for line in verbose {
-            io.out_fmt("the verbose lines", format_args!("{line}\n"))?;
+            out!(io, "the verbose lines", "{line}\n")?;
         }
     }
     if let Ok(depmod::Report {
@@ -233,10 +230,10 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         io.out("the databases", text)?;
     }
     if let (true, Some(s)) = (args.manifest_stats, stats) {
-        super::output::err!(io, "kmodtree: manifest {s:?}\n")?;
+        err!(io, "kmodtree: manifest {s:?}\n")?;
     }
     for p in problems {
-        super::output::err!(io, "kmodtree: warning: {p}\n")?;
+        err!(io, "kmodtree: warning: {p}\n")?;
     }
     for d in diagnostics {
         if d.level <= Level::Warning || args.verbose >= 2 {

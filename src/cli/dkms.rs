@@ -1,10 +1,10 @@
 //! `kmodtree dkms plan|build`: out-of-tree modules from DKMS (dkms.conf) or
 //! GLEP 33 (BUILD_PARAMS) sources.
 
-use super::common::Jobs;
+use super::common::{choice, Jobs};
 use super::output::{err, out, Io};
 use super::{failure, Status, Stop};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use kmodtree::dkms::build::{self, BuildOptions, Compress, SourceOutcome};
 use kmodtree::dkms::sandbox::SandboxMode;
 use std::path::PathBuf;
@@ -65,20 +65,6 @@ pub fn run_plan(args: &DkmsPlanArgs, io: &mut Io) -> Result<Status, Stop> {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum DkmsCompress {
-    Xz,
-    Zst,
-    Gz,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DkmsSandbox {
-    Auto,
-    Require,
-    None,
-}
-
 #[derive(Args)]
 #[command(mut_arg("jobs", |a| a.help("make -j (default: the number of cores, as DKMS)")))]
 pub struct DkmsBuildArgs {
@@ -95,16 +81,24 @@ pub struct DkmsBuildArgs {
     #[arg(long = "out")]
     out: PathBuf,
     /// Compress the installed modules
-    #[arg(long = "compress", value_enum)]
-    compress: Option<DkmsCompress>,
+    #[arg(long = "compress", value_parser = choice([
+        ("xz", Compress::Xz),
+        ("zst", Compress::Zst),
+        ("gz", Compress::Gz),
+    ]))]
+    compress: Option<Compress>,
     /// Architecture ($arch, BUILD_EXCLUSIVE_ARCH; default: this machine's)
     #[arg(long = "arch")]
     arch: Option<String>,
     #[command(flatten)]
     jobs: Jobs,
     /// Isolation of the build steps: namespaces when possible, always, or never
-    #[arg(long = "sandbox", value_enum, default_value = "auto")]
-    sandbox: DkmsSandbox,
+    #[arg(long = "sandbox", default_value = "auto", value_parser = choice([
+        ("auto", SandboxMode::Auto),
+        ("require", SandboxMode::Require),
+        ("none", SandboxMode::None),
+    ]))]
+    sandbox: SandboxMode,
     /// Where scratch folders go (default: $TMPDIR)
     #[arg(long = "scratch")]
     scratch: Option<PathBuf>,
@@ -133,17 +127,9 @@ impl DkmsBuildArgs {
             kernel_version: self.kernel_version.clone(),
             arch: arch(&self.arch),
             out: self.out.clone(),
-            compress: self.compress.map(|c| match c {
-                DkmsCompress::Xz => Compress::Xz,
-                DkmsCompress::Zst => Compress::Zst,
-                DkmsCompress::Gz => Compress::Gz,
-            }),
+            compress: self.compress,
             jobs: self.jobs.or_cores(),
-            sandbox: match self.sandbox {
-                DkmsSandbox::Auto => SandboxMode::Auto,
-                DkmsSandbox::Require => SandboxMode::Require,
-                DkmsSandbox::None => SandboxMode::None,
-            },
+            sandbox: self.sandbox,
             scratch: self.scratch.clone(),
             kernel_modules: self.kernel_modules.clone(),
             location_override: self.location_override.clone(),

@@ -8,7 +8,7 @@ use super::{failure, statuses_of, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct CompletionsArgs {
@@ -17,17 +17,12 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
+/// Prints the completion script of the shell for every command and flag.
 pub fn run_completions(args: &CompletionsArgs, io: &mut Io) -> Result<Status, Stop> {
-    io.out("the completions", &completions(args.shell))?;
-    Ok(0)
-}
-
-/// The completion script of `shell` for every command and flag.
-pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut command = Cli::command();
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, "kmodtree", &mut script);
-    script
+    clap_complete::generate(args.shell, &mut Cli::command(), "kmodtree", &mut script);
+    io.out("the completions", &script)?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -42,22 +37,17 @@ pub struct ManArgs {
     command: Vec<String>,
 }
 
-/// Writing the manual page `path` failed.
-#[derive(Debug, thiserror::Error)]
-#[error("could not write {}: {}", .path.display(), strerror(.source))]
-struct WriteError {
-    path: PathBuf,
-    #[source]
-    source: std::io::Error,
-}
-
 pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
     let pages = pages();
     match &args.out {
         Some(dir) => {
             for page in &pages {
-                if let Err(e) = write_page(dir, page) {
-                    return failure(io, e);
+                let path = dir.join(format!("{}.1", page.name));
+                let written =
+                    std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &page.text));
+                if let Err(e) = written {
+                    let path = path.display();
+                    return failure(io, format_args!("could not write {path}: {}", strerror(&e)));
                 }
             }
             Ok(0)
@@ -86,25 +76,12 @@ pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
     }
 }
 
-fn write_page(dir: &Path, page: &Page) -> Result<(), WriteError> {
-    let path = dir.join(page.file_name());
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&path, &page.text))
-        .map_err(|source| WriteError { path, source })
-}
-
 /// One manual page.
 pub struct Page {
     /// `kmodtree`, `kmodtree-depmod`, `kmodtree-dkms-plan`.
     pub name: String,
     /// Its roff text.
     pub text: Vec<u8>,
-}
-
-impl Page {
-    pub fn file_name(&self) -> String {
-        format!("{}.1", self.name)
-    }
 }
 
 /// A page for kmodtree and one for every (nested) subcommand but `help`.
@@ -120,14 +97,16 @@ pub fn pages() -> Vec<Page> {
 /// its subcommands to `pages`.
 fn collect(command: &clap::Command, path: &[&str], pages: &mut Vec<Page>) {
     pages.push(page(command, path));
-    for sub in command.get_subcommands() {
-        if sub.is_hide_set() || sub.get_name() == "help" {
-            continue;
-        }
-        let mut sub_path = path.to_vec();
-        sub_path.push(sub.get_name());
-        collect(sub, &sub_path, pages);
+    for sub in documented(command) {
+        collect(sub, &[path, &[sub.get_name()]].concat(), pages);
     }
+}
+
+/// The subcommands with a page: all but hidden ones and `help`.
+fn documented(command: &clap::Command) -> impl Iterator<Item = &clap::Command> {
+    command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
 }
 
 fn page(command: &clap::Command, path: &[&str]) -> Page {
@@ -140,36 +119,38 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
         .title(name.to_uppercase())
         .source(format!("kmodtree {}", env!("CARGO_PKG_VERSION")))
         .manual("kmodtree manual");
-    let mut text = Vec::new();
+    let mut roff = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = man.render_title(&mut text);
-    let _ = man.render_name_section(&mut text);
-    let _ = man.render_synopsis_section(&mut text);
-    let _ = man.render_description_section(&mut text);
+    let _ = man.render_title(&mut roff);
+    let _ = man.render_name_section(&mut roff);
+    let _ = man.render_synopsis_section(&mut roff);
+    let _ = man.render_description_section(&mut roff);
     if command.get_arguments().any(|a| !a.is_hide_set()) {
-        let _ = man.render_options_section(&mut text);
+        let _ = man.render_options_section(&mut roff);
     }
     if command.has_subcommands() {
-        let _ = man.render_subcommands_section(&mut text);
+        let _ = man.render_subcommands_section(&mut roff);
     }
+    let mut text = String::from_utf8_lossy(&roff).into_owned();
     let key = if path.is_empty() {
         "kmodtree".to_owned()
     } else {
         path.join(" ")
     };
     if let Some(notes) = notes {
-        section(&mut text, "NOTES");
-        preformatted(&mut text, &notes);
+        // Kept as written: its lines are already wrapped.
+        text.push_str(".SH NOTES\n.nf\n");
+        for line in notes.lines() {
+            text += &format!("{}\n", escape(line));
+        }
+        text.push_str(".fi\n");
     }
     let examples = examples_of(&key);
     if !examples.is_empty() {
-        section(&mut text, "EXAMPLES");
+        text.push_str(".SH EXAMPLES\n");
         for (what, line) in examples {
-            text.extend_from_slice(b".PP\n");
-            text.extend_from_slice(escape(what).as_bytes());
-            text.extend_from_slice(b"\n.PP\n.RS 4\n.nf\n");
-            text.extend_from_slice(escape(line).replace('-', "\\-").as_bytes());
-            text.extend_from_slice(b"\n.fi\n.RE\n");
+            let line = escape(line).replace('-', "\\-");
+            text += &format!(".PP\n{}\n.PP\n.RS 4\n.nf\n{line}\n.fi\n.RE\n", escape(what));
         }
     }
     let statuses = match path.first() {
@@ -177,20 +158,14 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
         None => Some("Exit status: 0 success, 2 usage error; each command's page gives its own."),
     };
     if let Some(help) = statuses {
-        section(&mut text, "EXIT STATUS");
         let help = help.strip_prefix("Exit status: ").unwrap_or(help);
-        text.extend_from_slice(escape(help).as_bytes());
-        text.push(b'\n');
+        text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
     }
     if path.is_empty() {
-        section(&mut text, "SEE ALSO");
-        let see: Vec<String> = command
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        let see: Vec<String> = documented(command)
             .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
             .collect();
-        text.extend_from_slice(see.join(",\n").as_bytes());
-        text.push(b'\n');
+        text += &format!(".SH SEE ALSO\n{}\n", see.join(",\n"));
     }
     Page {
         name,
@@ -200,8 +175,7 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
 
 /// `text` with roff's preamble (the lines before `.TH`, which each
 /// section rendered apart repeats) only at its start.
-fn once_preamble(text: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&text).into_owned();
+fn once_preamble(text: String) -> Vec<u8> {
     let Some(title) = text.find(".TH ") else {
         return text.into_bytes();
     };
@@ -210,20 +184,6 @@ fn once_preamble(text: Vec<u8>) -> Vec<u8> {
         return rest.as_bytes().to_vec();
     }
     format!("{preamble}{}", rest.replace(preamble, "")).into_bytes()
-}
-
-fn section(text: &mut Vec<u8>, title: &str) {
-    text.extend_from_slice(format!(".SH {title}\n").as_bytes());
-}
-
-/// `notes` kept as written (its lines are already wrapped).
-fn preformatted(text: &mut Vec<u8>, notes: &str) {
-    text.extend_from_slice(b".nf\n");
-    for line in notes.lines() {
-        text.extend_from_slice(escape(line).as_bytes());
-        text.push(b'\n');
-    }
-    text.extend_from_slice(b".fi\n");
 }
 
 /// `line` as roff text: backslashes escaped, no leading control character.

@@ -88,14 +88,9 @@ pub fn examples_of(name: &str) -> Vec<Example> {
 
 /// The examples as `--help` shows them.
 pub fn examples_text(name: &str) -> Option<String> {
-    let examples = examples_of(name);
-    if examples.is_empty() {
-        return None;
-    }
-    let mut text = String::from("Examples:\n");
-    for (what, line) in examples {
-        text.push_str(&format!("  # {what}\n  {line}\n"));
-    }
-    text.pop();
-    Some(text)
+    let examples: Vec<String> = examples_of(name)
+        .iter()
+        .map(|(what, line)| format!("  # {what}\n  {line}"))
+        .collect();
+    (!examples.is_empty()).then(|| format!("Examples:\n{}", examples.join("\n")))
 }

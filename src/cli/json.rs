@@ -19,10 +19,6 @@ fn text(value: &Value) -> String {
     s
 }
 
-fn path(p: &Path) -> String {
-    encode(p.as_os_str().as_encoded_bytes())
-}
-
 /// `kmodtree verify --json`.
 pub fn verify(r: &VerifyReport) -> String {
     text(&json!({
@@ -49,10 +45,9 @@ pub fn verify(r: &VerifyReport) -> String {
 pub fn diff(r: &DiffReport) -> String {
     let mut entries: Vec<_> = r.entries.iter().collect();
     entries.sort_by_key(|e| e.kind);
-    let mut counts = serde_json::Map::new();
+    let mut counts = std::collections::BTreeMap::<_, u64>::new();
     for e in &entries {
-        let n = counts.entry(e.kind.name()).or_insert(json!(0));
-        *n = json!(n.as_u64().unwrap_or(0) + 1);
+        *counts.entry(e.kind.name()).or_default() += 1;
     }
     text(&json!({
         "version": VERSION,
@@ -77,7 +72,7 @@ pub fn closure(out: &Path, r: &ClosureReport) -> String {
         .collect();
     text(&json!({
         "version": VERSION,
-        "out": path(out),
+        "out": encode(out.as_os_str().as_encoded_bytes()),
         "modules": r.modules.iter().map(|m| json!({
             "name": encode(&m.name),
             "path": encode(&m.relpath),

@@ -5,7 +5,8 @@
 //! Flags are parsed once into each command's clap struct (the options
 //! several commands share are declared once, in [`common`]); each command
 //! file turns its struct into the library's typed options in one place
-//! (`options()`), runs the library and prints through [`output::Io`].
+//! (`options()`, or the literal its run passes), runs the library and
+//! prints through [`output::Io`].
 
 mod audit;
 mod common;
@@ -234,13 +235,9 @@ fn with_statuses(command: clap::Command, name: Option<&str>) -> clap::Command {
     };
     let examples = help::examples_text(&path);
     if command.has_subcommands() {
-        let names: Vec<String> = command
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .collect();
-        let command = names.iter().fold(command, |cmd, sub| {
-            let top = name.unwrap_or(sub);
-            cmd.mut_subcommand(sub, |c| with_statuses(c, Some(top)))
+        let command = command.mut_subcommands(|c| {
+            let top = name.map_or_else(|| c.get_name().to_owned(), str::to_owned);
+            with_statuses(c, Some(&top))
         });
         return match examples {
             Some(examples) => command.after_help(examples),
@@ -284,37 +281,30 @@ pub fn main() -> ExitCode {
     }
     signals::install();
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let invoked_as = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let mut io = Io::new();
     // Under the name of a kmod tool (a symlink): that subcommand.
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name());
     let tool = ["depmod", "modinfo", "modprobe"]
         .into_iter()
-        .find(|t| *t == invoked_as);
-    let statuses = statuses(tool.or_else(|| subcommand_of(&argv)));
-    let result = match tool {
-        Some("depmod") => parse::<Tool<depmod::DepmodArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("depmod", e, &argv))
-            .and_then(|cli| depmod::run(&cli.args, &mut io)),
-        Some("modinfo") => parse::<Tool<modinfo::ModinfoArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("modinfo", e, &argv))
-            .and_then(|cli| modinfo::run_modinfo(&cli.args, &mut io)),
-        Some("modprobe") => parse::<Tool<modprobe::KmodModprobeArgs>>(&argv, tool)
-            .map_err(|e| common::kmod_usage_error("modprobe", e, &argv))
-            .and_then(|cli| modprobe::run_modprobe(&cli.args, &mut io)),
-        _ => parse::<Cli>(&argv, None)
-            .map_err(|e| match subcommand_of(&argv) {
-                Some(tool @ ("depmod" | "modinfo" | "modprobe")) => {
-                    common::kmod_usage_error(tool, e, &argv)
-                }
-                _ => Stop::Usage(e),
-            })
-            .and_then(|cli| dispatch(&cli.command, &mut io)),
+        .find(|t| invoked_as.is_some_and(|n| n == *t));
+    let name = tool.or_else(|| subcommand_of(&argv));
+    let command = match tool {
+        Some("depmod") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Depmod(t.args)),
+        Some("modinfo") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Modinfo(t.args)),
+        Some("modprobe") => parse::<Tool<_>>(&argv, tool).map(|t| Command::Modprobe(t.args)),
+        _ => parse::<Cli>(&argv, None).map(|cli| cli.command),
     };
-    ExitCode::from(finish(io, statuses, result))
+    let result = command
+        .map_err(|e| match name {
+            Some(tool @ ("depmod" | "modinfo" | "modprobe")) => {
+                common::kmod_usage_error(tool, e, &argv)
+            }
+            _ => Stop::Usage(e),
+        })
+        .and_then(|command| dispatch(&command, &mut io));
+    ExitCode::from(finish(io, statuses(name), result))
 }
 
 /// The exit status of a run that ended with `result`, once its output is

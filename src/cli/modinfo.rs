@@ -8,7 +8,7 @@ use super::{Status, Stop};
 use clap::Args;
 use kmodtree::closure::modprobe_config::default_config_dirs_under;
 use kmodtree::closure::show_depends::module_dirname;
-use kmodtree::index::{Index, IndexError};
+use kmodtree::index::Index;
 use kmodtree::kmod::KmodVersion;
 use kmodtree::modinfo_names::{is_module_filename, Found, NameLookup};
 use kmodtree::module::Limits;
@@ -62,15 +62,6 @@ pub struct ModinfoArgs {
 }
 
 impl ModinfoArgs {
-    /// The flags as the library's options (kmod's modinfo output).
-    fn options(&self) -> kmodtree::modinfo::Options<'_> {
-        kmodtree::modinfo::Options {
-            field: self.field(),
-            separator: if self.null { 0 } else { b'\n' },
-            program: "modinfo",
-        }
-    }
-
     /// The one field to print: `-F`, or the shortcut given.
     fn field(&self) -> Option<&str> {
         let shortcuts = [
@@ -121,13 +112,17 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
             }
         };
     }
-    let opts = args.options();
+    let opts = kmodtree::modinfo::Options {
+        field: args.field(),
+        separator: if args.null { 0 } else { b'\n' },
+        program: "modinfo",
+    };
     let mut ok = true;
     // Opened at the first argument that is not a module file.
     let mut names: Option<NameLookup> = None;
     // Module files are read in parallel (a bounded window at a time) and
     // printed in argument order; names are looked up here, in turn.
-    let read = |f: &String| -> Option<Shown> {
+    let read = |f: &String| -> Option<kmodtree::modinfo::Output> {
         let as_file = is_module_filename(f) || (args.json && std::fs::symlink_metadata(f).is_ok());
         as_file.then(|| {
             let path = kmodtree::kmod::absolute(Path::new(f))
@@ -137,12 +132,12 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
         })
     };
     let mut in_turn = args.files.iter();
-    let mut emit = |shown: Option<Shown>| -> Result<(), Stop> {
+    let mut emit = |shown: Option<kmodtree::modinfo::Output>| -> Result<(), Stop> {
         let Some(f) = in_turn.next() else {
             return Ok(());
         };
         if let Some(shown) = shown {
-            ok &= shown.print(io)?;
+            ok &= print(&shown, args.json, io)?;
             return Ok(());
         }
         let lookup = match &mut names {
@@ -162,32 +157,13 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
     Ok(if ok { 0 } else { 1 })
 }
 
-/// What `modinfo FILE` writes for one file, prepared off the main thread.
-struct Shown {
-    output: kmodtree::modinfo::Output,
-    /// JSON mode reports a failure on stderr before its line.
-    stderr_first: bool,
-}
-
-impl Shown {
-    /// Writes it: whether the module could be read.
-    fn print(&self, io: &mut Io) -> Result<bool, Stop> {
-        if self.stderr_first {
-            io.err(&self.output.stderr)?;
-            io.out("the JSON lines", &self.output.stdout)?;
-            return Ok(self.output.success);
-        }
-        print(&self.output, io)
-    }
-}
-
 /// `modinfo FILE` (or one JSON line), rendered.
 fn file_output(
     path: &str,
     json: bool,
     opts: &kmodtree::modinfo::Options<'_>,
     limits: &Limits,
-) -> Shown {
+) -> kmodtree::modinfo::Output {
     let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
     if json {
         let (line, stderr) = match &result {
@@ -202,26 +178,25 @@ fn file_output(
         };
         let mut stdout = line.unwrap_or_default();
         stdout.push(b'\n');
-        let output = kmodtree::modinfo::Output {
+        return kmodtree::modinfo::Output {
             stdout,
             stderr,
             success: result.is_ok(),
         };
-        return Shown {
-            output,
-            stderr_first: true,
-        };
     }
-    Shown {
-        output: kmodtree::modinfo::render(path, result.as_ref(), opts),
-        stderr_first: false,
-    }
+    kmodtree::modinfo::render(path, result.as_ref(), opts)
 }
 
-/// Prints kmod's output for one module: whether kmod would succeed.
-fn print(rendered: &kmodtree::modinfo::Output, io: &mut Io) -> Result<bool, Stop> {
-    io.out("modinfo's output", &rendered.stdout)?;
-    io.err(&rendered.stderr)?;
+/// Prints the output for one module (a JSON line after its failure's
+/// message): whether kmod would succeed.
+fn print(rendered: &kmodtree::modinfo::Output, json: bool, io: &mut Io) -> Result<bool, Stop> {
+    if json {
+        io.err(&rendered.stderr)?;
+        io.out("the JSON lines", &rendered.stdout)?;
+    } else {
+        io.out("modinfo's output", &rendered.stdout)?;
+        io.err(&rendered.stderr)?;
+    }
     Ok(rendered.success)
 }
 
@@ -261,10 +236,10 @@ fn by_name(
                     let reason = kmodtree::kmod::strerror(&e);
                     let rendered =
                         kmodtree::modinfo::render_unreadable(&path, &name, &reason, opts);
-                    ok &= print(&rendered, io)?;
+                    ok &= print(&rendered, false, io)?;
                     continue;
                 }
-                ok &= file_output(&path, json, opts, limits).print(io)?;
+                ok &= print(&file_output(&path, json, opts, limits), json, io)?;
             }
             Found::Builtin { name, entries } => {
                 if json {
@@ -274,7 +249,7 @@ fn by_name(
                     continue;
                 }
                 let rendered = kmodtree::modinfo::render_builtin(&name, &entries, opts);
-                ok &= print(&rendered, io)?;
+                ok &= print(&rendered, false, io)?;
             }
         }
     }
@@ -293,44 +268,38 @@ pub struct DumpArgs {
     wildcard: Option<String>,
 }
 
-pub fn run_dump(args: &DumpArgs, io: &mut Io) -> Result<Status, Stop> {
-    let data = match std::fs::read(&args.file) {
-        Ok(d) => d,
-        Err(e) => {
-            err!(io, "kmodtree: {}: {e}\n", args.file)?;
-            return Ok(2);
+/// `dump`'s stdout and what it is; none when a lookup found nothing.
+type Dumped = Option<(&'static str, Vec<u8>)>;
+
+fn dump(args: &DumpArgs) -> Result<Dumped, Box<dyn std::error::Error>> {
+    let data = std::fs::read(&args.file)?;
+    let index = Index::parse(&data)?;
+    let values = match (&args.exact, &args.wildcard) {
+        (Some(key), _) => index.lookup_exact(key.as_bytes())?,
+        (None, Some(q)) => index.lookup_wildcard(q.as_bytes())?,
+        (None, None) => {
+            let lines = kmodtree::index::dump_lines(&index)?;
+            return Ok(Some(("the index's entries", lines)));
         }
     };
-    let fail = |io: &mut Io, e: IndexError| -> Result<Status, Stop> {
-        err!(io, "kmodtree: {}: {e}\n", args.file)?;
-        Ok(2)
-    };
-    let index = match Index::parse(&data) {
-        Ok(i) => i,
-        Err(e) => return fail(io, e),
-    };
-    let values = if let Some(key) = &args.exact {
-        index.lookup_exact(key.as_bytes())
-    } else if let Some(q) = &args.wildcard {
-        index.lookup_wildcard(q.as_bytes())
-    } else {
-        return match kmodtree::index::dump_lines(&index) {
-            Ok(lines) => {
-                io.out("the index's entries", &lines)?;
-                Ok(0)
-            }
-            Err(e) => fail(io, e),
-        };
-    };
-    match values {
-        Ok(v) if v.is_empty() => Ok(1),
-        Ok(v) => {
-            for iv in v {
-                io.out("the values", &iv.value)?;
-                out!(io, "the values", "\t{}\n", iv.priority)?;
-            }
+    let mut text = Vec::new();
+    for iv in &values {
+        text.extend_from_slice(&iv.value);
+        text.extend_from_slice(format!("\t{}\n", iv.priority).as_bytes());
+    }
+    Ok((!values.is_empty()).then_some(("the values", text)))
+}
+
+pub fn run_dump(args: &DumpArgs, io: &mut Io) -> Result<Status, Stop> {
+    match dump(args) {
+        Ok(Some((what, text))) => {
+            io.out(what, &text)?;
             Ok(0)
         }
-        Err(e) => fail(io, e),
+        Ok(None) => Ok(1),
+        Err(e) => {
+            err!(io, "kmodtree: {}: {e}\n", args.file)?;
+            Ok(2)
+        }
     }
 }

@@ -115,21 +115,17 @@ pub struct MatchArgs {
 }
 
 pub fn run_match(args: &MatchArgs, io: &mut Io) -> Result<Status, Stop> {
-    let mut aliases = Vec::new();
-    for a in &args.aliases {
-        if args.from_file {
-            let path = Path::new(a);
-            match closure::show_depends::read_modalias_file(path) {
-                Ok(v) => aliases.push(v),
-                Err(e) => {
-                    err!(io, "kmodtree: {}: {e}\n", path.display())?;
-                    return Ok(1);
-                }
-            }
-        } else {
-            aliases.push(bytes(a));
+    let aliases = args.aliases.iter().map(|a| match args.from_file {
+        true => closure::show_depends::read_modalias_file(Path::new(a)).map_err(|e| (a, e)),
+        false => Ok(bytes(a)),
+    });
+    let aliases = match aliases.collect::<Result<Vec<_>, _>>() {
+        Ok(aliases) => aliases,
+        Err((path, e)) => {
+            err!(io, "kmodtree: {}: {e}\n", Path::new(path).display())?;
+            return Ok(1);
         }
-    }
+    };
     let outcome = closure::match_aliases(&args.tree.options(false), &aliases);
     print(&outcome, &outcome.stdout, "the module names", io)
 }
@@ -298,21 +294,17 @@ pub struct KmodModprobeArgs {
 impl KmodModprobeArgs {
     /// What to do, by kmod's precedence when several are asked for.
     fn action(&self) -> Action {
-        if self.showconfig {
-            Action::ShowConfig
-        } else if self.dump_modversions {
-            Action::DumpModversions
-        } else if self.show_exports {
-            Action::ShowExports
-        } else if self.remove {
-            Action::Remove
-        } else if self.resolve_alias {
-            Action::ResolveAlias
-        } else if self.show_depends {
-            Action::ShowDepends
-        } else {
-            Action::Load
-        }
+        [
+            (self.showconfig, Action::ShowConfig),
+            (self.dump_modversions, Action::DumpModversions),
+            (self.show_exports, Action::ShowExports),
+            (self.remove, Action::Remove),
+            (self.resolve_alias, Action::ResolveAlias),
+            (self.show_depends, Action::ShowDepends),
+        ]
+        .into_iter()
+        .find_map(|(asked, action)| asked.then_some(action))
+        .unwrap_or(Action::Load)
     }
 
     /// The flags as the library's options: kmod's modprobe reads the
@@ -332,7 +324,7 @@ impl KmodModprobeArgs {
             quiet: self.quiet,
             use_blacklist: self.use_blacklist,
             args: self.args.iter().map(|a| bytes(a)).collect(),
-            kmod: self.kmod.version(),
+            kmod: self.kmod.kmod_version,
             limits: Limits::default(),
         }
     }
@@ -341,7 +333,7 @@ impl KmodModprobeArgs {
 /// The read-only modprobe: kmod's stdout, messages and status.
 pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
-        let text = kmodtree::modprobe::version_text(args.kmod.version(), true);
+        let text = kmodtree::modprobe::version_text(args.kmod.kmod_version, true);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }

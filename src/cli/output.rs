@@ -3,7 +3,6 @@
 //! after stdout's pending bytes so that `2>&1` keeps the order.
 
 use kmodtree::kmod::strerror;
-use std::fmt;
 use std::io::{self, BufWriter, Write};
 
 /// Writing `what` to stdout failed.
@@ -14,14 +13,6 @@ pub struct OutputError {
     pub what: &'static str,
     #[source]
     pub source: io::Error,
-}
-
-impl OutputError {
-    /// The reader went away (`kmodtree diff A B | head -1`): the command
-    /// ends quietly, with its failure status.
-    pub fn is_broken_pipe(&self) -> bool {
-        self.source.kind() == io::ErrorKind::BrokenPipe
-    }
 }
 
 /// stdout (buffered) and stderr of the process.
@@ -48,14 +39,6 @@ impl Io {
             .map_err(|source| OutputError { what, source })
     }
 
-    /// Writes formatted text, which is `what`, to stdout.
-    pub fn out_fmt(&mut self, what: &'static str, args: fmt::Arguments) -> Result<(), OutputError> {
-        self.pending = what;
-        self.out
-            .write_fmt(args)
-            .map_err(|source| OutputError { what, source })
-    }
-
     /// Writes out what stdout's buffer holds.
     pub fn flush(&mut self) -> Result<(), OutputError> {
         self.out.flush().map_err(|source| OutputError {
@@ -73,34 +56,27 @@ impl Io {
     }
 
     /// Ends after stdout failed: drops what its buffer still holds and
-    /// says why on stderr, unless the reader went away (nothing to say,
-    /// and nobody to say it to).
+    /// says why on stderr, unless the reader went away (`kmodtree diff A B
+    /// | head -1`: nothing to say, and nobody to say it to).
     pub fn abandon(self, e: &OutputError) {
         let _ = self.out.into_parts();
-        if !e.is_broken_pipe() {
+        if e.source.kind() != io::ErrorKind::BrokenPipe {
             let _ = writeln!(io::stderr(), "kmodtree: error: {e}");
         }
-    }
-
-    /// [`Io::err`] for formatted text.
-    pub fn err_fmt(&mut self, args: fmt::Arguments) -> Result<(), OutputError> {
-        self.flush()?;
-        let _ = io::stderr().write_fmt(args);
-        Ok(())
     }
 }
 
 /// Writes formatted text to stdout: `out!(io, "what", "fmt", args...)`.
 macro_rules! out {
     ($io:expr, $what:expr, $($fmt:tt)*) => {
-        $io.out_fmt($what, format_args!($($fmt)*))
+        $io.out($what, format!($($fmt)*).as_bytes())
     };
 }
 
 /// Writes formatted text to stderr: `err!(io, "fmt", args...)`.
 macro_rules! err {
     ($io:expr, $($fmt:tt)*) => {
-        $io.err_fmt(format_args!($($fmt)*))
+        $io.err(format!($($fmt)*).as_bytes())
     };
 }
 

@@ -55,15 +55,11 @@ struct Bars {
 
 impl Progress for Bars {
     fn start(&self, stage: &'static str, total: u64) {
-        let (bar, template) = match total {
-            0 => (
-                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-                "{msg:>16} {pos} {elapsed}",
-            ),
-            n => (
-                ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-                "{msg:>16} [{bar:30}] {pos}/{len} {elapsed}",
-            ),
+        let length = (total > 0).then_some(total);
+        let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
+        let template = match length {
+            None => "{msg:>16} {pos} {elapsed}",
+            Some(_) => "{msg:>16} [{bar:30}] {pos}/{len} {elapsed}",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
@@ -77,26 +73,20 @@ impl Progress for Bars {
     }
 
     fn advance(&self, n: u64) {
-        if let Ok(b) = self.bar.lock() {
-            if let Some((bar, _)) = b.as_ref() {
-                bar.inc(n);
-            }
+        if let Ok(Some((bar, _))) = self.bar.lock().as_deref() {
+            bar.inc(n);
         }
     }
 
     fn working_on(&self, what: &str) {
-        if let Ok(b) = self.bar.lock() {
-            if let Some((bar, stage)) = b.as_ref() {
-                bar.set_message(format!("{stage}: {what}"));
-            }
+        if let Ok(Some((bar, stage))) = self.bar.lock().as_deref() {
+            bar.set_message(format!("{stage}: {what}"));
         }
     }
 
     fn finish(&self) {
-        if let Ok(mut b) = self.bar.lock() {
-            if let Some((bar, _)) = b.take() {
-                bar.finish_and_clear();
-            }
+        if let Ok(Some((bar, _))) = self.bar.lock().as_deref_mut().map(Option::take) {
+            bar.finish_and_clear();
         }
     }
 }

@@ -88,8 +88,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// `KMODTREE_TEST_CLEANUP_DELAY_MS=N`, the clean-up after a first signal
 /// waits N ms (every other thread parked) before it removes anything. Compiled only with the `failpoints`
 /// feature.
-#[cfg(feature = "failpoints")]
 fn stall_for_tests() {
+    #[cfg(feature = "failpoints")]
     if let Some(ms) = std::env::var("KMODTREE_TEST_CLEANUP_DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -97,9 +97,6 @@ fn stall_for_tests() {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
-
-#[cfg(not(feature = "failpoints"))]
-fn stall_for_tests() {}
 
 /// Ends the process by `sig`, its default action.
 fn end_by(sig: libc::c_int) -> ! {

@@ -2,54 +2,40 @@
 //! make-linux-module-directory), `guix-db` (Guix's databases) and `flat`
 //! (Guix's initrd module folder).
 
-use super::common::{Basedir, Jobs, ModuleSize};
+use super::common::{choice, Basedir, Jobs, ModuleSize};
 use super::output::{err, Io};
 use super::{failure, Status, Stop};
-use clap::{Args, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::Args;
 use kmodtree::guix::{self, GuixDatabase};
 use kmodtree::union::{self, CollisionRule, LinkMode, UnionOptions};
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Symlink,
-    Copy,
-    Hardlink,
-    Buildenv,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CollisionsArg {
-    First,
-    Error,
-    Last,
-}
 
 /// How a union treats files and collisions.
 #[derive(Args)]
 pub struct UnionFlags {
     /// How output files refer to input files (buildenv: symlinks, and a directory only one input holds is one link, as nixpkgs' buildEnv)
-    #[arg(long = "mode", value_enum, default_value = "symlink")]
-    mode: ModeArg,
+    #[arg(long = "mode", default_value = "symlink", value_parser = choice([
+        ("symlink", LinkMode::Symlink),
+        ("copy", LinkMode::Copy),
+        ("hardlink", LinkMode::Hardlink),
+        ("buildenv", LinkMode::BuildEnv),
+    ]))]
+    mode: LinkMode,
     /// Different files under one name: first input wins (Guix, with its warning), error (nixpkgs buildEnv), last input wins
-    #[arg(long = "collisions", value_enum, default_value = "first")]
-    collisions: CollisionsArg,
+    #[arg(long = "collisions", default_value = "first", value_parser = choice([
+        ("first", CollisionRule::First),
+        ("error", CollisionRule::Error),
+        ("last", CollisionRule::Last),
+    ]))]
+    collisions: CollisionRule,
 }
 
 impl UnionFlags {
     fn options(&self) -> UnionOptions {
         UnionOptions {
-            mode: match self.mode {
-                ModeArg::Symlink => LinkMode::Symlink,
-                ModeArg::Copy => LinkMode::Copy,
-                ModeArg::Hardlink => LinkMode::Hardlink,
-                ModeArg::Buildenv => LinkMode::BuildEnv,
-            },
-            collisions: match self.collisions {
-                CollisionsArg::First => CollisionRule::First,
-                CollisionsArg::Error => CollisionRule::Error,
-                CollisionsArg::Last => CollisionRule::Last,
-            },
+            mode: self.mode,
+            collisions: self.collisions,
         }
     }
 }
@@ -102,18 +88,6 @@ pub struct MakeModuleDirectoryArgs {
     inputs: Vec<PathBuf>,
 }
 
-impl MakeModuleDirectoryArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> union::ModuleDirectoryOptions {
-        union::ModuleDirectoryOptions {
-            union: self.flags.options(),
-            guix_compat: self.guix_compat,
-            guix_databases: self.guix_databases,
-            jobs: self.jobs.jobs,
-        }
-    }
-}
-
 pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
@@ -122,7 +96,12 @@ pub fn run_make_module_directory(
         &args.out,
         &args.version,
         &args.inputs,
-        &args.options(),
+        &union::ModuleDirectoryOptions {
+            union: args.flags.options(),
+            guix_compat: args.guix_compat,
+            guix_databases: args.guix_databases,
+            jobs: args.jobs.jobs,
+        },
         &args.progress.hook(),
     ) {
         Ok(report) => {
@@ -141,37 +120,29 @@ pub struct GuixDbArgs {
     #[command(flatten)]
     jobs: Jobs,
     /// Write only this database (repeatable; default: all three)
-    #[arg(long = "only", value_enum, value_name = "DB")]
-    only: Vec<GuixDbName>,
+    #[arg(long = "only", value_name = "DB", value_parser = databases())]
+    only: Vec<GuixDatabase>,
     /// The module directory (its name is written into modules.name as given)
     dir: String,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GuixDbName {
-    /// modules.name (write-module-name-database)
-    Name,
-    /// modules.alias (write-module-alias-database)
-    Alias,
-    /// modules.devname (write-module-device-database)
-    Devname,
-}
-
-impl GuixDbArgs {
-    /// The databases to write.
-    fn databases(&self) -> Vec<GuixDatabase> {
-        if self.only.is_empty() {
-            return GuixDatabase::ALL.to_vec();
-        }
-        self.only
-            .iter()
-            .map(|d| match d {
-                GuixDbName::Name => GuixDatabase::Name,
-                GuixDbName::Alias => GuixDatabase::Alias,
-                GuixDbName::Devname => GuixDatabase::Devname,
-            })
-            .collect()
-    }
+/// The values of `--only`.
+fn databases() -> impl TypedValueParser<Value = GuixDatabase> {
+    let db = |name, help: &'static str| PossibleValue::new(name).help(help);
+    choice([
+        (
+            db("name", "modules.name (write-module-name-database)"),
+            GuixDatabase::Name,
+        ),
+        (
+            db("alias", "modules.alias (write-module-alias-database)"),
+            GuixDatabase::Alias,
+        ),
+        (
+            db("devname", "modules.devname (write-module-device-database)"),
+            GuixDatabase::Devname,
+        ),
+    ])
 }
 
 pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
@@ -179,7 +150,10 @@ pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
         Path::new(&args.dir),
         &args.dir,
         args.jobs.jobs,
-        &args.databases(),
+        match args.only.is_empty() {
+            true => &GuixDatabase::ALL,
+            false => &args.only,
+        },
     ) {
         Ok(()) => Ok(0),
         Err(e) => failure(io, e),
@@ -209,16 +183,6 @@ pub struct FlatArgs {
     modules: Vec<String>,
 }
 
-impl FlatArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> guix::FlatOptions {
-        guix::FlatOptions {
-            softdeps: self.softdeps,
-            limits: self.size.limits(),
-        }
-    }
-}
-
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
     let base = args.basedir.required()?;
     let progress = args.progress.hook();
@@ -227,7 +191,10 @@ pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
         base,
         &args.version,
         &args.modules,
-        &args.options(),
+        &guix::FlatOptions {
+            softdeps: args.softdeps,
+            limits: args.size.limits(),
+        },
         progress.get(),
     ) {
         Ok(report) => {
