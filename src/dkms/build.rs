@@ -347,22 +347,23 @@ impl Logs {
 
     pub fn next(&mut self, name: &str) -> PathBuf {
         self.n += 1;
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = name.replace(
+            |c: char| !c.is_ascii_alphanumeric() && !"._-".contains(c),
+            "_",
+        );
         self.dir.join(format!("{:02}-{safe}.log", self.n))
     }
 
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), BuildError> {
         let p = self.dir.join(name);
         Ok(fs::write(&p, bytes).at(&p)?)
+    }
+
+    /// Writes `value` as pretty JSON with a final newline.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), BuildError> {
+        let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        bytes.push(b'\n');
+        self.write(name, &bytes)
     }
 }
 
@@ -372,75 +373,104 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The environment of every step: nothing of the caller's but PATH.
-pub(crate) fn step_env(work: &Path) -> Vec<(String, String)> {
-    let home = work.join("home");
-    let tmp = work.join("tmp");
-    let _ = fs::create_dir_all(&home);
-    let _ = fs::create_dir_all(&tmp);
-    vec![
-        (
-            "PATH".into(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-        ),
-        ("HOME".into(), home.display().to_string()),
-        ("TMPDIR".into(), tmp.display().to_string()),
-        ("LC_ALL".into(), "C".into()),
-    ]
+/// The logged steps of one package, run in its build folder.
+pub(crate) struct Steps<'a> {
+    package: &'a str,
+    pub logs: Logs,
+    cwd: PathBuf,
+    /// The environment of every step: nothing of the caller's but PATH.
+    env: Vec<(String, String)>,
+    /// The scratch folder `work`, the only one a step may write.
+    writable: Vec<PathBuf>,
+    opts: &'a BuildOptions,
+    /// What the last step ran under.
+    enforced: Enforced,
 }
 
-/// Runs one logged step; `Ok(false)` when the command failed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_step(
-    package: &str,
-    logs: &mut Logs,
-    name: &str,
-    command: &str,
-    cwd: &Path,
-    env: &[(String, String)],
-    writable: &[PathBuf],
-    mode: SandboxMode,
-    required: bool,
-    progress: &dyn crate::progress::Progress,
-) -> Result<Enforced, BuildError> {
-    progress.working_on(&format!("{package}: {name}"));
-    let log = logs.next(name);
-    {
-        let mut f = fs::File::create(&log).at(&log)?;
-        let _ = writeln!(f, "$ {command}");
+impl<'a> Steps<'a> {
+    pub fn new(
+        package: &'a str,
+        logs: Logs,
+        work: &Path,
+        cwd: &Path,
+        opts: &'a BuildOptions,
+    ) -> Steps<'a> {
+        let home = work.join("home");
+        let tmp = work.join("tmp");
+        let _ = fs::create_dir_all(&home);
+        let _ = fs::create_dir_all(&tmp);
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        Steps {
+            package,
+            logs,
+            cwd: cwd.to_path_buf(),
+            env: vec![
+                ("PATH".into(), path),
+                ("HOME".into(), home.display().to_string()),
+                ("TMPDIR".into(), tmp.display().to_string()),
+                ("LC_ALL".into(), "C".into()),
+            ],
+            writable: vec![work.to_path_buf()],
+            opts,
+            enforced: Enforced::default(),
+        }
     }
-    let (result, enforced) = sandbox::run(
-        &Step {
+
+    /// Runs one logged step; a failure is an error only when `required`.
+    pub fn run(&mut self, name: &str, command: &str, required: bool) -> Result<(), BuildError> {
+        let package = self.package;
+        let progress = self.opts.progress.get();
+        progress.working_on(&format!("{package}: {name}"));
+        let log = self.logs.next(name);
+        let _ = writeln!(fs::File::create(&log).at(&log)?, "$ {command}");
+        let step = Step {
             command,
-            cwd,
-            env,
+            cwd: &self.cwd,
+            env: &self.env,
             log: &log,
-        },
-        writable,
-        mode,
-    )
-    .map_err(|source| BuildError::Sandbox {
-        package: package.to_string(),
-        source,
-    })?;
-    {
-        let mut f = fs::OpenOptions::new().append(true).open(&log).at(&log)?;
+        };
+        let (status, enforced) =
+            sandbox::run(&step, &self.writable, self.opts.sandbox).map_err(|source| {
+                BuildError::Sandbox {
+                    package: package.to_string(),
+                    source,
+                }
+            })?;
+        let failed = !status.success();
+        let status = match status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => format!("{status}"),
+        };
         let _ = writeln!(
-            f,
-            "[kmodtree: {}; network namespace: {}; read-only host: {}]",
-            result.status, enforced.no_network, enforced.read_only_host
+            fs::OpenOptions::new().append(true).open(&log).at(&log)?,
+            "[kmodtree: {status}; network namespace: {}; read-only host: {}]",
+            enforced.no_network,
+            enforced.read_only_host
         );
+        if failed && required {
+            return Err(BuildError::Step {
+                package: package.to_string(),
+                step: name.to_string(),
+                status,
+                tail: tail(&log, 25),
+            });
+        }
+        progress.advance(1);
+        self.enforced = enforced;
+        Ok(())
     }
-    if !result.success && required {
-        return Err(BuildError::Step {
-            package: package.to_string(),
-            step: name.to_string(),
-            status: result.status,
-            tail: tail(&log, 25),
-        });
+
+    /// The outcome of the package that installed `modules`, also written
+    /// into its logs.
+    pub fn built(self, modules: Vec<Installed>) -> Result<SourceOutcome, BuildError> {
+        let outcome = SourceOutcome::Built {
+            package: self.package.to_string(),
+            modules,
+            sandbox: self.enforced,
+        };
+        self.logs.write_json("result.json", &outcome)?;
+        Ok(outcome)
     }
-    progress.advance(1);
-    Ok(enforced)
 }
 
 /// Copies a folder tree (files with their permissions, symlinks as
@@ -587,12 +617,6 @@ pub(crate) fn check_built(
     }
 }
 
-fn write_json<T: Serialize>(logs: &Logs, name: &str, value: &T) -> Result<(), BuildError> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    logs.write(name, &bytes)
-}
-
 /// A DKMS build, following DKMS's `prepare_build`, `actual_build` and
 /// `do_install`.
 fn build_dkms(
@@ -615,14 +639,14 @@ fn build_dkms(
         &layout,
     )?;
     let package = format!("{}-{}", plan.package_name, plan.package_version);
-    let mut logs = Logs::new(out_tmp, &package)?;
-    write_json(&logs, "plan.json", &plan)?;
+    let logs = Logs::new(out_tmp, &package)?;
+    logs.write_json("plan.json", &plan)?;
     if let Some(ex) = &plan.excluded {
         let outcome = SourceOutcome::Skipped {
-            package: package.clone(),
+            package,
             reason: ex.message.clone(),
         };
-        write_json(&logs, "result.json", &outcome)?;
+        logs.write_json("result.json", &outcome)?;
         return Ok(outcome);
     }
     // $source_tree/NAME-VERSION and $dkms_tree/NAME/VERSION/source point at
@@ -637,26 +661,7 @@ fn build_dkms(
     let build_dir = plan.build_dir.clone();
     copy_tree(src, &build_dir)?;
 
-    let env = step_env(work);
-    let writable = vec![work.to_path_buf()];
-    let mut enforced = None;
-    let mut step = |logs: &mut Logs, name: &str, command: &str, required: bool| {
-        let e = run_step(
-            &package,
-            logs,
-            name,
-            command,
-            &build_dir,
-            &env,
-            &writable,
-            opts.sandbox,
-            required,
-            opts.progress.get(),
-        )?;
-        enforced = Some(e);
-        Ok::<(), BuildError>(())
-    };
-
+    let mut steps = Steps::new(&package, logs, work, &build_dir, opts);
     for p in &plan.patches {
         if !build_dir.join("patches").join(p).is_file() {
             return Err(BuildError::MissingPatch {
@@ -664,12 +669,8 @@ fn build_dkms(
                 patch: p.clone(),
             });
         }
-        step(
-            &mut logs,
-            &format!("patch-{p}"),
-            &format!("patch -p1 < ./patches/{}", quote(p)),
-            true,
-        )?;
+        let command = format!("patch -p1 < ./patches/{}", quote(p));
+        steps.run(&format!("patch-{p}"), &command, true)?;
     }
     let script = |s: &str| -> Option<String> {
         let first = s.split(' ').next().unwrap_or(s);
@@ -693,13 +694,13 @@ fn build_dkms(
                 .map(|()| None),
         }
     };
-    if let Some(cmd) = hook_command(&logs, "pre_build", "PRE_BUILD", &plan.pre_build)? {
-        step(&mut logs, "pre_build", &cmd, true)?;
+    if let Some(cmd) = hook_command(&steps.logs, "pre_build", "PRE_BUILD", &plan.pre_build)? {
+        steps.run("pre_build", &cmd, true)?;
     }
     // DKMS cleans before building and ignores the clean's status.
-    step(&mut logs, "clean", &plan.clean_command, false)?;
+    steps.run("clean", &plan.clean_command, false)?;
     let make = conf::make_invocation(&plan.make_command, opts.jobs, &opts.kernel_version);
-    step(&mut logs, "make", &make, true)?;
+    steps.run("make", &make, true)?;
 
     let mut built = Vec::new();
     for m in &plan.modules {
@@ -712,16 +713,12 @@ fn build_dkms(
             });
         }
         if m.strip && opts.strip {
-            step(
-                &mut logs,
-                &format!("strip-{}", m.built_name),
-                &format!("strip -g {}", quote(&path.display().to_string())),
-                true,
-            )?;
+            let command = format!("strip -g {}", quote(&path.display().to_string()));
+            steps.run(&format!("strip-{}", m.built_name), &command, true)?;
         }
         built.push((m.dest_name.clone(), path));
     }
-    check_built(&package, kernel, &built, &logs)?;
+    check_built(&package, kernel, &built, &steps.logs)?;
     let mut installed = Vec::new();
     for (m, (_, path)) in plan.modules.iter().zip(&built) {
         let location = opts
@@ -739,17 +736,8 @@ fn build_dkms(
     }
     // POST_BUILD runs after the modules were collected; DKMS ignores its
     // status.
-    if let Some(cmd) = hook_command(&logs, "post_build", "POST_BUILD", &plan.post_build)? {
-        step(&mut logs, "post_build", &cmd, false)?;
+    if let Some(cmd) = hook_command(&steps.logs, "post_build", "POST_BUILD", &plan.post_build)? {
+        steps.run("post_build", &cmd, false)?;
     }
-    let outcome = SourceOutcome::Built {
-        package,
-        modules: installed,
-        sandbox: enforced.unwrap_or(Enforced {
-            no_network: false,
-            read_only_host: false,
-        }),
-    };
-    write_json(&logs, "result.json", &outcome)?;
-    Ok(outcome)
+    steps.built(installed)
 }

@@ -11,8 +11,8 @@
 //! The package name is the folder's name.
 
 use super::build::{
-    check_built, copy_tree, install, quote, run_step, step_env, BuildError, BuildOptions,
-    Installed, Logs, SourceOutcome,
+    check_built, copy_tree, install, quote, BuildError, BuildOptions, Installed, Logs,
+    SourceOutcome, Steps,
 };
 use super::check::KernelInfo;
 use crate::kmod::IoResultExt;
@@ -30,19 +30,18 @@ pub(crate) fn build(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "source".into());
-    let mut logs = Logs::new(out_tmp, &package)?;
+    let logs = Logs::new(out_tmp, &package)?;
     let build_dir = work.join("build").join(&package);
     copy_tree(src, &build_dir)?;
     let stage = work.join("stage");
     fs::create_dir_all(&stage).at(&stage)?;
-    let env = step_env(work);
-    let writable = vec![work.to_path_buf()];
+    let mut steps = Steps::new(&package, logs, work, &build_dir, opts);
     let kdir = quote(&opts.kernel_build.display().to_string());
     let v = quote(&opts.kernel_version);
     let common =
         format!("KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} $(cat BUILD_PARAMS)");
     let stage_q = quote(&stage.display().to_string());
-    let steps = [
+    let commands = [
         ("clean", format!("make {common} clean"), false),
         ("make", format!("make -j{} {common}", opts.jobs), true),
         (
@@ -51,20 +50,8 @@ pub(crate) fn build(
             true,
         ),
     ];
-    let mut enforced = None;
-    for (name, cmd, required) in &steps {
-        enforced = Some(run_step(
-            &package,
-            &mut logs,
-            name,
-            cmd,
-            &build_dir,
-            &env,
-            &writable,
-            opts.sandbox,
-            *required,
-            opts.progress.get(),
-        )?);
+    for (name, cmd, required) in &commands {
+        steps.run(name, cmd, *required)?;
     }
     // The modules the install wrote, anywhere under the staging folder.
     let mut found: Vec<(String, PathBuf, String)> = Vec::new();
@@ -105,7 +92,7 @@ pub(crate) fn build(
         .iter()
         .map(|(m, p, _)| (m.clone(), p.clone()))
         .collect();
-    check_built(&package, kernel, &modules, &logs)?;
+    check_built(&package, kernel, &modules, &steps.logs)?;
     let mut installed: Vec<Installed> = Vec::new();
     for (module, path, location) in &found {
         installed.push(install(&package, path, out_tmp, opts, location, module)?);
@@ -120,16 +107,5 @@ pub(crate) fn build(
         }
         fs::copy(stage.join(&rel), &dest).at(&dest)?;
     }
-    let outcome = SourceOutcome::Built {
-        package,
-        modules: installed,
-        sandbox: enforced.unwrap_or(super::sandbox::Enforced {
-            no_network: false,
-            read_only_host: false,
-        }),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
-    bytes.push(b'\n');
-    logs.write("result.json", &bytes)?;
-    Ok(outcome)
+    steps.built(installed)
 }

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
 /// How strictly steps are isolated.
@@ -29,7 +29,7 @@ pub enum SandboxMode {
 }
 
 /// What a step ran under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Enforced {
     /// A private network namespace: no network.
     pub no_network: bool,
@@ -196,19 +196,13 @@ pub struct Step<'a> {
     pub log: &'a Path,
 }
 
-/// The result of a step.
-pub struct StepResult {
-    pub success: bool,
-    pub status: String,
-}
-
-/// Runs `step` under `mode` with `writable` folders writable; returns what
-/// was enforced.
+/// Runs `step` under `mode` with `writable` folders writable; returns its
+/// exit status and what was enforced.
 pub fn run(
     step: &Step<'_>,
     writable: &[PathBuf],
     mode: SandboxMode,
-) -> std::io::Result<(StepResult, Enforced)> {
+) -> std::io::Result<(ExitStatus, Enforced)> {
     let isolate = match mode {
         SandboxMode::None => false,
         SandboxMode::Auto => namespaces_available(),
@@ -239,19 +233,9 @@ pub fn run(
             cmd.pre_exec(move || enter(&prep));
         }
     }
-    let status = cmd.status()?;
     let enforced = Enforced {
         no_network: isolate,
         read_only_host: isolate,
     };
-    Ok((
-        StepResult {
-            success: status.success(),
-            status: match status.code() {
-                Some(c) => format!("exit status {c}"),
-                None => format!("{status}"),
-            },
-        },
-        enforced,
-    ))
+    Ok((cmd.status()?, enforced))
 }
