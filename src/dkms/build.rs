@@ -259,14 +259,11 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         .collect();
     opts.progress.get().finish();
     drop(scratch_dir);
-    let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(o) => outcomes.push(o),
-            Err(e) => errors.push(e),
-        }
-    }
+    let outcomes: Vec<SourceOutcome> = results
+        .into_iter()
+        .filter_map(|r| r.map_err(|e| errors.push(e)).ok())
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     for o in &outcomes {
         if !seen.insert(o.package().to_string()) {
@@ -275,12 +272,11 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
             });
         }
     }
-    if !errors.is_empty() {
-        return Err(if errors.len() == 1 {
-            errors.remove(0)
-        } else {
-            BuildError::Several(errors)
-        });
+    if errors.len() > 1 {
+        return Err(BuildError::Several(errors));
+    }
+    if let Some(e) = errors.pop() {
+        return Err(e);
     }
     tmp_dir.rename_to(&out).at(&out)?;
     Ok(outcomes)

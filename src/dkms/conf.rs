@@ -192,12 +192,10 @@ pub fn evaluate(
     arch: &str,
     layout: &Layout,
 ) -> Result<Plan, ConfError> {
-    if let Err(source) = std::fs::metadata(conf) {
-        return Err(ConfError::Unreadable {
-            path: conf.to_path_buf(),
-            source,
-        });
-    }
+    std::fs::metadata(conf).map_err(|source| ConfError::Unreadable {
+        path: conf.to_path_buf(),
+        source,
+    })?;
     let driver = DRIVER.replace("@DIRECTIVES@", DIRECTIVES);
     let cwd = conf.parent().unwrap_or(Path::new("."));
     let output = Command::new("bash")
@@ -317,15 +315,12 @@ fn plan_from(
                 "no BUILT_MODULE_NAME directive specified for record #{i}"
             ));
         }
-        if built_name.ends_with(".o") || built_name.ends_with(".ko") {
-            problems.push(format!(
-                "BUILT_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
-            ));
-        }
-        if dest_name.ends_with(".o") || dest_name.ends_with(".ko") {
-            problems.push(format!(
-                "DEST_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
-            ));
+        for (directive, name) in [("BUILT", &built_name), ("DEST", &dest_name)] {
+            if name.ends_with(".o") || name.ends_with(".ko") {
+                problems.push(format!(
+                    "{directive}_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
+                ));
+            }
         }
         if built_name.contains('/') || dest_name.contains('/') {
             problems.push(format!("module name contains '/' in record #{i}"));

@@ -8,7 +8,7 @@
 //! back to running without namespaces when they cannot be created (inside
 //! Nix's or Guix's build sandbox, which already isolates the build).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -68,10 +68,6 @@ fn mount_points() -> Vec<PathBuf> {
     out
 }
 
-fn is_under(path: &Path, dir: &Path) -> bool {
-    path.starts_with(dir)
-}
-
 fn cstring(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
@@ -94,7 +90,7 @@ fn prepare(writable: &[PathBuf], cwd: &Path) -> Prepared {
     };
     let read_only = mount_points()
         .into_iter()
-        .filter(|p| !keep(p) && !writable.iter().any(|w| is_under(p, w)))
+        .filter(|p| !keep(p) && !writable.iter().any(|w| p.starts_with(w)))
         .map(|p| cstring(&p))
         .collect();
     Prepared {
@@ -108,30 +104,20 @@ fn prepare(writable: &[PathBuf], cwd: &Path) -> Prepared {
 /// read-only. Only system calls.
 fn enter(prep: &Prepared) -> std::io::Result<()> {
     let err = std::io::Error::last_os_error;
+    let null = std::ptr::null();
+    // mount(2) without file system type and data.
+    let mount = |source: *const libc::c_char, target: &CStr, flags| unsafe {
+        libc::mount(source, target.as_ptr(), null, flags, std::ptr::null())
+    };
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
             return Err(err());
         }
-        let root = c"/";
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
+        if mount(null, c"/", libc::MS_REC | libc::MS_PRIVATE) != 0 {
             return Err(err());
         }
         for w in &prep.writable {
-            if libc::mount(
-                w.as_ptr(),
-                w.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REC,
-                std::ptr::null(),
-            ) != 0
-            {
+            if mount(w.as_ptr(), w, libc::MS_BIND | libc::MS_REC) != 0 {
                 return Err(err());
             }
         }
@@ -149,13 +135,7 @@ fn enter(prep: &Prepared) -> std::io::Result<()> {
                     }
                 }
             }
-            let rc = libc::mount(
-                std::ptr::null(),
-                m.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            );
+            let rc = mount(null, m, flags);
             // The root mount must become read-only; a mount point hidden
             // by another mount cannot be reached and is skipped.
             if rc != 0 && i == 0 {
