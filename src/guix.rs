@@ -331,7 +331,8 @@ pub struct GuixDatabases {
 /// let dbs = kmodtree::guix::guix_databases(dir, dir, None)?;
 /// print!("{}", String::from_utf8_lossy(&dbs.name));
 /// // Or write them (all or none) into the directory itself:
-/// kmodtree::guix::write_guix_databases(dir.as_ref(), dir, None)?;
+/// use kmodtree::guix::{write_guix_databases, GuixDatabase};
+/// write_guix_databases(dir.as_ref(), dir, None, &GuixDatabase::ALL)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn guix_databases(
@@ -345,17 +346,6 @@ pub fn guix_databases(
         alias: GuixDatabase::Alias.render(&modules)?,
         devname: GuixDatabase::Devname.render(&modules)?,
     })
-}
-
-/// Writes `modules.name`, `modules.alias` and `modules.devname` into `dir`
-/// (all or none), naming files under `named_dir` (`dir` itself, unless
-/// `dir` is to be renamed afterwards).
-pub fn write_guix_databases(
-    dir: &Path,
-    named_dir: &str,
-    jobs: Option<usize>,
-) -> Result<(), GuixError> {
-    write_selected_guix_databases(dir, named_dir, jobs, &GuixDatabase::ALL)
 }
 
 /// One of Guix's three module databases.
@@ -390,10 +380,13 @@ impl GuixDatabase {
     }
 }
 
-/// Writes the databases in `which` into `dir` (all or none), as Guix's
-/// writer of each does; the others are neither computed nor touched (a
-/// malformed `char-major-` alias fails only `modules.devname`).
-pub fn write_selected_guix_databases(
+/// Writes the databases in `which` ([`GuixDatabase::ALL`]: `modules.name`,
+/// `modules.alias` and `modules.devname`) into `dir` (all or none), as
+/// Guix's writer of each does, naming files under `named_dir` (`dir`
+/// itself, unless `dir` is to be renamed afterwards); the others are
+/// neither computed nor touched (a malformed `char-major-` alias fails only
+/// `modules.devname`).
+pub fn write_guix_databases(
     dir: &Path,
     named_dir: &str,
     jobs: Option<usize>,

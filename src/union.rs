@@ -648,7 +648,8 @@ pub fn make_module_directory_with_progress(
         );
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
-            crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
+            let all = &crate::guix::GuixDatabase::ALL;
+            crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs, all)?;
         }
         Ok(())
     })()?; // dropping `tmp` removes it

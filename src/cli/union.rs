@@ -175,7 +175,7 @@ impl GuixDbArgs {
 }
 
 pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
-    match guix::write_selected_guix_databases(
+    match guix::write_guix_databases(
         Path::new(&args.dir),
         &args.dir,
         args.jobs.jobs,

@@ -533,11 +533,10 @@ pub(crate) fn install(
 ) -> Result<Installed, BuildError> {
     let data = fs::read(built).at(built)?;
     let bytes = compressed(&data, opts.compress).at(built)?;
-    let location = location.trim_matches('/');
-    let mut rel = PathBuf::from("lib/modules").join(&opts.kernel_version);
-    if !location.is_empty() {
-        rel.push(location);
-    }
+    // (An empty location adds a trailing `/`, which joining ignores.)
+    let rel = Path::new("lib/modules")
+        .join(&opts.kernel_version)
+        .join(location.trim_matches('/'));
     let dir = out_tmp.join(&rel);
     fs::create_dir_all(&dir).at(&dir)?;
     let file = format!("{dest_name}.ko{}", opts.compress.map_or("", |c| c.suffix()));

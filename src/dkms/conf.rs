@@ -303,12 +303,11 @@ fn plan_from(
         if !built_location.is_empty() && !built_location.ends_with('/') {
             built_location.push('/');
         }
+        // A word starting with neither n nor y leaves DKMS's strip[n]
+        // unset: stripped.
         let strip = match get("STRIP", i).chars().next() {
-            Some('n' | 'N') => false,
-            Some('y' | 'Y') => true,
+            Some(c) => !"nN".contains(c),
             None => strip0,
-            // Any other word leaves DKMS's strip[n] unset: stripped.
-            Some(_) => true,
         };
         if built_name.is_empty() {
             problems.push(format!(
