@@ -10,10 +10,7 @@
 //! files (`modules.*`) a `make install` may have written are dropped.
 //! The package name is the folder's name.
 
-use super::build::{
-    check_built, copy_tree, install, quote, BuildError, BuildOptions, Installed, Logs,
-    SourceOutcome, Steps,
-};
+use super::build::{copy_tree, quote, BuildError, BuildOptions, Installed, Job, SourceOutcome};
 use super::check::KernelInfo;
 use crate::kmod::IoResultExt;
 use std::fs;
@@ -30,12 +27,11 @@ pub(crate) fn build(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "source".into());
-    let logs = Logs::new(out_tmp, &package)?;
     let build_dir = work.join("build").join(&package);
+    let mut job = Job::new(&package, work, &build_dir, out_tmp, kernel, opts)?;
     copy_tree(src, &build_dir)?;
     let stage = work.join("stage");
     fs::create_dir_all(&stage).at(&stage)?;
-    let mut steps = Steps::new(&package, logs, work, &build_dir, opts);
     let kdir = quote(&opts.kernel_build.display().to_string());
     let v = quote(&opts.kernel_version);
     let common =
@@ -51,7 +47,7 @@ pub(crate) fn build(
         ),
     ];
     for (name, cmd, required) in &commands {
-        steps.run(name, cmd, *required)?;
+        job.run(name, cmd, *required)?;
     }
     // The modules the install wrote, anywhere under the staging folder.
     let mut found: Vec<(String, PathBuf, String)> = Vec::new();
@@ -92,10 +88,10 @@ pub(crate) fn build(
         .iter()
         .map(|(m, p, _)| (m.clone(), p.clone()))
         .collect();
-    check_built(&package, kernel, &modules, &steps.logs)?;
+    job.check_built(&modules)?;
     let mut installed: Vec<Installed> = Vec::new();
     for (module, path, location) in &found {
-        installed.push(install(&package, path, out_tmp, opts, location, module)?);
+        installed.push(job.install(path, location, module)?);
     }
     for rel in others {
         let dest = out_tmp.join(&rel);
@@ -107,5 +103,5 @@ pub(crate) fn build(
         }
         fs::copy(stage.join(&rel), &dest).at(&dest)?;
     }
-    steps.built(installed)
+    job.built(installed)
 }
