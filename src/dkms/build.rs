@@ -32,7 +32,7 @@
 use super::check::{self, KernelInfo, Problem};
 use super::conf::{self, Layout, Plan};
 use super::glep33;
-use super::sandbox::{self, Enforced, SandboxMode, Step};
+use super::sandbox::{self, Enforced, SandboxMode};
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::Limits;
 use crate::output::scratch::Scratch;
@@ -415,18 +415,11 @@ impl<'a> Job<'a> {
         );
         let log = self.logs.join(format!("{:02}-{safe}.log", self.n));
         let _ = writeln!(fs::File::create(&log).at(&log)?, "$ {command}");
-        let step = Step {
-            command,
-            cwd: &self.cwd,
-            env: &self.env,
-            log: &log,
-        };
-        let (status, enforced) =
-            sandbox::run(&step, &self.writable, self.opts.sandbox).map_err(|source| {
-                BuildError::Sandbox {
-                    package: package.to_string(),
-                    source,
-                }
+        let (cwd, env, writable) = (&self.cwd, &self.env, &self.writable);
+        let (status, enforced) = sandbox::run(command, cwd, env, &log, writable, self.opts.sandbox)
+            .map_err(|source| BuildError::Sandbox {
+                package: package.to_string(),
+                source,
             })?;
         let failed = !status.success();
         let status = match status.code() {

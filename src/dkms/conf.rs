@@ -229,13 +229,8 @@ pub fn evaluate(
     let mut arrays = Arrays::new();
     let mut matches: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     let fields: Vec<&[u8]> = output.stdout.split(|&b| b == 0).collect();
-    for triple in fields.chunks(3) {
-        if triple.len() < 3 {
-            continue;
-        }
-        let name = String::from_utf8_lossy(triple[0]).into_owned();
-        let key = String::from_utf8_lossy(triple[1]).into_owned();
-        let value = String::from_utf8_lossy(triple[2]).into_owned();
+    for triple in fields.chunks_exact(3) {
+        let [name, key, value] = [0, 1, 2].map(|i| String::from_utf8_lossy(triple[i]).into_owned());
         if let Some(m) = name.strip_prefix('=') {
             matches
                 .entry(m.to_string())
@@ -373,11 +368,9 @@ fn plan_from(
     if get("MAKE_MATCH", 0).is_empty() && !get("MAKE", 0).is_empty() {
         make_index = Some(0);
     }
-    if let Some(make) = arrays.get("MAKE") {
-        for (&i, cmd) in make {
-            if !cmd.is_empty() && matched("MAKE_MATCH", &i.to_string()) == Some(true) {
-                make_index = Some(i);
-            }
+    for (&i, cmd) in arrays.get("MAKE").into_iter().flatten() {
+        if !cmd.is_empty() && matched("MAKE_MATCH", &i.to_string()) == Some(true) {
+            make_index = Some(i);
         }
     }
     let kdir = layout.kernel_source_dir.display();
@@ -400,19 +393,16 @@ fn plan_from(
     }
 
     let mut patches = Vec::new();
-    if let Some(patch) = arrays.get("PATCH") {
-        for (&i, p) in patch {
-            if p.is_empty() {
-                continue;
-            }
-            let cond = get("PATCH_MATCH", i);
-            if cond.is_empty() || matched("PATCH_MATCH", &i.to_string()) == Some(true) {
-                if p.contains('/') && p.split('/').any(|c| c == "..") {
-                    problems.push(format!("PATCH[{i}] '{p}' leaves patches/"));
-                }
-                patches.push(p.clone());
-            }
+    for (&i, p) in arrays.get("PATCH").into_iter().flatten() {
+        let wanted = get("PATCH_MATCH", i).is_empty()
+            || matched("PATCH_MATCH", &i.to_string()) == Some(true);
+        if p.is_empty() || !wanted {
+            continue;
         }
+        if p.contains('/') && p.split('/').any(|c| c == "..") {
+            problems.push(format!("PATCH[{i}] '{p}' leaves patches/"));
+        }
+        patches.push(p.clone());
     }
 
     let mut excluded = None;

@@ -166,20 +166,15 @@ pub fn namespaces_available() -> bool {
     })
 }
 
-/// One step to run.
-pub struct Step<'a> {
-    /// Shell command, run by `bash -c` (as DKMS `eval`s its make line).
-    pub command: &'a str,
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    /// stdout and stderr go here.
-    pub log: &'a Path,
-}
-
-/// Runs `step` under `mode` with `writable` folders writable; returns its
-/// exit status and what was enforced.
+/// Runs the shell `command` (by `bash -c`, as DKMS `eval`s its make line)
+/// in `cwd` with only `env`, its stdout and stderr appended to `log`, under
+/// `mode` with `writable` folders writable; returns its exit status and
+/// what was enforced.
 pub fn run(
-    step: &Step<'_>,
+    command: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    log: &Path,
     writable: &[PathBuf],
     mode: SandboxMode,
 ) -> std::io::Result<(ExitStatus, Enforced)> {
@@ -195,20 +190,18 @@ pub fn run(
             true
         }
     };
-    let log = File::options().create(true).append(true).open(step.log)?;
+    let log = File::options().create(true).append(true).open(log)?;
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
-        .arg(step.command)
-        .current_dir(step.cwd)
+        .arg(command)
+        .current_dir(cwd)
         .env_clear()
+        .envs(env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    for (k, v) in step.env {
-        cmd.env(k, v);
-    }
     if isolate {
-        let prep = prepare(writable, step.cwd);
+        let prep = prepare(writable, cwd);
         unsafe {
             cmd.pre_exec(move || enter(&prep));
         }
