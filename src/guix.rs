@@ -601,14 +601,11 @@ impl ModuleTree {
         };
         if self.aliases.is_none() {
             let mut all = Vec::new();
-            for files in self.by_name.values() {
-                for f in files {
-                    let path = self.dir.join(f);
-                    let m = read_module_at(&path, f, limits)?;
-                    for a in m.aliases {
-                        if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
-                            all.push((pattern, f.clone()));
-                        }
+            for f in self.by_name.values().flatten() {
+                let m = read_module_at(&self.dir.join(f), f, limits)?;
+                for a in m.aliases {
+                    if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
+                        all.push((pattern, f.clone()));
                     }
                 }
             }

@@ -601,16 +601,17 @@ pub fn make_module_directory_with_progress(
     opts: &ModuleDirectoryOptions,
     progress: &ProgressHook,
 ) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
-    let versions = kernel_versions_of_inputs(inputs);
+    let mut versions = kernel_versions_of_inputs(inputs);
     match versions.as_slice() {
         [] => return Err(ModuleDirectoryError::NoModules(version.to_string())),
         [(v, _)] if v == version => {}
-        [(v, holders)] => {
-            let mut list = vec![(v.clone(), holders.clone())];
-            list.push((version.to_string(), vec![PathBuf::from("the command line")]));
-            return Err(ModuleDirectoryError::InconsistentVersions(list));
+        _ => {
+            if versions.len() == 1 {
+                let named = vec![PathBuf::from("the command line")];
+                versions.push((version.to_string(), named));
+            }
+            return Err(ModuleDirectoryError::InconsistentVersions(versions));
         }
-        _ => return Err(ModuleDirectoryError::InconsistentVersions(versions)),
     }
     let out = absolute_clean(out);
     let checked = checked_inputs(&out, inputs)?;
@@ -627,11 +628,11 @@ pub fn make_module_directory_with_progress(
         }
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
         let system_map = tmp.path().join("System.map");
-        let kernel_symbols = match system_map.exists() {
+        let errsyms = system_map.exists();
+        let kernel_symbols = match errsyms {
             true => KernelSymbols::SystemMap(system_map),
             false => KernelSymbols::None,
         };
-        let errsyms = kernel_symbols != KernelSymbols::None;
         let depmod = Depmod::new(tmp.path(), version)
             .kernel_symbols(kernel_symbols)
             .errsyms(errsyms)

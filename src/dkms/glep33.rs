@@ -50,7 +50,9 @@ pub(crate) fn build(
         job.run(name, cmd, *required)?;
     }
     // The modules the install wrote, anywhere under the staging folder.
-    let mut found: Vec<(String, PathBuf, String)> = Vec::new();
+    // (module, file) with its location.
+    let mut modules: Vec<(String, PathBuf)> = Vec::new();
+    let mut locations: Vec<String> = Vec::new();
     let mut others: Vec<PathBuf> = Vec::new();
     for entry in walkdir::WalkDir::new(&stage).sort_by_file_name() {
         let entry = entry.map_err(|source| BuildError::Walk {
@@ -67,11 +69,9 @@ pub(crate) fn build(
             // Location relative to lib/modules/V, or extra/ when the
             // install put it elsewhere.
             let prefix = Path::new("lib/modules").join(&opts.kernel_version);
-            let location = match rel.parent().and_then(|p| p.strip_prefix(&prefix).ok()) {
-                Some(l) => l.display().to_string(),
-                None => "extra".to_string(),
-            };
-            found.push((module, entry.path().to_path_buf(), location));
+            let location = rel.parent().and_then(|p| p.strip_prefix(&prefix).ok());
+            locations.push(location.map_or("extra".into(), |l| l.display().to_string()));
+            modules.push((module, entry.path().to_path_buf()));
         } else if crate::kmod::is_module_file_name(&name) {
             return Err(BuildError::InstalledCompressed {
                 package,
@@ -81,16 +81,12 @@ pub(crate) fn build(
             others.push(rel.to_path_buf());
         }
     }
-    if found.is_empty() {
+    if modules.is_empty() {
         return Err(BuildError::NoModuleInstalled { package });
     }
-    let modules: Vec<(String, PathBuf)> = found
-        .iter()
-        .map(|(m, p, _)| (m.clone(), p.clone()))
-        .collect();
     job.check_built(&modules)?;
     let mut installed: Vec<Installed> = Vec::new();
-    for (module, path, location) in &found {
+    for ((module, path), location) in modules.iter().zip(&locations) {
         installed.push(job.install(path, location, module)?);
     }
     for rel in others {
