@@ -210,18 +210,13 @@ pub fn read_guix_modules(
     limits: &Limits,
 ) -> Result<Vec<GuixModule>, GuixError> {
     let files = guix_module_files(read_dir)?;
-    let work = || {
-        files
-            .par_iter()
-            .map(|path| {
-                let data = std::fs::read(path)
-                    .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
-                let named = format!("{named_dir}{}", &path[read_dir.len()..]);
-                guix_module_of_bytes(&named, path, &data, limits)
-            })
-            .collect::<Result<Vec<_>, _>>()
+    let read = |path: &String| {
+        let data = std::fs::read(path)
+            .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
+        let named = format!("{named_dir}{}", &path[read_dir.len()..]);
+        guix_module_of_bytes(&named, path, &data, limits)
     };
-    crate::jobs::run_with_jobs(jobs, work)
+    crate::jobs::run_with_jobs(jobs, || files.par_iter().map(read).collect())
 }
 
 // ---------------------------------------------------------------------------
@@ -261,21 +256,17 @@ pub fn module_alias_database(modules: &[GuixModule]) -> Vec<u8> {
 pub fn module_device_database(modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
     let mut out = String::from("# Device nodes to trigger on-demand module loading.\n");
     for m in modules {
-        if let Some((devname, kind, major, minor)) = device_tuple(m)? {
-            out.push_str(&format!(
-                "{} {devname} {kind}{major}:{minor}\n",
-                m.module_name()
-            ));
+        if let Some(device) = device_tuple(m)? {
+            out.push_str(&format!("{} {device}\n", m.module_name()));
         }
     }
     Ok(out.into_bytes())
 }
 
-/// Guix's `aliases->device-tuple`. Like Guix, a malformed major alias is an
-/// error even when the module has no `devname:` alias.
-fn device_tuple(
-    m: &GuixModule,
-) -> Result<Option<(String, &'static str, String, String)>, GuixError> {
+/// Guix's `aliases->device-tuple`, as `modules.devname` shows it: `DEVNAME
+/// TYPEMAJOR:MINOR`. Like Guix, a malformed major alias is an error even
+/// when the module has no `devname:` alias.
+fn device_tuple(m: &GuixModule) -> Result<Option<String>, GuixError> {
     let devname = m.aliases.iter().find_map(|a| a.strip_prefix("devname:"));
     let major_alias = m
         .aliases
@@ -292,14 +283,8 @@ fn device_tuple(
         });
     };
     let kind = if *kind == "char" { "c" } else { "b" };
-    Ok(devname.map(|d| {
-        (
-            d.to_string(),
-            kind,
-            scheme_number(major),
-            scheme_number(minor),
-        )
-    }))
+    let (major, minor) = (scheme_number(major), scheme_number(minor));
+    Ok(devname.map(|d| format!("{d} {kind}{major}:{minor}")))
 }
 
 /// What Guile's `(display (string->number s))` prints for a decimal
@@ -526,13 +511,9 @@ impl ModuleTree {
                 path: e.path().unwrap_or(dir).to_path_buf(),
                 source: e,
             })?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let Some(name) = entry.file_name().to_str() else {
-                continue;
-            };
-            if !crate::kmod::is_module_file_name(name) {
+            // (A name that is not UTF-8 is not a module's.)
+            let name = entry.file_name().to_str().unwrap_or_default();
+            if entry.file_type().is_dir() || !crate::kmod::is_module_file_name(name) {
                 continue;
             }
             let rel = entry
