@@ -772,13 +772,13 @@ pub fn flat_module_directory_with_progress(
     crate::output::scratch::remove_abandoned(parent, out.file_name().unwrap_or_default());
     let tmp = crate::output::scratch::Scratch::dir_beside(&out)
         .doing("cannot create directory", parent)?;
-    let result = (|| -> Result<(), GuixError> {
-        let tmp = tmp.path().to_path_buf();
+    (|| -> Result<(), GuixError> {
+        let dir = tmp.path();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
         progress.start("writing modules", chosen.len() as u64);
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);
-            write_new_file(&tmp.join(&name), image)?;
+            write_new_file(&dir.join(&name), image)?;
             progress.advance(1);
             entries.push(GuixModule {
                 file: format!("{named_dir}/{name}"),
@@ -788,11 +788,10 @@ pub fn flat_module_directory_with_progress(
         progress.finish();
         entries.sort_by(|a, b| a.file.cmp(&b.file));
         let db = module_name_database(&entries);
-        let tmp_utf8 = Utf8Path::from_path(&tmp).ok_or_else(|| GuixError::NotUtf8(tmp.clone()))?;
-        crate::output::write_atomic(tmp_utf8, "modules.name", &db)?;
+        let dir = Utf8Path::from_path(dir).ok_or_else(|| GuixError::NotUtf8(dir.into()))?;
+        crate::output::write_atomic(dir, "modules.name", &db)?;
         Ok(())
-    })();
-    result?; // dropping `tmp` removes it
+    })()?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {
         return Err(GuixError::OutputExists(out));
     }
