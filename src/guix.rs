@@ -75,10 +75,16 @@ pub enum GuixError {
     OutputExists(PathBuf),
 }
 
-impl GuixError {
-    /// Wraps an [`IoError`] with what was being done: `cannot read 'PATH': TEXT`.
-    fn doing(action: &'static str) -> impl Fn(IoError) -> GuixError {
-        move |source| GuixError::Io { action, source }
+/// Names what was being done and the path of a failed I/O call:
+/// `fs::read(p).doing("cannot read", p)?` fails with `cannot read 'P': TEXT`.
+trait Doing<T> {
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, GuixError>;
+}
+
+impl<T> Doing<T> for std::io::Result<T> {
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, GuixError> {
+        self.at(path)
+            .map_err(|source| GuixError::Io { action, source })
     }
 }
 
@@ -94,22 +100,15 @@ pub fn guix_module_files(dir: &str) -> Result<Vec<String>, GuixError> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_string()];
     while let Some(d) = pending.pop() {
-        let entries = fs::read_dir(&d)
-            .at(&d)
-            .map_err(GuixError::doing("cannot read directory"))?;
+        let entries = fs::read_dir(&d).doing("cannot read directory", &d)?;
         for entry in entries {
-            let entry = entry
-                .at(&d)
-                .map_err(GuixError::doing("cannot read directory"))?;
+            let entry = entry.doing("cannot read directory", &d)?;
             let name = entry
                 .file_name()
                 .into_string()
                 .map_err(|_| GuixError::NotUtf8(entry.path()))?;
             let full = format!("{d}/{name}");
-            let ft = entry
-                .file_type()
-                .at(&full)
-                .map_err(GuixError::doing("cannot stat"))?;
+            let ft = entry.file_type().doing("cannot stat", &full)?;
             if ft.is_dir() {
                 pending.push(full);
             } else if crate::kmod::is_module_file_name(&name) {
@@ -146,10 +145,8 @@ impl GuixModule {
     /// The key of `modules.name`: the `.modinfo` name, else the base name
     /// without extension (not normalised).
     pub fn name_database_key(&self) -> String {
-        match &self.formal_name {
-            Some(n) => n.clone(),
-            None => strip_extension(self.file.rsplit('/').next().unwrap_or(&self.file)).to_string(),
-        }
+        let base = || self.file.rsplit('/').next().unwrap_or(&self.file);
+        (self.formal_name.clone()).unwrap_or_else(|| strip_extension(base()).to_string())
     }
 }
 
@@ -213,18 +210,13 @@ pub fn read_guix_modules(
     limits: &Limits,
 ) -> Result<Vec<GuixModule>, GuixError> {
     let files = guix_module_files(read_dir)?;
-    let work = || {
-        files
-            .par_iter()
-            .map(|path| {
-                let data = std::fs::read(path)
-                    .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
-                let named = format!("{named_dir}{}", &path[read_dir.len()..]);
-                guix_module_of_bytes(&named, path, &data, limits)
-            })
-            .collect::<Result<Vec<_>, _>>()
+    let read = |path: &String| {
+        let data = std::fs::read(path)
+            .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
+        let named = format!("{named_dir}{}", &path[read_dir.len()..]);
+        guix_module_of_bytes(&named, path, &data, limits)
     };
-    crate::jobs::run_with_jobs(jobs, work)
+    crate::jobs::run_with_jobs(jobs, || files.par_iter().map(read).collect())
 }
 
 // ---------------------------------------------------------------------------
@@ -242,9 +234,7 @@ pub fn module_name_database(modules: &[GuixModule]) -> Vec<u8> {
         .iter()
         .map(|m| (m.name_database_key(), m.file.clone()))
         .collect();
-    let mut out = String::from(NAME_DATABASE_HEADER);
-    out.push_str(&pretty_printed_pairs(&pairs));
-    out.into_bytes()
+    (NAME_DATABASE_HEADER.to_string() + &pretty_printed_pairs(&pairs)).into_bytes()
 }
 
 /// Guix's `modules.alias`: `alias ALIAS MODULE` for every alias of every
@@ -266,49 +256,35 @@ pub fn module_alias_database(modules: &[GuixModule]) -> Vec<u8> {
 pub fn module_device_database(modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
     let mut out = String::from("# Device nodes to trigger on-demand module loading.\n");
     for m in modules {
-        if let Some((devname, kind, major, minor)) = device_tuple(m)? {
-            out.push_str(&format!(
-                "{} {devname} {kind}{major}:{minor}\n",
-                m.module_name()
-            ));
+        if let Some(device) = device_tuple(m)? {
+            out.push_str(&format!("{} {device}\n", m.module_name()));
         }
     }
     Ok(out.into_bytes())
 }
 
-/// Guix's `aliases->device-tuple`. Like Guix, a malformed major alias is an
-/// error even when the module has no `devname:` alias.
-fn device_tuple(
-    m: &GuixModule,
-) -> Result<Option<(String, &'static str, String, String)>, GuixError> {
+/// Guix's `aliases->device-tuple`, as `modules.devname` shows it: `DEVNAME
+/// TYPEMAJOR:MINOR`. Like Guix, a malformed major alias is an error even
+/// when the module has no `devname:` alias.
+fn device_tuple(m: &GuixModule) -> Result<Option<String>, GuixError> {
     let devname = m.aliases.iter().find_map(|a| a.strip_prefix("devname:"));
     let major_alias = m
         .aliases
         .iter()
         .find(|a| a.starts_with("char-major-") || a.starts_with("block-major-"));
-    let numbers = match major_alias {
-        None => None,
-        Some(alias) => {
-            let tokens: Vec<&str> = alias.split('-').filter(|t| !t.is_empty()).collect();
-            match tokens.as_slice() {
-                [kind, "major", major, minor] => Some((
-                    if *kind == "char" { "c" } else { "b" },
-                    scheme_number(major),
-                    scheme_number(minor),
-                )),
-                _ => {
-                    return Err(GuixError::MalformedDeviceAlias {
-                        module: m.module_name(),
-                        alias: alias.clone(),
-                    })
-                }
-            }
-        }
+    let Some(alias) = major_alias else {
+        return Ok(None);
     };
-    Ok(match (devname, numbers) {
-        (Some(d), Some((kind, major, minor))) => Some((d.to_string(), kind, major, minor)),
-        _ => None,
-    })
+    let tokens: Vec<&str> = alias.split('-').filter(|t| !t.is_empty()).collect();
+    let [kind, "major", major, minor] = tokens.as_slice() else {
+        return Err(GuixError::MalformedDeviceAlias {
+            module: m.module_name(),
+            alias: alias.clone(),
+        });
+    };
+    let kind = if *kind == "char" { "c" } else { "b" };
+    let (major, minor) = (scheme_number(major), scheme_number(minor));
+    Ok(devname.map(|d| format!("{d} {kind}{major}:{minor}")))
 }
 
 /// What Guile's `(display (string->number s))` prints for a decimal
@@ -340,7 +316,8 @@ pub struct GuixDatabases {
 /// let dbs = kmodtree::guix::guix_databases(dir, dir, None)?;
 /// print!("{}", String::from_utf8_lossy(&dbs.name));
 /// // Or write them (all or none) into the directory itself:
-/// kmodtree::guix::write_guix_databases(dir.as_ref(), dir, None)?;
+/// use kmodtree::guix::{write_guix_databases, GuixDatabase};
+/// write_guix_databases(dir.as_ref(), dir, None, &GuixDatabase::ALL)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn guix_databases(
@@ -350,21 +327,10 @@ pub fn guix_databases(
 ) -> Result<GuixDatabases, GuixError> {
     let modules = read_guix_modules(read_dir, named_dir, jobs, &Limits::default())?;
     Ok(GuixDatabases {
-        name: module_name_database(&modules),
-        alias: module_alias_database(&modules),
-        devname: module_device_database(&modules)?,
+        name: GuixDatabase::Name.render(&modules)?,
+        alias: GuixDatabase::Alias.render(&modules)?,
+        devname: GuixDatabase::Devname.render(&modules)?,
     })
-}
-
-/// Writes `modules.name`, `modules.alias` and `modules.devname` into `dir`
-/// (all or none), naming files under `named_dir` (`dir` itself, unless
-/// `dir` is to be renamed afterwards).
-pub fn write_guix_databases(
-    dir: &Path,
-    named_dir: &str,
-    jobs: Option<usize>,
-) -> Result<(), GuixError> {
-    write_selected_guix_databases(dir, named_dir, jobs, &GuixDatabase::ALL)
 }
 
 /// One of Guix's three module databases.
@@ -388,12 +354,24 @@ impl GuixDatabase {
             Self::Devname => "modules.devname",
         }
     }
+
+    /// The database of `modules`, as Guix's writer makes it.
+    fn render(self, modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
+        Ok(match self {
+            Self::Name => module_name_database(modules),
+            Self::Alias => module_alias_database(modules),
+            Self::Devname => module_device_database(modules)?,
+        })
+    }
 }
 
-/// Writes the databases in `which` into `dir` (all or none), as Guix's
-/// writer of each does; the others are neither computed nor touched (a
-/// malformed `char-major-` alias fails only `modules.devname`).
-pub fn write_selected_guix_databases(
+/// Writes the databases in `which` ([`GuixDatabase::ALL`]: `modules.name`,
+/// `modules.alias` and `modules.devname`) into `dir` (all or none), as
+/// Guix's writer of each does, naming files under `named_dir` (`dir`
+/// itself, unless `dir` is to be renamed afterwards); the others are
+/// neither computed nor touched (a malformed `char-major-` alias fails only
+/// `modules.devname`).
+pub fn write_guix_databases(
     dir: &Path,
     named_dir: &str,
     jobs: Option<usize>,
@@ -403,17 +381,11 @@ pub fn write_selected_guix_databases(
         .to_str()
         .ok_or_else(|| GuixError::NotUtf8(dir.to_path_buf()))?;
     let modules = read_guix_modules(read_dir, named_dir, jobs, &Limits::default())?;
-    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
-    for db in GuixDatabase::ALL {
-        if which.contains(&db) {
-            let bytes = match db {
-                GuixDatabase::Name => module_name_database(&modules),
-                GuixDatabase::Alias => module_alias_database(&modules),
-                GuixDatabase::Devname => module_device_database(&modules)?,
-            };
-            files.push((db.file_name(), bytes));
-        }
-    }
+    let files = GuixDatabase::ALL
+        .into_iter()
+        .filter(|db| which.contains(db))
+        .map(|db| Ok((db.file_name(), db.render(&modules)?)))
+        .collect::<Result<Vec<_>, GuixError>>()?;
     crate::output::write_all_atomic(Utf8Path::new(read_dir), &files)?;
     Ok(())
 }
@@ -539,13 +511,9 @@ impl ModuleTree {
                 path: e.path().unwrap_or(dir).to_path_buf(),
                 source: e,
             })?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let Some(name) = entry.file_name().to_str() else {
-                continue;
-            };
-            if !crate::kmod::is_module_file_name(name) {
+            // (A name that is not UTF-8 is not a module's.)
+            let name = entry.file_name().to_str().unwrap_or_default();
+            if entry.file_type().is_dir() || !crate::kmod::is_module_file_name(name) {
                 continue;
             }
             let rel = entry
@@ -560,20 +528,22 @@ impl ModuleTree {
                 .or_default()
                 .push(rel);
         }
-        let builtin = match fs::read(dir.join("modules.builtin")) {
-            Ok(data) => String::from_utf8_lossy(&data)
-                .split_whitespace()
-                .map(module::name_from_file_name)
-                .collect(),
-            Err(_) => BTreeSet::new(),
-        };
-        let builtin_aliases = match fs::read(dir.join("modules.builtin.modinfo")) {
-            Ok(data) => crate::tree::builtin::builtin_aliases(&data)
-                .into_iter()
-                .map(|(a, m)| (a, String::from_utf8_lossy(&m).into_owned()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let builtin = fs::read(dir.join("modules.builtin"))
+            .map(|data| {
+                String::from_utf8_lossy(&data)
+                    .split_whitespace()
+                    .map(module::name_from_file_name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let builtin_aliases = fs::read(dir.join("modules.builtin.modinfo"))
+            .map(|data| {
+                crate::tree::builtin::builtin_aliases(&data)
+                    .into_iter()
+                    .map(|(a, m)| (a, String::from_utf8_lossy(&m).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(ModuleTree {
             dir: dir.to_path_buf(),
             by_name,
@@ -588,24 +558,20 @@ impl ModuleTree {
     /// search order); otherwise several files are an error.
     fn find(&self, name: &str) -> Result<Found, GuixError> {
         let key = module::name_from_file_name(name);
-        if let Some(files) = self.by_name.get(&key) {
-            if files.len() == 1 {
-                return Ok(Found::File(files[0].clone()));
-            }
-            let updates: Vec<&String> =
-                files.iter().filter(|f| f.starts_with("updates/")).collect();
-            if updates.len() == 1 {
-                return Ok(Found::File(updates[0].clone()));
-            }
-            return Err(GuixError::SeveralModules {
+        let Some(files) = self.by_name.get(&key) else {
+            return Ok(match self.builtin.contains(&key) {
+                true => Found::Builtin,
+                false => Found::Nothing,
+            });
+        };
+        let updates: Vec<&String> = files.iter().filter(|f| f.starts_with("updates/")).collect();
+        match (files.as_slice(), updates.as_slice()) {
+            ([ref file], _) | (_, [&ref file]) => Ok(Found::File(file.clone())),
+            _ => Err(GuixError::SeveralModules {
                 module: name.to_string(),
                 files: files.clone(),
-            });
+            }),
         }
-        if self.builtin.contains(&key) {
-            return Ok(Found::Builtin);
-        }
-        Ok(Found::Nothing)
     }
 
     /// Modules (files) whose alias patterns match `target`, as modprobe's
@@ -616,14 +582,11 @@ impl ModuleTree {
         };
         if self.aliases.is_none() {
             let mut all = Vec::new();
-            for files in self.by_name.values() {
-                for f in files {
-                    let path = self.dir.join(f);
-                    let m = read_module_at(&path, f, limits)?;
-                    for a in m.aliases {
-                        if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
-                            all.push((pattern, f.clone()));
-                        }
+            for f in self.by_name.values().flatten() {
+                let m = read_module_at(&self.dir.join(f), f, limits)?;
+                for a in m.aliases {
+                    if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
+                        all.push((pattern, f.clone()));
                     }
                 }
             }
@@ -653,9 +616,7 @@ fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule,
     let p = path
         .to_str()
         .ok_or_else(|| GuixError::NotUtf8(path.to_path_buf()))?;
-    let data = fs::read(path)
-        .at(path)
-        .map_err(GuixError::doing("cannot read"))?;
+    let data = fs::read(path).doing("cannot read", path)?;
     guix_module_of_bytes(rel, p, &data, limits)
 }
 
@@ -671,14 +632,11 @@ fn softdep_targets(value: &str) -> impl Iterator<Item = &str> {
 /// compression suffix.
 fn flat_file_name(rel: &str) -> String {
     let base = rel.rsplit('/').next().unwrap_or(rel);
-    for suffix in [".xz", ".gz", ".zst"] {
-        if let Some(stem) = base.strip_suffix(suffix) {
-            if stem.ends_with(".ko") {
-                return stem.to_string();
-            }
-        }
-    }
-    base.to_string()
+    [".xz", ".gz", ".zst"]
+        .iter()
+        .find_map(|suffix| base.strip_suffix(suffix).filter(|s| s.ends_with(".ko")))
+        .unwrap_or(base)
+        .to_string()
 }
 
 /// Guix's initrd module folder: the modules named `requested` (any
@@ -752,9 +710,7 @@ pub fn flat_module_directory_with_progress(
             continue;
         }
         let path = moddir.join(&rel);
-        let data = fs::read(&path)
-            .at(&path)
-            .map_err(GuixError::doing("cannot read"))?;
+        let data = fs::read(&path).doing("cannot read", &path)?;
         let shown = path.display().to_string();
         let (_, image) =
             decompress::decompress(&data, &opts.limits).map_err(module_error(&shown))?;
@@ -773,30 +729,21 @@ pub fn flat_module_directory_with_progress(
             }
         }
         if opts.softdeps {
-            let targets: Vec<String> = m
-                .softdeps
-                .iter()
-                .flat_map(|v| softdep_targets(v))
-                .map(str::to_string)
-                .collect();
-            for t in targets {
+            for t in m.softdeps.iter().flat_map(|v| softdep_targets(v)) {
                 // modprobe's lookup order: module names, module aliases,
                 // then builtin names and builtin aliases.
-                match tree.find(&t)? {
-                    Found::File(f) => {
-                        queue.push_back(f);
-                        continue;
-                    }
-                    Found::Builtin | Found::Nothing => {}
+                if let Found::File(f) = tree.find(t)? {
+                    queue.push_back(f);
+                    continue;
                 }
-                let found = tree.find_by_alias(&t, &opts.limits)?;
+                let found = tree.find_by_alias(t, &opts.limits)?;
                 if found.is_empty() {
-                    report.missing_softdeps.push(t.clone());
+                    report.missing_softdeps.push(t.to_string());
                 }
                 for f in found {
                     match f {
                         Found::File(f) => queue.push_back(f),
-                        _ => report.builtin.push(t.clone()),
+                        _ => report.builtin.push(t.to_string()),
                     }
                 }
             }
@@ -824,15 +771,14 @@ pub fn flat_module_directory_with_progress(
     let parent = out.parent().unwrap_or(Path::new("/"));
     crate::output::scratch::remove_abandoned(parent, out.file_name().unwrap_or_default());
     let tmp = crate::output::scratch::Scratch::dir_beside(&out)
-        .at(parent)
-        .map_err(GuixError::doing("cannot create directory"))?;
-    let result = (|| -> Result<(), GuixError> {
-        let tmp = tmp.path().to_path_buf();
+        .doing("cannot create directory", parent)?;
+    (|| -> Result<(), GuixError> {
+        let dir = tmp.path();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
         progress.start("writing modules", chosen.len() as u64);
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);
-            write_new_file(&tmp.join(&name), image)?;
+            write_new_file(&dir.join(&name), image)?;
             progress.advance(1);
             entries.push(GuixModule {
                 file: format!("{named_dir}/{name}"),
@@ -842,21 +788,16 @@ pub fn flat_module_directory_with_progress(
         progress.finish();
         entries.sort_by(|a, b| a.file.cmp(&b.file));
         let db = module_name_database(&entries);
-        let tmp_utf8 = Utf8Path::from_path(&tmp).ok_or_else(|| GuixError::NotUtf8(tmp.clone()))?;
-        crate::output::write_atomic(tmp_utf8, "modules.name", &db)?;
+        let dir = Utf8Path::from_path(dir).ok_or_else(|| GuixError::NotUtf8(dir.into()))?;
+        crate::output::write_atomic(dir, "modules.name", &db)?;
         Ok(())
-    })();
-    result?; // dropping `tmp` removes it
+    })()?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {
         return Err(GuixError::OutputExists(out));
     }
-    tmp.rename_to(&out)
-        .at(&out)
-        .map_err(GuixError::doing("cannot rename into"))?;
-    let mut names: Vec<String> = chosen.values().map(|(m, _)| m.module_name()).collect();
-    names.sort();
-    names.dedup();
-    report.modules = names;
+    tmp.rename_to(&out).doing("cannot rename into", &out)?;
+    let names: BTreeSet<String> = chosen.values().map(|(m, _)| m.module_name()).collect();
+    report.modules = names.into_iter().collect();
     Ok(report)
 }
 
@@ -869,8 +810,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), GuixError> {
         .mode(0o644)
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
-        .at(path)
-        .map_err(GuixError::doing("cannot write"))
+        .doing("cannot write", path)
 }
 
 #[cfg(test)]

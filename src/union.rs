@@ -146,10 +146,16 @@ fn quote_for_buildenv(path: &Path) -> String {
     )
 }
 
-impl UnionError {
-    /// Wraps an [`IoError`] with what was being done: `cannot read 'PATH': TEXT`.
-    pub(crate) fn doing(action: &'static str) -> impl Fn(IoError) -> UnionError {
-        move |source| UnionError::Io { action, source }
+/// Names what was being done and the path of a failed I/O call:
+/// `fs::read(p).doing("cannot read", p)?` fails with `cannot read 'P': TEXT`.
+trait Doing<T> {
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, UnionError>;
+}
+
+impl<T> Doing<T> for std::io::Result<T> {
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, UnionError> {
+        self.at(path)
+            .map_err(|source| UnionError::Io { action, source })
     }
 }
 
@@ -165,9 +171,7 @@ fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
         .ok_or_else(|| UnionError::OutputWithoutName(out.to_path_buf()))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
     crate::output::scratch::remove_abandoned(parent, name);
-    Scratch::dir_beside(out)
-        .at(parent)
-        .map_err(UnionError::doing("cannot create directory"))
+    Scratch::dir_beside(out).doing("cannot create directory", parent)
 }
 
 /// Checks the inputs and the output, and returns the inputs made absolute
@@ -180,18 +184,14 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
         return Err(UnionError::OutputExists(out.to_path_buf()));
     }
     let parent = out.parent().unwrap_or(Path::new("/"));
-    let parent_real = fs::canonicalize(parent)
-        .at(parent)
-        .map_err(UnionError::doing("cannot create output in"))?;
+    let parent_real = fs::canonicalize(parent).doing("cannot create output in", parent)?;
     let out_real = parent_real.join(out.file_name().unwrap_or_default());
-    let mut seen = Vec::new();
-    let mut result = Vec::new();
+    let mut result: Vec<(PathBuf, PathBuf)> = Vec::new();
     for input in inputs {
         let abs = absolute_clean(input);
-        if seen.contains(&abs) {
+        if result.iter().any(|(seen, _)| *seen == abs) {
             continue;
         }
-        seen.push(abs.clone());
         let real = fs::canonicalize(&abs).map_err(|source| UnionError::BadInput {
             input: abs.clone(),
             source,
@@ -235,24 +235,17 @@ pub fn union_build_with_progress(
     let out = absolute_clean(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
-    let result = union_into(tmp.path(), &inputs, opts, progress);
-    finish_in_place(tmp, &out, result)
+    let report = union_into(tmp.path(), &inputs, opts, progress)?; // dropping `tmp` removes it
+    finish_in_place(tmp, &out)?;
+    Ok(report)
 }
 
-/// Renames `tmp` to `out` when `result` is Ok; removes `tmp` otherwise.
-fn finish_in_place<T>(
-    tmp: Scratch,
-    out: &Path,
-    result: Result<T, UnionError>,
-) -> Result<T, UnionError> {
-    let v = result?; // dropping `tmp` removes it
+/// Renames the finished `tmp` to `out`.
+fn finish_in_place(tmp: Scratch, out: &Path) -> Result<(), UnionError> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(UnionError::OutputExists(out.to_path_buf()));
     }
-    tmp.rename_to(out)
-        .at(out)
-        .map_err(UnionError::doing("cannot rename into"))?;
-    Ok(v)
+    tmp.rename_to(out).doing("cannot rename into", out)
 }
 
 /// Builds the union of the checked `inputs` in `tmp`, an empty directory.
@@ -271,13 +264,11 @@ fn union_into(
     };
     let sources: Vec<PathBuf> = inputs.iter().map(|(abs, _)| abs.clone()).collect();
     // The count is known only at the end of the walk.
-    progress.start(
-        match opts.mode {
-            LinkMode::Copy => "copying files",
-            LinkMode::Symlink | LinkMode::Hardlink | LinkMode::BuildEnv => "linking files",
-        },
-        0,
-    );
+    let action = match opts.mode {
+        LinkMode::Copy => "copying files",
+        LinkMode::Symlink | LinkMode::Hardlink | LinkMode::BuildEnv => "linking files",
+    };
+    progress.start(action, 0);
     let result = state.union_of_directories(tmp, &sources);
     progress.finish();
     result.map(|()| state.report)
@@ -299,46 +290,32 @@ impl UnionState<'_> {
     fn union_of_directories(&mut self, out: &Path, dirs: &[PathBuf]) -> Result<(), UnionError> {
         let mut reals = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            let real = fs::canonicalize(dir)
-                .at(dir)
-                .map_err(UnionError::doing("cannot read"))?;
+            let real = fs::canonicalize(dir).doing("cannot read", dir)?;
             if self.ancestors.iter().flatten().any(|a| *a == real) {
                 return Err(UnionError::SymlinkLoop(dir.clone()));
             }
-            if let Some(t) = &self.tmp_real {
-                if real.starts_with(t) {
-                    return Err(UnionError::OutputInsideInput {
-                        output: out.to_path_buf(),
-                        input: dir.clone(),
-                    });
-                }
+            if self.tmp_real.as_ref().is_some_and(|t| real.starts_with(t)) {
+                return Err(UnionError::OutputInsideInput {
+                    output: out.to_path_buf(),
+                    input: dir.clone(),
+                });
             }
             reals.push(real);
         }
         if self.tmp_real.is_some() {
             // (The top level is the temporary, already created.)
-            fs::create_dir(out)
-                .at(out)
-                .map_err(UnionError::doing("cannot create directory"))?;
+            fs::create_dir(out).doing("cannot create directory", out)?;
         } else {
-            self.tmp_real = Some(
-                fs::canonicalize(out)
-                    .at(out)
-                    .map_err(UnionError::doing("cannot read"))?,
-            );
+            self.tmp_real = Some(fs::canonicalize(out).doing("cannot read", out)?);
         }
         self.report.directories += 1;
 
         // Name -> the inputs holding it, in input order; names in byte order.
         let mut table: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();
         for dir in dirs {
-            let entries = fs::read_dir(dir)
-                .at(dir)
-                .map_err(UnionError::doing("cannot read directory"))?;
+            let entries = fs::read_dir(dir).doing("cannot read directory", dir)?;
             for entry in entries {
-                let entry = entry
-                    .at(dir)
-                    .map_err(UnionError::doing("cannot read directory"))?;
+                let entry = entry.doing("cannot read directory", dir)?;
                 table
                     .entry(entry.file_name())
                     .or_default()
@@ -412,22 +389,15 @@ impl UnionState<'_> {
 
     fn link(&mut self, input: &Path, out: &Path) -> Result<(), UnionError> {
         match self.opts.mode {
-            LinkMode::Symlink | LinkMode::BuildEnv => std::os::unix::fs::symlink(input, out)
-                .at(out)
-                .map_err(UnionError::doing("cannot create symlink"))?,
+            LinkMode::Symlink | LinkMode::BuildEnv => {
+                std::os::unix::fs::symlink(input, out).doing("cannot create symlink", out)?
+            }
             LinkMode::Copy => copy_file(input, out)?,
             LinkMode::Hardlink => {
-                let real = fs::canonicalize(input)
-                    .at(input)
-                    .map_err(UnionError::doing("cannot resolve"))?;
+                let real = fs::canonicalize(input).doing("cannot resolve", input)?;
                 match fs::hard_link(&real, out) {
-                    Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(18) => copy_file(input, out)?, // EXDEV
-                    Err(e) => {
-                        return Err(UnionError::doing("cannot create hard link")(IoError::new(
-                            out, e,
-                        )))
-                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_file(input, out)?,
+                    r => r.doing("cannot create hard link", out)?,
                 }
             }
         }
@@ -448,11 +418,7 @@ fn sole_directory<'a>(dirs: &[&'a PathBuf]) -> Result<Option<&'a PathBuf>, Union
     if rest.is_empty() {
         return Ok(Some(first));
     }
-    let real = |d: &Path| {
-        fs::canonicalize(d)
-            .at(d)
-            .map_err(UnionError::doing("cannot read"))
-    };
+    let real = |d: &Path| fs::canonicalize(d).doing("cannot read", d);
     let first_real = real(first)?;
     for d in rest {
         if real(d)? != first_real {
@@ -470,24 +436,22 @@ fn sole_directory<'a>(dirs: &[&'a PathBuf]) -> Result<Option<&'a PathBuf>, Union
 /// Guix's `resolve+warn-if-harmful` text: an empty line, the colliding
 /// files, the chosen one.
 pub fn collision_warning(files: &[&PathBuf], chosen: &Path) -> String {
-    let mut s = String::from("\nwarning: collision encountered:\n");
-    for f in files {
-        s.push_str(&format!("  {}\n", f.display()));
-    }
-    s.push_str(&format!("warning: choosing {}\n", chosen.display()));
-    s
+    let listed: String = files
+        .iter()
+        .map(|f| format!("  {}\n", f.display()))
+        .collect();
+    format!(
+        "\nwarning: collision encountered:\n{listed}warning: choosing {}\n",
+        chosen.display()
+    )
 }
 
 fn copy_file(input: &Path, out: &Path) -> Result<(), UnionError> {
-    let meta = fs::metadata(input)
-        .at(input)
-        .map_err(UnionError::doing("cannot copy"))?;
+    let meta = fs::metadata(input).doing("cannot copy", input)?;
     if !meta.is_file() {
         return Err(UnionError::NotARegularFile(input.to_path_buf()));
     }
-    fs::copy(input, out)
-        .at(out)
-        .map_err(UnionError::doing("cannot copy to"))?;
+    fs::copy(input, out).doing("cannot copy to", out)?;
     Ok(())
 }
 
@@ -504,39 +468,25 @@ pub fn same_file_contents(a: &Path, b: &Path) -> Result<bool, UnionError> {
     if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
         return Ok(false);
     }
-    let mut fa = fs::File::open(a)
-        .at(a)
-        .map_err(UnionError::doing("cannot read"))?;
-    let mut fb = fs::File::open(b)
-        .at(b)
-        .map_err(UnionError::doing("cannot read"))?;
-    let mut ba = vec![0u8; 64 * 1024];
-    let mut bb = vec![0u8; 64 * 1024];
+    let mut fa = fs::File::open(a).doing("cannot read", a)?;
+    let mut fb = fs::File::open(b).doing("cannot read", b)?;
+    // The next 64 KiB (fewer only at the end of the file).
+    let chunk = |f: &mut fs::File, p: &Path| {
+        let mut buf = Vec::new();
+        f.take(64 * 1024)
+            .read_to_end(&mut buf)
+            .doing("cannot read", p)?;
+        Ok::<_, UnionError>(buf)
+    };
     loop {
-        let na = read_full(&mut fa, &mut ba)
-            .at(a)
-            .map_err(UnionError::doing("cannot read"))?;
-        let nb = read_full(&mut fb, &mut bb)
-            .at(b)
-            .map_err(UnionError::doing("cannot read"))?;
-        if na != nb || ba[..na] != bb[..nb] {
+        let ca = chunk(&mut fa, a)?;
+        if ca != chunk(&mut fb, b)? {
             return Ok(false);
         }
-        if na == 0 {
+        if ca.is_empty() {
             return Ok(true);
         }
     }
-}
-
-fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 // ---------------------------------------------------------------------------
@@ -596,12 +546,13 @@ pub enum ModuleDirectoryError {
 }
 
 fn describe_versions(versions: &[(String, Vec<PathBuf>)]) -> String {
+    let in_inputs = |(v, inputs): &(String, Vec<PathBuf>)| {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        format!("{v} (in {})", names.join(", "))
+    };
     versions
         .iter()
-        .map(|(v, inputs)| {
-            let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-            format!("{v} (in {})", names.join(", "))
-        })
+        .map(in_inputs)
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -650,22 +601,23 @@ pub fn make_module_directory_with_progress(
     opts: &ModuleDirectoryOptions,
     progress: &ProgressHook,
 ) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
-    let versions = kernel_versions_of_inputs(inputs);
+    let mut versions = kernel_versions_of_inputs(inputs);
     match versions.as_slice() {
         [] => return Err(ModuleDirectoryError::NoModules(version.to_string())),
         [(v, _)] if v == version => {}
-        [(v, holders)] => {
-            let mut list = vec![(v.clone(), holders.clone())];
-            list.push((version.to_string(), vec![PathBuf::from("the command line")]));
-            return Err(ModuleDirectoryError::InconsistentVersions(list));
+        _ => {
+            if versions.len() == 1 {
+                let named = vec![PathBuf::from("the command line")];
+                versions.push((version.to_string(), named));
+            }
+            return Err(ModuleDirectoryError::InconsistentVersions(versions));
         }
-        _ => return Err(ModuleDirectoryError::InconsistentVersions(versions)),
     }
     let out = absolute_clean(out);
     let checked = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();
-    let result = (|| -> Result<(), ModuleDirectoryError> {
+    (|| -> Result<(), ModuleDirectoryError> {
         report.union = union_into(tmp.path(), &checked, &opts.union, progress.get())?;
         let dir = tmp.path().join("lib/modules").join(version);
         let linked = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
@@ -676,11 +628,11 @@ pub fn make_module_directory_with_progress(
         }
         report.removed = remove_generated_databases(&dir, opts.guix_compat)?;
         let system_map = tmp.path().join("System.map");
-        let kernel_symbols = match system_map.exists() {
+        let errsyms = system_map.exists();
+        let kernel_symbols = match errsyms {
             true => KernelSymbols::SystemMap(system_map),
             false => KernelSymbols::None,
         };
-        let errsyms = kernel_symbols != KernelSymbols::None;
         let depmod = Depmod::new(tmp.path(), version)
             .kernel_symbols(kernel_symbols)
             .errsyms(errsyms)
@@ -697,12 +649,12 @@ pub fn make_module_directory_with_progress(
         );
         if opts.guix_databases {
             let named = out.join("lib/modules").join(version);
-            crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs)?;
+            let all = &crate::guix::GuixDatabase::ALL;
+            crate::guix::write_guix_databases(&dir, &named.to_string_lossy(), opts.jobs, all)?;
         }
         Ok(())
-    })();
-    result?; // dropping `tmp` removes it
-    finish_in_place(tmp, &out, Ok(()))?;
+    })()?; // dropping `tmp` removes it
+    finish_in_place(tmp, &out)?;
     Ok(report)
 }
 
@@ -715,8 +667,7 @@ fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<Strin
         KERNEL_INPUT_FILES
     };
     let mut names: Vec<String> = fs::read_dir(dir)
-        .at(dir)
-        .map_err(UnionError::doing("cannot read directory"))?
+        .doing("cannot read directory", dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("modules.") && !keep.contains(&n.as_str()))
@@ -724,9 +675,7 @@ fn remove_generated_databases(dir: &Path, guix_compat: bool) -> Result<Vec<Strin
     names.sort();
     for n in &names {
         let p = dir.join(n);
-        fs::remove_file(&p)
-            .at(&p)
-            .map_err(UnionError::doing("cannot remove"))?;
+        fs::remove_file(&p).doing("cannot remove", &p)?;
     }
     Ok(names)
 }
@@ -764,8 +713,7 @@ mod tests {
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
 
         let e = fs::create_dir(&file)
-            .at(&file)
-            .map_err(UnionError::doing("cannot create directory"))
+            .doing("cannot create directory", &file)
             .unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -146,7 +146,7 @@ fn databases() -> impl TypedValueParser<Value = GuixDatabase> {
 }
 
 pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
-    match guix::write_selected_guix_databases(
+    match guix::write_guix_databases(
         Path::new(&args.dir),
         &args.dir,
         args.jobs.jobs,

@@ -32,7 +32,7 @@
 use super::check::{self, KernelInfo, Problem};
 use super::conf::{self, Layout, Plan};
 use super::glep33;
-use super::sandbox::{self, Enforced, SandboxMode, Step};
+use super::sandbox::{self, Enforced, SandboxMode};
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::Limits;
 use crate::output::scratch::Scratch;
@@ -259,14 +259,11 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         .collect();
     opts.progress.get().finish();
     drop(scratch_dir);
-    let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(o) => outcomes.push(o),
-            Err(e) => errors.push(e),
-        }
-    }
+    let outcomes: Vec<SourceOutcome> = results
+        .into_iter()
+        .filter_map(|r| r.map_err(|e| errors.push(e)).ok())
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     for o in &outcomes {
         if !seen.insert(o.package().to_string()) {
@@ -275,12 +272,11 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
             });
         }
     }
-    if !errors.is_empty() {
-        return Err(if errors.len() == 1 {
-            errors.remove(0)
-        } else {
-            BuildError::Several(errors)
-        });
+    if errors.len() > 1 {
+        return Err(BuildError::Several(errors));
+    }
+    if let Some(e) = errors.pop() {
+        return Err(e);
     }
     tmp_dir.rename_to(&out).at(&out)?;
     Ok(outcomes)
@@ -327,120 +323,224 @@ pub fn plan(
     )?)
 }
 
-/// Step logs of one package.
-pub(crate) struct Logs {
-    pub dir: PathBuf,
-    pub n: usize,
-}
-
-impl Logs {
-    pub fn new(out_tmp: &Path, package: &str) -> Result<Logs, BuildError> {
-        let dir = out_tmp.join("share/kmodtree/dkms").join(package);
-        if dir.exists() {
-            return Err(BuildError::GivenTwice {
-                package: package.to_string(),
-            });
-        }
-        fs::create_dir_all(&dir).at(&dir)?;
-        Ok(Logs { dir, n: 0 })
-    }
-
-    pub fn next(&mut self, name: &str) -> PathBuf {
-        self.n += 1;
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join(format!("{:02}-{safe}.log", self.n))
-    }
-
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), BuildError> {
-        let p = self.dir.join(name);
-        Ok(fs::write(&p, bytes).at(&p)?)
-    }
-}
-
 fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The environment of every step: nothing of the caller's but PATH.
-pub(crate) fn step_env(work: &Path) -> Vec<(String, String)> {
-    let home = work.join("home");
-    let tmp = work.join("tmp");
-    let _ = fs::create_dir_all(&home);
-    let _ = fs::create_dir_all(&tmp);
-    vec![
-        (
-            "PATH".into(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-        ),
-        ("HOME".into(), home.display().to_string()),
-        ("TMPDIR".into(), tmp.display().to_string()),
-        ("LC_ALL".into(), "C".into()),
-    ]
+/// One package's build: its logs (`OUT/share/kmodtree/dkms/PACKAGE/`), the
+/// steps run in its build folder, and the checks and installs of its
+/// modules into the output being assembled.
+pub(crate) struct Job<'a> {
+    package: &'a str,
+    logs: PathBuf,
+    /// Steps run so far (numbers the logs).
+    n: usize,
+    cwd: PathBuf,
+    /// The environment of every step: nothing of the caller's but PATH.
+    env: Vec<(String, String)>,
+    /// The scratch folder `work`, the only one a step may write.
+    writable: Vec<PathBuf>,
+    out_tmp: &'a Path,
+    kernel: &'a KernelInfo,
+    opts: &'a BuildOptions,
+    /// What the last step ran under.
+    enforced: Enforced,
 }
 
-/// Runs one logged step; `Ok(false)` when the command failed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_step(
-    package: &str,
-    logs: &mut Logs,
-    name: &str,
-    command: &str,
-    cwd: &Path,
-    env: &[(String, String)],
-    writable: &[PathBuf],
-    mode: SandboxMode,
-    required: bool,
-    progress: &dyn crate::progress::Progress,
-) -> Result<Enforced, BuildError> {
-    progress.working_on(&format!("{package}: {name}"));
-    let log = logs.next(name);
-    {
-        let mut f = fs::File::create(&log).at(&log)?;
-        let _ = writeln!(f, "$ {command}");
+impl<'a> Job<'a> {
+    /// A job for `package`, built in `cwd` with `work` as scratch; a second
+    /// package of the same name is an error.
+    pub fn new(
+        package: &'a str,
+        work: &Path,
+        cwd: &Path,
+        out_tmp: &'a Path,
+        kernel: &'a KernelInfo,
+        opts: &'a BuildOptions,
+    ) -> Result<Job<'a>, BuildError> {
+        let logs = out_tmp.join("share/kmodtree/dkms").join(package);
+        if logs.exists() {
+            return Err(BuildError::GivenTwice {
+                package: package.to_string(),
+            });
+        }
+        fs::create_dir_all(&logs).at(&logs)?;
+        let home = work.join("home");
+        let tmp = work.join("tmp");
+        let _ = fs::create_dir_all(&home);
+        let _ = fs::create_dir_all(&tmp);
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        Ok(Job {
+            package,
+            logs,
+            n: 0,
+            cwd: cwd.to_path_buf(),
+            env: vec![
+                ("PATH".into(), path),
+                ("HOME".into(), home.display().to_string()),
+                ("TMPDIR".into(), tmp.display().to_string()),
+                ("LC_ALL".into(), "C".into()),
+            ],
+            writable: vec![work.to_path_buf()],
+            out_tmp,
+            kernel,
+            opts,
+            enforced: Enforced::default(),
+        })
     }
-    let (result, enforced) = sandbox::run(
-        &Step {
-            command,
-            cwd,
-            env,
-            log: &log,
-        },
-        writable,
-        mode,
-    )
-    .map_err(|source| BuildError::Sandbox {
-        package: package.to_string(),
-        source,
-    })?;
-    {
-        let mut f = fs::OpenOptions::new().append(true).open(&log).at(&log)?;
-        let _ = writeln!(
-            f,
-            "[kmodtree: {}; network namespace: {}; read-only host: {}]",
-            result.status, enforced.no_network, enforced.read_only_host
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), BuildError> {
+        let p = self.logs.join(name);
+        Ok(fs::write(&p, bytes).at(&p)?)
+    }
+
+    /// Writes `value` as pretty JSON with a final newline.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), BuildError> {
+        let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        bytes.push(b'\n');
+        self.write(name, &bytes)
+    }
+
+    /// Runs one logged step; a failure is an error only when `required`.
+    pub fn run(&mut self, name: &str, command: &str, required: bool) -> Result<(), BuildError> {
+        let package = self.package;
+        let progress = self.opts.progress.get();
+        progress.working_on(&format!("{package}: {name}"));
+        self.n += 1;
+        let safe = name.replace(
+            |c: char| !c.is_ascii_alphanumeric() && !"._-".contains(c),
+            "_",
         );
+        let log = self.logs.join(format!("{:02}-{safe}.log", self.n));
+        let _ = writeln!(fs::File::create(&log).at(&log)?, "$ {command}");
+        let (cwd, env, writable) = (&self.cwd, &self.env, &self.writable);
+        let (status, enforced) = sandbox::run(command, cwd, env, &log, writable, self.opts.sandbox)
+            .map_err(|source| BuildError::Sandbox {
+                package: package.to_string(),
+                source,
+            })?;
+        let failed = !status.success();
+        let status = match status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => format!("{status}"),
+        };
+        let _ = writeln!(
+            fs::OpenOptions::new().append(true).open(&log).at(&log)?,
+            "[kmodtree: {status}; network namespace: {}; read-only host: {}]",
+            enforced.no_network,
+            enforced.read_only_host
+        );
+        if failed && required {
+            return Err(BuildError::Step {
+                package: package.to_string(),
+                step: name.to_string(),
+                status,
+                tail: tail(&log, 25),
+            });
+        }
+        progress.advance(1);
+        self.enforced = enforced;
+        Ok(())
     }
-    if !result.success && required {
-        return Err(BuildError::Step {
-            package: package.to_string(),
-            step: name.to_string(),
-            status: result.status,
-            tail: tail(&log, 25),
-        });
+
+    /// The outcome of the package that installed `modules`, also written
+    /// into its logs.
+    pub fn built(self, modules: Vec<Installed>) -> Result<SourceOutcome, BuildError> {
+        let outcome = SourceOutcome::Built {
+            package: self.package.to_string(),
+            modules,
+            sandbox: self.enforced,
+        };
+        self.write_json("result.json", &outcome)?;
+        Ok(outcome)
     }
-    progress.advance(1);
-    Ok(enforced)
+
+    /// Installs one built module file as `OUT/lib/modules/V/LOCATION/NAME.ko[.EXT]`.
+    pub fn install(
+        &self,
+        built: &Path,
+        location: &str,
+        dest_name: &str,
+    ) -> Result<Installed, BuildError> {
+        let opts = self.opts;
+        let data = fs::read(built).at(built)?;
+        let bytes = compressed(&data, opts.compress).at(built)?;
+        // (An empty location adds a trailing `/`, which joining ignores.)
+        let rel = Path::new("lib/modules")
+            .join(&opts.kernel_version)
+            .join(location.trim_matches('/'));
+        let dir = self.out_tmp.join(&rel);
+        fs::create_dir_all(&dir).at(&dir)?;
+        let file = format!("{dest_name}.ko{}", opts.compress.map_or("", |c| c.suffix()));
+        let dest = dir.join(&file);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dest)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => BuildError::InstalledTwice {
+                    package: self.package.to_string(),
+                    module: dest_name.to_string(),
+                    path: rel.join(&file),
+                },
+                _ => IoError::new(&dest, e).into(),
+            })?;
+        f.write_all(&bytes).at(&dest)?;
+        Ok(Installed {
+            name: dest_name.to_string(),
+            path: rel.join(&file).display().to_string(),
+        })
+    }
+
+    /// Reads and checks the built `modules` (name, file) of the package.
+    pub fn check_built(&self, modules: &[(String, PathBuf)]) -> Result<(), BuildError> {
+        let (package, kernel) = (self.package, self.kernel);
+        let mut metas = Vec::new();
+        for (name, path) in modules {
+            let meta = camino::Utf8Path::from_path(path)
+                .ok_or_else(|| BuildError::ModulePathNotUtf8 {
+                    package: package.to_string(),
+                    module: name.clone(),
+                    path: path.clone(),
+                })
+                .and_then(|p| {
+                    crate::module::read_module_file(p, &Limits::default()).map_err(|source| {
+                        BuildError::Unreadable {
+                            package: package.to_string(),
+                            module: name.clone(),
+                            source,
+                        }
+                    })
+                })?;
+            metas.push((name.clone(), meta));
+        }
+        let problems = check::check_modules(kernel, &metas);
+        let mut report = format!(
+            "kernel {}: vermagic {}\n",
+            kernel.version,
+            kernel
+                .vermagic_exact
+                .clone()
+                .unwrap_or_else(|| format!("'{}...'", kernel.vermagic_prefix))
+        );
+        for (name, _) in &metas {
+            report.push_str(&format!("{name}: checked\n"));
+        }
+        for p in &problems {
+            report.push_str(&format!("{}: {}\n", p.module, p.cause));
+        }
+        self.write("check.txt", report.as_bytes())?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::Check {
+                package: package.to_string(),
+                problems,
+            })
+        }
+    }
 }
 
 /// Copies a folder tree (files with their permissions, symlinks as
@@ -496,103 +596,6 @@ pub(crate) fn compressed(data: &[u8], how: Option<Compress>) -> std::io::Result<
     }
 }
 
-/// Installs one built module file as `OUT/lib/modules/V/LOCATION/NAME.ko[.EXT]`.
-pub(crate) fn install(
-    package: &str,
-    built: &Path,
-    out_tmp: &Path,
-    opts: &BuildOptions,
-    location: &str,
-    dest_name: &str,
-) -> Result<Installed, BuildError> {
-    let data = fs::read(built).at(built)?;
-    let bytes = compressed(&data, opts.compress).at(built)?;
-    let location = location.trim_matches('/');
-    let mut rel = PathBuf::from("lib/modules").join(&opts.kernel_version);
-    if !location.is_empty() {
-        rel.push(location);
-    }
-    let dir = out_tmp.join(&rel);
-    fs::create_dir_all(&dir).at(&dir)?;
-    let file = format!("{dest_name}.ko{}", opts.compress.map_or("", |c| c.suffix()));
-    let dest = dir.join(&file);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&dest)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => BuildError::InstalledTwice {
-                package: package.to_string(),
-                module: dest_name.to_string(),
-                path: rel.join(&file),
-            },
-            _ => IoError::new(&dest, e).into(),
-        })?;
-    f.write_all(&bytes).at(&dest)?;
-    Ok(Installed {
-        name: dest_name.to_string(),
-        path: rel.join(&file).display().to_string(),
-    })
-}
-
-/// Reads and checks the built modules of one package.
-pub(crate) fn check_built(
-    package: &str,
-    kernel: &KernelInfo,
-    modules: &[(String, PathBuf)],
-    logs: &Logs,
-) -> Result<(), BuildError> {
-    let mut metas = Vec::new();
-    for (name, path) in modules {
-        let meta = camino::Utf8Path::from_path(path)
-            .ok_or_else(|| BuildError::ModulePathNotUtf8 {
-                package: package.to_string(),
-                module: name.clone(),
-                path: path.clone(),
-            })
-            .and_then(|p| {
-                crate::module::read_module_file(p, &Limits::default()).map_err(|source| {
-                    BuildError::Unreadable {
-                        package: package.to_string(),
-                        module: name.clone(),
-                        source,
-                    }
-                })
-            })?;
-        metas.push((name.clone(), meta));
-    }
-    let problems = check::check_modules(kernel, &metas);
-    let mut report = format!(
-        "kernel {}: vermagic {}\n",
-        kernel.version,
-        kernel
-            .vermagic_exact
-            .clone()
-            .unwrap_or_else(|| format!("'{}...'", kernel.vermagic_prefix))
-    );
-    for (name, _) in &metas {
-        report.push_str(&format!("{name}: checked\n"));
-    }
-    for p in &problems {
-        report.push_str(&format!("{}: {}\n", p.module, p.cause));
-    }
-    logs.write("check.txt", report.as_bytes())?;
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(BuildError::Check {
-            package: package.to_string(),
-            problems,
-        })
-    }
-}
-
-fn write_json<T: Serialize>(logs: &Logs, name: &str, value: &T) -> Result<(), BuildError> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    logs.write(name, &bytes)
-}
-
 /// A DKMS build, following DKMS's `prepare_build`, `actual_build` and
 /// `do_install`.
 fn build_dkms(
@@ -615,14 +618,15 @@ fn build_dkms(
         &layout,
     )?;
     let package = format!("{}-{}", plan.package_name, plan.package_version);
-    let mut logs = Logs::new(out_tmp, &package)?;
-    write_json(&logs, "plan.json", &plan)?;
+    let build_dir = plan.build_dir.clone();
+    let mut job = Job::new(&package, work, &build_dir, out_tmp, kernel, opts)?;
+    job.write_json("plan.json", &plan)?;
     if let Some(ex) = &plan.excluded {
         let outcome = SourceOutcome::Skipped {
             package: package.clone(),
             reason: ex.message.clone(),
         };
-        write_json(&logs, "result.json", &outcome)?;
+        job.write_json("result.json", &outcome)?;
         return Ok(outcome);
     }
     // $source_tree/NAME-VERSION and $dkms_tree/NAME/VERSION/source point at
@@ -634,28 +638,7 @@ fn build_dkms(
     std::os::unix::fs::symlink(src, &source_link).at(&source_link)?;
     let source_dir = module_dir.join("source");
     std::os::unix::fs::symlink(&source_link, &source_dir).at(&source_dir)?;
-    let build_dir = plan.build_dir.clone();
     copy_tree(src, &build_dir)?;
-
-    let env = step_env(work);
-    let writable = vec![work.to_path_buf()];
-    let mut enforced = None;
-    let mut step = |logs: &mut Logs, name: &str, command: &str, required: bool| {
-        let e = run_step(
-            &package,
-            logs,
-            name,
-            command,
-            &build_dir,
-            &env,
-            &writable,
-            opts.sandbox,
-            required,
-            opts.progress.get(),
-        )?;
-        enforced = Some(e);
-        Ok::<(), BuildError>(())
-    };
 
     for p in &plan.patches {
         if !build_dir.join("patches").join(p).is_file() {
@@ -664,12 +647,8 @@ fn build_dkms(
                 patch: p.clone(),
             });
         }
-        step(
-            &mut logs,
-            &format!("patch-{p}"),
-            &format!("patch -p1 < ./patches/{}", quote(p)),
-            true,
-        )?;
+        let command = format!("patch -p1 < ./patches/{}", quote(p));
+        job.run(&format!("patch-{p}"), &command, true)?;
     }
     let script = |s: &str| -> Option<String> {
         let first = s.split(' ').next().unwrap_or(s);
@@ -681,11 +660,11 @@ fn build_dkms(
     };
     // PRE_BUILD / POST_BUILD: the command to run when the script is
     // executable (as DKMS); otherwise a warning in the logs and nothing.
-    let hook_command = |logs: &Logs, key: &str, word: &str, line: &Option<String>| {
+    let hook_command = |job: &Job, key: &str, word: &str, line: &Option<String>| {
         let Some(line) = line else { return Ok(None) };
         match script(line) {
             Some(cmd) => Ok(Some(cmd)),
-            None => logs
+            None => job
                 .write(
                     &format!("{key}.warning"),
                     format!("{word} {line}: not executable, not run (as DKMS)\n").as_bytes(),
@@ -693,13 +672,13 @@ fn build_dkms(
                 .map(|()| None),
         }
     };
-    if let Some(cmd) = hook_command(&logs, "pre_build", "PRE_BUILD", &plan.pre_build)? {
-        step(&mut logs, "pre_build", &cmd, true)?;
+    if let Some(cmd) = hook_command(&job, "pre_build", "PRE_BUILD", &plan.pre_build)? {
+        job.run("pre_build", &cmd, true)?;
     }
     // DKMS cleans before building and ignores the clean's status.
-    step(&mut logs, "clean", &plan.clean_command, false)?;
+    job.run("clean", &plan.clean_command, false)?;
     let make = conf::make_invocation(&plan.make_command, opts.jobs, &opts.kernel_version);
-    step(&mut logs, "make", &make, true)?;
+    job.run("make", &make, true)?;
 
     let mut built = Vec::new();
     for m in &plan.modules {
@@ -712,44 +691,21 @@ fn build_dkms(
             });
         }
         if m.strip && opts.strip {
-            step(
-                &mut logs,
-                &format!("strip-{}", m.built_name),
-                &format!("strip -g {}", quote(&path.display().to_string())),
-                true,
-            )?;
+            let command = format!("strip -g {}", quote(&path.display().to_string()));
+            job.run(&format!("strip-{}", m.built_name), &command, true)?;
         }
         built.push((m.dest_name.clone(), path));
     }
-    check_built(&package, kernel, &built, &logs)?;
+    job.check_built(&built)?;
     let mut installed = Vec::new();
     for (m, (_, path)) in plan.modules.iter().zip(&built) {
-        let location = opts
-            .location_override
-            .clone()
-            .unwrap_or_else(|| m.dest_location.clone());
-        installed.push(install(
-            &package,
-            path,
-            out_tmp,
-            opts,
-            &location,
-            &m.dest_name,
-        )?);
+        let location = opts.location_override.as_ref().unwrap_or(&m.dest_location);
+        installed.push(job.install(path, location, &m.dest_name)?);
     }
     // POST_BUILD runs after the modules were collected; DKMS ignores its
     // status.
-    if let Some(cmd) = hook_command(&logs, "post_build", "POST_BUILD", &plan.post_build)? {
-        step(&mut logs, "post_build", &cmd, false)?;
+    if let Some(cmd) = hook_command(&job, "post_build", "POST_BUILD", &plan.post_build)? {
+        job.run("post_build", &cmd, false)?;
     }
-    let outcome = SourceOutcome::Built {
-        package,
-        modules: installed,
-        sandbox: enforced.unwrap_or(Enforced {
-            no_network: false,
-            read_only_host: false,
-        }),
-    };
-    write_json(&logs, "result.json", &outcome)?;
-    Ok(outcome)
+    job.built(installed)
 }

@@ -60,43 +60,31 @@ pub fn kernel_info(
         Err(e) => return Err(IoError::new(&symvers_path, e).into()),
     };
     let symvers = parse_symvers(&text);
-    let uts = kernel_build.join("include/generated/utsrelease.h");
-    if let Ok(h) = std::fs::read_to_string(&uts) {
-        if let Some(rel) = h
-            .lines()
-            .find_map(|l| l.strip_prefix("#define UTS_RELEASE \""))
+    let uts = std::fs::read_to_string(kernel_build.join("include/generated/utsrelease.h"));
+    let release = uts.as_deref().unwrap_or_default().lines().find_map(|l| {
+        l.strip_prefix("#define UTS_RELEASE \"")
             .and_then(|r| r.strip_suffix('"'))
-        {
-            if rel != version {
-                return Err(KernelError::WrongRelease(
-                    kernel_build.to_path_buf(),
-                    rel.to_string(),
-                    version.to_string(),
-                ));
-            }
-        }
+    });
+    if let Some(rel) = release.filter(|rel| *rel != version) {
+        return Err(KernelError::WrongRelease(
+            kernel_build.to_path_buf(),
+            rel.to_string(),
+            version.to_string(),
+        ));
     }
     let config = std::fs::read_to_string(kernel_build.join(".config")).unwrap_or_default();
     let set = |opt: &str| config.lines().any(|l| l == format!("CONFIG_{opt}=y"));
+    let preempt = set("PREEMPT_BUILD") || set("PREEMPT");
+    let words = [
+        (set("SMP"), "SMP "),
+        (set("PREEMPT_RT"), "preempt_rt "),
+        (!set("PREEMPT_RT") && preempt, "preempt "),
+        (set("MODULE_UNLOAD"), "mod_unload "),
+        (set("MODVERSIONS"), "modversions "),
+    ];
     let mut prefix = format!("{version} ");
-    if set("SMP") {
-        prefix.push_str("SMP ");
-    }
-    if set("PREEMPT_RT") {
-        prefix.push_str("preempt_rt ");
-    } else if set("PREEMPT_BUILD") || set("PREEMPT") {
-        prefix.push_str("preempt ");
-    }
-    if set("MODULE_UNLOAD") {
-        prefix.push_str("mod_unload ");
-    }
-    if set("MODVERSIONS") {
-        prefix.push_str("modversions ");
-    }
-    let vermagic_exact = match kernel_modules {
-        None => None,
-        Some(dir) => Some(reference_vermagic(dir)?),
-    };
+    prefix.extend(words.iter().filter(|(on, _)| *on).map(|(_, word)| *word));
+    let vermagic_exact = kernel_modules.map(reference_vermagic).transpose()?;
     Ok(KernelInfo {
         version: version.to_string(),
         vermagic_exact,

@@ -192,12 +192,10 @@ pub fn evaluate(
     arch: &str,
     layout: &Layout,
 ) -> Result<Plan, ConfError> {
-    if let Err(source) = std::fs::metadata(conf) {
-        return Err(ConfError::Unreadable {
-            path: conf.to_path_buf(),
-            source,
-        });
-    }
+    std::fs::metadata(conf).map_err(|source| ConfError::Unreadable {
+        path: conf.to_path_buf(),
+        source,
+    })?;
     let driver = DRIVER.replace("@DIRECTIVES@", DIRECTIVES);
     let cwd = conf.parent().unwrap_or(Path::new("."));
     let output = Command::new("bash")
@@ -231,13 +229,8 @@ pub fn evaluate(
     let mut arrays = Arrays::new();
     let mut matches: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     let fields: Vec<&[u8]> = output.stdout.split(|&b| b == 0).collect();
-    for triple in fields.chunks(3) {
-        if triple.len() < 3 {
-            continue;
-        }
-        let name = String::from_utf8_lossy(triple[0]).into_owned();
-        let key = String::from_utf8_lossy(triple[1]).into_owned();
-        let value = String::from_utf8_lossy(triple[2]).into_owned();
+    for triple in fields.chunks_exact(3) {
+        let [name, key, value] = [0, 1, 2].map(|i| String::from_utf8_lossy(triple[i]).into_owned());
         if let Some(m) = name.strip_prefix('=') {
             matches
                 .entry(m.to_string())
@@ -305,27 +298,23 @@ fn plan_from(
         if !built_location.is_empty() && !built_location.ends_with('/') {
             built_location.push('/');
         }
+        // A word starting with neither n nor y leaves DKMS's strip[n]
+        // unset: stripped.
         let strip = match get("STRIP", i).chars().next() {
-            Some('n' | 'N') => false,
-            Some('y' | 'Y') => true,
+            Some(c) => !"nN".contains(c),
             None => strip0,
-            // Any other word leaves DKMS's strip[n] unset: stripped.
-            Some(_) => true,
         };
         if built_name.is_empty() {
             problems.push(format!(
                 "no BUILT_MODULE_NAME directive specified for record #{i}"
             ));
         }
-        if built_name.ends_with(".o") || built_name.ends_with(".ko") {
-            problems.push(format!(
-                "BUILT_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
-            ));
-        }
-        if dest_name.ends_with(".o") || dest_name.ends_with(".ko") {
-            problems.push(format!(
-                "DEST_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
-            ));
+        for (directive, name) in [("BUILT", &built_name), ("DEST", &dest_name)] {
+            if name.ends_with(".o") || name.ends_with(".ko") {
+                problems.push(format!(
+                    "{directive}_MODULE_NAME ends in '.o' or '.ko' in record #{i}"
+                ));
+            }
         }
         if built_name.contains('/') || dest_name.contains('/') {
             problems.push(format!("module name contains '/' in record #{i}"));
@@ -379,11 +368,9 @@ fn plan_from(
     if get("MAKE_MATCH", 0).is_empty() && !get("MAKE", 0).is_empty() {
         make_index = Some(0);
     }
-    if let Some(make) = arrays.get("MAKE") {
-        for (&i, cmd) in make {
-            if !cmd.is_empty() && matched("MAKE_MATCH", &i.to_string()) == Some(true) {
-                make_index = Some(i);
-            }
+    for (&i, cmd) in arrays.get("MAKE").into_iter().flatten() {
+        if !cmd.is_empty() && matched("MAKE_MATCH", &i.to_string()) == Some(true) {
+            make_index = Some(i);
         }
     }
     let kdir = layout.kernel_source_dir.display();
@@ -406,19 +393,16 @@ fn plan_from(
     }
 
     let mut patches = Vec::new();
-    if let Some(patch) = arrays.get("PATCH") {
-        for (&i, p) in patch {
-            if p.is_empty() {
-                continue;
-            }
-            let cond = get("PATCH_MATCH", i);
-            if cond.is_empty() || matched("PATCH_MATCH", &i.to_string()) == Some(true) {
-                if p.contains('/') && p.split('/').any(|c| c == "..") {
-                    problems.push(format!("PATCH[{i}] '{p}' leaves patches/"));
-                }
-                patches.push(p.clone());
-            }
+    for (&i, p) in arrays.get("PATCH").into_iter().flatten() {
+        let wanted = get("PATCH_MATCH", i).is_empty()
+            || matched("PATCH_MATCH", &i.to_string()) == Some(true);
+        if p.is_empty() || !wanted {
+            continue;
         }
+        if p.contains('/') && p.split('/').any(|c| c == "..") {
+            problems.push(format!("PATCH[{i}] '{p}' leaves patches/"));
+        }
+        patches.push(p.clone());
     }
 
     let mut excluded = None;

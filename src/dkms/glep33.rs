@@ -10,10 +10,7 @@
 //! files (`modules.*`) a `make install` may have written are dropped.
 //! The package name is the folder's name.
 
-use super::build::{
-    check_built, copy_tree, install, quote, run_step, step_env, BuildError, BuildOptions,
-    Installed, Logs, SourceOutcome,
-};
+use super::build::{copy_tree, quote, BuildError, BuildOptions, Installed, Job, SourceOutcome};
 use super::check::KernelInfo;
 use crate::kmod::IoResultExt;
 use std::fs;
@@ -30,19 +27,17 @@ pub(crate) fn build(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "source".into());
-    let mut logs = Logs::new(out_tmp, &package)?;
     let build_dir = work.join("build").join(&package);
+    let mut job = Job::new(&package, work, &build_dir, out_tmp, kernel, opts)?;
     copy_tree(src, &build_dir)?;
     let stage = work.join("stage");
     fs::create_dir_all(&stage).at(&stage)?;
-    let env = step_env(work);
-    let writable = vec![work.to_path_buf()];
     let kdir = quote(&opts.kernel_build.display().to_string());
     let v = quote(&opts.kernel_version);
     let common =
         format!("KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} $(cat BUILD_PARAMS)");
     let stage_q = quote(&stage.display().to_string());
-    let steps = [
+    let commands = [
         ("clean", format!("make {common} clean"), false),
         ("make", format!("make -j{} {common}", opts.jobs), true),
         (
@@ -51,23 +46,13 @@ pub(crate) fn build(
             true,
         ),
     ];
-    let mut enforced = None;
-    for (name, cmd, required) in &steps {
-        enforced = Some(run_step(
-            &package,
-            &mut logs,
-            name,
-            cmd,
-            &build_dir,
-            &env,
-            &writable,
-            opts.sandbox,
-            *required,
-            opts.progress.get(),
-        )?);
+    for (name, cmd, required) in &commands {
+        job.run(name, cmd, *required)?;
     }
     // The modules the install wrote, anywhere under the staging folder.
-    let mut found: Vec<(String, PathBuf, String)> = Vec::new();
+    // (module, file) with its location.
+    let mut modules: Vec<(String, PathBuf)> = Vec::new();
+    let mut locations: Vec<String> = Vec::new();
     let mut others: Vec<PathBuf> = Vec::new();
     for entry in walkdir::WalkDir::new(&stage).sort_by_file_name() {
         let entry = entry.map_err(|source| BuildError::Walk {
@@ -84,11 +69,9 @@ pub(crate) fn build(
             // Location relative to lib/modules/V, or extra/ when the
             // install put it elsewhere.
             let prefix = Path::new("lib/modules").join(&opts.kernel_version);
-            let location = match rel.parent().and_then(|p| p.strip_prefix(&prefix).ok()) {
-                Some(l) => l.display().to_string(),
-                None => "extra".to_string(),
-            };
-            found.push((module, entry.path().to_path_buf(), location));
+            let location = rel.parent().and_then(|p| p.strip_prefix(&prefix).ok());
+            locations.push(location.map_or("extra".into(), |l| l.display().to_string()));
+            modules.push((module, entry.path().to_path_buf()));
         } else if crate::kmod::is_module_file_name(&name) {
             return Err(BuildError::InstalledCompressed {
                 package,
@@ -98,17 +81,13 @@ pub(crate) fn build(
             others.push(rel.to_path_buf());
         }
     }
-    if found.is_empty() {
+    if modules.is_empty() {
         return Err(BuildError::NoModuleInstalled { package });
     }
-    let modules: Vec<(String, PathBuf)> = found
-        .iter()
-        .map(|(m, p, _)| (m.clone(), p.clone()))
-        .collect();
-    check_built(&package, kernel, &modules, &logs)?;
+    job.check_built(&modules)?;
     let mut installed: Vec<Installed> = Vec::new();
-    for (module, path, location) in &found {
-        installed.push(install(&package, path, out_tmp, opts, location, module)?);
+    for ((module, path), location) in modules.iter().zip(&locations) {
+        installed.push(job.install(path, location, module)?);
     }
     for rel in others {
         let dest = out_tmp.join(&rel);
@@ -120,16 +99,5 @@ pub(crate) fn build(
         }
         fs::copy(stage.join(&rel), &dest).at(&dest)?;
     }
-    let outcome = SourceOutcome::Built {
-        package,
-        modules: installed,
-        sandbox: enforced.unwrap_or(super::sandbox::Enforced {
-            no_network: false,
-            read_only_host: false,
-        }),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&outcome).unwrap_or_default();
-    bytes.push(b'\n');
-    logs.write("result.json", &bytes)?;
-    Ok(outcome)
+    job.built(installed)
 }

@@ -8,12 +8,12 @@
 //! back to running without namespaces when they cannot be created (inside
 //! Nix's or Guix's build sandbox, which already isolates the build).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
 /// How strictly steps are isolated.
@@ -29,7 +29,7 @@ pub enum SandboxMode {
 }
 
 /// What a step ran under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Enforced {
     /// A private network namespace: no network.
     pub no_network: bool,
@@ -68,10 +68,6 @@ fn mount_points() -> Vec<PathBuf> {
     out
 }
 
-fn is_under(path: &Path, dir: &Path) -> bool {
-    path.starts_with(dir)
-}
-
 fn cstring(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
@@ -94,7 +90,7 @@ fn prepare(writable: &[PathBuf], cwd: &Path) -> Prepared {
     };
     let read_only = mount_points()
         .into_iter()
-        .filter(|p| !keep(p) && !writable.iter().any(|w| is_under(p, w)))
+        .filter(|p| !keep(p) && !writable.iter().any(|w| p.starts_with(w)))
         .map(|p| cstring(&p))
         .collect();
     Prepared {
@@ -108,30 +104,20 @@ fn prepare(writable: &[PathBuf], cwd: &Path) -> Prepared {
 /// read-only. Only system calls.
 fn enter(prep: &Prepared) -> std::io::Result<()> {
     let err = std::io::Error::last_os_error;
+    let null = std::ptr::null();
+    // mount(2) without file system type and data.
+    let mount = |source: *const libc::c_char, target: &CStr, flags| unsafe {
+        libc::mount(source, target.as_ptr(), null, flags, std::ptr::null())
+    };
     unsafe {
         if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
             return Err(err());
         }
-        let root = c"/";
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
+        if mount(null, c"/", libc::MS_REC | libc::MS_PRIVATE) != 0 {
             return Err(err());
         }
         for w in &prep.writable {
-            if libc::mount(
-                w.as_ptr(),
-                w.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REC,
-                std::ptr::null(),
-            ) != 0
-            {
+            if mount(w.as_ptr(), w, libc::MS_BIND | libc::MS_REC) != 0 {
                 return Err(err());
             }
         }
@@ -149,13 +135,7 @@ fn enter(prep: &Prepared) -> std::io::Result<()> {
                     }
                 }
             }
-            let rc = libc::mount(
-                std::ptr::null(),
-                m.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            );
+            let rc = mount(null, m, flags);
             // The root mount must become read-only; a mount point hidden
             // by another mount cannot be reached and is skipped.
             if rc != 0 && i == 0 {
@@ -186,29 +166,18 @@ pub fn namespaces_available() -> bool {
     })
 }
 
-/// One step to run.
-pub struct Step<'a> {
-    /// Shell command, run by `bash -c` (as DKMS `eval`s its make line).
-    pub command: &'a str,
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    /// stdout and stderr go here.
-    pub log: &'a Path,
-}
-
-/// The result of a step.
-pub struct StepResult {
-    pub success: bool,
-    pub status: String,
-}
-
-/// Runs `step` under `mode` with `writable` folders writable; returns what
-/// was enforced.
+/// Runs the shell `command` (by `bash -c`, as DKMS `eval`s its make line)
+/// in `cwd` with only `env`, its stdout and stderr appended to `log`, under
+/// `mode` with `writable` folders writable; returns its exit status and
+/// what was enforced.
 pub fn run(
-    step: &Step<'_>,
+    command: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    log: &Path,
     writable: &[PathBuf],
     mode: SandboxMode,
-) -> std::io::Result<(StepResult, Enforced)> {
+) -> std::io::Result<(ExitStatus, Enforced)> {
     let isolate = match mode {
         SandboxMode::None => false,
         SandboxMode::Auto => namespaces_available(),
@@ -221,37 +190,25 @@ pub fn run(
             true
         }
     };
-    let log = File::options().create(true).append(true).open(step.log)?;
+    let log = File::options().create(true).append(true).open(log)?;
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
-        .arg(step.command)
-        .current_dir(step.cwd)
+        .arg(command)
+        .current_dir(cwd)
         .env_clear()
+        .envs(env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    for (k, v) in step.env {
-        cmd.env(k, v);
-    }
     if isolate {
-        let prep = prepare(writable, step.cwd);
+        let prep = prepare(writable, cwd);
         unsafe {
             cmd.pre_exec(move || enter(&prep));
         }
     }
-    let status = cmd.status()?;
     let enforced = Enforced {
         no_network: isolate,
         read_only_host: isolate,
     };
-    Ok((
-        StepResult {
-            success: status.success(),
-            status: match status.code() {
-                Some(c) => format!("exit status {c}"),
-                None => format!("{status}"),
-            },
-        },
-        enforced,
-    ))
+    Ok((cmd.status()?, enforced))
 }
