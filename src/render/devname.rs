@@ -44,50 +44,16 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
     out
 }
 
-/// C `sscanf(s, "PREFIX%u-%u", ...) == 2`.
+/// C `sscanf(s, "PREFIX%u-%u", ...) == 2`, as kmod calls it (the C
+/// library's own: leading white space, a sign, wrap-around on overflow).
 fn scan_major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
     let rest = s.strip_prefix(prefix)?;
-    let (maj, rest) = scan_u(rest)?;
-    let rest = rest.strip_prefix(b"-")?;
-    let (min, _) = scan_u(rest)?;
-    Some((maj, min))
-}
-
-/// C `%u`: leading white space, optional sign, decimal digits.
-fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
-    let mut i = 0;
-    while i < s.len() && s[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_digit() {
-        match v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
-        {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let v = if overflow { u32::MAX } else { v as u32 };
-    Some((if neg { v.wrapping_neg() } else { v }, &s[i..]))
+    let rest = [rest, b"\0"].concat();
+    let (mut maj, mut min): (libc::c_uint, libc::c_uint) = (0, 0);
+    // SAFETY: the string and format are NUL-terminated; each `%u` gets a
+    // valid `unsigned int`.
+    let n = unsafe { libc::sscanf(rest.as_ptr().cast(), c"%u-%u".as_ptr(), &mut maj, &mut min) };
+    (n == 2).then_some((maj, min))
 }
 
 #[cfg(test)]
