@@ -89,16 +89,6 @@ impl IndexBuilder {
         }
     }
 
-    /// Number of (key, value) pairs inserted so far.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// True when nothing has been inserted.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     fn push_bytes(&mut self, b: &[u8]) -> u32 {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(b);
@@ -216,29 +206,13 @@ impl IndexBuilder {
 
     /// Adds a value per §9.4; returns whether an identical value existed.
     fn add_value(&mut self, node: u32, value: &[u8], priority: u32) -> bool {
-        let mut duplicate = false;
-        let mut prev = NONE;
-        let mut insert_after = NONE;
-        let mut found_pos = false;
-        let mut cur = self.nodes[node as usize].values;
-        while cur != NONE {
-            let v = self.values[cur as usize];
-            if !found_pos && v.priority >= priority {
-                insert_after = prev;
-                found_pos = true;
-            }
-            if !duplicate {
-                duplicate = self.data(&v) == value;
-            }
-            if found_pos && duplicate {
-                break;
-            }
-            prev = cur;
-            cur = v.next;
-        }
-        if !found_pos {
-            insert_after = prev;
-        }
+        let duplicate = self.value_list(node).any(|v| self.data(v) == value);
+        // The list is sorted by priority: the new value goes after the last
+        // one of a lower priority.
+        let after = self
+            .value_ids(node)
+            .take_while(|&i| self.values[i as usize].priority < priority)
+            .last();
         let len = to_u32(value.len());
         let (start, len) = match self.last_value {
             Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == value => (s, len),
@@ -249,10 +223,9 @@ impl IndexBuilder {
             }
         };
         let idx = to_u32(self.values.len());
-        let next = if insert_after == NONE {
-            std::mem::replace(&mut self.nodes[node as usize].values, idx)
-        } else {
-            std::mem::replace(&mut self.values[insert_after as usize].next, idx)
+        let next = match after {
+            None => std::mem::replace(&mut self.nodes[node as usize].values, idx),
+            Some(a) => std::mem::replace(&mut self.values[a as usize].next, idx),
         };
         self.values.push(Value {
             priority,
@@ -269,26 +242,25 @@ impl IndexBuilder {
         &self.bytes[s..s + v.len as usize]
     }
 
+    /// The list linked from `first` by `next`.
+    fn linked(first: u32, next: impl Fn(u32) -> u32) -> impl Iterator<Item = u32> {
+        let some = |i| (i != NONE).then_some(i);
+        std::iter::successors(some(first), move |&i| some(next(i)))
+    }
+
     fn children(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        let mut cur = self.nodes[node as usize].first_child;
-        std::iter::from_fn(move || {
-            (cur != NONE).then(|| {
-                let c = cur;
-                cur = self.nodes[c as usize].next_sibling;
-                c
-            })
+        let first = self.nodes[node as usize].first_child;
+        Self::linked(first, |c| self.nodes[c as usize].next_sibling)
+    }
+
+    fn value_ids(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        Self::linked(self.nodes[node as usize].values, |v| {
+            self.values[v as usize].next
         })
     }
 
     fn value_list(&self, node: u32) -> impl Iterator<Item = &Value> + '_ {
-        let mut cur = self.nodes[node as usize].values;
-        std::iter::from_fn(move || {
-            (cur != NONE).then(|| {
-                let v = &self.values[cur as usize];
-                cur = v.next;
-                v
-            })
-        })
+        self.value_ids(node).map(|i| &self.values[i as usize])
     }
 
     /// Character range `(first, last)` of the node's children, if any.
