@@ -10,7 +10,6 @@
 //! manifests.
 
 use super::AuditError;
-use crate::depmod::cache::hex;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
 use crate::kmod::esc::Esc;
 use crate::kmod::IoResultExt;
@@ -128,7 +127,7 @@ pub fn layout_name(l: Layout) -> &'static str {
 
 /// sha256 of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
+    format!("{:x}", Sha256::digest(data))
 }
 
 fn put(h: &mut Sha256, bytes: &[u8]) {
@@ -156,7 +155,7 @@ pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
             im.update(i.crc.to_le_bytes());
         }
     }
-    let [a, b, c] = [mi, ex, im].map(|h| hex(&h.finalize()));
+    let [a, b, c] = [mi, ex, im].map(|h| format!("{:x}", h.finalize()));
     let all = sha256_hex(format!("{a}{b}{c}").as_bytes());
     [a, b, c, all]
 }

@@ -5,21 +5,33 @@ use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolLi
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 
-/// What depmod needs from one module file, extracted in parallel.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What depmod needs from one module file, extracted in parallel. It is
+/// also the record of the `--manifest` cache, whose JSON format this
+/// defines (byte strings escaped, see [`crate::kmod::esc`]; the errors are
+/// not recorded: modules with one are never cached).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LoadedModule {
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub aliases: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub softdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub weakdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_exports")]
     pub exports: SymbolList,
+    #[serde(with = "crate::module::symbol_list::as_imports")]
     pub imports: SymbolList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
+    #[serde(with = "crate::kmod::esc::opt")]
     pub vermagic: Option<Vec<u8>>,
     /// The image could not be read at all. (Boxed, like the other
     /// error: a tree holds thousands of modules and few errors.)
+    #[serde(skip)]
     pub error: Option<Box<ModuleError>>,
     /// The exports could not be read (the rest is valid).
+    #[serde(skip)]
     pub exports_error: Option<Box<ModuleError>>,
 }
 
