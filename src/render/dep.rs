@@ -32,11 +32,7 @@ pub fn modules_dep_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new(
-        "modules.dep.bin",
-        opts.kmod,
-        opts.warn_dups.then_some(DuplicateWarning::Deps),
-    );
+    let mut idx = CheckedIndex::new("modules.dep.bin", opts, Some(DuplicateWarning::Deps));
     let mut line = Vec::new();
     for (i, m) in input.each_module() {
         line.clear();

@@ -22,11 +22,7 @@ pub fn modules_symbols_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new(
-        "modules.symbols.bin",
-        opts.kmod,
-        opts.warn_dups.then_some(DuplicateWarning::Syms),
-    );
+    let mut idx = CheckedIndex::new("modules.symbols.bin", opts, Some(DuplicateWarning::Syms));
     let mut key = Vec::new();
     for &(name, owner) in input.symbols {
         key.clear();
