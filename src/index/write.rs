@@ -300,30 +300,23 @@ impl IndexBuilder {
         (size, flags)
     }
 
-    /// Nodes in the order they are written for `layout`.
+    /// Nodes in the order they are written for `layout`: pre-order with
+    /// ascending children, or the reverse of "node, then children in
+    /// descending order".
     fn write_order(&self, layout: Layout) -> Vec<u32> {
         let mut order = Vec::with_capacity(self.nodes.len());
-        match layout {
-            Layout::PreOrder => {
-                let mut stack = vec![0u32];
-                while let Some(n) = stack.pop() {
-                    order.push(n);
-                    // Children go on the stack in descending order, so the
-                    // lowest character pops first.
-                    let first = stack.len();
-                    stack.extend(self.children(n));
-                    stack[first..].reverse();
-                }
+        let mut stack = vec![0u32];
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            let first = stack.len();
+            stack.extend(self.children(n));
+            if layout == Layout::PreOrder {
+                // The lowest character pops first.
+                stack[first..].reverse();
             }
-            Layout::PostOrder => {
-                // Reverse of "node, then children in descending order".
-                let mut stack = vec![0u32];
-                while let Some(n) = stack.pop() {
-                    order.push(n);
-                    stack.extend(self.children(n));
-                }
-                order.reverse();
-            }
+        }
+        if layout == Layout::PostOrder {
+            order.reverse();
         }
         order
     }
@@ -428,15 +421,7 @@ mod tests {
         assert!(!b.insert(b"q_r", b"m1", 0));
         assert!(!b.insert(b"q_r", b"m0", 5));
         assert!(!b.insert(b"q_r", b"m9", 1));
-        let got: Vec<(u32, &[u8])> = b
-            .value_list(1)
-            .map(|v| {
-                (
-                    v.priority,
-                    &b.bytes[v.start as usize..(v.start + v.len) as usize],
-                )
-            })
-            .collect();
+        let got: Vec<(u32, &[u8])> = b.value_list(1).map(|v| (v.priority, b.data(v))).collect();
         let want: Vec<(u32, &[u8])> =
             vec![(0, b"m1"), (0, b"m3"), (0, b"m3"), (1, b"m9"), (5, b"m0")];
         assert_eq!(got, want);
