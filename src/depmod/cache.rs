@@ -252,11 +252,7 @@ pub fn read_modules_cached(
     verify_hashes: bool,
 ) -> CachedRead {
     crate::jobs::run_with_jobs(jobs, move || {
-        let load = |c: &Candidate| {
-            let mut m = LoadedModule::read(c.path(), limits);
-            m.shrink_to_fit();
-            m
-        };
+        let load = |c: &Candidate| LoadedModule::read(c.path(), limits);
         let read = |c: &Candidate| Source::Read(Box::new(load(c)));
         let results = modules
             .par_iter()

@@ -93,20 +93,18 @@ impl DepmodFailure {
         all.extend(self.error.diagnostics());
         all
     }
-}
 
-/// `depmod: LEVEL: text` lines.
-fn render_lines(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| d.render("depmod")).collect()
-}
-
-impl DepmodFailure {
     /// Replaces `from` by `to` in the texts of the diagnostics before the
     /// failure (a run in a temporary directory that is renamed into
     /// place names the final directory).
     pub fn rename_dir(&mut self, from: &str, to: &str) {
         rename_in(&mut self.diagnostics, from, to);
     }
+}
+
+/// `depmod: LEVEL: text` lines.
+fn render_lines(diags: &[Diagnostic]) -> String {
+    diags.iter().map(|d| d.render("depmod")).collect()
 }
 
 /// Replaces `from` by `to` in every diagnostic's text.

@@ -486,24 +486,15 @@ impl Depmod {
         let names: Vec<&str> = prep.modules.iter().map(|c| c.name()).collect();
         let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
         let order_file = format!("{dir}/modules.order");
-        let order_data = match std::fs::read(&order_file) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic::warning(format!(
-                    "could not open modules.order at {dir}: {}",
-                    strerror(&e)
-                )));
-                None
-            }
-        };
-        let order_lines = match order_data.as_deref().map(|d| order::parse(d, &order_file)) {
-            Some(Ok(lines)) => Some(lines),
-            Some(Err(d)) => {
-                diags.push(d);
-                None
-            }
-            None => None,
-        };
+        let order_data = std::fs::read(&order_file)
+            .map_err(|e| {
+                let e = strerror(&e);
+                let text = format!("could not open modules.order at {dir}: {e}");
+                diags.push(Diagnostic::warning(text));
+            })
+            .ok();
+        let order_lines = (order_data.as_deref())
+            .and_then(|d| order::parse(d, &order_file).map_err(|d| diags.push(d)).ok());
         let dups = match self.kmod {
             KmodVersion::V30 => order::Duplicates::Last,
             KmodVersion::V34 => order::Duplicates::First,

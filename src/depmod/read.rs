@@ -54,16 +54,8 @@ impl LoadedTree {
 }
 
 impl LoadedModule {
-    /// Releases the lists' spare capacity.
-    pub fn shrink_to_fit(&mut self) {
-        for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
-            list.shrink_to_fit();
-        }
-        self.exports.shrink_to_fit();
-        self.imports.shrink_to_fit();
-    }
-
-    /// Reads one module file keeping only what depmod uses.
+    /// Reads one module file keeping only what depmod uses (without spare
+    /// capacity).
     pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
         let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
             let mut m = LoadedModule::default();
@@ -92,6 +84,11 @@ impl LoadedModule {
                     _ => Ok(()),
                 }?;
             }
+            for list in [&mut m.aliases, &mut m.softdeps, &mut m.weakdeps] {
+                list.shrink_to_fit();
+            }
+            m.exports.shrink_to_fit();
+            m.imports.shrink_to_fit();
             Ok(m)
         });
         read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
@@ -150,8 +147,7 @@ pub fn read_modules_with_progress(
 ) -> LoadedTree {
     progress.start("reading modules", modules.len() as u64);
     let modules = read_largest_first(modules, jobs, |c| {
-        let mut m = LoadedModule::read(c.path(), limits);
-        m.shrink_to_fit();
+        let m = LoadedModule::read(c.path(), limits);
         progress.advance(1);
         m
     });
