@@ -283,11 +283,6 @@ impl<'a> Index<'a> {
         }))
     }
 
-    /// The root node, if the root reference is not 0.
-    pub(crate) fn root_node(&self) -> Result<Option<Node<'a>>, IndexError> {
-        self.node(self.root, 8)
-    }
-
     /// Calls `f(key, value, priority)` for every entry in trie order:
     /// ascending key bytes, each key's values in stored order.
     pub fn for_each_entry(

@@ -265,16 +265,9 @@ impl IndexBuilder {
 
     /// Character range `(first, last)` of the node's children, if any.
     fn child_range(&self, node: u32) -> Option<(u8, u8)> {
-        let n = &self.nodes[node as usize];
-        if n.first_child == NONE {
-            return None;
-        }
-        let first = self.nodes[n.first_child as usize].ch;
-        let last = self
-            .children(node)
-            .last()
-            .map_or(first, |c| self.nodes[c as usize].ch);
-        Some((first, last))
+        let first = self.children(node).next()?;
+        let last = self.children(node).last()?;
+        Some((self.nodes[first as usize].ch, self.nodes[last as usize].ch))
     }
 
     /// Serialised size of one node (§9.2) and its reference flags.
@@ -291,10 +284,11 @@ impl IndexBuilder {
             flags |= FLAG_CHILDS;
         }
         if n.values != NONE {
-            size += 4;
-            for v in self.value_list(node) {
-                size += 4 + v.len as usize + 1;
-            }
+            // The count, then each priority and NUL-terminated value.
+            size += 4
+                + (self.value_list(node))
+                    .map(|v| 4 + v.len as usize + 1)
+                    .sum::<usize>();
             flags |= FLAG_VALUES;
         }
         (size, flags)
