@@ -46,12 +46,10 @@ pub fn report_cycles(names: &[&str], deps: &DepLists, users: &[u32]) -> (Vec<Dia
             }
             let (m, _) = vertices[v];
             if visited[m as usize] && m == root {
-                let mut chain = Vec::new();
-                let mut p = vertices[v].1;
-                while let Some(pv) = p {
-                    chain.push(vertices[pv].0);
-                    p = vertices[pv].1;
-                }
+                // The path from the root, walked back through the parents.
+                let mut chain: Vec<u32> = std::iter::successors(vertices[v].1, |&p| vertices[p].1)
+                    .map(|p| vertices[p].0)
+                    .collect();
                 chain.reverse();
                 let mut text = String::from("Cycle detected: ");
                 for &c in &chain {

@@ -96,10 +96,8 @@ impl DepLists {
 
     /// Module `m`'s list (empty past the last module).
     pub fn of(&self, m: usize) -> &[u32] {
-        let start = match m {
-            0 => 0,
-            _ => self.ends.get(m - 1).copied().unwrap_or(self.deps.len()),
-        };
+        let start =
+            (m.checked_sub(1)).map_or(0, |p| self.ends.get(p).copied().unwrap_or(self.deps.len()));
         let end = self.ends.get(m).copied().unwrap_or(start);
         self.deps.get(start..end).unwrap_or_default()
     }
