@@ -311,11 +311,8 @@ pub fn read_modules_cached(
                     } else {
                         stats.hash_hits += 1;
                     }
-                    match &rec {
-                        Some((p, sha, st))
-                            if *p == e.path && *st == e.stamp && *sha == e.sha256 => {}
-                        _ => changed = true,
-                    }
+                    changed |= !matches!(&rec, Some((p, sha, st))
+                        if *p == e.path && *st == e.stamp && *sha == e.sha256);
                     uses[i] -= 1;
                     loaded.push(if uses[i] == 0 {
                         std::mem::take(&mut e.meta)

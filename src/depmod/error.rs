@@ -110,8 +110,6 @@ fn render_lines(diags: &[Diagnostic]) -> String {
 /// Replaces `from` by `to` in every diagnostic's text.
 pub(crate) fn rename_in(diags: &mut [Diagnostic], from: &str, to: &str) {
     for d in diags {
-        if d.text.contains(from) {
-            d.text = d.text.replace(from, to);
-        }
+        d.text = d.text.replace(from, to);
     }
 }

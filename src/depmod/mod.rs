@@ -331,9 +331,9 @@ impl Depmod {
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
         // docs/robustness.md, "What readers see").
-        let mut files: Vec<&(&str, Vec<u8>)> = rendered.files.iter().collect();
+        let mut files: Vec<(&str, &[u8])> =
+            rendered.files.iter().map(|(n, b)| (*n, &b[..])).collect();
         files.sort_by_key(|(name, _)| matches!(*name, "modules.dep" | "modules.dep.bin"));
-        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
         crate::output::write_all_atomic(&dir, &files)?;
         let files = rendered.files.iter().map(|(name, _)| *name).collect();
         Ok(Output::Written { dir, files })
@@ -685,15 +685,11 @@ fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> boo
         .filter_entry(|e| {
             e.depth() == 0 || !matches!(e.file_name().to_str(), Some("build" | "source"))
         });
-    for e in walker.flatten() {
-        if e.file_type().is_file()
+    !walker.flatten().any(|e| {
+        e.file_type().is_file()
             && suffixes.matches(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name()))
-            && e.metadata().map(|m| m.mtime() > dep).unwrap_or(false)
-        {
-            return false;
-        }
-    }
-    true
+            && e.metadata().is_ok_and(|m| m.mtime() > dep)
+    })
 }
 
 fn absolute_str(p: &Path) -> String {

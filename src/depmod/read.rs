@@ -114,12 +114,10 @@ pub(super) fn load_diagnostics(
         ModuleError::Decompress {
             format: Compression::Xz,
             reason,
-        } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
+        } if kmod == KmodVersion::V34 => Some(Diagnostic::error(format!("xz: {reason}"))),
         _ => None,
     };
-    if let Some(x) = &xz {
-        out.push(Diagnostic::error(x.clone()));
-    }
+    out.extend(xz.clone());
     // Our limits (kmod has none): which one, before kmod's line.
     if matches!(
         err,
@@ -131,10 +129,8 @@ pub(super) fn load_diagnostics(
         "failed to load symbols from {path}: {}",
         err.errno().strerror()
     )));
-    if let Some(x) = xz {
-        out.push(Diagnostic::error(x.clone()));
-        out.push(Diagnostic::error(x));
-    }
+    out.extend(xz.clone());
+    out.extend(xz);
 }
 
 /// Reads every module in parallel, reporting each module read to
