@@ -18,7 +18,7 @@ pub fn modules_alias_bin(
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
     let mut idx = CheckedIndex::new("modules.alias.bin", opts, Some(DuplicateWarning::Alias));
-    for (i, m) in input.each_module() {
+    for (i, m) in input.modules.iter().enumerate() {
         for a in m.aliases.iter() {
             match normalized_alias(a) {
                 Ok(key) => idx.insert(&key, m.name.as_bytes(), i as u32)?,

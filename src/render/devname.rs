@@ -8,7 +8,7 @@ use crate::kmod::Diagnostic;
 /// error for each module with a devname but no node.
 pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
     let mut out = Vec::new();
-    for (_, m) in input.each_module() {
+    for m in input.modules {
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
         for a in m.aliases.iter() {

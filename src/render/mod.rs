@@ -63,11 +63,6 @@ pub struct RenderInput<'a> {
 }
 
 impl<'a> RenderInput<'a> {
-    /// The modules with their array positions, in array order.
-    pub fn each_module(&self) -> impl Iterator<Item = (usize, &'a RenderModule<'a>)> + 'a {
-        self.modules.iter().enumerate()
-    }
-
     /// `header`, then one line per value of each module's `list`, in
     /// array order: the three `words(module name, value)`.
     fn value_lines(
