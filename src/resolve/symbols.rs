@@ -30,24 +30,16 @@ impl SymbolTable {
             prefix,
         };
         if let Some(kernel) = kernel {
+            let kernel_entry = |crc| SymbolEntry { owner: None, crc };
             t.map.reserve(kernel.len() + 3);
             for s in kernel {
-                t.map.insert(
-                    s.name.clone(),
-                    SymbolEntry {
-                        owner: None,
-                        crc: s.crc,
-                    },
-                );
+                t.map.insert(s.name.clone(), kernel_entry(s.crc));
             }
-            let fake = SymbolEntry {
-                owner: None,
-                crc: 0,
-            };
-            t.map.insert(b"__this_module".to_vec(), fake);
-            t.map.insert(b"_GLOBAL_OFFSET_TABLE_".to_vec(), fake);
+            t.map.insert(b"__this_module".to_vec(), kernel_entry(0));
+            t.map
+                .insert(b"_GLOBAL_OFFSET_TABLE_".to_vec(), kernel_entry(0));
             if t.find(b"TOC.").is_none() {
-                t.map.insert(b"TOC.".to_vec(), fake);
+                t.map.insert(b"TOC.".to_vec(), kernel_entry(0));
             }
         }
         t
