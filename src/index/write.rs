@@ -33,6 +33,20 @@ struct Node {
     ch: u8,
 }
 
+impl Node {
+    /// A node without children or values.
+    fn new(prefix_start: u32, prefix_len: u32, ch: u8) -> Node {
+        Node {
+            prefix_start,
+            prefix_len,
+            first_child: NONE,
+            next_sibling: NONE,
+            values: NONE,
+            ch,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Value {
     priority: u32,
@@ -75,14 +89,7 @@ impl IndexBuilder {
     /// An empty index: a root with no prefix, no children and no values.
     pub fn new() -> Self {
         IndexBuilder {
-            nodes: vec![Node {
-                prefix_start: 0,
-                prefix_len: 0,
-                first_child: NONE,
-                next_sibling: NONE,
-                values: NONE,
-                ch: 0,
-            }],
+            nodes: vec![Node::new(0, 0, 0)],
             values: Vec::new(),
             bytes: Vec::new(),
             last_value: None,
@@ -103,14 +110,7 @@ impl IndexBuilder {
 
     fn new_node(&mut self, prefix_start: u32, prefix_len: u32, ch: u8) -> u32 {
         let idx = to_u32(self.nodes.len());
-        self.nodes.push(Node {
-            prefix_start,
-            prefix_len,
-            first_child: NONE,
-            next_sibling: NONE,
-            values: NONE,
-            ch,
-        });
+        self.nodes.push(Node::new(prefix_start, prefix_len, ch));
         idx
     }
 
