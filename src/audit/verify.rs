@@ -228,7 +228,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         files,
         diagnostics,
     } = regenerated;
-    let loaded = &tree.modules;
+    let loaded = &tree;
     let mut report = VerifyReport::default();
     if let Some((k, why)) = writer {
         let label = |k| match k {

@@ -24,7 +24,7 @@
 //! other-version FILE is ignored with a warning: it only costs speed. The
 //! output of a run does not depend on FILE.
 
-use crate::depmod::{LoadedModule, LoadedTree};
+use crate::depmod::LoadedModule;
 use crate::module::Limits;
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
@@ -62,13 +62,13 @@ impl FileStamp {
     }
 }
 
-/// One cached module.
+/// One cached module (written with a borrowed `meta`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CacheEntry {
+pub struct CacheEntry<M = LoadedModule> {
     pub path: String,
     pub sha256: String,
     pub stamp: FileStamp,
-    pub meta: LoadedModule,
+    pub meta: M,
 }
 
 /// The first line of the file. The file is JSON Lines: this header, then
@@ -84,14 +84,6 @@ pub struct Header {
     pub max_image_size: u64,
     /// Number of entry lines that follow.
     pub modules: usize,
-}
-
-#[derive(Serialize)]
-struct CacheEntryRef<'a> {
-    path: &'a str,
-    sha256: &'a str,
-    stamp: FileStamp,
-    meta: &'a LoadedModule,
 }
 
 /// Why a cache file was not used (printed as a warning).
@@ -133,20 +125,16 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Reads FILE. A missing file is an empty cache without a warning;
-    /// every other problem is an empty cache with the reason.
-    pub fn load(file: &Path, limits: &Limits) -> (Cache, Option<CacheError>) {
-        let parsed = match std::fs::read(file) {
+    /// Reads FILE. A missing file is an empty cache; every other problem
+    /// is an error (the run goes on with an empty cache and a warning).
+    pub fn load(file: &Path, limits: &Limits) -> Result<Cache, CacheError> {
+        match std::fs::read(file) {
             Ok(data) => Cache::parse(&data, limits, &file.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cache::default()),
             Err(source) => Err(CacheError::Read {
                 file: file.to_path_buf(),
                 source,
             }),
-        };
-        match parsed {
-            Ok(c) => (c, None),
-            Err(e) => (Cache::default(), Some(e)),
         }
     }
 
@@ -218,8 +206,8 @@ pub struct CacheStats {
 
 /// The result of reading a tree's modules through the cache.
 pub struct CachedRead {
-    /// `tree.modules[i]` belongs to `modules[i]`.
-    pub tree: LoadedTree,
+    /// `tree[i]` belongs to `modules[i]`.
+    pub tree: Vec<LoadedModule>,
     /// Per module: (cache path, sha256, stamp) when cacheable.
     records: Vec<Option<(String, String, FileStamp)>>,
     pub stats: CacheStats,
@@ -331,7 +319,7 @@ pub fn read_modules_cached(
         changed |= records.iter().flatten().count() != cache.entries.len();
         drop(cache);
         CachedRead {
-            tree: LoadedTree { modules: loaded },
+            tree: loaded,
             records,
             stats,
             changed,
@@ -351,13 +339,13 @@ impl CachedRead {
         };
         let mut out = serde_json::to_vec(&header).unwrap_or_default();
         out.push(b'\n');
-        for (r, m) in self.records.iter().zip(&self.tree.modules) {
+        for (r, m) in self.records.iter().zip(&self.tree) {
             let Some((path, sha256, stamp)) = r else {
                 continue;
             };
-            let entry = CacheEntryRef {
-                path,
-                sha256,
+            let entry = CacheEntry {
+                path: path.clone(),
+                sha256: sha256.clone(),
                 stamp: *stamp,
                 meta: m,
             };

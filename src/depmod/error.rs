@@ -89,9 +89,7 @@ impl DepmodFailure {
     /// Every diagnostic in kmod's order: those before the failure, then
     /// the failure's.
     pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
-        let mut all = self.diagnostics.clone();
-        all.extend(self.error.diagnostics());
-        all
+        [self.diagnostics.clone(), self.error.diagnostics()].concat()
     }
 
     /// Replaces `from` by `to` in the texts of the diagnostics before the

@@ -33,7 +33,7 @@ mod read;
 
 pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
-pub use read::{read_modules_with_progress, LoadedModule, LoadedTree};
+pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
@@ -316,7 +316,10 @@ impl Depmod {
             return Ok(Output::DryRun(text));
         }
         // The symbol table has what rendering needs of the symbols.
-        tree.release_symbols();
+        for m in &mut tree {
+            m.exports = Default::default();
+            m.imports = Default::default();
+        }
         let rendered = resolution.with_input(&prep, &tree, |input| {
             render::render_all(input, self.render_options())
         })?;
@@ -382,12 +385,10 @@ impl Depmod {
     fn prepare(&self, diags: &mut Vec<Diagnostic>) -> Result<Prepared, DepmodError> {
         let dir = self.dir();
         // Kernel symbols.
-        let mut print_unknown = self.errsyms;
         let kernel_symbols = match &self.kernel_symbols {
             KernelSymbols::None => {
-                if print_unknown {
+                if self.errsyms {
                     diags.push(Diagnostic::warning("-e needs -E or -F"));
-                    print_unknown = false;
                 }
                 None
             }
@@ -452,13 +453,13 @@ impl Depmod {
             dir,
             modules,
             check_symvers: matches!(self.kernel_symbols, KernelSymbols::Symvers(_)),
+            print_unknown: self.errsyms && kernel_symbols.is_some(),
             kernel_symbols,
-            print_unknown,
         })
     }
 
     /// Reads every module, through the manifest cache when there is one.
-    fn read(&self, prep: &Prepared, p: &mut Progress) -> LoadedTree {
+    fn read(&self, prep: &Prepared, p: &mut Progress) -> Vec<LoadedModule> {
         let Some((file, verify)) = &self.manifest else {
             return read_modules_with_progress(
                 &prep.modules,
@@ -467,8 +468,10 @@ impl Depmod {
                 self.progress.get(),
             );
         };
-        let (c, problem) = cache::Cache::load(file, &self.limits);
-        p.manifest_problems.extend(problem);
+        let c = cache::Cache::load(file, &self.limits).unwrap_or_else(|e| {
+            p.manifest_problems.push(e);
+            cache::Cache::default()
+        });
         let r = cache::read_modules_cached(&prep.modules, &self.limits, self.jobs, c, *verify);
         p.cache_stats = Some(r.stats);
         if r.changed && !self.manifest_read_only {
@@ -508,14 +511,14 @@ impl Depmod {
     fn resolve(
         &self,
         prep: &Prepared,
-        tree: &LoadedTree,
+        tree: &[LoadedModule],
         p: &mut Progress,
     ) -> Result<Resolution, DepmodError> {
         let array = self.module_array(prep, &mut p.diagnostics);
         // Load diagnostics and the symbol table, in array order.
         let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), self.prefix);
         for (pos, &i) in array.iter().enumerate() {
-            let m = &tree.modules[i];
+            let m = &tree[i];
             let path = prep.modules[i].path().as_str();
             read::load_diagnostics(m, path, self.kmod, &mut p.diagnostics);
             if m.exports_error.is_none() {
@@ -528,7 +531,7 @@ impl Depmod {
         let direct = resolve::direct_dependencies(
             array.len(),
             &path_of,
-            &|pos| &tree.modules[array[pos]].imports,
+            &|pos| &tree[array[pos]].imports,
             &table,
             DepOptions {
                 print_unknown: prep.print_unknown,
@@ -562,8 +565,8 @@ pub struct Regenerated {
     pub dir: String,
     /// The module files, in discovery order.
     pub modules: Vec<Candidate>,
-    /// `tree.modules[i]` belongs to `modules[i]`.
-    pub tree: LoadedTree,
+    /// `tree[i]` belongs to `modules[i]`.
+    pub tree: Vec<LoadedModule>,
     pub kernel_symbols: Option<Vec<KernelSymbol>>,
     /// Whether the kernel symbols came with CRCs (`-E`).
     pub check_symvers: bool,
@@ -619,7 +622,7 @@ impl Resolution {
     fn with_input<T>(
         &self,
         prep: &Prepared,
-        tree: &LoadedTree,
+        tree: &[LoadedModule],
         f: impl FnOnce(&RenderInput) -> T,
     ) -> T {
         let dir = &prep.dir;
@@ -631,7 +634,7 @@ impl Resolution {
             .iter()
             .enumerate()
             .map(|(pos, &i)| {
-                let (c, m) = (&prep.modules[i], &tree.modules[i]);
+                let (c, m) = (&prep.modules[i], &tree[i]);
                 RenderModule {
                     name: c.name(),
                     db_path: c.db_path(),

@@ -35,24 +35,6 @@ pub struct LoadedModule {
     pub exports_error: Option<Box<ModuleError>>,
 }
 
-/// The modules of a tree, read.
-#[derive(Clone, Debug, Default)]
-pub struct LoadedTree {
-    /// `modules[i]` belongs to the i-th module file given to the reader.
-    pub modules: Vec<LoadedModule>,
-}
-
-impl LoadedTree {
-    /// Frees every module's exports and imports: once the tree is resolved, only the aliases, softdeps and
-    /// weakdeps are rendered. The load errors stay.
-    pub fn release_symbols(&mut self) {
-        for m in &mut self.modules {
-            m.exports = SymbolList::default();
-            m.imports = SymbolList::default();
-        }
-    }
-}
-
 impl LoadedModule {
     /// Reads one module file keeping only what depmod uses (without spare
     /// capacity).
@@ -140,7 +122,7 @@ pub fn read_modules_with_progress(
     limits: &Limits,
     jobs: Option<usize>,
     progress: &dyn crate::progress::Progress,
-) -> LoadedTree {
+) -> Vec<LoadedModule> {
     progress.start("reading modules", modules.len() as u64);
     let modules = read_largest_first(modules, jobs, |c| {
         let m = LoadedModule::read(c.path(), limits);
@@ -148,7 +130,7 @@ pub fn read_modules_with_progress(
         m
     });
     progress.finish();
-    LoadedTree { modules }
+    modules
 }
 
 /// `read` of every module, in parallel on `jobs` threads; results in
