@@ -254,9 +254,8 @@ impl<'a> Index<'a> {
             p += 2;
             let n = 4 * (usize::from(last - first) + 1);
             let table = data.get(p..p + n).ok_or_else(|| truncated("child table"))?;
-            let at = p;
             p += n;
-            (first, table, at)
+            (first, table, p - n)
         } else {
             (0, &[][..], p)
         };

@@ -128,11 +128,9 @@ impl IndexBuilder {
         loop {
             // 1. Make the node's prefix a prefix of key[i..], splitting if not.
             let plen = self.nodes[node as usize].prefix_len as usize;
-            let common = {
-                let prefix = self.prefix(node);
-                let rest = &key[i..];
-                prefix.iter().zip(rest).take_while(|(a, b)| a == b).count()
-            };
+            let common = (self.prefix(node).iter().zip(&key[i..]))
+                .take_while(|(a, b)| a == b)
+                .count();
             if common < plen {
                 self.split(node, common);
             }
@@ -173,11 +171,8 @@ impl IndexBuilder {
         let tail_start = old.prefix_start + to_u32(j) + 1;
         let tail_len = old.prefix_len - to_u32(j) - 1;
         let tail = self.new_node(tail_start, tail_len, split_ch);
-        {
-            let t = &mut self.nodes[tail as usize];
-            t.first_child = old.first_child;
-            t.values = old.values;
-        }
+        self.nodes[tail as usize].first_child = old.first_child;
+        self.nodes[tail as usize].values = old.values;
         let n = &mut self.nodes[node as usize];
         n.prefix_len = to_u32(j);
         n.first_child = tail;
@@ -189,19 +184,14 @@ impl IndexBuilder {
     /// head of the list).
     fn find_or_link_child(&self, node: u32, c: u8) -> Result<u32, (u32, u32)> {
         let mut prev = NONE;
-        let mut cur = self.nodes[node as usize].first_child;
-        while cur != NONE {
-            let ch = self.nodes[cur as usize].ch;
-            if ch == c {
-                return Ok(cur);
+        for cur in self.children(node) {
+            match self.nodes[cur as usize].ch.cmp(&c) {
+                std::cmp::Ordering::Less => prev = cur,
+                std::cmp::Ordering::Equal => return Ok(cur),
+                std::cmp::Ordering::Greater => return Err((prev, cur)),
             }
-            if ch > c {
-                break;
-            }
-            prev = cur;
-            cur = self.nodes[cur as usize].next_sibling;
         }
-        Err((prev, cur))
+        Err((prev, NONE))
     }
 
     /// Adds a value per §9.4; returns whether an identical value existed.
@@ -270,28 +260,13 @@ impl IndexBuilder {
         Some((self.nodes[first as usize].ch, self.nodes[last as usize].ch))
     }
 
-    /// Serialised size of one node (§9.2) and its reference flags.
-    fn node_size_flags(&self, node: u32) -> (usize, u32) {
-        let n = &self.nodes[node as usize];
-        let mut size = 0;
-        let mut flags = 0;
-        if n.prefix_len > 0 {
-            size += n.prefix_len as usize + 1;
-            flags |= FLAG_PREFIX;
-        }
-        if let Some((first, last)) = self.child_range(node) {
-            size += 2 + 4 * (usize::from(last - first) + 1);
-            flags |= FLAG_CHILDS;
-        }
-        if n.values != NONE {
-            // The count, then each priority and NUL-terminated value.
-            size += 4
-                + (self.value_list(node))
-                    .map(|v| 4 + v.len as usize + 1)
-                    .sum::<usize>();
-            flags |= FLAG_VALUES;
-        }
-        (size, flags)
+    /// A node's reference flags (§9.2).
+    fn flags(&self, n: u32) -> u32 {
+        let n = &self.nodes[n as usize];
+        let flag = |present: bool, flag: u32| if present { flag } else { 0 };
+        flag(n.prefix_len > 0, FLAG_PREFIX)
+            | flag(n.first_child != NONE, FLAG_CHILDS)
+            | flag(n.values != NONE, FLAG_VALUES)
     }
 
     /// Nodes in the order they are written for `layout`: pre-order with
@@ -318,16 +293,22 @@ impl IndexBuilder {
     /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
     pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
         let order = self.write_order(layout);
-        // Offsets and flags of every node, from the sizes along `order`.
+        // Offsets and flags of every node, from the sizes along `order`:
+        // each node is encoded once to measure it (its size does not
+        // depend on the references it holds).
         let mut refs = vec![0u32; self.nodes.len()];
         let mut pos = HEADER_LEN;
+        let mut node = Vec::new();
         for &n in &order {
-            let (size, flags) = self.node_size_flags(n);
+            node.clear();
+            self.write_node(n, &refs, &mut node);
             if pos > MAX_OFFSET {
-                return Err(IndexTooLarge { size: pos + size });
+                return Err(IndexTooLarge {
+                    size: pos + node.len(),
+                });
             }
-            refs[n as usize] = to_u32(pos) | flags;
-            pos += size;
+            refs[n as usize] = to_u32(pos) | self.flags(n);
+            pos += node.len();
         }
         let mut out = Vec::with_capacity(pos);
         out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
