@@ -14,9 +14,9 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
         for a in m.aliases.iter() {
             if let Some(d) = a.strip_prefix(b"devname:") {
                 devname = Some(d);
-            } else if let Some((maj, min)) = scan_major_minor(a, b"char-major-") {
+            } else if let Some((maj, min)) = scan_major_minor(a, c"char-major-%u-%u") {
                 node = Some(('c', maj, min));
-            } else if let Some((maj, min)) = scan_major_minor(a, b"block-major-") {
+            } else if let Some((maj, min)) = scan_major_minor(a, c"block-major-%u-%u") {
                 node = Some(('b', maj, min));
             }
             if node.is_some() && devname.is_some() {
@@ -44,15 +44,14 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
     out
 }
 
-/// C `sscanf(s, "PREFIX%u-%u", ...) == 2`, as kmod calls it (the C
+/// C `sscanf(s, format, &major, &minor) == 2`, as kmod calls it (the C
 /// library's own: leading white space, a sign, wrap-around on overflow).
-fn scan_major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
-    let rest = s.strip_prefix(prefix)?;
-    let rest = [rest, b"\0"].concat();
+fn scan_major_minor(s: &[u8], format: &std::ffi::CStr) -> Option<(u32, u32)> {
+    let s = [s, b"\0"].concat();
     let (mut maj, mut min): (libc::c_uint, libc::c_uint) = (0, 0);
     // SAFETY: the string and format are NUL-terminated; each `%u` gets a
     // valid `unsigned int`.
-    let n = unsafe { libc::sscanf(rest.as_ptr().cast(), c"%u-%u".as_ptr(), &mut maj, &mut min) };
+    let n = unsafe { libc::sscanf(s.as_ptr().cast(), format.as_ptr(), &mut maj, &mut min) };
     (n == 2).then_some((maj, min))
 }
 
@@ -60,17 +59,16 @@ fn scan_major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
 mod tests {
     use super::*;
 
+    const CHAR: &std::ffi::CStr = c"char-major-%u-%u";
+
     #[test]
     fn scanf_like_parsing() {
         assert_eq!(
-            scan_major_minor(b"char-major-10-223", b"char-major-"),
+            scan_major_minor(b"char-major-10-223", CHAR),
             Some((10, 223))
         );
-        assert_eq!(
-            scan_major_minor(b"char-major-010-07x", b"char-major-"),
-            Some((10, 7))
-        );
-        assert_eq!(scan_major_minor(b"char-major-10", b"char-major-"), None);
-        assert_eq!(scan_major_minor(b"char-major-10-*", b"char-major-"), None);
+        assert_eq!(scan_major_minor(b"char-major-010-07x", CHAR), Some((10, 7)));
+        assert_eq!(scan_major_minor(b"char-major-10", CHAR), None);
+        assert_eq!(scan_major_minor(b"char-major-10-*", CHAR), None);
     }
 }
