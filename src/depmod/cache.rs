@@ -362,10 +362,8 @@ impl CachedRead {
             file: file.to_path_buf(),
             source,
         };
-        let dir = match file.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let parent = file.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = parent.unwrap_or(Path::new("."));
         let name = file
             .file_name()
             .and_then(|n| n.to_str())

@@ -384,7 +384,6 @@ impl Depmod {
     /// the module files.
     fn prepare(&self, diags: &mut Vec<Diagnostic>) -> Result<Prepared, DepmodError> {
         let dir = self.dir();
-        // Kernel symbols.
         let kernel_symbols = match &self.kernel_symbols {
             KernelSymbols::None => {
                 if self.errsyms {

@@ -46,12 +46,7 @@ impl LoadedModule {
                 Err(e) => m.exports_error = Some(Box::new(e)),
             }
             m.imports = parts.imports;
-            for entry in parts
-                .modinfo
-                .map(module::modinfo::strings)
-                .into_iter()
-                .flatten()
-            {
+            for entry in parts.modinfo.into_iter().flat_map(module::modinfo::strings) {
                 let (key, value) = module::modinfo::split_entry(entry);
                 // The lists hold at most 4 GiB; `.modinfo` is part of an
                 // image no larger than the size limit.
