@@ -10,7 +10,6 @@
 //! manifests.
 
 use super::AuditError;
-use crate::depmod::cache::hex;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
 use crate::kmod::esc::{encode, Esc};
 use crate::kmod::IoResultExt;
@@ -120,7 +119,7 @@ pub struct Manifest {
 
 /// sha256 of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
+    format!("{:x}", Sha256::digest(data))
 }
 
 fn put(h: &mut Sha256, bytes: &[u8]) {
@@ -148,7 +147,7 @@ pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
             im.update(i.crc.to_le_bytes());
         }
     }
-    let [a, b, c] = [mi, ex, im].map(|h| hex(&h.finalize()));
+    let [a, b, c] = [mi, ex, im].map(|h| format!("{:x}", h.finalize()));
     let all = sha256_hex(format!("{a}{b}{c}").as_bytes());
     [a, b, c, all]
 }

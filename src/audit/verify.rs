@@ -220,7 +220,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
         })
         .regenerate()
         .map_err(Box::new)?;
-    let (modules, loaded) = (&regen.modules, &regen.tree.modules);
+    let (modules, loaded) = (&regen.modules, &regen.tree);
     let mut report = VerifyReport::default();
     if let Some((k, why)) = writer {
         let label = |k| match k {

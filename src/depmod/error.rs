@@ -89,18 +89,9 @@ impl DepmodFailure {
     /// Every diagnostic in kmod's order: those before the failure, then
     /// the failure's.
     pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
-        let mut all = self.diagnostics.clone();
-        all.extend(self.error.diagnostics());
-        all
+        [self.diagnostics.clone(), self.error.diagnostics()].concat()
     }
-}
 
-/// `depmod: LEVEL: text` lines.
-fn render_lines(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| d.render("depmod")).collect()
-}
-
-impl DepmodFailure {
     /// Replaces `from` by `to` in the texts of the diagnostics before the
     /// failure (a run in a temporary directory that is renamed into
     /// place names the final directory).
@@ -109,11 +100,14 @@ impl DepmodFailure {
     }
 }
 
+/// `depmod: LEVEL: text` lines.
+fn render_lines(diags: &[Diagnostic]) -> String {
+    diags.iter().map(|d| d.render("depmod")).collect()
+}
+
 /// Replaces `from` by `to` in every diagnostic's text.
 pub(crate) fn rename_in(diags: &mut [Diagnostic], from: &str, to: &str) {
     for d in diags {
-        if d.text.contains(from) {
-            d.text = d.text.replace(from, to);
-        }
+        d.text = d.text.replace(from, to);
     }
 }

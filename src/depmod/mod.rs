@@ -33,7 +33,7 @@ mod read;
 
 pub(crate) use error::rename_in;
 pub use error::{DepmodError, DepmodFailure};
-pub use read::{read_modules_with_progress, LoadedModule, LoadedTree};
+pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
@@ -316,7 +316,10 @@ impl Depmod {
             return Ok(Output::DryRun(text));
         }
         // The symbol table has what rendering needs of the symbols.
-        tree.release_symbols();
+        for m in &mut tree {
+            m.exports = Default::default();
+            m.imports = Default::default();
+        }
         let rendered = resolution.with_input(&prep, &tree, |input| {
             render::render_all(input, self.render_options())
         })?;
@@ -331,9 +334,9 @@ impl Depmod {
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
         // docs/robustness.md, "What readers see").
-        let mut files: Vec<&(&str, Vec<u8>)> = rendered.files.iter().collect();
+        let mut files: Vec<(&str, &[u8])> =
+            rendered.files.iter().map(|(n, b)| (*n, &b[..])).collect();
         files.sort_by_key(|(name, _)| matches!(*name, "modules.dep" | "modules.dep.bin"));
-        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
         crate::output::write_all_atomic(&dir, &files)?;
         let files = rendered.files.iter().map(|(name, _)| *name).collect();
         Ok(Output::Written { dir, files })
@@ -381,13 +384,10 @@ impl Depmod {
     /// the module files.
     fn prepare(&self, diags: &mut Vec<Diagnostic>) -> Result<Prepared, DepmodError> {
         let dir = self.dir();
-        // Kernel symbols.
-        let mut print_unknown = self.errsyms;
         let kernel_symbols = match &self.kernel_symbols {
             KernelSymbols::None => {
-                if print_unknown {
+                if self.errsyms {
                     diags.push(Diagnostic::warning("-e needs -E or -F"));
-                    print_unknown = false;
                 }
                 None
             }
@@ -452,13 +452,13 @@ impl Depmod {
             dir,
             modules,
             check_symvers: matches!(self.kernel_symbols, KernelSymbols::Symvers(_)),
+            print_unknown: self.errsyms && kernel_symbols.is_some(),
             kernel_symbols,
-            print_unknown,
         })
     }
 
     /// Reads every module, through the manifest cache when there is one.
-    fn read(&self, prep: &Prepared, p: &mut Progress) -> LoadedTree {
+    fn read(&self, prep: &Prepared, p: &mut Progress) -> Vec<LoadedModule> {
         let Some((file, verify)) = &self.manifest else {
             return read_modules_with_progress(
                 &prep.modules,
@@ -467,8 +467,10 @@ impl Depmod {
                 self.progress.get(),
             );
         };
-        let (c, problem) = cache::Cache::load(file, &self.limits);
-        p.manifest_problems.extend(problem);
+        let c = cache::Cache::load(file, &self.limits).unwrap_or_else(|e| {
+            p.manifest_problems.push(e);
+            cache::Cache::default()
+        });
         let r = cache::read_modules_cached(&prep.modules, &self.limits, self.jobs, c, *verify);
         p.cache_stats = Some(r.stats);
         if r.changed && !self.manifest_read_only {
@@ -486,24 +488,15 @@ impl Depmod {
         let names: Vec<&str> = prep.modules.iter().map(|c| c.name()).collect();
         let uncrel: Vec<Option<&str>> = prep.modules.iter().map(|c| c.uncrelpath()).collect();
         let order_file = format!("{dir}/modules.order");
-        let order_data = match std::fs::read(&order_file) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic::warning(format!(
-                    "could not open modules.order at {dir}: {}",
-                    strerror(&e)
-                )));
-                None
-            }
-        };
-        let order_lines = match order_data.as_deref().map(|d| order::parse(d, &order_file)) {
-            Some(Ok(lines)) => Some(lines),
-            Some(Err(d)) => {
-                diags.push(d);
-                None
-            }
-            None => None,
-        };
+        let order_data = std::fs::read(&order_file)
+            .map_err(|e| {
+                let e = strerror(&e);
+                let text = format!("could not open modules.order at {dir}: {e}");
+                diags.push(Diagnostic::warning(text));
+            })
+            .ok();
+        let order_lines = (order_data.as_deref())
+            .and_then(|d| order::parse(d, &order_file).map_err(|d| diags.push(d)).ok());
         let dups = match self.kmod {
             KmodVersion::V30 => order::Duplicates::Last,
             KmodVersion::V34 => order::Duplicates::First,
@@ -517,14 +510,14 @@ impl Depmod {
     fn resolve(
         &self,
         prep: &Prepared,
-        tree: &LoadedTree,
+        tree: &[LoadedModule],
         p: &mut Progress,
     ) -> Result<Resolution, DepmodError> {
         let array = self.module_array(prep, &mut p.diagnostics);
         // Load diagnostics and the symbol table, in array order.
         let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), self.prefix);
         for (pos, &i) in array.iter().enumerate() {
-            let m = &tree.modules[i];
+            let m = &tree[i];
             let path = prep.modules[i].path().as_str();
             read::load_diagnostics(m, path, self.kmod, &mut p.diagnostics);
             if m.exports_error.is_none() {
@@ -537,7 +530,7 @@ impl Depmod {
         let direct = resolve::direct_dependencies(
             array.len(),
             &path_of,
-            &|pos| &tree.modules[array[pos]].imports,
+            &|pos| &tree[array[pos]].imports,
             &table,
             DepOptions {
                 print_unknown: prep.print_unknown,
@@ -571,8 +564,8 @@ pub struct Regenerated {
     pub dir: String,
     /// The module files, in discovery order.
     pub modules: Vec<Candidate>,
-    /// `tree.modules[i]` belongs to `modules[i]`.
-    pub tree: LoadedTree,
+    /// `tree[i]` belongs to `modules[i]`.
+    pub tree: Vec<LoadedModule>,
     pub kernel_symbols: Option<Vec<KernelSymbol>>,
     /// Whether the kernel symbols came with CRCs (`-E`).
     pub check_symvers: bool,
@@ -628,7 +621,7 @@ impl Resolution {
     fn with_input<T>(
         &self,
         prep: &Prepared,
-        tree: &LoadedTree,
+        tree: &[LoadedModule],
         f: impl FnOnce(&RenderInput) -> T,
     ) -> T {
         let dir = &prep.dir;
@@ -640,7 +633,7 @@ impl Resolution {
             .iter()
             .enumerate()
             .map(|(pos, &i)| {
-                let (c, m) = (&prep.modules[i], &tree.modules[i]);
+                let (c, m) = (&prep.modules[i], &tree[i]);
                 RenderModule {
                     name: c.name(),
                     db_path: c.db_path(),
@@ -694,15 +687,11 @@ fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> boo
         .filter_entry(|e| {
             e.depth() == 0 || !matches!(e.file_name().to_str(), Some("build" | "source"))
         });
-    for e in walker.flatten() {
-        if e.file_type().is_file()
+    !walker.flatten().any(|e| {
+        e.file_type().is_file()
             && suffixes.matches(std::os::unix::ffi::OsStrExt::as_bytes(e.file_name()))
-            && e.metadata().map(|m| m.mtime() > dep).unwrap_or(false)
-        {
-            return false;
-        }
-    }
-    true
+            && e.metadata().is_ok_and(|m| m.mtime() > dep)
+    })
 }
 
 fn absolute_str(p: &Path) -> String {

@@ -5,53 +5,39 @@ use crate::module::{self, Compression, Limits, ModuleError, StringList, SymbolLi
 use crate::tree::walk::Candidate;
 use rayon::prelude::*;
 
-/// What depmod needs from one module file, extracted in parallel.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What depmod needs from one module file, extracted in parallel. It is
+/// also the record of the `--manifest` cache, whose JSON format this
+/// defines (byte strings escaped, see [`crate::kmod::esc`]; the errors are
+/// not recorded: modules with one are never cached).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LoadedModule {
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub aliases: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub softdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub weakdeps: StringList,
+    #[serde(with = "crate::module::symbol_list::as_exports")]
     pub exports: SymbolList,
+    #[serde(with = "crate::module::symbol_list::as_imports")]
     pub imports: SymbolList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).
+    #[serde(with = "crate::kmod::esc::opt")]
     pub vermagic: Option<Vec<u8>>,
     /// The image could not be read at all. (Boxed, like the other
     /// error: a tree holds thousands of modules and few errors.)
+    #[serde(skip)]
     pub error: Option<Box<ModuleError>>,
     /// The exports could not be read (the rest is valid).
+    #[serde(skip)]
     pub exports_error: Option<Box<ModuleError>>,
 }
 
-/// The modules of a tree, read.
-#[derive(Clone, Debug, Default)]
-pub struct LoadedTree {
-    /// `modules[i]` belongs to the i-th module file given to the reader.
-    pub modules: Vec<LoadedModule>,
-}
-
-impl LoadedTree {
-    /// Frees every module's exports and imports: once the tree is resolved, only the aliases, softdeps and
-    /// weakdeps are rendered. The load errors stay.
-    pub fn release_symbols(&mut self) {
-        for m in &mut self.modules {
-            m.exports = SymbolList::default();
-            m.imports = SymbolList::default();
-        }
-    }
-}
-
 impl LoadedModule {
-    /// Releases the lists' spare capacity.
-    pub fn shrink_to_fit(&mut self) {
-        for list in [&mut self.aliases, &mut self.softdeps, &mut self.weakdeps] {
-            list.shrink_to_fit();
-        }
-        self.exports.shrink_to_fit();
-        self.imports.shrink_to_fit();
-    }
-
-    /// Reads one module file keeping only what depmod uses.
+    /// Reads one module file keeping only what depmod uses (without spare
+    /// capacity).
     pub fn read(path: &camino::Utf8Path, limits: &Limits) -> LoadedModule {
         let read = module::read_module_parts_for_depmod(path, limits, |_, parts| {
             let mut m = LoadedModule::default();
@@ -60,12 +46,7 @@ impl LoadedModule {
                 Err(e) => m.exports_error = Some(Box::new(e)),
             }
             m.imports = parts.imports;
-            for entry in parts
-                .modinfo
-                .map(module::modinfo::strings)
-                .into_iter()
-                .flatten()
-            {
+            for entry in parts.modinfo.into_iter().flat_map(module::modinfo::strings) {
                 let (key, value) = module::modinfo::split_entry(entry);
                 // The lists hold at most 4 GiB; `.modinfo` is part of an
                 // image no larger than the size limit.
@@ -80,6 +61,11 @@ impl LoadedModule {
                     _ => Ok(()),
                 }?;
             }
+            for list in [&mut m.aliases, &mut m.softdeps, &mut m.weakdeps] {
+                list.shrink_to_fit();
+            }
+            m.exports.shrink_to_fit();
+            m.imports.shrink_to_fit();
             Ok(m)
         });
         read.and_then(|r| r).unwrap_or_else(|e| LoadedModule {
@@ -105,12 +91,10 @@ pub(super) fn load_diagnostics(
         ModuleError::Decompress {
             format: Compression::Xz,
             reason,
-        } if kmod == KmodVersion::V34 => Some(format!("xz: {reason}")),
+        } if kmod == KmodVersion::V34 => Some(Diagnostic::error(format!("xz: {reason}"))),
         _ => None,
     };
-    if let Some(x) = &xz {
-        out.push(Diagnostic::error(x.clone()));
-    }
+    out.extend(xz.clone());
     // Our limits (kmod has none): which one, before kmod's line.
     if matches!(
         err,
@@ -122,10 +106,8 @@ pub(super) fn load_diagnostics(
         "failed to load symbols from {path}: {}",
         err.errno().strerror()
     )));
-    if let Some(x) = xz {
-        out.push(Diagnostic::error(x.clone()));
-        out.push(Diagnostic::error(x));
-    }
+    out.extend(xz.clone());
+    out.extend(xz);
 }
 
 /// Reads every module in parallel, reporting each module read to
@@ -135,16 +117,15 @@ pub fn read_modules_with_progress(
     limits: &Limits,
     jobs: Option<usize>,
     progress: &dyn crate::progress::Progress,
-) -> LoadedTree {
+) -> Vec<LoadedModule> {
     progress.start("reading modules", modules.len() as u64);
     let modules = read_largest_first(modules, jobs, |c| {
-        let mut m = LoadedModule::read(c.path(), limits);
-        m.shrink_to_fit();
+        let m = LoadedModule::read(c.path(), limits);
         progress.advance(1);
         m
     });
     progress.finish();
-    LoadedTree { modules }
+    modules
 }
 
 /// `read` of every module, in parallel on `jobs` threads; results in

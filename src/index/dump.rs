@@ -11,12 +11,10 @@ use super::{Layout, HEADER_LEN, OFFSET_MASK};
 pub fn dump_lines(index: &Index<'_>) -> Result<Vec<u8>, IndexError> {
     let mut out = Vec::new();
     index.for_each_entry(|key, value, priority| {
-        out.extend_from_slice(key);
-        out.push(b'\t');
-        out.extend_from_slice(value);
-        out.push(b'\t');
-        out.extend_from_slice(priority.to_string().as_bytes());
-        out.push(b'\n');
+        let priority = priority.to_string();
+        for part in [key, b"\t", value, b"\t", priority.as_bytes(), b"\n"] {
+            out.extend_from_slice(part);
+        }
     })?;
     Ok(out)
 }
@@ -29,11 +27,9 @@ pub fn dump_lines(index: &Index<'_>) -> Result<Vec<u8>, IndexError> {
 /// whose only node is the root), or when neither rule holds.
 pub fn detect_layout(data: &[u8]) -> Option<Layout> {
     let index = Index::parse(data).ok()?;
-    let root_offset = (index.root_reference() & OFFSET_MASK) as usize;
-    let root_end = match index.root_node() {
-        Ok(Some(node)) => node.end,
-        _ => return None,
-    };
+    let root = index.root_reference();
+    let root_end = index.node(root, 8).ok()??.end;
+    let root_offset = (root & OFFSET_MASK) as usize;
     match (root_offset == HEADER_LEN, root_end == data.len()) {
         (true, false) => Some(Layout::PreOrder),
         (false, true) => Some(Layout::PostOrder),

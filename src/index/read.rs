@@ -110,21 +110,8 @@ impl Node<'_> {
 
     /// The reference of child `ch` (and where it was read), if present.
     fn child(&self, ch: u8) -> Option<(u32, usize)> {
-        let k = usize::from(ch.checked_sub(self.first)?);
-        let at = self.children_at + 4 * k;
-        let c = self.children.get(4 * k..4 * k + 4)?;
-        let r = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-        (r & OFFSET_MASK != 0).then_some((r, at))
-    }
-
-    fn value_list(&self) -> Vec<IndexValue> {
-        self.values
-            .iter()
-            .map(|&(priority, v)| IndexValue {
-                priority,
-                value: v.to_vec(),
-            })
-            .collect()
+        let (_, r, at) = self.children().find(|&(c, ..)| c == ch)?;
+        Some((r, at))
     }
 }
 
@@ -148,10 +135,10 @@ impl Visited {
     }
 }
 
-fn until_nul(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
+fn value(priority: u32, v: &[u8]) -> IndexValue {
+    IndexValue {
+        priority,
+        value: v.to_vec(),
     }
 }
 
@@ -171,6 +158,7 @@ fn be32(data: &[u8], at: usize) -> Option<u32> {
 /// stored order. (libkmod's mmap reader, used only after
 /// `kmod_load_resources`, skips the first re-insertion and so reverses each
 /// node's equal-priority run.)
+#[derive(Default)]
 struct Collected {
     /// (priority, node sequence number, position in node, value)
     items: Vec<(u32, usize, usize, IndexValue)>,
@@ -182,11 +170,7 @@ impl Collected {
         let seq = self.nodes;
         self.nodes += 1;
         for (pos, &(priority, v)) in node.values.iter().enumerate() {
-            let value = IndexValue {
-                priority,
-                value: v.to_vec(),
-            };
-            self.items.push((priority, seq, pos, value));
+            self.items.push((priority, seq, pos, value(priority, v)));
         }
     }
 
@@ -270,9 +254,8 @@ impl<'a> Index<'a> {
             p += 2;
             let n = 4 * (usize::from(last - first) + 1);
             let table = data.get(p..p + n).ok_or_else(|| truncated("child table"))?;
-            let at = p;
             p += n;
-            (first, table, at)
+            (first, table, p - n)
         } else {
             (0, &[][..], p)
         };
@@ -299,45 +282,17 @@ impl<'a> Index<'a> {
         }))
     }
 
-    /// The root node, if the root reference is not 0.
-    pub(crate) fn root_node(&self) -> Result<Option<Node<'a>>, IndexError> {
-        self.node(self.root, 8)
-    }
-
     /// Calls `f(key, value, priority)` for every entry in trie order:
     /// ascending key bytes, each key's values in stored order.
     pub fn for_each_entry(
         &self,
         mut f: impl FnMut(&[u8], &'a [u8], u32),
     ) -> Result<(), IndexError> {
-        let mut visited = Visited::new(self.data.len());
-        let mut key: Vec<u8> = Vec::new();
-        // (reference, where it was read, key length before, edge character)
-        let mut stack: Vec<(u32, usize, usize, Option<u8>)> = vec![(self.root, 8, 0, None)];
-        while let Some((r, at, base, ch)) = stack.pop() {
-            let Some(node) = self.node(r, at)? else {
-                continue;
-            };
-            visited.insert(node.offset)?;
-            key.truncate(base);
-            key.extend(ch);
-            if key.len() + node.prefix.len() > MAX_KEY_LEN {
-                return Err(IndexError::KeyTooLong {
-                    offset: node.offset,
-                });
-            }
-            key.extend_from_slice(node.prefix);
+        self.walk(self.root, 8, 0, None, false, |node, key| {
             for &(priority, v) in &node.values {
-                f(&key, v, priority);
+                f(key, v, priority);
             }
-            let len = key.len();
-            stack.extend(
-                node.children()
-                    .rev()
-                    .map(|(c, cr, cat)| (cr, cat, len, Some(c))),
-            );
-        }
-        Ok(())
+        })
     }
 
     /// Every entry in trie order (see [`Index::for_each_entry`]).
@@ -357,7 +312,7 @@ impl<'a> Index<'a> {
     /// priority); libkmod's `index_search` returns element 0. A NUL byte
     /// ends `key`, as in C.
     pub fn lookup_exact(&self, key: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
-        let key = until_nul(key);
+        let key = key.split(|&c| c == 0).next().unwrap_or_default();
         let (mut r, mut at, mut i) = (self.root, 8usize, 0usize);
         // Each round consumes at least one key byte, so this terminates.
         loop {
@@ -369,7 +324,7 @@ impl<'a> Index<'a> {
             }
             i += node.prefix.len();
             let Some(&c) = key.get(i) else {
-                return Ok(node.value_list());
+                return Ok(node.values.iter().map(|&(p, v)| value(p, v)).collect());
             };
             match node.child(c) {
                 Some((cr, cat)) => (r, at, i) = (cr, cat, i + 1),
@@ -385,17 +340,23 @@ impl<'a> Index<'a> {
     /// priority; among equal priorities, keys reached later in the walk
     /// first, each key's values in stored order). A NUL byte ends `query`.
     pub fn lookup_wildcard(&self, query: &[u8]) -> Result<Vec<IndexValue>, IndexError> {
-        let key = until_nul(query);
-        let mut out = Collected {
-            items: Vec::new(),
-            nodes: 0,
+        let key = query.split(|&c| c == 0).next().unwrap_or_default();
+        let mut out = Collected::default();
+        // libkmod's "searchwild_all": a node's values are collected (after
+        // its children's) if its pattern matches `subkey`.
+        let wild = |r, at, skip, lead, subkey: &[u8], out: &mut Collected| {
+            self.walk(r, at, skip, lead, true, |node, pattern| {
+                if !node.values.is_empty() && fnmatch(pattern, subkey) {
+                    out.add(node);
+                }
+            })
         };
         let (mut r, mut at, mut i) = (self.root, 8usize, 0usize);
         // Descend literally until a wildcard; each round consumes a key byte.
         while let Some(node) = self.node(r, at)? {
             for (j, &ch) in node.prefix.iter().enumerate() {
                 if matches!(ch, b'*' | b'?' | b'[') {
-                    self.wild_subtree(r, at, j, None, &key[i + j..], &mut out)?;
+                    wild(r, at, j, None, &key[i + j..], &mut out)?;
                     return Ok(out.finish());
                 }
                 if key.get(i + j) != Some(&ch) {
@@ -405,7 +366,7 @@ impl<'a> Index<'a> {
             i += node.prefix.len();
             for wc in [b'*', b'?', b'['] {
                 if let Some((cr, cat)) = node.child(wc) {
-                    self.wild_subtree(cr, cat, 0, Some(wc), &key[i..], &mut out)?;
+                    wild(cr, cat, 0, Some(wc), &key[i..], &mut out)?;
                 }
             }
             let Some(&c) = key.get(i) else {
@@ -420,25 +381,26 @@ impl<'a> Index<'a> {
         Ok(out.finish())
     }
 
-    /// libkmod's "searchwild_all": walks the subtree at `reference`, building
-    /// the pattern from `lead` (the edge character), the node's prefix from
-    /// `skip` on, and everything below; a node's values are collected (after
-    /// its children's) if its pattern matches `subkey`.
-    fn wild_subtree(
+    /// Walks the subtree at `reference` (read at `at`) in ascending
+    /// character order, building each node's key from `lead` (the edge
+    /// character), the node's prefix from `skip` on, and everything below;
+    /// calls `visit(node, key)` before the node's children, or after them
+    /// when `post`.
+    fn walk(
         &self,
         reference: u32,
         at: usize,
         skip: usize,
         lead: Option<u8>,
-        subkey: &[u8],
-        out: &mut Collected,
+        post: bool,
+        mut visit: impl FnMut(&Node<'a>, &[u8]),
     ) -> Result<(), IndexError> {
         enum Step<'n> {
             Enter(u32, usize, usize, Option<u8>, usize),
             Leave(Node<'n>, usize),
         }
         let mut visited = Visited::new(self.data.len());
-        let mut pattern: Vec<u8> = Vec::new();
+        let mut key: Vec<u8> = Vec::new();
         let mut stack = vec![Step::Enter(reference, at, 0, lead, skip)];
         while let Some(step) = stack.pop() {
             match step {
@@ -447,28 +409,29 @@ impl<'a> Index<'a> {
                         continue;
                     };
                     visited.insert(node.offset)?;
-                    pattern.truncate(base);
-                    pattern.extend(ch);
+                    key.truncate(base);
+                    key.extend(ch);
                     let tail = node.prefix.get(skip..).unwrap_or_default();
-                    if pattern.len() + tail.len() > MAX_KEY_LEN {
+                    if key.len() + tail.len() > MAX_KEY_LEN {
                         return Err(IndexError::KeyTooLong {
                             offset: node.offset,
                         });
                     }
-                    pattern.extend_from_slice(tail);
-                    let len = pattern.len();
-                    let kids: Vec<(u8, u32, usize)> = node.children().rev().collect();
-                    stack.push(Step::Leave(node, len));
-                    stack.extend(
-                        kids.into_iter()
-                            .map(|(c, cr, cat)| Step::Enter(cr, cat, len, Some(c), 0)),
-                    );
+                    key.extend_from_slice(tail);
+                    let len = key.len();
+                    let kids: Vec<Step> = (node.children().rev())
+                        .map(|(c, cr, cat)| Step::Enter(cr, cat, len, Some(c), 0))
+                        .collect();
+                    if post {
+                        stack.push(Step::Leave(node, len));
+                    } else {
+                        visit(&node, &key);
+                    }
+                    stack.extend(kids);
                 }
                 Step::Leave(node, len) => {
-                    pattern.truncate(len);
-                    if !node.values.is_empty() && fnmatch(&pattern, subkey) {
-                        out.add(&node);
-                    }
+                    key.truncate(len);
+                    visit(&node, &key);
                 }
             }
         }

@@ -33,6 +33,20 @@ struct Node {
     ch: u8,
 }
 
+impl Node {
+    /// A node without children or values.
+    fn new(prefix_start: u32, prefix_len: u32, ch: u8) -> Node {
+        Node {
+            prefix_start,
+            prefix_len,
+            first_child: NONE,
+            next_sibling: NONE,
+            values: NONE,
+            ch,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Value {
     priority: u32,
@@ -75,28 +89,11 @@ impl IndexBuilder {
     /// An empty index: a root with no prefix, no children and no values.
     pub fn new() -> Self {
         IndexBuilder {
-            nodes: vec![Node {
-                prefix_start: 0,
-                prefix_len: 0,
-                first_child: NONE,
-                next_sibling: NONE,
-                values: NONE,
-                ch: 0,
-            }],
+            nodes: vec![Node::new(0, 0, 0)],
             values: Vec::new(),
             bytes: Vec::new(),
             last_value: None,
         }
-    }
-
-    /// Number of (key, value) pairs inserted so far.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// True when nothing has been inserted.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 
     fn push_bytes(&mut self, b: &[u8]) -> u32 {
@@ -113,14 +110,7 @@ impl IndexBuilder {
 
     fn new_node(&mut self, prefix_start: u32, prefix_len: u32, ch: u8) -> u32 {
         let idx = to_u32(self.nodes.len());
-        self.nodes.push(Node {
-            prefix_start,
-            prefix_len,
-            first_child: NONE,
-            next_sibling: NONE,
-            values: NONE,
-            ch,
-        });
+        self.nodes.push(Node::new(prefix_start, prefix_len, ch));
         idx
     }
 
@@ -138,11 +128,9 @@ impl IndexBuilder {
         loop {
             // 1. Make the node's prefix a prefix of key[i..], splitting if not.
             let plen = self.nodes[node as usize].prefix_len as usize;
-            let common = {
-                let prefix = self.prefix(node);
-                let rest = &key[i..];
-                prefix.iter().zip(rest).take_while(|(a, b)| a == b).count()
-            };
+            let common = (self.prefix(node).iter().zip(&key[i..]))
+                .take_while(|(a, b)| a == b)
+                .count();
             if common < plen {
                 self.split(node, common);
             }
@@ -183,11 +171,8 @@ impl IndexBuilder {
         let tail_start = old.prefix_start + to_u32(j) + 1;
         let tail_len = old.prefix_len - to_u32(j) - 1;
         let tail = self.new_node(tail_start, tail_len, split_ch);
-        {
-            let t = &mut self.nodes[tail as usize];
-            t.first_child = old.first_child;
-            t.values = old.values;
-        }
+        self.nodes[tail as usize].first_child = old.first_child;
+        self.nodes[tail as usize].values = old.values;
         let n = &mut self.nodes[node as usize];
         n.prefix_len = to_u32(j);
         n.first_child = tail;
@@ -199,46 +184,25 @@ impl IndexBuilder {
     /// head of the list).
     fn find_or_link_child(&self, node: u32, c: u8) -> Result<u32, (u32, u32)> {
         let mut prev = NONE;
-        let mut cur = self.nodes[node as usize].first_child;
-        while cur != NONE {
-            let ch = self.nodes[cur as usize].ch;
-            if ch == c {
-                return Ok(cur);
+        for cur in self.children(node) {
+            match self.nodes[cur as usize].ch.cmp(&c) {
+                std::cmp::Ordering::Less => prev = cur,
+                std::cmp::Ordering::Equal => return Ok(cur),
+                std::cmp::Ordering::Greater => return Err((prev, cur)),
             }
-            if ch > c {
-                break;
-            }
-            prev = cur;
-            cur = self.nodes[cur as usize].next_sibling;
         }
-        Err((prev, cur))
+        Err((prev, NONE))
     }
 
     /// Adds a value per §9.4; returns whether an identical value existed.
     fn add_value(&mut self, node: u32, value: &[u8], priority: u32) -> bool {
-        let mut duplicate = false;
-        let mut prev = NONE;
-        let mut insert_after = NONE;
-        let mut found_pos = false;
-        let mut cur = self.nodes[node as usize].values;
-        while cur != NONE {
-            let v = self.values[cur as usize];
-            if !found_pos && v.priority >= priority {
-                insert_after = prev;
-                found_pos = true;
-            }
-            if !duplicate {
-                duplicate = self.data(&v) == value;
-            }
-            if found_pos && duplicate {
-                break;
-            }
-            prev = cur;
-            cur = v.next;
-        }
-        if !found_pos {
-            insert_after = prev;
-        }
+        let duplicate = self.value_list(node).any(|v| self.data(v) == value);
+        // The list is sorted by priority: the new value goes after the last
+        // one of a lower priority.
+        let after = self
+            .value_ids(node)
+            .take_while(|&i| self.values[i as usize].priority < priority)
+            .last();
         let len = to_u32(value.len());
         let (start, len) = match self.last_value {
             Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == value => (s, len),
@@ -249,10 +213,9 @@ impl IndexBuilder {
             }
         };
         let idx = to_u32(self.values.len());
-        let next = if insert_after == NONE {
-            std::mem::replace(&mut self.nodes[node as usize].values, idx)
-        } else {
-            std::mem::replace(&mut self.values[insert_after as usize].next, idx)
+        let next = match after {
+            None => std::mem::replace(&mut self.nodes[node as usize].values, idx),
+            Some(a) => std::mem::replace(&mut self.values[a as usize].next, idx),
         };
         self.values.push(Value {
             priority,
@@ -269,89 +232,60 @@ impl IndexBuilder {
         &self.bytes[s..s + v.len as usize]
     }
 
+    /// The list linked from `first` by `next`.
+    fn linked(first: u32, next: impl Fn(u32) -> u32) -> impl Iterator<Item = u32> {
+        let some = |i| (i != NONE).then_some(i);
+        std::iter::successors(some(first), move |&i| some(next(i)))
+    }
+
     fn children(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
-        let mut cur = self.nodes[node as usize].first_child;
-        std::iter::from_fn(move || {
-            (cur != NONE).then(|| {
-                let c = cur;
-                cur = self.nodes[c as usize].next_sibling;
-                c
-            })
+        let first = self.nodes[node as usize].first_child;
+        Self::linked(first, |c| self.nodes[c as usize].next_sibling)
+    }
+
+    fn value_ids(&self, node: u32) -> impl Iterator<Item = u32> + '_ {
+        Self::linked(self.nodes[node as usize].values, |v| {
+            self.values[v as usize].next
         })
     }
 
     fn value_list(&self, node: u32) -> impl Iterator<Item = &Value> + '_ {
-        let mut cur = self.nodes[node as usize].values;
-        std::iter::from_fn(move || {
-            (cur != NONE).then(|| {
-                let v = &self.values[cur as usize];
-                cur = v.next;
-                v
-            })
-        })
+        self.value_ids(node).map(|i| &self.values[i as usize])
     }
 
     /// Character range `(first, last)` of the node's children, if any.
     fn child_range(&self, node: u32) -> Option<(u8, u8)> {
-        let n = &self.nodes[node as usize];
-        if n.first_child == NONE {
-            return None;
-        }
-        let first = self.nodes[n.first_child as usize].ch;
-        let last = self
-            .children(node)
-            .last()
-            .map_or(first, |c| self.nodes[c as usize].ch);
-        Some((first, last))
+        let first = self.children(node).next()?;
+        let last = self.children(node).last()?;
+        Some((self.nodes[first as usize].ch, self.nodes[last as usize].ch))
     }
 
-    /// Serialised size of one node (§9.2) and its reference flags.
-    fn node_size_flags(&self, node: u32) -> (usize, u32) {
-        let n = &self.nodes[node as usize];
-        let mut size = 0;
-        let mut flags = 0;
-        if n.prefix_len > 0 {
-            size += n.prefix_len as usize + 1;
-            flags |= FLAG_PREFIX;
-        }
-        if let Some((first, last)) = self.child_range(node) {
-            size += 2 + 4 * (usize::from(last - first) + 1);
-            flags |= FLAG_CHILDS;
-        }
-        if n.values != NONE {
-            size += 4;
-            for v in self.value_list(node) {
-                size += 4 + v.len as usize + 1;
-            }
-            flags |= FLAG_VALUES;
-        }
-        (size, flags)
+    /// A node's reference flags (§9.2).
+    fn flags(&self, n: u32) -> u32 {
+        let n = &self.nodes[n as usize];
+        let flag = |present: bool, flag: u32| if present { flag } else { 0 };
+        flag(n.prefix_len > 0, FLAG_PREFIX)
+            | flag(n.first_child != NONE, FLAG_CHILDS)
+            | flag(n.values != NONE, FLAG_VALUES)
     }
 
-    /// Nodes in the order they are written for `layout`.
+    /// Nodes in the order they are written for `layout`: pre-order with
+    /// ascending children, or the reverse of "node, then children in
+    /// descending order".
     fn write_order(&self, layout: Layout) -> Vec<u32> {
         let mut order = Vec::with_capacity(self.nodes.len());
-        match layout {
-            Layout::PreOrder => {
-                let mut stack = vec![0u32];
-                while let Some(n) = stack.pop() {
-                    order.push(n);
-                    // Children go on the stack in descending order, so the
-                    // lowest character pops first.
-                    let first = stack.len();
-                    stack.extend(self.children(n));
-                    stack[first..].reverse();
-                }
+        let mut stack = vec![0u32];
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            let first = stack.len();
+            stack.extend(self.children(n));
+            if layout == Layout::PreOrder {
+                // The lowest character pops first.
+                stack[first..].reverse();
             }
-            Layout::PostOrder => {
-                // Reverse of "node, then children in descending order".
-                let mut stack = vec![0u32];
-                while let Some(n) = stack.pop() {
-                    order.push(n);
-                    stack.extend(self.children(n));
-                }
-                order.reverse();
-            }
+        }
+        if layout == Layout::PostOrder {
+            order.reverse();
         }
         order
     }
@@ -359,16 +293,22 @@ impl IndexBuilder {
     /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
     pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
         let order = self.write_order(layout);
-        // Offsets and flags of every node, from the sizes along `order`.
+        // Offsets and flags of every node, from the sizes along `order`:
+        // each node is encoded once to measure it (its size does not
+        // depend on the references it holds).
         let mut refs = vec![0u32; self.nodes.len()];
         let mut pos = HEADER_LEN;
+        let mut node = Vec::new();
         for &n in &order {
-            let (size, flags) = self.node_size_flags(n);
+            node.clear();
+            self.write_node(n, &refs, &mut node);
             if pos > MAX_OFFSET {
-                return Err(IndexTooLarge { size: pos + size });
+                return Err(IndexTooLarge {
+                    size: pos + node.len(),
+                });
             }
-            refs[n as usize] = to_u32(pos) | flags;
-            pos += size;
+            refs[n as usize] = to_u32(pos) | self.flags(n);
+            pos += node.len();
         }
         let mut out = Vec::with_capacity(pos);
         out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
@@ -456,15 +396,7 @@ mod tests {
         assert!(!b.insert(b"q_r", b"m1", 0));
         assert!(!b.insert(b"q_r", b"m0", 5));
         assert!(!b.insert(b"q_r", b"m9", 1));
-        let got: Vec<(u32, &[u8])> = b
-            .value_list(1)
-            .map(|v| {
-                (
-                    v.priority,
-                    &b.bytes[v.start as usize..(v.start + v.len) as usize],
-                )
-            })
-            .collect();
+        let got: Vec<(u32, &[u8])> = b.value_list(1).map(|v| (v.priority, b.data(v))).collect();
         let want: Vec<(u32, &[u8])> =
             vec![(0, b"m1"), (0, b"m3"), (0, b"m3"), (1, b"m9"), (5, b"m0")];
         assert_eq!(got, want);

@@ -6,17 +6,8 @@ use crate::kmod::Diagnostic;
 
 /// A header, then `alias VALUE MODNAME` per alias (values verbatim).
 pub fn modules_alias(input: &RenderInput) -> Vec<u8> {
-    let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
-    for (_, m) in input.each_module() {
-        for a in m.aliases.iter() {
-            out.extend_from_slice(b"alias ");
-            out.extend_from_slice(a);
-            out.push(b' ');
-            out.extend_from_slice(m.name.as_bytes());
-            out.push(b'\n');
-        }
-    }
-    out
+    let header = "# Aliases extracted from modules themselves.\n";
+    input.value_lines(header, |m| m.aliases, |name, a| [b"alias", a, name])
 }
 
 /// Normalised alias → module name, priority = array index; aliases with
@@ -26,12 +17,8 @@ pub fn modules_alias_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new(
-        "modules.alias.bin",
-        opts.kmod,
-        opts.warn_dups.then_some(DuplicateWarning::Alias),
-    );
-    for (i, m) in input.each_module() {
+    let mut idx = CheckedIndex::new("modules.alias.bin", opts, Some(DuplicateWarning::Alias));
+    for (i, m) in input.modules.iter().enumerate() {
         for a in m.aliases.iter() {
             match normalized_alias(a) {
                 Ok(key) => idx.insert(&key, m.name.as_bytes(), i as u32)?,

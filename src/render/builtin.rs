@@ -15,18 +15,11 @@ pub fn modules_builtin_bin(
 ) -> Result<Vec<u8>, RenderError> {
     let data = match input.builtin {
         Ok(d) => d,
-        Err(e) => {
-            diags.push(Diagnostic::warning(format!(
-                "could not open modules.builtin at {}: {}",
-                input.dir,
-                strerror(e)
-            )));
-            return Ok(Vec::new());
-        }
+        Err(e) => return Ok(missing("modules.builtin", input.dir, e, diags)),
     };
     let (keys, errs) = builtin_keys(data);
     diags.extend(errs);
-    let mut idx = CheckedIndex::new("modules.builtin.bin", opts.kmod, None);
+    let mut idx = CheckedIndex::new("modules.builtin.bin", opts, None);
     for k in keys {
         idx.insert(&k, b"", 0)?;
     }
@@ -42,16 +35,9 @@ pub fn modules_builtin_alias_bin(
 ) -> Result<Vec<u8>, RenderError> {
     let data = match input.builtin_modinfo {
         Ok(d) => d,
-        Err(e) => {
-            diags.push(Diagnostic::warning(format!(
-                "could not open modules.builtin.modinfo at {}: {}",
-                input.dir,
-                strerror(e)
-            )));
-            return Ok(Vec::new());
-        }
+        Err(e) => return Ok(missing("modules.builtin.modinfo", input.dir, e, diags)),
     };
-    let mut idx = CheckedIndex::new("modules.builtin.alias.bin", opts.kmod, None);
+    let mut idx = CheckedIndex::new("modules.builtin.alias.bin", opts, None);
     for (alias, module) in builtin_aliases(data) {
         match normalized_alias(&alias) {
             Ok(key) => idx.insert(&key, &module, 0)?,
@@ -59,4 +45,14 @@ pub fn modules_builtin_alias_bin(
         }
     }
     idx.finish(diags)
+}
+
+/// kmod's warning for an input that could not be read; its index is a
+/// 0-byte file.
+fn missing(name: &str, dir: &str, e: &std::io::Error, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
+    let e = strerror(e);
+    diags.push(Diagnostic::warning(format!(
+        "could not open {name} at {dir}: {e}"
+    )));
+    Vec::new()
 }

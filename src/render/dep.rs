@@ -8,7 +8,7 @@ use crate::kmod::Diagnostic;
 /// `P(m): P(dep)...` per module in array order.
 pub fn modules_dep(input: &RenderInput) -> Vec<u8> {
     let mut out = Vec::new();
-    for (_, m) in input.each_module() {
+    for m in input.modules {
         push_dep_line(input, m, &mut out);
         out.push(b'\n');
     }
@@ -32,13 +32,9 @@ pub fn modules_dep_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new(
-        "modules.dep.bin",
-        opts.kmod,
-        opts.warn_dups.then_some(DuplicateWarning::Deps),
-    );
+    let mut idx = CheckedIndex::new("modules.dep.bin", opts, Some(DuplicateWarning::Deps));
     let mut line = Vec::new();
-    for (i, m) in input.each_module() {
+    for (i, m) in input.modules.iter().enumerate() {
         line.clear();
         push_dep_line(input, m, &mut line);
         idx.insert(m.name.as_bytes(), &line, i as u32)?;

@@ -8,15 +8,15 @@ use crate::kmod::Diagnostic;
 /// error for each module with a devname but no node.
 pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
     let mut out = Vec::new();
-    for (_, m) in input.each_module() {
+    for m in input.modules {
         let mut devname: Option<&[u8]> = None;
         let mut node: Option<(char, u32, u32)> = None;
         for a in m.aliases.iter() {
             if let Some(d) = a.strip_prefix(b"devname:") {
                 devname = Some(d);
-            } else if let Some((maj, min)) = scan_major_minor(a, b"char-major-") {
+            } else if let Some((maj, min)) = scan_major_minor(a, c"char-major-%u-%u") {
                 node = Some(('c', maj, min));
-            } else if let Some((maj, min)) = scan_major_minor(a, b"block-major-") {
+            } else if let Some((maj, min)) = scan_major_minor(a, c"block-major-%u-%u") {
                 node = Some(('b', maj, min));
             }
             if node.is_some() && devname.is_some() {
@@ -44,67 +44,31 @@ pub fn modules_devname(input: &RenderInput, diags: &mut Vec<Diagnostic>) -> Vec<
     out
 }
 
-/// C `sscanf(s, "PREFIX%u-%u", ...) == 2`.
-fn scan_major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
-    let rest = s.strip_prefix(prefix)?;
-    let (maj, rest) = scan_u(rest)?;
-    let rest = rest.strip_prefix(b"-")?;
-    let (min, _) = scan_u(rest)?;
-    Some((maj, min))
-}
-
-/// C `%u`: leading white space, optional sign, decimal digits.
-fn scan_u(s: &[u8]) -> Option<(u32, &[u8])> {
-    let mut i = 0;
-    while i < s.len() && s[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_digit() {
-        match v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
-        {
-            Some(x) => v = x,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let v = if overflow { u32::MAX } else { v as u32 };
-    Some((if neg { v.wrapping_neg() } else { v }, &s[i..]))
+/// C `sscanf(s, format, &major, &minor) == 2`, as kmod calls it (the C
+/// library's own: leading white space, a sign, wrap-around on overflow).
+fn scan_major_minor(s: &[u8], format: &std::ffi::CStr) -> Option<(u32, u32)> {
+    let s = [s, b"\0"].concat();
+    let (mut maj, mut min): (libc::c_uint, libc::c_uint) = (0, 0);
+    // SAFETY: the string and format are NUL-terminated; each `%u` gets a
+    // valid `unsigned int`.
+    let n = unsafe { libc::sscanf(s.as_ptr().cast(), format.as_ptr(), &mut maj, &mut min) };
+    (n == 2).then_some((maj, min))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const CHAR: &std::ffi::CStr = c"char-major-%u-%u";
+
     #[test]
     fn scanf_like_parsing() {
         assert_eq!(
-            scan_major_minor(b"char-major-10-223", b"char-major-"),
+            scan_major_minor(b"char-major-10-223", CHAR),
             Some((10, 223))
         );
-        assert_eq!(
-            scan_major_minor(b"char-major-010-07x", b"char-major-"),
-            Some((10, 7))
-        );
-        assert_eq!(scan_major_minor(b"char-major-10", b"char-major-"), None);
-        assert_eq!(scan_major_minor(b"char-major-10-*", b"char-major-"), None);
+        assert_eq!(scan_major_minor(b"char-major-010-07x", CHAR), Some((10, 7)));
+        assert_eq!(scan_major_minor(b"char-major-10", CHAR), None);
+        assert_eq!(scan_major_minor(b"char-major-10-*", CHAR), None);
     }
 }

@@ -63,9 +63,24 @@ pub struct RenderInput<'a> {
 }
 
 impl<'a> RenderInput<'a> {
-    /// The modules with their array positions, in array order.
-    pub fn each_module(&self) -> impl Iterator<Item = (usize, &'a RenderModule<'a>)> + 'a {
-        self.modules.iter().enumerate()
+    /// `header`, then one line per value of each module's `list`, in
+    /// array order: the three `words(module name, value)`.
+    fn value_lines(
+        &self,
+        header: &str,
+        list: impl Fn(&RenderModule<'a>) -> &'a StringList,
+        words: impl Fn(&'a [u8], &'a [u8]) -> [&'a [u8]; 3],
+    ) -> Vec<u8> {
+        let mut out = header.as_bytes().to_vec();
+        for m in self.modules {
+            for v in list(m).iter() {
+                let [a, b, c] = words(m.name.as_bytes(), v);
+                for w in [a, b" ", b, b" ", c, b"\n"] {
+                    out.extend_from_slice(w);
+                }
+            }
+        }
+        out
     }
 
     /// The name of the module at array position `pos` (empty past the
@@ -129,19 +144,19 @@ pub(crate) struct CheckedIndex {
 }
 
 impl CheckedIndex {
-    /// An empty index `name` written as `kmod` writes it; with
-    /// `duplicates`, a value already under its key is reported with that
-    /// warning.
+    /// An empty index `name` written as `opts.kmod` writes it; with
+    /// `duplicates` and `-w`, a value already under its key is reported
+    /// with that warning.
     pub(crate) fn new(
         name: &'static str,
-        kmod: KmodVersion,
+        opts: RenderOptions,
         duplicates: Option<DuplicateWarning>,
     ) -> Self {
         CheckedIndex {
             name,
             builder: IndexBuilder::new(),
-            layout: Layout::of(kmod),
-            duplicates,
+            layout: Layout::of(opts.kmod),
+            duplicates: duplicates.filter(|_| opts.warn_dups),
             diags: Vec::new(),
         }
     }
@@ -225,13 +240,8 @@ pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, 
     let deps = || -> Lane {
         let mut d = Vec::new();
         let bin = dep::modules_dep_bin(input, opts, &mut d)?;
-        Ok((
-            vec![
-                ("modules.dep", dep::modules_dep(input)),
-                ("modules.dep.bin", bin),
-            ],
-            d,
-        ))
+        let text = dep::modules_dep(input);
+        Ok((vec![("modules.dep", text), ("modules.dep.bin", bin)], d))
     };
     let aliases = || -> Lane {
         let mut d = Vec::new();
@@ -249,11 +259,9 @@ pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, 
     let syms = || -> Lane {
         let mut d = Vec::new();
         let bin = symbols::modules_symbols_bin(input, opts, &mut d)?;
+        let text = symbols::modules_symbols(input);
         Ok((
-            vec![
-                ("modules.symbols", symbols::modules_symbols(input)),
-                ("modules.symbols.bin", bin),
-            ],
+            vec![("modules.symbols", text), ("modules.symbols.bin", bin)],
             d,
         ))
     };
@@ -262,14 +270,12 @@ pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, 
         let b = builtin::modules_builtin_bin(input, opts, &mut d)?;
         let ba = builtin::modules_builtin_alias_bin(input, opts, &mut d)?;
         let dev = devname::modules_devname(input, &mut d);
-        Ok((
-            vec![
-                ("modules.builtin.bin", b),
-                ("modules.builtin.alias.bin", ba),
-                ("modules.devname", dev),
-            ],
-            d,
-        ))
+        let files = vec![
+            ("modules.builtin.bin", b),
+            ("modules.builtin.alias.bin", ba),
+            ("modules.devname", dev),
+        ];
+        Ok((files, d))
     };
     let ((p1, p2), (p3, p4)) =
         rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));

@@ -7,11 +7,10 @@ use crate::kmod::Diagnostic;
 pub fn modules_symbols(input: &RenderInput) -> Vec<u8> {
     let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
     for &(name, owner) in input.symbols {
-        out.extend_from_slice(b"alias symbol:");
-        out.extend_from_slice(name);
-        out.push(b' ');
-        out.extend_from_slice(input.name_of(owner).as_bytes());
-        out.push(b'\n');
+        let owner = input.name_of(owner).as_bytes();
+        for part in [b"alias symbol:", name, b" ", owner, b"\n"] {
+            out.extend_from_slice(part);
+        }
     }
     out
 }
@@ -22,16 +21,9 @@ pub fn modules_symbols_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new(
-        "modules.symbols.bin",
-        opts.kmod,
-        opts.warn_dups.then_some(DuplicateWarning::Syms),
-    );
-    let mut key = Vec::new();
+    let mut idx = CheckedIndex::new("modules.symbols.bin", opts, Some(DuplicateWarning::Syms));
     for &(name, owner) in input.symbols {
-        key.clear();
-        key.extend_from_slice(b"symbol:");
-        key.extend_from_slice(name);
+        let key = [&b"symbol:"[..], name].concat();
         idx.insert(&key, input.name_of(owner).as_bytes(), owner)?;
     }
     idx.finish(diags)

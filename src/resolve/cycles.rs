@@ -4,24 +4,16 @@ use super::DepLists;
 use crate::kmod::Diagnostic;
 use std::collections::{BTreeSet, VecDeque};
 
-/// kmod's pending cycle roots: a circular list whose head is the next
-/// root examined. Removing any element makes the one after it the new
-/// head (libkmod's `kmod_list_remove_data` returns the removed node's
-/// successor, and depmod stores that as the list), so the examination
-/// order rotates as members of reported cycles are removed.
-struct Roots(VecDeque<u32>);
-
-impl Roots {
-    fn pop_head(&mut self) -> Option<u32> {
-        self.0.pop_front()
-    }
-
-    /// Removes `m` if present; its successor becomes the head.
-    fn remove(&mut self, m: u32) {
-        if let Some(at) = self.0.iter().position(|&r| r == m) {
-            self.0.rotate_left(at);
-            self.0.pop_front();
-        }
+/// Removes `m`, if present, from kmod's pending cycle roots: a circular
+/// list whose head is the next root examined. Removing any element makes
+/// the one after it the new head (libkmod's `kmod_list_remove_data`
+/// returns the removed node's successor, and depmod stores that as the
+/// list), so the examination order rotates as members of reported cycles
+/// are removed.
+fn remove_root(roots: &mut VecDeque<u32>, m: u32) {
+    if let Some(at) = roots.iter().position(|&r| r == m) {
+        roots.rotate_left(at);
+        roots.pop_front();
     }
 }
 
@@ -35,14 +27,14 @@ impl Roots {
 /// bounds the work per root instead, reporting what it found.
 pub fn report_cycles(names: &[&str], deps: &DepLists, users: &[u32]) -> (Vec<Diagnostic>, usize) {
     let n = names.len();
-    let mut roots = Roots((0..n as u32).filter(|&i| users[i as usize] > 0).collect());
+    let mut roots: VecDeque<u32> = (0..n as u32).filter(|&i| users[i as usize] > 0).collect();
     let mut visited = vec![false; n];
     let mut members: BTreeSet<u32> = BTreeSet::new();
     let mut diags = Vec::new();
     // Vertices: (module, parent vertex index).
     let mut vertices: Vec<(u32, Option<usize>)> = Vec::new();
     let budget = (n + 1).saturating_mul(n + 1).min(4_000_000);
-    while let Some(root) = roots.pop_head() {
+    while let Some(root) = roots.pop_front() {
         vertices.clear();
         vertices.push((root, None));
         let mut stack = vec![0usize];
@@ -54,19 +46,17 @@ pub fn report_cycles(names: &[&str], deps: &DepLists, users: &[u32]) -> (Vec<Dia
             }
             let (m, _) = vertices[v];
             if visited[m as usize] && m == root {
-                let mut chain = Vec::new();
-                let mut p = vertices[v].1;
-                while let Some(pv) = p {
-                    chain.push(vertices[pv].0);
-                    p = vertices[pv].1;
-                }
+                // The path from the root, walked back through the parents.
+                let mut chain: Vec<u32> = std::iter::successors(vertices[v].1, |&p| vertices[p].1)
+                    .map(|p| vertices[p].0)
+                    .collect();
                 chain.reverse();
                 let mut text = String::from("Cycle detected: ");
                 for &c in &chain {
                     text.push_str(names[c as usize]);
                     text.push_str(" -> ");
                     members.insert(c);
-                    roots.remove(c);
+                    remove_root(&mut roots, c);
                 }
                 text.push_str(names[m as usize]);
                 diags.push(Diagnostic::error(text));
@@ -74,7 +64,7 @@ pub fn report_cycles(names: &[&str], deps: &DepLists, users: &[u32]) -> (Vec<Dia
             }
             visited[m as usize] = true;
             if deps.of(m as usize).is_empty() {
-                roots.remove(m);
+                remove_root(&mut roots, m);
                 continue;
             }
             for &d in deps.of(m as usize) {

@@ -16,10 +16,11 @@ pub struct DepOptions {
     pub verbose: bool,
 }
 
-/// Direct dependencies of every module, in discovery order of the symbols.
+/// Direct dependencies of every module (or, `Vec<u32>`, of one module),
+/// in discovery order of the symbols.
 #[derive(Clone, Debug, Default)]
-pub struct DirectDeps {
-    pub deps: DepLists,
+pub struct DirectDeps<D = DepLists> {
+    pub deps: D,
     /// `-e` warnings, in kmod's order.
     pub diags: Vec<Diagnostic>,
     /// `-v` lines: `PATH needs "SYM": OWNERPATH`.
@@ -48,7 +49,7 @@ pub fn direct_dependencies(
         deps: DepLists::with_capacity(count),
         ..Default::default()
     };
-    let all: Vec<ModuleDeps> = (0..count)
+    let all: Vec<DirectDeps<Vec<u32>>> = (0..count)
         .into_par_iter()
         .map(|pos| module_direct_dependencies(pos, path_of, imports(pos), table, opts))
         .collect();
@@ -95,10 +96,8 @@ impl DepLists {
 
     /// Module `m`'s list (empty past the last module).
     pub fn of(&self, m: usize) -> &[u32] {
-        let start = match m {
-            0 => 0,
-            _ => self.ends.get(m - 1).copied().unwrap_or(self.deps.len()),
-        };
+        let start =
+            (m.checked_sub(1)).map_or(0, |p| self.ends.get(p).copied().unwrap_or(self.deps.len()));
         let end = self.ends.get(m).copied().unwrap_or(start);
         self.deps.get(start..end).unwrap_or_default()
     }
@@ -113,32 +112,22 @@ impl DepLists {
     }
 }
 
-/// One module's direct dependencies (owners in first-use order), its `-e`
-/// warnings and its `-v` lines.
-#[derive(Default)]
-struct ModuleDeps {
-    deps: Vec<u32>,
-    diags: Vec<Diagnostic>,
-    verbose: Vec<String>,
-}
-
-/// The [`ModuleDeps`] of the module at array position `pos`.
+/// The direct dependencies (owners in first-use order), `-e` warnings and
+/// `-v` lines of the module at array position `pos`.
 fn module_direct_dependencies(
     pos: usize,
     path_of: &PathOf,
     imports: &SymbolList,
     table: &SymbolTable,
     opts: DepOptions,
-) -> ModuleDeps {
+) -> DirectDeps<Vec<u32>> {
     let path = path_of(pos);
-    let mut deps: Vec<u32> = Vec::new();
-    let mut diags = Vec::new();
-    let mut verbose = Vec::new();
+    let mut out = DirectDeps::<Vec<u32>>::default();
     for imp in imports.iter() {
         let (name, crc) = (imp.name, imp.crc);
         let Some(sym) = table.find(name) else {
             if opts.print_unknown && !imp.weak {
-                diags.push(Diagnostic::warning(format!(
+                out.diags.push(Diagnostic::warning(format!(
                     "{} needs unknown symbol {}",
                     path,
                     String::from_utf8_lossy(name)
@@ -147,17 +136,17 @@ fn module_direct_dependencies(
             continue;
         };
         if opts.check_symvers && sym.crc != crc && !imp.weak && opts.print_unknown {
-            diags.push(Diagnostic::warning(format!(
+            out.diags.push(Diagnostic::warning(format!(
                 "{} disagrees about version of symbol {}",
                 path,
                 String::from_utf8_lossy(name)
             )));
         }
         if let Some(owner) = sym.owner {
-            if !deps.contains(&owner) {
-                deps.push(owner);
+            if !out.deps.contains(&owner) {
+                out.deps.push(owner);
                 if opts.verbose {
-                    verbose.push(format!(
+                    out.verbose.push(format!(
                         "{} needs \"{}\": {}",
                         path,
                         String::from_utf8_lossy(name),
@@ -167,11 +156,7 @@ fn module_direct_dependencies(
             }
         }
     }
-    ModuleDeps {
-        deps,
-        diags,
-        verbose,
-    }
+    out
 }
 
 /// kmod's topological numbering: Kahn's algorithm with a LIFO stack seeded

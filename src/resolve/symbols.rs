@@ -30,24 +30,16 @@ impl SymbolTable {
             prefix,
         };
         if let Some(kernel) = kernel {
+            let kernel_entry = |crc| SymbolEntry { owner: None, crc };
             t.map.reserve(kernel.len() + 3);
             for s in kernel {
-                t.map.insert(
-                    s.name.clone(),
-                    SymbolEntry {
-                        owner: None,
-                        crc: s.crc,
-                    },
-                );
+                t.map.insert(s.name.clone(), kernel_entry(s.crc));
             }
-            let fake = SymbolEntry {
-                owner: None,
-                crc: 0,
-            };
-            t.map.insert(b"__this_module".to_vec(), fake);
-            t.map.insert(b"_GLOBAL_OFFSET_TABLE_".to_vec(), fake);
+            t.map.insert(b"__this_module".to_vec(), kernel_entry(0));
+            t.map
+                .insert(b"_GLOBAL_OFFSET_TABLE_".to_vec(), kernel_entry(0));
             if t.find(b"TOC.").is_none() {
-                t.map.insert(b"TOC.".to_vec(), fake);
+                t.map.insert(b"TOC.".to_vec(), kernel_entry(0));
             }
         }
         t
@@ -55,10 +47,7 @@ impl SymbolTable {
 
     /// Adds a module's export, replacing any earlier provider.
     pub fn add_export(&mut self, name: &[u8], crc: u64, owner: u32) {
-        let name = match self.prefix {
-            Some(p) if name.first() == Some(&p) => &name[1..],
-            _ => name,
-        };
+        let name = self.unprefixed(name);
         let entry = SymbolEntry {
             owner: Some(owner),
             crc,
@@ -74,16 +63,16 @@ impl SymbolTable {
     /// Looks an undefined symbol up: one leading `.` (PPC64) and then one
     /// prefix character are stripped first.
     pub fn find(&self, name: &[u8]) -> Option<&SymbolEntry> {
-        let mut n = name;
-        if n.first() == Some(&b'.') {
-            n = &n[1..];
-        }
-        if let Some(p) = self.prefix {
-            if n.first() == Some(&p) {
-                n = &n[1..];
-            }
-        }
-        self.map.get(n)
+        self.map
+            .get(self.unprefixed(name.strip_prefix(b".").unwrap_or(name)))
+    }
+
+    /// `name` without the architecture's symbol prefix character, if it
+    /// starts with it.
+    fn unprefixed<'n>(&self, name: &'n [u8]) -> &'n [u8] {
+        (self.prefix)
+            .and_then(|p| name.strip_prefix(&[p][..]))
+            .unwrap_or(name)
     }
 
     /// Module-owned symbols in kmod's hash-table iteration order
