@@ -38,7 +38,6 @@ mod fuzz_corpus;
 mod guix_databases;
 mod guix_flat;
 mod guix_module;
-mod index_fnmatch;
 mod index_hostile;
 mod index_kernel_size;
 mod index_kmod;
