@@ -10,11 +10,17 @@
 //! does with kmod.
 
 use super::modprobe_config::ModprobeConfig;
-use super::{Message, MessageLevel};
+use super::{path_of, Message, MessageLevel};
 use crate::index::{fnmatch, normalize_alias, Index, IndexError};
 use crate::kmod::{basename, modname_normalize, strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+const DEP: &str = "modules.dep.bin";
+const ALIAS: &str = "modules.alias.bin";
+const SYMBOLS: &str = "modules.symbols.bin";
+const BUILTIN: &str = "modules.builtin.bin";
+const BUILTIN_ALIAS: &str = "modules.builtin.alias.bin";
 
 /// The database files of one module directory that modprobe reads.
 #[derive(Clone, Debug, Default)]
@@ -38,33 +44,34 @@ pub fn module_dirname(root: &[u8], version: &[u8]) -> Vec<u8> {
     crate::kmod::absolute_bytes(&d)
 }
 
-fn path_from_bytes(b: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(std::ffi::OsStr::from_bytes(b))
-}
-
 impl ModuleIndexes {
     /// Reads the indexes present in `dirname` (missing ones stay `None`).
     pub fn read(dirname: &[u8]) -> ModuleIndexes {
-        let dir = path_from_bytes(dirname);
-        let read = |name: &str| std::fs::read(dir.join(name)).ok();
+        let read = |name: &str| std::fs::read(path_of(dirname).join(name)).ok();
         ModuleIndexes {
             dirname: dirname.to_vec(),
-            dep: read("modules.dep.bin"),
-            alias: read("modules.alias.bin"),
-            symbols: read("modules.symbols.bin"),
-            builtin: read("modules.builtin.bin"),
-            builtin_alias: read("modules.builtin.alias.bin"),
+            dep: read(DEP),
+            alias: read(ALIAS),
+            symbols: read(SYMBOLS),
+            builtin: read(BUILTIN),
+            builtin_alias: read(BUILTIN_ALIAS),
         }
     }
 
     /// The module directory as a path.
     pub fn dir_path(&self) -> PathBuf {
-        path_from_bytes(&self.dirname)
+        path_of(&self.dirname).to_path_buf()
     }
 
-    fn index_file_name(&self, name: &str) -> String {
-        format!("{}/{name}", String::from_utf8_lossy(&self.dirname))
+    /// The bytes of the index file `name` (one of the constants above).
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        match name {
+            DEP => self.dep.as_deref(),
+            ALIAS => self.alias.as_deref(),
+            SYMBOLS => self.symbols.as_deref(),
+            BUILTIN => self.builtin.as_deref(),
+            _ => self.builtin_alias.as_deref(),
+        }
     }
 }
 
@@ -92,29 +99,15 @@ pub enum ProbeAction {
 impl ProbeAction {
     /// The line as modprobe prints it, with its newline.
     pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::new();
         match self {
             ProbeAction::Insmod { path, options, .. } => {
-                out.extend_from_slice(b"insmod ");
-                out.extend_from_slice(path);
-                out.push(b' ');
-                out.extend_from_slice(options);
+                [&b"insmod "[..], path, b" ", options, b"\n"].concat()
             }
-            ProbeAction::Builtin { name } => {
-                out.extend_from_slice(b"builtin ");
-                out.extend_from_slice(name);
-            }
+            ProbeAction::Builtin { name } => [&b"builtin "[..], name, b"\n"].concat(),
             ProbeAction::Install {
                 command, options, ..
-            } => {
-                out.extend_from_slice(b"install ");
-                out.extend_from_slice(command);
-                out.push(b' ');
-                out.extend_from_slice(options);
-            }
+            } => [&b"install "[..], command, b" ", options, b"\n"].concat(),
         }
-        out.push(b'\n');
-        out
     }
 }
 
@@ -156,7 +149,6 @@ struct ModObj {
     deps: Vec<ModId>,
     builtin: Option<bool>,
     install_cmd: Option<Option<Vec<u8>>>,
-    options: Option<Option<Vec<u8>>>,
     visited: bool,
     ignorecmd: bool,
 }
@@ -229,56 +221,32 @@ impl<'a> Resolver<'a> {
 
     // ---- index access -------------------------------------------------
 
-    /// `lookup` in index `which`, with libkmod's message for an index it
-    /// cannot read.
+    /// `lookup` in the index file `name`, with libkmod's message for an
+    /// index it cannot read; `None` for an absent or unreadable index.
     fn in_index<T>(
         &mut self,
-        which: Which,
+        name: &str,
         lookup: impl FnOnce(&Index) -> Result<T, IndexError>,
-    ) -> Lookup<T> {
-        let Some(bytes) = which.bytes(self.indexes) else {
-            return Lookup::Missing;
-        };
-        match Index::parse(bytes).and_then(|i| lookup(&i)) {
-            Ok(v) => Lookup::Found(v),
+    ) -> Option<T> {
+        match Index::parse(self.indexes.get(name)?).and_then(|i| lookup(&i)) {
+            Ok(v) => Some(v),
             // An empty file is what libkmod cannot map: it falls back to
             // opening the file per lookup, which fails without a word.
-            Err(IndexError::Empty) => Lookup::Missing,
+            Err(IndexError::Empty) => None,
             Err(e) => {
-                let f = self.indexes.index_file_name(which.file_name());
-                self.error(format!("could not read index '{f}': {e}"));
-                Lookup::Missing
+                let dir = String::from_utf8_lossy(&self.indexes.dirname);
+                let text = format!("could not read index '{dir}/{name}': {e}");
+                self.error(text);
+                None
             }
         }
     }
 
-    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
-        match self.in_index(which, |i| i.lookup_exact(key)) {
-            Lookup::Found(v) => v
-                .into_iter()
-                .next()
-                .map_or(Lookup::None, |first| Lookup::Found(first.value)),
-            _ => Lookup::Missing,
-        }
-    }
-
-    fn wildcard(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<Vec<u8>>> {
-        match self.in_index(which, |i| i.lookup_wildcard(key)) {
-            Lookup::Found(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
-            _ => Lookup::Missing,
-        }
-    }
-
-    /// libkmod says "could not open moddep file" at debug level only.
-    fn search_moddep(&mut self, name: &[u8]) -> Option<Vec<u8>> {
-        match self.exact(Which::Dep, name) {
-            Lookup::Found(line) => Some(line),
-            _ => None,
-        }
-    }
-
-    fn is_in_builtin_index(&mut self, name: &[u8]) -> bool {
-        matches!(self.exact(Which::Builtin, name), Lookup::Found(_))
+    /// The first value of `key` in the index file `name` (for modules.dep,
+    /// libkmod says "could not open moddep file" at debug level only).
+    fn exact(&mut self, name: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let values = self.in_index(name, |i| i.lookup_exact(key))?;
+        values.into_iter().next().map(|v| v.value)
     }
 
     // ---- the module pool ----------------------------------------------
@@ -311,7 +279,7 @@ impl<'a> Resolver<'a> {
     /// the same name must have the same path.
     fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, std::io::Error> {
         let abspath = crate::kmod::absolute_bytes(path);
-        std::fs::metadata(path_from_bytes(&abspath))?;
+        std::fs::metadata(path_of(&abspath))?;
         let name = modname_normalize(basename(path));
         if name.is_empty() {
             return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
@@ -388,7 +356,7 @@ impl<'a> Resolver<'a> {
     fn dependencies(&mut self, id: ModId) -> Vec<ModId> {
         if !self.objs[id].deps_loaded {
             let name = self.objs[id].name.clone();
-            if let Some(line) = self.search_moddep(&name) {
+            if let Some(line) = self.exact(DEP, &name) {
                 self.parse_depline(id, &line);
             }
         }
@@ -407,47 +375,35 @@ impl<'a> Resolver<'a> {
             return b;
         }
         let name = self.objs[id].name.clone();
-        let b = self.is_in_builtin_index(&name);
+        let b = self.exact(BUILTIN, &name).is_some();
         self.objs[id].builtin = Some(b);
         b
     }
 
     fn install_command(&mut self, id: ModId) -> Option<Vec<u8>> {
-        if let Some(c) = &self.objs[id].install_cmd {
-            return c.clone();
-        }
-        let name = &self.objs[id].name;
-        let c = self
-            .config
-            .install
-            .iter()
-            .find(|c| fnmatch(&c.module, name))
-            .map(|c| c.command.clone());
-        self.objs[id].install_cmd = Some(c.clone());
-        c
+        let install = &self.config.install;
+        let obj = &mut self.objs[id];
+        obj.install_cmd
+            .get_or_insert_with(|| {
+                let c = install.iter().find(|c| fnmatch(&c.module, &obj.name));
+                c.map(|c| c.command.clone())
+            })
+            .clone()
     }
 
-    fn options(&mut self, id: ModId) -> Option<Vec<u8>> {
-        if let Some(o) = &self.objs[id].options {
-            return o.clone();
-        }
+    /// The configured options of the module (by name, or by the alias it
+    /// was found through), joined by spaces; `None` when there are none.
+    fn options(&self, id: ModId) -> Option<Vec<u8>> {
         let obj = &self.objs[id];
-        let mut opts: Option<Vec<u8>> = None;
-        for o in &self.config.options {
-            let matches = o.module == obj.name || obj.alias.as_deref() == Some(&o.module[..]);
-            if !matches || o.options.is_empty() {
-                continue;
-            }
-            match &mut opts {
-                Some(v) => {
-                    v.push(b' ');
-                    v.extend_from_slice(&o.options);
-                }
-                None => opts = Some(o.options.clone()),
-            }
-        }
-        self.objs[id].options = Some(opts.clone());
-        opts
+        let opts: Vec<&[u8]> = self
+            .config
+            .options
+            .iter()
+            .filter(|o| o.module == obj.name || obj.alias.as_deref() == Some(&o.module[..]))
+            .filter(|o| !o.options.is_empty())
+            .map(|o| &o.options[..])
+            .collect();
+        (!opts.is_empty()).then(|| opts.join(&b' '))
     }
 
     fn is_blacklisted(&self, id: ModId) -> bool {
@@ -472,24 +428,21 @@ impl<'a> Resolver<'a> {
         if name.contains(&b':') {
             return Vec::new();
         }
-        match self.search_moddep(name) {
-            Some(line) => {
-                let id = self.new_from_name(name);
-                self.parse_depline(id, &line);
-                vec![id]
-            }
-            None => Vec::new(),
-        }
+        let Some(line) = self.exact(DEP, name) else {
+            return Vec::new();
+        };
+        let id = self.new_from_name(name);
+        self.parse_depline(id, &line);
+        vec![id]
     }
 
-    fn lookup_alias_index(&mut self, which: Which, name: &[u8]) -> Vec<ModId> {
-        match self.wildcard(which, name) {
-            Lookup::Found(values) => values
-                .iter()
-                .map(|v| self.new_module(v, Some(name)))
-                .collect(),
-            _ => Vec::new(),
-        }
+    fn lookup_alias_index(&mut self, index: &str, name: &[u8]) -> Vec<ModId> {
+        let values = self.in_index(index, |i| i.lookup_wildcard(name));
+        values
+            .unwrap_or_default()
+            .iter()
+            .map(|v| self.new_module(&v.value, Some(name)))
+            .collect()
     }
 
     fn lookup_commands(&mut self, name: &[u8]) -> Vec<ModId> {
@@ -507,7 +460,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn lookup_builtin(&mut self, name: &[u8]) -> Vec<ModId> {
-        if self.is_in_builtin_index(name) {
+        if self.exact(BUILTIN, name).is_some() {
             let id = self.new_from_name(name);
             self.objs[id].builtin = Some(true);
             vec![id]
@@ -528,19 +481,19 @@ impl<'a> Resolver<'a> {
             found = self.lookup_moddep(&name);
         }
         if found.is_empty() && name.starts_with(b"symbol:") {
-            found = self.lookup_alias_index(Which::Symbols, &name);
+            found = self.lookup_alias_index(SYMBOLS, &name);
         }
         if found.is_empty() {
             found = self.lookup_commands(&name);
         }
         if found.is_empty() {
-            found = self.lookup_alias_index(Which::Alias, &name);
+            found = self.lookup_alias_index(ALIAS, &name);
         }
         if found.is_empty() {
             found = self.lookup_builtin(&name);
         }
         if found.is_empty() {
-            found = self.lookup_alias_index(Which::BuiltinAlias, &name);
+            found = self.lookup_alias_index(BUILTIN_ALIAS, &name);
             for &id in &found {
                 self.objs[id].builtin = Some(true);
             }
@@ -553,6 +506,16 @@ impl<'a> Resolver<'a> {
     pub fn module_names_matching(&mut self, target: &[u8]) -> Result<Vec<Vec<u8>>, LookupError> {
         let ids = self.resolve_target(target)?;
         Ok(ids.iter().map(|&id| self.objs[id].name.clone()).collect())
+    }
+
+    /// [`Resolver::module_names_matching`] as `modprobe -R` prints it: one
+    /// name a line.
+    pub(crate) fn module_names_text(&mut self, target: &[u8]) -> Result<Vec<u8>, LookupError> {
+        let names = self.module_names_matching(target)?;
+        Ok(names
+            .iter()
+            .flat_map(|n| [&n[..], b"\n"].concat())
+            .collect())
     }
 
     /// `kmod_module_new_from_lookup` and `kmod_module_get_path` for each
@@ -740,43 +703,6 @@ impl<'a> Resolver<'a> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Which {
-    Dep,
-    Alias,
-    Symbols,
-    Builtin,
-    BuiltinAlias,
-}
-
-impl Which {
-    fn bytes(self, ix: &ModuleIndexes) -> Option<&[u8]> {
-        match self {
-            Which::Dep => ix.dep.as_deref(),
-            Which::Alias => ix.alias.as_deref(),
-            Which::Symbols => ix.symbols.as_deref(),
-            Which::Builtin => ix.builtin.as_deref(),
-            Which::BuiltinAlias => ix.builtin_alias.as_deref(),
-        }
-    }
-    fn file_name(self) -> &'static str {
-        match self {
-            Which::Dep => "modules.dep.bin",
-            Which::Alias => "modules.alias.bin",
-            Which::Symbols => "modules.symbols.bin",
-            Which::Builtin => "modules.builtin.bin",
-            Which::BuiltinAlias => "modules.builtin.alias.bin",
-        }
-    }
-}
-
-enum Lookup<T> {
-    Found(T),
-    None,
-    /// The index file is absent (or unreadable).
-    Missing,
-}
-
 /// Options of a `show-depends` or `match` run (modprobe's `-d`, `-S`, `-C`).
 #[derive(Clone, Debug, Default)]
 pub struct ModprobeOptions {
@@ -854,14 +780,34 @@ pub struct RunOutcome {
     pub exit_code: i32,
 }
 
-fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Message>) {
-    // modprobe logs at its log priority: FATAL, or WARNING with -a.
-    let level = if several {
-        MessageLevel::Warning
-    } else {
-        MessageLevel::Fatal
-    };
-    messages.push(Message::modprobe(level, e.to_string()));
+impl RunOutcome {
+    /// Resolves each target in turn with `resolve`, as modprobe does: the
+    /// resolver's messages, then for a target that failed its error (at
+    /// modprobe's log priority: FATAL, or WARNING with `-a`, i.e. when
+    /// `several`) and exit status 1. `None` for a target that failed.
+    pub(crate) fn each_target<T>(
+        &mut self,
+        r: &mut Resolver<'_>,
+        targets: &[Vec<u8>],
+        several: bool,
+        mut resolve: impl FnMut(&mut Resolver<'_>, &[u8]) -> Result<T, LookupError>,
+    ) -> Vec<Option<T>> {
+        let level = if several {
+            MessageLevel::Warning
+        } else {
+            MessageLevel::Fatal
+        };
+        let mut each = |t: &Vec<u8>| {
+            let res = resolve(r, t);
+            self.messages.extend(r.take_messages());
+            res.map_err(|e| {
+                self.messages.push(Message::modprobe(level, e.to_string()));
+                self.exit_code = 1;
+            })
+            .ok()
+        };
+        targets.iter().map(&mut each).collect()
+    }
 }
 
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
@@ -900,28 +846,22 @@ pub fn show_depends_actions(
     targets: &[Vec<u8>],
 ) -> (RunOutcome, Vec<TargetActions>) {
     let mut outcome = RunOutcome::default();
-    let mut per_target = Vec::new();
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
-    let several = targets.len() > 1;
-    for t in targets {
-        let res = r.module_load_actions(t, opts.ignore_commands);
-        outcome.messages.extend(r.take_messages());
-        let found = res.is_ok();
-        let actions = res.unwrap_or_else(|e| {
-            report_lookup_error(&e, several, &mut outcome.messages);
-            outcome.exit_code = 1;
-            Vec::new()
-        });
-        for a in &actions {
-            outcome.stdout.extend(a.render());
-        }
-        per_target.push(TargetActions {
+    let results = outcome.each_target(&mut r, targets, targets.len() > 1, |r, t| {
+        r.module_load_actions(t, opts.ignore_commands)
+    });
+    let per_target: Vec<TargetActions> = targets
+        .iter()
+        .zip(results)
+        .map(|(t, res)| TargetActions {
             target: t.clone(),
-            found,
-            actions,
-        });
-    }
+            found: res.is_some(),
+            actions: res.unwrap_or_default(),
+        })
+        .collect();
+    let actions = per_target.iter().flat_map(|t| &t.actions);
+    outcome.stdout = actions.flat_map(ProbeAction::render).collect();
     (outcome, per_target)
 }
 
@@ -939,23 +879,10 @@ pub fn match_aliases(opts: &ModprobeOptions, aliases: &[Vec<u8>]) -> RunOutcome 
     let mut outcome = RunOutcome::default();
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
-    let several = aliases.len() > 1;
-    for a in aliases {
-        let res = r.module_names_matching(a);
-        outcome.messages.extend(r.take_messages());
-        match res {
-            Ok(names) => {
-                for n in names {
-                    outcome.stdout.extend_from_slice(&n);
-                    outcome.stdout.push(b'\n');
-                }
-            }
-            Err(e) => {
-                report_lookup_error(&e, several, &mut outcome.messages);
-                outcome.exit_code = 1;
-            }
-        }
-    }
+    let results = outcome.each_target(&mut r, aliases, aliases.len() > 1, |r, a| {
+        r.module_names_text(a)
+    });
+    outcome.stdout = results.into_iter().flatten().flatten().collect();
     outcome
 }
 

@@ -21,7 +21,7 @@ pub mod exports;
 pub mod showconfig;
 
 use crate::closure::show_depends::{ModprobeOptions, RunOutcome};
-use crate::closure::{Message, MessageLevel, Resolver};
+use crate::closure::{Message, MessageLevel, ProbeAction, Resolver};
 use crate::module::Limits;
 
 /// What a read-only `modprobe` run does, by kmod's precedence when
@@ -102,35 +102,15 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         let extra = (r.args.len() > 1).then(|| r.args[1..].join(&b' '));
         (&r.args[..1], extra)
     };
-    for t in targets {
-        let res = match r.action {
-            Action::ResolveAlias => resolver.module_names_matching(t).map(|names| {
-                names
-                    .into_iter()
-                    .flat_map(|mut n| {
-                        n.push(b'\n');
-                        n
-                    })
-                    .collect::<Vec<u8>>()
-            }),
-            _ => resolver
-                .module_load_actions_with(t, r.tree.ignore_commands, extra.as_deref())
-                .map(|actions| actions.iter().flat_map(|a| a.render()).collect()),
-        };
-        outcome.messages.extend(resolver.take_messages());
-        match res {
-            Ok(text) => outcome.stdout.extend(text),
-            Err(e) => {
-                // modprobe logs at FATAL, or at WARNING with -a.
-                let level = if r.all {
-                    MessageLevel::Warning
-                } else {
-                    MessageLevel::Fatal
-                };
-                fail(&mut outcome, level, e.to_string());
-            }
+    let texts = outcome.each_target(&mut resolver, targets, r.all, |resolver, t| {
+        if r.action == Action::ResolveAlias {
+            return resolver.module_names_text(t);
         }
-    }
+        let actions =
+            resolver.module_load_actions_with(t, r.tree.ignore_commands, extra.as_deref());
+        Ok(actions?.iter().flat_map(ProbeAction::render).collect())
+    });
+    outcome.stdout.extend(texts.into_iter().flatten().flatten());
     quieted(r, outcome, kept)
 }
 
