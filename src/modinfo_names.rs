@@ -7,7 +7,7 @@
 //! `modules.builtin.modinfo` as a built-in module.
 
 use crate::closure::modprobe_config::ModprobeConfig;
-use crate::closure::{Message, ModuleIndexes, Resolver};
+use crate::closure::{Message, ModprobeOptions, ModuleIndexes, Resolver};
 use std::path::Path;
 
 /// True when `arg` is shown as a file: it exists, is a regular file (after
@@ -49,12 +49,11 @@ pub struct NameLookup {
 }
 
 impl NameLookup {
-    /// Opens `dirname` (`BASE/lib/modules/VERSION`) with the modprobe.d
-    /// configuration of `config_paths` (for its aliases).
-    pub fn open(dirname: &[u8], config_paths: &[std::path::PathBuf]) -> (NameLookup, Vec<Message>) {
-        let indexes = ModuleIndexes::read(dirname);
+    /// Opens the module directory of `tree` with its modprobe.d
+    /// configuration (for its aliases), as modprobe reads them.
+    pub fn open(tree: &ModprobeOptions) -> (NameLookup, Vec<Message>) {
         let mut messages = Vec::new();
-        let config = ModprobeConfig::load(config_paths, Some(&indexes.dir_path()), &mut messages);
+        let (indexes, config) = tree.load(&mut messages);
         let builtin_modinfo =
             std::fs::read(indexes.dir_path().join("modules.builtin.modinfo")).ok();
         (

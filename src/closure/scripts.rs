@@ -25,17 +25,8 @@ pub fn unique_load_entries_in_order(entries: &[LoadEntry]) -> Vec<LoadEntry> {
 
 /// Quotes bytes for a POSIX shell: inside single quotes, `'` as `'\''`.
 pub fn shell_quote(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    out.push(b'\'');
-    for &b in s {
-        if b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(b);
-        }
-    }
-    out.push(b'\'');
-    out
+    let parts: Vec<&[u8]> = s.split(|&b| b == b'\'').collect();
+    [&b"'"[..], &parts.join(&b"'\\''"[..]), b"'"].concat()
 }
 
 /// `$O/RELPATH` in double quotes, safe for any bytes in RELPATH.
@@ -47,12 +38,11 @@ fn quoted_module_path(relpath: &[u8]) -> Vec<u8> {
 
 /// The `load-order` file: one relative path per line.
 pub fn load_order_text(entries: &[LoadEntry]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in unique_load_entries_in_order(entries) {
-        out.extend_from_slice(&e.relpath);
-        out.push(b'\n');
-    }
-    out
+    let unique = unique_load_entries_in_order(entries);
+    unique
+        .iter()
+        .flat_map(|e| [&e.relpath[..], b"\n"].concat())
+        .collect()
 }
 
 fn script_header(module_dir: &[u8], what: &str) -> Vec<u8> {

@@ -2,6 +2,7 @@
 //! file's exported symbols (`kmod_module_get_symbols`) or its `__versions`
 //! records (`kmod_module_get_versions`), one `0x%08x\tNAME` line each.
 
+use crate::kmod::KmodVersion;
 use crate::module::elf::Elf;
 use crate::module::{decompress, symbols, Limits, ModuleError};
 
@@ -36,12 +37,12 @@ pub enum ExportsError {
 impl ExportsError {
     /// kmod's strerror text for the failure (`could not get ... : TEXT`):
     /// an empty list is ENODATA for kmod 34, ENOENT for kmod 30.
-    pub fn strerror(&self, kmod: crate::kmod::KmodVersion) -> String {
+    pub fn strerror(&self, kmod: KmodVersion) -> String {
         match self {
-            ExportsError::NoSymbols { .. } => match kmod {
-                crate::kmod::KmodVersion::V34 => "No data available".into(),
-                crate::kmod::KmodVersion::V30 => "No such file or directory".into(),
-            },
+            ExportsError::NoSymbols { .. } if kmod == KmodVersion::V34 => {
+                "No data available".into()
+            }
+            ExportsError::NoSymbols { .. } => "No such file or directory".into(),
             ExportsError::Read { source, .. } => crate::kmod::strerror(source),
             ExportsError::Module { source, .. } => source.errno().strerror().to_string(),
             ExportsError::BadVersions { .. } => "Invalid argument".into(),
@@ -55,11 +56,13 @@ fn crc_line(out: &mut Vec<u8>, crc: u64, name: &[u8]) {
     out.push(b'\n');
 }
 
-fn with_image<T>(
+/// The lines `f` gives for the module image at `path`; nothing is
+/// [`ExportsError::NoSymbols`].
+fn with_image(
     path: &str,
     limits: &Limits,
-    f: impl FnOnce(&Elf<'_>) -> Result<T, ExportsError>,
-) -> Result<T, ExportsError> {
+    f: impl FnOnce(&Elf<'_>) -> Result<Vec<u8>, ExportsError>,
+) -> Result<Vec<u8>, ExportsError> {
     let data = std::fs::read(path).map_err(|source| ExportsError::Read {
         path: path.to_string(),
         source,
@@ -70,7 +73,12 @@ fn with_image<T>(
     };
     let (_, image) = decompress::decompress(&data, limits).map_err(module)?;
     let elf = Elf::parse(&image).map_err(module)?;
-    f(&elf)
+    let out = f(&elf)?;
+    if out.is_empty() {
+        let path = path.to_string();
+        return Err(ExportsError::NoSymbols { path });
+    }
+    Ok(out)
 }
 
 fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
@@ -81,16 +89,6 @@ fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
         strtab,
         ksymtab_strings,
         versions,
-    }
-}
-
-fn non_empty(out: Vec<u8>, path: &str) -> Result<Vec<u8>, ExportsError> {
-    if out.is_empty() {
-        Err(ExportsError::NoSymbols {
-            path: path.to_string(),
-        })
-    } else {
-        Ok(out)
     }
 }
 
@@ -105,7 +103,7 @@ pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError
         for s in list.iter() {
             crc_line(&mut out, s.crc, s.name);
         }
-        non_empty(out, path)
+        Ok(out)
     })
 }
 
@@ -115,7 +113,7 @@ pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsE
     with_image(path, limits, |elf| {
         let mut out = Vec::new();
         let Some(section) = tables(elf).versions else {
-            return non_empty(out, path);
+            return Ok(out);
         };
         if section.data.len() % MODVERSION_SIZE != 0 {
             return Err(ExportsError::BadVersions {
@@ -134,6 +132,6 @@ pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsE
             let name = name.strip_prefix(b".").unwrap_or(name);
             crc_line(&mut out, crc, name);
         }
-        non_empty(out, path)
+        Ok(out)
     })
 }

@@ -67,21 +67,17 @@ fn fail(outcome: &mut RunOutcome, level: MessageLevel, text: String) {
 /// Runs a read-only modprobe command: kmod's stdout, messages and status.
 pub fn run(r: &ModprobeRun) -> RunOutcome {
     let mut outcome = RunOutcome::default();
-    if r.action != Action::ShowConfig && r.args.is_empty() {
-        fail(
-            &mut outcome,
-            MessageLevel::Error,
-            "missing parameters. See -h.".into(),
-        );
-        return outcome;
-    }
+    let read_only = "kmodtree's modprobe is read-only: it does not";
     let refused = match r.action {
-        Action::Remove => Some("remove modules"),
-        Action::Load => Some("load modules (use --show-depends or --resolve-alias)"),
+        Action::ShowConfig => None,
+        _ if r.args.is_empty() => Some("missing parameters. See -h.".to_string()),
+        Action::Remove => Some(format!("{read_only} remove modules")),
+        Action::Load => Some(format!(
+            "{read_only} load modules (use --show-depends or --resolve-alias)"
+        )),
         _ => None,
     };
-    if let Some(refused) = refused {
-        let text = format!("kmodtree's modprobe is read-only: it does not {refused}");
+    if let Some(text) = refused {
         fail(&mut outcome, MessageLevel::Error, text);
         return outcome;
     }
