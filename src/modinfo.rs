@@ -73,14 +73,14 @@ pub fn info_entries(meta: &ModuleMeta) -> Vec<(Vec<u8>, Vec<u8>)> {
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
     if let Some(sig) = &meta.signature {
-        out.push((b"sig_id".to_vec(), sig.id.as_bytes().to_vec()));
-        out.push((b"signer".to_vec(), sig.signer.clone()));
-        out.push((b"sig_key".to_vec(), hex_colon(&sig.key_id).into_bytes()));
-        out.push((b"sig_hashalgo".to_vec(), sig.hash_algo.as_bytes().to_vec()));
-        out.push((
-            b"signature".to_vec(),
-            hex_colon(&sig.signature).into_bytes(),
-        ));
+        let fields: [(&[u8], Vec<u8>); 5] = [
+            (b"sig_id", sig.id.as_bytes().to_vec()),
+            (b"signer", sig.signer.clone()),
+            (b"sig_key", hex_colon(&sig.key_id).into_bytes()),
+            (b"sig_hashalgo", sig.hash_algo.as_bytes().to_vec()),
+            (b"signature", hex_colon(&sig.signature).into_bytes()),
+        ];
+        out.extend(fields.map(|(k, v)| (k.to_vec(), v)));
     }
     out
 }
@@ -165,9 +165,7 @@ fn collect_params<'a>(
 
 fn push_padded(out: &mut Vec<u8>, label: &[u8]) {
     out.extend_from_slice(label);
-    for _ in label.len()..16 {
-        out.push(b' ');
-    }
+    out.resize(out.len() + 16usize.saturating_sub(label.len()), b' ');
 }
 
 /// Appends the `filename:` line (or, with `-F filename`, the bare name)
