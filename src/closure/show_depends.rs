@@ -38,10 +38,7 @@ pub struct ModuleIndexes {
 /// modprobe's module directory for `-d ROOT -S VERSION`: `ROOT/lib/modules/
 /// VERSION`, made absolute.
 pub fn module_dirname(root: &[u8], version: &[u8]) -> Vec<u8> {
-    let mut d = root.to_vec();
-    d.extend_from_slice(b"/lib/modules/");
-    d.extend_from_slice(version);
-    crate::kmod::absolute_bytes(&d)
+    crate::kmod::absolute_bytes(&[root, b"/lib/modules/", version].concat())
 }
 
 impl ModuleIndexes {
@@ -252,22 +249,18 @@ impl<'a> Resolver<'a> {
     // ---- the module pool ----------------------------------------------
 
     fn new_module(&mut self, name: &[u8], alias: Option<&[u8]>) -> ModId {
-        let mut key = name.to_vec();
-        if let Some(a) = alias {
-            key.push(b'\\');
-            key.extend_from_slice(a);
-        }
-        if let Some(&id) = self.by_key.get(&key) {
-            return id;
-        }
-        let id = self.objs.len();
-        self.objs.push(ModObj {
-            name: name.to_vec(),
-            alias: alias.map(<[u8]>::to_vec),
-            ..Default::default()
-        });
-        self.by_key.insert(key, id);
-        id
+        let key = match alias {
+            Some(a) => [name, b"\\", a].concat(),
+            None => name.to_vec(),
+        };
+        *self.by_key.entry(key).or_insert_with(|| {
+            self.objs.push(ModObj {
+                name: name.to_vec(),
+                alias: alias.map(<[u8]>::to_vec),
+                ..Default::default()
+            });
+            self.objs.len() - 1
+        })
     }
 
     fn new_from_name(&mut self, name: &[u8]) -> ModId {
@@ -307,10 +300,7 @@ impl<'a> Resolver<'a> {
         if p.first() == Some(&b'/') {
             return p.to_vec();
         }
-        let mut out = self.indexes.dirname.clone();
-        out.push(b'/');
-        out.extend_from_slice(p);
-        out
+        [&self.indexes.dirname[..], b"/", p].concat()
     }
 
     /// `kmod_module_parse_depline`.
@@ -406,22 +396,14 @@ impl<'a> Resolver<'a> {
         (!opts.is_empty()).then(|| opts.join(&b' '))
     }
 
-    fn is_blacklisted(&self, id: ModId) -> bool {
-        let name = &self.objs[id].name;
-        self.config.blacklist.iter().any(|b| b == name)
-    }
-
     // ---- lookups ------------------------------------------------------
 
     fn lookup_config_aliases(&mut self, name: &[u8]) -> Vec<ModId> {
         let config = self.config;
-        let mut out = Vec::new();
-        for a in &config.aliases {
-            if fnmatch(&a.pattern, name) {
-                out.push(self.new_module(&a.module, Some(&a.pattern)));
-            }
-        }
-        out
+        let matching = config.aliases.iter().filter(|a| fnmatch(&a.pattern, name));
+        matching
+            .map(|a| self.new_module(&a.module, Some(&a.pattern)))
+            .collect()
     }
 
     fn lookup_moddep(&mut self, name: &[u8]) -> Vec<ModId> {
@@ -452,21 +434,20 @@ impl<'a> Resolver<'a> {
             self.objs[id].install_cmd = Some(Some(c.command.clone()));
             return vec![id];
         }
-        if let Some(c) = config.remove.iter().find(|c| c.module == name) {
-            let id = self.new_from_name(&c.module);
-            return vec![id];
-        }
-        Vec::new()
+        let remove = config.remove.iter().find(|c| c.module == name);
+        remove
+            .map(|c| self.new_from_name(&c.module))
+            .into_iter()
+            .collect()
     }
 
     fn lookup_builtin(&mut self, name: &[u8]) -> Vec<ModId> {
-        if self.exact(BUILTIN, name).is_some() {
-            let id = self.new_from_name(name);
-            self.objs[id].builtin = Some(true);
-            vec![id]
-        } else {
-            Vec::new()
+        if self.exact(BUILTIN, name).is_none() {
+            return Vec::new();
         }
+        let id = self.new_from_name(name);
+        self.objs[id].builtin = Some(true);
+        vec![id]
     }
 
     /// `kmod_module_new_from_lookup`: the modules a name, alias or
@@ -524,27 +505,23 @@ impl<'a> Resolver<'a> {
     /// invalid alias.
     pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<NameAndPath>> {
         let ids = self.lookup(target)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let path = if self.objs[id].builtin == Some(true) {
-                None
-            } else {
-                self.path(id)
-            };
-            out.push((self.objs[id].name.clone(), path));
-        }
-        Some(out)
+        let each = |id: ModId| {
+            let file = self.objs[id].builtin != Some(true);
+            let path = file.then(|| self.path(id)).flatten();
+            (self.objs[id].name.clone(), path)
+        };
+        Some(ids.into_iter().map(each).collect())
     }
 
     fn resolve_target(&mut self, target: &[u8]) -> Result<Vec<ModId>, LookupError> {
         if target.starts_with(b"/") || target.starts_with(b"./") {
-            return match self.new_from_path(target) {
-                Ok(id) => Ok(vec![id]),
-                Err(e) => Err(LookupError::BadPath {
+            let id = self
+                .new_from_path(target)
+                .map_err(|e| LookupError::BadPath {
                     path: target.to_vec(),
                     source: e.into(),
-                }),
-            };
+                })?;
+            return Ok(vec![id]);
         }
         match self.lookup(target) {
             Some(ids) if !ids.is_empty() => Ok(ids),
@@ -564,8 +541,7 @@ impl<'a> Resolver<'a> {
             return (Vec::new(), Vec::new());
         };
         let pre = self.lookup_softdep_names(&sd.pre);
-        let post = self.lookup_softdep_names(&sd.post);
-        (pre, post)
+        (pre, self.lookup_softdep_names(&sd.post))
     }
 
     fn lookup_softdep_names(&mut self, names: &[Vec<u8>]) -> Vec<ModId> {
@@ -621,8 +597,9 @@ impl<'a> Resolver<'a> {
         ignore_commands: bool,
         extra: Option<&[u8]>,
     ) -> Vec<ProbeAction> {
-        if self.is_blacklisted(target)
-            && (self.blacklist_names || self.objs[target].alias.is_some())
+        let obj = &self.objs[target];
+        if (self.blacklist_names || obj.alias.is_some())
+            && self.config.blacklist.contains(&obj.name)
         {
             return Vec::new();
         }
@@ -635,40 +612,29 @@ impl<'a> Resolver<'a> {
         for id in list {
             // libkmod's module_options_concat: the configured options, a
             // space, then the command line's (target only).
-            let extra = if id == target { extra } else { None };
+            let extra = extra.filter(|_| id == target).unwrap_or_default();
             let options = match self.options(id) {
-                Some(mut o) => {
-                    o.push(b' ');
-                    o.extend_from_slice(extra.unwrap_or_default());
-                    o
-                }
-                None => extra.unwrap_or_default().to_vec(),
+                Some(o) => [&o[..], b" ", extra].concat(),
+                None => extra.to_vec(),
             };
             let name = self.objs[id].name.clone();
-            if let Some(command) = self.install_command(id) {
-                if !self.objs[id].ignorecmd {
-                    let path = self.path(id);
-                    actions.push(ProbeAction::Install {
-                        name,
-                        command,
-                        options,
-                        path,
-                    });
-                    continue;
-                }
-            }
-            match self.path(id) {
-                Some(path) => actions.push(ProbeAction::Insmod {
+            let command = self.install_command(id);
+            let command = command.filter(|_| !self.objs[id].ignorecmd);
+            actions.push(match (command, self.path(id)) {
+                (Some(command), path) => ProbeAction::Install {
+                    name,
+                    command,
+                    options,
+                    path,
+                },
+                (None, Some(path)) => ProbeAction::Insmod {
                     name,
                     path,
                     options,
-                }),
-                None => {
-                    if self.is_builtin(id) {
-                        actions.push(ProbeAction::Builtin { name });
-                    }
-                }
-            }
+                },
+                (None, None) if self.is_builtin(id) => ProbeAction::Builtin { name },
+                (None, None) => continue,
+            });
         }
         actions
     }
@@ -695,11 +661,8 @@ impl<'a> Resolver<'a> {
         extra_options: Option<&[u8]>,
     ) -> Result<Vec<ProbeAction>, LookupError> {
         let ids = self.resolve_target(target)?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.probe_actions(id, ignore_commands, extra_options));
-        }
-        Ok(out)
+        let each = |id| self.probe_actions(id, ignore_commands, extra_options);
+        Ok(ids.into_iter().flat_map(each).collect())
     }
 }
 
@@ -727,12 +690,8 @@ impl ModprobeOptions {
     /// The module directory as modprobe spells it.
     pub fn dirname(&self) -> Vec<u8> {
         use std::os::unix::ffi::OsStrExt;
-        let root = self
-            .basedir
-            .as_deref()
-            .map(|b| b.as_os_str().as_bytes().to_vec())
-            .unwrap_or_default();
-        module_dirname(&root, self.version.as_bytes())
+        let root = self.basedir.as_deref().unwrap_or(Path::new(""));
+        module_dirname(root.as_os_str().as_bytes(), self.version.as_bytes())
     }
 
     /// The configuration paths to read.
@@ -740,14 +699,9 @@ impl ModprobeOptions {
         if !self.config.is_empty() {
             return self.config.clone();
         }
-        if self.host_config {
-            return super::modprobe_config::KMOD_DEFAULT_CONFIG_DIRS
-                .iter()
-                .map(PathBuf::from)
-                .collect();
-        }
-        let base = self.basedir.clone().unwrap_or_default();
-        super::modprobe_config::default_config_dirs_under(&base)
+        // kmod's own directories are those under an empty base.
+        let base = self.basedir.as_deref().filter(|_| !self.host_config);
+        super::modprobe_config::default_config_dirs_under(base.unwrap_or(Path::new("")))
     }
 
     /// Reads the indexes and the configuration.
@@ -758,14 +712,11 @@ impl ModprobeOptions {
         if let Some(f) = &self.kernel_cmdline {
             match std::fs::read(f) {
                 Ok(c) => config.add_kernel_cmdline(&c),
-                Err(e) => messages.push(Message::modprobe(
-                    MessageLevel::Error,
-                    format!(
-                        "could not read kernel command line {}: {}",
-                        f.display(),
-                        crate::kmod::strerror(&e)
-                    ),
-                )),
+                Err(e) => {
+                    let (f, e) = (f.display(), strerror(&e));
+                    let text = format!("could not read kernel command line {f}: {e}");
+                    messages.push(Message::modprobe(MessageLevel::Error, text));
+                }
             }
         }
         (indexes, config)
