@@ -322,9 +322,7 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut param = 0usize;
     let mut quote_start: Option<usize> = None;
     for p in 0..=line.len() {
-        let c = line.get(p).copied().unwrap_or(0);
-        let mut complete = false;
-        match c {
+        match line.get(p).copied().unwrap_or(0) {
             b'"' => {
                 quoted = !quoted;
                 if quoted && state == State::Modname && p == modname {
@@ -334,49 +332,36 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                     state = State::Ignore;
                 }
             }
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if quoted => {
+                if state != State::Value {
+                    state = State::Ignore;
+                }
+            }
             0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' => {
-                if quoted && state == State::Value {
-                } else if quoted {
-                    state = State::Ignore;
-                } else if state == State::Value || state == State::Param {
-                    complete = true;
-                } else {
-                    modname = p + 1;
-                    state = State::Modname;
-                    quote_start = None;
+                if state == State::Value || state == State::Param {
+                    let name = line[modname..param - 1].to_vec();
+                    let mut option = line[param..p].to_vec();
+                    if quote_start.is_some() {
+                        // libkmod moves the quote from before the module
+                        // name to the start of the value.
+                        if let Some(eq) = option.iter().position(|&b| b == b'=') {
+                            option.insert(eq + 1, b'"');
+                        }
+                    }
+                    out.push((name, option));
                 }
+                modname = p + 1;
+                state = State::Modname;
+                quote_start = None;
             }
-            b'.' => {
-                if state == State::Modname {
-                    param = p + 1;
-                    state = State::Param;
-                } else if state == State::Param {
-                    state = State::Ignore;
-                }
+            b'.' if state == State::Modname => {
+                param = p + 1;
+                state = State::Param;
             }
-            b'=' => {
-                if state == State::Param {
-                    state = State::Value;
-                } else if state == State::Modname {
-                    state = State::Ignore;
-                }
-            }
+            b'.' if state == State::Param => state = State::Ignore,
+            b'=' if state == State::Param => state = State::Value,
+            b'=' if state == State::Modname => state = State::Ignore,
             _ => {}
-        }
-        if complete {
-            let name = line[modname..param - 1].to_vec();
-            let mut option = line[param..p].to_vec();
-            if quote_start.is_some() {
-                // libkmod moves the quote from before the module name to
-                // the start of the value.
-                if let Some(eq) = option.iter().position(|&b| b == b'=') {
-                    option.insert(eq + 1, b'"');
-                }
-            }
-            out.push((name, option));
-            modname = p + 1;
-            state = State::Modname;
-            quote_start = None;
         }
     }
     out
