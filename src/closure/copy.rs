@@ -175,9 +175,10 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureError> {
-    let mut prefix = dirname.to_vec();
-    prefix.push(b'/');
-    match path.strip_prefix(&prefix[..]) {
+    match path
+        .strip_prefix(dirname)
+        .and_then(|r| r.strip_prefix(b"/"))
+    {
         Some(rel) if !rel.is_empty() => Ok(rel.to_vec()),
         _ => Err(ClosureError::ModuleOutsideTree {
             path: path_of(path).into(),
@@ -188,10 +189,11 @@ fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureEr
 
 /// The command writing the databases modprobe reads with `opts`.
 fn depmod_command(opts: &super::ModprobeOptions) -> String {
-    let base = match &opts.basedir {
-        Some(b) => format!(" -b {}", b.display()),
-        None => String::new(),
-    };
+    let base = opts
+        .basedir
+        .as_ref()
+        .map(|b| format!(" -b {}", b.display()));
+    let base = base.unwrap_or_default();
     format!("kmodtree depmod{base} {}", opts.version)
 }
 
@@ -386,25 +388,6 @@ fn copy_error(e: ClosureError, src: &Path, rel: &[u8]) -> ClosureError {
     }
 }
 
-/// What `cp lib/firmware/$name "$out"` finds for one spelling of a
-/// firmware name in one firmware directory, as nixpkgs' unquoted expansion
-/// gives it to `cp`: the files to copy (relative names), and whether `cp`
-/// would succeed (every word an existing file or a link to one).
-fn firmware_candidates(dir: &Path, name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
-    let words = shell_glob::expand(dir, name);
-    let mut files = Vec::new();
-    let mut ok = !words.is_empty();
-    for w in words {
-        let p = dir.join(path_of(&w));
-        if p.is_file() {
-            files.push((p, w));
-        } else {
-            ok = false;
-        }
-    }
-    (files, ok)
-}
-
 /// Finds a firmware name as nixpkgs' modules-closure.sh does: `NAME`, then
 /// `NAME.xz`, then `NAME.zst`, each expanded as the shell expands an
 /// unquoted word (a pattern gives every file it matches, sorted; a pattern
@@ -416,10 +399,18 @@ fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, boo
     let mut all = Vec::new();
     for d in dirs {
         for suffix in [&b""[..], b".xz", b".zst"] {
-            let mut candidate = name.to_vec();
-            candidate.extend_from_slice(suffix);
-            let (files, ok) = firmware_candidates(d, &candidate);
-            all.extend(files);
+            // What `cp lib/firmware/$name "$out"` is given: it succeeds
+            // when every word is an existing file or a link to one.
+            let words = shell_glob::expand(d, &[name, suffix].concat());
+            let mut ok = !words.is_empty();
+            for w in words {
+                let p = d.join(path_of(&w));
+                if p.is_file() {
+                    all.push((p, w));
+                } else {
+                    ok = false;
+                }
+            }
             if ok {
                 return (all, true);
             }
@@ -537,9 +528,7 @@ pub fn assemble_module_closure_with_progress(
         let mut copied_now = Vec::new();
         for (src, as_name) in files {
             if !copied.contains(&as_name) {
-                let bytes = std::fs::read(&src).at(&src)?;
-                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)
-                    .map_err(|e| copy_error(e, &src, &as_name))?;
+                copy_or_link(tmp.path(), &src, &tmp_fwdir, &as_name, false)?;
                 copied.push(as_name.clone());
             }
             copied_now.push(as_name);
@@ -586,29 +575,23 @@ pub fn assemble_module_closure_with_progress(
                 failure: Box::new(failure),
             }
         })?;
-    let mut depmod_diagnostics = depmod.diagnostics;
-    crate::depmod::rename_in(&mut depmod_diagnostics, &tmp_text, &out_text);
+    report.depmod_diagnostics = depmod.diagnostics;
+    crate::depmod::rename_in(&mut report.depmod_diagnostics, &tmp_text, &out_text);
 
     // Lists and scripts.
-    let final_moddir = out.join("lib/modules").join(&version);
-    let final_moddir_bytes = final_moddir.as_os_str().as_bytes().to_vec();
+    let moddir = out.join("lib/modules").join(&version);
+    let moddir = moddir.as_os_str().as_bytes();
     let insmod_list = report
         .modules
         .iter()
-        .flat_map(|m| [&final_moddir_bytes[..], b"/", &m.relpath, b"\n"].concat())
+        .flat_map(|m| [moddir, b"/", &m.relpath, b"\n"].concat())
         .collect();
     let mut files: Vec<(&str, Vec<u8>)> = vec![("insmod-list", insmod_list)];
     if opts.load_scripts {
         files.extend([
             ("load-order", scripts::load_order_text(&entries)),
-            (
-                "load.sh",
-                scripts::load_script_text(&final_moddir_bytes, &entries),
-            ),
-            (
-                "unload.sh",
-                scripts::unload_script_text(&final_moddir_bytes, &entries),
-            ),
+            ("load.sh", scripts::load_script_text(moddir, &entries)),
+            ("unload.sh", scripts::unload_script_text(moddir, &entries)),
         ]);
     }
     write_all_atomic(&tmp_utf8, &files)?;
@@ -620,10 +603,8 @@ pub fn assemble_module_closure_with_progress(
     tmp.rename_to(&out).at(&out)?;
 
     // The log is text for the tool; the typed diagnostics are kept too.
-    report
-        .log
-        .extend(depmod_diagnostics.iter().map(|d| d.render("depmod")));
-    report.depmod_diagnostics = depmod_diagnostics;
+    let depmod_lines = report.depmod_diagnostics.iter().map(|d| d.render("depmod"));
+    report.log.extend(depmod_lines);
     Ok(report)
 }
 
@@ -692,13 +673,9 @@ pub mod shell_glob {
         for (n, comp) in components.iter().enumerate() {
             let mut next = Vec::new();
             for base in &partial {
-                let join = |name: &[u8]| {
-                    let mut p = base.clone();
-                    if !p.is_empty() {
-                        p.push(b'/');
-                    }
-                    p.extend_from_slice(name);
-                    p
+                let join = |name: &[u8]| match base.is_empty() {
+                    true => name.to_vec(),
+                    false => [base, &b"/"[..], name].concat(),
                 };
                 if comp.is_empty() {
                     // "a//b" or a trailing "/": kept as written.
