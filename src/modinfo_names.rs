@@ -96,17 +96,14 @@ impl NameLookup {
 /// separated `NAME.KEY=VALUE` strings), in file order; a string without
 /// `=` gives an empty value.
 pub fn builtin_entries(data: &[u8], name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::new();
-    for s in data.split(|&b| b == 0) {
-        let Some(rest) = s.strip_prefix(name).and_then(|r| r.strip_prefix(b".")) else {
-            continue;
-        };
-        match rest.iter().position(|&b| b == b'=') {
-            Some(eq) => out.push((rest[..eq].to_vec(), rest[eq + 1..].to_vec())),
-            None => out.push((rest.to_vec(), Vec::new())),
-        }
-    }
-    out
+    let records = data.split(|&b| b == 0);
+    let entries = records.filter_map(|s| s.strip_prefix(name)?.strip_prefix(b"."));
+    entries
+        .map(|entry| {
+            let mut kv = entry.splitn(2, |&b| b == b'=').map(<[u8]>::to_vec);
+            (kv.next().unwrap_or_default(), kv.next().unwrap_or_default())
+        })
+        .collect()
 }
 
 #[cfg(test)]

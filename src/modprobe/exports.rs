@@ -50,10 +50,8 @@ impl ExportsError {
     }
 }
 
-fn crc_line(out: &mut Vec<u8>, crc: u64, name: &[u8]) {
-    out.extend_from_slice(format!("0x{crc:08x}\t").as_bytes());
-    out.extend_from_slice(name);
-    out.push(b'\n');
+fn crc_line(crc: u64, name: &[u8]) -> Vec<u8> {
+    [format!("0x{crc:08x}\t").as_bytes(), name, b"\n"].concat()
 }
 
 /// The lines `f` gives for the module image at `path`; nothing is
@@ -99,11 +97,7 @@ pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError
             path: path.to_string(),
             source,
         })?;
-        let mut out = Vec::new();
-        for s in list.iter() {
-            crc_line(&mut out, s.crc, s.name);
-        }
-        Ok(out)
+        Ok(list.iter().flat_map(|s| crc_line(s.crc, s.name)).collect())
     })
 }
 
@@ -130,7 +124,7 @@ pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsE
             let field = &rec[crc_len..];
             let name = &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())];
             let name = name.strip_prefix(b".").unwrap_or(name);
-            crc_line(&mut out, crc, name);
+            out.extend(crc_line(crc, name));
         }
         Ok(out)
     })

@@ -83,7 +83,10 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
     }
     if matches!(r.action, Action::ShowExports | Action::DumpModversions) {
         file_symbols(r, &mut outcome);
-        return quieted(r, outcome, 0);
+        if r.quiet {
+            outcome.messages.clear();
+        }
+        return outcome;
     }
     let (indexes, config) = r.tree.load(&mut outcome.messages);
     let kept = outcome.messages.len();
@@ -107,11 +110,7 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         Ok(actions?.iter().flat_map(ProbeAction::render).collect())
     });
     outcome.stdout.extend(texts.into_iter().flatten().flatten());
-    quieted(r, outcome, kept)
-}
-
-/// With `-q`, drops the messages after the first `kept` ones.
-fn quieted(r: &ModprobeRun, mut outcome: RunOutcome, kept: usize) -> RunOutcome {
+    // -q: no messages once the configuration is read.
     if r.quiet {
         outcome.messages.truncate(kept);
     }
@@ -123,12 +122,8 @@ fn quieted(r: &ModprobeRun, mut outcome: RunOutcome, kept: usize) -> RunOutcome 
 fn file_symbols(r: &ModprobeRun, outcome: &mut RunOutcome) {
     let path = String::from_utf8_lossy(&r.args[0]).into_owned();
     if std::fs::metadata(&path).is_err() {
-        fail(
-            outcome,
-            MessageLevel::Fatal,
-            format!("Module {path} not found."),
-        );
-        return;
+        let text = format!("Module {path} not found.");
+        return fail(outcome, MessageLevel::Fatal, text);
     }
     let (result, what) = if r.action == Action::ShowExports {
         (exports::show_exports(&path, &r.limits), "symbols")
@@ -137,10 +132,9 @@ fn file_symbols(r: &ModprobeRun, outcome: &mut RunOutcome) {
     };
     match result {
         Ok(text) => outcome.stdout = text,
-        Err(e) => fail(
-            outcome,
-            MessageLevel::Fatal,
-            format!("could not get {what} of {path}: {}", e.strerror(r.kmod)),
-        ),
+        Err(e) => {
+            let text = format!("could not get {what} of {path}: {}", e.strerror(r.kmod));
+            fail(outcome, MessageLevel::Fatal, text);
+        }
     }
 }
