@@ -332,12 +332,7 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                     state = State::Ignore;
                 }
             }
-            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if quoted => {
-                if state != State::Value {
-                    state = State::Ignore;
-                }
-            }
-            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' => {
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if !quoted => {
                 if state == State::Value || state == State::Param {
                     let name = line[modname..param - 1].to_vec();
                     let mut option = line[param..p].to_vec();
@@ -353,6 +348,10 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                 modname = p + 1;
                 state = State::Modname;
                 quote_start = None;
+            }
+            // Quoted white space is part of a value, and spoils anything else.
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if state != State::Value => {
+                state = State::Ignore;
             }
             b'.' if state == State::Modname => {
                 param = p + 1;
