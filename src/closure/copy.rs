@@ -212,7 +212,7 @@ fn resolve_roots(
         log.push(format!("root module: {}", lossy(root)));
         // A fresh pool per root, as nixpkgs runs one modprobe per root.
         let mut r = Resolver::new(indexes, config);
-        let actions = r.module_load_actions(root, opts.modprobe.ignore_commands);
+        let actions = r.module_load_actions(root, opts.modprobe.ignore_commands, None);
         log.extend(r.take_messages().iter().map(Message::render));
         let actions = match actions {
             Ok(a) => a,
@@ -691,8 +691,7 @@ pub mod shell_glob {
                     }
                     continue;
                 }
-                let at = dir.join(super::path_of(base));
-                let Ok(rd) = std::fs::read_dir(&at) else {
+                let Ok(rd) = std::fs::read_dir(dir.join(super::path_of(base))) else {
                     continue;
                 };
                 let mut names: Vec<Vec<u8>> = rd

@@ -107,11 +107,8 @@ fn list_config_path(path: &Path, list: &mut ConfFiles, messages: &mut Vec<Messag
         return;
     }
     let Ok(rd) = std::fs::read_dir(path) else {
-        messages.push(Message::libkmod_error(
-            "conf_files_list",
-            format!("could not open directory {}", path.display()),
-        ));
-        return;
+        let text = format!("could not open directory {}", path.display());
+        return messages.push(Message::libkmod_error("conf_files_list", text));
     };
     let mut names: Vec<Vec<u8>> = rd
         .filter_map(|e| e.ok())
@@ -186,10 +183,8 @@ impl ModprobeConfig {
         }
         if let Some(dir) = module_dir {
             for name in ["modules.softdep", "modules.weakdep"] {
-                let p = dir.join(name);
-                if p.exists() {
-                    list_config_path(&p, &mut files, messages);
-                }
+                // A missing file is skipped silently.
+                list_config_path(&dir.join(name), &mut files, messages);
             }
         }
         let mut config = ModprobeConfig::default();

@@ -159,7 +159,7 @@ struct ModObj {
 /// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
 /// let (indexes, config) = opts.load(&mut Vec::new());
 /// let mut r = Resolver::new(&indexes, &config);
-/// for action in r.module_load_actions(b"snd-hda-intel", false)? {
+/// for action in r.module_load_actions(b"snd-hda-intel", false, None)? {
 ///     if let ProbeAction::Insmod { path, .. } = action {
 ///         println!("{}", String::from_utf8_lossy(&path));
 ///     }
@@ -264,8 +264,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn new_from_name(&mut self, name: &[u8]) -> ModId {
-        let n = modname_normalize(name);
-        self.new_module(&n, None)
+        self.new_module(&modname_normalize(name), None)
     }
 
     /// `kmod_module_new_from_path`: the file must exist; a pooled module of
@@ -547,16 +546,14 @@ impl<'a> Resolver<'a> {
     fn lookup_softdep_names(&mut self, names: &[Vec<u8>]) -> Vec<ModId> {
         let mut out = Vec::new();
         for n in names {
-            match self.lookup(n) {
-                Some(ids) => out.extend(ids),
-                None => {
-                    let text = format!(
-                        "failed to lookup dependency '{}', continuing anyway.",
-                        String::from_utf8_lossy(n)
-                    );
-                    self.error(text);
-                }
-            }
+            let Some(ids) = self.lookup(n) else {
+                let n = String::from_utf8_lossy(n);
+                self.error(format!(
+                    "failed to lookup dependency '{n}', continuing anyway."
+                ));
+                continue;
+            };
+            out.extend(ids);
         }
         out
     }
@@ -642,19 +639,10 @@ impl<'a> Resolver<'a> {
     /// Everything `modprobe --show-depends TARGET` prints for `target`, in
     /// order: for each module the target resolves to, its dependencies in
     /// reverse `modules.dep` order, each wrapped in its soft dependencies,
-    /// then the module itself.
+    /// then the module itself. `extra_options`: module parameters given on
+    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added after
+    /// the configured options of each module `target` resolves to.
     pub fn module_load_actions(
-        &mut self,
-        target: &[u8],
-        ignore_commands: bool,
-    ) -> Result<Vec<ProbeAction>, LookupError> {
-        self.module_load_actions_with(target, ignore_commands, None)
-    }
-
-    /// [`Resolver::module_load_actions`] with module parameters given on
-    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added
-    /// after the configured options of each module `target` resolves to.
-    pub fn module_load_actions_with(
         &mut self,
         target: &[u8],
         ignore_commands: bool,
@@ -800,7 +788,7 @@ pub fn show_depends_actions(
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
     let results = outcome.each_target(&mut r, targets, targets.len() > 1, |r, t| {
-        r.module_load_actions(t, opts.ignore_commands)
+        r.module_load_actions(t, opts.ignore_commands, None)
     });
     let per_target: Vec<TargetActions> = targets
         .iter()

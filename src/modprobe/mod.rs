@@ -105,8 +105,7 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         if r.action == Action::ResolveAlias {
             return resolver.module_names_text(t);
         }
-        let actions =
-            resolver.module_load_actions_with(t, r.tree.ignore_commands, extra.as_deref());
+        let actions = resolver.module_load_actions(t, r.tree.ignore_commands, extra.as_deref());
         Ok(actions?.iter().flat_map(ProbeAction::render).collect())
     });
     outcome.stdout.extend(texts.into_iter().flatten().flatten());
