@@ -141,11 +141,8 @@ fn collect_params<'a>(
             continue;
         }
         let Some(colon) = value.iter().position(|&b| b == b':') else {
-            stderr.extend_from_slice(format!("{program}: ERROR: Found invalid \"").as_bytes());
-            stderr.extend_from_slice(key);
-            stderr.push(b'=');
-            stderr.extend_from_slice(value);
-            stderr.extend_from_slice(b"\": missing ':'\n");
+            let head = format!("{program}: ERROR: Found invalid \"");
+            stderr.extend([head.as_bytes(), key, b"=", value, b"\": missing ':'\n"].concat());
             continue;
         };
         let (name, rest) = (&value[..colon], &value[colon + 1..]);

@@ -121,14 +121,9 @@ fn list_config_path(path: &Path, list: &mut ConfFiles, messages: &mut Vec<Messag
         }
         let full = path.join(path_of(&name));
         if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
-            messages.push(Message::libkmod_error(
-                "conf_files_filter_out",
-                format!(
-                    "Directories inside directories are not supported: {}/{}",
-                    path.display(),
-                    String::from_utf8_lossy(&name)
-                ),
-            ));
+            let (dir, name) = (path.display(), String::from_utf8_lossy(&name));
+            let text = format!("Directories inside directories are not supported: {dir}/{name}");
+            messages.push(Message::libkmod_error("conf_files_filter_out", text));
             continue;
         }
         list.entry(name).or_insert(full);
