@@ -73,14 +73,14 @@ pub fn info_entries(meta: &ModuleMeta) -> Vec<(Vec<u8>, Vec<u8>)> {
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
     if let Some(sig) = &meta.signature {
-        out.push((b"sig_id".to_vec(), sig.id.as_bytes().to_vec()));
-        out.push((b"signer".to_vec(), sig.signer.clone()));
-        out.push((b"sig_key".to_vec(), hex_colon(&sig.key_id).into_bytes()));
-        out.push((b"sig_hashalgo".to_vec(), sig.hash_algo.as_bytes().to_vec()));
-        out.push((
-            b"signature".to_vec(),
-            hex_colon(&sig.signature).into_bytes(),
-        ));
+        let fields: [(&[u8], Vec<u8>); 5] = [
+            (b"sig_id", sig.id.as_bytes().to_vec()),
+            (b"signer", sig.signer.clone()),
+            (b"sig_key", hex_colon(&sig.key_id).into_bytes()),
+            (b"sig_hashalgo", sig.hash_algo.as_bytes().to_vec()),
+            (b"signature", hex_colon(&sig.signature).into_bytes()),
+        ];
+        out.extend(fields.map(|(k, v)| (k.to_vec(), v)));
     }
     out
 }
@@ -111,16 +111,18 @@ struct Param<'a> {
 }
 
 impl Param<'_> {
-    /// A described parameter as both listings print it: `DESC (TYPE)`, or
-    /// `DESC` alone without a type. (They differ on parameters without a
-    /// description.)
-    fn push_description(&self, o: &mut Vec<u8>) {
-        o.extend_from_slice(self.desc.unwrap_or_default());
-        if let Some(kind) = self.kind {
-            o.extend_from_slice(b" (");
-            o.extend_from_slice(kind);
-            o.push(b')');
-        }
+    /// `NAME:DESC (TYPE)`, or `NAME:DESC` without a type. Without a
+    /// description, `-F parm` (`field`) prints `NAME: (TYPE)`, the full
+    /// listing `NAME:TYPE`.
+    fn push(&self, o: &mut Vec<u8>, field: bool) {
+        let kind = self.kind.unwrap_or_default();
+        let text = match (self.desc, self.kind) {
+            (Some(desc), Some(_)) => [desc, b" (", kind, b")"].concat(),
+            (Some(desc), None) => desc.to_vec(),
+            (None, _) if field => [&b" ("[..], kind, b")"].concat(),
+            (None, _) => kind.to_vec(),
+        };
+        o.extend_from_slice(&[self.name, b":", &text].concat());
     }
 }
 
@@ -139,30 +141,20 @@ fn collect_params<'a>(
             continue;
         }
         let Some(colon) = value.iter().position(|&b| b == b':') else {
-            stderr.extend_from_slice(format!("{program}: ERROR: Found invalid \"").as_bytes());
-            stderr.extend_from_slice(key);
-            stderr.push(b'=');
-            stderr.extend_from_slice(value);
-            stderr.extend_from_slice(b"\": missing ':'\n");
+            let head = format!("{program}: ERROR: Found invalid \"");
+            stderr.extend([head.as_bytes(), key, b"=", value, b"\": missing ':'\n"].concat());
             continue;
         };
         let (name, rest) = (&value[..colon], &value[colon + 1..]);
-        let idx = match params.iter().position(|p| p.name == name) {
-            Some(i) => i,
-            None => {
-                params.push(Param {
-                    name,
-                    desc: None,
-                    kind: None,
-                });
-                params.len() - 1
-            }
-        };
-        if is_desc {
-            params[idx].desc = Some(rest);
-        } else {
-            params[idx].kind = Some(rest);
-        }
+        let i = params.iter().position(|p| p.name == name);
+        let i = i.unwrap_or_else(|| {
+            let (desc, kind) = (None, None);
+            params.push(Param { name, desc, kind });
+            params.len() - 1
+        });
+        let p = &mut params[i];
+        let slot = if is_desc { &mut p.desc } else { &mut p.kind };
+        *slot = Some(rest);
     }
     params.reverse();
     params
@@ -170,9 +162,7 @@ fn collect_params<'a>(
 
 fn push_padded(out: &mut Vec<u8>, label: &[u8]) {
     out.extend_from_slice(label);
-    for _ in label.len()..16 {
-        out.push(b' ');
-    }
+    out.resize(out.len() + 16usize.saturating_sub(label.len()), b' ');
 }
 
 /// Appends the `filename:` line (or, with `-F filename`, the bare name)
@@ -198,30 +188,22 @@ pub fn render(
     module: Result<&ModuleMeta, &ModuleError>,
     opts: &Options<'_>,
 ) -> Output {
-    let prog = opts.program;
-    let mut out = Output {
-        success: true,
-        ..Output::default()
-    };
+    let mut out = Output::default();
     if let Err(ModuleError::Io { .. }) = module {
-        out.stderr = format!("{prog}: ERROR: Module {filename} not found.\n").into_bytes();
-        out.success = false;
+        out.stderr =
+            format!("{}: ERROR: Module {filename} not found.\n", opts.program).into_bytes();
         return out;
     }
+    out.success = true;
     if push_filename(&mut out.stdout, filename, opts) {
         return out;
     }
-    let meta = match module {
-        Ok(meta) if meta.has_modinfo => meta,
-        Ok(_) => {
-            out.stderr = format!(
-                "{prog}: ERROR: could not get modinfo from '{}': No data available\n",
-                name_from_file_name(filename)
-            )
-            .into_bytes();
-            out.success = false;
+    let reason = match module {
+        Ok(meta) if meta.has_modinfo => {
+            push_entries(&info_entries(meta), opts, &mut out);
             return out;
         }
+        Ok(_) => "No data available".to_string(),
         Err(err) => {
             if let ModuleError::Decompress { format, reason } = err {
                 let (func, tool) = match format {
@@ -229,25 +211,24 @@ pub fn render(
                     Compression::Gzip => ("kmod_file_load_zlib", "gzip"),
                     _ => ("xz_uncompress_belch", "xz"),
                 };
-                out.stderr.extend_from_slice(
-                    format!("libkmod: ERROR: {func}: {tool}: {reason}\n").as_bytes(),
-                );
+                let text = format!("libkmod: ERROR: {func}: {tool}: {reason}\n");
+                out.stderr.extend_from_slice(text.as_bytes());
             }
-            out.stderr.extend_from_slice(
-                format!(
-                    "{prog}: ERROR: could not get modinfo from '{}': {}\n",
-                    name_from_file_name(filename),
-                    err.errno().strerror()
-                )
-                .as_bytes(),
-            );
-            out.success = false;
-            return out;
+            err.errno().strerror()
         }
     };
-    let entries = info_entries(meta);
-    push_entries(&entries, opts, &mut out);
+    let name = name_from_file_name(filename);
+    out.stderr
+        .extend(no_modinfo(opts, name.as_bytes(), &reason));
+    out.success = false;
     out
+}
+
+/// kmod's `could not get modinfo from 'NAME': REASON` line.
+fn no_modinfo(opts: &Options<'_>, name: &[u8], reason: &str) -> Vec<u8> {
+    let name = String::from_utf8_lossy(name);
+    let prog = opts.program;
+    format!("{prog}: ERROR: could not get modinfo from '{name}': {reason}\n").into_bytes()
 }
 
 /// What `modinfo` prints after the `filename:` line: every entry but the
@@ -259,18 +240,8 @@ fn push_entries(entries: &[(Vec<u8>, Vec<u8>)], opts: &Options<'_>, out: &mut Ou
     match opts.field {
         Some("parm") => {
             for p in collect_params(entries, prog, &mut out.stderr) {
-                let o = &mut out.stdout;
-                o.extend_from_slice(p.name);
-                o.push(b':');
-                match (p.desc, p.kind) {
-                    (None, kind) => {
-                        o.extend_from_slice(b" (");
-                        o.extend_from_slice(kind.unwrap_or_default());
-                        o.push(b')');
-                    }
-                    _ => p.push_description(o),
-                }
-                o.push(sep);
+                p.push(&mut out.stdout, true);
+                out.stdout.push(sep);
             }
         }
         Some(field) => {
@@ -287,28 +258,18 @@ fn push_entries(entries: &[(Vec<u8>, Vec<u8>)], opts: &Options<'_>, out: &mut Ou
                     continue;
                 }
                 let o = &mut out.stdout;
-                o.extend_from_slice(key);
                 if sep == 0 {
-                    o.push(b'=');
+                    o.extend_from_slice(&[key, &b"="[..]].concat());
                 } else {
-                    o.push(b':');
-                    for _ in key.len()..15 {
-                        o.push(b' ');
-                    }
+                    push_padded(o, &[key, &b":"[..]].concat());
                 }
                 o.extend_from_slice(value);
                 o.push(sep);
             }
             for p in collect_params(entries, prog, &mut out.stderr) {
-                let o = &mut out.stdout;
-                push_padded(o, b"parm:");
-                o.extend_from_slice(p.name);
-                o.push(b':');
-                match (p.desc, p.kind) {
-                    (None, kind) => o.extend_from_slice(kind.unwrap_or_default()),
-                    _ => p.push_description(o),
-                }
-                o.push(sep);
+                push_padded(&mut out.stdout, b"parm:");
+                p.push(&mut out.stdout, false);
+                out.stdout.push(sep);
             }
         }
     }
@@ -324,22 +285,17 @@ pub fn render_builtin(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)], opts: &Option
         success: true,
         ..Output::default()
     };
+    let o = &mut out.stdout;
     match opts.field {
         None => {
-            push_padded(&mut out.stdout, b"name:");
-            out.stdout.extend_from_slice(name);
-            out.stdout.push(sep);
-            push_padded(&mut out.stdout, b"filename:");
-            out.stdout.extend_from_slice(BUILTIN_FILENAME);
-            out.stdout.push(sep);
+            for (label, value) in [(&b"name:"[..], name), (b"filename:", BUILTIN_FILENAME)] {
+                push_padded(o, label);
+                o.extend_from_slice(&[value, &[sep]].concat());
+            }
         }
-        Some("name") => {
-            out.stdout.extend_from_slice(name);
-            out.stdout.push(sep);
-        }
+        Some("name") => o.extend_from_slice(&[name, &[sep]].concat()),
         Some("filename") => {
-            out.stdout.extend_from_slice(BUILTIN_FILENAME);
-            out.stdout.push(sep);
+            o.extend_from_slice(&[BUILTIN_FILENAME, &[sep]].concat());
             return out;
         }
         Some(_) => {}
@@ -354,16 +310,10 @@ pub fn render_builtin(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)], opts: &Option
 /// prints the path and succeeds.
 pub fn render_unreadable(filename: &str, name: &[u8], reason: &str, opts: &Options<'_>) -> Output {
     let mut out = Output::default();
-    if push_filename(&mut out.stdout, filename, opts) {
-        out.success = true;
-        return out;
+    out.success = push_filename(&mut out.stdout, filename, opts);
+    if !out.success {
+        out.stderr = no_modinfo(opts, name, reason);
     }
-    out.stderr = format!(
-        "{}: ERROR: could not get modinfo from '{}': {reason}\n",
-        opts.program,
-        String::from_utf8_lossy(name)
-    )
-    .into_bytes();
     out
 }
 
@@ -384,13 +334,7 @@ pub fn builtin_to_json(name: &[u8], entries: &[(Vec<u8>, Vec<u8>)]) -> JsonBuilt
     JsonBuiltin {
         name: lossy(name),
         builtin: true,
-        modinfo: entries
-            .iter()
-            .map(|(k, v)| JsonModinfo {
-                key: lossy(k),
-                value: lossy(v),
-            })
-            .collect(),
+        modinfo: entries.iter().map(|(k, v)| json_modinfo(k, v)).collect(),
     }
 }
 
@@ -469,6 +413,13 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+fn json_modinfo(key: &[u8], value: &[u8]) -> JsonModinfo {
+    JsonModinfo {
+        key: lossy(key),
+        value: lossy(value),
+    }
+}
+
 fn crc_hex(crc: u64) -> String {
     format!("0x{crc:08x}")
 }
@@ -488,10 +439,7 @@ pub fn to_json(path: &str, meta: &ModuleMeta) -> JsonModule {
         modinfo: meta
             .modinfo
             .iter()
-            .map(|e| JsonModinfo {
-                key: lossy(&e.key),
-                value: lossy(&e.value),
-            })
+            .map(|e| json_modinfo(&e.key, &e.value))
             .collect(),
         exports: meta
             .exports

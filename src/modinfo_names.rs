@@ -7,7 +7,7 @@
 //! `modules.builtin.modinfo` as a built-in module.
 
 use crate::closure::modprobe_config::ModprobeConfig;
-use crate::closure::{Message, ModuleIndexes, Resolver};
+use crate::closure::{Message, ModprobeOptions, ModuleIndexes, Resolver};
 use std::path::Path;
 
 /// True when `arg` is shown as a file: it exists, is a regular file (after
@@ -49,12 +49,11 @@ pub struct NameLookup {
 }
 
 impl NameLookup {
-    /// Opens `dirname` (`BASE/lib/modules/VERSION`) with the modprobe.d
-    /// configuration of `config_paths` (for its aliases).
-    pub fn open(dirname: &[u8], config_paths: &[std::path::PathBuf]) -> (NameLookup, Vec<Message>) {
-        let indexes = ModuleIndexes::read(dirname);
+    /// Opens the module directory of `tree` with its modprobe.d
+    /// configuration (for its aliases), as modprobe reads them.
+    pub fn open(tree: &ModprobeOptions) -> (NameLookup, Vec<Message>) {
         let mut messages = Vec::new();
-        let config = ModprobeConfig::load(config_paths, Some(&indexes.dir_path()), &mut messages);
+        let (indexes, config) = tree.load(&mut messages);
         let builtin_modinfo =
             std::fs::read(indexes.dir_path().join("modules.builtin.modinfo")).ok();
         (
@@ -97,17 +96,14 @@ impl NameLookup {
 /// separated `NAME.KEY=VALUE` strings), in file order; a string without
 /// `=` gives an empty value.
 pub fn builtin_entries(data: &[u8], name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::new();
-    for s in data.split(|&b| b == 0) {
-        let Some(rest) = s.strip_prefix(name).and_then(|r| r.strip_prefix(b".")) else {
-            continue;
-        };
-        match rest.iter().position(|&b| b == b'=') {
-            Some(eq) => out.push((rest[..eq].to_vec(), rest[eq + 1..].to_vec())),
-            None => out.push((rest.to_vec(), Vec::new())),
-        }
-    }
-    out
+    let records = data.split(|&b| b == 0);
+    let entries = records.filter_map(|s| s.strip_prefix(name)?.strip_prefix(b"."));
+    entries
+        .map(|entry| {
+            let mut kv = entry.splitn(2, |&b| b == b'=').map(<[u8]>::to_vec);
+            (kv.next().unwrap_or_default(), kv.next().unwrap_or_default())
+        })
+        .collect()
 }
 
 #[cfg(test)]

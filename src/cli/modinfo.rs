@@ -6,13 +6,10 @@ use super::common::{kernel_release, Basedir, Jobs, ModuleSize};
 use super::output::{err, out, Io};
 use super::{Status, Stop};
 use clap::Args;
-use kmodtree::closure::modprobe_config::default_config_dirs_under;
-use kmodtree::closure::show_depends::module_dirname;
 use kmodtree::index::Index;
 use kmodtree::kmod::KmodVersion;
 use kmodtree::modinfo_names::{is_module_filename, Found, NameLookup};
 use kmodtree::module::Limits;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 #[derive(Args)]
@@ -79,10 +76,11 @@ impl ModinfoArgs {
     /// (default: the running kernel's release), BASE's modprobe.d aliases;
     /// the messages of reading its configuration.
     fn name_lookup(&self) -> (NameLookup, Vec<kmodtree::closure::Message>) {
-        let base = self.basedir.basedir.clone().unwrap_or_default();
-        let version = self.set_version.clone().unwrap_or_else(kernel_release);
-        let dirname = module_dirname(base.as_os_str().as_bytes(), version.as_bytes());
-        NameLookup::open(&dirname, &default_config_dirs_under(&base))
+        NameLookup::open(&kmodtree::closure::ModprobeOptions {
+            basedir: self.basedir.basedir.clone(),
+            version: self.set_version.clone().unwrap_or_else(kernel_release),
+            ..Default::default()
+        })
     }
 }
 

@@ -34,7 +34,7 @@
 
 use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};
-use super::Message;
+use super::{path_of, Message};
 use crate::depmod::Depmod;
 use crate::kmod::{IoError, IoResultExt};
 use crate::output::{write_all_atomic, WriteError};
@@ -170,89 +170,77 @@ pub struct ClosureReport {
     pub depmod_diagnostics: Vec<crate::kmod::Diagnostic>,
 }
 
-/// The insmod entries and builtin names of every root, in order.
-#[derive(Default)]
-struct Resolved {
-    entries: Vec<LoadEntry>,
-    names: Vec<Vec<u8>>,
-    builtin: Vec<Vec<u8>>,
-    missing: Vec<Vec<u8>>,
-    log: Vec<String>,
-}
-
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A path kmod holds as bytes (any but NUL), kept as they are.
-fn path_of(b: &[u8]) -> PathBuf {
-    PathBuf::from(std::ffi::OsStr::from_bytes(b))
-}
-
 fn relative_to_dirname(path: &[u8], dirname: &[u8]) -> Result<Vec<u8>, ClosureError> {
-    let mut prefix = dirname.to_vec();
-    prefix.push(b'/');
-    match path.strip_prefix(&prefix[..]) {
+    match path
+        .strip_prefix(dirname)
+        .and_then(|r| r.strip_prefix(b"/"))
+    {
         Some(rel) if !rel.is_empty() => Ok(rel.to_vec()),
         _ => Err(ClosureError::ModuleOutsideTree {
-            path: path_of(path),
-            dirname: path_of(dirname),
+            path: path_of(path).into(),
+            dirname: path_of(dirname).into(),
         }),
     }
 }
 
 /// The command writing the databases modprobe reads with `opts`.
 fn depmod_command(opts: &super::ModprobeOptions) -> String {
-    let base = match &opts.basedir {
-        Some(b) => format!(" -b {}", b.display()),
-        None => String::new(),
-    };
+    let base = opts
+        .basedir
+        .as_ref()
+        .map(|b| format!(" -b {}", b.display()));
+    let base = base.unwrap_or_default();
     format!("kmodtree depmod{base} {}", opts.version)
 }
 
-/// Runs show-depends for every root and collects the closure.
+/// Runs show-depends for every root: the closure's modules, builtin
+/// members, missing roots and log go to `report`; the modules to load are
+/// returned, in order.
 fn resolve_roots(
     opts: &ClosureOptions,
     indexes: &super::ModuleIndexes,
     config: &super::ModprobeConfig,
-) -> Result<Resolved, ClosureError> {
-    let mut out = Resolved::default();
+    report: &mut ClosureReport,
+) -> Result<Vec<LoadEntry>, ClosureError> {
+    let mut entries: Vec<LoadEntry> = Vec::new();
+    let log = &mut report.log;
     for root in &opts.roots {
-        out.log.push(format!("root module: {}", lossy(root)));
+        log.push(format!("root module: {}", lossy(root)));
         // A fresh pool per root, as nixpkgs runs one modprobe per root.
         let mut r = Resolver::new(indexes, config);
-        let actions = match r.module_load_actions(root, opts.modprobe.ignore_commands) {
+        let actions = r.module_load_actions(root, opts.modprobe.ignore_commands, None);
+        log.extend(r.take_messages().iter().map(Message::render));
+        let actions = match actions {
             Ok(a) => a,
-            Err(e) => {
-                out.log.extend(r.take_messages().iter().map(|m| m.render()));
-                if opts.allow_missing {
-                    out.log.push(format!("  not found: {e}"));
-                    out.missing.push(root.clone());
-                    continue;
-                }
-                if indexes.dep.is_none() {
-                    return Err(ClosureError::NoDatabases {
-                        root: lossy(root),
-                        dir: path_of(&indexes.dirname),
-                        depmod: depmod_command(&opts.modprobe),
-                    });
-                }
-                return Err(ClosureError::RootNotFound {
+            Err(e) if opts.allow_missing => {
+                log.push(format!("  not found: {e}"));
+                report.missing_roots.push(root.clone());
+                continue;
+            }
+            Err(_) if indexes.dep.is_none() => {
+                return Err(ClosureError::NoDatabases {
                     root: lossy(root),
-                    source: e,
+                    dir: path_of(&indexes.dirname).into(),
+                    depmod: depmod_command(&opts.modprobe),
                 });
             }
+            Err(source) => {
+                let root = lossy(root);
+                return Err(ClosureError::RootNotFound { root, source });
+            }
         };
-        out.log.extend(r.take_messages().iter().map(|m| m.render()));
-        if let Some(path) = r.take_broken_dependencies().into_iter().next() {
-            return Err(ClosureError::ModuleFileMissing {
-                path: path_of(&path),
-            });
+        if let Some(path) = r.take_broken_dependencies().first() {
+            let path = path_of(path).into();
+            return Err(ClosureError::ModuleFileMissing { path });
         }
         if actions.is_empty() {
             if opts.allow_missing {
-                out.log.push("  not found".into());
-                out.missing.push(root.clone());
+                log.push("  not found".into());
+                report.missing_roots.push(root.clone());
                 continue;
             }
             return Err(ClosureError::RootLoadsNothing { root: lossy(root) });
@@ -260,10 +248,9 @@ fn resolve_roots(
         for a in actions {
             let (name, path, options) = match a {
                 ProbeAction::Builtin { name } => {
-                    out.log
-                        .push(format!("  builtin dependency: {}", lossy(&name)));
-                    if !out.builtin.contains(&name) {
-                        out.builtin.push(name);
+                    log.push(format!("  builtin dependency: {}", lossy(&name)));
+                    if !report.builtin.contains(&name) {
+                        report.builtin.push(name);
                     }
                     continue;
                 }
@@ -278,33 +265,32 @@ fn resolve_roots(
                     options,
                     command,
                 } => {
-                    out.log.push(format!(
+                    log.push(format!(
                         "  WARNING: install command of {} ignored: {}",
                         lossy(&name),
                         lossy(&command)
                     ));
-                    match path {
-                        Some(p) => (name, p, options),
-                        None => continue,
-                    }
+                    let Some(path) = path else { continue };
+                    (name, path, options)
                 }
             };
-            if !Path::new(std::ffi::OsStr::from_bytes(&path)).is_file() {
-                return Err(ClosureError::ModuleFileMissing {
-                    path: path_of(&path),
-                });
+            if !path_of(&path).is_file() {
+                let path = path_of(&path).into();
+                return Err(ClosureError::ModuleFileMissing { path });
             }
             let relpath = relative_to_dirname(&path, &indexes.dirname)?;
-            if out.entries.iter().any(|e| e.relpath == relpath) {
+            if entries.iter().any(|e| e.relpath == relpath) {
                 continue;
             }
-            out.log
-                .push(format!("  copying dependency: {}", lossy(&path)));
-            out.names.push(name);
-            out.entries.push(LoadEntry { relpath, options });
+            log.push(format!("  copying dependency: {}", lossy(&path)));
+            report.modules.push(ClosureModule {
+                name,
+                relpath: relpath.clone(),
+            });
+            entries.push(LoadEntry { relpath, options });
         }
     }
-    Ok(out)
+    Ok(entries)
 }
 
 /// `firmware=` values of a builtin module, from `modules.builtin.modinfo`
@@ -358,15 +344,21 @@ fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
 /// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents
 /// up to `root` (the temporary tree: never re-created once removed).
 fn write_file_below(root: &Path, dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
-    let target = dir.join(std::ffi::OsStr::from_bytes(rel));
-    let parent = target.parent().unwrap_or(dir);
-    create_dir_all_in(root, parent).at(parent)?;
+    let (target, parent) = parent_below(root, dir, rel)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| ClosureError::FileNameNotUtf8(target.clone()))?;
-    write_all_atomic(&utf8_dir(parent)?, &[(name, bytes)])?;
+    write_all_atomic(&utf8_dir(&parent)?, &[(name, bytes)])?;
     Ok(())
+}
+
+/// `rel` below `dir` and its parent directory, created up to `root`.
+fn parent_below(root: &Path, dir: &Path, rel: &[u8]) -> Result<(PathBuf, PathBuf), ClosureError> {
+    let target = dir.join(path_of(rel));
+    let parent = target.parent().unwrap_or(dir).to_path_buf();
+    create_dir_all_in(root, &parent).at(&parent)?;
+    Ok((target, parent))
 }
 
 fn copy_or_link(
@@ -376,13 +368,8 @@ fn copy_or_link(
     rel: &[u8],
     link: bool,
 ) -> Result<(), ClosureError> {
-    if link {
-        let target = dir.join(std::ffi::OsStr::from_bytes(rel));
-        let parent = target.parent().unwrap_or(dir);
-        create_dir_all_in(root, parent).at(parent)?;
-        if std::fs::hard_link(src, &target).is_ok() {
-            return Ok(());
-        }
+    if link && std::fs::hard_link(src, parent_below(root, dir, rel)?.0).is_ok() {
+        return Ok(());
     }
     let bytes = std::fs::read(src).at(src)?;
     write_file_below(root, dir, rel, &bytes).map_err(|e| copy_error(e, src, rel))
@@ -401,25 +388,6 @@ fn copy_error(e: ClosureError, src: &Path, rel: &[u8]) -> ClosureError {
     }
 }
 
-/// What `cp lib/firmware/$name "$out"` finds for one spelling of a
-/// firmware name in one firmware directory, as nixpkgs' unquoted expansion
-/// gives it to `cp`: the files to copy (relative names), and whether `cp`
-/// would succeed (every word an existing file or a link to one).
-fn firmware_candidates(dir: &Path, name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, bool) {
-    let words = shell_glob::expand(dir, name);
-    let mut files = Vec::new();
-    let mut ok = !words.is_empty();
-    for w in words {
-        let p = dir.join(std::ffi::OsStr::from_bytes(&w));
-        if p.is_file() {
-            files.push((p, w));
-        } else {
-            ok = false;
-        }
-    }
-    (files, ok)
-}
-
 /// Finds a firmware name as nixpkgs' modules-closure.sh does: `NAME`, then
 /// `NAME.xz`, then `NAME.zst`, each expanded as the shell expands an
 /// unquoted word (a pattern gives every file it matches, sorted; a pattern
@@ -431,10 +399,18 @@ fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, boo
     let mut all = Vec::new();
     for d in dirs {
         for suffix in [&b""[..], b".xz", b".zst"] {
-            let mut candidate = name.to_vec();
-            candidate.extend_from_slice(suffix);
-            let (files, ok) = firmware_candidates(d, &candidate);
-            all.extend(files);
+            // What `cp lib/firmware/$name "$out"` is given: it succeeds
+            // when every word is an existing file or a link to one.
+            let words = shell_glob::expand(d, &[name, suffix].concat());
+            let mut ok = !words.is_empty();
+            for w in words {
+                let p = d.join(path_of(&w));
+                if p.is_file() {
+                    all.push((p, w));
+                } else {
+                    ok = false;
+                }
+            }
             if ok {
                 return (all, true);
             }
@@ -468,22 +444,15 @@ pub fn assemble_module_closure_with_progress(
     let source_dir = indexes.dir_path();
 
     let out = crate::kmod::absolute(&opts.out);
-    if let Ok(mut rd) = std::fs::read_dir(&out) {
-        if rd.next().is_some() {
-            return Err(ClosureError::OutputNotEmpty { path: out });
-        }
-    } else if out.exists() {
-        return Err(ClosureError::OutputNotEmpty { path: out.clone() });
+    if std::fs::read_dir(&out).map_or(out.exists(), |mut rd| rd.next().is_some()) {
+        return Err(ClosureError::OutputNotEmpty { path: out });
     }
 
-    let resolved = resolve_roots(opts, &indexes, &config)?;
     let mut report = ClosureReport {
-        builtin: resolved.builtin.clone(),
-        missing_roots: resolved.missing.clone(),
-        log: messages.iter().map(|m| m.render()).collect(),
+        log: messages.iter().map(Message::render).collect(),
         ..Default::default()
     };
-    report.log.extend(resolved.log.iter().cloned());
+    let entries = resolve_roots(opts, &indexes, &config, &mut report)?;
 
     // The temporary tree, next to OUT.
     let parent = out.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -497,15 +466,11 @@ pub fn assemble_module_closure_with_progress(
     create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
-    progress.start("copying modules", resolved.entries.len() as u64);
-    for (e, name) in resolved.entries.iter().zip(&resolved.names) {
-        let src = source_dir.join(std::ffi::OsStr::from_bytes(&e.relpath));
+    progress.start("copying modules", entries.len() as u64);
+    for e in &entries {
+        let src = source_dir.join(path_of(&e.relpath));
         copy_or_link(tmp.path(), &src, &tmp_moddir, &e.relpath, opts.link)?;
         progress.advance(1);
-        report.modules.push(ClosureModule {
-            name: name.clone(),
-            relpath: e.relpath.clone(),
-        });
     }
     progress.finish();
 
@@ -513,7 +478,7 @@ pub fn assemble_module_closure_with_progress(
     let builtin_modinfo = std::fs::read(source_dir.join("modules.builtin.modinfo")).ok();
     let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for m in &report.modules {
-        let src = source_dir.join(std::ffi::OsStr::from_bytes(&m.relpath));
+        let src = source_dir.join(path_of(&m.relpath));
         match firmware_names_of(&src) {
             Ok(names) => wanted.extend(names.into_iter().map(|n| (m.name.clone(), n))),
             Err(e) => {
@@ -528,23 +493,18 @@ pub fn assemble_module_closure_with_progress(
             }
         }
     }
-    let mut builtin_members = report.builtin.clone();
-    if opts.builtin_firmware {
-        if let Some(data) = &builtin_modinfo {
+    if let Some(data) = &builtin_modinfo {
+        let mut members = report.builtin.clone();
+        if opts.builtin_firmware {
             for m in builtin_modules_with_firmware(data) {
-                if !builtin_members.contains(&m) {
-                    builtin_members.push(m);
+                if !members.contains(&m) {
+                    members.push(m);
                 }
             }
         }
-    }
-    for b in &builtin_members {
-        if let Some(data) = &builtin_modinfo {
-            wanted.extend(
-                builtin_module_firmware(data, b)
-                    .into_iter()
-                    .map(|n| (b.clone(), n)),
-            );
+        for b in members {
+            let names = builtin_module_firmware(data, &b);
+            wanted.extend(names.into_iter().map(|n| (b.clone(), n)));
         }
     }
     let tmp_fwdir = tmp.path().join("lib/firmware");
@@ -568,9 +528,7 @@ pub fn assemble_module_closure_with_progress(
         let mut copied_now = Vec::new();
         for (src, as_name) in files {
             if !copied.contains(&as_name) {
-                let bytes = std::fs::read(&src).at(&src)?;
-                write_file_below(tmp.path(), &tmp_fwdir, &as_name, &bytes)
-                    .map_err(|e| copy_error(e, &src, &as_name))?;
+                copy_or_link(tmp.path(), &src, &tmp_fwdir, &as_name, false)?;
                 copied.push(as_name.clone());
             }
             copied_now.push(as_name);
@@ -617,30 +575,24 @@ pub fn assemble_module_closure_with_progress(
                 failure: Box::new(failure),
             }
         })?;
-    let mut depmod_diagnostics = depmod.diagnostics;
-    crate::depmod::rename_in(&mut depmod_diagnostics, &tmp_text, &out_text);
+    report.depmod_diagnostics = depmod.diagnostics;
+    crate::depmod::rename_in(&mut report.depmod_diagnostics, &tmp_text, &out_text);
 
     // Lists and scripts.
-    let final_moddir = out.join("lib/modules").join(&version);
-    let final_moddir_bytes = final_moddir.as_os_str().as_bytes().to_vec();
-    let mut insmod_list = Vec::new();
-    for m in &report.modules {
-        insmod_list.extend_from_slice(&final_moddir_bytes);
-        insmod_list.push(b'/');
-        insmod_list.extend_from_slice(&m.relpath);
-        insmod_list.push(b'\n');
-    }
+    let moddir = out.join("lib/modules").join(&version);
+    let moddir = moddir.as_os_str().as_bytes();
+    let insmod_list = report
+        .modules
+        .iter()
+        .flat_map(|m| [moddir, b"/", &m.relpath, b"\n"].concat())
+        .collect();
     let mut files: Vec<(&str, Vec<u8>)> = vec![("insmod-list", insmod_list)];
     if opts.load_scripts {
-        files.push(("load-order", scripts::load_order_text(&resolved.entries)));
-        files.push((
-            "load.sh",
-            scripts::load_script_text(&final_moddir_bytes, &resolved.entries),
-        ));
-        files.push((
-            "unload.sh",
-            scripts::unload_script_text(&final_moddir_bytes, &resolved.entries),
-        ));
+        files.extend([
+            ("load-order", scripts::load_order_text(&entries)),
+            ("load.sh", scripts::load_script_text(moddir, &entries)),
+            ("unload.sh", scripts::unload_script_text(moddir, &entries)),
+        ]);
     }
     write_all_atomic(&tmp_utf8, &files)?;
 
@@ -651,10 +603,8 @@ pub fn assemble_module_closure_with_progress(
     tmp.rename_to(&out).at(&out)?;
 
     // The log is text for the tool; the typed diagnostics are kept too.
-    report
-        .log
-        .extend(depmod_diagnostics.iter().map(|d| d.render("depmod")));
-    report.depmod_diagnostics = depmod_diagnostics;
+    let depmod_lines = report.depmod_diagnostics.iter().map(|d| d.render("depmod"));
+    report.log.extend(depmod_lines);
     Ok(report)
 }
 
@@ -723,13 +673,9 @@ pub mod shell_glob {
         for (n, comp) in components.iter().enumerate() {
             let mut next = Vec::new();
             for base in &partial {
-                let join = |name: &[u8]| {
-                    let mut p = base.clone();
-                    if !p.is_empty() {
-                        p.push(b'/');
-                    }
-                    p.extend_from_slice(name);
-                    p
+                let join = |name: &[u8]| match base.is_empty() {
+                    true => name.to_vec(),
+                    false => [base, &b"/"[..], name].concat(),
                 };
                 if comp.is_empty() {
                     // "a//b" or a trailing "/": kept as written.
@@ -740,18 +686,12 @@ pub mod shell_glob {
                     let p = join(&unquote(comp));
                     // bash checks that a literal component after a pattern
                     // exists (lstat), so that dangling links count.
-                    if n < last
-                        || dir
-                            .join(std::ffi::OsStr::from_bytes(&p))
-                            .symlink_metadata()
-                            .is_ok()
-                    {
+                    if n < last || dir.join(super::path_of(&p)).symlink_metadata().is_ok() {
                         next.push(p);
                     }
                     continue;
                 }
-                let at = dir.join(std::ffi::OsStr::from_bytes(base));
-                let Ok(rd) = std::fs::read_dir(&at) else {
+                let Ok(rd) = std::fs::read_dir(dir.join(super::path_of(base))) else {
                     continue;
                 };
                 let mut names: Vec<Vec<u8>> = rd
@@ -769,11 +709,7 @@ pub mod shell_glob {
         }
         // An intermediate component must be a directory to have matched
         // anything below it; a literal one that is not just drops out here.
-        partial.retain(|p| {
-            dir.join(std::ffi::OsStr::from_bytes(p))
-                .symlink_metadata()
-                .is_ok()
-        });
+        partial.retain(|p| dir.join(super::path_of(p)).symlink_metadata().is_ok());
         if partial.is_empty() {
             return vec![word.to_vec()];
         }

@@ -59,3 +59,9 @@ impl Message {
         format!("{}: {}: {}\n", self.program, self.level.name(), self.text)
     }
 }
+
+/// A path kmod holds as bytes (any but NUL), kept as they are.
+pub(crate) fn path_of(b: &[u8]) -> &std::path::Path {
+    use std::os::unix::ffi::OsStrExt;
+    std::path::Path::new(std::ffi::OsStr::from_bytes(b))
+}

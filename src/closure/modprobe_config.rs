@@ -10,9 +10,11 @@
 //! read in ascending byte order of their base names; of several files with
 //! the same base name only the first one listed is read.
 
-use super::Message;
+use super::{path_of, Message};
 use crate::index::normalize_alias;
 use crate::tree::config::logical_lines;
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// `alias PATTERN MODULE`.
@@ -89,76 +91,42 @@ pub fn default_config_dirs_under(base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// One file to read: its base name (the sort key) and its path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ConfFile {
-    name: Vec<u8>,
-    path: PathBuf,
-}
-
-fn bytes_of(p: &Path) -> &[u8] {
-    use std::os::unix::ffi::OsStrExt;
-    p.as_os_str().as_bytes()
-}
-
-/// Inserts keeping the list sorted by name; a name already present wins.
-fn insert_sorted(list: &mut Vec<ConfFile>, file: ConfFile) {
-    match list.binary_search_by(|f| f.name.cmp(&file.name)) {
-        Ok(_) => {}
-        Err(at) => list.insert(at, file),
-    }
-}
+/// The files to read by base name (the sort key); of several files with
+/// the same base name, the first one added wins.
+type ConfFiles = BTreeMap<Vec<u8>, PathBuf>;
 
 /// Adds the files of one configuration path (file or directory).
-fn list_config_path(path: &Path, list: &mut Vec<ConfFile>, messages: &mut Vec<Message>) {
+fn list_config_path(path: &Path, list: &mut ConfFiles, messages: &mut Vec<Message>) {
     let Ok(meta) = std::fs::metadata(path) else {
         return; // kmod only logs this at debug level
     };
     if !meta.is_dir() {
-        let name = path
-            .file_name()
-            .map(|n| bytes_of(Path::new(n)).to_vec())
-            .unwrap_or_else(|| bytes_of(path).to_vec());
-        insert_sorted(
-            list,
-            ConfFile {
-                name,
-                path: path.to_path_buf(),
-            },
-        );
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        list.entry(name.as_bytes().to_vec())
+            .or_insert_with(|| path.to_path_buf());
         return;
     }
     let Ok(rd) = std::fs::read_dir(path) else {
-        messages.push(Message::libkmod_error(
-            "conf_files_list",
-            format!("could not open directory {}", path.display()),
-        ));
-        return;
+        let text = format!("could not open directory {}", path.display());
+        return messages.push(Message::libkmod_error("conf_files_list", text));
     };
     let mut names: Vec<Vec<u8>> = rd
         .filter_map(|e| e.ok())
-        .map(|e| bytes_of(Path::new(&e.file_name())).to_vec())
+        .map(|e| e.file_name().as_bytes().to_vec())
         .collect();
     names.sort();
     for name in names {
         if name.starts_with(b".") || name.len() < 6 || !name.ends_with(b".conf") {
             continue;
         }
-        let full = path.join(std::ffi::OsStr::new(
-            &<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name),
-        ));
+        let full = path.join(path_of(&name));
         if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
-            messages.push(Message::libkmod_error(
-                "conf_files_filter_out",
-                format!(
-                    "Directories inside directories are not supported: {}/{}",
-                    path.display(),
-                    String::from_utf8_lossy(&name)
-                ),
-            ));
+            let (dir, name) = (path.display(), String::from_utf8_lossy(&name));
+            let text = format!("Directories inside directories are not supported: {dir}/{name}");
+            messages.push(Message::libkmod_error("conf_files_filter_out", text));
             continue;
         }
-        insert_sorted(list, ConfFile { name, path: full });
+        list.entry(name).or_insert(full);
     }
 }
 
@@ -173,43 +141,25 @@ fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
     }
 }
 
-/// What `strtok_r(NULL, "", …)` returns: the rest, unless it is empty.
-fn rest_of_line(s: &[u8]) -> Option<&[u8]> {
-    (!s.is_empty()).then_some(s)
+/// The words of `s`, separated by C `isspace` bytes.
+fn words(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .filter(|w| !w.is_empty())
 }
 
-/// `pre:`/`post:` lists of a softdep line (C `isspace` separates words).
+/// `pre:`/`post:` lists of a softdep line.
 fn parse_softdep_lists(s: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    #[derive(PartialEq)]
-    enum Mode {
-        None,
-        Pre,
-        Post,
-    }
-    let mut mode = Mode::None;
     let (mut pre, mut post) = (Vec::new(), Vec::new());
-    for word in s
-        .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .filter(|w| !w.is_empty())
-    {
+    // The list the next word goes to (none before the first label).
+    let mut list: Option<&mut Vec<Vec<u8>>> = None;
+    for word in words(s) {
         match word {
-            b"pre:" => mode = Mode::Pre,
-            b"post:" => mode = Mode::Post,
-            _ => match mode {
-                Mode::Pre => pre.push(word.to_vec()),
-                Mode::Post => post.push(word.to_vec()),
-                Mode::None => {}
-            },
+            b"pre:" => list = Some(&mut pre),
+            b"post:" => list = Some(&mut post),
+            _ => list.iter_mut().for_each(|l| l.push(word.to_vec())),
         }
     }
     (pre, post)
-}
-
-fn parse_weakdep_list(s: &[u8]) -> Vec<Vec<u8>> {
-    s.split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .filter(|w| !w.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
 }
 
 impl ModprobeConfig {
@@ -222,22 +172,20 @@ impl ModprobeConfig {
         module_dir: Option<&Path>,
         messages: &mut Vec<Message>,
     ) -> ModprobeConfig {
-        let mut files = Vec::new();
+        let mut files = ConfFiles::new();
         for p in paths {
             list_config_path(p, &mut files, messages);
         }
         if let Some(dir) = module_dir {
             for name in ["modules.softdep", "modules.weakdep"] {
-                let p = dir.join(name);
-                if p.exists() {
-                    list_config_path(&p, &mut files, messages);
-                }
+                // A missing file is skipped silently.
+                list_config_path(&dir.join(name), &mut files, messages);
             }
         }
         let mut config = ModprobeConfig::default();
-        for f in files {
-            if let Ok(data) = std::fs::read(&f.path) {
-                config.parse_file(&data, &f.path.display().to_string(), messages);
+        for path in files.values() {
+            if let Ok(data) = std::fs::read(path) {
+                config.parse_file(&data, &path.display().to_string(), messages);
             }
         }
         config
@@ -257,87 +205,61 @@ impl ModprobeConfig {
             let Some((cmd, rest)) = next_token(line) else {
                 continue;
             };
-            if !self.parse_command(cmd, rest) {
-                if cmd == b"include" || cmd == b"config" {
-                    messages.push(Message::libkmod_error(
-                        "kmod_config_parse",
-                        format!(
-                            "{filename}: command {} is deprecated and not parsed anymore",
-                            String::from_utf8_lossy(cmd)
-                        ),
-                    ));
-                } else {
-                    messages.push(Message::libkmod_error(
-                        "kmod_config_parse",
-                        format!(
-                            "{filename} line {linenum}: ignoring bad line starting with '{}'",
-                            String::from_utf8_lossy(cmd)
-                        ),
-                    ));
-                }
+            if self.parse_command(cmd, rest).is_some() {
+                continue;
             }
+            let cmd = String::from_utf8_lossy(cmd);
+            let text = if cmd == "include" || cmd == "config" {
+                format!("{filename}: command {cmd} is deprecated and not parsed anymore")
+            } else {
+                format!("{filename} line {linenum}: ignoring bad line starting with '{cmd}'")
+            };
+            messages.push(Message::libkmod_error("kmod_config_parse", text));
         }
     }
 
-    /// Applies one command; false for a bad or unknown line.
-    fn parse_command(&mut self, cmd: &[u8], rest: &[u8]) -> bool {
-        let Some((first, after)) = next_token(rest) else {
-            return false;
-        };
+    /// Applies one command; `None` for a bad or unknown line.
+    fn parse_command(&mut self, cmd: &[u8], rest: &[u8]) -> Option<()> {
+        let (first, value) = next_token(rest)?;
+        let module = normalize_alias(first)?;
         match cmd {
             b"alias" => {
-                let Some((module, _)) = next_token(after) else {
-                    return false;
-                };
-                match (normalize_alias(first), normalize_alias(module)) {
-                    (Some(pattern), Some(module)) => {
-                        self.aliases.push(ConfigAlias { pattern, module });
-                        true
-                    }
-                    _ => false,
-                }
+                let target = normalize_alias(next_token(value)?.0)?;
+                self.aliases.push(ConfigAlias {
+                    pattern: module,
+                    module: target,
+                });
             }
-            b"blacklist" => match normalize_alias(first) {
-                Some(m) => {
-                    self.blacklist.push(m);
-                    true
-                }
-                None => false,
-            },
-            b"options" | b"install" | b"remove" | b"softdep" | b"weakdep" => {
-                let (Some(module), Some(value)) = (normalize_alias(first), rest_of_line(after))
-                else {
-                    return false;
-                };
-                match cmd {
-                    b"options" => self.options.push(ConfigOptions {
-                        module,
-                        options: value
-                            .iter()
-                            .map(|&b| if b == b'\t' { b' ' } else { b })
-                            .collect(),
-                    }),
-                    b"install" => self.install.push(ConfigCommand {
-                        module,
-                        command: value.to_vec(),
-                    }),
-                    b"remove" => self.remove.push(ConfigCommand {
-                        module,
-                        command: value.to_vec(),
-                    }),
-                    b"softdep" => {
-                        let (pre, post) = parse_softdep_lists(value);
-                        self.softdeps.push(ConfigSoftdep { module, pre, post });
-                    }
-                    _ => self.weakdeps.push(ConfigWeakdep {
-                        module,
-                        deps: parse_weakdep_list(value),
-                    }),
-                }
-                true
+            b"blacklist" => self.blacklist.push(module),
+            // The others take the rest of the line (strtok_r(NULL, "", …)),
+            // which must not be empty.
+            _ if value.is_empty() => return None,
+            b"options" => self.options.push(ConfigOptions {
+                module,
+                options: value
+                    .iter()
+                    .map(|&b| if b == b'\t' { b' ' } else { b })
+                    .collect(),
+            }),
+            b"install" => self.install.push(ConfigCommand {
+                module,
+                command: value.to_vec(),
+            }),
+            b"remove" => self.remove.push(ConfigCommand {
+                module,
+                command: value.to_vec(),
+            }),
+            b"softdep" => {
+                let (pre, post) = parse_softdep_lists(value);
+                self.softdeps.push(ConfigSoftdep { module, pre, post });
             }
-            _ => false,
+            b"weakdep" => self.weakdeps.push(ConfigWeakdep {
+                module,
+                deps: words(value).map(<[u8]>::to_vec).collect(),
+            }),
+            _ => return None,
         }
+        Some(())
     }
 
     /// Adds the `MODULE.PARAM[=VALUE]` words of a kernel command line as
@@ -390,9 +312,7 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut param = 0usize;
     let mut quote_start: Option<usize> = None;
     for p in 0..=line.len() {
-        let c = line.get(p).copied().unwrap_or(0);
-        let mut complete = false;
-        match c {
+        match line.get(p).copied().unwrap_or(0) {
             b'"' => {
                 quoted = !quoted;
                 if quoted && state == State::Modname && p == modname {
@@ -402,49 +322,35 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                     state = State::Ignore;
                 }
             }
-            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' => {
-                if quoted && state == State::Value {
-                } else if quoted {
-                    state = State::Ignore;
-                } else if state == State::Value || state == State::Param {
-                    complete = true;
-                } else {
-                    modname = p + 1;
-                    state = State::Modname;
-                    quote_start = None;
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if !quoted => {
+                if state == State::Value || state == State::Param {
+                    let name = line[modname..param - 1].to_vec();
+                    let mut option = line[param..p].to_vec();
+                    if quote_start.is_some() {
+                        // libkmod moves the quote from before the module
+                        // name to the start of the value.
+                        if let Some(eq) = option.iter().position(|&b| b == b'=') {
+                            option.insert(eq + 1, b'"');
+                        }
+                    }
+                    out.push((name, option));
                 }
+                modname = p + 1;
+                state = State::Modname;
+                quote_start = None;
             }
-            b'.' => {
-                if state == State::Modname {
-                    param = p + 1;
-                    state = State::Param;
-                } else if state == State::Param {
-                    state = State::Ignore;
-                }
+            // Quoted white space is part of a value, and spoils anything else.
+            0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if state != State::Value => {
+                state = State::Ignore;
             }
-            b'=' => {
-                if state == State::Param {
-                    state = State::Value;
-                } else if state == State::Modname {
-                    state = State::Ignore;
-                }
+            b'.' if state == State::Modname => {
+                param = p + 1;
+                state = State::Param;
             }
+            b'.' if state == State::Param => state = State::Ignore,
+            b'=' if state == State::Param => state = State::Value,
+            b'=' if state == State::Modname => state = State::Ignore,
             _ => {}
-        }
-        if complete {
-            let name = line[modname..param - 1].to_vec();
-            let mut option = line[param..p].to_vec();
-            if quote_start.is_some() {
-                // libkmod moves the quote from before the module name to
-                // the start of the value.
-                if let Some(eq) = option.iter().position(|&b| b == b'=') {
-                    option.insert(eq + 1, b'"');
-                }
-            }
-            out.push((name, option));
-            modname = p + 1;
-            state = State::Modname;
-            quote_start = None;
         }
     }
     out

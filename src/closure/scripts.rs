@@ -25,43 +25,34 @@ pub fn unique_load_entries_in_order(entries: &[LoadEntry]) -> Vec<LoadEntry> {
 
 /// Quotes bytes for a POSIX shell: inside single quotes, `'` as `'\''`.
 pub fn shell_quote(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    out.push(b'\'');
-    for &b in s {
-        if b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(b);
-        }
-    }
-    out.push(b'\'');
-    out
+    let parts: Vec<&[u8]> = s.split(|&b| b == b'\'').collect();
+    [&b"'"[..], &parts.join(&b"'\\''"[..]), b"'"].concat()
 }
 
-/// `$O/RELPATH` in double quotes, safe for any bytes in RELPATH.
-fn quoted_module_path(relpath: &[u8]) -> Vec<u8> {
-    let mut out = b"\"$O\"/".to_vec();
-    out.extend(shell_quote(relpath));
-    out
+/// `COMMAND "$O"/'RELPATH'`, safe for any bytes in RELPATH.
+fn module_command(command: &[u8], relpath: &[u8]) -> Vec<u8> {
+    [command, b" \"$O\"/", &shell_quote(relpath)].concat()
 }
 
 /// The `load-order` file: one relative path per line.
 pub fn load_order_text(entries: &[LoadEntry]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in unique_load_entries_in_order(entries) {
-        out.extend_from_slice(&e.relpath);
-        out.push(b'\n');
-    }
-    out
+    let unique = unique_load_entries_in_order(entries);
+    unique
+        .iter()
+        .flat_map(|e| [&e.relpath[..], b"\n"].concat())
+        .collect()
 }
 
 fn script_header(module_dir: &[u8], what: &str) -> Vec<u8> {
-    let mut out = b"#!/bin/sh\n# Written by kmodtree: ".to_vec();
-    out.extend_from_slice(what.as_bytes());
-    out.extend_from_slice(b"\nO=");
-    out.extend(shell_quote(module_dir));
-    out.push(b'\n');
-    out
+    let head = b"#!/bin/sh\n# Written by kmodtree: ";
+    [
+        &head[..],
+        what.as_bytes(),
+        b"\nO=",
+        &shell_quote(module_dir),
+        b"\n",
+    ]
+    .concat()
 }
 
 /// `load.sh`: `O=MODULE_DIR`, then `insmod "$O"/'PATH' ['OPTIONS']` per
@@ -70,8 +61,7 @@ fn script_header(module_dir: &[u8], what: &str) -> Vec<u8> {
 pub fn load_script_text(module_dir: &[u8], entries: &[LoadEntry]) -> Vec<u8> {
     let mut out = script_header(module_dir, "insert the modules in dependency order.");
     for e in unique_load_entries_in_order(entries) {
-        out.extend_from_slice(b"insmod ");
-        out.extend(quoted_module_path(&e.relpath));
+        out.extend(module_command(b"insmod", &e.relpath));
         if !e.options.is_empty() {
             out.push(b' ');
             out.extend(shell_quote(&e.options));
@@ -89,8 +79,7 @@ pub fn unload_script_text(module_dir: &[u8], entries: &[LoadEntry]) -> Vec<u8> {
         "remove the modules in reverse dependency order.",
     );
     for e in unique_load_entries_in_order(entries).iter().rev() {
-        out.extend_from_slice(b"rmmod ");
-        out.extend(quoted_module_path(&e.relpath));
+        out.extend(module_command(b"rmmod", &e.relpath));
         out.push(b'\n');
     }
     out

@@ -10,11 +10,17 @@
 //! does with kmod.
 
 use super::modprobe_config::ModprobeConfig;
-use super::{Message, MessageLevel};
+use super::{path_of, Message, MessageLevel};
 use crate::index::{fnmatch, normalize_alias, Index, IndexError};
 use crate::kmod::{basename, modname_normalize, strerror, SharedIoError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+const DEP: &str = "modules.dep.bin";
+const ALIAS: &str = "modules.alias.bin";
+const SYMBOLS: &str = "modules.symbols.bin";
+const BUILTIN: &str = "modules.builtin.bin";
+const BUILTIN_ALIAS: &str = "modules.builtin.alias.bin";
 
 /// The database files of one module directory that modprobe reads.
 #[derive(Clone, Debug, Default)]
@@ -32,39 +38,37 @@ pub struct ModuleIndexes {
 /// modprobe's module directory for `-d ROOT -S VERSION`: `ROOT/lib/modules/
 /// VERSION`, made absolute.
 pub fn module_dirname(root: &[u8], version: &[u8]) -> Vec<u8> {
-    let mut d = root.to_vec();
-    d.extend_from_slice(b"/lib/modules/");
-    d.extend_from_slice(version);
-    crate::kmod::absolute_bytes(&d)
-}
-
-fn path_from_bytes(b: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+    crate::kmod::absolute_bytes(&[root, b"/lib/modules/", version].concat())
 }
 
 impl ModuleIndexes {
     /// Reads the indexes present in `dirname` (missing ones stay `None`).
     pub fn read(dirname: &[u8]) -> ModuleIndexes {
-        let dir = path_from_bytes(dirname);
-        let read = |name: &str| std::fs::read(dir.join(name)).ok();
+        let read = |name: &str| std::fs::read(path_of(dirname).join(name)).ok();
         ModuleIndexes {
             dirname: dirname.to_vec(),
-            dep: read("modules.dep.bin"),
-            alias: read("modules.alias.bin"),
-            symbols: read("modules.symbols.bin"),
-            builtin: read("modules.builtin.bin"),
-            builtin_alias: read("modules.builtin.alias.bin"),
+            dep: read(DEP),
+            alias: read(ALIAS),
+            symbols: read(SYMBOLS),
+            builtin: read(BUILTIN),
+            builtin_alias: read(BUILTIN_ALIAS),
         }
     }
 
     /// The module directory as a path.
     pub fn dir_path(&self) -> PathBuf {
-        path_from_bytes(&self.dirname)
+        path_of(&self.dirname).to_path_buf()
     }
 
-    fn index_file_name(&self, name: &str) -> String {
-        format!("{}/{name}", String::from_utf8_lossy(&self.dirname))
+    /// The bytes of the index file `name` (one of the constants above).
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        match name {
+            DEP => self.dep.as_deref(),
+            ALIAS => self.alias.as_deref(),
+            SYMBOLS => self.symbols.as_deref(),
+            BUILTIN => self.builtin.as_deref(),
+            _ => self.builtin_alias.as_deref(),
+        }
     }
 }
 
@@ -92,29 +96,15 @@ pub enum ProbeAction {
 impl ProbeAction {
     /// The line as modprobe prints it, with its newline.
     pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::new();
         match self {
             ProbeAction::Insmod { path, options, .. } => {
-                out.extend_from_slice(b"insmod ");
-                out.extend_from_slice(path);
-                out.push(b' ');
-                out.extend_from_slice(options);
+                [&b"insmod "[..], path, b" ", options, b"\n"].concat()
             }
-            ProbeAction::Builtin { name } => {
-                out.extend_from_slice(b"builtin ");
-                out.extend_from_slice(name);
-            }
+            ProbeAction::Builtin { name } => [&b"builtin "[..], name, b"\n"].concat(),
             ProbeAction::Install {
                 command, options, ..
-            } => {
-                out.extend_from_slice(b"install ");
-                out.extend_from_slice(command);
-                out.push(b' ');
-                out.extend_from_slice(options);
-            }
+            } => [&b"install "[..], command, b" ", options, b"\n"].concat(),
         }
-        out.push(b'\n');
-        out
     }
 }
 
@@ -156,7 +146,6 @@ struct ModObj {
     deps: Vec<ModId>,
     builtin: Option<bool>,
     install_cmd: Option<Option<Vec<u8>>>,
-    options: Option<Option<Vec<u8>>>,
     visited: bool,
     ignorecmd: bool,
 }
@@ -170,7 +159,7 @@ struct ModObj {
 /// let opts = ModprobeOptions { version: "6.1.0".into(), ..Default::default() };
 /// let (indexes, config) = opts.load(&mut Vec::new());
 /// let mut r = Resolver::new(&indexes, &config);
-/// for action in r.module_load_actions(b"snd-hda-intel", false)? {
+/// for action in r.module_load_actions(b"snd-hda-intel", false, None)? {
 ///     if let ProbeAction::Insmod { path, .. } = action {
 ///         println!("{}", String::from_utf8_lossy(&path));
 ///     }
@@ -229,89 +218,60 @@ impl<'a> Resolver<'a> {
 
     // ---- index access -------------------------------------------------
 
-    /// `lookup` in index `which`, with libkmod's message for an index it
-    /// cannot read.
+    /// `lookup` in the index file `name`, with libkmod's message for an
+    /// index it cannot read; `None` for an absent or unreadable index.
     fn in_index<T>(
         &mut self,
-        which: Which,
+        name: &str,
         lookup: impl FnOnce(&Index) -> Result<T, IndexError>,
-    ) -> Lookup<T> {
-        let Some(bytes) = which.bytes(self.indexes) else {
-            return Lookup::Missing;
-        };
-        match Index::parse(bytes).and_then(|i| lookup(&i)) {
-            Ok(v) => Lookup::Found(v),
+    ) -> Option<T> {
+        match Index::parse(self.indexes.get(name)?).and_then(|i| lookup(&i)) {
+            Ok(v) => Some(v),
             // An empty file is what libkmod cannot map: it falls back to
             // opening the file per lookup, which fails without a word.
-            Err(IndexError::Empty) => Lookup::Missing,
+            Err(IndexError::Empty) => None,
             Err(e) => {
-                let f = self.indexes.index_file_name(which.file_name());
-                self.error(format!("could not read index '{f}': {e}"));
-                Lookup::Missing
+                let dir = String::from_utf8_lossy(&self.indexes.dirname);
+                let text = format!("could not read index '{dir}/{name}': {e}");
+                self.error(text);
+                None
             }
         }
     }
 
-    fn exact(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<u8>> {
-        match self.in_index(which, |i| i.lookup_exact(key)) {
-            Lookup::Found(v) => v
-                .into_iter()
-                .next()
-                .map_or(Lookup::None, |first| Lookup::Found(first.value)),
-            _ => Lookup::Missing,
-        }
-    }
-
-    fn wildcard(&mut self, which: Which, key: &[u8]) -> Lookup<Vec<Vec<u8>>> {
-        match self.in_index(which, |i| i.lookup_wildcard(key)) {
-            Lookup::Found(v) => Lookup::Found(v.into_iter().map(|v| v.value).collect()),
-            _ => Lookup::Missing,
-        }
-    }
-
-    /// libkmod says "could not open moddep file" at debug level only.
-    fn search_moddep(&mut self, name: &[u8]) -> Option<Vec<u8>> {
-        match self.exact(Which::Dep, name) {
-            Lookup::Found(line) => Some(line),
-            _ => None,
-        }
-    }
-
-    fn is_in_builtin_index(&mut self, name: &[u8]) -> bool {
-        matches!(self.exact(Which::Builtin, name), Lookup::Found(_))
+    /// The first value of `key` in the index file `name` (for modules.dep,
+    /// libkmod says "could not open moddep file" at debug level only).
+    fn exact(&mut self, name: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let values = self.in_index(name, |i| i.lookup_exact(key))?;
+        values.into_iter().next().map(|v| v.value)
     }
 
     // ---- the module pool ----------------------------------------------
 
     fn new_module(&mut self, name: &[u8], alias: Option<&[u8]>) -> ModId {
-        let mut key = name.to_vec();
-        if let Some(a) = alias {
-            key.push(b'\\');
-            key.extend_from_slice(a);
-        }
-        if let Some(&id) = self.by_key.get(&key) {
-            return id;
-        }
-        let id = self.objs.len();
-        self.objs.push(ModObj {
-            name: name.to_vec(),
-            alias: alias.map(<[u8]>::to_vec),
-            ..Default::default()
-        });
-        self.by_key.insert(key, id);
-        id
+        let key = match alias {
+            Some(a) => [name, b"\\", a].concat(),
+            None => name.to_vec(),
+        };
+        *self.by_key.entry(key).or_insert_with(|| {
+            self.objs.push(ModObj {
+                name: name.to_vec(),
+                alias: alias.map(<[u8]>::to_vec),
+                ..Default::default()
+            });
+            self.objs.len() - 1
+        })
     }
 
     fn new_from_name(&mut self, name: &[u8]) -> ModId {
-        let n = modname_normalize(name);
-        self.new_module(&n, None)
+        self.new_module(&modname_normalize(name), None)
     }
 
     /// `kmod_module_new_from_path`: the file must exist; a pooled module of
     /// the same name must have the same path.
     fn new_from_path(&mut self, path: &[u8]) -> Result<ModId, std::io::Error> {
         let abspath = crate::kmod::absolute_bytes(path);
-        std::fs::metadata(path_from_bytes(&abspath))?;
+        std::fs::metadata(path_of(&abspath))?;
         let name = modname_normalize(basename(path));
         if name.is_empty() {
             return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
@@ -339,10 +299,7 @@ impl<'a> Resolver<'a> {
         if p.first() == Some(&b'/') {
             return p.to_vec();
         }
-        let mut out = self.indexes.dirname.clone();
-        out.push(b'/');
-        out.extend_from_slice(p);
-        out
+        [&self.indexes.dirname[..], b"/", p].concat()
     }
 
     /// `kmod_module_parse_depline`.
@@ -388,7 +345,7 @@ impl<'a> Resolver<'a> {
     fn dependencies(&mut self, id: ModId) -> Vec<ModId> {
         if !self.objs[id].deps_loaded {
             let name = self.objs[id].name.clone();
-            if let Some(line) = self.search_moddep(&name) {
+            if let Some(line) = self.exact(DEP, &name) {
                 self.parse_depline(id, &line);
             }
         }
@@ -407,89 +364,66 @@ impl<'a> Resolver<'a> {
             return b;
         }
         let name = self.objs[id].name.clone();
-        let b = self.is_in_builtin_index(&name);
+        let b = self.exact(BUILTIN, &name).is_some();
         self.objs[id].builtin = Some(b);
         b
     }
 
     fn install_command(&mut self, id: ModId) -> Option<Vec<u8>> {
-        if let Some(c) = &self.objs[id].install_cmd {
-            return c.clone();
-        }
-        let name = &self.objs[id].name;
-        let c = self
-            .config
-            .install
-            .iter()
-            .find(|c| fnmatch(&c.module, name))
-            .map(|c| c.command.clone());
-        self.objs[id].install_cmd = Some(c.clone());
-        c
+        let install = &self.config.install;
+        let obj = &mut self.objs[id];
+        obj.install_cmd
+            .get_or_insert_with(|| {
+                let c = install.iter().find(|c| fnmatch(&c.module, &obj.name));
+                c.map(|c| c.command.clone())
+            })
+            .clone()
     }
 
-    fn options(&mut self, id: ModId) -> Option<Vec<u8>> {
-        if let Some(o) = &self.objs[id].options {
-            return o.clone();
-        }
+    /// The configured options of the module (by name, or by the alias it
+    /// was found through), joined by spaces; `None` when there are none.
+    fn options(&self, id: ModId) -> Option<Vec<u8>> {
         let obj = &self.objs[id];
-        let mut opts: Option<Vec<u8>> = None;
-        for o in &self.config.options {
-            let matches = o.module == obj.name || obj.alias.as_deref() == Some(&o.module[..]);
-            if !matches || o.options.is_empty() {
-                continue;
-            }
-            match &mut opts {
-                Some(v) => {
-                    v.push(b' ');
-                    v.extend_from_slice(&o.options);
-                }
-                None => opts = Some(o.options.clone()),
-            }
-        }
-        self.objs[id].options = Some(opts.clone());
-        opts
-    }
-
-    fn is_blacklisted(&self, id: ModId) -> bool {
-        let name = &self.objs[id].name;
-        self.config.blacklist.iter().any(|b| b == name)
+        let opts: Vec<&[u8]> = self
+            .config
+            .options
+            .iter()
+            .filter(|o| o.module == obj.name || obj.alias.as_deref() == Some(&o.module[..]))
+            .filter(|o| !o.options.is_empty())
+            .map(|o| &o.options[..])
+            .collect();
+        (!opts.is_empty()).then(|| opts.join(&b' '))
     }
 
     // ---- lookups ------------------------------------------------------
 
     fn lookup_config_aliases(&mut self, name: &[u8]) -> Vec<ModId> {
         let config = self.config;
-        let mut out = Vec::new();
-        for a in &config.aliases {
-            if fnmatch(&a.pattern, name) {
-                out.push(self.new_module(&a.module, Some(&a.pattern)));
-            }
-        }
-        out
+        let matching = config.aliases.iter().filter(|a| fnmatch(&a.pattern, name));
+        matching
+            .map(|a| self.new_module(&a.module, Some(&a.pattern)))
+            .collect()
     }
 
     fn lookup_moddep(&mut self, name: &[u8]) -> Vec<ModId> {
         if name.contains(&b':') {
             return Vec::new();
         }
-        match self.search_moddep(name) {
-            Some(line) => {
-                let id = self.new_from_name(name);
-                self.parse_depline(id, &line);
-                vec![id]
-            }
-            None => Vec::new(),
-        }
+        let Some(line) = self.exact(DEP, name) else {
+            return Vec::new();
+        };
+        let id = self.new_from_name(name);
+        self.parse_depline(id, &line);
+        vec![id]
     }
 
-    fn lookup_alias_index(&mut self, which: Which, name: &[u8]) -> Vec<ModId> {
-        match self.wildcard(which, name) {
-            Lookup::Found(values) => values
-                .iter()
-                .map(|v| self.new_module(v, Some(name)))
-                .collect(),
-            _ => Vec::new(),
-        }
+    fn lookup_alias_index(&mut self, index: &str, name: &[u8]) -> Vec<ModId> {
+        let values = self.in_index(index, |i| i.lookup_wildcard(name));
+        values
+            .unwrap_or_default()
+            .iter()
+            .map(|v| self.new_module(&v.value, Some(name)))
+            .collect()
     }
 
     fn lookup_commands(&mut self, name: &[u8]) -> Vec<ModId> {
@@ -499,21 +433,20 @@ impl<'a> Resolver<'a> {
             self.objs[id].install_cmd = Some(Some(c.command.clone()));
             return vec![id];
         }
-        if let Some(c) = config.remove.iter().find(|c| c.module == name) {
-            let id = self.new_from_name(&c.module);
-            return vec![id];
-        }
-        Vec::new()
+        let remove = config.remove.iter().find(|c| c.module == name);
+        remove
+            .map(|c| self.new_from_name(&c.module))
+            .into_iter()
+            .collect()
     }
 
     fn lookup_builtin(&mut self, name: &[u8]) -> Vec<ModId> {
-        if self.is_in_builtin_index(name) {
-            let id = self.new_from_name(name);
-            self.objs[id].builtin = Some(true);
-            vec![id]
-        } else {
-            Vec::new()
+        if self.exact(BUILTIN, name).is_none() {
+            return Vec::new();
         }
+        let id = self.new_from_name(name);
+        self.objs[id].builtin = Some(true);
+        vec![id]
     }
 
     /// `kmod_module_new_from_lookup`: the modules a name, alias or
@@ -528,19 +461,19 @@ impl<'a> Resolver<'a> {
             found = self.lookup_moddep(&name);
         }
         if found.is_empty() && name.starts_with(b"symbol:") {
-            found = self.lookup_alias_index(Which::Symbols, &name);
+            found = self.lookup_alias_index(SYMBOLS, &name);
         }
         if found.is_empty() {
             found = self.lookup_commands(&name);
         }
         if found.is_empty() {
-            found = self.lookup_alias_index(Which::Alias, &name);
+            found = self.lookup_alias_index(ALIAS, &name);
         }
         if found.is_empty() {
             found = self.lookup_builtin(&name);
         }
         if found.is_empty() {
-            found = self.lookup_alias_index(Which::BuiltinAlias, &name);
+            found = self.lookup_alias_index(BUILTIN_ALIAS, &name);
             for &id in &found {
                 self.objs[id].builtin = Some(true);
             }
@@ -555,33 +488,39 @@ impl<'a> Resolver<'a> {
         Ok(ids.iter().map(|&id| self.objs[id].name.clone()).collect())
     }
 
+    /// [`Resolver::module_names_matching`] as `modprobe -R` prints it: one
+    /// name a line.
+    pub(crate) fn module_names_text(&mut self, target: &[u8]) -> Result<Vec<u8>, LookupError> {
+        let names = self.module_names_matching(target)?;
+        Ok(names
+            .iter()
+            .flat_map(|n| [&n[..], b"\n"].concat())
+            .collect())
+    }
+
     /// `kmod_module_new_from_lookup` and `kmod_module_get_path` for each
     /// result, as `modinfo NAME` uses them: `(name, path)` per module, the
     /// path `None` when the module has no file (built-in). `None` for an
     /// invalid alias.
     pub fn modules_with_paths(&mut self, target: &[u8]) -> Option<Vec<NameAndPath>> {
         let ids = self.lookup(target)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let path = if self.objs[id].builtin == Some(true) {
-                None
-            } else {
-                self.path(id)
-            };
-            out.push((self.objs[id].name.clone(), path));
-        }
-        Some(out)
+        let each = |id: ModId| {
+            let file = self.objs[id].builtin != Some(true);
+            let path = file.then(|| self.path(id)).flatten();
+            (self.objs[id].name.clone(), path)
+        };
+        Some(ids.into_iter().map(each).collect())
     }
 
     fn resolve_target(&mut self, target: &[u8]) -> Result<Vec<ModId>, LookupError> {
         if target.starts_with(b"/") || target.starts_with(b"./") {
-            return match self.new_from_path(target) {
-                Ok(id) => Ok(vec![id]),
-                Err(e) => Err(LookupError::BadPath {
+            let id = self
+                .new_from_path(target)
+                .map_err(|e| LookupError::BadPath {
                     path: target.to_vec(),
                     source: e.into(),
-                }),
-            };
+                })?;
+            return Ok(vec![id]);
         }
         match self.lookup(target) {
             Some(ids) if !ids.is_empty() => Ok(ids),
@@ -601,23 +540,20 @@ impl<'a> Resolver<'a> {
             return (Vec::new(), Vec::new());
         };
         let pre = self.lookup_softdep_names(&sd.pre);
-        let post = self.lookup_softdep_names(&sd.post);
-        (pre, post)
+        (pre, self.lookup_softdep_names(&sd.post))
     }
 
     fn lookup_softdep_names(&mut self, names: &[Vec<u8>]) -> Vec<ModId> {
         let mut out = Vec::new();
         for n in names {
-            match self.lookup(n) {
-                Some(ids) => out.extend(ids),
-                None => {
-                    let text = format!(
-                        "failed to lookup dependency '{}', continuing anyway.",
-                        String::from_utf8_lossy(n)
-                    );
-                    self.error(text);
-                }
-            }
+            let Some(ids) = self.lookup(n) else {
+                let n = String::from_utf8_lossy(n);
+                self.error(format!(
+                    "failed to lookup dependency '{n}', continuing anyway."
+                ));
+                continue;
+            };
+            out.extend(ids);
         }
         out
     }
@@ -658,8 +594,9 @@ impl<'a> Resolver<'a> {
         ignore_commands: bool,
         extra: Option<&[u8]>,
     ) -> Vec<ProbeAction> {
-        if self.is_blacklisted(target)
-            && (self.blacklist_names || self.objs[target].alias.is_some())
+        let obj = &self.objs[target];
+        if (self.blacklist_names || obj.alias.is_some())
+            && self.config.blacklist.contains(&obj.name)
         {
             return Vec::new();
         }
@@ -672,40 +609,29 @@ impl<'a> Resolver<'a> {
         for id in list {
             // libkmod's module_options_concat: the configured options, a
             // space, then the command line's (target only).
-            let extra = if id == target { extra } else { None };
+            let extra = extra.filter(|_| id == target).unwrap_or_default();
             let options = match self.options(id) {
-                Some(mut o) => {
-                    o.push(b' ');
-                    o.extend_from_slice(extra.unwrap_or_default());
-                    o
-                }
-                None => extra.unwrap_or_default().to_vec(),
+                Some(o) => [&o[..], b" ", extra].concat(),
+                None => extra.to_vec(),
             };
             let name = self.objs[id].name.clone();
-            if let Some(command) = self.install_command(id) {
-                if !self.objs[id].ignorecmd {
-                    let path = self.path(id);
-                    actions.push(ProbeAction::Install {
-                        name,
-                        command,
-                        options,
-                        path,
-                    });
-                    continue;
-                }
-            }
-            match self.path(id) {
-                Some(path) => actions.push(ProbeAction::Insmod {
+            let command = self.install_command(id);
+            let command = command.filter(|_| !self.objs[id].ignorecmd);
+            actions.push(match (command, self.path(id)) {
+                (Some(command), path) => ProbeAction::Install {
+                    name,
+                    command,
+                    options,
+                    path,
+                },
+                (None, Some(path)) => ProbeAction::Insmod {
                     name,
                     path,
                     options,
-                }),
-                None => {
-                    if self.is_builtin(id) {
-                        actions.push(ProbeAction::Builtin { name });
-                    }
-                }
-            }
+                },
+                (None, None) if self.is_builtin(id) => ProbeAction::Builtin { name },
+                (None, None) => continue,
+            });
         }
         actions
     }
@@ -713,68 +639,19 @@ impl<'a> Resolver<'a> {
     /// Everything `modprobe --show-depends TARGET` prints for `target`, in
     /// order: for each module the target resolves to, its dependencies in
     /// reverse `modules.dep` order, each wrapped in its soft dependencies,
-    /// then the module itself.
+    /// then the module itself. `extra_options`: module parameters given on
+    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added after
+    /// the configured options of each module `target` resolves to.
     pub fn module_load_actions(
-        &mut self,
-        target: &[u8],
-        ignore_commands: bool,
-    ) -> Result<Vec<ProbeAction>, LookupError> {
-        self.module_load_actions_with(target, ignore_commands, None)
-    }
-
-    /// [`Resolver::module_load_actions`] with module parameters given on
-    /// modprobe's command line (`modprobe -D MODULE PARAM...`), added
-    /// after the configured options of each module `target` resolves to.
-    pub fn module_load_actions_with(
         &mut self,
         target: &[u8],
         ignore_commands: bool,
         extra_options: Option<&[u8]>,
     ) -> Result<Vec<ProbeAction>, LookupError> {
         let ids = self.resolve_target(target)?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.probe_actions(id, ignore_commands, extra_options));
-        }
-        Ok(out)
+        let each = |id| self.probe_actions(id, ignore_commands, extra_options);
+        Ok(ids.into_iter().flat_map(each).collect())
     }
-}
-
-#[derive(Clone, Copy)]
-enum Which {
-    Dep,
-    Alias,
-    Symbols,
-    Builtin,
-    BuiltinAlias,
-}
-
-impl Which {
-    fn bytes(self, ix: &ModuleIndexes) -> Option<&[u8]> {
-        match self {
-            Which::Dep => ix.dep.as_deref(),
-            Which::Alias => ix.alias.as_deref(),
-            Which::Symbols => ix.symbols.as_deref(),
-            Which::Builtin => ix.builtin.as_deref(),
-            Which::BuiltinAlias => ix.builtin_alias.as_deref(),
-        }
-    }
-    fn file_name(self) -> &'static str {
-        match self {
-            Which::Dep => "modules.dep.bin",
-            Which::Alias => "modules.alias.bin",
-            Which::Symbols => "modules.symbols.bin",
-            Which::Builtin => "modules.builtin.bin",
-            Which::BuiltinAlias => "modules.builtin.alias.bin",
-        }
-    }
-}
-
-enum Lookup<T> {
-    Found(T),
-    None,
-    /// The index file is absent (or unreadable).
-    Missing,
 }
 
 /// Options of a `show-depends` or `match` run (modprobe's `-d`, `-S`, `-C`).
@@ -801,12 +678,8 @@ impl ModprobeOptions {
     /// The module directory as modprobe spells it.
     pub fn dirname(&self) -> Vec<u8> {
         use std::os::unix::ffi::OsStrExt;
-        let root = self
-            .basedir
-            .as_deref()
-            .map(|b| b.as_os_str().as_bytes().to_vec())
-            .unwrap_or_default();
-        module_dirname(&root, self.version.as_bytes())
+        let root = self.basedir.as_deref().unwrap_or(Path::new(""));
+        module_dirname(root.as_os_str().as_bytes(), self.version.as_bytes())
     }
 
     /// The configuration paths to read.
@@ -814,14 +687,9 @@ impl ModprobeOptions {
         if !self.config.is_empty() {
             return self.config.clone();
         }
-        if self.host_config {
-            return super::modprobe_config::KMOD_DEFAULT_CONFIG_DIRS
-                .iter()
-                .map(PathBuf::from)
-                .collect();
-        }
-        let base = self.basedir.clone().unwrap_or_default();
-        super::modprobe_config::default_config_dirs_under(&base)
+        // kmod's own directories are those under an empty base.
+        let base = self.basedir.as_deref().filter(|_| !self.host_config);
+        super::modprobe_config::default_config_dirs_under(base.unwrap_or(Path::new("")))
     }
 
     /// Reads the indexes and the configuration.
@@ -832,14 +700,11 @@ impl ModprobeOptions {
         if let Some(f) = &self.kernel_cmdline {
             match std::fs::read(f) {
                 Ok(c) => config.add_kernel_cmdline(&c),
-                Err(e) => messages.push(Message::modprobe(
-                    MessageLevel::Error,
-                    format!(
-                        "could not read kernel command line {}: {}",
-                        f.display(),
-                        crate::kmod::strerror(&e)
-                    ),
-                )),
+                Err(e) => {
+                    let (f, e) = (f.display(), strerror(&e));
+                    let text = format!("could not read kernel command line {f}: {e}");
+                    messages.push(Message::modprobe(MessageLevel::Error, text));
+                }
             }
         }
         (indexes, config)
@@ -854,14 +719,34 @@ pub struct RunOutcome {
     pub exit_code: i32,
 }
 
-fn report_lookup_error(e: &LookupError, several: bool, messages: &mut Vec<Message>) {
-    // modprobe logs at its log priority: FATAL, or WARNING with -a.
-    let level = if several {
-        MessageLevel::Warning
-    } else {
-        MessageLevel::Fatal
-    };
-    messages.push(Message::modprobe(level, e.to_string()));
+impl RunOutcome {
+    /// Resolves each target in turn with `resolve`, as modprobe does: the
+    /// resolver's messages, then for a target that failed its error (at
+    /// modprobe's log priority: FATAL, or WARNING with `-a`, i.e. when
+    /// `several`) and exit status 1. `None` for a target that failed.
+    pub(crate) fn each_target<T>(
+        &mut self,
+        r: &mut Resolver<'_>,
+        targets: &[Vec<u8>],
+        several: bool,
+        mut resolve: impl FnMut(&mut Resolver<'_>, &[u8]) -> Result<T, LookupError>,
+    ) -> Vec<Option<T>> {
+        let level = if several {
+            MessageLevel::Warning
+        } else {
+            MessageLevel::Fatal
+        };
+        let mut each = |t: &Vec<u8>| {
+            let res = resolve(r, t);
+            self.messages.extend(r.take_messages());
+            res.map_err(|e| {
+                self.messages.push(Message::modprobe(level, e.to_string()));
+                self.exit_code = 1;
+            })
+            .ok()
+        };
+        targets.iter().map(&mut each).collect()
+    }
 }
 
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
@@ -900,28 +785,22 @@ pub fn show_depends_actions(
     targets: &[Vec<u8>],
 ) -> (RunOutcome, Vec<TargetActions>) {
     let mut outcome = RunOutcome::default();
-    let mut per_target = Vec::new();
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
-    let several = targets.len() > 1;
-    for t in targets {
-        let res = r.module_load_actions(t, opts.ignore_commands);
-        outcome.messages.extend(r.take_messages());
-        let found = res.is_ok();
-        let actions = res.unwrap_or_else(|e| {
-            report_lookup_error(&e, several, &mut outcome.messages);
-            outcome.exit_code = 1;
-            Vec::new()
-        });
-        for a in &actions {
-            outcome.stdout.extend(a.render());
-        }
-        per_target.push(TargetActions {
+    let results = outcome.each_target(&mut r, targets, targets.len() > 1, |r, t| {
+        r.module_load_actions(t, opts.ignore_commands, None)
+    });
+    let per_target: Vec<TargetActions> = targets
+        .iter()
+        .zip(results)
+        .map(|(t, res)| TargetActions {
             target: t.clone(),
-            found,
-            actions,
-        });
-    }
+            found: res.is_some(),
+            actions: res.unwrap_or_default(),
+        })
+        .collect();
+    let actions = per_target.iter().flat_map(|t| &t.actions);
+    outcome.stdout = actions.flat_map(ProbeAction::render).collect();
     (outcome, per_target)
 }
 
@@ -939,23 +818,10 @@ pub fn match_aliases(opts: &ModprobeOptions, aliases: &[Vec<u8>]) -> RunOutcome 
     let mut outcome = RunOutcome::default();
     let (indexes, config) = opts.load(&mut outcome.messages);
     let mut r = Resolver::new(&indexes, &config);
-    let several = aliases.len() > 1;
-    for a in aliases {
-        let res = r.module_names_matching(a);
-        outcome.messages.extend(r.take_messages());
-        match res {
-            Ok(names) => {
-                for n in names {
-                    outcome.stdout.extend_from_slice(&n);
-                    outcome.stdout.push(b'\n');
-                }
-            }
-            Err(e) => {
-                report_lookup_error(&e, several, &mut outcome.messages);
-                outcome.exit_code = 1;
-            }
-        }
-    }
+    let results = outcome.each_target(&mut r, aliases, aliases.len() > 1, |r, a| {
+        r.module_names_text(a)
+    });
+    outcome.stdout = results.into_iter().flatten().flatten().collect();
     outcome
 }
 

@@ -2,6 +2,7 @@
 //! file's exported symbols (`kmod_module_get_symbols`) or its `__versions`
 //! records (`kmod_module_get_versions`), one `0x%08x\tNAME` line each.
 
+use crate::kmod::KmodVersion;
 use crate::module::elf::Elf;
 use crate::module::{decompress, symbols, Limits, ModuleError};
 
@@ -36,12 +37,12 @@ pub enum ExportsError {
 impl ExportsError {
     /// kmod's strerror text for the failure (`could not get ... : TEXT`):
     /// an empty list is ENODATA for kmod 34, ENOENT for kmod 30.
-    pub fn strerror(&self, kmod: crate::kmod::KmodVersion) -> String {
+    pub fn strerror(&self, kmod: KmodVersion) -> String {
         match self {
-            ExportsError::NoSymbols { .. } => match kmod {
-                crate::kmod::KmodVersion::V34 => "No data available".into(),
-                crate::kmod::KmodVersion::V30 => "No such file or directory".into(),
-            },
+            ExportsError::NoSymbols { .. } if kmod == KmodVersion::V34 => {
+                "No data available".into()
+            }
+            ExportsError::NoSymbols { .. } => "No such file or directory".into(),
             ExportsError::Read { source, .. } => crate::kmod::strerror(source),
             ExportsError::Module { source, .. } => source.errno().strerror().to_string(),
             ExportsError::BadVersions { .. } => "Invalid argument".into(),
@@ -49,17 +50,17 @@ impl ExportsError {
     }
 }
 
-fn crc_line(out: &mut Vec<u8>, crc: u64, name: &[u8]) {
-    out.extend_from_slice(format!("0x{crc:08x}\t").as_bytes());
-    out.extend_from_slice(name);
-    out.push(b'\n');
+fn crc_line(crc: u64, name: &[u8]) -> Vec<u8> {
+    [format!("0x{crc:08x}\t").as_bytes(), name, b"\n"].concat()
 }
 
-fn with_image<T>(
+/// The lines `f` gives for the module image at `path`; nothing is
+/// [`ExportsError::NoSymbols`].
+fn with_image(
     path: &str,
     limits: &Limits,
-    f: impl FnOnce(&Elf<'_>) -> Result<T, ExportsError>,
-) -> Result<T, ExportsError> {
+    f: impl FnOnce(&Elf<'_>) -> Result<Vec<u8>, ExportsError>,
+) -> Result<Vec<u8>, ExportsError> {
     let data = std::fs::read(path).map_err(|source| ExportsError::Read {
         path: path.to_string(),
         source,
@@ -70,7 +71,12 @@ fn with_image<T>(
     };
     let (_, image) = decompress::decompress(&data, limits).map_err(module)?;
     let elf = Elf::parse(&image).map_err(module)?;
-    f(&elf)
+    let out = f(&elf)?;
+    if out.is_empty() {
+        let path = path.to_string();
+        return Err(ExportsError::NoSymbols { path });
+    }
+    Ok(out)
 }
 
 fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
@@ -84,16 +90,6 @@ fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
     }
 }
 
-fn non_empty(out: Vec<u8>, path: &str) -> Result<Vec<u8>, ExportsError> {
-    if out.is_empty() {
-        Err(ExportsError::NoSymbols {
-            path: path.to_string(),
-        })
-    } else {
-        Ok(out)
-    }
-}
-
 /// `--show-exports FILE`: the exported symbols with their CRCs.
 pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
     with_image(path, limits, |elf| {
@@ -101,11 +97,7 @@ pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError
             path: path.to_string(),
             source,
         })?;
-        let mut out = Vec::new();
-        for s in list.iter() {
-            crc_line(&mut out, s.crc, s.name);
-        }
-        non_empty(out, path)
+        Ok(list.iter().flat_map(|s| crc_line(s.crc, s.name)).collect())
     })
 }
 
@@ -115,7 +107,7 @@ pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsE
     with_image(path, limits, |elf| {
         let mut out = Vec::new();
         let Some(section) = tables(elf).versions else {
-            return non_empty(out, path);
+            return Ok(out);
         };
         if section.data.len() % MODVERSION_SIZE != 0 {
             return Err(ExportsError::BadVersions {
@@ -132,8 +124,8 @@ pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsE
             let field = &rec[crc_len..];
             let name = &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())];
             let name = name.strip_prefix(b".").unwrap_or(name);
-            crc_line(&mut out, crc, name);
+            out.extend(crc_line(crc, name));
         }
-        non_empty(out, path)
+        Ok(out)
     })
 }

@@ -21,7 +21,7 @@ pub mod exports;
 pub mod showconfig;
 
 use crate::closure::show_depends::{ModprobeOptions, RunOutcome};
-use crate::closure::{Message, MessageLevel, Resolver};
+use crate::closure::{Message, MessageLevel, ProbeAction, Resolver};
 use crate::module::Limits;
 
 /// What a read-only `modprobe` run does, by kmod's precedence when
@@ -67,27 +67,26 @@ fn fail(outcome: &mut RunOutcome, level: MessageLevel, text: String) {
 /// Runs a read-only modprobe command: kmod's stdout, messages and status.
 pub fn run(r: &ModprobeRun) -> RunOutcome {
     let mut outcome = RunOutcome::default();
-    if r.action != Action::ShowConfig && r.args.is_empty() {
-        fail(
-            &mut outcome,
-            MessageLevel::Error,
-            "missing parameters. See -h.".into(),
-        );
-        return outcome;
-    }
+    let read_only = "kmodtree's modprobe is read-only: it does not";
     let refused = match r.action {
-        Action::Remove => Some("remove modules"),
-        Action::Load => Some("load modules (use --show-depends or --resolve-alias)"),
+        Action::ShowConfig => None,
+        _ if r.args.is_empty() => Some("missing parameters. See -h.".to_string()),
+        Action::Remove => Some(format!("{read_only} remove modules")),
+        Action::Load => Some(format!(
+            "{read_only} load modules (use --show-depends or --resolve-alias)"
+        )),
         _ => None,
     };
-    if let Some(refused) = refused {
-        let text = format!("kmodtree's modprobe is read-only: it does not {refused}");
+    if let Some(text) = refused {
         fail(&mut outcome, MessageLevel::Error, text);
         return outcome;
     }
     if matches!(r.action, Action::ShowExports | Action::DumpModversions) {
         file_symbols(r, &mut outcome);
-        return quieted(r, outcome, 0);
+        if r.quiet {
+            outcome.messages.clear();
+        }
+        return outcome;
     }
     let (indexes, config) = r.tree.load(&mut outcome.messages);
     let kept = outcome.messages.len();
@@ -102,40 +101,15 @@ pub fn run(r: &ModprobeRun) -> RunOutcome {
         let extra = (r.args.len() > 1).then(|| r.args[1..].join(&b' '));
         (&r.args[..1], extra)
     };
-    for t in targets {
-        let res = match r.action {
-            Action::ResolveAlias => resolver.module_names_matching(t).map(|names| {
-                names
-                    .into_iter()
-                    .flat_map(|mut n| {
-                        n.push(b'\n');
-                        n
-                    })
-                    .collect::<Vec<u8>>()
-            }),
-            _ => resolver
-                .module_load_actions_with(t, r.tree.ignore_commands, extra.as_deref())
-                .map(|actions| actions.iter().flat_map(|a| a.render()).collect()),
-        };
-        outcome.messages.extend(resolver.take_messages());
-        match res {
-            Ok(text) => outcome.stdout.extend(text),
-            Err(e) => {
-                // modprobe logs at FATAL, or at WARNING with -a.
-                let level = if r.all {
-                    MessageLevel::Warning
-                } else {
-                    MessageLevel::Fatal
-                };
-                fail(&mut outcome, level, e.to_string());
-            }
+    let texts = outcome.each_target(&mut resolver, targets, r.all, |resolver, t| {
+        if r.action == Action::ResolveAlias {
+            return resolver.module_names_text(t);
         }
-    }
-    quieted(r, outcome, kept)
-}
-
-/// With `-q`, drops the messages after the first `kept` ones.
-fn quieted(r: &ModprobeRun, mut outcome: RunOutcome, kept: usize) -> RunOutcome {
+        let actions = resolver.module_load_actions(t, r.tree.ignore_commands, extra.as_deref());
+        Ok(actions?.iter().flat_map(ProbeAction::render).collect())
+    });
+    outcome.stdout.extend(texts.into_iter().flatten().flatten());
+    // -q: no messages once the configuration is read.
     if r.quiet {
         outcome.messages.truncate(kept);
     }
@@ -147,12 +121,8 @@ fn quieted(r: &ModprobeRun, mut outcome: RunOutcome, kept: usize) -> RunOutcome 
 fn file_symbols(r: &ModprobeRun, outcome: &mut RunOutcome) {
     let path = String::from_utf8_lossy(&r.args[0]).into_owned();
     if std::fs::metadata(&path).is_err() {
-        fail(
-            outcome,
-            MessageLevel::Fatal,
-            format!("Module {path} not found."),
-        );
-        return;
+        let text = format!("Module {path} not found.");
+        return fail(outcome, MessageLevel::Fatal, text);
     }
     let (result, what) = if r.action == Action::ShowExports {
         (exports::show_exports(&path, &r.limits), "symbols")
@@ -161,10 +131,9 @@ fn file_symbols(r: &ModprobeRun, outcome: &mut RunOutcome) {
     };
     match result {
         Ok(text) => outcome.stdout = text,
-        Err(e) => fail(
-            outcome,
-            MessageLevel::Fatal,
-            format!("could not get {what} of {path}: {}", e.strerror(r.kmod)),
-        ),
+        Err(e) => {
+            let text = format!("could not get {what} of {path}: {}", e.strerror(r.kmod));
+            fail(outcome, MessageLevel::Fatal, text);
+        }
     }
 }

@@ -17,55 +17,46 @@ use crate::closure::ModuleIndexes;
 use crate::index::Index;
 use crate::kmod::KmodVersion;
 
-fn line(out: &mut Vec<u8>, kind: &[u8], key: &[u8], value: Option<&[u8]>) {
-    out.extend_from_slice(kind);
-    out.push(b' ');
-    out.extend_from_slice(key);
-    if let Some(v) = value {
-        out.push(b' ');
-        out.extend_from_slice(v);
-    }
+/// One line: the words joined by spaces.
+fn line(out: &mut Vec<u8>, words: &[&[u8]]) {
+    out.extend_from_slice(&words.join(&b' '));
     out.push(b'\n');
 }
 
 /// libkmod's plain softdep text: `pre: A B` then `post: C D`, with no
 /// separator between the two parts.
 pub fn softdep_text(sd: &ConfigSoftdep) -> Vec<u8> {
-    let mut v = Vec::new();
-    for (label, list) in [(&b"pre: "[..], &sd.pre), (&b"post: "[..], &sd.post)] {
-        if list.is_empty() {
-            continue;
-        }
-        v.extend_from_slice(label);
-        v.extend_from_slice(&list.join(&b' '));
-    }
-    v
+    let parts = [(&b"pre: "[..], &sd.pre), (b"post: ", &sd.post)];
+    let parts = parts.into_iter().filter(|(_, list)| !list.is_empty());
+    parts
+        .flat_map(|(label, list)| [label, &list.join(&b' ')].concat())
+        .collect()
 }
 
 /// The configuration part of `modprobe -c`.
 pub fn config_lines(config: &ModprobeConfig, kmod: KmodVersion) -> Vec<u8> {
     let mut out = Vec::new();
     for b in &config.blacklist {
-        line(&mut out, b"blacklist", b, None);
+        line(&mut out, &[b"blacklist", b]);
     }
     for c in &config.install {
-        line(&mut out, b"install", &c.module, Some(&c.command));
+        line(&mut out, &[b"install", &c.module, &c.command]);
     }
     for c in &config.remove {
-        line(&mut out, b"remove", &c.module, Some(&c.command));
+        line(&mut out, &[b"remove", &c.module, &c.command]);
     }
     for a in &config.aliases {
-        line(&mut out, b"alias", &a.pattern, Some(&a.module));
+        line(&mut out, &[b"alias", &a.pattern, &a.module]);
     }
     for o in &config.options {
-        line(&mut out, b"options", &o.module, Some(&o.options));
+        line(&mut out, &[b"options", &o.module, &o.options]);
     }
     for s in &config.softdeps {
-        line(&mut out, b"softdep", &s.module, Some(&softdep_text(s)));
+        line(&mut out, &[b"softdep", &s.module, &softdep_text(s)]);
     }
     if kmod == KmodVersion::V34 {
         for w in &config.weakdeps {
-            line(&mut out, b"weakdep", &w.module, Some(&w.deps.join(&b' ')));
+            line(&mut out, &[b"weakdep", &w.module, &w.deps.join(&b' ')]);
         }
     }
     out
@@ -79,7 +70,7 @@ fn dump_index(out: &mut Vec<u8>, data: Option<&[u8]>) {
     };
     let mut lines = Vec::new();
     let done = index.for_each_entry(|key, value, _| {
-        line(&mut lines, b"alias", key, Some(value));
+        line(&mut lines, &[b"alias", key, value]);
     });
     if done.is_ok() {
         out.extend_from_slice(&lines);

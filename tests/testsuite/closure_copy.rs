@@ -420,7 +420,7 @@ fn depmod_on_the_closure_gives_consistent_databases() {
         for root in &roots {
             let mut r = Resolver::new(&indexes, &config);
             let got: Vec<String> = r
-                .module_load_actions(root.as_bytes(), false)
+                .module_load_actions(root.as_bytes(), false, None)
                 .unwrap()
                 .iter()
                 .filter_map(|a| match a {

@@ -55,7 +55,9 @@ fn reference_databases(name: &str) -> (PathBuf, ModuleIndexes, ModprobeConfig) {
 fn show_depends_text(indexes: &ModuleIndexes, config: &ModprobeConfig, target: &str) -> Vec<u8> {
     // A fresh pool per target, as each modprobe run has.
     let mut r = Resolver::new(indexes, config);
-    let actions = r.module_load_actions(target.as_bytes(), false).unwrap();
+    let actions = r
+        .module_load_actions(target.as_bytes(), false, None)
+        .unwrap();
     assert!(r.take_messages().is_empty(), "{target}: messages");
     actions.iter().flat_map(|a| a.render()).collect()
 }
@@ -116,7 +118,7 @@ fn builtin_and_missing_roots_of_every_tree() {
                 continue;
             }
             let mut r = Resolver::new(&indexes, &config);
-            let res = r.module_load_actions(root.as_bytes(), false);
+            let res = r.module_load_actions(root.as_bytes(), false, None);
             match status {
                 "builtin" => {
                     let text: Vec<u8> = res.unwrap().iter().flat_map(|a| a.render()).collect();
