@@ -114,8 +114,7 @@ fn resolve_crc(elf: &Elf<'_>, value: u64, shndx: u16) -> u64 {
     if size < 4 || value > size - 4 {
         return u64::MAX;
     }
-    elf.u32_at(section.offset + value)
-        .map_or(u64::MAX, u64::from)
+    elf.uint(section.offset + value, 4).unwrap_or(u64::MAX)
 }
 
 /// One `__versions` record: CRC and the name (bytes before the NUL of its
