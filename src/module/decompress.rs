@@ -24,15 +24,14 @@ const MIN_FILE_SIZE: usize = 6;
 
 /// Detects the compression of a module file from its first bytes.
 pub fn detect(data: &[u8]) -> Compression {
-    if data.starts_with(ZSTD_MAGIC) {
-        Compression::Zstd
-    } else if data.starts_with(XZ_MAGIC) {
-        Compression::Xz
-    } else if data.starts_with(GZIP_MAGIC) {
-        Compression::Gzip
-    } else {
-        Compression::None
-    }
+    [
+        (ZSTD_MAGIC, Compression::Zstd),
+        (XZ_MAGIC, Compression::Xz),
+        (GZIP_MAGIC, Compression::Gzip),
+    ]
+    .into_iter()
+    .find(|(magic, _)| data.starts_with(magic))
+    .map_or(Compression::None, |(_, c)| c)
 }
 
 /// Returns the compression found and the plain image. A plain file is
@@ -526,21 +525,18 @@ fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
         out,
         first_capacity(data.len() as u64, gzip_size_hint(data), cap),
     );
-    match decoder.take(cap).read_to_end(out) {
-        Ok(_) => {}
-        Err(e) => {
-            let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                // zlib's gzerror() text for a truncated member.
-                DecodeReason::Text("unexpected end of file")
-            } else {
-                DecodeReason::Io(e.into())
-            };
-            return Err(ModuleError::Decompress {
-                format: Compression::Gzip,
-                reason,
-            });
+    decoder.take(cap).read_to_end(out).map_err(|e| {
+        let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            // zlib's gzerror() text for a truncated member.
+            DecodeReason::Text("unexpected end of file")
+        } else {
+            DecodeReason::Io(e.into())
+        };
+        ModuleError::Decompress {
+            format: Compression::Gzip,
+            reason,
         }
-    }
+    })?;
     if out.len() as u64 > limit {
         return Err(ModuleError::TooLarge { limit });
     }

@@ -50,14 +50,8 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     let Some(strings) = t.ksymtab_strings else {
         return Ok(SymbolList::new());
     };
-    let data = strings.data;
-    let start = data
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(data.len())
-        .min(data.len().saturating_sub(1));
-    let rest = &data[start..];
-    if rest.len() <= 1 {
+    let rest = super::modinfo::strings_area(strings.data);
+    if rest.is_empty() {
         return Ok(SymbolList::new());
     }
     if rest.last() != Some(&0) {
@@ -66,7 +60,7 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     // Disjoint pieces of the section: they always fit the budget.
     let budget = name_budget(elf);
     let (out, ()) = SymbolList::build(|out| {
-        for name in rest.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        for name in super::modinfo::strings(rest) {
             if out.push(name, 0, false, budget).is_err() {
                 break;
             }
