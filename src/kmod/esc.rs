@@ -134,10 +134,7 @@ pub mod opt {
     use super::*;
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_some(&encode(b)),
-            None => s.serialize_none(),
-        }
+        serde::Serialize::serialize(&v.as_deref().map(encode), s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {

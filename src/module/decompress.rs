@@ -230,21 +230,14 @@ pub const RATIO_FLOOR: u64 = 16 << 20;
 
 /// One decompression budget shared by every reading thread.
 pub mod budget {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Condvar, Mutex};
 
-    /// The default budget: the bytes every thread's decompression may hold
-    /// at once, at most.
-    pub const DEFAULT_BYTES: u64 = 512 << 20;
+    /// The budget: the bytes every thread's decompression may hold at
+    /// once, at most.
+    pub const TOTAL: u64 = 512 << 20;
 
-    static TOTAL: AtomicU64 = AtomicU64::new(DEFAULT_BYTES);
     static USED: Mutex<u64> = Mutex::new(0);
     static FREED: Condvar = Condvar::new();
-
-    /// The budget.
-    pub fn total() -> u64 {
-        TOTAL.load(Ordering::SeqCst)
-    }
 
     /// A share of the budget, returned when dropped. Each module's share is
     /// its whole worst case (its output cap), taken at once: a module waits
@@ -256,9 +249,9 @@ pub mod budget {
     impl Grant {
         /// Waits until `bytes` (at most the whole budget) are free.
         pub fn wait_for(bytes: u64) -> Grant {
-            let want = bytes.min(total());
+            let want = bytes.min(TOTAL);
             let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
-            while *used > 0 && used.saturating_add(want) > total() {
+            while *used > 0 && used.saturating_add(want) > TOTAL {
                 used = FREED.wait(used).unwrap_or_else(|p| p.into_inner());
             }
             *used += want;

@@ -163,7 +163,7 @@ impl ElfIdent {
     }
 
     /// The size of an address or offset: 4 bytes for ELF32, 8 for ELF64.
-    fn word(&self) -> u64 {
+    pub fn word(&self) -> u64 {
         match self.class {
             ElfClass::Elf32 => 4,
             ElfClass::Elf64 => 8,
@@ -337,28 +337,22 @@ impl<'a> Elf<'a> {
     /// First section (from index 1) called `name`, ignoring any section
     /// whose header, data or name is out of bounds.
     pub fn find_section(&self, name: &[u8]) -> Option<Section<'a>> {
-        (1..self.shnum)
-            .find(|&i| self.section_name(i) == Some(name))
-            .and_then(|i| self.section(i))
+        let [found] = self.find_sections([name]);
+        found
     }
 
     /// Finds several sections in one pass over the headers: the result has
     /// one slot per name, holding its first in-bounds occurrence.
     pub fn find_sections<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Section<'a>>; N] {
         let mut found = [None; N];
-        let mut missing = N;
         for i in 1..self.shnum {
-            if missing == 0 {
+            if found.iter().all(Option::is_some) {
                 break;
             }
-            let Some(name) = self.section_name(i) else {
-                continue;
-            };
-            for (slot, want) in found.iter_mut().zip(names.iter()) {
-                if slot.is_none() && name == *want {
-                    *slot = self.section(i);
-                    missing -= 1;
-                    break;
+            let name = self.section_name(i);
+            if let Some(k) = names.iter().position(|&want| Some(want) == name) {
+                if found[k].is_none() {
+                    found[k] = self.section(i);
                 }
             }
         }

@@ -408,7 +408,7 @@ fn read_with_buffers<T>(
             *file_buf = vec![0; size];
         }
         let image = &mut file_buf[..len as usize];
-        if let Some(loaded) = sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
+        if let Some(loaded) = sparse::read_elf_sparse(&file, image).map_err(io)? {
             let missed = std::cell::Cell::new(false);
             let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
             if !missed.get() {

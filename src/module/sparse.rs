@@ -89,12 +89,8 @@ impl Source for File {
 /// Reads into `image` (exactly the file's length) the header, the section
 /// tables and the sections depmod needs, and returns what was read. `None`
 /// when the file does not start with a well-formed ELF header and section
-/// table; the caller then reads the whole file.
-pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
-    read_elf_sparse(file, image)
-}
-
-/// [`read_plain_elf_sparse`] from any [`Source`].
+/// table; the caller then reads the whole file. `file` is a plain file or
+/// an image held in chunks.
 pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
     let len = image.len() as u64;
     if len < 64 {
