@@ -120,12 +120,11 @@ pub fn tree_lists(data: &[u8]) {
             .map(|l| crate::module::name_from_file_name(&String::from_utf8_lossy(l)))
             .collect();
         let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-        let rel: Vec<Option<String>> = lines
+        let rel_ref: Vec<Option<&str>> = lines
             .iter()
             .take(64)
-            .map(|l| String::from_utf8(l.to_vec()).ok())
+            .map(|l| std::str::from_utf8(l).ok())
             .collect();
-        let rel_ref: Vec<Option<&str>> = rel.iter().map(Option::as_deref).collect();
         for dups in [Duplicates::First, Duplicates::Last] {
             let order = array_order(&names_ref, &rel_ref, Some(&lines), dups);
             let mut seen = order.clone();

@@ -140,13 +140,8 @@ pub struct Chunked {
 
 impl Chunked {
     /// The image's length.
-    pub fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         self.len
-    }
-
-    /// Whether the image is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Appends `bytes` as the next chunk.

@@ -41,8 +41,6 @@ pub struct Elf<'a> {
 /// One section whose header and data are inside the image.
 #[derive(Clone, Copy, Debug)]
 pub struct Section<'a> {
-    /// Index in the section header table.
-    pub index: u16,
     /// `sh_offset`.
     pub offset: u64,
     /// The section's bytes (`sh_offset .. sh_offset + sh_size`).
@@ -316,7 +314,6 @@ impl<'a> Elf<'a> {
         }
         self.check_loaded(offset, end);
         Some(Section {
-            index: idx,
             offset,
             data: &self.data[offset as usize..end as usize],
         })

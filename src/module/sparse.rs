@@ -48,11 +48,8 @@ pub struct Loaded {
 impl Loaded {
     /// Whether `[start, end)` was read (an empty range always was).
     pub fn contains(&self, start: u64, end: u64) -> bool {
-        if start >= end {
-            return true;
-        }
         // Ranges are few (typically two to four): a linear scan.
-        self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
+        start >= end || self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
     }
 
     fn add(&mut self, start: u64, end: u64) {
@@ -62,14 +59,13 @@ impl Loaded {
     /// Sorts and merges ranges closer than `gap`.
     fn normalize(&mut self, gap: u64) {
         self.ranges.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
-        for &(s, e) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if s <= last.1.saturating_add(gap) => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+        self.ranges.dedup_by(|next, last| {
+            let close = next.0 <= last.1.saturating_add(gap);
+            if close {
+                last.1 = last.1.max(next.1);
             }
-        }
-        self.ranges = merged;
+            close
+        });
     }
 }
 

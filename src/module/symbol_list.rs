@@ -80,11 +80,8 @@ impl SymbolList {
         scratch.ends.clear();
         scratch.crcs.clear();
         let r = fill(&mut scratch);
-        let exact = SymbolList {
-            names: scratch.names.as_slice().to_vec(),
-            ends: scratch.ends.as_slice().to_vec(),
-            crcs: scratch.crcs.as_slice().to_vec(),
-        };
+        // A clone's vectors are allocated at their length.
+        let exact = scratch.clone();
         if scratch.names.capacity() <= RETAINED_SCRATCH_BYTES {
             let _ = SCRATCH.try_with(|c| c.set(scratch));
         }
