@@ -90,15 +90,12 @@ fn c_string(b: &[u8]) -> &[u8] {
 /// The PKCS#7 fields; `None` whenever OpenSSL's decoder would fail.
 fn pkcs7(der: &[u8]) -> Option<SignatureInfo> {
     // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }
-    let content_info = Tlv::parse(der, 0)?.0;
-    let mut ci = content_info.expect(TAG_SEQUENCE)?.children();
-    let oid = ci.next_tlv()?.expect(TAG_OID)?;
-    check_oid(oid.content)?;
-    if oid.content != OID_SIGNED_DATA {
+    let mut ci = Tlv::parse(der, 0)?.0.expect(TAG_SEQUENCE)?.children();
+    // Only signedData is accepted (a valid OID, so no other check).
+    if ci.next_tlv()?.expect(TAG_OID)?.content != OID_SIGNED_DATA {
         return None;
     }
-    let explicit = ci.next_tlv()?.expect(TAG_CONTEXT_0)?;
-    let mut inner = explicit.children();
+    let mut inner = ci.next_tlv()?.expect(TAG_CONTEXT_0)?.children();
     // SignedData ::= SEQUENCE { version, digestAlgorithms SET,
     //   contentInfo SEQUENCE, [0] certificates OPT, [1] crls OPT,
     //   signerInfos SET }
@@ -202,14 +199,9 @@ fn check_integer(c: &[u8]) -> Option<()> {
     match c {
         [] => None,
         [0x00, b, ..] if b & 0x80 == 0 => None,
-        [0xFF, rest @ ..] if !rest.is_empty() => {
-            let padded = rest.iter().any(|&b| b != 0);
-            if padded && rest[0] & 0x80 != 0 {
-                None
-            } else {
-                Some(())
-            }
-        }
+        // OpenSSL counts 0xFF as padding when a later octet is not zero,
+        // which a second octet with its top bit set is.
+        [0xFF, b, ..] if b & 0x80 != 0 => None,
         _ => Some(()),
     }
 }
