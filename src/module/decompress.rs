@@ -14,6 +14,7 @@
 use super::{Compression, DecodeReason, Limits, ModuleError};
 use std::borrow::Cow;
 use std::io::Read;
+use zstd::bulk::Compressor;
 
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
 const XZ_MAGIC: &[u8] = &[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00];
@@ -144,9 +145,9 @@ impl Chunked {
         self.len
     }
 
-    /// Appends `bytes` as the next chunk.
-    fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.chunks.push(zstd::bulk::compress(bytes, 1)?);
+    /// Appends `bytes`, packed by `pack`, as the next chunk.
+    fn push(&mut self, pack: &mut Compressor, bytes: &[u8]) -> std::io::Result<()> {
+        self.chunks.push(pack.compress(bytes)?);
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -400,9 +401,10 @@ fn decompress_xz(
     let mut stream =
         Stream::new_stream_decoder(memlimit, CONCATENATED).map_err(|e| xz_err(xz_error_text(e)))?;
     let cap = output_cap(limit);
-    let window = match chunks {
-        Some(_) => IMAGE_CHUNK,
-        None => first_capacity(input_len, hint, cap),
+    // Chunks are packed at level 1 by one compressor.
+    let (window, mut pack) = match chunks {
+        Some(_) => (IMAGE_CHUNK, Some(Compressor::new(1).map_err(io)?)),
+        None => (first_capacity(input_len, hint, cap), None),
     };
     reserve_fresh(out, window);
     out.resize(window, 0);
@@ -412,8 +414,10 @@ fn decompress_xz(
     loop {
         let chunk = input.fill_buf().map_err(io)?;
         let last = chunk.is_empty() || fed + chunk.len() as u64 >= input_len;
-        if let Some(chunks) = chunks.as_deref_mut().filter(|_| filled == IMAGE_CHUNK) {
-            chunks.push(&out[..filled]).map_err(io)?;
+        if let (Some(chunks), Some(pack), IMAGE_CHUNK) =
+            (chunks.as_deref_mut(), pack.as_mut(), filled)
+        {
+            chunks.push(pack, &out[..filled]).map_err(io)?;
             filled = 0;
         }
         let total = chunks.as_ref().map_or(0, |c| c.len) + filled as u64;
@@ -453,9 +457,9 @@ fn decompress_xz(
     }
     out.truncate(filled);
     let mut total = filled as u64;
-    if let Some(chunks) = chunks {
+    if let (Some(chunks), Some(pack)) = (chunks, pack.as_mut()) {
         if filled > 0 {
-            chunks.push(out).map_err(io)?;
+            chunks.push(pack, out).map_err(io)?;
         }
         total = chunks.len;
     }
