@@ -12,7 +12,7 @@
 
 use crate::closure::modprobe_config::ModprobeConfig;
 use crate::index::Index;
-use crate::module::{Limits, ModuleError, ModuleMeta};
+use crate::module::Limits;
 use crate::tree::config::Config;
 use camino::Utf8Path;
 
@@ -31,10 +31,6 @@ pub fn module_file(data: &[u8]) {
         meta.signature = None;
         meta
     });
-    module_file_sparse(data, &whole);
-}
-
-fn module_file_sparse(data: &[u8], whole: &Result<ModuleMeta, ModuleError>) {
     thread_local! {
         static PATH: std::path::PathBuf = std::env::temp_dir().join(format!(
             "kmodtree-fuzz-{}-{:?}.ko",
@@ -57,7 +53,7 @@ fn module_file_sparse(data: &[u8], whole: &Result<ModuleMeta, ModuleError>) {
         });
         // The sparse reader reads fewer bytes but must see the same module
         // (depmod and modinfo must agree on any file).
-        assert_eq!(&sparse, whole, "sparse and whole-file readers disagree");
+        assert_eq!(sparse, whole, "sparse and whole-file readers disagree");
     });
 }
 
@@ -124,12 +120,11 @@ pub fn tree_lists(data: &[u8]) {
             .map(|l| crate::module::name_from_file_name(&String::from_utf8_lossy(l)))
             .collect();
         let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-        let rel: Vec<Option<String>> = lines
+        let rel_ref: Vec<Option<&str>> = lines
             .iter()
             .take(64)
-            .map(|l| String::from_utf8(l.to_vec()).ok())
+            .map(|l| std::str::from_utf8(l).ok())
             .collect();
-        let rel_ref: Vec<Option<&str>> = rel.iter().map(Option::as_deref).collect();
         for dups in [Duplicates::First, Duplicates::Last] {
             let order = array_order(&names_ref, &rel_ref, Some(&lines), dups);
             let mut seen = order.clone();

@@ -47,19 +47,14 @@ pub enum Errno {
 }
 
 impl Errno {
-    /// The C value.
-    pub fn code(self) -> i32 {
-        match self {
+    /// glibc's `strerror` text.
+    pub fn strerror(self) -> String {
+        os_text(match self {
             Errno::Inval => libc::EINVAL,
             Errno::NoExec => libc::ENOEXEC,
             Errno::FBig => libc::EFBIG,
             Errno::Io => libc::EIO,
-        }
-    }
-
-    /// glibc's `strerror` text.
-    pub fn strerror(self) -> String {
-        os_text(self.code())
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! a corrupt manifest is detected instead of misread.
 
 use serde::de::{SeqAccess, Visitor};
-use serde::{Deserializer, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Encodes `bytes` (see the module documentation).
@@ -73,20 +73,9 @@ impl Visitor<'_> for EscVisitor {
 }
 
 /// A byte string that (de)serialises escaped.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Esc(pub Vec<u8>);
-
-impl serde::Serialize for Esc {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize(&self.0, s)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Esc {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Esc, D::Error> {
-        deserialize(d).map(Esc)
-    }
-}
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Esc(#[serde(with = "crate::kmod::esc")] pub Vec<u8>);
 
 /// `#[serde(with = "esc")]` for `Vec<u8>`.
 pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -134,10 +123,7 @@ pub mod opt {
     use super::*;
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_some(&encode(b)),
-            None => s.serialize_none(),
-        }
+        serde::Serialize::serialize(&v.as_deref().map(encode), s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {

@@ -70,18 +70,17 @@ pub fn is_module_file_name(name: &str) -> bool {
 /// Whether `s` is a kernel version as depmod tells one from a module
 /// file: C's `sscanf(s, "%u.%u") == 2`.
 pub fn is_version_number(s: &str) -> bool {
-    let digits = |t: &str| -> Option<usize> {
-        let t2 = t.trim_start();
-        let skip = t.len() - t2.len();
-        let t3 = t2.strip_prefix(['+', '-']).unwrap_or(t2);
-        let sign = t2.len() - t3.len();
-        let n = t3.bytes().take_while(u8::is_ascii_digit).count();
-        (n > 0).then_some(skip + sign + n)
-    };
-    match digits(s) {
-        Some(n) => s[n..].strip_prefix('.').and_then(digits).is_some(),
-        None => false,
+    // What follows one `%u` (blanks, a sign, at least one digit).
+    fn after_number(t: &str) -> Option<&str> {
+        let t = t.trim_start();
+        let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+        let n = t.bytes().take_while(u8::is_ascii_digit).count();
+        (n > 0).then(|| &t[n..])
     }
+    after_number(s)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(after_number)
+        .is_some()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 use super::{Compression, DecodeReason, Limits, ModuleError};
 use std::borrow::Cow;
 use std::io::Read;
+use zstd::bulk::Compressor;
 
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
 const XZ_MAGIC: &[u8] = &[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00];
@@ -24,15 +25,14 @@ const MIN_FILE_SIZE: usize = 6;
 
 /// Detects the compression of a module file from its first bytes.
 pub fn detect(data: &[u8]) -> Compression {
-    if data.starts_with(ZSTD_MAGIC) {
-        Compression::Zstd
-    } else if data.starts_with(XZ_MAGIC) {
-        Compression::Xz
-    } else if data.starts_with(GZIP_MAGIC) {
-        Compression::Gzip
-    } else {
-        Compression::None
-    }
+    [
+        (ZSTD_MAGIC, Compression::Zstd),
+        (XZ_MAGIC, Compression::Xz),
+        (GZIP_MAGIC, Compression::Gzip),
+    ]
+    .into_iter()
+    .find(|(magic, _)| data.starts_with(magic))
+    .map_or(Compression::None, |(_, c)| c)
 }
 
 /// Returns the compression found and the plain image. A plain file is
@@ -71,8 +71,16 @@ pub fn decompress_into(
     }
     let len = data.len() as u64;
     decode_capped(len, limits, out, |cap, out| match compression {
-        Compression::Xz => decompress_xz(&mut &data[..], len, xz_size_hint(data), cap, out)
-            .map_err(ModuleError::from),
+        Compression::Xz => {
+            let hint = xz_size_hint(data);
+            decompress_xz(&mut &data[..], len, hint, cap, out, None, &|e| {
+                // Input held in memory cannot fail to be read.
+                ModuleError::Decompress {
+                    format: Compression::Xz,
+                    reason: DecodeReason::Io(e.into()),
+                }
+            })
+        }
         Compression::Zstd => decompress_zstd(data, cap, out),
         _ => decompress_gzip(data, cap, out),
     })?;
@@ -97,27 +105,19 @@ pub fn decompress_xz_file(
     use std::os::unix::fs::FileExt;
     out.clear();
     let io = |e| ModuleError::io(path, e);
-    let fail = |e| match e {
-        XzFail::Module(e) => e,
-        XzFail::Io(e) => io(e),
-    };
     // The stream's index (for the size hint) is in its last bytes.
     let tail_len = len.min(XZ_TAIL);
     let mut tail = vec![0; tail_len as usize];
     file.read_exact_at(&mut tail, len - tail_len).map_err(io)?;
     let hint = xz_size_hint(&tail);
     let mut input = std::io::BufReader::with_capacity(XZ_CHUNK, file.take(len));
-    if hint.is_some_and(|h| h > CHUNKED_IMAGE && h <= len.saturating_mul(MAX_HINTED_RATIO)) {
-        let mut chunks = Chunked::default();
-        decode_capped(len, limits, out, |cap, out| {
-            decompress_xz_chunked(&mut input, len, cap, out, &mut chunks).map_err(fail)
-        })?;
-        return Ok(Some(chunks));
-    }
+    let mut chunks = hint
+        .is_some_and(|h| h > CHUNKED_IMAGE && h <= len.saturating_mul(MAX_HINTED_RATIO))
+        .then(Chunked::default);
     decode_capped(len, limits, out, |cap, out| {
-        decompress_xz(&mut input, len, hint, cap, out).map_err(fail)
+        decompress_xz(&mut input, len, hint, cap, out, chunks.as_mut(), &io)
     })?;
-    Ok(None)
+    Ok(chunks)
 }
 
 /// Images announcing more than this many bytes are held compressed
@@ -141,13 +141,15 @@ pub struct Chunked {
 
 impl Chunked {
     /// The image's length.
-    pub fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         self.len
     }
 
-    /// Whether the image is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    /// Appends `bytes`, packed by `pack`, as the next chunk.
+    fn push(&mut self, pack: &mut Compressor, bytes: &[u8]) -> std::io::Result<()> {
+        self.chunks.push(pack.compress(bytes)?);
+        self.len += bytes.len() as u64;
+        Ok(())
     }
 }
 
@@ -178,79 +180,6 @@ impl super::sparse::Source for Chunked {
     }
 }
 
-/// [`decompress_xz`] into `chunks`, `IMAGE_CHUNK` bytes at a time, through
-/// `buf`: the same bytes and the same errors, never more than `limit + 1`
-/// bytes decoded.
-fn decompress_xz_chunked(
-    input: &mut impl std::io::BufRead,
-    input_len: u64,
-    limit: u64,
-    buf: &mut Vec<u8>,
-    chunks: &mut Chunked,
-) -> Result<(), XzFail> {
-    use liblzma::stream::{Action, Status, Stream, CONCATENATED};
-
-    let memlimit = limit.max(256 << 20);
-    let mut stream =
-        Stream::new_stream_decoder(memlimit, CONCATENATED).map_err(|e| xz_err(xz_error_text(e)))?;
-    let mut pack = zstd::bulk::Compressor::new(1).map_err(XzFail::Io)?;
-    let mut push = |chunks: &mut Chunked, bytes: &[u8]| -> Result<(), XzFail> {
-        chunks
-            .chunks
-            .push(pack.compress(bytes).map_err(XzFail::Io)?);
-        chunks.len += bytes.len() as u64;
-        Ok(())
-    };
-    let cap = output_cap(limit);
-    buf.clear();
-    buf.resize(IMAGE_CHUNK, 0);
-    let mut filled = 0;
-    let mut fed = 0u64;
-    loop {
-        let chunk = input.fill_buf().map_err(XzFail::Io)?;
-        let last = chunk.is_empty() || fed + chunk.len() as u64 >= input_len;
-        if filled == IMAGE_CHUNK {
-            push(chunks, &buf[..filled])?;
-            filled = 0;
-        }
-        let total = chunks.len + filled as u64;
-        if total >= cap {
-            return Err(ModuleError::TooLarge { limit }.into());
-        }
-        let room = (IMAGE_CHUNK - filled).min((cap - total) as usize);
-        let before_in = stream.total_in();
-        let before_out = stream.total_out();
-        let action = if last { Action::Finish } else { Action::Run };
-        let status = stream.process(chunk, &mut buf[filled..filled + room], action);
-        let used = stream.total_in() - before_in;
-        input.consume(used as usize);
-        fed += used;
-        let written = (stream.total_out() - before_out) as usize;
-        filled += written;
-        match status {
-            Ok(Status::StreamEnd) => break,
-            Ok(Status::Ok) | Ok(Status::GetCheck) => {
-                if last && used == 0 && written == 0 && room > 0 {
-                    return Err(xz_err(XZ_TRUNCATED).into());
-                }
-            }
-            Ok(Status::MemNeeded) => {
-                if written < room {
-                    return Err(xz_err(XZ_TRUNCATED).into());
-                }
-            }
-            Err(e) => return Err(xz_err(xz_error_text(e)).into()),
-        }
-    }
-    if filled > 0 {
-        push(chunks, &buf[..filled])?;
-    }
-    if chunks.len > limit {
-        return Err(ModuleError::TooLarge { limit }.into());
-    }
-    Ok(())
-}
-
 /// How many bytes of an xz file are read at a time.
 const XZ_CHUNK: usize = 64 << 10;
 
@@ -261,11 +190,11 @@ const XZ_TAIL: u64 = 4 << 10;
 /// for `input_len` compressed bytes) once the decompression budget grants
 /// it: a refused image's memory is not kept in `out`, and an image over
 /// the ratio cap is reported as too expanded.
-fn decode_capped<E: Into<ModuleError>>(
+fn decode_capped(
     input_len: u64,
     limits: &Limits,
     out: &mut Vec<u8>,
-    decode: impl FnOnce(u64, &mut Vec<u8>) -> Result<(), E>,
+    decode: impl FnOnce(u64, &mut Vec<u8>) -> Result<(), ModuleError>,
 ) -> Result<(), ModuleError> {
     let limit = limits.max_image_size;
     // The ratio cap: a module may expand MAX_RATIO times (or to
@@ -276,7 +205,7 @@ fn decode_capped<E: Into<ModuleError>>(
     decode(cap, out).map_err(|e| {
         // A refused bomb's memory is not kept in a reused buffer.
         *out = Vec::new();
-        match e.into() {
+        match e {
             ModuleError::TooLarge { .. } if cap < limit => ModuleError::TooExpanded {
                 ratio: MAX_RATIO,
                 limit: cap,
@@ -297,21 +226,14 @@ pub const RATIO_FLOOR: u64 = 16 << 20;
 
 /// One decompression budget shared by every reading thread.
 pub mod budget {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Condvar, Mutex};
 
-    /// The default budget: the bytes every thread's decompression may hold
-    /// at once, at most.
-    pub const DEFAULT_BYTES: u64 = 512 << 20;
+    /// The budget: the bytes every thread's decompression may hold at
+    /// once, at most.
+    pub const TOTAL: u64 = 512 << 20;
 
-    static TOTAL: AtomicU64 = AtomicU64::new(DEFAULT_BYTES);
     static USED: Mutex<u64> = Mutex::new(0);
     static FREED: Condvar = Condvar::new();
-
-    /// The budget.
-    pub fn total() -> u64 {
-        TOTAL.load(Ordering::SeqCst)
-    }
 
     /// A share of the budget, returned when dropped. Each module's share is
     /// its whole worst case (its output cap), taken at once: a module waits
@@ -323,9 +245,9 @@ pub mod budget {
     impl Grant {
         /// Waits until `bytes` (at most the whole budget) are free.
         pub fn wait_for(bytes: u64) -> Grant {
-            let want = bytes.min(total());
+            let want = bytes.min(TOTAL);
             let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
-            while *used > 0 && used.saturating_add(want) > total() {
+            while *used > 0 && used.saturating_add(want) > TOTAL {
                 used = FREED.wait(used).unwrap_or_else(|p| p.into_inner());
             }
             *used += want;
@@ -342,28 +264,22 @@ pub mod budget {
     }
 }
 
-/// The capacity to allocate first for an image expected to expand by about
-/// `ratio` over `input_len`, never more than the cap.
-fn initial_capacity(input_len: u64, ratio: u64, cap: u64) -> usize {
-    let guess = input_len.saturating_mul(ratio).max(64 * 1024);
-    guess.min(cap) as usize
-}
-
 /// Largest expansion a size hint may claim: beyond it the hint is ignored
 /// (real modules expand 3-8 times; a hostile trailer could claim anything).
 const MAX_HINTED_RATIO: u64 = 64;
 
 /// The capacity to allocate first: the size the stream's trailer announces
 /// when it is plausible (so a module is decoded into one allocation of the
-/// right size, instead of doubling and copying), else a guess from `ratio`.
-fn first_capacity(input_len: u64, hint: Option<u64>, ratio: u64, cap: u64) -> usize {
+/// right size, instead of doubling and copying), else a guess: modules
+/// compress by about 3-4 times.
+fn first_capacity(input_len: u64, hint: Option<u64>, cap: u64) -> usize {
     match hint {
         Some(h) if h > 0 && h <= input_len.saturating_mul(MAX_HINTED_RATIO) => {
             // One more byte than announced, so reaching the end of the
             // stream needs no growth to be noticed.
             h.saturating_add(1).min(cap) as usize
         }
-        _ => initial_capacity(input_len, ratio, cap),
+        _ => input_len.saturating_mul(4).max(64 * 1024).min(cap) as usize,
     }
 }
 
@@ -458,43 +374,25 @@ fn xz_err(reason: &'static str) -> ModuleError {
     }
 }
 
-/// Why [`decompress_xz`] stopped: the stream, or reading its input.
-enum XzFail {
-    Module(ModuleError),
-    Io(std::io::Error),
-}
-
-impl From<ModuleError> for XzFail {
-    fn from(e: ModuleError) -> Self {
-        XzFail::Module(e)
-    }
-}
-
-impl From<XzFail> for ModuleError {
-    fn from(e: XzFail) -> Self {
-        match e {
-            XzFail::Module(e) => e,
-            // Input held in memory cannot fail to be read.
-            XzFail::Io(e) => ModuleError::Decompress {
-                format: Compression::Xz,
-                reason: DecodeReason::Io(e.into()),
-            },
-        }
-    }
-}
-
 /// Decodes one or more concatenated .xz streams (kmod uses
 /// `LZMA_CONCATENATED`) of `input_len` bytes from `input`, keeping the
 /// integrity check: a corrupt stream must be reported, not silently
 /// decoded. The decoder is told the input ends (`LZMA_FINISH`) with the
 /// chunk holding its last byte: all input held in memory is one such chunk.
+///
+/// The image is written into `out`, or, given `chunks`, into `chunks`
+/// [`IMAGE_CHUNK`] bytes at a time through `out`: the same bytes and the
+/// same errors either way, never more than `limit + 1` bytes decoded. `io`
+/// names a failure to read the input or to pack a chunk.
 fn decompress_xz(
     input: &mut impl std::io::BufRead,
     input_len: u64,
     hint: Option<u64>,
     limit: u64,
     out: &mut Vec<u8>,
-) -> Result<(), XzFail> {
+    mut chunks: Option<&mut Chunked>,
+    io: &dyn Fn(std::io::Error) -> ModuleError,
+) -> Result<(), ModuleError> {
     use liblzma::stream::{Action, Status, Stream, CONCATENATED};
 
     // Kernel modules use 1 MiB dictionaries (at most a few MiB); refuse
@@ -503,50 +401,70 @@ fn decompress_xz(
     let mut stream =
         Stream::new_stream_decoder(memlimit, CONCATENATED).map_err(|e| xz_err(xz_error_text(e)))?;
     let cap = output_cap(limit);
-    // Modules compress by about 3-4x with xz.
-    reserve_fresh(out, first_capacity(input_len, hint, 4, cap));
+    // Chunks are packed at level 1 by one compressor.
+    let (window, mut pack) = match chunks {
+        Some(_) => (IMAGE_CHUNK, Some(Compressor::new(1).map_err(io)?)),
+        None => (first_capacity(input_len, hint, cap), None),
+    };
+    reserve_fresh(out, window);
+    out.resize(window, 0);
+    // The image is `out[..filled]` after what `chunks` holds.
+    let mut filled = 0;
     let mut fed = 0u64;
     loop {
-        let chunk = input.fill_buf().map_err(XzFail::Io)?;
+        let chunk = input.fill_buf().map_err(io)?;
         let last = chunk.is_empty() || fed + chunk.len() as u64 >= input_len;
-        if out.len() == out.capacity() {
-            if out.len() as u64 >= cap {
-                return Err(ModuleError::TooLarge { limit }.into());
-            }
-            let room = (cap - out.len() as u64).min(out.len().max(64 * 1024) as u64);
-            out.reserve_exact(room as usize);
+        if let (Some(chunks), Some(pack), IMAGE_CHUNK) =
+            (chunks.as_deref_mut(), pack.as_mut(), filled)
+        {
+            chunks.push(pack, &out[..filled]).map_err(io)?;
+            filled = 0;
         }
+        let total = chunks.as_ref().map_or(0, |c| c.len) + filled as u64;
+        if total >= cap {
+            return Err(ModuleError::TooLarge { limit });
+        }
+        if filled == out.len() {
+            // Only an image not held in chunks grows: by at most its size,
+            // never past the cap, and without the doubling of `resize`.
+            let room = (cap - total).min(out.len().max(64 * 1024) as u64) as usize;
+            out.reserve_exact(room);
+            out.resize(filled + room, 0);
+        }
+        let room = (out.len() - filled).min((cap - total) as usize);
         let before_in = stream.total_in();
         let before_out = stream.total_out();
         let action = if last { Action::Finish } else { Action::Run };
-        let status = stream.process_vec(chunk, out, action);
+        let status = stream.process(chunk, &mut out[filled..filled + room], action);
         let used = stream.total_in() - before_in;
         input.consume(used as usize);
         fed += used;
+        let written = (stream.total_out() - before_out) as usize;
+        filled += written;
         match status {
             Ok(Status::StreamEnd) => break,
-            Ok(Status::Ok) | Ok(Status::GetCheck) => {
-                if last
-                    && stream.total_in() == before_in
-                    && stream.total_out() == before_out
-                    && out.len() < out.capacity()
-                {
-                    // No progress with room left and all input given:
-                    // the stream ends early.
-                    return Err(xz_err(XZ_TRUNCATED).into());
-                }
+            // No progress (with room left) and all input given: the stream
+            // ends early.
+            Ok(Status::Ok) | Ok(Status::GetCheck) if last && used == 0 && written == 0 => {
+                return Err(xz_err(XZ_TRUNCATED));
             }
+            Ok(Status::Ok) | Ok(Status::GetCheck) => {}
             // LZMA_BUF_ERROR: no progress possible.
-            Ok(Status::MemNeeded) => {
-                if out.len() < out.capacity() {
-                    return Err(xz_err(XZ_TRUNCATED).into());
-                }
-            }
-            Err(e) => return Err(xz_err(xz_error_text(e)).into()),
+            Ok(Status::MemNeeded) if written < room => return Err(xz_err(XZ_TRUNCATED)),
+            Ok(Status::MemNeeded) => {}
+            Err(e) => return Err(xz_err(xz_error_text(e))),
         }
     }
-    if out.len() as u64 > limit {
-        return Err(ModuleError::TooLarge { limit }.into());
+    out.truncate(filled);
+    let mut total = filled as u64;
+    if let (Some(chunks), Some(pack)) = (chunks, pack.as_mut()) {
+        if filled > 0 {
+            chunks.push(pack, out).map_err(io)?;
+        }
+        total = chunks.len;
+    }
+    if total > limit {
+        return Err(ModuleError::TooLarge { limit });
     }
     Ok(())
 }
@@ -597,23 +515,20 @@ fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
     let decoder = flate2::read::MultiGzDecoder::new(data);
     reserve_fresh(
         out,
-        first_capacity(data.len() as u64, gzip_size_hint(data), 4, cap),
+        first_capacity(data.len() as u64, gzip_size_hint(data), cap),
     );
-    match decoder.take(cap).read_to_end(out) {
-        Ok(_) => {}
-        Err(e) => {
-            let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                // zlib's gzerror() text for a truncated member.
-                DecodeReason::Text("unexpected end of file")
-            } else {
-                DecodeReason::Io(e.into())
-            };
-            return Err(ModuleError::Decompress {
-                format: Compression::Gzip,
-                reason,
-            });
+    decoder.take(cap).read_to_end(out).map_err(|e| {
+        let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            // zlib's gzerror() text for a truncated member.
+            DecodeReason::Text("unexpected end of file")
+        } else {
+            DecodeReason::Io(e.into())
+        };
+        ModuleError::Decompress {
+            format: Compression::Gzip,
+            reason,
         }
-    }
+    })?;
     if out.len() as u64 > limit {
         return Err(ModuleError::TooLarge { limit });
     }
@@ -655,9 +570,9 @@ mod tests {
 
         // A hint claiming more than 64 times the input is ignored.
         let cap = 1 << 30;
-        assert_eq!(first_capacity(100, Some(6400), 4, cap), 6401);
-        assert_eq!(first_capacity(100, Some(6401), 4, cap), 64 * 1024);
-        assert_eq!(first_capacity(100, Some(6400), 4, 5000), 5000);
+        assert_eq!(first_capacity(100, Some(6400), cap), 6401);
+        assert_eq!(first_capacity(100, Some(6401), cap), 64 * 1024);
+        assert_eq!(first_capacity(100, Some(6400), 5000), 5000);
     }
 
     #[test]

@@ -41,8 +41,6 @@ pub struct Elf<'a> {
 /// One section whose header and data are inside the image.
 #[derive(Clone, Copy, Debug)]
 pub struct Section<'a> {
-    /// Index in the section header table.
-    pub index: u16,
     /// `sh_offset`.
     pub offset: u64,
     /// The section's bytes (`sh_offset .. sh_offset + sh_size`).
@@ -123,6 +121,90 @@ fn bad(msg: &'static str) -> ModuleError {
     ModuleError::BadElf(msg)
 }
 
+impl ElfIdent {
+    /// Class, byte order and machine of the ELF header at the start of
+    /// `data`, checked in kmod's order (only its first 20 bytes are read).
+    pub(super) fn of(data: &[u8]) -> Result<ElfIdent, ModuleError> {
+        if data.len() <= EI_NIDENT || &data[..4] != b"\x7fELF" {
+            return Err(ModuleError::NotElf);
+        }
+        let class = match data[4] {
+            1 if data.len() > EHDR32_SIZE => ElfClass::Elf32,
+            2 if data.len() > EHDR64_SIZE => ElfClass::Elf64,
+            1 | 2 => return Err(bad("file smaller than its ELF header")),
+            _ => return Err(bad("unknown ELF class")),
+        };
+        let endian = match data[5] {
+            1 => Endian::Little,
+            2 => Endian::Big,
+            _ => return Err(bad("unknown ELF byte order")),
+        };
+        let mut ident = ElfIdent {
+            class,
+            endian,
+            machine: 0,
+        };
+        ident.machine = ident.uint(data, 18, 2).unwrap_or(0) as u16;
+        Ok(ident)
+    }
+
+    /// The unsigned integer of `n` (at most 8) bytes at `off` of `data`, in
+    /// this byte order; `None` out of bounds.
+    pub(super) fn uint(&self, data: &[u8], off: u64, n: u64) -> Option<u64> {
+        let start = usize::try_from(off).ok()?;
+        let bytes = data.get(start..start.checked_add(usize::try_from(n).ok()?)?)?;
+        let push = |acc: u64, &b: &u8| acc << 8 | u64::from(b);
+        Some(match self.endian {
+            Endian::Little => bytes.iter().rev().fold(0, push),
+            Endian::Big => bytes.iter().fold(0, push),
+        })
+    }
+
+    /// The size of an address or offset: 4 bytes for ELF32, 8 for ELF64.
+    pub fn word(&self) -> u64 {
+        match self.class {
+            ElfClass::Elf32 => 4,
+            ElfClass::Elf64 => 8,
+        }
+    }
+
+    /// The size of a section header of this class.
+    pub(super) fn shdr_size(&self) -> u64 {
+        match self.class {
+            ElfClass::Elf32 => SHDR32_SIZE,
+            ElfClass::Elf64 => SHDR64_SIZE,
+        }
+    }
+
+    /// `(e_shoff, e_shentsize, e_shnum, e_shstrndx)` of the ELF header at
+    /// the start of `data`.
+    pub(super) fn section_table(&self, data: &[u8]) -> Option<(u64, u64, u16, u16)> {
+        // e_shoff follows e_entry and e_phoff; then come e_flags (4 bytes),
+        // e_ehsize, e_phentsize and e_phnum (2 each), then the three wanted.
+        let (w, at) = (self.word(), 24 + 2 * self.word());
+        let half = |off| self.uint(data, at + w + off, 2);
+        Some((
+            self.uint(data, at, w)?,
+            half(10)?,
+            half(12)? as u16,
+            half(14)? as u16,
+        ))
+    }
+
+    /// `(sh_name, sh_offset, sh_size)` of the section header at `base` of
+    /// `data`.
+    pub(super) fn section_fields(&self, data: &[u8], base: u64) -> Option<(u32, u64, u64)> {
+        // sh_name and sh_type (4 bytes each), sh_flags and sh_addr (a word
+        // each), then sh_offset and sh_size.
+        let w = self.word();
+        Some((
+            self.uint(data, base, 4)? as u32,
+            self.uint(data, base + 8 + 2 * w, w)?,
+            self.uint(data, base + 8 + 3 * w, w)?,
+        ))
+    }
+}
+
 impl<'a> Elf<'a> {
     /// Validates the image as kmod's `kmod_elf_new` does.
     pub fn parse(data: &'a [u8]) -> Result<Self, ModuleError> {
@@ -150,60 +232,26 @@ impl<'a> Elf<'a> {
                 missed.set(true);
             }
         }
-        if data.len() <= EI_NIDENT || &data[..4] != b"\x7fELF" {
-            return Err(ModuleError::NotElf);
-        }
-        let class = match data[4] {
-            1 if data.len() > EHDR32_SIZE => ElfClass::Elf32,
-            2 if data.len() > EHDR64_SIZE => ElfClass::Elf64,
-            1 | 2 => return Err(bad("file smaller than its ELF header")),
-            _ => return Err(bad("unknown ELF class")),
-        };
-        let endian = match data[5] {
-            1 => Endian::Little,
-            2 => Endian::Big,
-            _ => return Err(bad("unknown ELF byte order")),
-        };
-        let mut elf = Elf {
-            data,
-            ident: ElfIdent {
-                class,
-                endian,
-                machine: 0,
-            },
-            shoff: 0,
-            shnum: 0,
-            shstrtab: &[],
-            sparse,
-        };
-        // The header is inside the image (checked above), so these reads
-        // cannot fail; `unwrap_or` keeps that a non-panicking assumption.
-        let (shoff, shentsize, shnum, shstrndx, shdr_size) = match class {
-            ElfClass::Elf32 => (
-                elf.u32_at(32).unwrap_or(0) as u64,
-                elf.u16_at(46).unwrap_or(0),
-                elf.u16_at(48).unwrap_or(0),
-                elf.u16_at(50).unwrap_or(0),
-                SHDR32_SIZE,
-            ),
-            ElfClass::Elf64 => (
-                elf.u64_at(40).unwrap_or(0),
-                elf.u16_at(58).unwrap_or(0),
-                elf.u16_at(60).unwrap_or(0),
-                elf.u16_at(62).unwrap_or(0),
-                SHDR64_SIZE,
-            ),
-        };
-        elf.ident.machine = elf.u16_at(18).unwrap_or(0);
-        if u64::from(shentsize) != shdr_size {
+        let ident = ElfIdent::of(data)?;
+        // The header is inside the image (checked above), so this read
+        // cannot fail; `unwrap_or_default` keeps that a non-panicking
+        // assumption.
+        let (shoff, shentsize, shnum, shstrndx) = ident.section_table(data).unwrap_or_default();
+        if shentsize != ident.shdr_size() {
             return Err(bad("unexpected section header entry size"));
         }
-        let table_end = (u64::from(shnum) * shdr_size).checked_add(shoff);
+        let table_end = (u64::from(shnum) * shentsize).checked_add(shoff);
         if table_end.map_or(true, |end| end > data.len() as u64) {
             return Err(bad("section header table out of bounds"));
         }
-        elf.shoff = shoff;
-        elf.shnum = shnum;
+        let mut elf = Elf {
+            data,
+            ident,
+            shoff,
+            shnum,
+            shstrtab: &[],
+            sparse,
+        };
         elf.check_loaded(shoff, table_end.unwrap_or(shoff));
         let names = elf
             .section(shstrndx)
@@ -235,52 +283,15 @@ impl<'a> Elf<'a> {
         self.data
     }
 
-    fn bytes<const N: usize>(&self, off: u64) -> Option<[u8; N]> {
-        let start = usize::try_from(off).ok()?;
-        let end = start.checked_add(N)?;
-        self.data.get(start..end)?.try_into().ok()
-    }
-
-    /// A `u16` in the file's byte order, `None` out of bounds.
-    pub fn u16_at(&self, off: u64) -> Option<u16> {
-        let b = self.bytes::<2>(off)?;
-        Some(match self.ident.endian {
-            Endian::Little => u16::from_le_bytes(b),
-            Endian::Big => u16::from_be_bytes(b),
-        })
-    }
-
-    /// A `u32` in the file's byte order, `None` out of bounds.
-    pub fn u32_at(&self, off: u64) -> Option<u32> {
-        let b = self.bytes::<4>(off)?;
-        Some(match self.ident.endian {
-            Endian::Little => u32::from_le_bytes(b),
-            Endian::Big => u32::from_be_bytes(b),
-        })
-    }
-
-    /// A `u64` in the file's byte order, `None` out of bounds.
-    pub fn u64_at(&self, off: u64) -> Option<u64> {
-        let b = self.bytes::<8>(off)?;
-        Some(match self.ident.endian {
-            Endian::Little => u64::from_le_bytes(b),
-            Endian::Big => u64::from_be_bytes(b),
-        })
+    /// The unsigned integer of `n` (at most 8) bytes at `off`, in the
+    /// file's byte order; `None` out of bounds.
+    pub fn uint(&self, off: u64, n: u64) -> Option<u64> {
+        self.ident.uint(self.data, off, n)
     }
 
     /// A word of the class's width (u32 for ELF32, u64 for ELF64).
     pub fn word_at(&self, off: u64) -> Option<u64> {
-        match self.ident.class {
-            ElfClass::Elf32 => self.u32_at(off).map(u64::from),
-            ElfClass::Elf64 => self.u64_at(off),
-        }
-    }
-
-    fn shdr_size(&self) -> u64 {
-        match self.ident.class {
-            ElfClass::Elf32 => SHDR32_SIZE,
-            ElfClass::Elf64 => SHDR64_SIZE,
-        }
+        self.uint(off, self.ident.word())
     }
 
     /// Header fields `(sh_name, sh_offset, sh_size)` of section `idx`, if
@@ -289,19 +300,8 @@ impl<'a> Elf<'a> {
         if idx == 0 || idx >= self.shnum {
             return None;
         }
-        let base = self.shoff + u64::from(idx) * self.shdr_size();
-        match self.ident.class {
-            ElfClass::Elf32 => Some((
-                self.u32_at(base)?,
-                u64::from(self.u32_at(base + 16)?),
-                u64::from(self.u32_at(base + 20)?),
-            )),
-            ElfClass::Elf64 => Some((
-                self.u32_at(base)?,
-                self.u64_at(base + 24)?,
-                self.u64_at(base + 32)?,
-            )),
-        }
+        let base = self.shoff + u64::from(idx) * self.ident.shdr_size();
+        self.ident.section_fields(self.data, base)
     }
 
     /// Section `idx` if its header and data are in bounds (kmod's
@@ -314,7 +314,6 @@ impl<'a> Elf<'a> {
         }
         self.check_loaded(offset, end);
         Some(Section {
-            index: idx,
             offset,
             data: &self.data[offset as usize..end as usize],
         })
@@ -335,28 +334,22 @@ impl<'a> Elf<'a> {
     /// First section (from index 1) called `name`, ignoring any section
     /// whose header, data or name is out of bounds.
     pub fn find_section(&self, name: &[u8]) -> Option<Section<'a>> {
-        (1..self.shnum)
-            .find(|&i| self.section_name(i) == Some(name))
-            .and_then(|i| self.section(i))
+        let [found] = self.find_sections([name]);
+        found
     }
 
     /// Finds several sections in one pass over the headers: the result has
     /// one slot per name, holding its first in-bounds occurrence.
     pub fn find_sections<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Section<'a>>; N] {
         let mut found = [None; N];
-        let mut missing = N;
         for i in 1..self.shnum {
-            if missing == 0 {
+            if found.iter().all(Option::is_some) {
                 break;
             }
-            let Some(name) = self.section_name(i) else {
-                continue;
-            };
-            for (slot, want) in found.iter_mut().zip(names.iter()) {
-                if slot.is_none() && name == *want {
-                    *slot = self.section(i);
-                    missing -= 1;
-                    break;
+            let name = self.section_name(i);
+            if let Some(k) = names.iter().position(|&want| Some(want) == name) {
+                if found[k].is_none() {
+                    found[k] = self.section(i);
                 }
             }
         }
@@ -380,18 +373,19 @@ impl<'a> Elf<'a> {
             return None;
         }
         let base = symtab.offset.checked_add(start as u64)?;
+        let at = |off, n| self.uint(base + off, n);
         match self.ident.class {
             ElfClass::Elf32 => Some(Sym {
-                name: self.u32_at(base)?,
-                value: u64::from(self.u32_at(base + 4)?),
-                info: *self.data.get(usize::try_from(base + 12).ok()?)?,
-                shndx: self.u16_at(base + 14)?,
+                name: at(0, 4)? as u32,
+                value: at(4, 4)?,
+                info: at(12, 1)? as u8,
+                shndx: at(14, 2)? as u16,
             }),
             ElfClass::Elf64 => Some(Sym {
-                name: self.u32_at(base)?,
-                info: *self.data.get(usize::try_from(base + 4).ok()?)?,
-                shndx: self.u16_at(base + 6)?,
-                value: self.u64_at(base + 8)?,
+                name: at(0, 4)? as u32,
+                info: at(4, 1)? as u8,
+                shndx: at(6, 2)? as u16,
+                value: at(8, 8)?,
             }),
         }
     }

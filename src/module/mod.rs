@@ -285,23 +285,18 @@ thread_local! {
     };
 }
 
-/// Frees the calling thread's read buffers. A tree reader calls it on each
-/// of its threads when every module is read: threads of a pool that
+/// Frees the read buffers of every thread of the current rayon pool. A
+/// tree reader calls it when every module is read: threads of a pool that
 /// outlives the reading (rayon's global pool) would otherwise hold up to
 /// twice [`RETAINED_BUFFER`] each while the databases are rendered.
-pub fn release_read_buffers() {
-    let _ = BUFFERS.try_with(|cell| {
-        if let Ok(mut b) = cell.try_borrow_mut() {
-            *b = (Vec::new(), Vec::new());
-        }
-    });
-}
-
-/// [`release_read_buffers`] on every thread of the current rayon pool: a
-/// tree reader calls it when every module is read, as the pool may be
-/// rayon's global one, whose threads go on to render.
 pub fn release_pool_read_buffers() {
-    rayon::broadcast(|_| release_read_buffers());
+    rayon::broadcast(|_| {
+        let _ = BUFFERS.try_with(|cell| {
+            if let Ok(mut b) = cell.try_borrow_mut() {
+                *b = (Vec::new(), Vec::new());
+            }
+        });
+    });
 }
 
 fn read_module_file_with<T>(
@@ -413,7 +408,7 @@ fn read_with_buffers<T>(
             *file_buf = vec![0; size];
         }
         let image = &mut file_buf[..len as usize];
-        if let Some(loaded) = sparse::read_plain_elf_sparse(&file, image).map_err(io)? {
+        if let Some(loaded) = sparse::read_elf_sparse(&file, image).map_err(io)? {
             let missed = std::cell::Cell::new(false);
             let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
             if !missed.get() {

@@ -33,14 +33,24 @@ pub fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
 /// The NUL-separated strings of a section, kmod's `kmod_elf_get_strings`:
 /// none if at most one byte remains after the leading NULs.
 pub fn strings(section: &[u8]) -> impl Iterator<Item = &[u8]> {
+    strings_area(section)
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+}
+
+/// What [`strings`] splits: the section after its leading NULs, empty if
+/// at most one byte remains.
+pub(super) fn strings_area(section: &[u8]) -> &[u8] {
     let start = section
         .iter()
         .position(|&b| b != 0)
-        .unwrap_or(section.len())
-        .min(section.len().saturating_sub(1));
-    let rest = &section[start..];
-    let rest = if rest.len() <= 1 { &[][..] } else { rest };
-    rest.split(|&b| b == 0).filter(|s| !s.is_empty())
+        .unwrap_or(section.len());
+    let rest = &section[start.min(section.len().saturating_sub(1))..];
+    if rest.len() <= 1 {
+        &[]
+    } else {
+        rest
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ impl<'a> Parts<'a> {
             ident: elf.ident(),
             modinfo: modinfo.map(|s| s.data),
             exports: super::symbols::exports(elf, &tables),
-            imports: super::symbols::imports(elf, &tables),
+            imports: super::symbols::imports(elf, &tables).unwrap_or_default(),
         }
     }
 

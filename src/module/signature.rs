@@ -90,15 +90,12 @@ fn c_string(b: &[u8]) -> &[u8] {
 /// The PKCS#7 fields; `None` whenever OpenSSL's decoder would fail.
 fn pkcs7(der: &[u8]) -> Option<SignatureInfo> {
     // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }
-    let content_info = Tlv::parse(der, 0)?.0;
-    let mut ci = content_info.expect(TAG_SEQUENCE)?.children();
-    let oid = ci.next_tlv()?.expect(TAG_OID)?;
-    check_oid(oid.content)?;
-    if oid.content != OID_SIGNED_DATA {
+    let mut ci = Tlv::parse(der, 0)?.0.expect(TAG_SEQUENCE)?.children();
+    // Only signedData is accepted (a valid OID, so no other check).
+    if ci.next_tlv()?.expect(TAG_OID)?.content != OID_SIGNED_DATA {
         return None;
     }
-    let explicit = ci.next_tlv()?.expect(TAG_CONTEXT_0)?;
-    let mut inner = explicit.children();
+    let mut inner = ci.next_tlv()?.expect(TAG_CONTEXT_0)?.children();
     // SignedData ::= SEQUENCE { version, digestAlgorithms SET,
     //   contentInfo SEQUENCE, [0] certificates OPT, [1] crls OPT,
     //   signerInfos SET }
@@ -183,19 +180,12 @@ fn issuer_name(name: Tlv<'_>) -> Option<Vec<u8>> {
 /// BN_bn2bin of an INTEGER: the magnitude, big-endian, without leading
 /// zero bytes (empty for zero).
 fn integer_magnitude(content: &[u8]) -> Vec<u8> {
-    let negative = content.first().is_some_and(|&b| b & 0x80 != 0);
-    let mut mag: Vec<u8> = content.to_vec();
-    if negative {
+    let mut mag = content.to_vec();
+    if content.first().is_some_and(|&b| b & 0x80 != 0) {
         // Two's complement negation: invert, add one.
-        for b in mag.iter_mut() {
-            *b = !*b;
-        }
+        let mut carry = true;
         for b in mag.iter_mut().rev() {
-            let (v, carry) = b.overflowing_add(1);
-            *b = v;
-            if !carry {
-                break;
-            }
+            (*b, carry) = (!*b).overflowing_add(u8::from(carry));
         }
     }
     let lead = mag.iter().position(|&b| b != 0).unwrap_or(mag.len());
@@ -209,14 +199,9 @@ fn check_integer(c: &[u8]) -> Option<()> {
     match c {
         [] => None,
         [0x00, b, ..] if b & 0x80 == 0 => None,
-        [0xFF, rest @ ..] if !rest.is_empty() => {
-            let padded = rest.iter().any(|&b| b != 0);
-            if padded && rest[0] & 0x80 != 0 {
-                None
-            } else {
-                Some(())
-            }
-        }
+        // OpenSSL counts 0xFF as padding when a later octet is not zero,
+        // which a second octet with its top bit set is.
+        [0xFF, b, ..] if b & 0x80 != 0 => None,
         _ => Some(()),
     }
 }
@@ -289,10 +274,10 @@ fn oid_name(content: &[u8]) -> String {
 fn oid_dotted(content: &[u8]) -> String {
     let mut arcs: Vec<u128> = Vec::new();
     let mut acc: u128 = 0;
-    let mut overflow = false;
     for &b in content {
         if acc > (u128::MAX >> 7) {
-            overflow = true;
+            // Arcs this large do not occur in module signatures.
+            return String::from("unknown");
         }
         acc = (acc << 7) | u128::from(b & 0x7f);
         if b & 0x80 == 0 {
@@ -300,22 +285,20 @@ fn oid_dotted(content: &[u8]) -> String {
             acc = 0;
         }
     }
-    if overflow || arcs.is_empty() {
-        // Arcs this large do not occur in module signatures.
+    let Some((&first, rest)) = arcs.split_first() else {
         return String::from("unknown");
-    }
-    let first = arcs[0];
+    };
     let (a, b) = match first {
         0..=39 => (0, first),
         40..=79 => (1, first - 40),
         _ => (2, first - 80),
     };
-    let mut s = format!("{a}.{b}");
-    for arc in &arcs[1..] {
-        s.push('.');
-        s.push_str(&arc.to_string());
-    }
-    s
+    [a, b]
+        .iter()
+        .chain(rest)
+        .map(u128::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 // ---------------------------------------------------------------------
@@ -382,52 +365,38 @@ impl<'a> Tlv<'a> {
         };
         let len_byte = *data.get(pos)?;
         pos += 1;
-        if len_byte == 0x80 {
+        let (content, end) = if len_byte == 0x80 {
             // Indefinite: constructed only; children until 00 00.
             if !constructed {
                 return None;
             }
-            let start = pos;
-            loop {
-                let rest = data.get(pos..)?;
-                if rest.starts_with(&[0, 0]) {
-                    let content = &data[start..pos];
-                    pos += 2;
-                    let t = Tlv {
-                        tag,
-                        constructed,
-                        content,
-                        whole: &data[..pos],
-                        depth,
-                    };
-                    return Some((t, pos));
-                }
-                let (_, used) = Tlv::parse(rest, depth + 1)?;
-                pos += used;
+            let mut at = pos;
+            while !data.get(at..)?.starts_with(&[0, 0]) {
+                at += Tlv::parse(&data[at..], depth + 1)?.1;
             }
-        }
-        let len = if len_byte & 0x80 == 0 {
-            usize::from(len_byte)
+            (&data[pos..at], at + 2)
         } else {
-            let n = usize::from(len_byte & 0x7f);
-            if n > 8 {
-                return None;
-            }
-            let mut len: u64 = 0;
-            for _ in 0..n {
-                len = (len << 8) | u64::from(*data.get(pos)?);
-                pos += 1;
-            }
-            usize::try_from(len).ok()?
+            let len = if len_byte & 0x80 == 0 {
+                u64::from(len_byte)
+            } else {
+                let n = usize::from(len_byte & 0x7f);
+                if n > 8 {
+                    return None;
+                }
+                let bytes = data.get(pos..pos + n)?;
+                pos += n;
+                bytes.iter().fold(0, |len, &b| len << 8 | u64::from(b))
+            };
+            let end = pos.checked_add(usize::try_from(len).ok()?)?;
+            (data.get(pos..end)?, end)
         };
-        let end = pos.checked_add(len)?;
-        let content = data.get(pos..end)?;
+        let whole = &data[..end];
         Some((
             Tlv {
                 tag,
                 constructed,
                 content,
-                whole: &data[..end],
+                whole,
                 depth,
             },
             end,

@@ -15,6 +15,7 @@
 //! caller then reads the whole file and parses again, so the result is
 //! always the whole-file result. The appended signature is not read.
 
+use super::ElfIdent;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -47,11 +48,8 @@ pub struct Loaded {
 impl Loaded {
     /// Whether `[start, end)` was read (an empty range always was).
     pub fn contains(&self, start: u64, end: u64) -> bool {
-        if start >= end {
-            return true;
-        }
         // Ranges are few (typically two to four): a linear scan.
-        self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
+        start >= end || self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
     }
 
     fn add(&mut self, start: u64, end: u64) {
@@ -61,14 +59,13 @@ impl Loaded {
     /// Sorts and merges ranges closer than `gap`.
     fn normalize(&mut self, gap: u64) {
         self.ranges.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.ranges.len());
-        for &(s, e) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if s <= last.1.saturating_add(gap) => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+        self.ranges.dedup_by(|next, last| {
+            let close = next.0 <= last.1.saturating_add(gap);
+            if close {
+                last.1 = last.1.max(next.1);
             }
-        }
-        self.ranges = merged;
+            close
+        });
     }
 }
 
@@ -88,25 +85,26 @@ impl Source for File {
 /// Reads into `image` (exactly the file's length) the header, the section
 /// tables and the sections depmod needs, and returns what was read. `None`
 /// when the file does not start with a well-formed ELF header and section
-/// table; the caller then reads the whole file.
-pub fn read_plain_elf_sparse(file: &File, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
-    read_elf_sparse(file, image)
-}
-
-/// [`read_plain_elf_sparse`] from any [`Source`].
+/// table; the caller then reads the whole file. `file` is a plain file or
+/// an image held in chunks.
 pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<Option<Loaded>> {
     let len = image.len() as u64;
     if len < 64 {
         return Ok(None);
     }
     file.read_exact_at(&mut image[..64], 0)?;
-    let Some(layout) = Layout::of(&image[..64]) else {
+    // Only the first 64 bytes are read yet: all these look at.
+    let Ok(ident) = ElfIdent::of(image) else {
         return Ok(None);
     };
-    let Some((shoff, shnum, shstrndx)) = layout.section_table(&image[..64]) else {
+    let shdr_size = ident.shdr_size();
+    let Some((shoff, _, shnum, shstrndx)) = ident
+        .section_table(&image[..64])
+        .filter(|t| t.1 == shdr_size)
+    else {
         return Ok(None);
     };
-    let table_len = u64::from(shnum) * layout.shdr_size;
+    let table_len = u64::from(shnum) * shdr_size;
     let Some(table_end) = shoff.checked_add(table_len).filter(|&e| e <= len) else {
         return Ok(None);
     };
@@ -123,9 +121,11 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
     done.add(table_start, table_end);
     done.normalize(0);
 
+    // The table is in the file (checked above): the fields are always read.
     let header = |image: &[u8], i: u64| -> (u32, u64, u64) {
-        let h = &image[(shoff + i * layout.shdr_size) as usize..][..layout.shdr_size as usize];
-        layout.section_fields(h)
+        ident
+            .section_fields(image, shoff + i * shdr_size)
+            .unwrap_or_default()
     };
     let in_file = |offset: u64, size: u64| offset.checked_add(size).filter(|&e| e <= len);
 
@@ -187,92 +187,4 @@ pub fn read_signature_sparse(
     loaded.add(len - extent.max(trailer), len);
     loaded.normalize(0);
     Ok(())
-}
-
-/// Class and byte order of an ELF header.
-struct Layout {
-    is64: bool,
-    big: bool,
-    shdr_size: u64,
-}
-
-impl Layout {
-    fn of(h: &[u8]) -> Option<Layout> {
-        if h.len() < 64 || &h[..4] != b"\x7fELF" {
-            return None;
-        }
-        let is64 = match h[4] {
-            1 => false,
-            2 => true,
-            _ => return None,
-        };
-        let big = match h[5] {
-            1 => false,
-            2 => true,
-            _ => return None,
-        };
-        Some(Layout {
-            is64,
-            big,
-            shdr_size: if is64 { 64 } else { 40 },
-        })
-    }
-
-    fn u16(&self, b: &[u8]) -> u64 {
-        let a = [b[0], b[1]];
-        u64::from(if self.big {
-            u16::from_be_bytes(a)
-        } else {
-            u16::from_le_bytes(a)
-        })
-    }
-
-    fn u32(&self, b: &[u8]) -> u64 {
-        let a = [b[0], b[1], b[2], b[3]];
-        u64::from(if self.big {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        })
-    }
-
-    fn u64(&self, b: &[u8]) -> u64 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[..8]);
-        if self.big {
-            u64::from_be_bytes(a)
-        } else {
-            u64::from_le_bytes(a)
-        }
-    }
-
-    /// `(e_shoff, e_shnum, e_shstrndx)` when `e_shentsize` is the class's
-    /// size.
-    fn section_table(&self, h: &[u8]) -> Option<(u64, u16, u16)> {
-        let (shoff, shentsize, shnum, shstrndx) = if self.is64 {
-            (
-                self.u64(&h[40..]),
-                self.u16(&h[58..]),
-                self.u16(&h[60..]),
-                self.u16(&h[62..]),
-            )
-        } else {
-            (
-                self.u32(&h[32..]),
-                self.u16(&h[46..]),
-                self.u16(&h[48..]),
-                self.u16(&h[50..]),
-            )
-        };
-        (shentsize == self.shdr_size).then_some((shoff, shnum as u16, shstrndx as u16))
-    }
-
-    /// `(sh_name, sh_offset, sh_size)` of one section header.
-    fn section_fields(&self, s: &[u8]) -> (u32, u64, u64) {
-        if self.is64 {
-            (self.u32(s) as u32, self.u64(&s[24..]), self.u64(&s[32..]))
-        } else {
-            (self.u32(s) as u32, self.u32(&s[16..]), self.u32(&s[20..]))
-        }
-    }
 }

@@ -51,10 +51,6 @@ pub struct SymbolRef<'a> {
 pub struct ListFull;
 
 impl SymbolList {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Appends a symbol; refuses (leaving the list as it was) when the
     /// names would exceed `max_name_bytes` (at most [`MAX_NAME_BYTES`]).
     pub fn push(
@@ -84,11 +80,8 @@ impl SymbolList {
         scratch.ends.clear();
         scratch.crcs.clear();
         let r = fill(&mut scratch);
-        let exact = SymbolList {
-            names: scratch.names.as_slice().to_vec(),
-            ends: scratch.ends.as_slice().to_vec(),
-            crcs: scratch.crcs.as_slice().to_vec(),
-        };
+        // A clone's vectors are allocated at their length.
+        let exact = scratch.clone();
         if scratch.names.capacity() <= RETAINED_SCRATCH_BYTES {
             let _ = SCRATCH.try_with(|c| c.set(scratch));
         }
@@ -146,7 +139,7 @@ impl SymbolList {
     }
 
     pub fn from_exports(exports: &[Export]) -> Result<Self, ListFull> {
-        let mut list = SymbolList::new();
+        let mut list = SymbolList::default();
         for e in exports {
             list.push(&e.name, e.crc, false, MAX_NAME_BYTES)?;
         }
@@ -154,7 +147,7 @@ impl SymbolList {
     }
 
     pub fn from_imports(imports: &[Import]) -> Result<Self, ListFull> {
-        let mut list = SymbolList::new();
+        let mut list = SymbolList::default();
         for i in imports {
             list.push(&i.name, i.crc, i.weak, MAX_NAME_BYTES)?;
         }
@@ -200,7 +193,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let mut l = SymbolList::new();
+        let mut l = SymbolList::default();
         l.push(b"printk", 7, false, usize::MAX).unwrap();
         l.push(b"", 0, true, usize::MAX).unwrap();
         l.push(b"kfree", u64::MAX, true, usize::MAX).unwrap();
@@ -220,7 +213,7 @@ mod tests {
 
     #[test]
     fn refuses_past_the_cap() {
-        let mut l = SymbolList::new();
+        let mut l = SymbolList::default();
         l.push(b"abc", 0, false, 5).unwrap();
         assert_eq!(l.push(b"def", 0, false, 5), Err(ListFull));
         assert_eq!(l.len(), 1);
@@ -238,10 +231,6 @@ pub struct StringList {
 }
 
 impl StringList {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Appends a string; refuses past `u32::MAX` bytes in all.
     pub fn push(&mut self, s: &[u8]) -> Result<(), ListFull> {
         let mut len = u32::try_from(s.len()).map_err(|_| ListFull)?;
@@ -290,7 +279,7 @@ impl StringList {
     }
 
     pub fn from_vecs(v: &[Vec<u8>]) -> Result<Self, ListFull> {
-        let mut list = StringList::new();
+        let mut list = StringList::default();
         for s in v {
             list.push(s)?;
         }
@@ -347,7 +336,7 @@ mod string_list_tests {
         );
         assert_eq!(l.to_vecs(), v);
         assert!(!l.is_empty());
-        assert!(StringList::new().is_empty());
+        assert!(StringList::default().is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::elf::{Elf, Section, EM_SPARC, EM_SPARCV9, SHN_ABS, SHN_UNDEF};
 use super::symbol_list::SymbolList;
-use super::{ElfClass, ModuleError};
+use super::ModuleError;
 
 /// `STB_WEAK`.
 const STB_WEAK: u8 = 2;
@@ -48,17 +48,11 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
         return Ok(found);
     }
     let Some(strings) = t.ksymtab_strings else {
-        return Ok(SymbolList::new());
+        return Ok(SymbolList::default());
     };
-    let data = strings.data;
-    let start = data
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(data.len())
-        .min(data.len().saturating_sub(1));
-    let rest = &data[start..];
-    if rest.len() <= 1 {
-        return Ok(SymbolList::new());
+    let rest = super::modinfo::strings_area(strings.data);
+    if rest.is_empty() {
+        return Ok(SymbolList::default());
     }
     if rest.last() != Some(&0) {
         return Err(ModuleError::UnterminatedKsymtab);
@@ -66,7 +60,7 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     // Disjoint pieces of the section: they always fit the budget.
     let budget = name_budget(elf);
     let (out, ()) = SymbolList::build(|out| {
-        for name in rest.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        for name in super::modinfo::strings(rest) {
             if out.push(name, 0, false, budget).is_err() {
                 break;
             }
@@ -93,11 +87,7 @@ fn crc_exports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
         Some(())
     });
     complete?;
-    if out.is_empty() {
-        None
-    } else {
-        Some(out)
-    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The CRC of a `__crc_` symbol: its value for `SHN_UNDEF`/`SHN_ABS`,
@@ -114,39 +104,26 @@ fn resolve_crc(elf: &Elf<'_>, value: u64, shndx: u16) -> u64 {
     if size < 4 || value > size - 4 {
         return u64::MAX;
     }
-    elf.u32_at(section.offset + value)
-        .map_or(u64::MAX, u64::from)
+    elf.uint(section.offset + value, 4).unwrap_or(u64::MAX)
 }
 
-/// One `__versions` record: CRC and the name (bytes before the NUL of its
-/// field; `None` when the field has no NUL).
-struct Version<'a> {
-    crc: u64,
-    name: Option<&'a [u8]>,
-}
-
-fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<Version<'a>> {
-    let Some(section) = t.versions else {
+/// The `__versions` records, CRC and name each (the bytes before the NUL
+/// of its field; `None` when the field has no NUL); none unless the section
+/// is a whole number of records.
+fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, Option<&'a [u8]>)> {
+    let Some(section) = t.versions.filter(|s| s.data.len() % MODVERSION_SIZE == 0) else {
         return Vec::new();
     };
-    if section.data.len() % MODVERSION_SIZE != 0 {
-        return Vec::new();
-    }
-    let crc_len = match elf.ident().class {
-        ElfClass::Elf32 => 4,
-        ElfClass::Elf64 => 8,
-    };
+    let crc_len = elf.ident().word() as usize;
     section
         .data
         .chunks_exact(MODVERSION_SIZE)
         .enumerate()
         .map(|(i, rec)| {
-            let off = section.offset + (i * MODVERSION_SIZE) as u64;
+            let crc = elf.word_at(section.offset + (i * MODVERSION_SIZE) as u64);
             let field = &rec[crc_len..];
-            Version {
-                crc: elf.word_at(off).unwrap_or(0),
-                name: field.iter().position(|&b| b == 0).map(|n| &field[..n]),
-            }
+            let name = field.iter().position(|&b| b == 0).map(|n| &field[..n]);
+            (crc.unwrap_or(0), name)
         })
         .collect()
 }
@@ -154,12 +131,8 @@ fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<Version<'a>> {
 /// The symbols a module needs (spec §5.5): undefined `.symtab` entries in
 /// order with the CRC of the first `__versions` record of the same name,
 /// then the unmatched `__versions` records. Any problem (including names
-/// past the budget) → no imports.
-pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> SymbolList {
-    imports_inner(elf, t).unwrap_or_default()
-}
-
-fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
+/// past the budget) → `None`: no imports.
+pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     let vers = versions(elf, t);
     let (symtab, strtab, count) = symtab_pair(elf, t)?;
     let skip_register = matches!(elf.ident().machine, EM_SPARC | EM_SPARCV9);
@@ -167,8 +140,8 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     // First record of each name (big modules have thousands of both).
     let mut first: rustc_hash::FxHashMap<&[u8], usize> =
         rustc_hash::FxHashMap::with_capacity_and_hasher(vers.len(), Default::default());
-    for (j, v) in vers.iter().enumerate() {
-        if let Some(n) = v.name {
+    for (j, &(_, name)) in vers.iter().enumerate() {
+        if let Some(n) = name {
             first.entry(n).or_insert(j);
         }
     }
@@ -176,27 +149,23 @@ fn imports_inner(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
     let (out, complete) = SymbolList::build(|out| -> Option<()> {
         for i in 1..count {
             let sym = elf.sym(&symtab, i)?;
-            if sym.shndx != SHN_UNDEF {
-                continue;
-            }
-            if skip_register && sym.kind() == STT_REGISTER {
+            if sym.shndx != SHN_UNDEF || (skip_register && sym.kind() == STT_REGISTER) {
                 continue;
             }
             let name = elf.str_in(&strtab, sym.name)?;
             if name.is_empty() {
                 continue;
             }
-            let mut crc = 0;
-            if let Some(&j) = first.get(name) {
-                crc = vers[j].crc;
+            let crc = first.get(name).map_or(0, |&j| {
                 matched[j] = true;
-            }
+                vers[j].0
+            });
             out.push(name, crc, sym.bind() == STB_WEAK, budget).ok()?;
         }
-        for (v, seen) in vers.iter().zip(&matched) {
+        for (&(crc, name), seen) in vers.iter().zip(&matched) {
             if !seen {
                 // A name without NUL in its field fails the whole list.
-                out.push(v.name?, v.crc, false, budget).ok()?;
+                out.push(name?, crc, false, budget).ok()?;
             }
         }
         Some(())
