@@ -60,8 +60,10 @@ impl Default for DiffOptions {
 }
 
 /// What kind of difference an entry is, most important first: the order
-/// in which [`DiffReport::lines`] lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// in which [`DiffReport::lines`] lists them. JSON names it in kebab case
+/// (`module-added`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DiffKind {
     /// A module file only in the new side.
     ModuleAdded,
@@ -81,22 +83,6 @@ pub enum DiffKind {
     LayoutOnly,
     /// A file that is a link to elsewhere (or no longer a link).
     LinkOnly,
-}
-
-impl DiffKind {
-    /// The name JSON gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            DiffKind::ModuleAdded => "module-added",
-            DiffKind::ModuleRemoved => "module-removed",
-            DiffKind::ModuleChanged => "module-changed",
-            DiffKind::DatabaseChanged => "database-changed",
-            DiffKind::FileChanged => "file-changed",
-            DiffKind::ModuleRepacked => "module-repacked",
-            DiffKind::LayoutOnly => "layout-only",
-            DiffKind::LinkOnly => "link-only",
-        }
-    }
 }
 
 /// One difference: a file's, with its explanation.

@@ -318,8 +318,8 @@ pub fn audit_tree(
 /// The record of module file `rel`, whose bytes are `data`.
 fn module_record(rel: &str, data: &[u8], limits: &Limits) -> ModuleRecord {
     let parsed = module::parse_module(data, limits);
-    let [mi, ex, im, all] = meta_digests(parsed.as_ref().ok());
     let meta = parsed.as_ref().ok();
+    let [mi, ex, im, all] = meta_digests(meta);
     ModuleRecord {
         path: rel.to_string(),
         name: crate::kmod::name_from_file_name(rel.rsplit('/').next().unwrap_or(rel)),
