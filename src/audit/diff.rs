@@ -313,11 +313,9 @@ fn diff_module(
     let line = format!("module changed: {p} ({}): {}", mb.name, parts.join(", "));
     let mut d = Difference::new(DiffKind::ModuleChanged, p, line);
     if ma.vermagic != mb.vermagic {
-        d.details.push(format!(
-            "vermagic now {:?}, was {:?}",
-            mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
-            ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
-        ));
+        let vm = |m: &ModuleRecord| m.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default();
+        let (now, was) = (vm(mb), vm(ma));
+        d.details.push(format!("vermagic now {now:?}, was {was:?}"));
     }
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return d;
@@ -479,16 +477,11 @@ pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
             }
         };
         let fmt = |vals: &[(Vec<u8>, u32)]| {
-            vals.iter()
-                .map(|(v, p)| {
-                    if *p == 0 {
-                        show(v)
-                    } else {
-                        format!("{} (priority {p})", show(v))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            let one = |(v, p): &(Vec<u8>, u32)| match p {
+                0 => show(v),
+                p => format!("{} (priority {p})", show(v)),
+            };
+            vals.iter().map(one).collect::<Vec<_>>().join(", ")
         };
         let mut items = Vec::new();
         let keys: BTreeSet<&Vec<u8>> = ea.keys().chain(eb.keys()).collect();
