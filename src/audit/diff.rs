@@ -5,7 +5,7 @@
 //! symbol or database entry. With a manifest on either side only digests
 //! are known for that side, so a difference is named but not itemised.
 
-use super::manifest::{audit_tree, FileKind, FileRecord, Manifest, ModuleRecord};
+use super::manifest::{audit_tree, FileKind, Manifest, ModuleRecord};
 use super::AuditError;
 use crate::index::{Index, IndexError};
 use crate::kmod::esc::encode as show;
@@ -60,8 +60,10 @@ impl Default for DiffOptions {
 }
 
 /// What kind of difference an entry is, most important first: the order
-/// in which [`DiffReport::lines`] lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// in which [`DiffReport::lines`] lists them. JSON names it in kebab case
+/// (`module-added`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DiffKind {
     /// A module file only in the new side.
     ModuleAdded,
@@ -81,22 +83,6 @@ pub enum DiffKind {
     LayoutOnly,
     /// A file that is a link to elsewhere (or no longer a link).
     LinkOnly,
-}
-
-impl DiffKind {
-    /// The name JSON gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            DiffKind::ModuleAdded => "module-added",
-            DiffKind::ModuleRemoved => "module-removed",
-            DiffKind::ModuleChanged => "module-changed",
-            DiffKind::DatabaseChanged => "database-changed",
-            DiffKind::FileChanged => "file-changed",
-            DiffKind::ModuleRepacked => "module-repacked",
-            DiffKind::LayoutOnly => "layout-only",
-            DiffKind::LinkOnly => "link-only",
-        }
-    }
 }
 
 /// One difference: a file's, with its explanation.
@@ -203,8 +189,8 @@ impl Difference {
 /// ```
 pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditError> {
     let mut out = Vec::new();
-    let (files_a, mods_a) = by_path(&a.manifest);
-    let (files_b, mods_b) = by_path(&b.manifest);
+    let [files_a, files_b] = [a, b].map(|s| by_path(&s.manifest.files, |f| &f.path));
+    let [mods_a, mods_b] = [a, b].map(|s| by_path(&s.manifest.modules, |m| &m.path));
     let paths: BTreeSet<&str> = files_a.keys().chain(files_b.keys()).copied().collect();
     for p in paths {
         let (fa, fb) = (files_a.get(p), files_b.get(p));
@@ -267,13 +253,9 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
     Ok(DiffReport { entries: out })
 }
 
-/// A manifest's files and modules by path.
-fn by_path(m: &Manifest) -> (BTreeMap<&str, &FileRecord>, BTreeMap<&str, &ModuleRecord>) {
-    let files = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
-    (
-        files,
-        m.modules.iter().map(|m| (m.path.as_str(), m)).collect(),
-    )
+/// A manifest's records by path.
+fn by_path<T>(records: &[T], path: impl Fn(&T) -> &String) -> BTreeMap<&str, &T> {
+    records.iter().map(|r| (path(r).as_str(), r)).collect()
 }
 
 /// Why a module of a tree could not be compared; printed under the
@@ -322,24 +304,18 @@ fn diff_module(
         let line = format!("module changed: {p}: metadata identical ({how})");
         return Difference::new(DiffKind::ModuleRepacked, p, line);
     }
-    let mut parts = Vec::new();
-    if ma.modinfo_sha256 != mb.modinfo_sha256 {
-        parts.push("modinfo");
-    }
-    if ma.exports_sha256 != mb.exports_sha256 {
-        parts.push("exports");
-    }
-    if ma.imports_sha256 != mb.imports_sha256 {
-        parts.push("imports");
-    }
+    let parts = [
+        ("modinfo", &ma.modinfo_sha256, &mb.modinfo_sha256),
+        ("exports", &ma.exports_sha256, &mb.exports_sha256),
+        ("imports", &ma.imports_sha256, &mb.imports_sha256),
+    ];
+    let parts: Vec<&str> = parts.iter().filter(|p| p.1 != p.2).map(|p| p.0).collect();
     let line = format!("module changed: {p} ({}): {}", mb.name, parts.join(", "));
     let mut d = Difference::new(DiffKind::ModuleChanged, p, line);
     if ma.vermagic != mb.vermagic {
-        d.details.push(format!(
-            "vermagic now {:?}, was {:?}",
-            mb.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default(),
-            ma.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default()
-        ));
+        let vm = |m: &ModuleRecord| m.vermagic.as_ref().map(|v| show(&v.0)).unwrap_or_default();
+        let (now, was) = (vm(mb), vm(ma));
+        d.details.push(format!("vermagic now {now:?}, was {was:?}"));
     }
     let (Some(ra), Some(rb)) = (&a.root, &b.root) else {
         return d;
@@ -501,16 +477,11 @@ pub fn database_changes(name: &str, old: &[u8], new: &[u8]) -> Vec<String> {
             }
         };
         let fmt = |vals: &[(Vec<u8>, u32)]| {
-            vals.iter()
-                .map(|(v, p)| {
-                    if *p == 0 {
-                        show(v)
-                    } else {
-                        format!("{} (priority {p})", show(v))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            let one = |(v, p): &(Vec<u8>, u32)| match p {
+                0 => show(v),
+                p => format!("{} (priority {p})", show(v)),
+            };
+            vals.iter().map(one).collect::<Vec<_>>().join(", ")
         };
         let mut items = Vec::new();
         let keys: BTreeSet<&Vec<u8>> = ea.keys().chain(eb.keys()).collect();

@@ -155,36 +155,27 @@ pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
 /// Database `path` decoded: its format, layout, entries and digest, or an
 /// error text for an unreadable index.
 fn decode_database(path: &str, data: &[u8]) -> DatabaseRecord {
-    let newlines = |d: &[u8]| d.iter().filter(|&&b| b == b'\n').count() as u64;
-    let mut r = DatabaseRecord {
-        path: path.to_string(),
-        format: "text".into(),
-        layout: None,
-        entries: 0,
-        content_sha256: String::new(),
-        error: None,
+    let index = path.ends_with(".bin");
+    let decoded = index.then(|| Index::parse(data).and_then(|i| dump_lines(&i)));
+    let (content, error) = match &decoded {
+        Some(Ok(lines)) => (Some(&lines[..]), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (Some(data), None),
     };
-    if !path.ends_with(".bin") {
-        r.entries = newlines(data);
-        r.content_sha256 = sha256_hex(data);
-        return r;
+    DatabaseRecord {
+        path: path.to_string(),
+        format: if index { "index" } else { "text" }.into(),
+        layout: index
+            .then(|| detect_layout(data))
+            .flatten()
+            .map(|l| match l {
+                Layout::PreOrder => "pre-order".into(),
+                Layout::PostOrder => "post-order".into(),
+            }),
+        entries: content.map_or(0, |c| c.iter().filter(|&&b| b == b'\n').count() as u64),
+        content_sha256: sha256_hex(content.unwrap_or(data)),
+        error,
     }
-    r.format = "index".into();
-    r.layout = detect_layout(data).map(|l| match l {
-        Layout::PreOrder => "pre-order".into(),
-        Layout::PostOrder => "post-order".into(),
-    });
-    match Index::parse(data).and_then(|i| dump_lines(&i)) {
-        Ok(lines) => {
-            r.entries = newlines(&lines);
-            r.content_sha256 = sha256_hex(&lines);
-        }
-        Err(e) => {
-            r.error = Some(e.to_string());
-            r.content_sha256 = sha256_hex(data);
-        }
-    }
-    r
 }
 
 fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
@@ -327,8 +318,8 @@ pub fn audit_tree(
 /// The record of module file `rel`, whose bytes are `data`.
 fn module_record(rel: &str, data: &[u8], limits: &Limits) -> ModuleRecord {
     let parsed = module::parse_module(data, limits);
-    let [mi, ex, im, all] = meta_digests(parsed.as_ref().ok());
     let meta = parsed.as_ref().ok();
+    let [mi, ex, im, all] = meta_digests(meta);
     ModuleRecord {
         path: rel.to_string(),
         name: crate::kmod::name_from_file_name(rel.rsplit('/').next().unwrap_or(rel)),

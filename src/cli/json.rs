@@ -47,14 +47,14 @@ pub fn diff(r: &DiffReport) -> String {
     entries.sort_by_key(|e| e.kind);
     let mut counts = std::collections::BTreeMap::<_, u64>::new();
     for e in &entries {
-        *counts.entry(e.kind.name()).or_default() += 1;
+        *counts.entry(e.kind).or_default() += 1;
     }
     text(&json!({
         "version": VERSION,
         "identical": r.identical(),
         "counts": counts,
         "differences": entries.iter().map(|e| json!({
-            "kind": e.kind.name(),
+            "kind": e.kind,
             "path": e.path,
             "summary": e.line,
             "details": e.details,

@@ -77,10 +77,7 @@ impl Config {
                 }
             }
             names.sort();
-            for name in names {
-                if name.starts_with('.') {
-                    continue;
-                }
+            for name in names.into_iter().filter(|n| !n.starts_with('.')) {
                 if name.len() < 6 || !name.ends_with(".conf") {
                     diags.push(Diagnostic::info(format!(
                         "All cfg files need .conf: {path}/{name}"

@@ -21,7 +21,7 @@ pub fn parse_system_map(
     let mut syms = Vec::new();
     let mut diags = Vec::new();
     for (i, line) in fgets_lines(data, 10240).into_iter().enumerate() {
-        let Some(mut p) = line.splitn(3, |&b| b == b' ').nth(2) else {
+        let Some(p) = line.splitn(3, |&b| b == b' ').nth(2) else {
             diags.push(Diagnostic::error(format!(
                 "{file}:{}: invalid line: {}",
                 i + 1,
@@ -29,10 +29,7 @@ pub fn parse_system_map(
             )));
             continue;
         };
-        if prefix.is_some() && p.first() == prefix.as_ref() {
-            p = &p[1..];
-        }
-        let Some(sym) = p.strip_prefix(b"__ksymtab_") else {
+        let Some(sym) = strip_prefix(p, prefix).strip_prefix(b"__ksymtab_") else {
             continue;
         };
         let sym = sym.split(|&b| b == b'\n').next().unwrap_or(sym);
@@ -74,16 +71,17 @@ pub fn parse_module_symvers(
             )));
             continue;
         };
-        let sym = match prefix {
-            Some(p) if sym.first() == Some(&p) => &sym[1..],
-            _ => sym,
-        };
         syms.push(KernelSymbol {
-            name: sym.to_vec(),
+            name: strip_prefix(sym, prefix).to_vec(),
             crc,
         });
     }
     (syms, diags)
+}
+
+/// `sym` without its first byte when that is the symbol prefix.
+fn strip_prefix(sym: &[u8], prefix: Option<u8>) -> &[u8] {
+    prefix.and_then(|p| sym.strip_prefix(&[p])).unwrap_or(sym)
 }
 
 /// The `errno` text kmod's "Invalid symbol version" message ends with.
