@@ -12,6 +12,16 @@ const STT_REGISTER: u8 = 13;
 pub(crate) const MODVERSION_SIZE: usize = 64;
 const CRC_PREFIX: &[u8] = b"__crc_";
 
+/// The names of the sections [`Tables`] holds, in its destructuring order
+/// (the sections a sparse read loads).
+pub(crate) const SECTIONS: [&[u8]; 5] = [
+    b".modinfo",
+    b"__ksymtab_strings",
+    b".symtab",
+    b".strtab",
+    b"__versions",
+];
+
 /// The sections `.modinfo` and the symbols are read from (first
 /// occurrence by name each).
 #[derive(Clone, Copy, Debug)]
@@ -25,13 +35,7 @@ pub struct Tables<'a> {
 
 impl<'a> Tables<'a> {
     pub fn of(elf: &Elf<'a>) -> Self {
-        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
-            b".modinfo".as_slice(),
-            b"__ksymtab_strings",
-            b".symtab",
-            b".strtab",
-            b"__versions",
-        ]);
+        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections(SECTIONS);
         Tables {
             modinfo,
             symtab,
