@@ -92,12 +92,11 @@ pub struct ShowDependsArgs {
 pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, Stop> {
     let targets: Vec<Vec<u8>> = args.targets.iter().map(|t| bytes(t)).collect();
     let options = args.tree.options(args.ignore_install);
+    let (outcome, actions) = closure::show_depends(&options, &targets);
     if args.json {
-        let (outcome, actions) = closure::show_depends_actions(&options, &targets);
         let text = json::show_depends(&actions, super::status(outcome.exit_code));
         return print(&outcome, text.as_bytes(), "the dependencies", io);
     }
-    let outcome = closure::show_depends(&options, &targets);
     print(&outcome, &outcome.stdout, "the dependency lines", io)
 }
 

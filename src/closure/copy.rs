@@ -102,13 +102,6 @@ pub enum ClosureError {
     PathNotUtf8(PathBuf),
     #[error("{}: file name is not UTF-8", .0.display())]
     FileNameNotUtf8(PathBuf),
-    /// A closure member whose firmware list cannot be read (only logged).
-    #[error("{source}")]
-    Module {
-        path: Utf8PathBuf,
-        #[source]
-        source: crate::module::ModuleError,
-    },
     #[error("{0}")]
     Write(#[from] WriteError),
     /// Writing the copy of a module or firmware file failed.
@@ -296,14 +289,11 @@ fn resolve_roots(
 /// `firmware=` values of a builtin module, from `modules.builtin.modinfo`
 /// (records `MODULE.KEY=VALUE\0`).
 pub fn builtin_module_firmware(builtin_modinfo: &[u8], module: &[u8]) -> Vec<Vec<u8>> {
-    let mut prefix = module.to_vec();
-    prefix.extend_from_slice(b".firmware=");
-    builtin_modinfo
-        .split(|&b| b == 0)
-        .filter_map(|rec| rec.strip_prefix(&prefix[..]))
-        .filter(|v| !v.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
+    let entries = crate::modinfo_names::builtin_entries(builtin_modinfo, module);
+    let firmware = entries
+        .into_iter()
+        .filter(|(k, v)| k == b"firmware" && !v.is_empty());
+    firmware.map(|(_, v)| v).collect()
 }
 
 /// Every built-in module with `firmware=` records in
@@ -419,14 +409,6 @@ fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, boo
     (all, false)
 }
 
-fn firmware_names_of(path: &Path) -> Result<Vec<Vec<u8>>, ClosureError> {
-    let p = utf8_dir(path)?;
-    match crate::module::read_module_file(&p, &crate::module::Limits::default()) {
-        Ok(meta) => Ok(meta.values(b"firmware").map(<[u8]>::to_vec).collect()),
-        Err(source) => Err(ClosureError::Module { path: p, source }),
-    }
-}
-
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
     assemble_module_closure_with_progress(opts, &crate::progress::Silent)
@@ -479,19 +461,24 @@ pub fn assemble_module_closure_with_progress(
     let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for m in &report.modules {
         let src = source_dir.join(path_of(&m.relpath));
-        match firmware_names_of(&src) {
-            Ok(names) => wanted.extend(names.into_iter().map(|n| (m.name.clone(), n))),
-            Err(e) => {
-                let reason = match &e {
-                    ClosureError::PathNotUtf8(_) => "path is not UTF-8".to_string(),
-                    e => e.to_string(),
-                };
-                report.log.push(format!(
-                    "WARNING: cannot read the firmware list of {}: {reason}",
-                    src.display()
-                ))
+        let limits = crate::module::Limits::default();
+        let read =
+            camino::Utf8Path::from_path(&src).map(|p| crate::module::read_module_file(p, &limits));
+        let reason = match read {
+            Some(Ok(meta)) => {
+                wanted.extend(
+                    meta.values(b"firmware")
+                        .map(|n| (m.name.clone(), n.to_vec())),
+                );
+                continue;
             }
-        }
+            Some(Err(e)) => e.to_string(),
+            None => "path is not UTF-8".to_string(),
+        };
+        report.log.push(format!(
+            "WARNING: cannot read the firmware list of {}: {reason}",
+            src.display()
+        ));
     }
     if let Some(data) = &builtin_modinfo {
         let mut members = report.builtin.clone();

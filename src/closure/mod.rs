@@ -18,8 +18,8 @@ pub use copy::{
 };
 pub use modprobe_config::ModprobeConfig;
 pub use show_depends::{
-    match_aliases, show_depends, show_depends_actions, LookupError, ModprobeOptions, ModuleIndexes,
-    ProbeAction, Resolver, RunOutcome, TargetActions,
+    match_aliases, show_depends, LookupError, ModprobeOptions, ModuleIndexes, ProbeAction,
+    Resolver, RunOutcome, TargetActions,
 };
 
 /// Message severities (kmod's log levels).

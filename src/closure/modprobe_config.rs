@@ -195,10 +195,7 @@ impl ModprobeConfig {
     pub fn parse_file(&mut self, data: &[u8], filename: &str, messages: &mut Vec<Message>) {
         for (linenum, line) in logical_lines(data) {
             // C strings: a NUL ends the line.
-            let line = match line.iter().position(|&b| b == 0) {
-                Some(n) => &line[..n],
-                None => &line[..],
-            };
+            let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
             if line.is_empty() || line[0] == b'#' {
                 continue;
             }
@@ -307,16 +304,16 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut state = State::Modname;
     let mut quoted = false;
     // Offsets into `line`: where the word's module name starts, where its
-    // parameter starts (after the '.'), where a quote opened the word.
+    // parameter starts (after the '.'); whether a quote opened the word.
     let mut modname = 0usize;
     let mut param = 0usize;
-    let mut quote_start: Option<usize> = None;
+    let mut quote_opened = false;
     for p in 0..=line.len() {
         match line.get(p).copied().unwrap_or(0) {
             b'"' => {
                 quoted = !quoted;
                 if quoted && state == State::Modname && p == modname {
-                    quote_start = Some(p);
+                    quote_opened = true;
                     modname = p + 1;
                 } else if state != State::Value {
                     state = State::Ignore;
@@ -326,7 +323,7 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                 if state == State::Value || state == State::Param {
                     let name = line[modname..param - 1].to_vec();
                     let mut option = line[param..p].to_vec();
-                    if quote_start.is_some() {
+                    if quote_opened {
                         // libkmod moves the quote from before the module
                         // name to the start of the value.
                         if let Some(eq) = option.iter().position(|&b| b == b'=') {
@@ -337,7 +334,7 @@ pub fn kernel_cmdline_words(cmdline: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                 }
                 modname = p + 1;
                 state = State::Modname;
-                quote_start = None;
+                quote_opened = false;
             }
             // Quoted white space is part of a value, and spoils anything else.
             0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' if state != State::Value => {

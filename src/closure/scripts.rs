@@ -44,15 +44,8 @@ pub fn load_order_text(entries: &[LoadEntry]) -> Vec<u8> {
 }
 
 fn script_header(module_dir: &[u8], what: &str) -> Vec<u8> {
-    let head = b"#!/bin/sh\n# Written by kmodtree: ";
-    [
-        &head[..],
-        what.as_bytes(),
-        b"\nO=",
-        &shell_quote(module_dir),
-        b"\n",
-    ]
-    .concat()
+    let head = format!("#!/bin/sh\n# Written by kmodtree: {what}\nO=");
+    [head.as_bytes(), &shell_quote(module_dir), b"\n"].concat()
 }
 
 /// `load.sh`: `O=MODULE_DIR`, then `insmod "$O"/'PATH' ['OPTIONS']` per

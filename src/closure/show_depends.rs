@@ -750,7 +750,8 @@ impl RunOutcome {
 }
 
 /// `modprobe -d BASE -S VERSION --show-depends TARGET` (several targets:
-/// as with `-a`). Byte-identical stdout, kmod's messages and exit status.
+/// as with `-a`). Byte-identical stdout, kmod's messages and exit status;
+/// with the actions of each target as values too.
 ///
 /// ```no_run
 /// use kmodtree::closure::{show_depends, ModprobeOptions};
@@ -760,27 +761,12 @@ impl RunOutcome {
 ///     version: "6.1.0".into(),
 ///     ..Default::default()
 /// };
-/// let outcome = show_depends(&opts, &[b"ext4".to_vec()]);
+/// let (outcome, _per_target) = show_depends(&opts, &[b"ext4".to_vec()]);
 /// // insmod /nix/store/…-linux/lib/modules/6.1.0/kernel/lib/crc16.ko.xz …
 /// print!("{}", String::from_utf8_lossy(&outcome.stdout));
 /// std::process::exit(outcome.exit_code);
 /// ```
-pub fn show_depends(opts: &ModprobeOptions, targets: &[Vec<u8>]) -> RunOutcome {
-    show_depends_actions(opts, targets).0
-}
-
-/// What one target of [`show_depends_actions`] resolved to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetActions {
-    pub target: Vec<u8>,
-    /// Whether it resolved (modprobe's "not found" otherwise).
-    pub found: bool,
-    /// The lines printed for it, in order.
-    pub actions: Vec<ProbeAction>,
-}
-
-/// [`show_depends`], with the actions of each target as values too.
-pub fn show_depends_actions(
+pub fn show_depends(
     opts: &ModprobeOptions,
     targets: &[Vec<u8>],
 ) -> (RunOutcome, Vec<TargetActions>) {
@@ -802,6 +788,16 @@ pub fn show_depends_actions(
     let actions = per_target.iter().flat_map(|t| &t.actions);
     outcome.stdout = actions.flat_map(ProbeAction::render).collect();
     (outcome, per_target)
+}
+
+/// What one target of [`show_depends`] resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetActions {
+    pub target: Vec<u8>,
+    /// Whether it resolved (modprobe's "not found" otherwise).
+    pub found: bool,
+    /// The lines printed for it, in order.
+    pub actions: Vec<ProbeAction>,
 }
 
 /// `modprobe -R ALIAS` for each alias: the names of the modules it

@@ -4,10 +4,8 @@
 
 use crate::kmod::KmodVersion;
 use crate::module::elf::Elf;
-use crate::module::{decompress, symbols, Limits, ModuleError};
-
-/// Size of one `__versions` record.
-const MODVERSION_SIZE: usize = 64;
+use crate::module::symbols::{self, Tables, MODVERSION_SIZE};
+use crate::module::{decompress, Limits, ModuleError};
 
 /// Why a file's symbols could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -79,24 +77,14 @@ fn with_image(
     Ok(out)
 }
 
-fn tables<'a>(elf: &Elf<'a>) -> symbols::Tables<'a> {
-    let [symtab, strtab, ksymtab_strings, versions] =
-        elf.find_sections([b".symtab", b".strtab", b"__ksymtab_strings", b"__versions"]);
-    symbols::Tables {
-        symtab,
-        strtab,
-        ksymtab_strings,
-        versions,
-    }
-}
-
 /// `--show-exports FILE`: the exported symbols with their CRCs.
 pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
     with_image(path, limits, |elf| {
-        let list = symbols::exports(elf, &tables(elf)).map_err(|source| ExportsError::Module {
-            path: path.to_string(),
-            source,
-        })?;
+        let list =
+            symbols::exports(elf, &Tables::of(elf)).map_err(|source| ExportsError::Module {
+                path: path.to_string(),
+                source,
+            })?;
         Ok(list.iter().flat_map(|s| crc_line(s.crc, s.name)).collect())
     })
 }
@@ -105,23 +93,17 @@ pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError
 /// leading `.` dropped, as libkmod does), in file order.
 pub fn dump_modversions(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
     with_image(path, limits, |elf| {
-        let mut out = Vec::new();
-        let Some(section) = tables(elf).versions else {
-            return Ok(out);
-        };
-        if section.data.len() % MODVERSION_SIZE != 0 {
+        let tables = Tables::of(elf);
+        if tables
+            .versions
+            .is_some_and(|s| s.data.len() % MODVERSION_SIZE != 0)
+        {
             return Err(ExportsError::BadVersions {
                 path: path.to_string(),
             });
         }
-        let crc_len = match elf.ident().class {
-            crate::module::ElfClass::Elf32 => 4,
-            crate::module::ElfClass::Elf64 => 8,
-        };
-        for (i, rec) in section.data.chunks_exact(MODVERSION_SIZE).enumerate() {
-            let off = section.offset + (i * MODVERSION_SIZE) as u64;
-            let crc = elf.word_at(off).unwrap_or(0);
-            let field = &rec[crc_len..];
+        let mut out = Vec::new();
+        for (crc, field) in symbols::versions(elf, &tables) {
             let name = &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())];
             let name = name.strip_prefix(b".").unwrap_or(name);
             out.extend(crc_line(crc, name));

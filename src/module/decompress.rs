@@ -73,13 +73,9 @@ pub fn decompress_into(
     decode_capped(len, limits, out, |cap, out| match compression {
         Compression::Xz => {
             let hint = xz_size_hint(data);
-            decompress_xz(&mut &data[..], len, hint, cap, out, None, &|e| {
-                // Input held in memory cannot fail to be read.
-                ModuleError::Decompress {
-                    format: Compression::Xz,
-                    reason: DecodeReason::Io(e.into()),
-                }
-            })
+            // Input held in memory cannot fail to be read.
+            let io = |e: std::io::Error| decode_err(Compression::Xz, DecodeReason::Io(e.into()));
+            decompress_xz(&mut &data[..], len, hint, cap, out, None, &io)
         }
         Compression::Zstd => decompress_zstd(data, cap, out),
         _ => decompress_gzip(data, cap, out),
@@ -367,11 +363,10 @@ fn xz_error_text(err: liblzma::stream::Error) -> &'static str {
 /// The same text kmod prints for `LZMA_BUF_ERROR`.
 const XZ_TRUNCATED: &str = "Unexpected end of input";
 
-fn xz_err(reason: &'static str) -> ModuleError {
-    ModuleError::Decompress {
-        format: Compression::Xz,
-        reason: reason.into(),
-    }
+/// A stream in `format` that could not be decoded.
+fn decode_err(format: Compression, reason: impl Into<DecodeReason>) -> ModuleError {
+    let reason = reason.into();
+    ModuleError::Decompress { format, reason }
 }
 
 /// Decodes one or more concatenated .xz streams (kmod uses
@@ -394,6 +389,7 @@ fn decompress_xz(
     io: &dyn Fn(std::io::Error) -> ModuleError,
 ) -> Result<(), ModuleError> {
     use liblzma::stream::{Action, Status, Stream, CONCATENATED};
+    let xz_err = |reason: &'static str| decode_err(Compression::Xz, reason);
 
     // Kernel modules use 1 MiB dictionaries (at most a few MiB); refuse
     // headers asking for far more memory than any sane module needs.
@@ -469,18 +465,12 @@ fn decompress_xz(
     Ok(())
 }
 
-fn zstd_err(reason: &'static str) -> ModuleError {
-    ModuleError::Decompress {
-        format: Compression::Zstd,
-        reason: reason.into(),
-    }
-}
-
 /// Decodes a zstd image the way kmod 34 does: the first frame must declare
 /// its content size (non-zero), and the whole input is decoded into exactly
 /// that many bytes.
 fn decompress_zstd(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), ModuleError> {
     use zstd::zstd_safe;
+    let zstd_err = |reason: &'static str| decode_err(Compression::Zstd, reason);
     let size = match zstd_safe::get_frame_content_size(data) {
         Ok(Some(n)) if n > 0 => n,
         _ => return Err(zstd_err("Failed to determine decompression size")),
@@ -524,10 +514,7 @@ fn decompress_gzip(data: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Mod
         } else {
             DecodeReason::Io(e.into())
         };
-        ModuleError::Decompress {
-            format: Compression::Gzip,
-            reason,
-        }
+        decode_err(Compression::Gzip, reason)
     })?;
     if out.len() as u64 > limit {
         return Err(ModuleError::TooLarge { limit });

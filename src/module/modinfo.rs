@@ -41,16 +41,9 @@ pub fn strings(section: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// What [`strings`] splits: the section after its leading NULs, empty if
 /// at most one byte remains.
 pub(super) fn strings_area(section: &[u8]) -> &[u8] {
-    let start = section
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(section.len());
-    let rest = &section[start.min(section.len().saturating_sub(1))..];
-    if rest.len() <= 1 {
-        &[]
-    } else {
-        rest
-    }
+    let start = section.iter().position(|&b| b != 0);
+    let rest = start.map_or(&[][..], |start| &section[start..]);
+    Some(rest).filter(|r| r.len() > 1).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -20,22 +20,10 @@ pub struct Parts<'a> {
 impl<'a> Parts<'a> {
     /// Parses a validated image.
     pub fn of(elf: &Elf<'a>) -> Parts<'a> {
-        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections([
-            b".modinfo".as_slice(),
-            b"__ksymtab_strings",
-            b".symtab",
-            b".strtab",
-            b"__versions",
-        ]);
-        let tables = super::symbols::Tables {
-            symtab,
-            strtab,
-            ksymtab_strings,
-            versions,
-        };
+        let tables = super::symbols::Tables::of(elf);
         Parts {
             ident: elf.ident(),
-            modinfo: modinfo.map(|s| s.data),
+            modinfo: tables.modinfo.map(|s| s.data),
             exports: super::symbols::exports(elf, &tables),
             imports: super::symbols::imports(elf, &tables).unwrap_or_default(),
         }

@@ -90,7 +90,7 @@ fn c_string(b: &[u8]) -> &[u8] {
 /// The PKCS#7 fields; `None` whenever OpenSSL's decoder would fail.
 fn pkcs7(der: &[u8]) -> Option<SignatureInfo> {
     // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }
-    let mut ci = Tlv::parse(der, 0)?.0.expect(TAG_SEQUENCE)?.children();
+    let mut ci = Tlv::parse(der, 0)?.expect(TAG_SEQUENCE)?.children();
     // Only signedData is accepted (a valid OID, so no other check).
     if ci.next_tlv()?.expect(TAG_OID)?.content != OID_SIGNED_DATA {
         return None;
@@ -333,9 +333,9 @@ struct Tlv<'a> {
 }
 
 impl<'a> Tlv<'a> {
-    /// Parses the element at the start of `data`; returns it and the
-    /// number of bytes it occupies.
-    fn parse(data: &'a [u8], depth: u32) -> Option<(Tlv<'a>, usize)> {
+    /// Parses the element at the start of `data` (it occupies
+    /// `whole.len()` bytes).
+    fn parse(data: &'a [u8], depth: u32) -> Option<Tlv<'a>> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -372,7 +372,7 @@ impl<'a> Tlv<'a> {
             }
             let mut at = pos;
             while !data.get(at..)?.starts_with(&[0, 0]) {
-                at += Tlv::parse(&data[at..], depth + 1)?.1;
+                at += Tlv::parse(&data[at..], depth + 1)?.whole.len();
             }
             (&data[pos..at], at + 2)
         } else {
@@ -390,17 +390,13 @@ impl<'a> Tlv<'a> {
             let end = pos.checked_add(usize::try_from(len).ok()?)?;
             (data.get(pos..end)?, end)
         };
-        let whole = &data[..end];
-        Some((
-            Tlv {
-                tag,
-                constructed,
-                content,
-                whole,
-                depth,
-            },
-            end,
-        ))
+        Some(Tlv {
+            tag,
+            constructed,
+            content,
+            whole: &data[..end],
+            depth,
+        })
     }
 
     /// `Some(self)` if the tag matches (constructed for SEQUENCE, SET and
@@ -435,8 +431,8 @@ impl<'a> Children<'a> {
         if self.rest.is_empty() {
             return Some(None);
         }
-        let (t, used) = Tlv::parse(self.rest, self.depth)?;
-        self.rest = &self.rest[used..];
+        let t = Tlv::parse(self.rest, self.depth)?;
+        self.rest = &self.rest[t.whole.len()..];
         Some(Some(t))
     }
 }

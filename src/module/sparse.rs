@@ -15,6 +15,7 @@
 //! caller then reads the whole file and parses again, so the result is
 //! always the whole-file result. The appended signature is not read.
 
+use super::symbols::SECTIONS;
 use super::ElfIdent;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -26,14 +27,6 @@ const MERGE_GAP: u64 = 4096;
 /// to catch the section-name table that linkers place just before it.
 const TABLE_LOOKBEHIND: u64 = 4096;
 
-/// Sections depmod's parser reads by name.
-const WANTED: [&[u8]; 5] = [
-    b".modinfo",
-    b"__ksymtab_strings",
-    b".symtab",
-    b".strtab",
-    b"__versions",
-];
 /// Prefixes of the sections holding export CRCs: `__kcrctab`,
 /// `__kcrctab_gpl`, and the per-symbol `___kcrctab+NAME` of older kernels.
 const CRC_TABLES: [&[u8]; 2] = [b"__kcrctab", b"___kcrctab"];
@@ -154,7 +147,7 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
         let Some(name) = name_of(name_off) else {
             continue;
         };
-        if !(WANTED.contains(&name) || CRC_TABLES.iter().any(|p| name.starts_with(p))) {
+        if !(SECTIONS.contains(&name) || CRC_TABLES.iter().any(|p| name.starts_with(p))) {
             continue;
         }
         if let Some(end) = in_file(offset, size) {

@@ -9,16 +9,41 @@ const STB_WEAK: u8 = 2;
 /// `STT_REGISTER` (SPARC only).
 const STT_REGISTER: u8 = 13;
 /// Size of one `__versions` record.
-const MODVERSION_SIZE: usize = 64;
+pub(crate) const MODVERSION_SIZE: usize = 64;
 const CRC_PREFIX: &[u8] = b"__crc_";
 
-/// The sections symbols are read from (first occurrence by name each).
-#[derive(Clone, Copy, Debug, Default)]
+/// The names of the sections [`Tables`] holds, in its destructuring order
+/// (the sections a sparse read loads).
+pub(crate) const SECTIONS: [&[u8]; 5] = [
+    b".modinfo",
+    b"__ksymtab_strings",
+    b".symtab",
+    b".strtab",
+    b"__versions",
+];
+
+/// The sections `.modinfo` and the symbols are read from (first
+/// occurrence by name each).
+#[derive(Clone, Copy, Debug)]
 pub struct Tables<'a> {
+    pub modinfo: Option<Section<'a>>,
     pub symtab: Option<Section<'a>>,
     pub strtab: Option<Section<'a>>,
     pub ksymtab_strings: Option<Section<'a>>,
     pub versions: Option<Section<'a>>,
+}
+
+impl<'a> Tables<'a> {
+    pub fn of(elf: &Elf<'a>) -> Self {
+        let [modinfo, ksymtab_strings, symtab, strtab, versions] = elf.find_sections(SECTIONS);
+        Tables {
+            modinfo,
+            symtab,
+            strtab,
+            ksymtab_strings,
+            versions,
+        }
+    }
 }
 
 /// How many bytes of names one list may hold. Names are copied out of
@@ -107,10 +132,9 @@ fn resolve_crc(elf: &Elf<'_>, value: u64, shndx: u16) -> u64 {
     elf.uint(section.offset + value, 4).unwrap_or(u64::MAX)
 }
 
-/// The `__versions` records, CRC and name each (the bytes before the NUL
-/// of its field; `None` when the field has no NUL); none unless the section
-/// is a whole number of records.
-fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, Option<&'a [u8]>)> {
+/// The `__versions` records, CRC and name field each; none unless the
+/// section is a whole number of records.
+pub(crate) fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, &'a [u8])> {
     let Some(section) = t.versions.filter(|s| s.data.len() % MODVERSION_SIZE == 0) else {
         return Vec::new();
     };
@@ -121,9 +145,7 @@ fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, Option<&'a [u8]>)> {
         .enumerate()
         .map(|(i, rec)| {
             let crc = elf.word_at(section.offset + (i * MODVERSION_SIZE) as u64);
-            let field = &rec[crc_len..];
-            let name = field.iter().position(|&b| b == 0).map(|n| &field[..n]);
-            (crc.unwrap_or(0), name)
+            (crc.unwrap_or(0), &rec[crc_len..])
         })
         .collect()
 }
@@ -133,7 +155,11 @@ fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, Option<&'a [u8]>)> {
 /// then the unmatched `__versions` records. Any problem (including names
 /// past the budget) → `None`: no imports.
 pub fn imports(elf: &Elf<'_>, t: &Tables<'_>) -> Option<SymbolList> {
-    let vers = versions(elf, t);
+    // The bytes before the NUL of each name field; `None` without one.
+    let vers: Vec<(u64, Option<&[u8]>)> = versions(elf, t)
+        .into_iter()
+        .map(|(crc, field)| (crc, field.iter().position(|&b| b == 0).map(|n| &field[..n])))
+        .collect();
     let (symtab, strtab, count) = symtab_pair(elf, t)?;
     let skip_register = matches!(elf.ident().machine, EM_SPARC | EM_SPARCV9);
     let mut matched = vec![false; vers.len()];
