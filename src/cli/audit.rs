@@ -4,7 +4,7 @@
 
 use super::common::{kmod_versions, Basedir, Jobs};
 use super::output::{out, Io};
-use super::{failure, Status, Stop};
+use super::{failed, Status, Stop};
 use clap::Args;
 use kmodtree::audit;
 use kmodtree::kmod::KmodVersion;
@@ -26,24 +26,20 @@ pub struct AuditArgs {
 
 pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
     let progress = args.progress.hook();
-    let manifest = audit::audit_tree(
+    let m = audit::audit_tree(
         &args.dir,
         args.jobs.jobs,
         &Limits::default(),
         progress.get(),
-    );
-    match manifest {
-        Ok(m) => {
-            if args.json {
-                io.out("the manifest", m.to_json().as_bytes())?;
-            } else {
-                let summary = m.summary(&args.dir.display().to_string());
-                io.out("the summary", summary.as_bytes())?;
-            }
-            Ok(0)
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
+    )
+    .map_err(failed)?;
+    if args.json {
+        io.out("the manifest", m.to_json().as_bytes())?;
+    } else {
+        let summary = m.summary(&args.dir.display().to_string());
+        io.out("the summary", summary.as_bytes())?;
     }
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -75,24 +71,19 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
     let jobs = args.jobs.jobs;
     let progress = args.progress.hook();
     let load = |side| audit::load_side(side, jobs, &opts.limits, progress.get());
-    let result = load(&args.a).and_then(|a| {
-        let b = load(&args.b)?;
-        audit::diff(&a, &b, &opts)
-    });
-    match result {
-        Ok(r) if args.json => {
-            io.out("the differences", super::json::diff(&r).as_bytes())?;
-            Ok(if r.identical() { 0 } else { 1 })
+    let (a, b) = (
+        load(&args.a).map_err(failed)?,
+        load(&args.b).map_err(failed)?,
+    );
+    let r = audit::diff(&a, &b, &opts).map_err(failed)?;
+    if args.json {
+        io.out("the differences", super::json::diff(&r).as_bytes())?;
+    } else if !r.identical() {
+        for l in r.lines(args.verbose) {
+            out!(io, "the differences", "{l}\n")?;
         }
-        Ok(r) if r.identical() => Ok(0),
-        Ok(r) => {
-            for l in r.lines(args.verbose) {
-                out!(io, "the differences", "{l}\n")?;
-            }
-            Ok(1)
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
     }
+    Ok(if r.identical() { 0 } else { 1 })
 }
 
 #[derive(Args)]
@@ -154,15 +145,11 @@ impl VerifyArgs {
 }
 
 pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
-    match audit::verify(&args.options()?) {
-        Ok(r) => {
-            let text = match args.json {
-                true => super::json::verify(&r),
-                false => r.render(),
-            };
-            io.out("the report", text.as_bytes())?;
-            Ok(if r.ok() { 0 } else { 1 })
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
-    }
+    let r = audit::verify(&args.options()?).map_err(failed)?;
+    let text = match args.json {
+        true => super::json::verify(&r),
+        false => r.render(),
+    };
+    io.out("the report", text.as_bytes())?;
+    Ok(if r.ok() { 0 } else { 1 })
 }

@@ -28,16 +28,6 @@ impl Basedir {
             .map(|p| utf8("--basedir", p))
             .transpose()
     }
-
-    /// The base directory of a command that makes `-b` required.
-    pub fn required(&self) -> Result<&Path, Stop> {
-        self.basedir.as_deref().ok_or_else(|| {
-            Stop::Usage(clap::Error::raw(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "the following required arguments were not provided: --basedir <BASE>\n",
-            ))
-        })
-    }
 }
 
 /// `--jobs N`.

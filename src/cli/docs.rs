@@ -4,7 +4,7 @@
 
 use super::help::examples_of;
 use super::output::Io;
-use super::{failure, statuses_of, Cli, Status, Stop};
+use super::{failed, statuses_of, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
@@ -45,10 +45,8 @@ pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
                 let path = dir.join(format!("{}.1", page.name));
                 let written =
                     std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &page.text));
-                if let Err(e) = written {
-                    let path = path.display();
-                    return failure(io, format_args!("could not write {path}: {}", strerror(&e)));
-                }
+                let path = path.display();
+                written.map_err(|e| failed(format!("could not write {path}: {}", strerror(&e))))?;
             }
             Ok(0)
         }
