@@ -123,29 +123,23 @@ pub struct VerifyArgs {
     version: String,
 }
 
-impl VerifyArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> Result<audit::VerifyOptions, Stop> {
-        Ok(audit::VerifyOptions {
-            basedir: self.basedir.text()?,
-            version: self.version.clone(),
-            config: self.config.clone(),
-            symvers: self.symvers.clone(),
-            system_map: self.filesyms.clone(),
-            vermagic: self.vermagic.clone(),
-            // Without the flag: the kmod that wrote the indexes, else 34.
-            kmod: self.kmod_version.unwrap_or_default(),
-            detect_kmod: self.kmod_version.is_none(),
-            jobs: self.jobs.jobs,
-            limit: self.limit,
-            without_zlib: self.without_zlib,
-            progress: self.progress.hook(),
-        })
-    }
-}
-
 pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
-    let r = audit::verify(&args.options()?).map_err(failed)?;
+    let options = audit::VerifyOptions {
+        basedir: args.basedir.text()?,
+        version: args.version.clone(),
+        config: args.config.clone(),
+        symvers: args.symvers.clone(),
+        system_map: args.filesyms.clone(),
+        vermagic: args.vermagic.clone(),
+        // Without the flag: the kmod that wrote the indexes, else 34.
+        kmod: args.kmod_version.unwrap_or_default(),
+        detect_kmod: args.kmod_version.is_none(),
+        jobs: args.jobs.jobs,
+        limit: args.limit,
+        without_zlib: args.without_zlib,
+        progress: args.progress.hook(),
+    };
+    let r = audit::verify(&options).map_err(failed)?;
     let text = match args.json {
         true => super::json::verify(&r),
         false => r.render(),

@@ -114,28 +114,22 @@ pub struct DkmsBuildArgs {
     progress: super::progress::ProgressArgs,
 }
 
-impl DkmsBuildArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> BuildOptions {
-        BuildOptions {
-            kernel_build: self.kernel_build.clone(),
-            kernel_version: self.kernel_version.clone(),
-            arch: arch(&self.arch),
-            out: self.out.clone(),
-            compress: self.compress,
-            jobs: self.jobs.or_cores(),
-            sandbox: self.sandbox,
-            scratch: self.scratch.clone(),
-            kernel_modules: self.kernel_modules.clone(),
-            location_override: self.location_override.clone(),
-            strip: !self.no_strip,
-            progress: self.progress.hook(),
-        }
-    }
-}
-
 pub fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
-    let outcomes = build::build(&args.src, &args.options()).map_err(failed)?;
+    let options = BuildOptions {
+        kernel_build: args.kernel_build.clone(),
+        kernel_version: args.kernel_version.clone(),
+        arch: arch(&args.arch),
+        out: args.out.clone(),
+        compress: args.compress,
+        jobs: args.jobs.or_cores(),
+        sandbox: args.sandbox,
+        scratch: args.scratch.clone(),
+        kernel_modules: args.kernel_modules.clone(),
+        location_override: args.location_override.clone(),
+        strip: !args.no_strip,
+        progress: args.progress.hook(),
+    };
+    let outcomes = build::build(&args.src, &options).map_err(failed)?;
     if args.json {
         return print_json(io, "the outcomes", &outcomes);
     }

@@ -38,7 +38,9 @@ pub struct ManArgs {
 }
 
 pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
-    let pages = pages();
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let pages = pages(&command, &[]);
     match &args.out {
         Some(dir) => {
             for page in &pages {
@@ -82,22 +84,11 @@ pub struct Page {
     pub text: Vec<u8>,
 }
 
-/// A page for kmodtree and one for every (nested) subcommand but `help`.
-pub fn pages() -> Vec<Page> {
-    let mut command = Cli::command().disable_help_subcommand(true);
-    command.build();
-    let mut pages = Vec::new();
-    collect(&command, &[], &mut pages);
-    pages
-}
-
-/// Adds the pages of `command` (reached by `path` from kmodtree) and of
-/// its subcommands to `pages`.
-fn collect(command: &clap::Command, path: &[&str], pages: &mut Vec<Page>) {
-    pages.push(page(command, path));
-    for sub in documented(command) {
-        collect(sub, &[path, &[sub.get_name()]].concat(), pages);
-    }
+/// The pages of `command` (reached by `path` from kmodtree) and of its
+/// (nested) subcommands but `help`.
+fn pages(command: &clap::Command, path: &[&str]) -> Vec<Page> {
+    let subs = documented(command).flat_map(|sub| pages(sub, &[path, &[sub.get_name()]].concat()));
+    std::iter::once(page(command, path)).chain(subs).collect()
 }
 
 /// The subcommands with a page: all but hidden ones and `help`.
