@@ -192,21 +192,9 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         return Ok(0);
     }
     let result = args.depmod()?.run();
-    let (verbose, problems, stats, diagnostics, status) = match &result {
-        Ok(r) => (
-            &r.verbose,
-            &r.manifest_problems,
-            r.cache_stats,
-            r.diagnostics.clone(),
-            0,
-        ),
-        Err(f) => (
-            &f.verbose,
-            &f.manifest_problems,
-            None,
-            f.all_diagnostics(),
-            1,
-        ),
+    let (verbose, problems, diagnostics) = match &result {
+        Ok(r) => (&r.verbose, &r.manifest_problems, r.diagnostics.clone()),
+        Err(f) => (&f.verbose, &f.manifest_problems, f.all_diagnostics()),
     };
     if args.verbose >= 1 {
         for line in verbose {
@@ -220,6 +208,7 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     {
         io.out("the databases", text)?;
     }
+    let stats = result.as_ref().ok().and_then(|r| r.cache_stats);
     if let (true, Some(s)) = (args.manifest_stats, stats) {
         err!(io, "kmodtree: manifest {s:?}\n")?;
     }
@@ -231,5 +220,5 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
             io.err(d.render("depmod").as_bytes())?;
         }
     }
-    Ok(status)
+    Ok(if result.is_ok() { 0 } else { 1 })
 }
