@@ -4,7 +4,7 @@
 
 use super::common::{kmod_versions, Basedir, Jobs};
 use super::output::{out, Io};
-use super::{failure, Status, Stop};
+use super::{failed, Status, Stop};
 use clap::Args;
 use kmodtree::audit;
 use kmodtree::kmod::KmodVersion;
@@ -26,24 +26,20 @@ pub struct AuditArgs {
 
 pub fn run_audit(args: &AuditArgs, io: &mut Io) -> Result<Status, Stop> {
     let progress = args.progress.hook();
-    let manifest = audit::audit_tree(
+    let m = audit::audit_tree(
         &args.dir,
         args.jobs.jobs,
         &Limits::default(),
         progress.get(),
-    );
-    match manifest {
-        Ok(m) => {
-            if args.json {
-                io.out("the manifest", m.to_json().as_bytes())?;
-            } else {
-                let summary = m.summary(&args.dir.display().to_string());
-                io.out("the summary", summary.as_bytes())?;
-            }
-            Ok(0)
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
+    )
+    .map_err(failed)?;
+    if args.json {
+        io.out("the manifest", m.to_json().as_bytes())?;
+    } else {
+        let summary = m.summary(&args.dir.display().to_string());
+        io.out("the summary", summary.as_bytes())?;
     }
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -75,24 +71,19 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
     let jobs = args.jobs.jobs;
     let progress = args.progress.hook();
     let load = |side| audit::load_side(side, jobs, &opts.limits, progress.get());
-    let result = load(&args.a).and_then(|a| {
-        let b = load(&args.b)?;
-        audit::diff(&a, &b, &opts)
-    });
-    match result {
-        Ok(r) if args.json => {
-            io.out("the differences", super::json::diff(&r).as_bytes())?;
-            Ok(if r.identical() { 0 } else { 1 })
+    let (a, b) = (
+        load(&args.a).map_err(failed)?,
+        load(&args.b).map_err(failed)?,
+    );
+    let r = audit::diff(&a, &b, &opts).map_err(failed)?;
+    if args.json {
+        io.out("the differences", super::json::diff(&r).as_bytes())?;
+    } else if !r.identical() {
+        for l in r.lines(args.verbose) {
+            out!(io, "the differences", "{l}\n")?;
         }
-        Ok(r) if r.identical() => Ok(0),
-        Ok(r) => {
-            for l in r.lines(args.verbose) {
-                out!(io, "the differences", "{l}\n")?;
-            }
-            Ok(1)
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
     }
+    Ok(if r.identical() { 0 } else { 1 })
 }
 
 #[derive(Args)]
@@ -132,37 +123,27 @@ pub struct VerifyArgs {
     version: String,
 }
 
-impl VerifyArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> Result<audit::VerifyOptions, Stop> {
-        Ok(audit::VerifyOptions {
-            basedir: self.basedir.text()?,
-            version: self.version.clone(),
-            config: self.config.clone(),
-            symvers: self.symvers.clone(),
-            system_map: self.filesyms.clone(),
-            vermagic: self.vermagic.clone(),
-            // Without the flag: the kmod that wrote the indexes, else 34.
-            kmod: self.kmod_version.unwrap_or_default(),
-            detect_kmod: self.kmod_version.is_none(),
-            jobs: self.jobs.jobs,
-            limit: self.limit,
-            without_zlib: self.without_zlib,
-            progress: self.progress.hook(),
-        })
-    }
-}
-
 pub fn run_verify(args: &VerifyArgs, io: &mut Io) -> Result<Status, Stop> {
-    match audit::verify(&args.options()?) {
-        Ok(r) => {
-            let text = match args.json {
-                true => super::json::verify(&r),
-                false => r.render(),
-            };
-            io.out("the report", text.as_bytes())?;
-            Ok(if r.ok() { 0 } else { 1 })
-        }
-        Err(e) => failure(io, e).map(|_| 2), // 1 is an answer
-    }
+    let options = audit::VerifyOptions {
+        basedir: args.basedir.text()?,
+        version: args.version.clone(),
+        config: args.config.clone(),
+        symvers: args.symvers.clone(),
+        system_map: args.filesyms.clone(),
+        vermagic: args.vermagic.clone(),
+        // Without the flag: the kmod that wrote the indexes, else 34.
+        kmod: args.kmod_version.unwrap_or_default(),
+        detect_kmod: args.kmod_version.is_none(),
+        jobs: args.jobs.jobs,
+        limit: args.limit,
+        without_zlib: args.without_zlib,
+        progress: args.progress.hook(),
+    };
+    let r = audit::verify(&options).map_err(failed)?;
+    let text = match args.json {
+        true => super::json::verify(&r),
+        false => r.render(),
+    };
+    io.out("the report", text.as_bytes())?;
+    Ok(if r.ok() { 0 } else { 1 })
 }

@@ -9,7 +9,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Args;
 use kmodtree::kmod::KmodVersion;
 use kmodtree::module::Limits;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `-b BASE`: the root holding `lib/modules/VERSION`.
 #[derive(Args, Clone, Debug)]
@@ -21,22 +21,22 @@ pub struct Basedir {
 
 impl Basedir {
     /// The base directory as text, for the commands whose library options
-    /// hold a `String`.
+    /// hold a `String`: a usage error unless it is UTF-8 (as clap reports
+    /// a non-UTF-8 `String` argument).
     pub fn text(&self) -> Result<Option<String>, Stop> {
-        self.basedir
-            .as_deref()
-            .map(|p| utf8("--basedir", p))
-            .transpose()
-    }
-
-    /// The base directory of a command that makes `-b` required.
-    pub fn required(&self) -> Result<&Path, Stop> {
-        self.basedir.as_deref().ok_or_else(|| {
-            Stop::Usage(clap::Error::raw(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "the following required arguments were not provided: --basedir <BASE>\n",
-            ))
-        })
+        let Some(path) = &self.basedir else {
+            return Ok(None);
+        };
+        match path.to_str() {
+            Some(text) => Ok(Some(text.to_owned())),
+            None => Err(Stop::Usage(clap::Error::raw(
+                ErrorKind::InvalidUtf8,
+                format!(
+                    "invalid UTF-8 was detected in --basedir {}\n",
+                    path.display()
+                ),
+            ))),
+        }
     }
 }
 
@@ -115,32 +115,12 @@ pub struct TreeArgs {
     pub kmod: Kmod,
 }
 
-/// A path argument (of `flag`) the library takes as text: a usage error
-/// unless it is UTF-8 (as clap reports a non-UTF-8 `String` argument).
-pub fn utf8(flag: &str, path: &Path) -> Result<String, Stop> {
-    path.to_str().map(str::to_owned).ok_or_else(|| {
-        Stop::Usage(clap::Error::raw(
-            clap::error::ErrorKind::InvalidUtf8,
-            format!(
-                "invalid UTF-8 was detected in {flag} {}\n",
-                path.to_string_lossy()
-            ),
-        ))
-    })
-}
-
 /// The running kernel's release (`uname -r`): the default VERSION of
 /// `modinfo NAME` and `modprobe`; empty when it cannot be read.
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim_end().to_owned())
         .unwrap_or_default()
-}
-
-/// A byte string argument (module names, aliases) as the library takes it.
-pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    s.as_bytes().to_vec()
 }
 
 /// kmod's message for a usage error of its tool `tool` (depmod, modinfo,
@@ -171,4 +151,9 @@ pub fn kmod_usage_error(tool: &str, e: clap::Error, argv: &[std::ffi::OsString])
         return Stop::Usage(e);
     };
     Stop::Message(text)
+}
+
+/// A byte string argument (module names, aliases) as the library takes it.
+pub fn bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    s.as_encoded_bytes().to_vec()
 }

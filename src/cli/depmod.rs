@@ -111,19 +111,18 @@ impl DepmodArgs {
     /// The flags as the library's run, or kmod's message for arguments
     /// depmod refuses before reading anything (`-P` of more than one
     /// character, a first argument that is not a version).
-    fn depmod(&self) -> Result<Result<Depmod, Diagnostic>, Stop> {
+    fn depmod(&self) -> Result<Depmod, Stop> {
+        let refuse = |d: Diagnostic| Err(Stop::Message(d.render("depmod")));
         let prefix = match self.prefix.as_deref().map(str::as_bytes) {
             None => None,
             Some(&[c]) => Some(c),
-            Some(_) => return Ok(Err(Diagnostic::fatal("-P only takes a single char"))),
+            Some(_) => return refuse(Diagnostic::fatal("-P only takes a single char")),
         };
         let mut args = self.args.iter().peekable();
         let version = match args.next_if(|v| is_version_number(v)) {
             Some(v) => v.clone(),
             None => match args.peek() {
-                Some(bad) => {
-                    return Ok(Err(Diagnostic::error(format!("Bad version passed {bad}"))))
-                }
+                Some(bad) => return refuse(Diagnostic::error(format!("Bad version passed {bad}"))),
                 None => super::common::kernel_release(),
             },
         };
@@ -161,8 +160,7 @@ impl DepmodArgs {
         } else {
             ModuleSelection::Files(files)
         };
-        Ok(Ok(d
-            .kernel_symbols(kernel_symbols)
+        Ok(d.kernel_symbols(kernel_symbols)
             .config(config)
             .modules(modules)
             .errsyms(self.errsyms)
@@ -178,7 +176,7 @@ impl DepmodArgs {
             .verbose(self.verbose >= 1)
             .dry_run(self.dry_run)
             .quick(self.quick)
-            .progress(self.progress.hook())))
+            .progress(self.progress.hook()))
     }
 }
 
@@ -193,29 +191,10 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
-    let depmod = match args.depmod()? {
-        Ok(d) => d,
-        Err(refused) => {
-            io.err(refused.render("depmod").as_bytes())?;
-            return Ok(1);
-        }
-    };
-    let result = depmod.run();
-    let (verbose, problems, stats, diagnostics, status) = match &result {
-        Ok(r) => (
-            &r.verbose,
-            &r.manifest_problems,
-            r.cache_stats,
-            r.diagnostics.clone(),
-            0,
-        ),
-        Err(f) => (
-            &f.verbose,
-            &f.manifest_problems,
-            None,
-            f.all_diagnostics(),
-            1,
-        ),
+    let result = args.depmod()?.run();
+    let (verbose, problems, diagnostics) = match &result {
+        Ok(r) => (&r.verbose, &r.manifest_problems, r.diagnostics.clone()),
+        Err(f) => (&f.verbose, &f.manifest_problems, f.all_diagnostics()),
     };
     if args.verbose >= 1 {
         for line in verbose {
@@ -229,6 +208,7 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     {
         io.out("the databases", text)?;
     }
+    let stats = result.as_ref().ok().and_then(|r| r.cache_stats);
     if let (true, Some(s)) = (args.manifest_stats, stats) {
         err!(io, "kmodtree: manifest {s:?}\n")?;
     }
@@ -240,5 +220,5 @@ pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
             io.err(d.render("depmod").as_bytes())?;
         }
     }
-    Ok(status)
+    Ok(if result.is_ok() { 0 } else { 1 })
 }

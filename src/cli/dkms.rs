@@ -3,7 +3,7 @@
 
 use super::common::{choice, Jobs};
 use super::output::{err, out, Io};
-use super::{failure, Status, Stop};
+use super::{failed, Status, Stop};
 use clap::{Args, Subcommand};
 use kmodtree::dkms::build::{self, BuildOptions, Compress, SourceOutcome};
 use kmodtree::dkms::sandbox::SandboxMode;
@@ -29,13 +29,9 @@ fn print_json(
     what: &'static str,
     value: &impl serde::Serialize,
 ) -> Result<Status, Stop> {
-    match serde_json::to_string_pretty(value) {
-        Ok(json) => {
-            out!(io, what, "{json}\n")?;
-            Ok(0)
-        }
-        Err(e) => failure(io, e),
-    }
+    let json = serde_json::to_string_pretty(value).map_err(failed)?;
+    out!(io, what, "{json}\n")?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -54,15 +50,14 @@ pub struct DkmsPlanArgs {
 }
 
 pub fn run_plan(args: &DkmsPlanArgs, io: &mut Io) -> Result<Status, Stop> {
-    match build::plan(
+    let plan = build::plan(
         &args.src,
         &args.kernel_version,
         &arch(&args.arch),
         args.kernel_build.as_deref(),
-    ) {
-        Ok(plan) => print_json(io, "the build plan", &plan),
-        Err(e) => failure(io, e),
-    }
+    )
+    .map_err(failed)?;
+    print_json(io, "the build plan", &plan)
 }
 
 #[derive(Args)]
@@ -119,31 +114,22 @@ pub struct DkmsBuildArgs {
     progress: super::progress::ProgressArgs,
 }
 
-impl DkmsBuildArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> BuildOptions {
-        BuildOptions {
-            kernel_build: self.kernel_build.clone(),
-            kernel_version: self.kernel_version.clone(),
-            arch: arch(&self.arch),
-            out: self.out.clone(),
-            compress: self.compress,
-            jobs: self.jobs.or_cores(),
-            sandbox: self.sandbox,
-            scratch: self.scratch.clone(),
-            kernel_modules: self.kernel_modules.clone(),
-            location_override: self.location_override.clone(),
-            strip: !self.no_strip,
-            progress: self.progress.hook(),
-        }
-    }
-}
-
 pub fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
-    let outcomes = match build::build(&args.src, &args.options()) {
-        Ok(outcomes) => outcomes,
-        Err(e) => return failure(io, e),
+    let options = BuildOptions {
+        kernel_build: args.kernel_build.clone(),
+        kernel_version: args.kernel_version.clone(),
+        arch: arch(&args.arch),
+        out: args.out.clone(),
+        compress: args.compress,
+        jobs: args.jobs.or_cores(),
+        sandbox: args.sandbox,
+        scratch: args.scratch.clone(),
+        kernel_modules: args.kernel_modules.clone(),
+        location_override: args.location_override.clone(),
+        strip: !args.no_strip,
+        progress: args.progress.hook(),
     };
+    let outcomes = build::build(&args.src, &options).map_err(failed)?;
     if args.json {
         return print_json(io, "the outcomes", &outcomes);
     }

@@ -4,7 +4,7 @@
 
 use super::help::examples_of;
 use super::output::Io;
-use super::{failure, statuses_of, Cli, Status, Stop};
+use super::{failed, statuses_of, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
@@ -38,17 +38,17 @@ pub struct ManArgs {
 }
 
 pub fn run_man(args: &ManArgs, io: &mut Io) -> Result<Status, Stop> {
-    let pages = pages();
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let pages = pages(&command, &[]);
     match &args.out {
         Some(dir) => {
             for page in &pages {
                 let path = dir.join(format!("{}.1", page.name));
                 let written =
                     std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &page.text));
-                if let Err(e) = written {
-                    let path = path.display();
-                    return failure(io, format_args!("could not write {path}: {}", strerror(&e)));
-                }
+                let path = path.display();
+                written.map_err(|e| failed(format!("could not write {path}: {}", strerror(&e))))?;
             }
             Ok(0)
         }
@@ -84,22 +84,11 @@ pub struct Page {
     pub text: Vec<u8>,
 }
 
-/// A page for kmodtree and one for every (nested) subcommand but `help`.
-pub fn pages() -> Vec<Page> {
-    let mut command = Cli::command().disable_help_subcommand(true);
-    command.build();
-    let mut pages = Vec::new();
-    collect(&command, &[], &mut pages);
-    pages
-}
-
-/// Adds the pages of `command` (reached by `path` from kmodtree) and of
-/// its subcommands to `pages`.
-fn collect(command: &clap::Command, path: &[&str], pages: &mut Vec<Page>) {
-    pages.push(page(command, path));
-    for sub in documented(command) {
-        collect(sub, &[path, &[sub.get_name()]].concat(), pages);
-    }
+/// The pages of `command` (reached by `path` from kmodtree) and of its
+/// (nested) subcommands but `help`.
+fn pages(command: &clap::Command, path: &[&str]) -> Vec<Page> {
+    let subs = documented(command).flat_map(|sub| pages(sub, &[path, &[sub.get_name()]].concat()));
+    std::iter::once(page(command, path)).chain(subs).collect()
 }
 
 /// The subcommands with a page: all but hidden ones and `help`.

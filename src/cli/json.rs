@@ -12,16 +12,14 @@ use std::path::Path;
 /// The schema version of every document.
 const VERSION: u32 = 1;
 
-/// `value` as pretty JSON with a final newline.
-fn text(value: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
-    s.push('\n');
-    s
+/// `value` as pretty JSON (`{:#}`) with a final newline.
+fn text(value: Value) -> String {
+    format!("{value:#}\n")
 }
 
 /// `kmodtree verify --json`.
 pub fn verify(r: &VerifyReport) -> String {
-    text(&json!({
+    text(json!({
         "version": VERSION,
         "ok": r.ok(),
         "kernel_vermagic": r.kernel_vermagic,
@@ -49,7 +47,7 @@ pub fn diff(r: &DiffReport) -> String {
     for e in &entries {
         *counts.entry(e.kind).or_default() += 1;
     }
-    text(&json!({
+    text(json!({
         "version": VERSION,
         "identical": r.identical(),
         "counts": counts,
@@ -64,13 +62,7 @@ pub fn diff(r: &DiffReport) -> String {
 
 /// `kmodtree closure --json`: what was copied into `out`.
 pub fn closure(out: &Path, r: &ClosureReport) -> String {
-    let missing: Vec<Value> = r
-        .firmware
-        .iter()
-        .filter(|f| f.copied.is_empty())
-        .map(|f| json!({"module": encode(&f.module), "name": encode(&f.name)}))
-        .collect();
-    text(&json!({
+    text(json!({
         "version": VERSION,
         "out": encode(out.as_os_str().as_encoded_bytes()),
         "modules": r.modules.iter().map(|m| json!({
@@ -84,7 +76,10 @@ pub fn closure(out: &Path, r: &ClosureReport) -> String {
             "name": encode(&f.name),
             "copied": f.copied.iter().map(|c| encode(c)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "firmware_missing": missing,
+        "firmware_missing": r.firmware.iter().filter(|f| f.copied.is_empty()).map(|f| json!({
+            "module": encode(&f.module),
+            "name": encode(&f.name),
+        })).collect::<Vec<_>>(),
     }))
 }
 
@@ -118,7 +113,7 @@ pub fn show_depends(targets: &[TargetActions], status: u8) -> String {
             "path": path.as_deref().map(encode),
         }),
     };
-    text(&json!({
+    text(json!({
         "version": VERSION,
         "exit_status": status,
         "targets": targets.iter().map(|t| json!({

@@ -39,6 +39,8 @@ pub enum Stop {
     Usage(clap::Error),
     /// Its flags are wrong: kmod's message.
     Message(String),
+    /// It could not do its work: why, printed as `kmodtree: error: ...`.
+    Failed(String),
 }
 
 impl From<OutputError> for Stop {
@@ -52,10 +54,9 @@ fn status(code: i32) -> Status {
     Status::try_from(code).unwrap_or(1)
 }
 
-/// Reports a failed command's error as `kmodtree: error: ...`: status 1.
-fn failure(io: &mut Io, e: impl std::fmt::Display) -> Result<Status, Stop> {
-    err!(io, "kmodtree: error: {e}\n")?;
-    Ok(1)
+/// A failed command's error.
+fn failed(e: impl std::fmt::Display) -> Stop {
+    Stop::Failed(e.to_string())
 }
 
 #[derive(Parser)]
@@ -334,6 +335,10 @@ fn finish(mut io: Io, statuses: Statuses, result: Result<Status, Stop>) -> Statu
             let _ = io.err(text.as_bytes());
             return statuses.usage;
         }
+        Err(Stop::Failed(e)) => match err!(io, "kmodtree: error: {e}\n") {
+            Ok(()) => return statuses.failure,
+            Err(lost) => lost,
+        },
         Err(Stop::Output(e)) => e,
     };
     io.abandon(&lost);

@@ -71,17 +71,6 @@ impl ModinfoArgs {
         let shortcut = shortcuts.into_iter().find(|(on, _)| *on);
         self.field.as_deref().or(shortcut.map(|(_, f)| f))
     }
-
-    /// The tree `modinfo NAME` looks names up in: `-b BASE`, `-k VERSION`
-    /// (default: the running kernel's release), BASE's modprobe.d aliases;
-    /// the messages of reading its configuration.
-    fn name_lookup(&self) -> (NameLookup, Vec<kmodtree::closure::Message>) {
-        NameLookup::open(&kmodtree::closure::ModprobeOptions {
-            basedir: self.basedir.basedir.clone(),
-            version: self.set_version.clone().unwrap_or_else(kernel_release),
-            ..Default::default()
-        })
-    }
 }
 
 pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
@@ -141,7 +130,13 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
         let lookup = match &mut names {
             Some(lookup) => lookup,
             None => {
-                let (lookup, messages) = args.name_lookup();
+                // The tree names are looked up in: `-b BASE`, `-k VERSION`
+                // (default: the running kernel's), BASE's modprobe.d aliases.
+                let (lookup, messages) = NameLookup::open(&kmodtree::closure::ModprobeOptions {
+                    basedir: args.basedir.basedir.clone(),
+                    version: args.set_version.clone().unwrap_or_else(kernel_release),
+                    ..Default::default()
+                });
                 for m in messages {
                     io.err(m.render().as_bytes())?;
                 }

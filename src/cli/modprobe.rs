@@ -162,25 +162,19 @@ pub struct ClosureArgs {
     roots: Vec<OsString>,
 }
 
-impl ClosureArgs {
-    /// The flags as the library's options.
-    fn options(&self) -> closure::ClosureOptions {
-        closure::ClosureOptions {
-            modprobe: self.tree.options(false),
-            out: self.out.clone(),
-            firmware_dirs: self.firmware.clone(),
-            link: self.link,
-            allow_missing: self.allow_missing,
-            load_scripts: self.load_scripts,
-            builtin_firmware: self.builtin_firmware,
-            roots: self.roots.iter().map(|r| bytes(r)).collect(),
-        }
-    }
-}
-
 pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
+    let options = closure::ClosureOptions {
+        modprobe: args.tree.options(false),
+        out: args.out.clone(),
+        firmware_dirs: args.firmware.clone(),
+        link: args.link,
+        allow_missing: args.allow_missing,
+        load_scripts: args.load_scripts,
+        builtin_firmware: args.builtin_firmware,
+        roots: args.roots.iter().map(|r| bytes(r)).collect(),
+    };
     let progress = args.progress.hook();
-    match closure::assemble_module_closure_with_progress(&args.options(), progress.get()) {
+    match closure::assemble_module_closure_with_progress(&options, progress.get()) {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;
@@ -305,28 +299,6 @@ impl KmodModprobeArgs {
         .find_map(|(asked, action)| asked.then_some(action))
         .unwrap_or(Action::Load)
     }
-
-    /// The flags as the library's options: kmod's modprobe reads the
-    /// host's configuration and the kernel command line.
-    fn options(&self) -> ModprobeRun {
-        ModprobeRun {
-            tree: ModprobeOptions {
-                basedir: self.dirname.clone(),
-                version: self.set_version.clone().unwrap_or_else(kernel_release),
-                config: self.config.clone(),
-                host_config: true,
-                kernel_cmdline: Some(self.kernel_cmdline.clone()),
-                ignore_commands: self.ignore_install,
-            },
-            action: self.action(),
-            all: self.all,
-            quiet: self.quiet,
-            use_blacklist: self.use_blacklist,
-            args: self.args.iter().map(|a| bytes(a)).collect(),
-            kmod: self.kmod.kmod_version,
-            limits: Limits::default(),
-        }
-    }
 }
 
 /// The read-only modprobe: kmod's stdout, messages and status.
@@ -336,6 +308,24 @@ pub fn run_modprobe(args: &KmodModprobeArgs, io: &mut Io) -> Result<Status, Stop
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }
-    let outcome = kmodtree::modprobe::run(&args.options());
+    // kmod's modprobe reads the host's configuration and the kernel
+    // command line.
+    let outcome = kmodtree::modprobe::run(&ModprobeRun {
+        tree: ModprobeOptions {
+            basedir: args.dirname.clone(),
+            version: args.set_version.clone().unwrap_or_else(kernel_release),
+            config: args.config.clone(),
+            host_config: true,
+            kernel_cmdline: Some(args.kernel_cmdline.clone()),
+            ignore_commands: args.ignore_install,
+        },
+        action: args.action(),
+        all: args.all,
+        quiet: args.quiet,
+        use_blacklist: args.use_blacklist,
+        args: args.args.iter().map(|a| bytes(a)).collect(),
+        kmod: args.kmod.kmod_version,
+        limits: Limits::default(),
+    });
     print(&outcome, &outcome.stdout, "modprobe's output", io)
 }

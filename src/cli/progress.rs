@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kmodtree::progress::{Progress, ProgressHook};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -91,28 +90,26 @@ impl Progress for Bars {
     }
 }
 
-/// A line per finished stage (`--progress always` into a file or pipe).
+/// A line per finished stage (`--progress always` into a file or pipe):
+/// the stage and the items done.
 #[derive(Default)]
-struct Lines {
-    stage: Mutex<&'static str>,
-    done: AtomicU64,
-}
+struct Lines(Mutex<(&'static str, u64)>);
 
 impl Progress for Lines {
     fn start(&self, stage: &'static str, _total: u64) {
-        if let Ok(mut s) = self.stage.lock() {
-            *s = stage;
+        if let Ok(mut s) = self.0.lock() {
+            *s = (stage, 0);
         }
-        self.done.store(0, Ordering::Relaxed);
     }
 
     fn advance(&self, n: u64) {
-        self.done.fetch_add(n, Ordering::Relaxed);
+        if let Ok(mut s) = self.0.lock() {
+            s.1 += n;
+        }
     }
 
     fn finish(&self) {
-        let stage = self.stage.lock().map(|s| *s).unwrap_or_default();
-        let done = self.done.load(Ordering::Relaxed);
+        let (stage, done) = self.0.lock().map(|s| *s).unwrap_or_default();
         let _ = writeln!(std::io::stderr(), "kmodtree: {stage}: {done} done");
     }
 }

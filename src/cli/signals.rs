@@ -84,20 +84,6 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Test hook for the second-signal test: with
-/// `KMODTREE_TEST_CLEANUP_DELAY_MS=N`, the clean-up after a first signal
-/// waits N ms (every other thread parked) before it removes anything. Compiled only with the `failpoints`
-/// feature.
-fn stall_for_tests() {
-    #[cfg(feature = "failpoints")]
-    if let Some(ms) = std::env::var("KMODTREE_TEST_CLEANUP_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-}
-
 /// Ends the process by `sig`, its default action.
 fn end_by(sig: libc::c_int) -> ! {
     // SAFETY: restores the default action, unblocks the signal in this
@@ -133,7 +119,17 @@ pub fn install() {
             if n == 1 {
                 remove_all_and_hold(|| {
                     park_others();
-                    stall_for_tests();
+                    // Test hook of the second-signal test, compiled only
+                    // with `failpoints`: KMODTREE_TEST_CLEANUP_DELAY_MS=N
+                    // waits N ms (every other thread parked) before the
+                    // clean-up removes anything.
+                    #[cfg(feature = "failpoints")]
+                    if let Some(ms) = std::env::var("KMODTREE_TEST_CLEANUP_DELAY_MS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                    }
                 });
                 end_by(libc::c_int::from(byte));
             }

@@ -2,9 +2,9 @@
 //! make-linux-module-directory), `guix-db` (Guix's databases) and `flat`
 //! (Guix's initrd module folder).
 
-use super::common::{choice, Basedir, Jobs, ModuleSize};
+use super::common::{choice, Jobs, ModuleSize};
 use super::output::{err, Io};
-use super::{failure, Status, Stop};
+use super::{failed, Status, Stop};
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::Args;
 use kmodtree::guix::{self, GuixDatabase};
@@ -56,13 +56,10 @@ pub struct UnionArgs {
 pub fn run_union(args: &UnionArgs, io: &mut Io) -> Result<Status, Stop> {
     let progress = args.progress.hook();
     let opts = args.flags.options();
-    match union::union_build_with_progress(&args.out, &args.inputs, &opts, progress.get()) {
-        Ok(report) => {
-            io.err(report.warnings.concat().as_bytes())?;
-            Ok(0)
-        }
-        Err(e) => failure(io, e),
-    }
+    let report = union::union_build_with_progress(&args.out, &args.inputs, &opts, progress.get())
+        .map_err(failed)?;
+    io.err(report.warnings.concat().as_bytes())?;
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -92,7 +89,7 @@ pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
 ) -> Result<Status, Stop> {
-    match union::make_module_directory_with_progress(
+    let report = union::make_module_directory_with_progress(
         &args.out,
         &args.version,
         &args.inputs,
@@ -103,16 +100,13 @@ pub fn run_make_module_directory(
             jobs: args.jobs.jobs,
         },
         &args.progress.hook(),
-    ) {
-        Ok(report) => {
-            io.err(report.union.warnings.concat().as_bytes())?;
-            for d in &report.depmod_diagnostics {
-                io.err(d.render("depmod").as_bytes())?;
-            }
-            Ok(0)
-        }
-        Err(e) => failure(io, e),
+    )
+    .map_err(failed)?;
+    io.err(report.union.warnings.concat().as_bytes())?;
+    for d in &report.depmod_diagnostics {
+        io.err(d.render("depmod").as_bytes())?;
     }
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -145,8 +139,8 @@ fn databases() -> impl TypedValueParser<Value = GuixDatabase> {
     ])
 }
 
-pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
-    match guix::write_guix_databases(
+pub fn run_guix_db(args: &GuixDbArgs, _: &mut Io) -> Result<Status, Stop> {
+    guix::write_guix_databases(
         Path::new(&args.dir),
         &args.dir,
         args.jobs.jobs,
@@ -154,19 +148,13 @@ pub fn run_guix_db(args: &GuixDbArgs, io: &mut Io) -> Result<Status, Stop> {
             true => &GuixDatabase::ALL,
             false => &args.only,
         },
-    ) {
-        Ok(()) => Ok(0),
-        Err(e) => failure(io, e),
-    }
+    )
+    .map_err(failed)?;
+    Ok(0)
 }
 
 #[derive(Args)]
-#[command(mut_arg("basedir", |a| a
-    .required(true)
-    .help("Base directory holding lib/modules/VERSION")))]
 pub struct FlatArgs {
-    #[command(flatten)]
-    basedir: Basedir,
     /// Also take soft dependencies (pre: and post:)
     #[arg(long = "softdeps")]
     softdeps: bool,
@@ -174,6 +162,9 @@ pub struct FlatArgs {
     size: ModuleSize,
     #[command(flatten)]
     progress: super::progress::ProgressArgs,
+    /// Base directory holding lib/modules/VERSION
+    #[arg(short = 'b', long = "basedir", value_name = "BASE", display_order = 0)]
+    basedir: PathBuf,
     /// The directory to create (must not exist)
     out: PathBuf,
     /// The kernel version
@@ -184,11 +175,10 @@ pub struct FlatArgs {
 }
 
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
-    let base = args.basedir.required()?;
     let progress = args.progress.hook();
-    match guix::flat_module_directory_with_progress(
+    let report = guix::flat_module_directory_with_progress(
         &args.out,
-        base,
+        &args.basedir,
         &args.version,
         &args.modules,
         &guix::FlatOptions {
@@ -196,16 +186,13 @@ pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
             limits: args.size.limits(),
         },
         progress.get(),
-    ) {
-        Ok(report) => {
-            for b in &report.builtin {
-                err!(io, "kmodtree: {b} is built into the kernel\n")?;
-            }
-            for m in &report.missing_softdeps {
-                err!(io, "kmodtree: soft dependency {m} not found, skipped\n")?;
-            }
-            Ok(0)
-        }
-        Err(e) => failure(io, e),
+    )
+    .map_err(failed)?;
+    for b in &report.builtin {
+        err!(io, "kmodtree: {b} is built into the kernel\n")?;
     }
+    for m in &report.missing_softdeps {
+        err!(io, "kmodtree: soft dependency {m} not found, skipped\n")?;
+    }
+    Ok(0)
 }
