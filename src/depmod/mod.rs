@@ -43,7 +43,8 @@ use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, Config};
 use cache::{CacheError, CacheStats};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Where the kernel's own symbols come from (`-F` / `-E`).
@@ -326,10 +327,15 @@ impl Depmod {
         drop(tree);
         p.diagnostics.extend(rendered.diags);
         let dir = Utf8PathBuf::from(self.out_dir());
-        create_output_dir(&dir).map_err(|source| DepmodError::CreateDir {
-            dir: dir.to_string(),
-            source,
-        })?;
+        // As kmod's `mkdir_p`: mode 0755 minus the umask.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .map_err(|source| DepmodError::CreateDir {
+                dir: dir.to_string(),
+                source,
+            })?;
         // modules.dep and modules.dep.bin are renamed last: the name every
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
@@ -656,16 +662,6 @@ impl Resolution {
 
 fn read_input(dir: &str, name: &str) -> InputFile {
     std::fs::read(format!("{dir}/{name}"))
-}
-
-/// Creates the output directory as kmod's `mkdir_p` does: mode 0755 minus
-/// the umask.
-fn create_output_dir(out: &Utf8Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(out)
 }
 
 /// `-A`: whether `DIR/modules.dep` exists and no module file is newer.
