@@ -88,16 +88,10 @@ impl DepmodFailure {
     pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
         [self.diagnostics.clone(), self.error.diagnostics()].concat()
     }
-
-    /// Replaces `from` by `to` in the texts of the diagnostics before the
-    /// failure (a run in a temporary directory that is renamed into
-    /// place names the final directory).
-    pub fn rename_dir(&mut self, from: &str, to: &str) {
-        rename_in(&mut self.diagnostics, from, to);
-    }
 }
 
-/// Replaces `from` by `to` in every diagnostic's text.
+/// Replaces `from` by `to` in every diagnostic's text (a run in a temporary
+/// directory that is renamed into place names the final directory).
 pub(crate) fn rename_in(diags: &mut [Diagnostic], from: &str, to: &str) {
     for d in diags {
         d.text = d.text.replace(from, to);
