@@ -670,10 +670,8 @@ fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> boo
     let dep = match std::fs::metadata(format!("{dir}/modules.dep")) {
         Ok(m) => m.mtime(),
         Err(e) => {
-            diags.push(Diagnostic::error(format!(
-                "could not fstatat({dir}, modules.dep): {}",
-                strerror(&e)
-            )));
+            let text = format!("could not fstatat({dir}, modules.dep): {}", strerror(&e));
+            diags.push(Diagnostic::error(text));
             return false;
         }
     };
