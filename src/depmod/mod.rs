@@ -443,12 +443,11 @@ impl Depmod {
                         return Err(DepmodError::NotAbsolute { path: f.clone() });
                     }
                     let f = f.to_string();
-                    let file_name = f.rsplit('/').next().unwrap_or(&f);
-                    let name = crate::kmod::name_from_file_name(file_name);
+                    let start = f.rfind('/').map_or(0, |i| i + 1);
+                    let name = crate::kmod::name_from_file_name(&f[start..]);
                     if mods.iter().any(|m| m.name() == name) {
                         return Err(DepmodError::DuplicateModule { path: f });
                     }
-                    let start = f.len() - file_name.len();
                     mods.push(Candidate::new(f, start, &dir));
                 }
                 mods
