@@ -37,7 +37,7 @@ pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
-use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions};
+use crate::render::{self, RenderInput, RenderModule, RenderOptions};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
@@ -630,8 +630,8 @@ impl Resolution {
         f: impl FnOnce(&RenderInput) -> T,
     ) -> T {
         let dir = &prep.dir;
-        let builtin = read_input(dir, "modules.builtin");
-        let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
+        let read = |name| std::fs::read(format!("{dir}/{name}"));
+        let (builtin, builtin_modinfo) = (read("modules.builtin"), read("modules.builtin.modinfo"));
         let symbols = self.table.module_symbols();
         let modules: Vec<RenderModule> = self
             .array
@@ -657,10 +657,6 @@ impl Resolution {
             builtin_modinfo: &builtin_modinfo,
         })
     }
-}
-
-fn read_input(dir: &str, name: &str) -> InputFile {
-    std::fs::read(format!("{dir}/{name}"))
 }
 
 /// `-A`: whether `DIR/modules.dep` exists and no module file is newer.
