@@ -556,7 +556,7 @@ pub fn assemble_module_closure_with_progress(
     let depmod = Depmod::new(tmp_utf8.as_std_path(), &version)
         .run()
         .map_err(|mut failure| {
-            failure.rename_dir(&tmp_text, &out_text);
+            crate::depmod::rename_in(&mut failure.diagnostics, &tmp_text, &out_text);
             ClosureError::Depmod {
                 dir: tmp_moddir.display().to_string(),
                 failure: Box::new(failure),

@@ -246,35 +246,27 @@ pub fn read_modules_cached(
             .par_iter()
             .map(|c| {
                 let key = c.db_path();
-                let stamp = match FileStamp::of(c.path().as_std_path()) {
-                    Ok(s) => s,
-                    // Unreadable: read it for the error message.
-                    Err(_) => return (read(c), None),
+                // Unreadable: read it for the error message.
+                let Ok(stamp) = FileStamp::of(c.path().as_std_path()) else {
+                    return (read(c), None);
                 };
-                if !verify_hashes {
-                    if let Some(&i) = cache.by_path.get(key) {
-                        if cache.entries[i].stamp == stamp {
-                            let sha = cache.entries[i].sha256.clone();
-                            return (Source::Cached(i, true), Some((key.to_string(), sha, stamp)));
-                        }
+                let record = |sha| Some((key.to_string(), sha, stamp));
+                if let Some(&i) = cache.by_path.get(key).filter(|_| !verify_hashes) {
+                    if cache.entries[i].stamp == stamp {
+                        let sha = cache.entries[i].sha256.clone();
+                        return (Source::Cached(i, true), record(sha));
                     }
                 }
-                let sha = match sha256_file(c.path().as_std_path()) {
-                    Ok(s) => s,
-                    Err(_) => return (read(c), None),
+                let Ok(sha) = sha256_file(c.path().as_std_path()) else {
+                    return (read(c), None);
                 };
                 if let Some(&i) = cache.by_hash.get(&sha) {
-                    return (
-                        Source::Cached(i, false),
-                        Some((key.to_string(), sha, stamp)),
-                    );
+                    return (Source::Cached(i, false), record(sha));
                 }
                 let m = load(c);
                 let cacheable = m.error.is_none() && m.exports_error.is_none();
-                (
-                    Source::Read(Box::new(m)),
-                    cacheable.then(|| (key.to_string(), sha, stamp)),
-                )
+                let record = if cacheable { record(sha) } else { None };
+                (Source::Read(Box::new(m)), record)
             })
             .collect::<Vec<_>>();
         crate::module::release_pool_read_buffers();
@@ -363,12 +355,11 @@ impl CachedRead {
             source,
         };
         let parent = file.parent().filter(|d| !d.as_os_str().is_empty());
-        let dir = parent.unwrap_or(Path::new("."));
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or(werr(WriteProblem::NotUtf8))?;
-        let dir = camino::Utf8Path::from_path(dir).ok_or(werr(WriteProblem::NotUtf8))?;
+        let dir = camino::Utf8Path::from_path(parent.unwrap_or(Path::new(".")));
+        let name = file.file_name().and_then(|n| n.to_str());
+        let (Some(dir), Some(name)) = (dir, name) else {
+            return Err(werr(WriteProblem::NotUtf8));
+        };
         crate::output::write_atomic(dir, name, &self.to_json(limits))
             .map_err(|e| werr(WriteProblem::Write(e)))
     }

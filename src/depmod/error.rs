@@ -1,7 +1,7 @@
 //! Why a depmod run failed, and kmod's words for it.
 
 use super::cache::CacheError;
-use crate::kmod::{strerror, Diagnostic, Level};
+use crate::kmod::{strerror, Diagnostic};
 use crate::render::RenderError;
 use crate::tree::walk::DiscoverError;
 use std::path::PathBuf;
@@ -53,15 +53,12 @@ impl DepmodError {
         match self {
             DepmodError::Discover(DiscoverError::ModuleDir { source, .. }) => vec![
                 Diagnostic::error(text),
-                Diagnostic::fatal(format!(
-                    "could not search modules: {}",
-                    crate::kmod::strerror(source)
-                )),
+                Diagnostic::fatal(format!("could not search modules: {}", strerror(source))),
             ],
             DepmodError::Cycles { .. }
             | DepmodError::Render(RenderError::IndexTooLarge { .. })
             | DepmodError::Write(_) => vec![Diagnostic::error(text)],
-            _ => vec![Diagnostic::new(Level::Fatal, text)],
+            _ => vec![Diagnostic::fatal(text)],
         }
     }
 }
@@ -70,7 +67,7 @@ impl DepmodError {
 /// Displayed as depmod prints it: every diagnostic, then the failure's
 /// own lines, as `depmod: LEVEL: text` lines.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", render_lines(&self.all_diagnostics()))]
+#[error("{}", self.all_diagnostics().iter().map(|d| d.render("depmod")).collect::<String>())]
 pub struct DepmodFailure {
     #[source]
     pub error: Box<DepmodError>,
@@ -91,21 +88,10 @@ impl DepmodFailure {
     pub fn all_diagnostics(&self) -> Vec<Diagnostic> {
         [self.diagnostics.clone(), self.error.diagnostics()].concat()
     }
-
-    /// Replaces `from` by `to` in the texts of the diagnostics before the
-    /// failure (a run in a temporary directory that is renamed into
-    /// place names the final directory).
-    pub fn rename_dir(&mut self, from: &str, to: &str) {
-        rename_in(&mut self.diagnostics, from, to);
-    }
 }
 
-/// `depmod: LEVEL: text` lines.
-fn render_lines(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| d.render("depmod")).collect()
-}
-
-/// Replaces `from` by `to` in every diagnostic's text.
+/// Replaces `from` by `to` in every diagnostic's text (a run in a temporary
+/// directory that is renamed into place names the final directory).
 pub(crate) fn rename_in(diags: &mut [Diagnostic], from: &str, to: &str) {
     for d in diags {
         d.text = d.text.replace(from, to);

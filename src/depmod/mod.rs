@@ -37,13 +37,14 @@ pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
-use crate::render::{self, InputFile, RenderInput, RenderModule, RenderOptions};
+use crate::render::{self, RenderInput, RenderModule, RenderOptions};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
 use crate::tree::{config, order, Config};
 use cache::{CacheError, CacheStats};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Where the kernel's own symbols come from (`-F` / `-E`).
@@ -326,10 +327,15 @@ impl Depmod {
         drop(tree);
         p.diagnostics.extend(rendered.diags);
         let dir = Utf8PathBuf::from(self.out_dir());
-        create_output_dir(&dir).map_err(|source| DepmodError::CreateDir {
-            dir: dir.to_string(),
-            source,
-        })?;
+        // As kmod's `mkdir_p`: mode 0755 minus the umask.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .map_err(|source| DepmodError::CreateDir {
+                dir: dir.to_string(),
+                source,
+            })?;
         // modules.dep and modules.dep.bin are renamed last: the name every
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
@@ -437,12 +443,11 @@ impl Depmod {
                         return Err(DepmodError::NotAbsolute { path: f.clone() });
                     }
                     let f = f.to_string();
-                    let file_name = f.rsplit('/').next().unwrap_or(&f);
-                    let name = crate::kmod::name_from_file_name(file_name);
+                    let start = f.rfind('/').map_or(0, |i| i + 1);
+                    let name = crate::kmod::name_from_file_name(&f[start..]);
                     if mods.iter().any(|m| m.name() == name) {
                         return Err(DepmodError::DuplicateModule { path: f });
                     }
-                    let start = f.len() - file_name.len();
                     mods.push(Candidate::new(f, start, &dir));
                 }
                 mods
@@ -625,8 +630,8 @@ impl Resolution {
         f: impl FnOnce(&RenderInput) -> T,
     ) -> T {
         let dir = &prep.dir;
-        let builtin = read_input(dir, "modules.builtin");
-        let builtin_modinfo = read_input(dir, "modules.builtin.modinfo");
+        let read = |name| std::fs::read(format!("{dir}/{name}"));
+        let (builtin, builtin_modinfo) = (read("modules.builtin"), read("modules.builtin.modinfo"));
         let symbols = self.table.module_symbols();
         let modules: Vec<RenderModule> = self
             .array
@@ -654,30 +659,14 @@ impl Resolution {
     }
 }
 
-fn read_input(dir: &str, name: &str) -> InputFile {
-    std::fs::read(format!("{dir}/{name}"))
-}
-
-/// Creates the output directory as kmod's `mkdir_p` does: mode 0755 minus
-/// the umask.
-fn create_output_dir(out: &Utf8Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(out)
-}
-
 /// `-A`: whether `DIR/modules.dep` exists and no module file is newer.
 fn up_to_date(dir: &str, suffixes: Suffixes, diags: &mut Vec<Diagnostic>) -> bool {
     use std::os::unix::fs::MetadataExt;
     let dep = match std::fs::metadata(format!("{dir}/modules.dep")) {
         Ok(m) => m.mtime(),
         Err(e) => {
-            diags.push(Diagnostic::error(format!(
-                "could not fstatat({dir}, modules.dep): {}",
-                strerror(&e)
-            )));
+            let text = format!("could not fstatat({dir}, modules.dep): {}", strerror(&e));
+            diags.push(Diagnostic::error(text));
             return false;
         }
     };

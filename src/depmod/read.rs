@@ -112,6 +112,12 @@ pub(super) fn load_diagnostics(
 
 /// Reads every module in parallel, reporting each module read to
 /// `progress`; results in input order.
+///
+/// The largest files are read first: a big compressed module is decoded
+/// whole (amdgpu: 28 MB), and a big plain one still has its symbol and
+/// string tables read (amdgpu: 2 MB); reading those while little else is
+/// held keeps the peak from adding them to the whole tree's metadata, and
+/// keeps two of them from being read at the same time late in the run.
 pub fn read_modules_with_progress(
     modules: &[Candidate],
     limits: &Limits,
@@ -119,28 +125,6 @@ pub fn read_modules_with_progress(
     progress: &dyn crate::progress::Progress,
 ) -> Vec<LoadedModule> {
     progress.start("reading modules", modules.len() as u64);
-    let modules = read_largest_first(modules, jobs, |c| {
-        let m = LoadedModule::read(c.path(), limits);
-        progress.advance(1);
-        m
-    });
-    progress.finish();
-    modules
-}
-
-/// `read` of every module, in parallel on `jobs` threads; results in
-/// input order.
-///
-/// The largest files are read first: a big compressed module is decoded
-/// whole (amdgpu: 28 MB), and a big plain one still has its symbol and
-/// string tables read (amdgpu: 2 MB); reading those while little else is
-/// held keeps the peak from adding them to the whole tree's metadata, and
-/// keeps two of them from being read at the same time late in the run.
-fn read_largest_first<T: Send>(
-    modules: &[Candidate],
-    jobs: Option<usize>,
-    read: impl Fn(&Candidate) -> T + Sync,
-) -> Vec<T> {
     let work = || {
         let sizes: Vec<u64> = modules
             .par_iter()
@@ -158,16 +142,22 @@ fn read_largest_first<T: Send>(
         order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
         // One module per job: the costly modules, all at the front, would
         // otherwise be one thread's sequential share.
-        let read: Vec<T> = order
+        let read: Vec<LoadedModule> = order
             .par_iter()
             .with_max_len(1)
-            .map(|&i| read(&modules[i]))
+            .map(|&i| {
+                let m = LoadedModule::read(modules[i].path(), limits);
+                progress.advance(1);
+                m
+            })
             .collect();
         crate::module::release_pool_read_buffers();
         // Back to input order: `read[k]` belongs at `order[k]`.
-        let mut read: Vec<(usize, T)> = order.into_iter().zip(read).collect();
+        let mut read: Vec<(usize, LoadedModule)> = order.into_iter().zip(read).collect();
         read.sort_unstable_by_key(|&(i, _)| i);
         read.into_iter().map(|(_, t)| t).collect()
     };
-    crate::jobs::run_with_jobs(jobs, work)
+    let modules = crate::jobs::run_with_jobs(jobs, work);
+    progress.finish();
+    modules
 }

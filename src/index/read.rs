@@ -115,26 +115,6 @@ impl Node<'_> {
     }
 }
 
-/// Offsets already visited in one walk (a bitmap over the file).
-struct Visited(Vec<u64>);
-
-impl Visited {
-    fn new(len: usize) -> Self {
-        Visited(vec![0; len / 64 + 1])
-    }
-
-    fn insert(&mut self, offset: usize) -> Result<(), IndexError> {
-        let (w, b) = (offset / 64, 1u64 << (offset % 64));
-        // offset <= len: the bitmap covers it.
-        let word = &mut self.0[w];
-        if *word & b != 0 {
-            return Err(IndexError::ReferenceLoop { offset });
-        }
-        *word |= b;
-        Ok(())
-    }
-}
-
 fn value(priority: u32, v: &[u8]) -> IndexValue {
     IndexValue {
         priority,
@@ -399,7 +379,8 @@ impl<'a> Index<'a> {
             Enter(u32, usize, usize, Option<u8>, usize),
             Leave(Node<'n>, usize),
         }
-        let mut visited = Visited::new(self.data.len());
+        // Offsets already visited (a bitmap over the file).
+        let mut visited = vec![0u64; self.data.len() / 64 + 1];
         let mut key: Vec<u8> = Vec::new();
         let mut stack = vec![Step::Enter(reference, at, 0, lead, skip)];
         while let Some(step) = stack.pop() {
@@ -408,14 +389,18 @@ impl<'a> Index<'a> {
                     let Some(node) = self.node(r, at)? else {
                         continue;
                     };
-                    visited.insert(node.offset)?;
+                    let offset = node.offset;
+                    // offset <= len: the bitmap covers it.
+                    let (word, bit) = (&mut visited[offset / 64], 1u64 << (offset % 64));
+                    if *word & bit != 0 {
+                        return Err(IndexError::ReferenceLoop { offset });
+                    }
+                    *word |= bit;
                     key.truncate(base);
                     key.extend(ch);
                     let tail = node.prefix.get(skip..).unwrap_or_default();
                     if key.len() + tail.len() > MAX_KEY_LEN {
-                        return Err(IndexError::KeyTooLong {
-                            offset: node.offset,
-                        });
+                        return Err(IndexError::KeyTooLong { offset });
                     }
                     key.extend_from_slice(tail);
                     let len = key.len();

@@ -204,14 +204,11 @@ impl IndexBuilder {
             .take_while(|&i| self.values[i as usize].priority < priority)
             .last();
         let len = to_u32(value.len());
-        let (start, len) = match self.last_value {
-            Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == value => (s, len),
-            _ => {
-                let s = self.push_bytes(value);
-                self.last_value = Some((s, len));
-                (s, len)
-            }
+        let start = match self.last_value {
+            Some((s, l)) if &self.bytes[s as usize..(s + l) as usize] == value => s,
+            _ => self.push_bytes(value),
         };
+        self.last_value = Some((start, len));
         let idx = to_u32(self.values.len());
         let next = match after {
             None => std::mem::replace(&mut self.nodes[node as usize].values, idx),

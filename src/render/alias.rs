@@ -32,10 +32,6 @@ pub fn modules_alias_bin(
 /// The index key of an alias, or kmod's warning for an alias with
 /// unmatched brackets.
 pub(crate) fn normalized_alias(alias: &[u8]) -> Result<Vec<u8>, Diagnostic> {
-    normalize_alias(alias).ok_or_else(|| {
-        Diagnostic::warning(format!(
-            "Unmatched bracket in {}",
-            String::from_utf8_lossy(alias)
-        ))
-    })
+    let text = || format!("Unmatched bracket in {}", String::from_utf8_lossy(alias));
+    normalize_alias(alias).ok_or_else(|| Diagnostic::warning(text()))
 }

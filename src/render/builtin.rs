@@ -50,9 +50,7 @@ pub fn modules_builtin_alias_bin(
 /// kmod's warning for an input that could not be read; its index is a
 /// 0-byte file.
 fn missing(name: &str, dir: &str, e: &std::io::Error, diags: &mut Vec<Diagnostic>) -> Vec<u8> {
-    let e = strerror(e);
-    diags.push(Diagnostic::warning(format!(
-        "could not open {name} at {dir}: {e}"
-    )));
+    let text = format!("could not open {name} at {dir}: {}", strerror(e));
+    diags.push(Diagnostic::warning(text));
     Vec::new()
 }

@@ -124,34 +124,25 @@ fn module_direct_dependencies(
     let path = path_of(pos);
     let mut out = DirectDeps::<Vec<u32>>::default();
     for imp in imports.iter() {
-        let (name, crc) = (imp.name, imp.crc);
-        let Some(sym) = table.find(name) else {
+        let name = || String::from_utf8_lossy(imp.name);
+        let Some(sym) = table.find(imp.name) else {
             if opts.print_unknown && !imp.weak {
-                out.diags.push(Diagnostic::warning(format!(
-                    "{} needs unknown symbol {}",
-                    path,
-                    String::from_utf8_lossy(name)
-                )));
+                let text = format!("{path} needs unknown symbol {}", name());
+                out.diags.push(Diagnostic::warning(text));
             }
             continue;
         };
-        if opts.check_symvers && sym.crc != crc && !imp.weak && opts.print_unknown {
-            out.diags.push(Diagnostic::warning(format!(
-                "{} disagrees about version of symbol {}",
-                path,
-                String::from_utf8_lossy(name)
-            )));
+        if opts.check_symvers && sym.crc != imp.crc && !imp.weak && opts.print_unknown {
+            let text = format!("{path} disagrees about version of symbol {}", name());
+            out.diags.push(Diagnostic::warning(text));
         }
         if let Some(owner) = sym.owner {
             if !out.deps.contains(&owner) {
                 out.deps.push(owner);
                 if opts.verbose {
-                    out.verbose.push(format!(
-                        "{} needs \"{}\": {}",
-                        path,
-                        String::from_utf8_lossy(name),
-                        path_of(owner as usize)
-                    ));
+                    let owner = path_of(owner as usize);
+                    out.verbose
+                        .push(format!("{path} needs \"{}\": {owner}", name()));
                 }
             }
         }

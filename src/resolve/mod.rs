@@ -6,7 +6,5 @@ pub mod cycles;
 pub mod deps;
 pub mod symbols;
 
-pub use deps::{
-    direct_dependencies, topological_numbers, transitive_dependencies, DepLists, DirectDeps,
-};
+pub use deps::{direct_dependencies, topological_numbers, transitive_dependencies, DepLists};
 pub use symbols::SymbolTable;

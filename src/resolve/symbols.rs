@@ -54,9 +54,7 @@ impl SymbolTable {
         };
         match self.map.get_mut(name) {
             Some(e) => *e = entry,
-            None => {
-                self.map.insert(name.to_vec(), entry);
-            }
+            None => _ = self.map.insert(name.to_vec(), entry),
         }
     }
 
