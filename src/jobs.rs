@@ -14,55 +14,105 @@ pub fn run_with_jobs<T: Send>(jobs: Option<usize>, work: impl FnOnce() -> T + Se
     }
 }
 
-/// How many results a worker thread of [`map_in_order`] may have waiting:
-/// enough to keep every thread busy across uneven items, few enough that
-/// memory stays bounded by the window, not the input.
+/// How many items per worker thread [`map_in_order`] has in flight: enough
+/// to keep every thread busy across uneven items, few enough that memory
+/// stays bounded by the window, not the input.
 const ITEMS_PER_THREAD: usize = 16;
 
 /// Maps `items` with `work` on `jobs` threads (all cores when None) and
 /// hands every result to `emit` in input order, as soon as it and all
-/// earlier ones are done. Of N threads, thread w maps items w, w + N,
-/// w + 2N, … and stays at most 16 results ahead of `emit` (a bounded
-/// channel each), so memory does not grow with `items`, and a slow item
-/// holds back only its own thread. Stops at the first error `emit`
-/// returns; a panic of `work` is raised again on the calling thread.
+/// earlier ones are done. A sliding window of results (16 per thread) is
+/// in flight: a worker takes item `i` only once item `i - window` has been
+/// emitted, so memory does not grow with `items`, and a slow item holds
+/// back only the window behind it. Stops at the first error `emit`
+/// returns.
 pub fn map_in_order<T: Sync, R: Send, E>(
     jobs: Option<usize>,
     items: &[T],
     work: impl Fn(&T) -> R + Sync,
     mut emit: impl FnMut(R) -> Result<(), E>,
 ) -> Result<(), E> {
-    use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+    use std::collections::BTreeMap;
+    use std::sync::{Condvar, Mutex, PoisonError};
     let threads = jobs
         .unwrap_or_else(rayon::current_num_threads)
         .clamp(1, items.len().max(1));
-    let work = &work;
+    let window = threads * ITEMS_PER_THREAD;
+    struct State<R> {
+        /// Items handed out so far.
+        next: usize,
+        /// Items emitted so far.
+        emitted: usize,
+        done: BTreeMap<usize, R>,
+        stop: bool,
+        /// A worker's panic, re-raised on the calling thread.
+        panic: Option<Box<dyn std::any::Any + Send>>,
+    }
+    let state = Mutex::new(State {
+        next: 0,
+        emitted: 0,
+        done: BTreeMap::new(),
+        stop: false,
+        panic: None,
+    });
+    let changed = Condvar::new();
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let wait = |g| changed.wait(g).unwrap_or_else(PoisonError::into_inner);
     std::thread::scope(|scope| {
-        let results: Vec<_> = (0..threads)
-            .map(|w| {
-                let (tx, rx) = std::sync::mpsc::sync_channel(ITEMS_PER_THREAD);
-                // Ends once `emit` stopped (the receiver is gone).
-                scope.spawn(move || {
-                    for item in items.iter().skip(w).step_by(threads) {
-                        if tx
-                            .send(catch_unwind(AssertUnwindSafe(|| work(item))))
-                            .is_err()
-                        {
-                            return;
-                        }
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut g = lock();
+                    while !g.stop && g.next < items.len() && g.next >= g.emitted + window {
+                        g = wait(g);
                     }
-                });
-                rx
-            })
-            .collect();
-        for k in 0..items.len() {
-            // Every thread sends a result for each of its items.
-            let Ok(r) = results[k % threads].recv() else {
-                break;
-            };
-            emit(r.unwrap_or_else(|p| resume_unwind(p)))?;
+                    if g.stop || g.next >= items.len() {
+                        return;
+                    }
+                    g.next += 1;
+                    g.next - 1
+                };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&items[i])));
+                let mut g = lock();
+                match r {
+                    Ok(r) => {
+                        g.done.insert(i, r);
+                    }
+                    Err(p) => {
+                        g.panic = Some(p);
+                        g.stop = true;
+                    }
+                }
+                drop(g);
+                changed.notify_all();
+            });
         }
-        Ok(())
+        let mut result = Ok(());
+        for k in 0..items.len() {
+            let r = {
+                let mut g = lock();
+                loop {
+                    if let Some(r) = g.done.remove(&k) {
+                        break r;
+                    }
+                    if let Some(p) = g.panic.take() {
+                        drop(g);
+                        std::panic::resume_unwind(p);
+                    }
+                    g = wait(g);
+                }
+            };
+            result = emit(r);
+            let mut g = lock();
+            g.emitted = k + 1;
+            g.stop = result.is_err();
+            drop(g);
+            changed.notify_all();
+            if result.is_err() {
+                break;
+            }
+        }
+        result
     })
 }
 
