@@ -23,7 +23,7 @@
 use crate::kmod::absolute_clean;
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
-use crate::progress::{Progress, Silent};
+use crate::progress::ProgressHook;
 use camino::Utf8Path;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -462,13 +462,15 @@ pub fn pretty_printed_pairs(pairs: &[(String, String)]) -> String {
 // The flat initrd folder
 
 /// Options of [`flat_module_directory`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FlatOptions {
     /// Also take the modules' soft dependencies (`pre:` and `post:`),
     /// recursively; targets that are neither modules, module aliases nor
     /// builtin are skipped, as modprobe skips them.
     pub softdeps: bool,
     pub limits: Limits,
+    /// Receives each module written.
+    pub progress: ProgressHook,
 }
 
 /// What [`flat_module_directory`] did.
@@ -665,18 +667,6 @@ pub fn flat_module_directory(
     requested: &[String],
     opts: &FlatOptions,
 ) -> Result<FlatReport, GuixError> {
-    flat_module_directory_with_progress(out, base, version, requested, opts, &Silent)
-}
-
-/// [`flat_module_directory`], reporting each module written to `progress`.
-pub fn flat_module_directory_with_progress(
-    out: &Path,
-    base: &Path,
-    version: &str,
-    requested: &[String],
-    opts: &FlatOptions,
-    progress: &dyn Progress,
-) -> Result<FlatReport, GuixError> {
     let out = absolute_clean(out);
     if fs::symlink_metadata(&out).is_ok() {
         return Err(GuixError::OutputExists(out));
@@ -775,6 +765,7 @@ pub fn flat_module_directory_with_progress(
     (|| -> Result<(), GuixError> {
         let dir = tmp.path();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
+        let progress = opts.progress.get();
         progress.start("writing modules", chosen.len() as u64);
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);

@@ -175,13 +175,13 @@ impl ClosureArgs {
             load_scripts: self.load_scripts,
             builtin_firmware: self.builtin_firmware,
             roots: self.roots.iter().map(|r| bytes(r)).collect(),
+            progress: self.progress.hook(),
         }
     }
 }
 
 pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
-    let progress = args.progress.hook();
-    match closure::assemble_module_closure_with_progress(&args.options(), progress.get()) {
+    match closure::assemble_module_closure(&args.options()) {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;

@@ -32,10 +32,11 @@ pub struct UnionFlags {
 }
 
 impl UnionFlags {
-    fn options(&self) -> UnionOptions {
+    fn options(&self, progress: &super::progress::ProgressArgs) -> UnionOptions {
         UnionOptions {
             mode: self.mode,
             collisions: self.collisions,
+            progress: progress.hook(),
         }
     }
 }
@@ -54,9 +55,8 @@ pub struct UnionArgs {
 }
 
 pub fn run_union(args: &UnionArgs, io: &mut Io) -> Result<Status, Stop> {
-    let progress = args.progress.hook();
-    let opts = args.flags.options();
-    match union::union_build_with_progress(&args.out, &args.inputs, &opts, progress.get()) {
+    let opts = args.flags.options(&args.progress);
+    match union::union_build(&args.out, &args.inputs, &opts) {
         Ok(report) => {
             io.err(report.warnings.concat().as_bytes())?;
             Ok(0)
@@ -92,17 +92,16 @@ pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
 ) -> Result<Status, Stop> {
-    match union::make_module_directory_with_progress(
+    match union::make_module_directory(
         &args.out,
         &args.version,
         &args.inputs,
         &union::ModuleDirectoryOptions {
-            union: args.flags.options(),
+            union: args.flags.options(&args.progress),
             guix_compat: args.guix_compat,
             guix_databases: args.guix_databases,
             jobs: args.jobs.jobs,
         },
-        &args.progress.hook(),
     ) {
         Ok(report) => {
             io.err(report.union.warnings.concat().as_bytes())?;
@@ -185,8 +184,7 @@ pub struct FlatArgs {
 
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
     let base = args.basedir.required()?;
-    let progress = args.progress.hook();
-    match guix::flat_module_directory_with_progress(
+    match guix::flat_module_directory(
         &args.out,
         base,
         &args.version,
@@ -194,8 +192,8 @@ pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
         &guix::FlatOptions {
             softdeps: args.softdeps,
             limits: args.size.limits(),
+            progress: args.progress.hook(),
         },
-        progress.get(),
     ) {
         Ok(report) => {
             for b in &report.builtin {
