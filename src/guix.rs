@@ -442,20 +442,13 @@ pub fn pretty_printed_pairs(pairs: &[(String, String)]) -> String {
     if width(&whole) < 50 {
         return whole + "\n";
     }
-    let mut out = String::from("(");
-    for (i, pair) in written.iter().enumerate() {
-        if i > 0 {
-            out.push_str("\n ");
-        }
-        let line = one_line(pair);
-        if width(&line) < 50 {
-            out.push_str(&line);
-        } else {
-            out.push_str(&format!("({}\n  .\n  {})", pair.0, pair.1));
-        }
-    }
-    out.push_str(")\n");
-    out
+    let lines: Vec<String> = (written.iter())
+        .map(|pair| match one_line(pair) {
+            line if width(&line) < 50 => line,
+            _ => format!("({}\n  .\n  {})", pair.0, pair.1),
+        })
+        .collect();
+    format!("({})\n", lines.join("\n "))
 }
 
 // ---------------------------------------------------------------------------
@@ -586,11 +579,9 @@ impl ModuleTree {
             let mut all = Vec::new();
             for f in self.by_name.values().flatten() {
                 let m = read_module_at(&self.dir.join(f), f, limits)?;
-                for a in m.aliases {
-                    if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
-                        all.push((pattern, f.clone()));
-                    }
-                }
+                let patterns = m.aliases.iter();
+                let patterns = patterns.filter_map(|a| crate::index::normalize_alias(a.as_bytes()));
+                all.extend(patterns.map(|pattern| (pattern, f.clone())));
             }
             self.aliases = Some(all);
         }
