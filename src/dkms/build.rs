@@ -497,25 +497,23 @@ impl<'a> Job<'a> {
     /// Reads and checks the built `modules` (name, file) of the package.
     pub fn check_built(&self, modules: &[(String, PathBuf)]) -> Result<(), BuildError> {
         let (package, kernel) = (self.package, self.kernel);
-        let mut metas = Vec::new();
-        for (name, path) in modules {
-            let meta = camino::Utf8Path::from_path(path)
-                .ok_or_else(|| BuildError::ModulePathNotUtf8 {
+        let metas = modules.iter().map(|(name, path)| {
+            let p =
+                camino::Utf8Path::from_path(path).ok_or_else(|| BuildError::ModulePathNotUtf8 {
                     package: package.to_string(),
                     module: name.clone(),
                     path: path.clone(),
-                })
-                .and_then(|p| {
-                    crate::module::read_module_file(p, &Limits::default()).map_err(|source| {
-                        BuildError::Unreadable {
-                            package: package.to_string(),
-                            module: name.clone(),
-                            source,
-                        }
-                    })
                 })?;
-            metas.push((name.clone(), meta));
-        }
+            match crate::module::read_module_file(p, &Limits::default()) {
+                Ok(meta) => Ok((name.clone(), meta)),
+                Err(source) => Err(BuildError::Unreadable {
+                    package: package.to_string(),
+                    module: name.clone(),
+                    source,
+                }),
+            }
+        });
+        let metas: Vec<_> = metas.collect::<Result<_, _>>()?;
         let problems = check::check_modules(kernel, &metas);
         let mut report = format!(
             "kernel {}: vermagic {}\n",

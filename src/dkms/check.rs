@@ -143,10 +143,9 @@ fn reference_vermagic(dir: &Path) -> Result<String, KernelError> {
             p.with_extension("ko.xz"),
             p.with_extension("ko.zst"),
         ] {
-            if let Ok(meta) = crate::module::read_module_file(&base, &Limits::default()) {
-                if let Some(v) = vermagic_of(&meta) {
-                    return Ok(v);
-                }
+            let meta = crate::module::read_module_file(&base, &Limits::default());
+            if let Some(v) = meta.ok().as_ref().and_then(vermagic_of) {
+                return Ok(v);
             }
         }
     }

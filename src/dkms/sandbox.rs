@@ -181,14 +181,10 @@ pub fn run(
     let isolate = match mode {
         SandboxMode::None => false,
         SandboxMode::Auto => namespaces_available(),
-        SandboxMode::Require => {
-            if !namespaces_available() {
-                return Err(std::io::Error::other(
-                    "cannot create network and mount namespaces (needs root or CAP_SYS_ADMIN); use --sandbox auto or none",
-                ));
-            }
-            true
-        }
+        SandboxMode::Require if namespaces_available() => true,
+        SandboxMode::Require => return Err(std::io::Error::other(
+            "cannot create network and mount namespaces (needs root or CAP_SYS_ADMIN); use --sandbox auto or none",
+        )),
     };
     let log = File::options().create(true).append(true).open(log)?;
     let mut cmd = Command::new("bash");
