@@ -648,27 +648,20 @@ fn build_dkms(
         let command = format!("patch -p1 < ./patches/{}", quote(p));
         job.run(&format!("patch-{p}"), &command, true)?;
     }
-    let script = |s: &str| -> Option<String> {
-        let first = s.split(' ').next().unwrap_or(s);
-        let path = build_dir.join(first);
-        let executable = fs::metadata(&path)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
-            .unwrap_or(false);
-        executable.then(|| format!("exec {}/{s}", quote(&build_dir.display().to_string())))
-    };
     // PRE_BUILD / POST_BUILD: the command to run when the script is
     // executable (as DKMS); otherwise a warning in the logs and nothing.
     let hook_command = |job: &Job, key: &str, word: &str, line: &Option<String>| {
         let Some(line) = line else { return Ok(None) };
-        match script(line) {
-            Some(cmd) => Ok(Some(cmd)),
-            None => job
-                .write(
-                    &format!("{key}.warning"),
-                    format!("{word} {line}: not executable, not run (as DKMS)\n").as_bytes(),
-                )
-                .map(|()| None),
+        let first = line.split(' ').next().unwrap_or(line);
+        let executable = fs::metadata(build_dir.join(first))
+            .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+        if executable {
+            let dir = quote(&build_dir.display().to_string());
+            return Ok(Some(format!("exec {dir}/{line}")));
         }
+        let warning = format!("{word} {line}: not executable, not run (as DKMS)\n");
+        job.write(&format!("{key}.warning"), warning.as_bytes())
+            .map(|()| None)
     };
     if let Some(cmd) = hook_command(&job, "pre_build", "PRE_BUILD", &plan.pre_build)? {
         job.run("pre_build", &cmd, true)?;

@@ -52,13 +52,10 @@ pub fn kernel_info(
     kernel_modules: Option<&Path>,
 ) -> Result<KernelInfo, KernelError> {
     let symvers_path = kernel_build.join("Module.symvers");
-    let text = match std::fs::read(&symvers_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(KernelError::NoSymvers(kernel_build.to_path_buf()))
-        }
-        Err(e) => return Err(IoError::new(&symvers_path, e).into()),
-    };
+    let text = std::fs::read(&symvers_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => KernelError::NoSymvers(kernel_build.to_path_buf()),
+        _ => IoError::new(&symvers_path, e).into(),
+    })?;
     let symvers = parse_symvers(&text);
     let uts = std::fs::read_to_string(kernel_build.join("include/generated/utsrelease.h"));
     let release = uts.as_deref().unwrap_or_default().lines().find_map(|l| {

@@ -46,20 +46,16 @@ fn mount_points() -> Vec<PathBuf> {
         let Some(field) = line.split(' ').nth(4) else {
             continue;
         };
-        let bytes = field.as_bytes();
-        let mut decoded = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-                let oct = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("");
-                if let Ok(v) = u8::from_str_radix(oct, 8) {
-                    decoded.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-            decoded.push(bytes[i]);
-            i += 1;
+        let mut decoded = Vec::with_capacity(field.len());
+        let mut rest = field.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            let oct = tail.get(..3).and_then(|o| std::str::from_utf8(o).ok());
+            let (byte, skip) = match oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
+                Some(v) if b == b'\\' => (v, 3),
+                _ => (b, 0),
+            };
+            decoded.push(byte);
+            rest = &tail[skip..];
         }
         out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&decoded)));
     }
