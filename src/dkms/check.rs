@@ -170,23 +170,22 @@ pub fn check_modules(kernel: &KernelInfo, modules: &[(String, ModuleMeta)]) -> V
             module: name.clone(),
             cause,
         };
+        let matches = |v: &String| match &kernel.vermagic_exact {
+            Some(exact) => v == exact,
+            None => v.starts_with(&kernel.vermagic_prefix),
+        };
         match vermagic_of(meta) {
             None => problems.push(problem("no vermagic in .modinfo".into())),
-            Some(v) => {
-                let ok = match &kernel.vermagic_exact {
-                    Some(exact) => &v == exact,
-                    None => v.starts_with(&kernel.vermagic_prefix),
-                };
-                if !ok {
-                    let want = kernel
-                        .vermagic_exact
-                        .clone()
-                        .unwrap_or_else(|| format!("{}...", kernel.vermagic_prefix));
-                    problems.push(problem(format!(
-                        "vermagic '{v}' does not match the kernel's '{want}'"
-                    )));
-                }
+            Some(v) if !matches(&v) => {
+                let want = kernel
+                    .vermagic_exact
+                    .clone()
+                    .unwrap_or_else(|| format!("{}...", kernel.vermagic_prefix));
+                problems.push(problem(format!(
+                    "vermagic '{v}' does not match the kernel's '{want}'"
+                )));
             }
+            Some(_) => {}
         }
         let mut missing = Vec::new();
         for import in &meta.imports {
