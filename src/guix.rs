@@ -23,7 +23,7 @@
 use crate::kmod::absolute_clean;
 use crate::kmod::{IoError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
-use crate::progress::{Progress, Silent};
+use crate::progress::ProgressHook;
 use camino::Utf8Path;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -442,33 +442,28 @@ pub fn pretty_printed_pairs(pairs: &[(String, String)]) -> String {
     if width(&whole) < 50 {
         return whole + "\n";
     }
-    let mut out = String::from("(");
-    for (i, pair) in written.iter().enumerate() {
-        if i > 0 {
-            out.push_str("\n ");
-        }
-        let line = one_line(pair);
-        if width(&line) < 50 {
-            out.push_str(&line);
-        } else {
-            out.push_str(&format!("({}\n  .\n  {})", pair.0, pair.1));
-        }
-    }
-    out.push_str(")\n");
-    out
+    let lines: Vec<String> = (written.iter())
+        .map(|pair| match one_line(pair) {
+            line if width(&line) < 50 => line,
+            _ => format!("({}\n  .\n  {})", pair.0, pair.1),
+        })
+        .collect();
+    format!("({})\n", lines.join("\n "))
 }
 
 // ---------------------------------------------------------------------------
 // The flat initrd folder
 
 /// Options of [`flat_module_directory`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FlatOptions {
     /// Also take the modules' soft dependencies (`pre:` and `post:`),
     /// recursively; targets that are neither modules, module aliases nor
     /// builtin are skipped, as modprobe skips them.
     pub softdeps: bool,
     pub limits: Limits,
+    /// Receives each module written.
+    pub progress: ProgressHook,
 }
 
 /// What [`flat_module_directory`] did.
@@ -584,11 +579,9 @@ impl ModuleTree {
             let mut all = Vec::new();
             for f in self.by_name.values().flatten() {
                 let m = read_module_at(&self.dir.join(f), f, limits)?;
-                for a in m.aliases {
-                    if let Some(pattern) = crate::index::normalize_alias(a.as_bytes()) {
-                        all.push((pattern, f.clone()));
-                    }
-                }
+                let patterns = m.aliases.iter();
+                let patterns = patterns.filter_map(|a| crate::index::normalize_alias(a.as_bytes()));
+                all.extend(patterns.map(|pattern| (pattern, f.clone())));
             }
             self.aliases = Some(all);
         }
@@ -664,18 +657,6 @@ pub fn flat_module_directory(
     version: &str,
     requested: &[String],
     opts: &FlatOptions,
-) -> Result<FlatReport, GuixError> {
-    flat_module_directory_with_progress(out, base, version, requested, opts, &Silent)
-}
-
-/// [`flat_module_directory`], reporting each module written to `progress`.
-pub fn flat_module_directory_with_progress(
-    out: &Path,
-    base: &Path,
-    version: &str,
-    requested: &[String],
-    opts: &FlatOptions,
-    progress: &dyn Progress,
 ) -> Result<FlatReport, GuixError> {
     let out = absolute_clean(out);
     if fs::symlink_metadata(&out).is_ok() {
@@ -775,6 +756,7 @@ pub fn flat_module_directory_with_progress(
     (|| -> Result<(), GuixError> {
         let dir = tmp.path();
         let mut entries: Vec<GuixModule> = Vec::with_capacity(chosen.len());
+        let progress = opts.progress.get();
         progress.start("writing modules", chosen.len() as u64);
         for (rel, (m, image)) in &chosen {
             let name = flat_file_name(rel);

@@ -37,7 +37,7 @@
 use crate::depmod::{Depmod, KernelSymbols};
 use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};
 use crate::output::scratch::Scratch;
-use crate::progress::{Progress, ProgressHook, Silent};
+use crate::progress::ProgressHook;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -79,10 +79,13 @@ pub enum CollisionRule {
 }
 
 /// Options of [`union_build`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct UnionOptions {
     pub mode: LinkMode,
     pub collisions: CollisionRule,
+    /// Receives each file linked or copied (and, in
+    /// [`make_module_directory`], each module depmod reads).
+    pub progress: ProgressHook,
 }
 
 /// What a union did.
@@ -222,20 +225,10 @@ pub fn union_build(
     inputs: &[PathBuf],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
-    union_build_with_progress(out, inputs, opts, &Silent)
-}
-
-/// [`union_build`], reporting each file linked or copied to `progress`.
-pub fn union_build_with_progress(
-    out: &Path,
-    inputs: &[PathBuf],
-    opts: &UnionOptions,
-    progress: &dyn Progress,
-) -> Result<UnionReport, UnionError> {
     let out = absolute_clean(out);
     let inputs = checked_inputs(&out, inputs)?;
     let tmp = temporary_sibling(&out)?;
-    let report = union_into(tmp.path(), &inputs, opts, progress)?; // dropping `tmp` removes it
+    let report = union_into(tmp.path(), &inputs, opts)?; // dropping `tmp` removes it
     finish_in_place(tmp, &out)?;
     Ok(report)
 }
@@ -253,15 +246,14 @@ fn union_into(
     tmp: &Path,
     inputs: &[(PathBuf, PathBuf)],
     opts: &UnionOptions,
-    progress: &dyn Progress,
 ) -> Result<UnionReport, UnionError> {
     let mut state = UnionState {
-        opts: *opts,
+        opts,
         report: UnionReport::default(),
         tmp_real: None,
         ancestors: Vec::new(),
-        progress,
     };
+    let progress = opts.progress.get();
     let sources: Vec<PathBuf> = inputs.iter().map(|(abs, _)| abs.clone()).collect();
     // The count is known only at the end of the walk.
     let action = match opts.mode {
@@ -274,8 +266,8 @@ fn union_into(
     result.map(|()| state.report)
 }
 
-struct UnionState<'p> {
-    opts: UnionOptions,
+struct UnionState<'o> {
+    opts: &'o UnionOptions,
     report: UnionReport,
     /// The resolved name of the directory being built, to refuse inputs
     /// whose symlinks lead into it.
@@ -283,7 +275,6 @@ struct UnionState<'p> {
     /// Resolved names of the source directories merged at each level above
     /// the current one (symlink loop detection).
     ancestors: Vec<Vec<PathBuf>>,
-    progress: &'p dyn Progress,
 }
 
 impl UnionState<'_> {
@@ -402,7 +393,7 @@ impl UnionState<'_> {
             }
         }
         self.report.files += 1;
-        self.progress.advance(1);
+        self.opts.progress.get().advance(1);
         Ok(())
     }
 }
@@ -504,7 +495,7 @@ pub const KERNEL_INPUT_FILES: &[&str] = &[
 pub const GUIX_KERNEL_INPUT_FILES: &[&str] = &["modules.order", "modules.builtin"];
 
 /// Options of [`make_module_directory`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ModuleDirectoryOptions {
     pub union: UnionOptions,
     /// Keep only what Guix keeps (`modules.order`, `modules.builtin`).
@@ -589,18 +580,6 @@ pub fn make_module_directory(
     inputs: &[PathBuf],
     opts: &ModuleDirectoryOptions,
 ) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
-    make_module_directory_with_progress(out, version, inputs, opts, &ProgressHook::default())
-}
-
-/// [`make_module_directory`], reporting the files linked or copied and the
-/// modules depmod reads to `progress`.
-pub fn make_module_directory_with_progress(
-    out: &Path,
-    version: &str,
-    inputs: &[PathBuf],
-    opts: &ModuleDirectoryOptions,
-    progress: &ProgressHook,
-) -> Result<ModuleDirectoryReport, ModuleDirectoryError> {
     let mut versions = kernel_versions_of_inputs(inputs);
     match versions.as_slice() {
         [] => return Err(ModuleDirectoryError::NoModules(version.to_string())),
@@ -618,7 +597,7 @@ pub fn make_module_directory_with_progress(
     let tmp = temporary_sibling(&out)?;
     let mut report = ModuleDirectoryReport::default();
     (|| -> Result<(), ModuleDirectoryError> {
-        report.union = union_into(tmp.path(), &checked, &opts.union, progress.get())?;
+        report.union = union_into(tmp.path(), &checked, &opts.union)?;
         let dir = tmp.path().join("lib/modules").join(version);
         let linked = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
         if dir.ancestors().take(3).any(linked) {
@@ -637,7 +616,7 @@ pub fn make_module_directory_with_progress(
             .kernel_symbols(kernel_symbols)
             .errsyms(errsyms)
             .jobs(opts.jobs)
-            .progress(progress.clone())
+            .progress(opts.union.progress.clone())
             .run()
             .map_err(|e| ModuleDirectoryError::Depmod(Box::new(e)))?;
         report.depmod_diagnostics = depmod.diagnostics;

@@ -172,9 +172,9 @@ pub fn run_closure(args: &ClosureArgs, io: &mut Io) -> Result<Status, Stop> {
         load_scripts: args.load_scripts,
         builtin_firmware: args.builtin_firmware,
         roots: args.roots.iter().map(|r| bytes(r)).collect(),
+        progress: args.progress.hook(),
     };
-    let progress = args.progress.hook();
-    match closure::assemble_module_closure_with_progress(&options, progress.get()) {
+    match closure::assemble_module_closure(&options) {
         Ok(report) => {
             for l in &report.log {
                 err!(io, "{}\n", l.trim_end_matches('\n'))?;

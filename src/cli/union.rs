@@ -32,10 +32,11 @@ pub struct UnionFlags {
 }
 
 impl UnionFlags {
-    fn options(&self) -> UnionOptions {
+    fn options(&self, progress: &super::progress::ProgressArgs) -> UnionOptions {
         UnionOptions {
             mode: self.mode,
             collisions: self.collisions,
+            progress: progress.hook(),
         }
     }
 }
@@ -54,10 +55,8 @@ pub struct UnionArgs {
 }
 
 pub fn run_union(args: &UnionArgs, io: &mut Io) -> Result<Status, Stop> {
-    let progress = args.progress.hook();
-    let opts = args.flags.options();
-    let report = union::union_build_with_progress(&args.out, &args.inputs, &opts, progress.get())
-        .map_err(failed)?;
+    let opts = args.flags.options(&args.progress);
+    let report = union::union_build(&args.out, &args.inputs, &opts).map_err(failed)?;
     io.err(report.warnings.concat().as_bytes())?;
     Ok(0)
 }
@@ -89,17 +88,16 @@ pub fn run_make_module_directory(
     args: &MakeModuleDirectoryArgs,
     io: &mut Io,
 ) -> Result<Status, Stop> {
-    let report = union::make_module_directory_with_progress(
+    let report = union::make_module_directory(
         &args.out,
         &args.version,
         &args.inputs,
         &union::ModuleDirectoryOptions {
-            union: args.flags.options(),
+            union: args.flags.options(&args.progress),
             guix_compat: args.guix_compat,
             guix_databases: args.guix_databases,
             jobs: args.jobs.jobs,
         },
-        &args.progress.hook(),
     )
     .map_err(failed)?;
     io.err(report.union.warnings.concat().as_bytes())?;
@@ -175,8 +173,7 @@ pub struct FlatArgs {
 }
 
 pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
-    let progress = args.progress.hook();
-    let report = guix::flat_module_directory_with_progress(
+    let report = guix::flat_module_directory(
         &args.out,
         &args.basedir,
         &args.version,
@@ -184,8 +181,8 @@ pub fn run_flat(args: &FlatArgs, io: &mut Io) -> Result<Status, Stop> {
         &guix::FlatOptions {
             softdeps: args.softdeps,
             limits: args.size.limits(),
+            progress: args.progress.hook(),
         },
-        progress.get(),
     )
     .map_err(failed)?;
     for b in &report.builtin {

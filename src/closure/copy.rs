@@ -66,6 +66,8 @@ pub struct ClosureOptions {
     pub builtin_firmware: bool,
     /// Module names, aliases or `symbol:` names.
     pub roots: Vec<Vec<u8>>,
+    /// Receives each module copied and each firmware name looked up.
+    pub progress: crate::progress::ProgressHook,
 }
 
 /// Why a closure could not be built. Nothing is left in the output
@@ -411,15 +413,7 @@ fn find_firmware(dirs: &[PathBuf], name: &[u8]) -> (Vec<(PathBuf, Vec<u8>)>, boo
 
 /// Builds the closure of `opts.roots` in `opts.out`.
 pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, ClosureError> {
-    assemble_module_closure_with_progress(opts, &crate::progress::Silent)
-}
-
-/// [`assemble_module_closure`], reporting each module copied and each
-/// firmware name looked up to `progress`.
-pub fn assemble_module_closure_with_progress(
-    opts: &ClosureOptions,
-    progress: &dyn crate::progress::Progress,
-) -> Result<ClosureReport, ClosureError> {
+    let progress = opts.progress.get();
     let mut messages: Vec<Message> = Vec::new();
     let (indexes, config) = opts.modprobe.load(&mut messages);
     let version = opts.modprobe.version.clone();

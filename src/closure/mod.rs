@@ -12,10 +12,7 @@ pub mod modprobe_config;
 pub mod scripts;
 pub mod show_depends;
 
-pub use copy::{
-    assemble_module_closure, assemble_module_closure_with_progress, ClosureError, ClosureOptions,
-    ClosureReport,
-};
+pub use copy::{assemble_module_closure, ClosureError, ClosureOptions, ClosureReport};
 pub use modprobe_config::ModprobeConfig;
 pub use show_depends::{
     match_aliases, show_depends, LookupError, ModprobeOptions, ModuleIndexes, ProbeAction,

@@ -497,25 +497,23 @@ impl<'a> Job<'a> {
     /// Reads and checks the built `modules` (name, file) of the package.
     pub fn check_built(&self, modules: &[(String, PathBuf)]) -> Result<(), BuildError> {
         let (package, kernel) = (self.package, self.kernel);
-        let mut metas = Vec::new();
-        for (name, path) in modules {
-            let meta = camino::Utf8Path::from_path(path)
-                .ok_or_else(|| BuildError::ModulePathNotUtf8 {
+        let metas = modules.iter().map(|(name, path)| {
+            let p =
+                camino::Utf8Path::from_path(path).ok_or_else(|| BuildError::ModulePathNotUtf8 {
                     package: package.to_string(),
                     module: name.clone(),
                     path: path.clone(),
-                })
-                .and_then(|p| {
-                    crate::module::read_module_file(p, &Limits::default()).map_err(|source| {
-                        BuildError::Unreadable {
-                            package: package.to_string(),
-                            module: name.clone(),
-                            source,
-                        }
-                    })
                 })?;
-            metas.push((name.clone(), meta));
-        }
+            match crate::module::read_module_file(p, &Limits::default()) {
+                Ok(meta) => Ok((name.clone(), meta)),
+                Err(source) => Err(BuildError::Unreadable {
+                    package: package.to_string(),
+                    module: name.clone(),
+                    source,
+                }),
+            }
+        });
+        let metas: Vec<_> = metas.collect::<Result<_, _>>()?;
         let problems = check::check_modules(kernel, &metas);
         let mut report = format!(
             "kernel {}: vermagic {}\n",
@@ -650,27 +648,20 @@ fn build_dkms(
         let command = format!("patch -p1 < ./patches/{}", quote(p));
         job.run(&format!("patch-{p}"), &command, true)?;
     }
-    let script = |s: &str| -> Option<String> {
-        let first = s.split(' ').next().unwrap_or(s);
-        let path = build_dir.join(first);
-        let executable = fs::metadata(&path)
-            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
-            .unwrap_or(false);
-        executable.then(|| format!("exec {}/{s}", quote(&build_dir.display().to_string())))
-    };
     // PRE_BUILD / POST_BUILD: the command to run when the script is
     // executable (as DKMS); otherwise a warning in the logs and nothing.
     let hook_command = |job: &Job, key: &str, word: &str, line: &Option<String>| {
         let Some(line) = line else { return Ok(None) };
-        match script(line) {
-            Some(cmd) => Ok(Some(cmd)),
-            None => job
-                .write(
-                    &format!("{key}.warning"),
-                    format!("{word} {line}: not executable, not run (as DKMS)\n").as_bytes(),
-                )
-                .map(|()| None),
+        let first = line.split(' ').next().unwrap_or(line);
+        let executable = fs::metadata(build_dir.join(first))
+            .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+        if executable {
+            let dir = quote(&build_dir.display().to_string());
+            return Ok(Some(format!("exec {dir}/{line}")));
         }
+        let warning = format!("{word} {line}: not executable, not run (as DKMS)\n");
+        job.write(&format!("{key}.warning"), warning.as_bytes())
+            .map(|()| None)
     };
     if let Some(cmd) = hook_command(&job, "pre_build", "PRE_BUILD", &plan.pre_build)? {
         job.run("pre_build", &cmd, true)?;

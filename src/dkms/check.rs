@@ -52,13 +52,10 @@ pub fn kernel_info(
     kernel_modules: Option<&Path>,
 ) -> Result<KernelInfo, KernelError> {
     let symvers_path = kernel_build.join("Module.symvers");
-    let text = match std::fs::read(&symvers_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(KernelError::NoSymvers(kernel_build.to_path_buf()))
-        }
-        Err(e) => return Err(IoError::new(&symvers_path, e).into()),
-    };
+    let text = std::fs::read(&symvers_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => KernelError::NoSymvers(kernel_build.to_path_buf()),
+        _ => IoError::new(&symvers_path, e).into(),
+    })?;
     let symvers = parse_symvers(&text);
     let uts = std::fs::read_to_string(kernel_build.join("include/generated/utsrelease.h"));
     let release = uts.as_deref().unwrap_or_default().lines().find_map(|l| {
@@ -143,10 +140,9 @@ fn reference_vermagic(dir: &Path) -> Result<String, KernelError> {
             p.with_extension("ko.xz"),
             p.with_extension("ko.zst"),
         ] {
-            if let Ok(meta) = crate::module::read_module_file(&base, &Limits::default()) {
-                if let Some(v) = vermagic_of(&meta) {
-                    return Ok(v);
-                }
+            let meta = crate::module::read_module_file(&base, &Limits::default());
+            if let Some(v) = meta.ok().as_ref().and_then(vermagic_of) {
+                return Ok(v);
             }
         }
     }
@@ -174,23 +170,22 @@ pub fn check_modules(kernel: &KernelInfo, modules: &[(String, ModuleMeta)]) -> V
             module: name.clone(),
             cause,
         };
+        let matches = |v: &String| match &kernel.vermagic_exact {
+            Some(exact) => v == exact,
+            None => v.starts_with(&kernel.vermagic_prefix),
+        };
         match vermagic_of(meta) {
             None => problems.push(problem("no vermagic in .modinfo".into())),
-            Some(v) => {
-                let ok = match &kernel.vermagic_exact {
-                    Some(exact) => &v == exact,
-                    None => v.starts_with(&kernel.vermagic_prefix),
-                };
-                if !ok {
-                    let want = kernel
-                        .vermagic_exact
-                        .clone()
-                        .unwrap_or_else(|| format!("{}...", kernel.vermagic_prefix));
-                    problems.push(problem(format!(
-                        "vermagic '{v}' does not match the kernel's '{want}'"
-                    )));
-                }
+            Some(v) if !matches(&v) => {
+                let want = kernel
+                    .vermagic_exact
+                    .clone()
+                    .unwrap_or_else(|| format!("{}...", kernel.vermagic_prefix));
+                problems.push(problem(format!(
+                    "vermagic '{v}' does not match the kernel's '{want}'"
+                )));
             }
+            Some(_) => {}
         }
         let mut missing = Vec::new();
         for import in &meta.imports {

@@ -265,6 +265,7 @@ fn plan_from(
             .and_then(|v| v.iter().find(|(k, _)| k == key))
             .map(|(_, b)| *b)
     };
+    let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
     let mut problems = Vec::new();
     let package_name = get("PACKAGE_NAME", 0);
     let package_version = get("PACKAGE_VERSION", 0);
@@ -290,10 +291,7 @@ fn plan_from(
         if built_name.is_empty() && len("DEST_MODULE_LOCATION") == 1 {
             built_name = package_name.clone();
         }
-        let mut dest_name = get("DEST_MODULE_NAME", i);
-        if dest_name.is_empty() {
-            dest_name = built_name.clone();
-        }
+        let dest_name = non_empty(get("DEST_MODULE_NAME", i)).unwrap_or_else(|| built_name.clone());
         let mut built_location = get("BUILT_MODULE_LOCATION", i);
         if !built_location.is_empty() && !built_location.ends_with('/') {
             built_location.push('/');
@@ -378,10 +376,8 @@ fn plan_from(
         Some(i) => get("MAKE", i),
         None => format!("make -C {kdir} M={}", build_dir.display()),
     };
-    let mut clean_command = get("CLEAN", 0);
-    if clean_command.is_empty() {
-        clean_command = format!("make -C {kdir} M={} clean", build_dir.display());
-    }
+    let clean_command = non_empty(get("CLEAN", 0))
+        .unwrap_or_else(|| format!("make -C {kdir} M={} clean", build_dir.display()));
     // A kernel built with clang/lld: DKMS appends CC=clang / LD=ld.lld.
     if let Ok(config) = std::fs::read_to_string(layout.kernel_source_dir.join(".config")) {
         if config.lines().any(|l| l == "CONFIG_CC_IS_CLANG=y") {
@@ -405,34 +401,33 @@ fn plan_from(
         patches.push(p.clone());
     }
 
-    let mut excluded = None;
-    if matched("BUILD_EXCLUSIVE_KERNEL", "0") == Some(false) {
-        let value = get("BUILD_EXCLUSIVE_KERNEL", 0);
-        excluded = Some(Exclusion {
-            message: format!(
-                "BUILD_EXCLUSIVE_KERNEL '{value}' does not match kernel {kernel_version}"
-            ),
-            directive: "BUILD_EXCLUSIVE_KERNEL".into(),
+    // The first directive not satisfied, with its message.
+    let exclusion = |directive: &str, message: &dyn Fn(&str) -> String| {
+        let value = get(directive, 0);
+        Some(Exclusion {
+            message: message(&value),
+            directive: directive.into(),
             value,
-        });
-    } else if matched("BUILD_EXCLUSIVE_ARCH", "0") == Some(false) {
-        let value = get("BUILD_EXCLUSIVE_ARCH", 0);
-        excluded = Some(Exclusion {
-            message: format!("BUILD_EXCLUSIVE_ARCH '{value}' does not match arch {arch}"),
-            directive: "BUILD_EXCLUSIVE_ARCH".into(),
-            value,
-        });
-    } else if let Some((k, _)) = matches
+        })
+    };
+    let config = matches
         .get("BUILD_EXCLUSIVE_CONFIG")
-        .and_then(|v| v.first())
-    {
-        let value = get("BUILD_EXCLUSIVE_CONFIG", 0);
-        excluded = Some(Exclusion {
-            message: format!("BUILD_EXCLUSIVE_CONFIG: the kernel's .config does not satisfy '{k}'"),
-            directive: "BUILD_EXCLUSIVE_CONFIG".into(),
-            value,
-        });
-    }
+        .and_then(|v| v.first());
+    let excluded = if matched("BUILD_EXCLUSIVE_KERNEL", "0") == Some(false) {
+        exclusion("BUILD_EXCLUSIVE_KERNEL", &|v| {
+            format!("BUILD_EXCLUSIVE_KERNEL '{v}' does not match kernel {kernel_version}")
+        })
+    } else if matched("BUILD_EXCLUSIVE_ARCH", "0") == Some(false) {
+        exclusion("BUILD_EXCLUSIVE_ARCH", &|v| {
+            format!("BUILD_EXCLUSIVE_ARCH '{v}' does not match arch {arch}")
+        })
+    } else if let Some((k, _)) = config {
+        exclusion("BUILD_EXCLUSIVE_CONFIG", &|_| {
+            format!("BUILD_EXCLUSIVE_CONFIG: the kernel's .config does not satisfy '{k}'")
+        })
+    } else {
+        None
+    };
 
     if !problems.is_empty() {
         return Err(ConfError::Invalid {
@@ -440,7 +435,6 @@ fn plan_from(
             problems,
         });
     }
-    let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
     let ignored_directives = IGNORED
         .split_whitespace()
         .filter(|d| {

@@ -85,10 +85,9 @@ pub(crate) fn build(
         return Err(BuildError::NoModuleInstalled { package });
     }
     job.check_built(&modules)?;
-    let mut installed: Vec<Installed> = Vec::new();
-    for ((module, path), location) in modules.iter().zip(&locations) {
-        installed.push(job.install(path, location, module)?);
-    }
+    let installed: Vec<Installed> = (modules.iter().zip(&locations))
+        .map(|((module, path), location)| job.install(path, location, module))
+        .collect::<Result<_, _>>()?;
     for rel in others {
         let dest = out_tmp.join(&rel);
         if dest.exists() {

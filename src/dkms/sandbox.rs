@@ -46,20 +46,16 @@ fn mount_points() -> Vec<PathBuf> {
         let Some(field) = line.split(' ').nth(4) else {
             continue;
         };
-        let bytes = field.as_bytes();
-        let mut decoded = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-                let oct = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("");
-                if let Ok(v) = u8::from_str_radix(oct, 8) {
-                    decoded.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-            decoded.push(bytes[i]);
-            i += 1;
+        let mut decoded = Vec::with_capacity(field.len());
+        let mut rest = field.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            let oct = tail.get(..3).and_then(|o| std::str::from_utf8(o).ok());
+            let (byte, skip) = match oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
+                Some(v) if b == b'\\' => (v, 3),
+                _ => (b, 0),
+            };
+            decoded.push(byte);
+            rest = &tail[skip..];
         }
         out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&decoded)));
     }
@@ -181,14 +177,10 @@ pub fn run(
     let isolate = match mode {
         SandboxMode::None => false,
         SandboxMode::Auto => namespaces_available(),
-        SandboxMode::Require => {
-            if !namespaces_available() {
-                return Err(std::io::Error::other(
-                    "cannot create network and mount namespaces (needs root or CAP_SYS_ADMIN); use --sandbox auto or none",
-                ));
-            }
-            true
-        }
+        SandboxMode::Require if namespaces_available() => true,
+        SandboxMode::Require => return Err(std::io::Error::other(
+            "cannot create network and mount namespaces (needs root or CAP_SYS_ADMIN); use --sandbox auto or none",
+        )),
     };
     let log = File::options().create(true).append(true).open(log)?;
     let mut cmd = Command::new("bash");

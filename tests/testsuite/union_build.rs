@@ -16,7 +16,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 fn opts(mode: LinkMode, collisions: CollisionRule) -> UnionOptions {
-    UnionOptions { mode, collisions }
+    UnionOptions {
+        mode,
+        collisions,
+        ..Default::default()
+    }
 }
 
 /// (kernel, updates, extra) inputs; the last two made in `tmp`.
