@@ -70,5 +70,19 @@ mod tests {
         assert_eq!(scan_major_minor(b"char-major-010-07x", CHAR), Some((10, 7)));
         assert_eq!(scan_major_minor(b"char-major-10", CHAR), None);
         assert_eq!(scan_major_minor(b"char-major-10-*", CHAR), None);
+        // C's white space includes the vertical tab; a negative number
+        // wraps, and a too-large one saturates before it does (glibc).
+        assert_eq!(
+            scan_major_minor(b"char-major-\x0b10- 1", CHAR),
+            Some((10, 1))
+        );
+        assert_eq!(
+            scan_major_minor(b"char-major--1-+2", CHAR),
+            Some((u32::MAX, 2))
+        );
+        assert_eq!(
+            scan_major_minor(b"char-major--99999999999999999999-1", CHAR),
+            Some((u32::MAX, 1))
+        );
     }
 }
