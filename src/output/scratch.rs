@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// What the registry holds for one live temporary (its path names it:
-/// no two live ones share one).
+/// What the registry holds for one live temporary. The id tells it apart
+/// from a later temporary at the same path: once one is renamed, a
+/// numbered temporary may take its name while its `Scratch` still lives.
 #[derive(Clone, PartialEq)]
 struct Entry {
     path: PathBuf,
     dir: bool,
+    id: u64,
 }
 
 static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -165,7 +167,12 @@ impl Scratch {
             if !still_names(&path, &file) {
                 continue;
             }
-            let entry = Entry { path, dir: is_dir };
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let entry = Entry {
+                path,
+                dir: is_dir,
+                id,
+            };
             registry.push(entry.clone());
             return Ok(Scratch { entry, lock: file });
         }
