@@ -290,22 +290,16 @@ impl IndexBuilder {
     /// Serialises the index in `layout`, failing if offsets overflow 28 bits.
     pub fn try_to_bytes(&self, layout: Layout) -> Result<Vec<u8>, IndexTooLarge> {
         let order = self.write_order(layout);
-        // Offsets and flags of every node, from the sizes along `order`:
-        // each node is encoded once to measure it (its size does not
-        // depend on the references it holds).
+        // Offsets and flags of every node, from the sizes along `order`.
         let mut refs = vec![0u32; self.nodes.len()];
         let mut pos = HEADER_LEN;
-        let mut node = Vec::new();
         for &n in &order {
-            node.clear();
-            self.write_node(n, &refs, &mut node);
+            let size = self.node_size(n);
             if pos > MAX_OFFSET {
-                return Err(IndexTooLarge {
-                    size: pos + node.len(),
-                });
+                return Err(IndexTooLarge { size: pos + size });
             }
             refs[n as usize] = to_u32(pos) | self.flags(n);
-            pos += node.len();
+            pos += size;
         }
         let mut out = Vec::with_capacity(pos);
         out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
@@ -316,6 +310,29 @@ impl IndexBuilder {
             self.write_node(n, &refs, &mut out);
         }
         Ok(out)
+    }
+
+    /// The number of bytes [`write_node`](Self::write_node) appends for
+    /// node `n` (which does not depend on the references it holds).
+    fn node_size(&self, n: u32) -> usize {
+        let node = &self.nodes[n as usize];
+        let prefix = match node.prefix_len {
+            0 => 0,
+            len => len as usize + 1,
+        };
+        let children = self
+            .child_range(n)
+            .map_or(0, |(first, last)| 2 + 4 * (usize::from(last - first) + 1));
+        let values = match node.values {
+            NONE => 0,
+            _ => {
+                4 + self
+                    .value_list(n)
+                    .map(|v| 4 + v.len as usize + 1)
+                    .sum::<usize>()
+            }
+        };
+        prefix + children + values
     }
 
     /// Appends node `n`'s bytes (§9.2) to `out`.
