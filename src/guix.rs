@@ -21,7 +21,7 @@
 //! without `=` is ignored, a missing module is a [`GuixError`].
 
 use crate::kmod::absolute_clean;
-use crate::kmod::{IoError, IoResultExt};
+use crate::kmod::{ActionError, IoResultExt};
 use crate::module::{self, decompress, Limits, ModuleError};
 use crate::progress::ProgressHook;
 use camino::Utf8Path;
@@ -35,12 +35,8 @@ use std::path::{Path, PathBuf};
 pub enum GuixError {
     #[error("{path}: {source}")]
     Module { path: String, source: ModuleError },
-    #[error("{action} '{}': {}", .source.path.display(), .source.reason())]
-    Io {
-        action: &'static str,
-        #[source]
-        source: IoError,
-    },
+    #[error(transparent)]
+    Io(#[from] ActionError),
     #[error("cannot read '{}': {source}", .path.display())]
     Walk {
         path: PathBuf,
@@ -73,19 +69,6 @@ pub enum GuixError {
     Write(#[from] crate::output::WriteError),
     #[error("output '{}' already exists", .0.display())]
     OutputExists(PathBuf),
-}
-
-/// Names what was being done and the path of a failed I/O call:
-/// `fs::read(p).doing("cannot read", p)?` fails with `cannot read 'P': TEXT`.
-trait Doing<T> {
-    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, GuixError>;
-}
-
-impl<T> Doing<T> for std::io::Result<T> {
-    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, GuixError> {
-        self.at(path)
-            .map_err(|source| GuixError::Io { action, source })
-    }
 }
 
 /// Guix's `strip-extension`: the base name up to its first `.`.
@@ -792,7 +775,8 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), GuixError> {
         .mode(0o644)
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
-        .doing("cannot write", path)
+        .doing("cannot write", path)?;
+    Ok(())
 }
 
 #[cfg(test)]

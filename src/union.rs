@@ -35,7 +35,7 @@
 //! ```
 
 use crate::depmod::{Depmod, KernelSymbols};
-use crate::kmod::{absolute_clean, strerror, Diagnostic, IoError, IoResultExt};
+use crate::kmod::{absolute_clean, strerror, ActionError, Diagnostic, IoResultExt};
 use crate::output::scratch::Scratch;
 use crate::progress::ProgressHook;
 use std::collections::BTreeMap;
@@ -126,12 +126,8 @@ pub enum UnionError {
     Collision { new: PathBuf, old: PathBuf },
     #[error("directory '{0}' is reached again through a symlink loop")]
     SymlinkLoop(PathBuf),
-    #[error("{action} '{}': {}", .source.path.display(), .source.reason())]
-    Io {
-        action: &'static str,
-        #[source]
-        source: IoError,
-    },
+    #[error(transparent)]
+    Io(#[from] ActionError),
     #[error("cannot create '{}': the output needs a file name", .0.display())]
     OutputWithoutName(PathBuf),
     #[error("cannot copy '{}': not a regular file", .0.display())]
@@ -149,19 +145,6 @@ fn quote_for_buildenv(path: &Path) -> String {
     )
 }
 
-/// Names what was being done and the path of a failed I/O call:
-/// `fs::read(p).doing("cannot read", p)?` fails with `cannot read 'P': TEXT`.
-trait Doing<T> {
-    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, UnionError>;
-}
-
-impl<T> Doing<T> for std::io::Result<T> {
-    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, UnionError> {
-        self.at(path)
-            .map_err(|source| UnionError::Io { action, source })
-    }
-}
-
 /// Files that collide in every profile and for which Guix prints no warning
 /// (`%harmless-collisions` in `(guix build union)`).
 const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", "ld.so.cache"];
@@ -174,7 +157,7 @@ fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
         .ok_or_else(|| UnionError::OutputWithoutName(out.to_path_buf()))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
     crate::output::scratch::remove_abandoned(parent, name);
-    Scratch::dir_beside(out).doing("cannot create directory", parent)
+    Ok(Scratch::dir_beside(out).doing("cannot create directory", parent)?)
 }
 
 /// Checks the inputs and the output, and returns the inputs made absolute
@@ -238,7 +221,7 @@ fn finish_in_place(tmp: Scratch, out: &Path) -> Result<(), UnionError> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(UnionError::OutputExists(out.to_path_buf()));
     }
-    tmp.rename_to(out).doing("cannot rename into", out)
+    Ok(tmp.rename_to(out).doing("cannot rename into", out)?)
 }
 
 /// Builds the union of the checked `inputs` in `tmp`, an empty directory.
@@ -691,13 +674,14 @@ mod tests {
         let io = source.downcast_ref::<std::io::Error>().unwrap();
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
 
-        let e = fs::create_dir(&file)
+        let e: UnionError = fs::create_dir(&file)
             .doing("cannot create directory", &file)
-            .unwrap_err();
+            .unwrap_err()
+            .into();
         assert_eq!(
             e.to_string(),
             format!("cannot create directory '{}': File exists", file.display())
         );
-        assert!(matches!(&e, UnionError::Io { source, .. } if source.path == file));
+        assert!(matches!(&e, UnionError::Io(ActionError { source, .. }) if source.path == file));
     }
 }

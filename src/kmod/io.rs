@@ -35,14 +35,30 @@ impl IoError {
     }
 }
 
-/// Names the path of a failed I/O call: `fs::read(p).at(p)?`.
+/// A failed I/O call with what was being done; printed `ACTION 'PATH':
+/// TEXT` (`cannot read '/x': No such file or directory`).
+#[derive(Debug, thiserror::Error)]
+#[error("{action} '{}': {}", .source.path.display(), .source.reason())]
+pub struct ActionError {
+    pub action: &'static str,
+    pub source: IoError,
+}
+
+/// Names the path of a failed I/O call: `fs::read(p).at(p)?`, or with what
+/// was being done: `fs::read(p).doing("cannot read", p)?`.
 pub trait IoResultExt<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError>;
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, ActionError>;
 }
 
 impl<T> IoResultExt<T> for io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError> {
         self.map_err(|e| IoError::new(path.as_ref(), e))
+    }
+
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T, ActionError> {
+        self.at(path)
+            .map_err(|source| ActionError { action, source })
     }
 }
 

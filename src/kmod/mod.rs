@@ -12,7 +12,7 @@ mod version;
 
 pub use diagnostic::{Diagnostic, Level};
 pub use errno::{strerror, Errno};
-pub use io::{IoError, IoResultExt, SharedIoError};
+pub use io::{ActionError, IoError, IoResultExt, SharedIoError};
 pub use paths::{
     absolute, absolute_bytes, absolute_clean, basename, is_module_file_name, is_version_number,
     modname_normalize, name_from_file_name,
