@@ -7,7 +7,7 @@
 //! `modules.builtin.modinfo` from the source, and every database written by
 //! [`crate::depmod`]; `lib/firmware/` with the firmware found; `insmod-list`
 //! (absolute paths of the copied modules, in load order); with load
-//! scripts, `load-order`, `load.sh`, `unload.sh` ([`super::scripts`]).
+//! scripts, liminix-style `load-order`, `load.sh`, `unload.sh`.
 //!
 //! Everything is built in a temporary directory next to `OUT` and renamed
 //! at the end; on any failure the temporary directory is removed and `OUT`
@@ -32,7 +32,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::scripts::{self, LoadEntry};
 use super::show_depends::{LookupError, ModprobeOptions, ProbeAction, Resolver};
 use super::{path_of, Message};
 use crate::depmod::Depmod;
@@ -133,6 +132,9 @@ pub struct ClosureModule {
     pub name: Vec<u8>,
     /// Path relative to `lib/modules/VERSION`.
     pub relpath: Vec<u8>,
+    /// The options modprobe would pass (from modprobe.d `options`; may be
+    /// empty).
+    pub options: Vec<u8>,
 }
 
 /// One firmware name a closure module gives.
@@ -192,16 +194,15 @@ fn depmod_command(opts: &super::ModprobeOptions) -> String {
     format!("kmodtree depmod{base} {}", opts.version)
 }
 
-/// Runs show-depends for every root: the closure's modules, builtin
-/// members, missing roots and log go to `report`; the modules to load are
-/// returned, in order.
+/// Runs show-depends for every root: the closure's modules (each path
+/// once, in load order), builtin members, missing roots and log go to
+/// `report`.
 fn resolve_roots(
     opts: &ClosureOptions,
     indexes: &super::ModuleIndexes,
     config: &super::ModprobeConfig,
     report: &mut ClosureReport,
-) -> Result<Vec<LoadEntry>, ClosureError> {
-    let mut entries: Vec<LoadEntry> = Vec::new();
+) -> Result<(), ClosureError> {
     let log = &mut report.log;
     for root in &opts.roots {
         log.push(format!("root module: {}", lossy(root)));
@@ -274,18 +275,18 @@ fn resolve_roots(
                 return Err(ClosureError::ModuleFileMissing { path });
             }
             let relpath = relative_to_dirname(&path, &indexes.dirname)?;
-            if entries.iter().any(|e| e.relpath == relpath) {
+            if report.modules.iter().any(|m| m.relpath == relpath) {
                 continue;
             }
             log.push(format!("  copying dependency: {}", lossy(&path)));
             report.modules.push(ClosureModule {
                 name,
-                relpath: relpath.clone(),
+                relpath,
+                options,
             });
-            entries.push(LoadEntry { relpath, options });
         }
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// `firmware=` values of a builtin module, from `modules.builtin.modinfo`
@@ -428,7 +429,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         log: messages.iter().map(Message::render).collect(),
         ..Default::default()
     };
-    let entries = resolve_roots(opts, &indexes, &config, &mut report)?;
+    resolve_roots(opts, &indexes, &config, &mut report)?;
 
     // The temporary tree, next to OUT.
     let parent = out.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -442,10 +443,10 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
     // Modules.
-    progress.start("copying modules", entries.len() as u64);
-    for e in &entries {
-        let src = source_dir.join(path_of(&e.relpath));
-        copy_or_link(tmp.path(), &src, &tmp_moddir, &e.relpath, opts.link)?;
+    progress.start("copying modules", report.modules.len() as u64);
+    for m in &report.modules {
+        let src = source_dir.join(path_of(&m.relpath));
+        copy_or_link(tmp.path(), &src, &tmp_moddir, &m.relpath, opts.link)?;
         progress.advance(1);
     }
     progress.finish();
@@ -569,11 +570,7 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         .collect();
     let mut files: Vec<(&str, Vec<u8>)> = vec![("insmod-list", insmod_list)];
     if opts.load_scripts {
-        files.extend([
-            ("load-order", scripts::load_order_text(&entries)),
-            ("load.sh", scripts::load_script_text(moddir, &entries)),
-            ("unload.sh", scripts::unload_script_text(moddir, &entries)),
-        ]);
+        files.extend(load_scripts(moddir, &report.modules));
     }
     write_all_atomic(&tmp_utf8, &files)?;
 
@@ -587,6 +584,46 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let depmod_lines = report.depmod_diagnostics.iter().map(|d| d.render("depmod"));
     report.log.extend(depmod_lines);
     Ok(report)
+}
+
+/// Quotes bytes for a POSIX shell: inside single quotes, `'` as `'\''`.
+fn shell_quote(s: &[u8]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = s.split(|&b| b == b'\'').collect();
+    [&b"'"[..], &parts.join(&b"'\\''"[..]), b"'"].concat()
+}
+
+/// Load scripts in the manner of liminix's kmodloader: `load-order` (the
+/// modules' paths relative to the module directory), `load.sh` (`insmod
+/// "$O"/'PATH' ['OPTIONS']` per module in load order; the options go to
+/// insmod as one argument, which it passes to the kernel as they are, as
+/// modprobe does) and `unload.sh` (`rmmod "$O"/'PATH'` in the reverse
+/// order). Both scripts set `O` to the module directory first (liminix's
+/// unload.sh loses it: it overwrites the file). Quoting makes any bytes in
+/// the paths safe.
+fn load_scripts(module_dir: &[u8], modules: &[ClosureModule]) -> [(&'static str, Vec<u8>); 3] {
+    let header = |what: &str| {
+        let head = format!("#!/bin/sh\n# Written by kmodtree: {what}\nO=");
+        [head.as_bytes(), &shell_quote(module_dir), b"\n"].concat()
+    };
+    let mut order = Vec::new();
+    let mut load = header("insert the modules in dependency order.");
+    for m in modules {
+        order.extend([&m.relpath[..], b"\n"].concat());
+        load.extend([&b"insmod \"$O\"/"[..], &shell_quote(&m.relpath)].concat());
+        if !m.options.is_empty() {
+            load.extend([&b" "[..], &shell_quote(&m.options)].concat());
+        }
+        load.push(b'\n');
+    }
+    let mut unload = header("remove the modules in reverse dependency order.");
+    for m in modules.iter().rev() {
+        unload.extend([&b"rmmod \"$O\"/"[..], &shell_quote(&m.relpath), b"\n"].concat());
+    }
+    [
+        ("load-order", order),
+        ("load.sh", load),
+        ("unload.sh", unload),
+    ]
 }
 
 /// Pathname expansion of one unquoted shell word, as bash does it (no
@@ -710,6 +747,42 @@ mod tests {
         assert_eq!(
             builtin_module_firmware(data, b"a"),
             vec![b"x.bin".to_vec(), b"d/w.fw".to_vec()]
+        );
+    }
+
+    #[test]
+    fn load_scripts_quote_and_set_o() {
+        let m = |p: &str, o: &str| ClosureModule {
+            name: Vec::new(),
+            relpath: p.into(),
+            options: o.into(),
+        };
+        let modules = [
+            m("kernel/a.ko", ""),
+            m("kernel/b.ko", "x=1 y=\"a b\""),
+            m("kernel/it's.ko", ""),
+        ];
+        let [(_, order), (_, load), (_, unload)] = load_scripts(b"/out/lib/modules/1.0", &modules);
+        assert_eq!(order, b"kernel/a.ko\nkernel/b.ko\nkernel/it's.ko\n");
+        let load = String::from_utf8(load).unwrap();
+        assert_eq!(
+            load.lines().skip(2).collect::<Vec<_>>(),
+            [
+                "O='/out/lib/modules/1.0'",
+                "insmod \"$O\"/'kernel/a.ko'",
+                "insmod \"$O\"/'kernel/b.ko' 'x=1 y=\"a b\"'",
+                "insmod \"$O\"/'kernel/it'\\''s.ko'",
+            ]
+        );
+        let unload = String::from_utf8(unload).unwrap();
+        assert_eq!(
+            unload.lines().skip(2).collect::<Vec<_>>(),
+            [
+                "O='/out/lib/modules/1.0'",
+                "rmmod \"$O\"/'kernel/it'\\''s.ko'",
+                "rmmod \"$O\"/'kernel/b.ko'",
+                "rmmod \"$O\"/'kernel/a.ko'",
+            ]
         );
     }
 

@@ -4,12 +4,11 @@
 //!   byte, from depmod's `.bin` indexes and modprobe.d configuration;
 //! * [`modprobe_config`] — modprobe.d parsing as libkmod does it;
 //! * [`copy`] — nixpkgs' makeModulesClosure: copy the closure of some root
-//!   modules (and their firmware) into a new, valid module tree;
-//! * [`scripts`] — liminix-style `load-order`, `load.sh` and `unload.sh`.
+//!   modules (and their firmware) into a new, valid module tree, with
+//!   liminix-style `load-order`, `load.sh` and `unload.sh` if asked.
 
 pub mod copy;
 pub mod modprobe_config;
-pub mod scripts;
 pub mod show_depends;
 
 pub use copy::{assemble_module_closure, ClosureError, ClosureOptions, ClosureReport};
