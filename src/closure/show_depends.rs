@@ -440,13 +440,17 @@ impl<'a> Resolver<'a> {
             .collect()
     }
 
+    /// `modules.builtin.bin`, else `modules.builtin.alias.bin`: built-in
+    /// modules.
     fn lookup_builtin(&mut self, name: &[u8]) -> Vec<ModId> {
-        if self.exact(BUILTIN, name).is_none() {
-            return Vec::new();
+        let found = match self.exact(BUILTIN, name) {
+            Some(_) => vec![self.new_from_name(name)],
+            None => self.lookup_alias_index(BUILTIN_ALIAS, name),
+        };
+        for &id in &found {
+            self.objs[id].builtin = Some(true);
         }
-        let id = self.new_from_name(name);
-        self.objs[id].builtin = Some(true);
-        vec![id]
+        found
     }
 
     /// `kmod_module_new_from_lookup`: the modules a name, alias or
@@ -456,29 +460,19 @@ impl<'a> Resolver<'a> {
     /// `modules.builtin.alias.bin`. `None` for an invalid alias.
     fn lookup(&mut self, given: &[u8]) -> Option<Vec<ModId>> {
         let name = normalize_alias(given)?;
-        let mut found = self.lookup_config_aliases(&name);
-        if found.is_empty() {
-            found = self.lookup_moddep(&name);
-        }
-        if found.is_empty() && name.starts_with(b"symbol:") {
-            found = self.lookup_alias_index(SYMBOLS, &name);
-        }
-        if found.is_empty() {
-            found = self.lookup_commands(&name);
-        }
-        if found.is_empty() {
-            found = self.lookup_alias_index(ALIAS, &name);
-        }
-        if found.is_empty() {
-            found = self.lookup_builtin(&name);
-        }
-        if found.is_empty() {
-            found = self.lookup_alias_index(BUILTIN_ALIAS, &name);
-            for &id in &found {
-                self.objs[id].builtin = Some(true);
-            }
-        }
-        Some(found)
+        let steps: [fn(&mut Self, &[u8]) -> Vec<ModId>; 6] = [
+            Self::lookup_config_aliases,
+            Self::lookup_moddep,
+            |r, n| match n.starts_with(b"symbol:") {
+                true => r.lookup_alias_index(SYMBOLS, n),
+                false => Vec::new(),
+            },
+            Self::lookup_commands,
+            |r, n| r.lookup_alias_index(ALIAS, n),
+            Self::lookup_builtin,
+        ];
+        let mut found = steps.into_iter().map(|step| step(self, &name));
+        Some(found.find(|f| !f.is_empty()).unwrap_or_default())
     }
 
     /// The names of the modules `target` resolves to, in modprobe's order
