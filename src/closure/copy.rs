@@ -334,26 +334,9 @@ fn utf8_dir(p: &Path) -> Result<Utf8PathBuf, ClosureError> {
     Utf8PathBuf::from_path_buf(p.to_path_buf()).map_err(ClosureError::PathNotUtf8)
 }
 
-/// Writes `bytes` at `rel` (may contain `/`) below `dir`, creating parents
-/// up to `root` (the temporary tree: never re-created once removed).
-fn write_file_below(root: &Path, dir: &Path, rel: &[u8], bytes: &[u8]) -> Result<(), ClosureError> {
-    let (target, parent) = parent_below(root, dir, rel)?;
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| ClosureError::FileNameNotUtf8(target.clone()))?;
-    write_all_atomic(&utf8_dir(&parent)?, &[(name, bytes)])?;
-    Ok(())
-}
-
-/// `rel` below `dir` and its parent directory, created up to `root`.
-fn parent_below(root: &Path, dir: &Path, rel: &[u8]) -> Result<(PathBuf, PathBuf), ClosureError> {
-    let target = dir.join(path_of(rel));
-    let parent = target.parent().unwrap_or(dir).to_path_buf();
-    create_dir_all_in(root, &parent).at(&parent)?;
-    Ok((target, parent))
-}
-
+/// Copies (or with `link`, hard-links if it can) `src` to `rel` (may
+/// contain `/`) below `dir`, creating parents up to `root` (the temporary
+/// tree: never re-created once removed).
 fn copy_or_link(
     root: &Path,
     src: &Path,
@@ -361,24 +344,26 @@ fn copy_or_link(
     rel: &[u8],
     link: bool,
 ) -> Result<(), ClosureError> {
-    if link && std::fs::hard_link(src, parent_below(root, dir, rel)?.0).is_ok() {
-        return Ok(());
+    let target = dir.join(path_of(rel));
+    let parent = target.parent().unwrap_or(dir);
+    let mkdir = || create_dir_all_in(root, parent).at(parent);
+    if link {
+        mkdir()?;
+        if std::fs::hard_link(src, &target).is_ok() {
+            return Ok(());
+        }
     }
     let bytes = std::fs::read(src).at(src)?;
-    write_file_below(root, dir, rel, &bytes).map_err(|e| copy_error(e, src, rel))
-}
-
-/// A failed write of the copy of `src` at `rel`, saying what was copied
-/// (a write error names only the file's base name).
-fn copy_error(e: ClosureError, src: &Path, rel: &[u8]) -> ClosureError {
-    match e {
-        ClosureError::Write(WriteError { source, .. }) => ClosureError::Copy {
-            from: src.to_path_buf(),
-            to: lossy(rel),
-            source,
-        },
-        other => other,
-    }
+    mkdir()?;
+    let name = target.file_name().and_then(|n| n.to_str());
+    let name = name.ok_or_else(|| ClosureError::FileNameNotUtf8(target.clone()))?;
+    // A write error names only the file's base name: say what was copied.
+    let copy_error = |WriteError { source, .. }| ClosureError::Copy {
+        from: src.to_path_buf(),
+        to: lossy(rel),
+        source,
+    };
+    write_all_atomic(&utf8_dir(parent)?, &[(name, &bytes)]).map_err(copy_error)
 }
 
 /// Finds a firmware name as nixpkgs' modules-closure.sh does: `NAME`, then
