@@ -527,33 +527,33 @@ impl<'a> Resolver<'a> {
 
     // ---- the probe list -----------------------------------------------
 
-    fn softdeps(&mut self, id: ModId) -> (Vec<ModId>, Vec<ModId>) {
-        let config = self.config;
-        let name = self.objs[id].name.clone();
-        let Some(sd) = config.softdeps.iter().find(|s| fnmatch(&s.module, &name)) else {
-            return (Vec::new(), Vec::new());
-        };
-        let pre = self.lookup_softdep_names(&sd.pre);
-        (pre, self.lookup_softdep_names(&sd.post))
-    }
-
     fn lookup_softdep_names(&mut self, names: &[Vec<u8>]) -> Vec<ModId> {
         let mut out = Vec::new();
         for n in names {
-            let Some(ids) = self.lookup(n) else {
-                let n = String::from_utf8_lossy(n);
-                self.error(format!(
-                    "failed to lookup dependency '{n}', continuing anyway."
-                ));
-                continue;
-            };
-            out.extend(ids);
+            match self.lookup(n) {
+                Some(ids) => out.extend(ids),
+                None => {
+                    let n = String::from_utf8_lossy(n);
+                    let text = format!("failed to lookup dependency '{n}', continuing anyway.");
+                    self.error(text);
+                }
+            }
         }
         out
     }
 
+    /// The module wrapped in its soft dependencies (the first softdep line
+    /// whose pattern matches its name).
     fn fill_softdep(&mut self, id: ModId, list: &mut Vec<ModId>) {
-        let (pre, post) = self.softdeps(id);
+        let config = self.config;
+        let name = &self.objs[id].name;
+        let (pre, post) = match config.softdeps.iter().find(|s| fnmatch(&s.module, name)) {
+            Some(sd) => (
+                self.lookup_softdep_names(&sd.pre),
+                self.lookup_softdep_names(&sd.post),
+            ),
+            None => Default::default(),
+        };
         for &p in &pre {
             self.probe_list_into(p, false, list);
         }
