@@ -427,20 +427,13 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
     let tmp_moddir = tmp.path().join("lib/modules").join(&version);
     create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;
 
-    // Modules.
+    // Modules, and the firmware each names.
+    let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     progress.start("copying modules", report.modules.len() as u64);
     for m in &report.modules {
         let src = source_dir.join(path_of(&m.relpath));
         copy_or_link(tmp.path(), &src, &tmp_moddir, &m.relpath, opts.link)?;
         progress.advance(1);
-    }
-    progress.finish();
-
-    // Firmware of every member, builtin ones from modules.builtin.modinfo.
-    let builtin_modinfo = std::fs::read(source_dir.join("modules.builtin.modinfo")).ok();
-    let mut wanted: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for m in &report.modules {
-        let src = source_dir.join(path_of(&m.relpath));
         let limits = crate::module::Limits::default();
         let read =
             camino::Utf8Path::from_path(&src).map(|p| crate::module::read_module_file(p, &limits));
@@ -460,6 +453,10 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
             src.display()
         ));
     }
+    progress.finish();
+
+    // The firmware of builtin members, from modules.builtin.modinfo.
+    let builtin_modinfo = std::fs::read(source_dir.join("modules.builtin.modinfo")).ok();
     if let Some(data) = &builtin_modinfo {
         let mut members = report.builtin.clone();
         if opts.builtin_firmware {
