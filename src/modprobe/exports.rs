@@ -52,6 +52,13 @@ fn crc_line(crc: u64, name: &[u8]) -> Vec<u8> {
     [format!("0x{crc:08x}\t").as_bytes(), name, b"\n"].concat()
 }
 
+fn module_error(path: &str) -> impl Fn(ModuleError) -> ExportsError + '_ {
+    |source| ExportsError::Module {
+        path: path.to_string(),
+        source,
+    }
+}
+
 /// The lines `f` gives for the module image at `path`; nothing is
 /// [`ExportsError::NoSymbols`].
 fn with_image(
@@ -63,12 +70,8 @@ fn with_image(
         path: path.to_string(),
         source,
     })?;
-    let module = |source| ExportsError::Module {
-        path: path.to_string(),
-        source,
-    };
-    let (_, image) = decompress::decompress(&data, limits).map_err(module)?;
-    let elf = Elf::parse(&image).map_err(module)?;
+    let (_, image) = decompress::decompress(&data, limits).map_err(module_error(path))?;
+    let elf = Elf::parse(&image).map_err(module_error(path))?;
     let out = f(&elf)?;
     if out.is_empty() {
         let path = path.to_string();
@@ -80,11 +83,7 @@ fn with_image(
 /// `--show-exports FILE`: the exported symbols with their CRCs.
 pub fn show_exports(path: &str, limits: &Limits) -> Result<Vec<u8>, ExportsError> {
     with_image(path, limits, |elf| {
-        let list =
-            symbols::exports(elf, &Tables::of(elf)).map_err(|source| ExportsError::Module {
-                path: path.to_string(),
-                source,
-            })?;
+        let list = symbols::exports(elf, &Tables::of(elf)).map_err(module_error(path))?;
         Ok(list.iter().flat_map(|s| crc_line(s.crc, s.name)).collect())
     })
 }
