@@ -169,18 +169,16 @@ impl ModprobeConfig {
     /// does; bad lines are reported in `messages`.
     pub fn load(
         paths: &[PathBuf],
-        module_dir: Option<&Path>,
+        module_dir: &Path,
         messages: &mut Vec<Message>,
     ) -> ModprobeConfig {
         let mut files = ConfFiles::new();
         for p in paths {
             list_config_path(p, &mut files, messages);
         }
-        if let Some(dir) = module_dir {
-            for name in ["modules.softdep", "modules.weakdep"] {
-                // A missing file is skipped silently.
-                list_config_path(&dir.join(name), &mut files, messages);
-            }
+        for name in ["modules.softdep", "modules.weakdep"] {
+            // A missing file is skipped silently.
+            list_config_path(&module_dir.join(name), &mut files, messages);
         }
         let mut config = ModprobeConfig::default();
         for path in files.values() {

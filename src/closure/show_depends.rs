@@ -669,28 +669,23 @@ pub struct ModprobeOptions {
 }
 
 impl ModprobeOptions {
-    /// The module directory as modprobe spells it.
-    pub fn dirname(&self) -> Vec<u8> {
+    /// Reads the indexes of the module directory (as modprobe spells it)
+    /// and the configuration: the `-C` paths, else kmod's directories
+    /// (under the base directory unless `host_config`).
+    pub fn load(&self, messages: &mut Vec<Message>) -> (ModuleIndexes, ModprobeConfig) {
         use std::os::unix::ffi::OsStrExt;
         let root = self.basedir.as_deref().unwrap_or(Path::new(""));
-        module_dirname(root.as_os_str().as_bytes(), self.version.as_bytes())
-    }
-
-    /// The configuration paths to read.
-    pub fn config_paths(&self) -> Vec<PathBuf> {
-        if !self.config.is_empty() {
-            return self.config.clone();
-        }
+        let indexes = ModuleIndexes::read(&module_dirname(
+            root.as_os_str().as_bytes(),
+            self.version.as_bytes(),
+        ));
         // kmod's own directories are those under an empty base.
-        let base = self.basedir.as_deref().filter(|_| !self.host_config);
-        super::modprobe_config::default_config_dirs_under(base.unwrap_or(Path::new("")))
-    }
-
-    /// Reads the indexes and the configuration.
-    pub fn load(&self, messages: &mut Vec<Message>) -> (ModuleIndexes, ModprobeConfig) {
-        let indexes = ModuleIndexes::read(&self.dirname());
-        let mut config =
-            ModprobeConfig::load(&self.config_paths(), Some(&indexes.dir_path()), messages);
+        let paths = match (self.config.is_empty(), self.host_config) {
+            (false, _) => self.config.clone(),
+            (true, false) => super::modprobe_config::default_config_dirs_under(root),
+            (true, true) => super::modprobe_config::default_config_dirs_under(Path::new("")),
+        };
+        let mut config = ModprobeConfig::load(&paths, &indexes.dir_path(), messages);
         if let Some(f) = &self.kernel_cmdline {
             match std::fs::read(f) {
                 Ok(c) => config.add_kernel_cmdline(&c),
