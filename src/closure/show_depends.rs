@@ -133,6 +133,9 @@ pub enum LookupError {
 
 type ModId = usize;
 
+/// One step of libkmod's lookup chain.
+type LookupStep<'a> = fn(&mut Resolver<'a>, &[u8]) -> Vec<ModId>;
+
 /// A module's name and its file's path (`None`: no file).
 pub type NameAndPath = (Vec<u8>, Option<Vec<u8>>);
 
@@ -460,7 +463,7 @@ impl<'a> Resolver<'a> {
     /// `modules.builtin.alias.bin`. `None` for an invalid alias.
     fn lookup(&mut self, given: &[u8]) -> Option<Vec<ModId>> {
         let name = normalize_alias(given)?;
-        let steps: [fn(&mut Self, &[u8]) -> Vec<ModId>; 6] = [
+        let steps: [LookupStep<'a>; 6] = [
             Self::lookup_config_aliases,
             Self::lookup_moddep,
             |r, n| match n.starts_with(b"symbol:") {
