@@ -104,22 +104,15 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
         .collect::<Vec<_>>()
         .join("-");
     let notes = command.get_after_help().map(|h| h.to_string());
-    let man = clap_mangen::Man::new(command.clone().after_help(None::<&str>))
+    // The notes are rendered below as they are written, and kmodtree's
+    // version is no section of its own.
+    let man = clap_mangen::Man::new(command.clone().after_help(None::<&str>).version(None))
         .title(name.to_uppercase())
         .source(format!("kmodtree {}", env!("CARGO_PKG_VERSION")))
         .manual("kmodtree manual");
     let mut roff = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = man.render_title(&mut roff);
-    let _ = man.render_name_section(&mut roff);
-    let _ = man.render_synopsis_section(&mut roff);
-    let _ = man.render_description_section(&mut roff);
-    if command.get_arguments().any(|a| !a.is_hide_set()) {
-        let _ = man.render_options_section(&mut roff);
-    }
-    if command.has_subcommands() {
-        let _ = man.render_subcommands_section(&mut roff);
-    }
+    let _ = man.render(&mut roff);
     let mut text = String::from_utf8_lossy(&roff).into_owned();
     let key = if path.is_empty() {
         "kmodtree".to_owned()
@@ -158,21 +151,8 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
     }
     Page {
         name,
-        text: once_preamble(text),
+        text: text.into_bytes(),
     }
-}
-
-/// `text` with roff's preamble (the lines before `.TH`, which each
-/// section rendered apart repeats) only at its start.
-fn once_preamble(text: String) -> Vec<u8> {
-    let Some(title) = text.find(".TH ") else {
-        return text.into_bytes();
-    };
-    let (preamble, rest) = text.split_at(title);
-    if preamble.is_empty() {
-        return rest.as_bytes().to_vec();
-    }
-    format!("{preamble}{}", rest.replace(preamble, "")).into_bytes()
 }
 
 /// `line` as roff text: backslashes escaped, no leading control character.
