@@ -1,7 +1,6 @@
 //! The options several commands share, each declared once: `-b/--basedir`,
-//! `--jobs`, `--max-module-size`, `--kmod-version` ([`TreeArgs`] holds all
-//! four; a command that takes only some flattens those), and their
-//! conversion to the library's types.
+//! `--jobs`, `--max-module-size`, `--kmod-version` (each command flattens
+//! those it takes), and their conversion to the library's types.
 
 use super::Stop;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -48,14 +47,6 @@ pub struct Jobs {
     pub jobs: Option<usize>,
 }
 
-impl Jobs {
-    /// The number given, or the number of cores.
-    pub fn or_cores(self) -> usize {
-        self.jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    }
-}
-
 /// `--max-module-size BYTES`.
 #[derive(Args, Clone, Copy, Debug)]
 pub struct ModuleSize {
@@ -97,22 +88,6 @@ pub fn choice<T: Clone + Send + Sync + 'static, const N: usize>(
         let i = names.iter().position(|n| n.get_name() == name);
         i.map(|i| values[i].clone()).ok_or("not a possible value")
     })
-}
-
-/// All four shared options, for a command that takes each of them
-/// (`depmod`). `verify` has no `--max-module-size` (the library's
-/// `VerifyOptions` has no limits yet) and its `--kmod-version` has no
-/// default (the tree's own kmod), so it flattens `-b` and `--jobs`.
-#[derive(Args, Clone, Debug)]
-pub struct TreeArgs {
-    #[command(flatten)]
-    pub basedir: Basedir,
-    #[command(flatten)]
-    pub jobs: Jobs,
-    #[command(flatten)]
-    pub size: ModuleSize,
-    #[command(flatten)]
-    pub kmod: Kmod,
 }
 
 /// The running kernel's release (`uname -r`): the default VERSION of
