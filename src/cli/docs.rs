@@ -99,10 +99,7 @@ fn documented(command: &clap::Command) -> impl Iterator<Item = &clap::Command> {
 }
 
 fn page(command: &clap::Command, path: &[&str]) -> Page {
-    let name = std::iter::once("kmodtree")
-        .chain(path.iter().copied())
-        .collect::<Vec<_>>()
-        .join("-");
+    let name = [&["kmodtree"], path].concat().join("-");
     let notes = command.get_after_help().map(|h| h.to_string());
     // The notes are rendered below as they are written, and kmodtree's
     // version is no section of its own.

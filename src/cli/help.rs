@@ -74,16 +74,12 @@ kmodtree man --out share/man/man1
 /// The examples of subcommand `name` (`dkms plan` for a nested one).
 pub fn examples_of(name: &str) -> Vec<Example> {
     let mut lines = EXAMPLES.lines();
-    let mut found = Vec::new();
-    while let (Some(head), Some(line)) = (lines.next(), lines.next()) {
-        let Some((names, what)) = head.strip_prefix('[').and_then(|h| h.split_once("] ")) else {
-            continue;
-        };
-        if names.split('|').any(|n| n == name) {
-            found.push((what, line));
-        }
-    }
-    found
+    std::iter::from_fn(|| Some((lines.next()?, lines.next()?)))
+        .filter_map(|(head, line)| {
+            let (names, what) = head.strip_prefix('[')?.split_once("] ")?;
+            names.split('|').any(|n| n == name).then_some((what, line))
+        })
+        .collect()
 }
 
 /// The examples as `--help` shows them.
