@@ -23,19 +23,16 @@ impl Basedir {
     /// hold a `String`: a usage error unless it is UTF-8 (as clap reports
     /// a non-UTF-8 `String` argument).
     pub fn text(&self) -> Result<Option<String>, Stop> {
-        let Some(path) = &self.basedir else {
-            return Ok(None);
-        };
-        match path.to_str() {
-            Some(text) => Ok(Some(text.to_owned())),
-            None => Err(Stop::Usage(clap::Error::raw(
-                ErrorKind::InvalidUtf8,
-                format!(
+        let text = |path: &PathBuf| {
+            path.to_str().map(str::to_owned).ok_or_else(|| {
+                let message = format!(
                     "invalid UTF-8 was detected in --basedir {}\n",
                     path.display()
-                ),
-            ))),
-        }
+                );
+                Stop::Usage(clap::Error::raw(ErrorKind::InvalidUtf8, message))
+            })
+        };
+        self.basedir.as_ref().map(text).transpose()
     }
 }
 
