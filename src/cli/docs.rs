@@ -4,7 +4,7 @@
 
 use super::help::examples_of;
 use super::output::Io;
-use super::{failed, statuses_of, Cli, Status, Stop};
+use super::{failed, statuses, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
@@ -132,14 +132,12 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
             text += &format!(".PP\n{}\n.PP\n.RS 4\n.nf\n{line}\n.fi\n.RE\n", escape(what));
         }
     }
-    let statuses = match path.first() {
-        Some(top) => statuses_of(top).map(|s| s.help),
-        None => Some("Exit status: 0 success, 2 usage error; each command's page gives its own."),
+    let help = match path.first() {
+        Some(top) => statuses(Some(top)).help,
+        None => "Exit status: 0 success, 2 usage error; each command's page gives its own.",
     };
-    if let Some(help) = statuses {
-        let help = help.strip_prefix("Exit status: ").unwrap_or(help);
-        text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
-    }
+    let help = help.strip_prefix("Exit status: ").unwrap_or(help);
+    text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
     if path.is_empty() {
         let see: Vec<String> = documented(command)
             .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
