@@ -34,10 +34,7 @@ pub struct ProgressHook(pub Option<Arc<dyn Progress>>);
 impl ProgressHook {
     /// The receiver ([`Silent`] when none).
     pub fn get(&self) -> &dyn Progress {
-        match &self.0 {
-            Some(p) => p.as_ref(),
-            None => &Silent,
-        }
+        self.0.as_deref().unwrap_or(&Silent)
     }
 }
 

@@ -86,6 +86,7 @@ pub fn run_diff(args: &DiffArgs, io: &mut Io) -> Result<Status, Stop> {
     Ok(if r.identical() { 0 } else { 1 })
 }
 
+// No --max-module-size: the library's VerifyOptions has no limits yet.
 #[derive(Args)]
 pub struct VerifyArgs {
     #[command(flatten)]

@@ -1,7 +1,6 @@
 //! The options several commands share, each declared once: `-b/--basedir`,
-//! `--jobs`, `--max-module-size`, `--kmod-version` ([`TreeArgs`] holds all
-//! four; a command that takes only some flattens those), and their
-//! conversion to the library's types.
+//! `--jobs`, `--max-module-size`, `--kmod-version` (each command flattens
+//! those it takes), and their conversion to the library's types.
 
 use super::Stop;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -24,19 +23,16 @@ impl Basedir {
     /// hold a `String`: a usage error unless it is UTF-8 (as clap reports
     /// a non-UTF-8 `String` argument).
     pub fn text(&self) -> Result<Option<String>, Stop> {
-        let Some(path) = &self.basedir else {
-            return Ok(None);
-        };
-        match path.to_str() {
-            Some(text) => Ok(Some(text.to_owned())),
-            None => Err(Stop::Usage(clap::Error::raw(
-                ErrorKind::InvalidUtf8,
-                format!(
+        let text = |path: &PathBuf| {
+            path.to_str().map(str::to_owned).ok_or_else(|| {
+                let message = format!(
                     "invalid UTF-8 was detected in --basedir {}\n",
                     path.display()
-                ),
-            ))),
-        }
+                );
+                Stop::Usage(clap::Error::raw(ErrorKind::InvalidUtf8, message))
+            })
+        };
+        self.basedir.as_ref().map(text).transpose()
     }
 }
 
@@ -46,14 +42,6 @@ pub struct Jobs {
     /// Worker threads (default: all cores)
     #[arg(long = "jobs", short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
-}
-
-impl Jobs {
-    /// The number given, or the number of cores.
-    pub fn or_cores(self) -> usize {
-        self.jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    }
 }
 
 /// `--max-module-size BYTES`.
@@ -97,22 +85,6 @@ pub fn choice<T: Clone + Send + Sync + 'static, const N: usize>(
         let i = names.iter().position(|n| n.get_name() == name);
         i.map(|i| values[i].clone()).ok_or("not a possible value")
     })
-}
-
-/// All four shared options, for a command that takes each of them
-/// (`depmod`). `verify` has no `--max-module-size` (the library's
-/// `VerifyOptions` has no limits yet) and its `--kmod-version` has no
-/// default (the tree's own kmod), so it flattens `-b` and `--jobs`.
-#[derive(Args, Clone, Debug)]
-pub struct TreeArgs {
-    #[command(flatten)]
-    pub basedir: Basedir,
-    #[command(flatten)]
-    pub jobs: Jobs,
-    #[command(flatten)]
-    pub size: ModuleSize,
-    #[command(flatten)]
-    pub kmod: Kmod,
 }
 
 /// The running kernel's release (`uname -r`): the default VERSION of

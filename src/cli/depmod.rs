@@ -2,7 +2,7 @@
 //! conversion to the library's options, and what is printed. (The only
 //! file that knows the depmod library API.)
 
-use super::common::TreeArgs;
+use super::common::{Basedir, Jobs, Kmod, ModuleSize};
 use super::output::{err, out, Io};
 use super::{Status, Stop};
 use clap::Args;
@@ -46,7 +46,13 @@ pub struct DepmodArgs {
     #[arg(short = 'A', long = "quick")]
     quick: bool,
     #[command(flatten)]
-    tree: TreeArgs,
+    basedir: Basedir,
+    #[command(flatten)]
+    jobs: Jobs,
+    #[command(flatten)]
+    size: ModuleSize,
+    #[command(flatten)]
+    kmod: Kmod,
     /// Module directory under the base directory (default lib/modules)
     #[arg(short = 'm', long = "moduledir", value_name = "DIR")]
     moduledir: Option<String>,
@@ -127,7 +133,7 @@ impl DepmodArgs {
             },
         };
         let files: Vec<camino::Utf8PathBuf> = args.map(Into::into).collect();
-        let mut d = match self.tree.basedir.text()? {
+        let mut d = match self.basedir.text()? {
             Some(b) => Depmod::new(b, version),
             None => Depmod::system(version),
         };
@@ -164,13 +170,13 @@ impl DepmodArgs {
             .config(config)
             .modules(modules)
             .errsyms(self.errsyms)
-            .kmod_version(self.tree.kmod.kmod_version)
+            .kmod_version(self.kmod.kmod_version)
             .suffixes(Suffixes {
                 gzip: !self.without_zlib,
                 ..Suffixes::default()
             })
-            .limits(self.tree.size.limits())
-            .jobs(self.tree.jobs.jobs)
+            .limits(self.size.limits())
+            .jobs(self.jobs.jobs)
             .warn_dups(self.warn)
             .symbol_prefix(prefix)
             .verbose(self.verbose >= 1)
@@ -186,8 +192,7 @@ impl DepmodArgs {
 pub fn run(args: &DepmodArgs, io: &mut Io) -> Result<Status, Stop> {
     if args.version {
         // kmod's two lines, which scripts parse.
-        let text =
-            kmodtree::modprobe::version_text(args.tree.kmod.kmod_version, !args.without_zlib);
+        let text = kmodtree::modprobe::version_text(args.kmod.kmod_version, !args.without_zlib);
         io.out("the version", text.as_bytes())?;
         return Ok(0);
     }

@@ -121,7 +121,10 @@ pub fn run_build(args: &DkmsBuildArgs, io: &mut Io) -> Result<Status, Stop> {
         arch: arch(&args.arch),
         out: args.out.clone(),
         compress: args.compress,
-        jobs: args.jobs.or_cores(),
+        jobs: args
+            .jobs
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         sandbox: args.sandbox,
         scratch: args.scratch.clone(),
         kernel_modules: args.kernel_modules.clone(),

@@ -4,7 +4,7 @@
 
 use super::help::examples_of;
 use super::output::Io;
-use super::{failed, statuses_of, Cli, Status, Stop};
+use super::{failed, statuses, Cli, Status, Stop};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use kmodtree::kmod::strerror;
@@ -99,27 +99,17 @@ fn documented(command: &clap::Command) -> impl Iterator<Item = &clap::Command> {
 }
 
 fn page(command: &clap::Command, path: &[&str]) -> Page {
-    let name = std::iter::once("kmodtree")
-        .chain(path.iter().copied())
-        .collect::<Vec<_>>()
-        .join("-");
+    let name = [&["kmodtree"], path].concat().join("-");
     let notes = command.get_after_help().map(|h| h.to_string());
-    let man = clap_mangen::Man::new(command.clone().after_help(None::<&str>))
+    // The notes are rendered below as they are written, and kmodtree's
+    // version is no section of its own.
+    let man = clap_mangen::Man::new(command.clone().after_help(None::<&str>).version(None))
         .title(name.to_uppercase())
         .source(format!("kmodtree {}", env!("CARGO_PKG_VERSION")))
         .manual("kmodtree manual");
     let mut roff = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = man.render_title(&mut roff);
-    let _ = man.render_name_section(&mut roff);
-    let _ = man.render_synopsis_section(&mut roff);
-    let _ = man.render_description_section(&mut roff);
-    if command.get_arguments().any(|a| !a.is_hide_set()) {
-        let _ = man.render_options_section(&mut roff);
-    }
-    if command.has_subcommands() {
-        let _ = man.render_subcommands_section(&mut roff);
-    }
+    let _ = man.render(&mut roff);
     let mut text = String::from_utf8_lossy(&roff).into_owned();
     let key = if path.is_empty() {
         "kmodtree".to_owned()
@@ -142,14 +132,12 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
             text += &format!(".PP\n{}\n.PP\n.RS 4\n.nf\n{line}\n.fi\n.RE\n", escape(what));
         }
     }
-    let statuses = match path.first() {
-        Some(top) => statuses_of(top).map(|s| s.help),
-        None => Some("Exit status: 0 success, 2 usage error; each command's page gives its own."),
+    let help = match path.first() {
+        Some(top) => statuses(Some(top)).help,
+        None => "Exit status: 0 success, 2 usage error; each command's page gives its own.",
     };
-    if let Some(help) = statuses {
-        let help = help.strip_prefix("Exit status: ").unwrap_or(help);
-        text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
-    }
+    let help = help.strip_prefix("Exit status: ").unwrap_or(help);
+    text += &format!(".SH EXIT STATUS\n{}\n", escape(help));
     if path.is_empty() {
         let see: Vec<String> = documented(command)
             .map(|s| format!(".BR kmodtree\\-{} (1)", s.get_name().replace('-', "\\-")))
@@ -158,21 +146,8 @@ fn page(command: &clap::Command, path: &[&str]) -> Page {
     }
     Page {
         name,
-        text: once_preamble(text),
+        text: text.into_bytes(),
     }
-}
-
-/// `text` with roff's preamble (the lines before `.TH`, which each
-/// section rendered apart repeats) only at its start.
-fn once_preamble(text: String) -> Vec<u8> {
-    let Some(title) = text.find(".TH ") else {
-        return text.into_bytes();
-    };
-    let (preamble, rest) = text.split_at(title);
-    if preamble.is_empty() {
-        return rest.as_bytes().to_vec();
-    }
-    format!("{preamble}{}", rest.replace(preamble, "")).into_bytes()
 }
 
 /// `line` as roff text: backslashes escaped, no leading control character.

@@ -1,9 +1,6 @@
 //! Examples for each command: shown at the end of its `--help` (before
 //! the exit statuses) and in the EXAMPLES section of its man page.
 
-/// One example: what it does, and the command line.
-pub type Example = (&'static str, &'static str);
-
 /// Each example: `[NAMES] WHAT` (the subcommands it belongs to, `|` between
 /// them; `dkms plan` for a nested one), then its command line.
 const EXAMPLES: &str = "\
@@ -71,19 +68,16 @@ kmodtree man | man -l -
 kmodtree man --out share/man/man1
 ";
 
-/// The examples of subcommand `name` (`dkms plan` for a nested one).
-pub fn examples_of(name: &str) -> Vec<Example> {
+/// The examples of subcommand `name` (`dkms plan` for a nested one): what
+/// each does, and its command line.
+pub fn examples_of(name: &str) -> Vec<(&'static str, &'static str)> {
     let mut lines = EXAMPLES.lines();
-    let mut found = Vec::new();
-    while let (Some(head), Some(line)) = (lines.next(), lines.next()) {
-        let Some((names, what)) = head.strip_prefix('[').and_then(|h| h.split_once("] ")) else {
-            continue;
-        };
-        if names.split('|').any(|n| n == name) {
-            found.push((what, line));
-        }
-    }
-    found
+    std::iter::from_fn(|| Some((lines.next()?, lines.next()?)))
+        .filter_map(|(head, line)| {
+            let (names, what) = head.strip_prefix('[')?.split_once("] ")?;
+            names.split('|').any(|n| n == name).then_some((what, line))
+        })
+        .collect()
 }
 
 /// The examples as `--help` shows them.

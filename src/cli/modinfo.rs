@@ -3,11 +3,12 @@
 //! binary index decoded).
 
 use super::common::{kernel_release, Basedir, Jobs, ModuleSize};
-use super::output::{err, out, Io};
+use super::output::{err, Io};
 use super::{Status, Stop};
 use clap::Args;
 use kmodtree::index::Index;
 use kmodtree::kmod::KmodVersion;
+use kmodtree::modinfo::{self, Options, Output};
 use kmodtree::modinfo_names::{is_module_filename, Found, NameLookup};
 use kmodtree::module::Limits;
 use std::path::Path;
@@ -84,7 +85,7 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
         let basedir = args.basedir.text()?;
         let version = &args.files[0];
         let emit = |line: &[u8]| io.out("the JSON lines", line);
-        return match kmodtree::modinfo::tree_json_lines(
+        return match modinfo::tree_json_lines(
             basedir.as_deref(),
             version,
             args.jobs.jobs,
@@ -99,7 +100,7 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
             }
         };
     }
-    let opts = kmodtree::modinfo::Options {
+    let opts = Options {
         field: args.field(),
         separator: if args.null { 0 } else { b'\n' },
         program: "modinfo",
@@ -109,7 +110,7 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
     let mut names: Option<NameLookup> = None;
     // Module files are read in parallel (a bounded window at a time) and
     // printed in argument order; names are looked up here, in turn.
-    let read = |f: &String| -> Option<kmodtree::modinfo::Output> {
+    let read = |f: &String| {
         let as_file = is_module_filename(f) || (args.json && std::fs::symlink_metadata(f).is_ok());
         as_file.then(|| {
             let path = kmodtree::kmod::absolute(Path::new(f))
@@ -119,7 +120,7 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
         })
     };
     let mut in_turn = args.files.iter();
-    let mut emit = |shown: Option<kmodtree::modinfo::Output>| -> Result<(), Stop> {
+    let mut emit = |shown: Option<Output>| -> Result<(), Stop> {
         let Some(f) = in_turn.next() else {
             return Ok(());
         };
@@ -151,38 +152,35 @@ pub fn run_modinfo(args: &ModinfoArgs, io: &mut Io) -> Result<Status, Stop> {
 }
 
 /// `modinfo FILE` (or one JSON line), rendered.
-fn file_output(
-    path: &str,
-    json: bool,
-    opts: &kmodtree::modinfo::Options<'_>,
-    limits: &Limits,
-) -> kmodtree::modinfo::Output {
+fn file_output(path: &str, json: bool, opts: &Options<'_>, limits: &Limits) -> Output {
     let result = kmodtree::module::read_module_file(camino::Utf8Path::new(path), limits);
     if json {
-        let (line, stderr) = match &result {
-            Ok(meta) => (
-                serde_json::to_vec(&kmodtree::modinfo::to_json(path, meta)),
-                Vec::new(),
-            ),
+        let (stdout, stderr) = match &result {
+            Ok(meta) => (json_line(&modinfo::to_json(path, meta)), Vec::new()),
             Err(e) => (
-                serde_json::to_vec(&kmodtree::modinfo::json_error(path, e)),
+                json_line(&modinfo::json_error(path, e)),
                 format!("modinfo: ERROR: {path}: {e}\n").into_bytes(),
             ),
         };
-        let mut stdout = line.unwrap_or_default();
-        stdout.push(b'\n');
-        return kmodtree::modinfo::Output {
+        return Output {
             stdout,
             stderr,
             success: result.is_ok(),
         };
     }
-    kmodtree::modinfo::render(path, result.as_ref(), opts)
+    modinfo::render(path, result.as_ref(), opts)
+}
+
+/// `value` as a JSON line.
+fn json_line(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
 /// Prints the output for one module (a JSON line after its failure's
 /// message): whether kmod would succeed.
-fn print(rendered: &kmodtree::modinfo::Output, json: bool, io: &mut Io) -> Result<bool, Stop> {
+fn print(rendered: &Output, json: bool, io: &mut Io) -> Result<bool, Stop> {
     if json {
         io.err(&rendered.stderr)?;
         io.out("the JSON lines", &rendered.stdout)?;
@@ -199,7 +197,7 @@ fn by_name(
     lookup: &NameLookup,
     name: &str,
     json: bool,
-    opts: &kmodtree::modinfo::Options<'_>,
+    opts: &Options<'_>,
     limits: &Limits,
     io: &mut Io,
 ) -> Result<bool, Stop> {
@@ -208,14 +206,13 @@ fn by_name(
         Err(e) => {
             err!(io, "modinfo: ERROR: {e}\n")?;
             if json {
-                let j = kmodtree::modinfo::JsonError {
+                let j = modinfo::JsonError {
                     path: String::new(),
                     name: name.to_owned(),
                     error: e.to_string(),
                     errno: "No such file or directory".into(),
                 };
-                let line = serde_json::to_string(&j).unwrap_or_default();
-                out!(io, "the JSON lines", "{line}\n")?;
+                io.out("the JSON lines", &json_line(&j))?;
             }
             return Ok(false);
         }
@@ -225,24 +222,21 @@ fn by_name(
         match f {
             Found::File { path, name } => {
                 let path = String::from_utf8_lossy(&path).into_owned();
-                if let (Err(e), false) = (std::fs::metadata(&path), json) {
-                    let reason = kmodtree::kmod::strerror(&e);
-                    let rendered =
-                        kmodtree::modinfo::render_unreadable(&path, &name, &reason, opts);
-                    ok &= print(&rendered, false, io)?;
-                    continue;
-                }
-                ok &= print(&file_output(&path, json, opts, limits), json, io)?;
+                let rendered = match std::fs::metadata(&path) {
+                    Err(e) if !json => {
+                        let reason = kmodtree::kmod::strerror(&e);
+                        modinfo::render_unreadable(&path, &name, &reason, opts)
+                    }
+                    _ => file_output(&path, json, opts, limits),
+                };
+                ok &= print(&rendered, json, io)?;
+            }
+            Found::Builtin { name, entries } if json => {
+                let j = modinfo::builtin_to_json(&name, &entries);
+                io.out("the JSON lines", &json_line(&j))?;
             }
             Found::Builtin { name, entries } => {
-                if json {
-                    let j = kmodtree::modinfo::builtin_to_json(&name, &entries);
-                    let line = serde_json::to_string(&j).unwrap_or_default();
-                    out!(io, "the JSON lines", "{line}\n")?;
-                    continue;
-                }
-                let rendered = kmodtree::modinfo::render_builtin(&name, &entries, opts);
-                ok &= print(&rendered, false, io)?;
+                ok &= print(&modinfo::render_builtin(&name, &entries, opts), false, io)?;
             }
         }
     }

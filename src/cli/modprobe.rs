@@ -22,9 +22,10 @@ Deliberate differences from kmod's modprobe:
   * /proc/cmdline is not read (use --kernel-cmdline FILE), nor /sys/module.
   * Several targets are handled as with modprobe -a.";
 
-/// modprobe's module-tree options.
+/// modprobe's module-tree options (and the notes of the commands taking
+/// them).
 #[derive(Args, Clone)]
-#[command(mut_arg("basedir", |a| a
+#[command(after_help = MODPROBE_AFTER_HELP, mut_arg("basedir", |a| a
     .short_alias('d')
     .help("Root of the tree: modules are in BASE/lib/modules/VERSION (modprobe -d)")))]
 pub struct ModprobeArgs {
@@ -74,7 +75,6 @@ fn print(
 }
 
 #[derive(Args, Clone)]
-#[command(after_help = MODPROBE_AFTER_HELP)]
 pub struct ShowDependsArgs {
     #[command(flatten)]
     tree: ModprobeArgs,
@@ -101,7 +101,6 @@ pub fn run_show_depends(args: &ShowDependsArgs, io: &mut Io) -> Result<Status, S
 }
 
 #[derive(Args, Clone)]
-#[command(after_help = MODPROBE_AFTER_HELP)]
 pub struct MatchArgs {
     #[command(flatten)]
     tree: ModprobeArgs,
@@ -130,7 +129,6 @@ pub fn run_match(args: &MatchArgs, io: &mut Io) -> Result<Status, Stop> {
 }
 
 #[derive(Args, Clone)]
-#[command(after_help = MODPROBE_AFTER_HELP)]
 pub struct ClosureArgs {
     #[command(flatten)]
     tree: ModprobeArgs,

@@ -2,7 +2,7 @@
 //! the same signal (a shell sees status 128 + N; a parent sees the signal,
 //! as it expects of an interrupted child). A second signal ends at once.
 //!
-//! The handler only writes the signal's number to a pipe; a thread reading
+//! The handler only writes the signal's number to a socket; a thread reading
 //! it does the work: it locks the registry of live temporaries (so no new
 //! one is created and no rename completes), parks every other thread of
 //! the process in a handler of a real-time signal (so none re-creates a
@@ -10,11 +10,14 @@
 //! (files and temporary output trees) and ends the process.
 
 use kmodtree::output::scratch::remove_all_and_hold;
+use std::io::Read;
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+static WRITE_END: AtomicI32 = AtomicI32::new(-1);
 static CAUGHT: AtomicBool = AtomicBool::new(false);
 static PARKED: AtomicUsize = AtomicUsize::new(0);
 
@@ -77,7 +80,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     // SAFETY: write is async-signal-safe; one byte from a live local.
     unsafe {
         libc::write(
-            PIPE_WRITE.load(Ordering::SeqCst),
+            WRITE_END.load(Ordering::SeqCst),
             (&byte as *const u8).cast(),
             1,
         );
@@ -103,20 +106,17 @@ fn end_by(sig: libc::c_int) -> ! {
 /// ignored when the process started (nohup, `&` in a script) stays
 /// ignored.
 pub fn install() {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 fills the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    // Both ends are close-on-exec; the write end stays open for good.
+    let Ok((mut read_end, write_end)) = UnixStream::pair() else {
         return;
-    }
-    PIPE_WRITE.store(fds[1], Ordering::SeqCst);
-    let read_end = fds[0];
+    };
+    WRITE_END.store(write_end.into_raw_fd(), Ordering::SeqCst);
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
-            let mut byte = 0u8;
-            // SAFETY: reads one byte into a live local.
-            let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
-            if n == 1 {
+            let mut byte = [0u8];
+            let n = read_end.read(&mut byte);
+            if let Ok(1) = n {
                 remove_all_and_hold(|| {
                     park_others();
                     // Test hook of the second-signal test, compiled only
@@ -131,9 +131,9 @@ pub fn install() {
                         std::thread::sleep(std::time::Duration::from_millis(ms));
                     }
                 });
-                end_by(libc::c_int::from(byte));
+                end_by(libc::c_int::from(byte[0]));
             }
-            if n == 0 {
+            if let Ok(0) = n {
                 return;
             }
         });
