@@ -238,14 +238,14 @@ pub fn audit_tree(
         }
         let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
         let link = match e.path_is_symlink() {
-            true => Some(std::fs::read_link(e.path()).at(e.path())?),
+            true => Some(std::fs::read_link(e.path()).at(e.path())?.into_os_string()),
             false => None,
         };
-        let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
-        match (rel_bytes.to_str(), link_utf8) {
-            (Some(rel), t @ (None | Some(Some(_)))) => {
-                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten()))
-            }
+        match (
+            rel_bytes.to_str(),
+            link.map(|t| t.into_string()).transpose(),
+        ) {
+            (Some(rel), Ok(link)) => found.push((rel.to_string(), e.path().to_path_buf(), link)),
             // Not UTF-8: a module is an error (the manifest cannot name
             // it), another file is skipped and reported.
             _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {

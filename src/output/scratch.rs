@@ -46,18 +46,14 @@ const MARK: &str = ".kmodtree-";
 const TAG_LEN: usize = 16;
 
 /// 64 random bits as 16 hex digits: std's hasher, keyed from the OS's
-/// randomness, over the time, the pid and a counter.
+/// randomness (each `RandomState` anew), over a counter.
 fn random_tag() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.write_u64(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}", h.finish())
+    use std::hash::BuildHasher;
+    let keyed = std::collections::hash_map::RandomState::new();
+    format!(
+        "{:016x}",
+        keyed.hash_one(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+    )
 }
 
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
