@@ -733,7 +733,6 @@ pub fn flat_module_directory(
     }
 
     let parent = out.parent().unwrap_or(Path::new("/"));
-    crate::output::scratch::remove_abandoned(parent, out.file_name().unwrap_or_default());
     let tmp = crate::output::scratch::Scratch::dir_beside(&out)
         .doing("cannot create directory", parent)?;
     (|| -> Result<(), GuixError> {

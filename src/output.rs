@@ -86,7 +86,6 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
 /// Writes `bytes` to a flushed temporary of `dir/name`, removed again on
 /// failure.
 fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError> {
-    scratch::remove_abandoned(dir.as_std_path(), name.as_ref());
     let fail = |path: Utf8PathBuf, source| WriteError {
         name: name.to_string(),
         path,

@@ -4,9 +4,10 @@
 //! A temporary (a file, or a directory tree built beside its final place)
 //! is named `.NAME.kmodtree-TAG.tmp`, TAG 16 random hex digits, created
 //! exclusively (`O_EXCL`, `mkdir`), and holds an exclusive `flock` for its
-//! whole life. A leftover is removed only when its lock can be taken: its
-//! writer is gone (killed), whatever process ids say — two runs that are
-//! both PID 1 of their own PID namespace never touch each other's files.
+//! whole life. Creating one first removes the leftovers of the same name
+//! whose lock can be taken: their writer is gone (killed), whatever process
+//! ids say — two runs that are both PID 1 of their own PID namespace never
+//! touch each other's files.
 //!
 //! Every live temporary is in one registry; [`remove_all_and_hold`] (the
 //! tool's signal handler) removes them all and keeps the registry locked
@@ -132,8 +133,10 @@ impl Scratch {
         Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, numbered)
     }
 
-    /// Tries TAGs until one is free: random ones, or 0, 1, … if `numbered`.
+    /// Removes the abandoned temporaries of `name`, then tries TAGs until
+    /// one is free: random ones, or 0, 1, … if `numbered`.
     fn create(dir: &Path, name: &OsStr, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
+        remove_abandoned(dir, name);
         let mut registry = live();
         for n in 0u64.. {
             let mut file_name = prefix_of(name);
@@ -233,7 +236,7 @@ pub fn create_dir_all_in(root: &Path, path: &Path) -> io::Result<()> {
 
 /// Removes the leftovers of `dir/name` whose writers are gone: those whose
 /// lock this process can take. Others' live temporaries stay.
-pub fn remove_abandoned(dir: &Path, name: &OsStr) {
+fn remove_abandoned(dir: &Path, name: &OsStr) {
     use std::os::unix::ffi::OsStrExt;
     let prefix = prefix_of(name);
     let Ok(entries) = fs::read_dir(dir) else {
