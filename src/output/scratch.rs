@@ -106,7 +106,7 @@ impl Scratch {
     /// Creates an empty temporary file for `dir/name` (mode 0644 minus the
     /// umask) and returns it with a handle to write it through.
     pub fn file(dir: &Path, name: &OsStr) -> io::Result<(Scratch, File)> {
-        let s = Scratch::create(dir, name, false, false)?;
+        let s = Scratch::create(&dir.join(name), false, false)?;
         let f = s.lock.try_clone()?;
         Ok((s, f))
     }
@@ -114,7 +114,7 @@ impl Scratch {
     /// Creates an empty temporary directory beside `out`, to be renamed to
     /// `out` when complete.
     pub fn dir_beside(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, false)
+        Scratch::create(out, true, false)
     }
 
     /// Like [`dir_beside`](Scratch::dir_beside), but its TAG is the first
@@ -123,19 +123,16 @@ impl Scratch {
     /// For work whose results record where they were made (a kernel
     /// module built there keeps a build id that depends on its path).
     pub fn dir_beside_numbered(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, true)
+        Scratch::create(out, true, true)
     }
 
-    fn create_beside(out: &Path, numbered: bool) -> io::Result<Scratch> {
+    /// Removes the abandoned temporaries beside `out`, then tries TAGs
+    /// until one is free: random ones, or 0, 1, … if `numbered`.
+    fn create(out: &Path, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
         let name = out
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, numbered)
-    }
-
-    /// Removes the abandoned temporaries of `name`, then tries TAGs until
-    /// one is free: random ones, or 0, 1, … if `numbered`.
-    fn create(dir: &Path, name: &OsStr, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
+        let dir = out.parent().unwrap_or(Path::new("/"));
         remove_abandoned(dir, name);
         let mut registry = live();
         for n in 0u64.. {
@@ -166,11 +163,10 @@ impl Scratch {
             if !still_names(&path, &file) {
                 continue;
             }
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let entry = Entry {
                 path,
                 dir: is_dir,
-                id,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             };
             registry.push(entry.clone());
             return Ok(Scratch { entry, lock: file });
