@@ -202,53 +202,46 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
             FileKind::Other => "file",
             FileKind::Link => "link",
         };
-        match (fa, fb) {
-            (Some(_), None) | (None, Some(_)) => {
-                let (mods, verb, module_kind) = match fa {
-                    Some(_) => (&mods_a, "removed", DiffKind::ModuleRemoved),
-                    None => (&mods_b, "added", DiffKind::ModuleAdded),
-                };
-                let extra = mods
-                    .get(p)
-                    .map(|m| format!(" ({})", m.name))
-                    .unwrap_or_default();
-                let what = match kind {
-                    FileKind::Module => module_kind,
-                    FileKind::Database => DiffKind::DatabaseChanged,
-                    _ => DiffKind::FileChanged,
-                };
-                let line = format!("{kind_name} {verb}: {p}{extra}");
-                out.push(Difference::new(what, p, line));
-            }
-            (Some(fa), Some(fb)) => {
-                if fa.link != fb.link {
-                    let line = format!(
-                        "{p}: link → {}, was → {}{}",
-                        fb.link.as_deref().unwrap_or("(not a link)"),
-                        fa.link.as_deref().unwrap_or("(not a link)"),
-                        if fa.sha256 == fb.sha256 {
-                            " (same content)"
-                        } else {
-                            ""
-                        }
-                    );
-                    out.push(Difference::new(DiffKind::LinkOnly, p, line));
-                }
-                if fa.sha256 == fb.sha256 {
-                    continue;
-                }
-                out.push(match kind {
-                    FileKind::Module => diff_module(p, a, b, mods_a.get(p), mods_b.get(p), opts),
-                    FileKind::Database => diff_database(p, a, b, opts)?,
-                    _ => {
-                        let (from, to) = (fa.size, fb.size);
-                        let line = format!("{kind_name} changed: {p} ({from} → {to} bytes)");
-                        Difference::new(DiffKind::FileChanged, p, line)
-                    }
-                });
-            }
-            (None, None) => {}
+        let (Some(fa), Some(fb)) = (fa, fb) else {
+            let (mods, verb, module_kind) = match fa {
+                Some(_) => (&mods_a, "removed", DiffKind::ModuleRemoved),
+                None => (&mods_b, "added", DiffKind::ModuleAdded),
+            };
+            let extra = mods
+                .get(p)
+                .map(|m| format!(" ({})", m.name))
+                .unwrap_or_default();
+            let what = match kind {
+                FileKind::Module => module_kind,
+                FileKind::Database => DiffKind::DatabaseChanged,
+                _ => DiffKind::FileChanged,
+            };
+            let line = format!("{kind_name} {verb}: {p}{extra}");
+            out.push(Difference::new(what, p, line));
+            continue;
+        };
+        let same = fa.sha256 == fb.sha256;
+        if fa.link != fb.link {
+            let line = format!(
+                "{p}: link → {}, was → {}{}",
+                fb.link.as_deref().unwrap_or("(not a link)"),
+                fa.link.as_deref().unwrap_or("(not a link)"),
+                if same { " (same content)" } else { "" }
+            );
+            out.push(Difference::new(DiffKind::LinkOnly, p, line));
         }
+        if same {
+            continue;
+        }
+        out.push(match kind {
+            FileKind::Module => diff_module(p, a, b, mods_a.get(p), mods_b.get(p), opts),
+            FileKind::Database => diff_database(p, a, b, opts)?,
+            _ => {
+                let (from, to) = (fa.size, fb.size);
+                let line = format!("{kind_name} changed: {p} ({from} → {to} bytes)");
+                Difference::new(DiffKind::FileChanged, p, line)
+            }
+        });
     }
     Ok(DiffReport { entries: out })
 }
