@@ -753,7 +753,7 @@ pub fn flat_module_directory(
         entries.sort_by(|a, b| a.file.cmp(&b.file));
         let db = module_name_database(&entries);
         let dir = Utf8Path::from_path(dir).ok_or_else(|| GuixError::NotUtf8(dir.into()))?;
-        crate::output::write_atomic(dir, "modules.name", &db)?;
+        crate::output::write_all_atomic(dir, &[("modules.name", &db)])?;
         Ok(())
     })()?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {
