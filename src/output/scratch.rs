@@ -49,12 +49,9 @@ const TAG_LEN: usize = 16;
 /// 64 random bits as 16 hex digits: std's hasher, keyed from the OS's
 /// randomness (each `RandomState` anew), over a counter.
 fn random_tag() -> String {
-    use std::hash::BuildHasher;
-    let keyed = std::collections::hash_map::RandomState::new();
-    format!(
-        "{:016x}",
-        keyed.hash_one(NEXT_ID.fetch_add(1, Ordering::Relaxed))
-    )
+    use std::{collections::hash_map::RandomState, hash::BuildHasher};
+    let tag = RandomState::new().hash_one(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    format!("{tag:016x}")
 }
 
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
