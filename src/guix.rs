@@ -733,7 +733,6 @@ pub fn flat_module_directory(
     }
 
     let parent = out.parent().unwrap_or(Path::new("/"));
-    crate::output::scratch::remove_abandoned(parent, out.file_name().unwrap_or_default());
     let tmp = crate::output::scratch::Scratch::dir_beside(&out)
         .doing("cannot create directory", parent)?;
     (|| -> Result<(), GuixError> {
@@ -754,7 +753,7 @@ pub fn flat_module_directory(
         entries.sort_by(|a, b| a.file.cmp(&b.file));
         let db = module_name_database(&entries);
         let dir = Utf8Path::from_path(dir).ok_or_else(|| GuixError::NotUtf8(dir.into()))?;
-        crate::output::write_atomic(dir, "modules.name", &db)?;
+        crate::output::write_all_atomic(dir, &[("modules.name", &db)])?;
         Ok(())
     })()?; // dropping `tmp` removes it
     if fs::symlink_metadata(&out).is_ok() {

@@ -46,16 +46,11 @@ fn fault_point() {
 #[cfg(not(feature = "failpoints"))]
 fn fault_point() {}
 
-/// Writes `bytes` to `dir/name` atomically, mode 0644 minus the umask.
-pub fn write_atomic(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
-    write_all_atomic(dir, &[(name, bytes)])
-}
-
-/// Writes every `(name, bytes)` into `dir` in two phases: each to a flushed
-/// temporary (if one fails, the temporaries are removed and nothing
-/// changed), then each temporary renamed over its final name, in order,
-/// and the directory flushed. If a rename fails, the temporaries not yet
-/// renamed are removed.
+/// Writes every `(name, bytes)` into `dir` atomically, mode 0644 minus the
+/// umask, in two phases: each to a flushed temporary (if one fails, the
+/// temporaries are removed and nothing changed), then each temporary
+/// renamed over its final name, in order, and the directory flushed. If a
+/// rename fails, the temporaries not yet renamed are removed.
 pub fn write_all_atomic<B: AsRef<[u8]>>(
     dir: &Utf8Path,
     files: &[(&str, B)],
@@ -86,7 +81,6 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(
 /// Writes `bytes` to a flushed temporary of `dir/name`, removed again on
 /// failure.
 fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError> {
-    scratch::remove_abandoned(dir.as_std_path(), name.as_ref());
     let fail = |path: Utf8PathBuf, source| WriteError {
         name: name.to_string(),
         path,
@@ -102,8 +96,7 @@ fn stage(dir: &Utf8Path, name: &str, bytes: &[u8]) -> Result<Scratch, WriteError
         file.sync_data()
     });
     if let Err(source) = result {
-        let path =
-            Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap_or_else(|_| dir.join(name));
+        let path = Utf8Path::from_path(tmp.path()).map_or_else(|| dir.join(name), Into::into);
         return Err(fail(path, source)); // dropping `tmp` removes it
     }
     fault_point();

@@ -152,11 +152,9 @@ const HARMLESS_COLLISIONS: &[&str] = &["icon-theme.cache", "gschemas.compiled", 
 /// The temporary sibling in which `out` is built (created, empty, locked;
 /// removed when dropped), after removing the abandoned ones of killed runs.
 fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
-    let name = out
-        .file_name()
+    out.file_name()
         .ok_or_else(|| UnionError::OutputWithoutName(out.to_path_buf()))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
-    crate::output::scratch::remove_abandoned(parent, name);
     Ok(Scratch::dir_beside(out).doing("cannot create directory", parent)?)
 }
 

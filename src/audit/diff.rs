@@ -12,6 +12,7 @@ use crate::kmod::esc::encode as show;
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
+use std::error::Error;
 use std::path::{Path, PathBuf};
 
 /// One side: a manifest, and the directory it was made from if it is a tree.
@@ -202,53 +203,46 @@ pub fn diff(a: &Side, b: &Side, opts: &DiffOptions) -> Result<DiffReport, AuditE
             FileKind::Other => "file",
             FileKind::Link => "link",
         };
-        match (fa, fb) {
-            (Some(_), None) | (None, Some(_)) => {
-                let (mods, verb, module_kind) = match fa {
-                    Some(_) => (&mods_a, "removed", DiffKind::ModuleRemoved),
-                    None => (&mods_b, "added", DiffKind::ModuleAdded),
-                };
-                let extra = mods
-                    .get(p)
-                    .map(|m| format!(" ({})", m.name))
-                    .unwrap_or_default();
-                let what = match kind {
-                    FileKind::Module => module_kind,
-                    FileKind::Database => DiffKind::DatabaseChanged,
-                    _ => DiffKind::FileChanged,
-                };
-                let line = format!("{kind_name} {verb}: {p}{extra}");
-                out.push(Difference::new(what, p, line));
-            }
-            (Some(fa), Some(fb)) => {
-                if fa.link != fb.link {
-                    let line = format!(
-                        "{p}: link → {}, was → {}{}",
-                        fb.link.as_deref().unwrap_or("(not a link)"),
-                        fa.link.as_deref().unwrap_or("(not a link)"),
-                        if fa.sha256 == fb.sha256 {
-                            " (same content)"
-                        } else {
-                            ""
-                        }
-                    );
-                    out.push(Difference::new(DiffKind::LinkOnly, p, line));
-                }
-                if fa.sha256 == fb.sha256 {
-                    continue;
-                }
-                out.push(match kind {
-                    FileKind::Module => diff_module(p, a, b, mods_a.get(p), mods_b.get(p), opts),
-                    FileKind::Database => diff_database(p, a, b, opts)?,
-                    _ => {
-                        let (from, to) = (fa.size, fb.size);
-                        let line = format!("{kind_name} changed: {p} ({from} → {to} bytes)");
-                        Difference::new(DiffKind::FileChanged, p, line)
-                    }
-                });
-            }
-            (None, None) => {}
+        let (Some(fa), Some(fb)) = (fa, fb) else {
+            let (mods, verb, module_kind) = match fa {
+                Some(_) => (&mods_a, "removed", DiffKind::ModuleRemoved),
+                None => (&mods_b, "added", DiffKind::ModuleAdded),
+            };
+            let extra = mods
+                .get(p)
+                .map(|m| format!(" ({})", m.name))
+                .unwrap_or_default();
+            let what = match kind {
+                FileKind::Module => module_kind,
+                FileKind::Database => DiffKind::DatabaseChanged,
+                _ => DiffKind::FileChanged,
+            };
+            let line = format!("{kind_name} {verb}: {p}{extra}");
+            out.push(Difference::new(what, p, line));
+            continue;
+        };
+        let same = fa.sha256 == fb.sha256;
+        if fa.link != fb.link {
+            let line = format!(
+                "{p}: link → {}, was → {}{}",
+                fb.link.as_deref().unwrap_or("(not a link)"),
+                fa.link.as_deref().unwrap_or("(not a link)"),
+                if same { " (same content)" } else { "" }
+            );
+            out.push(Difference::new(DiffKind::LinkOnly, p, line));
         }
+        if same {
+            continue;
+        }
+        out.push(match kind {
+            FileKind::Module => diff_module(p, a, b, mods_a.get(p), mods_b.get(p), opts),
+            FileKind::Database => diff_database(p, a, b, opts)?,
+            _ => {
+                let (from, to) = (fa.size, fb.size);
+                let line = format!("{kind_name} changed: {p} ({from} → {to} bytes)");
+                Difference::new(DiffKind::FileChanged, p, line)
+            }
+        });
     }
     Ok(DiffReport { entries: out })
 }
@@ -258,26 +252,12 @@ fn by_path<T>(records: &[T], path: impl Fn(&T) -> &String) -> BTreeMap<&str, &T>
     records.iter().map(|r| (path(r).as_str(), r)).collect()
 }
 
-/// Why a module of a tree could not be compared; printed under the
-/// module's own line, so without its path.
-#[derive(Debug, thiserror::Error)]
-enum Unreadable {
-    #[error("{source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Module(#[from] module::ModuleError),
-}
-
-fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Unreadable> {
-    let path = root.join(rel);
-    match std::fs::read(&path) {
-        Ok(data) => Ok(module::parse_module(&data, limits)?),
-        Err(source) => Err(Unreadable::Io { path, source }),
-    }
+/// Module `rel` of a tree, or why it could not be compared (the read's or
+/// the parse's error, printed under the module's own line, so without its
+/// path).
+fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Box<dyn Error>> {
+    let data = std::fs::read(root.join(rel))?;
+    Ok(module::parse_module(&data, limits)?)
 }
 
 fn diff_module(

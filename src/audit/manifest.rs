@@ -13,7 +13,7 @@ use super::AuditError;
 use crate::index::{detect_layout, dump_lines, Index, Layout};
 use crate::kmod::esc::{encode, Esc};
 use crate::kmod::IoResultExt;
-use crate::module::{self, Limits, ModuleMeta};
+use crate::module::{self, Limits};
 use crate::tree::walk::Suffixes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -24,16 +24,6 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST_KIND: &str = "kmodtree-audit";
 /// Value of the `format` field.
 pub const MANIFEST_FORMAT: u32 = 1;
-
-/// The databases kmod's depmod writes (top level of the module directory).
-pub const DATABASES: &[&str] = &crate::render::DATABASE_FILES;
-
-/// The build inputs depmod reads besides the modules.
-pub const INPUTS: &[&str] = &[
-    "modules.order",
-    "modules.builtin",
-    "modules.builtin.modinfo",
-];
 
 /// What a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -127,11 +117,12 @@ fn put(h: &mut Sha256, bytes: &[u8]) {
     h.update(bytes);
 }
 
-/// Digests of a module's metadata: (modinfo, exports, imports, all).
-pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
-    let mut mi = Sha256::new();
-    let mut ex = Sha256::new();
-    let mut im = Sha256::new();
+/// The record of module file `rel`, whose bytes are `data`.
+fn module_record(rel: &str, data: &[u8], limits: &Limits) -> ModuleRecord {
+    let parsed = module::parse_module(data, limits);
+    let meta = parsed.as_ref().ok();
+    // Digests of the metadata (of nothing when unreadable).
+    let [mut mi, mut ex, mut im] = [(); 3].map(|()| Sha256::new());
     if let Some(m) = meta {
         for e in &m.modinfo {
             put(&mut mi, &e.key);
@@ -147,9 +138,22 @@ pub fn meta_digests(meta: Option<&ModuleMeta>) -> [String; 4] {
             im.update(i.crc.to_le_bytes());
         }
     }
-    let [a, b, c] = [mi, ex, im].map(|h| format!("{:x}", h.finalize()));
-    let all = sha256_hex(format!("{a}{b}{c}").as_bytes());
-    [a, b, c, all]
+    let [mi, ex, im] = [mi, ex, im].map(|h| format!("{:x}", h.finalize()));
+    ModuleRecord {
+        path: rel.to_string(),
+        name: crate::kmod::name_from_file_name(rel.rsplit('/').next().unwrap_or(rel)),
+        vermagic: meta
+            .and_then(|m| m.values(b"vermagic").next())
+            .map(|v| Esc(v.to_vec())),
+        // serde's lowercase name of the variant.
+        compression: meta.map(|m| format!("{:?}", m.compression).to_lowercase()),
+        meta_sha256: sha256_hex(format!("{mi}{ex}{im}").as_bytes()),
+        modinfo_sha256: mi,
+        exports_sha256: ex,
+        imports_sha256: im,
+        signed: meta.map(|m| m.signature.is_some()),
+        error: parsed.as_ref().err().map(|e| e.to_string()),
+    }
 }
 
 /// Database `path` decoded: its format, layout, entries and digest, or an
@@ -178,17 +182,15 @@ fn decode_database(path: &str, data: &[u8]) -> DatabaseRecord {
     }
 }
 
+/// A file's kind: at the top level, the databases kmod's depmod writes and
+/// the build inputs it reads besides the modules.
 fn classify(rel: &str, suffixes: Suffixes) -> FileKind {
-    let top = !rel.contains('/');
     let base = rel.rsplit('/').next().unwrap_or(rel);
-    if top && DATABASES.contains(&rel) {
-        FileKind::Database
-    } else if top && INPUTS.contains(&rel) {
-        FileKind::Input
-    } else if suffixes.matches(base.as_bytes()) {
-        FileKind::Module
-    } else {
-        FileKind::Other
+    match rel {
+        _ if crate::render::DATABASE_FILES.contains(&rel) => FileKind::Database,
+        "modules.order" | "modules.builtin" | "modules.builtin.modinfo" => FileKind::Input,
+        _ if suffixes.matches(base.as_bytes()) => FileKind::Module,
+        _ => FileKind::Other,
     }
 }
 
@@ -236,14 +238,14 @@ pub fn audit_tree(
         }
         let rel_bytes = e.path().strip_prefix(dir).unwrap_or(e.path()).as_os_str();
         let link = match e.path_is_symlink() {
-            true => Some(std::fs::read_link(e.path()).at(e.path())?),
+            true => Some(std::fs::read_link(e.path()).at(e.path())?.into_os_string()),
             false => None,
         };
-        let link_utf8 = link.as_ref().map(|t| t.to_str().map(str::to_string));
-        match (rel_bytes.to_str(), link_utf8) {
-            (Some(rel), t @ (None | Some(Some(_)))) => {
-                found.push((rel.to_string(), e.path().to_path_buf(), t.flatten()))
-            }
+        match (
+            rel_bytes.to_str(),
+            link.map(|t| t.into_string()).transpose(),
+        ) {
+            (Some(rel), Ok(link)) => found.push((rel.to_string(), e.path().to_path_buf(), link)),
             // Not UTF-8: a module is an error (the manifest cannot name
             // it), another file is skipped and reported.
             _ if suffixes.matches(rel_bytes.as_encoded_bytes()) => {
@@ -313,28 +315,6 @@ pub fn audit_tree(
     }
     m.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(m)
-}
-
-/// The record of module file `rel`, whose bytes are `data`.
-fn module_record(rel: &str, data: &[u8], limits: &Limits) -> ModuleRecord {
-    let parsed = module::parse_module(data, limits);
-    let meta = parsed.as_ref().ok();
-    let [mi, ex, im, all] = meta_digests(meta);
-    ModuleRecord {
-        path: rel.to_string(),
-        name: crate::kmod::name_from_file_name(rel.rsplit('/').next().unwrap_or(rel)),
-        vermagic: meta
-            .and_then(|m| m.values(b"vermagic").next())
-            .map(|v| Esc(v.to_vec())),
-        // serde's lowercase name of the variant.
-        compression: meta.map(|m| format!("{:?}", m.compression).to_lowercase()),
-        meta_sha256: all,
-        modinfo_sha256: mi,
-        exports_sha256: ex,
-        imports_sha256: im,
-        signed: meta.map(|m| m.signature.is_some()),
-        error: parsed.as_ref().err().map(|e| e.to_string()),
-    }
 }
 
 impl Manifest {

@@ -422,7 +422,6 @@ pub fn assemble_module_closure(opts: &ClosureOptions) -> Result<ClosureReport, C
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "closure".into());
-    crate::output::scratch::remove_abandoned(&parent, base.as_ref());
     let tmp = crate::output::scratch::Scratch::dir_beside(&parent.join(&base)).at(&parent)?;
     let tmp_moddir = tmp.path().join("lib/modules").join(&version);
     create_dir_all_in(tmp.path(), &tmp_moddir).at(&tmp_moddir)?;

@@ -360,7 +360,7 @@ impl CachedRead {
         let (Some(dir), Some(name)) = (dir, name) else {
             return Err(werr(WriteProblem::NotUtf8));
         };
-        crate::output::write_atomic(dir, name, &self.to_json(limits))
+        crate::output::write_all_atomic(dir, &[(name, self.to_json(limits))])
             .map_err(|e| werr(WriteProblem::Write(e)))
     }
 }

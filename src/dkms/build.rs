@@ -213,7 +213,6 @@ pub(crate) fn quote(s: &str) -> String {
 /// random: the modules built in it record its path (in their build id), so
 /// a rebuild in a fresh sandbox must build in the same place.
 fn fresh_dir(base: &Path) -> Result<Scratch, BuildError> {
-    crate::output::scratch::remove_abandoned(base, "kmodtree-dkms".as_ref());
     Ok(Scratch::dir_beside_numbered(&base.join("kmodtree-dkms")).at(base)?)
 }
 
@@ -231,11 +230,9 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
         &opts.kernel_version,
         opts.kernel_modules.as_deref(),
     )?;
-    let name = out
-        .file_name()
+    out.file_name()
         .ok_or_else(|| BuildError::OutputWithoutName(out.clone()))?;
     let parent = out.parent().unwrap_or(Path::new("/"));
-    crate::output::scratch::remove_abandoned(parent, name);
     // Numbered too: `$install_tree` (inside it) reaches dkms.conf's
     // commands, the plan and GLEP 33 builds.
     let tmp_dir = Scratch::dir_beside_numbered(&out).at(parent)?;

@@ -4,9 +4,10 @@
 //! A temporary (a file, or a directory tree built beside its final place)
 //! is named `.NAME.kmodtree-TAG.tmp`, TAG 16 random hex digits, created
 //! exclusively (`O_EXCL`, `mkdir`), and holds an exclusive `flock` for its
-//! whole life. A leftover is removed only when its lock can be taken: its
-//! writer is gone (killed), whatever process ids say — two runs that are
-//! both PID 1 of their own PID namespace never touch each other's files.
+//! whole life. Creating one first removes the leftovers of the same name
+//! whose lock can be taken: their writer is gone (killed), whatever process
+//! ids say — two runs that are both PID 1 of their own PID namespace never
+//! touch each other's files.
 //!
 //! Every live temporary is in one registry; [`remove_all_and_hold`] (the
 //! tool's signal handler) removes them all and keeps the registry locked
@@ -46,18 +47,11 @@ const MARK: &str = ".kmodtree-";
 const TAG_LEN: usize = 16;
 
 /// 64 random bits as 16 hex digits: std's hasher, keyed from the OS's
-/// randomness, over the time, the pid and a counter.
+/// randomness (each `RandomState` anew), over a counter.
 fn random_tag() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.write_u64(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}", h.finish())
+    use std::{collections::hash_map::RandomState, hash::BuildHasher};
+    let tag = RandomState::new().hash_one(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    format!("{tag:016x}")
 }
 
 /// `.NAME.kmodtree-` : the start of every temporary of `name`.
@@ -109,7 +103,7 @@ impl Scratch {
     /// Creates an empty temporary file for `dir/name` (mode 0644 minus the
     /// umask) and returns it with a handle to write it through.
     pub fn file(dir: &Path, name: &OsStr) -> io::Result<(Scratch, File)> {
-        let s = Scratch::create(dir, name, false, false)?;
+        let s = Scratch::create(&dir.join(name), false, false)?;
         let f = s.lock.try_clone()?;
         Ok((s, f))
     }
@@ -117,7 +111,7 @@ impl Scratch {
     /// Creates an empty temporary directory beside `out`, to be renamed to
     /// `out` when complete.
     pub fn dir_beside(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, false)
+        Scratch::create(out, true, false)
     }
 
     /// Like [`dir_beside`](Scratch::dir_beside), but its TAG is the first
@@ -126,18 +120,17 @@ impl Scratch {
     /// For work whose results record where they were made (a kernel
     /// module built there keeps a build id that depends on its path).
     pub fn dir_beside_numbered(out: &Path) -> io::Result<Scratch> {
-        Scratch::create_beside(out, true)
+        Scratch::create(out, true, true)
     }
 
-    fn create_beside(out: &Path, numbered: bool) -> io::Result<Scratch> {
+    /// Removes the abandoned temporaries beside `out`, then tries TAGs
+    /// until one is free: random ones, or 0, 1, … if `numbered`.
+    fn create(out: &Path, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
         let name = out
             .file_name()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-        Scratch::create(out.parent().unwrap_or(Path::new("/")), name, true, numbered)
-    }
-
-    /// Tries TAGs until one is free: random ones, or 0, 1, … if `numbered`.
-    fn create(dir: &Path, name: &OsStr, is_dir: bool, numbered: bool) -> io::Result<Scratch> {
+        let dir = out.parent().unwrap_or(Path::new("/"));
+        remove_abandoned(dir, name);
         let mut registry = live();
         for n in 0u64.. {
             let mut file_name = prefix_of(name);
@@ -167,11 +160,10 @@ impl Scratch {
             if !still_names(&path, &file) {
                 continue;
             }
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let entry = Entry {
                 path,
                 dir: is_dir,
-                id,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             };
             registry.push(entry.clone());
             return Ok(Scratch { entry, lock: file });
@@ -237,7 +229,7 @@ pub fn create_dir_all_in(root: &Path, path: &Path) -> io::Result<()> {
 
 /// Removes the leftovers of `dir/name` whose writers are gone: those whose
 /// lock this process can take. Others' live temporaries stay.
-pub fn remove_abandoned(dir: &Path, name: &OsStr) {
+fn remove_abandoned(dir: &Path, name: &OsStr) {
     use std::os::unix::ffi::OsStrExt;
     let prefix = prefix_of(name);
     let Ok(entries) = fs::read_dir(dir) else {
