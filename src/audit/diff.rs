@@ -12,7 +12,6 @@ use crate::kmod::esc::encode as show;
 use crate::kmod::IoResultExt;
 use crate::module::{self, Limits, ModuleMeta};
 use std::collections::{BTreeMap, BTreeSet};
-use std::error::Error;
 use std::path::{Path, PathBuf};
 
 /// One side: a manifest, and the directory it was made from if it is a tree.
@@ -252,12 +251,21 @@ fn by_path<T>(records: &[T], path: impl Fn(&T) -> &String) -> BTreeMap<&str, &T>
     records.iter().map(|r| (path(r).as_str(), r)).collect()
 }
 
-/// Module `rel` of a tree, or why it could not be compared (the read's or
-/// the parse's error, printed under the module's own line, so without its
-/// path).
-fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Box<dyn Error>> {
-    let data = std::fs::read(root.join(rel))?;
-    Ok(module::parse_module(&data, limits)?)
+/// Why a module of a tree could not be compared; printed under the
+/// module's own line, so without its path.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Module(#[from] module::ModuleError),
+}
+
+fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Unreadable> {
+    Ok(module::parse_module(
+        &std::fs::read(root.join(rel))?,
+        limits,
+    )?)
 }
 
 fn diff_module(
