@@ -284,48 +284,36 @@ impl Depmod {
     /// Runs depmod. Files are written only when every database rendered,
     /// all or none.
     pub fn run(&self) -> Result<Report, DepmodFailure> {
-        let mut p = Progress::default();
-        match self.run_with(&mut p) {
-            Ok(output) => Ok(Report {
-                diagnostics: p.diagnostics,
-                output,
-                verbose: p.verbose,
-                manifest_problems: p.manifest_problems,
-                cache_stats: p.cache_stats,
-            }),
-            Err(error) => Err(p.failure(error)),
-        }
+        let (output, p) = Progress::attempt(|p| self.run_with(p))?;
+        Ok(Report {
+            diagnostics: p.diagnostics,
+            output,
+            verbose: p.verbose,
+            manifest_problems: p.manifest_problems,
+            cache_stats: p.cache_stats,
+        })
     }
 
     fn run_with(&self, p: &mut Progress) -> Result<Output, DepmodError> {
-        if self.quick {
-            if self.dry_run {
-                return Ok(Output::UpToDate);
-            }
-            if up_to_date(&self.dir(), self.suffixes, &mut p.diagnostics) {
-                return Ok(Output::UpToDate);
-            }
+        let dir = self.dir();
+        if self.quick && (self.dry_run || up_to_date(&dir, self.suffixes, &mut p.diagnostics)) {
+            return Ok(Output::UpToDate);
         }
-        let prep = self.prepare(&mut p.diagnostics)?;
-        let mut tree = self.read(&prep, p);
-        let resolution = self.resolve(&prep, &tree, p)?;
-        if self.dry_run {
-            let (text, diags) = resolution.with_input(&prep, &tree, |input| {
-                render::render_text_only(input, self.render_options())
-            });
-            p.diagnostics.extend(diags);
-            return Ok(Output::DryRun(text));
-        }
+        let (prep, mut tree, resolution) = self.resolve(p)?;
         // The symbol table has what rendering needs of the symbols.
         for m in &mut tree {
             m.exports = Default::default();
             m.imports = Default::default();
         }
         let rendered = resolution.with_input(&prep, &tree, |input| {
-            render::render_all(input, self.render_options())
+            render::render_all(input, self.render_options(), self.dry_run)
         })?;
         drop(tree);
         p.diagnostics.extend(rendered.diags);
+        if self.dry_run {
+            let text = rendered.files.into_iter().flat_map(|(_, text)| text);
+            return Ok(Output::DryRun(text.collect()));
+        }
         let dir = Utf8PathBuf::from(self.out_dir());
         // As kmod's `mkdir_p`: mode 0755 minus the umask.
         std::fs::DirBuilder::new()
@@ -351,32 +339,24 @@ impl Depmod {
     /// Reads, resolves and renders the databases without writing them:
     /// for comparing with what is on disk.
     pub fn regenerate(&self) -> Result<Regenerated, DepmodFailure> {
-        let mut p = Progress::default();
-        let result = (|| {
-            let prep = self.prepare(&mut p.diagnostics)?;
-            let tree = self.read(&prep, &mut p);
-            let resolution = self.resolve(&prep, &tree, &mut p)?;
+        let ((prep, tree, files), p) = Progress::attempt(|p| {
+            let (prep, tree, resolution) = self.resolve(p)?;
             let rendered = resolution.with_input(&prep, &tree, |input| {
-                render::render_all(input, self.render_options())
+                render::render_all(input, self.render_options(), false)
             })?;
-            Ok((prep, tree, rendered))
-        })();
-        match result {
-            Ok((prep, tree, rendered)) => {
-                p.diagnostics.extend(rendered.diags);
-                Ok(Regenerated {
-                    dir: self.dir(),
-                    modules: prep.modules,
-                    tree,
-                    kernel_symbols: prep.kernel_symbols,
-                    check_symvers: prep.check_symvers,
-                    prefix: self.prefix,
-                    files: rendered.files,
-                    diagnostics: p.diagnostics,
-                })
-            }
-            Err(error) => Err(p.failure(error)),
-        }
+            p.diagnostics.extend(rendered.diags);
+            Ok((prep, tree, rendered.files))
+        })?;
+        Ok(Regenerated {
+            dir: self.dir(),
+            modules: prep.modules,
+            tree,
+            kernel_symbols: prep.kernel_symbols,
+            check_symvers: prep.check_symvers,
+            prefix: self.prefix,
+            files,
+            diagnostics: p.diagnostics,
+        })
     }
 
     fn render_options(&self) -> RenderOptions {
@@ -509,16 +489,16 @@ impl Depmod {
         order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
     }
 
-    /// Orders the modules, builds the symbol table and resolves every
-    /// module's dependencies; the diagnostics and `-v` lines go to `p` in
-    /// kmod's order.
+    /// Prepares and reads the tree, orders the modules, builds the symbol
+    /// table and resolves every module's dependencies; the diagnostics and
+    /// `-v` lines go to `p` in kmod's order.
     fn resolve(
         &self,
-        prep: &Prepared,
-        tree: &[LoadedModule],
         p: &mut Progress,
-    ) -> Result<Resolution, DepmodError> {
-        let array = self.module_array(prep, &mut p.diagnostics);
+    ) -> Result<(Prepared, Vec<LoadedModule>, Resolution), DepmodError> {
+        let prep = self.prepare(&mut p.diagnostics)?;
+        let tree = self.read(&prep, p);
+        let array = self.module_array(&prep, &mut p.diagnostics);
         // Load diagnostics and the symbol table, in array order.
         let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), self.prefix);
         for (pos, &i) in array.iter().enumerate() {
@@ -555,11 +535,12 @@ impl Depmod {
             }
         };
         let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
-        Ok(Resolution {
+        let resolution = Resolution {
             array,
             transitive,
             table,
-        })
+        };
+        Ok((prep, tree, resolution))
     }
 }
 
@@ -591,12 +572,20 @@ struct Progress {
 }
 
 impl Progress {
-    fn failure(self, error: DepmodError) -> DepmodFailure {
-        DepmodFailure {
-            error: Box::new(error),
-            diagnostics: self.diagnostics,
-            verbose: self.verbose,
-            manifest_problems: self.manifest_problems,
+    /// Runs `f` with an empty `Progress`: its result and what it reported,
+    /// or the failure with what it reported before.
+    fn attempt<T>(
+        f: impl FnOnce(&mut Progress) -> Result<T, DepmodError>,
+    ) -> Result<(T, Progress), DepmodFailure> {
+        let mut p = Progress::default();
+        match f(&mut p) {
+            Ok(t) => Ok((t, p)),
+            Err(error) => Err(DepmodFailure {
+                error: Box::new(error),
+                diagnostics: p.diagnostics,
+                verbose: p.verbose,
+                manifest_problems: p.manifest_problems,
+            }),
         }
     }
 }

@@ -137,8 +137,9 @@ pub(crate) struct CheckedIndex {
     name: &'static str,
     builder: IndexBuilder,
     layout: Layout,
-    /// How a duplicate value is reported, when they are looked for.
-    duplicates: Option<DuplicateWarning>,
+    /// `-w`'s words for a value already under its key (from the key and
+    /// the value), when duplicates are looked for.
+    duplicates: Option<fn(&str, &str) -> String>,
     /// Warnings in insertion order.
     diags: Vec<Diagnostic>,
 }
@@ -150,7 +151,7 @@ impl CheckedIndex {
     pub(crate) fn new(
         name: &'static str,
         opts: RenderOptions,
-        duplicates: Option<DuplicateWarning>,
+        duplicates: Option<fn(&str, &str) -> String>,
     ) -> Self {
         CheckedIndex {
             name,
@@ -171,8 +172,10 @@ impl CheckedIndex {
         check_7bit(key)?;
         check_7bit(value)?;
         if self.builder.insert(key, value, prio) {
-            if let Some(kind) = self.duplicates {
-                self.diags.push(kind.warning(key, value));
+            if let Some(text) = self.duplicates {
+                let lossy = String::from_utf8_lossy;
+                let text = text(&lossy(key), &lossy(value));
+                self.diags.push(Diagnostic::warning(text));
             }
         }
         Ok(())
@@ -196,27 +199,6 @@ impl CheckedIndex {
     }
 }
 
-/// The warning `depmod -w` gives for a value already under its key, by
-/// index, in kmod's words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DuplicateWarning {
-    Alias,
-    Syms,
-    Deps,
-}
-
-impl DuplicateWarning {
-    fn warning(self, key: &[u8], value: &[u8]) -> Diagnostic {
-        let key = String::from_utf8_lossy(key);
-        let value = String::from_utf8_lossy(value);
-        Diagnostic::warning(match self {
-            DuplicateWarning::Alias => format!("duplicate module alias:\n{key} {value}"),
-            DuplicateWarning::Syms => format!("duplicate module syms:\n{key} {value}"),
-            DuplicateWarning::Deps => format!("duplicate module deps:\n{value}"),
-        })
-    }
-}
-
 fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     match s.iter().find(|&&b| b >= 0x80) {
         None => Ok(()),
@@ -229,76 +211,68 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     }
 }
 
-/// One rendering thread's databases and diagnostics.
-type Lane = Result<(Vec<(&'static str, Vec<u8>)>, Vec<Diagnostic>), RenderError>;
+/// A database's renderer: its bytes; its diagnostics are appended to the
+/// vector.
+type Renderer =
+    fn(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Result<Vec<u8>, RenderError>;
 
-/// Renders every database kmod writes, in its order (§8.1). The
-/// independent databases are rendered in parallel; their diagnostics are
-/// collected per file and appended in kmod's writing order. The first
-/// error in writing order is the one kmod would report.
-pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, RenderError> {
-    let deps = || -> Lane {
-        let mut d = Vec::new();
-        let bin = dep::modules_dep_bin(input, opts, &mut d)?;
-        let text = dep::modules_dep(input);
-        Ok((vec![("modules.dep", text), ("modules.dep.bin", bin)], d))
+/// Every database and its renderer in kmod's writing order (§8.1), in
+/// four lanes of consecutive databases rendered in parallel.
+const LANES: [&[(&str, Renderer)]; 4] = [
+    &[
+        ("modules.dep", |i, _, _| Ok(dep::modules_dep(i))),
+        ("modules.dep.bin", dep::modules_dep_bin),
+    ],
+    &[
+        ("modules.alias", |i, _, _| Ok(alias::modules_alias(i))),
+        ("modules.alias.bin", alias::modules_alias_bin),
+        ("modules.softdep", |i, _, _| Ok(softdep::modules_softdep(i))),
+        ("modules.weakdep", |i, _, _| Ok(softdep::modules_weakdep(i))),
+    ],
+    &[
+        ("modules.symbols", |i, _, _| Ok(symbols::modules_symbols(i))),
+        ("modules.symbols.bin", symbols::modules_symbols_bin),
+    ],
+    &[
+        ("modules.builtin.bin", builtin::modules_builtin_bin),
+        (
+            "modules.builtin.alias.bin",
+            builtin::modules_builtin_alias_bin,
+        ),
+        ("modules.devname", |i, _, d| {
+            Ok(devname::modules_devname(i, d))
+        }),
+    ],
+];
+
+/// Renders every database kmod writes, in its order (§8.1), or with
+/// `text_only` those `depmod -n` prints (§8.4). The lanes are rendered in
+/// parallel; their diagnostics are appended in kmod's writing order. The
+/// first error in writing order is the one kmod would report.
+pub fn render_all(
+    input: &RenderInput,
+    opts: RenderOptions,
+    text_only: bool,
+) -> Result<Rendered, RenderError> {
+    use rayon::prelude::*;
+    let wanted = |name: &str| {
+        (opts.kmod == KmodVersion::V34 || name != "modules.weakdep")
+            && !(text_only && name.ends_with(".bin"))
     };
-    let aliases = || -> Lane {
-        let mut d = Vec::new();
-        let bin = alias::modules_alias_bin(input, opts, &mut d)?;
-        let mut files = vec![
-            ("modules.alias", alias::modules_alias(input)),
-            ("modules.alias.bin", bin),
-            ("modules.softdep", softdep::modules_softdep(input)),
-        ];
-        if opts.kmod == KmodVersion::V34 {
-            files.push(("modules.weakdep", softdep::modules_weakdep(input)));
-        }
-        Ok((files, d))
-    };
-    let syms = || -> Lane {
-        let mut d = Vec::new();
-        let bin = symbols::modules_symbols_bin(input, opts, &mut d)?;
-        let text = symbols::modules_symbols(input);
-        Ok((
-            vec![("modules.symbols", text), ("modules.symbols.bin", bin)],
-            d,
-        ))
-    };
-    let rest = || -> Lane {
-        let mut d = Vec::new();
-        let b = builtin::modules_builtin_bin(input, opts, &mut d)?;
-        let ba = builtin::modules_builtin_alias_bin(input, opts, &mut d)?;
-        let dev = devname::modules_devname(input, &mut d);
-        let files = vec![
-            ("modules.builtin.bin", b),
-            ("modules.builtin.alias.bin", ba),
-            ("modules.devname", dev),
-        ];
-        Ok((files, d))
-    };
-    let ((p1, p2), (p3, p4)) =
-        rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));
-    // The lanes hold consecutive stretches of kmod's writing order.
+    let lanes: Vec<_> = (LANES.par_iter().with_max_len(1))
+        .map(|lane| {
+            let mut d = Vec::new();
+            let files = (lane.iter().filter(|(name, _)| wanted(name)))
+                .map(|&(name, render)| Ok((name, render(input, opts, &mut d)?)))
+                .collect::<Result<Vec<_>, RenderError>>();
+            files.map(|files| (files, d))
+        })
+        .collect();
     let mut out = Rendered::default();
-    for lane in [p1, p2, p3, p4] {
+    for lane in lanes {
         let (files, diags) = lane?;
         out.files.extend(files);
         out.diags.extend(diags);
     }
     Ok(out)
-}
-
-/// What `depmod -n` prints: the text databases concatenated (§8.4).
-pub fn render_text_only(input: &RenderInput, opts: RenderOptions) -> (Vec<u8>, Vec<Diagnostic>) {
-    let mut out = dep::modules_dep(input);
-    out.extend(alias::modules_alias(input));
-    out.extend(softdep::modules_softdep(input));
-    if opts.kmod == KmodVersion::V34 {
-        out.extend(softdep::modules_weakdep(input));
-    }
-    out.extend(symbols::modules_symbols(input));
-    let mut diags = Vec::new();
-    out.extend(devname::modules_devname(input, &mut diags));
-    (out, diags)
 }
