@@ -352,11 +352,16 @@ impl Depmod {
             modules: prep.modules,
             tree,
             kernel_symbols: prep.kernel_symbols,
-            check_symvers: prep.check_symvers,
+            check_symvers: self.check_symvers(),
             prefix: self.prefix,
             files,
             diagnostics: p.diagnostics,
         })
+    }
+
+    /// `-E`: the kernel symbols come with CRCs to compare.
+    fn check_symvers(&self) -> bool {
+        matches!(self.kernel_symbols, KernelSymbols::Symvers(_))
     }
 
     fn render_options(&self) -> RenderOptions {
@@ -383,13 +388,12 @@ impl Depmod {
                     source,
                 })?;
                 let file = path.to_string_lossy();
-                let (syms, d) = match &self.kernel_symbols {
-                    KernelSymbols::Symvers(_) => {
-                        let errno =
-                            kernel_symbols::symvers_errno_text(&dir, self.kmod == KmodVersion::V34);
-                        kernel_symbols::parse_module_symvers(&data, &file, self.prefix, &errno)
-                    }
-                    _ => kernel_symbols::parse_system_map(&data, &file, self.prefix),
+                let (syms, d) = if self.check_symvers() {
+                    let errno =
+                        kernel_symbols::symvers_errno_text(&dir, self.kmod == KmodVersion::V34);
+                    kernel_symbols::parse_module_symvers(&data, &file, self.prefix, &errno)
+                } else {
+                    kernel_symbols::parse_system_map(&data, &file, self.prefix)
                 };
                 diags.extend(d);
                 Some(syms)
@@ -412,9 +416,9 @@ impl Depmod {
                     }
                 };
                 let cfg = Config::load(&paths, &self.version, diags);
-                let disc = walk::discover(&dir, &cfg, self.suffixes)?;
-                diags.extend(disc.diags);
-                disc.modules
+                let (modules, d) = walk::discover(&dir, &cfg, self.suffixes)?;
+                diags.extend(d);
+                modules
             }
             ModuleSelection::Files(files) => {
                 let mut mods: Vec<Candidate> = Vec::new();
@@ -436,8 +440,6 @@ impl Depmod {
         Ok(Prepared {
             dir,
             modules,
-            check_symvers: matches!(self.kernel_symbols, KernelSymbols::Symvers(_)),
-            print_unknown: self.errsyms && kernel_symbols.is_some(),
             kernel_symbols,
         })
     }
@@ -518,8 +520,8 @@ impl Depmod {
             &|pos| &tree[array[pos]].imports,
             &table,
             DepOptions {
-                print_unknown: prep.print_unknown,
-                check_symvers: prep.check_symvers,
+                print_unknown: self.errsyms && prep.kernel_symbols.is_some(),
+                check_symvers: self.check_symvers(),
                 verbose: self.verbose,
             },
         );
@@ -595,8 +597,6 @@ struct Prepared {
     dir: String,
     modules: Vec<Candidate>,
     kernel_symbols: Option<Vec<KernelSymbol>>,
-    check_symvers: bool,
-    print_unknown: bool,
 }
 
 /// The tree in kmod's module array order with every module's transitive
