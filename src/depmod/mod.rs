@@ -305,13 +305,13 @@ impl Depmod {
             m.exports = Default::default();
             m.imports = Default::default();
         }
-        let rendered = resolution.with_input(&prep, &tree, |input| {
+        let (rendered, diags) = resolution.with_input(&prep, &tree, |input| {
             render::render_all(input, self.render_options(), self.dry_run)
         })?;
         drop(tree);
-        p.diagnostics.extend(rendered.diags);
+        p.diagnostics.extend(diags);
         if self.dry_run {
-            let text = rendered.files.into_iter().flat_map(|(_, text)| text);
+            let text = rendered.into_iter().flat_map(|(_, text)| text);
             return Ok(Output::DryRun(text.collect()));
         }
         let dir = Utf8PathBuf::from(self.out_dir());
@@ -328,11 +328,10 @@ impl Depmod {
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
         // docs/robustness.md, "What readers see").
-        let mut files: Vec<(&str, &[u8])> =
-            rendered.files.iter().map(|(n, b)| (*n, &b[..])).collect();
+        let mut files: Vec<(&str, &[u8])> = rendered.iter().map(|(n, b)| (*n, &b[..])).collect();
         files.sort_by_key(|(name, _)| matches!(*name, "modules.dep" | "modules.dep.bin"));
         crate::output::write_all_atomic(&dir, &files)?;
-        let files = rendered.files.iter().map(|(name, _)| *name).collect();
+        let files = rendered.iter().map(|(name, _)| *name).collect();
         Ok(Output::Written { dir, files })
     }
 
@@ -341,11 +340,11 @@ impl Depmod {
     pub fn regenerate(&self) -> Result<Regenerated, DepmodFailure> {
         let ((prep, tree, files), p) = Progress::attempt(|p| {
             let (prep, tree, resolution) = self.resolve(p)?;
-            let rendered = resolution.with_input(&prep, &tree, |input| {
+            let (files, diags) = resolution.with_input(&prep, &tree, |input| {
                 render::render_all(input, self.render_options(), false)
             })?;
-            p.diagnostics.extend(rendered.diags);
-            Ok((prep, tree, rendered.files))
+            p.diagnostics.extend(diags);
+            Ok((prep, tree, files))
         })?;
         Ok(Regenerated {
             dir: self.dir(),

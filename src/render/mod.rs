@@ -98,29 +98,14 @@ pub struct RenderOptions {
     pub warn_dups: bool,
 }
 
-/// Every database's bytes, in kmod's writing order, and the diagnostics
-/// kmod prints while writing them.
-#[derive(Clone, Debug, Default)]
-pub struct Rendered {
-    pub files: Vec<(&'static str, Vec<u8>)>,
-    pub diags: Vec<Diagnostic>,
-}
-
-/// Index content kmod would reject (a byte ≥ 0x80).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}")]
-pub struct BadCharacter {
-    pub ch: char,
-    pub code: u32,
-    pub string: String,
-}
-
 /// Why a database could not be rendered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// A database would hold content kmod refuses.
-    #[error(transparent)]
-    BadCharacter(#[from] BadCharacter),
+    /// An index would hold content kmod refuses (a byte ≥ 0x80).
+    #[error(
+        "Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}"
+    )]
+    BadCharacter { ch: char, code: u32, string: String },
     /// An index would need offsets beyond 28 bits.
     #[error("Could not write index '{name}': {source}")]
     IndexTooLarge {
@@ -168,7 +153,7 @@ impl CheckedIndex {
         key: &[u8],
         value: &[u8],
         prio: u32,
-    ) -> Result<(), BadCharacter> {
+    ) -> Result<(), RenderError> {
         check_7bit(key)?;
         check_7bit(value)?;
         if self.builder.insert(key, value, prio) {
@@ -199,10 +184,10 @@ impl CheckedIndex {
     }
 }
 
-fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
+fn check_7bit(s: &[u8]) -> Result<(), RenderError> {
     match s.iter().find(|&&b| b >= 0x80) {
         None => Ok(()),
-        Some(&b) => Err(BadCharacter {
+        Some(&b) => Err(RenderError::BadCharacter {
             ch: char::from(b),
             // kmod prints (int)(char)ch: sign-extended.
             code: b as i8 as i32 as u32,
@@ -216,22 +201,23 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
 type Renderer =
     fn(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Result<Vec<u8>, RenderError>;
 
-/// Every database and its renderer in kmod's writing order (§8.1), in
-/// four lanes of consecutive databases rendered in parallel.
+/// Every database and its renderer, in four lanes rendered in parallel,
+/// each lane's indexes first: their builders' peak then holds none of the
+/// text databases. Within each lane this is kmod's order of the warnings.
 const LANES: [&[(&str, Renderer)]; 4] = [
     &[
-        ("modules.dep", |i, _, _| Ok(dep::modules_dep(i))),
         ("modules.dep.bin", dep::modules_dep_bin),
+        ("modules.dep", |i, _, _| Ok(dep::modules_dep(i))),
     ],
     &[
-        ("modules.alias", |i, _, _| Ok(alias::modules_alias(i))),
         ("modules.alias.bin", alias::modules_alias_bin),
+        ("modules.alias", |i, _, _| Ok(alias::modules_alias(i))),
         ("modules.softdep", |i, _, _| Ok(softdep::modules_softdep(i))),
         ("modules.weakdep", |i, _, _| Ok(softdep::modules_weakdep(i))),
     ],
     &[
-        ("modules.symbols", |i, _, _| Ok(symbols::modules_symbols(i))),
         ("modules.symbols.bin", symbols::modules_symbols_bin),
+        ("modules.symbols", |i, _, _| Ok(symbols::modules_symbols(i))),
     ],
     &[
         ("modules.builtin.bin", builtin::modules_builtin_bin),
@@ -245,15 +231,18 @@ const LANES: [&[(&str, Renderer)]; 4] = [
     ],
 ];
 
-/// Renders every database kmod writes, in its order (§8.1), or with
-/// `text_only` those `depmod -n` prints (§8.4). The lanes are rendered in
-/// parallel; their diagnostics are appended in kmod's writing order. The
-/// first error in writing order is the one kmod would report.
+/// Databases' names and bytes.
+pub type Databases = Vec<(&'static str, Vec<u8>)>;
+
+/// Every database kmod writes, in its order (§8.1, [`DATABASE_FILES`]), or
+/// with `text_only` those `depmod -n` prints (§8.4), with the diagnostics
+/// kmod prints while writing them, lane after lane: in kmod's order. The
+/// first error in that order is the one kmod would report.
 pub fn render_all(
     input: &RenderInput,
     opts: RenderOptions,
     text_only: bool,
-) -> Result<Rendered, RenderError> {
+) -> Result<(Databases, Vec<Diagnostic>), RenderError> {
     use rayon::prelude::*;
     let wanted = |name: &str| {
         (opts.kmod == KmodVersion::V34 || name != "modules.weakdep")
@@ -268,11 +257,12 @@ pub fn render_all(
             files.map(|files| (files, d))
         })
         .collect();
-    let mut out = Rendered::default();
+    let (mut all_files, mut all_diags) = (Vec::new(), Vec::new());
     for lane in lanes {
         let (files, diags) = lane?;
-        out.files.extend(files);
-        out.diags.extend(diags);
+        all_files.extend(files);
+        all_diags.extend(diags);
     }
-    Ok(out)
+    all_files.sort_by_key(|&(name, _)| DATABASE_FILES.iter().position(|&n| n == name));
+    Ok((all_files, all_diags))
 }
