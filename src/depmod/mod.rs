@@ -483,11 +483,7 @@ impl Depmod {
             .ok();
         let order_lines = (order_data.as_deref())
             .and_then(|d| order::parse(d, &order_file).map_err(|d| diags.push(d)).ok());
-        let dups = match self.kmod {
-            KmodVersion::V30 => order::Duplicates::Last,
-            KmodVersion::V34 => order::Duplicates::First,
-        };
-        order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
+        order::array_order(&names, &uncrel, order_lines.as_deref(), self.kmod)
     }
 
     /// Prepares and reads the tree, orders the modules, builds the symbol
