@@ -37,7 +37,7 @@ pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
-use crate::render::{self, RenderInput, RenderModule, RenderOptions};
+use crate::render::{self, RenderError, RenderInput, RenderModule, RenderOptions};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
@@ -305,9 +305,7 @@ impl Depmod {
             m.exports = Default::default();
             m.imports = Default::default();
         }
-        let (rendered, diags) = resolution.with_input(&prep, &tree, |input| {
-            render::render_all(input, self.render_options(), self.dry_run)
-        })?;
+        let (rendered, diags) = resolution.render(&prep, &tree, self, self.dry_run)?;
         drop(tree);
         p.diagnostics.extend(diags);
         if self.dry_run {
@@ -340,9 +338,7 @@ impl Depmod {
     pub fn regenerate(&self) -> Result<Regenerated, DepmodFailure> {
         let ((prep, tree, files), p) = Progress::attempt(|p| {
             let (prep, tree, resolution) = self.resolve(p)?;
-            let (files, diags) = resolution.with_input(&prep, &tree, |input| {
-                render::render_all(input, self.render_options(), false)
-            })?;
+            let (files, diags) = resolution.render(&prep, &tree, self, false)?;
             p.diagnostics.extend(diags);
             Ok((prep, tree, files))
         })?;
@@ -361,13 +357,6 @@ impl Depmod {
     /// `-E`: the kernel symbols come with CRCs to compare.
     fn check_symvers(&self) -> bool {
         matches!(self.kernel_symbols, KernelSymbols::Symvers(_))
-    }
-
-    fn render_options(&self) -> RenderOptions {
-        RenderOptions {
-            kmod: self.kmod,
-            warn_dups: self.warn_dups,
-        }
     }
 
     /// Reads the kernel symbol map and the configuration and discovers
@@ -605,14 +594,16 @@ struct Resolution {
 }
 
 impl Resolution {
-    /// Calls `f` with what the renderers need: names and paths from the
-    /// candidates, dependencies from the resolution, lists from `tree`.
-    fn with_input<T>(
+    /// Renders `run`'s databases (`text_only`: those `-n` prints) from
+    /// the candidates' names and paths, the resolution's dependencies and
+    /// the lists of `tree`.
+    fn render(
         &self,
         prep: &Prepared,
         tree: &[LoadedModule],
-        f: impl FnOnce(&RenderInput) -> T,
-    ) -> T {
+        run: &Depmod,
+        text_only: bool,
+    ) -> Result<(render::Databases, Vec<Diagnostic>), RenderError> {
         let dir = &prep.dir;
         let read = |name| std::fs::read(format!("{dir}/{name}"));
         let (builtin, builtin_modinfo) = (read("modules.builtin"), read("modules.builtin.modinfo"));
@@ -633,13 +624,15 @@ impl Resolution {
                 }
             })
             .collect();
-        f(&RenderInput {
+        let input = RenderInput {
             modules: &modules,
             symbols: &symbols,
             dir,
             builtin: &builtin,
             builtin_modinfo: &builtin_modinfo,
-        })
+        };
+        let (kmod, warn_dups) = (run.kmod, run.warn_dups);
+        render::render_all(&input, RenderOptions { kmod, warn_dups }, text_only)
     }
 }
 
