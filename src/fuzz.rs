@@ -112,7 +112,8 @@ pub fn depmod_config(data: &[u8]) {
 /// `modules.order`, `modules.builtin` and `modules.builtin.modinfo`
 /// (the same bytes are given to each parser).
 pub fn tree_lists(data: &[u8]) {
-    use crate::tree::order::{array_order, parse, Duplicates};
+    use crate::kmod::KmodVersion;
+    use crate::tree::order::{array_order, parse};
     if let Ok(lines) = parse(data, "modules.order") {
         let names: Vec<String> = lines
             .iter()
@@ -125,8 +126,8 @@ pub fn tree_lists(data: &[u8]) {
             .take(64)
             .map(|l| std::str::from_utf8(l).ok())
             .collect();
-        for dups in [Duplicates::First, Duplicates::Last] {
-            let order = array_order(&names_ref, &rel_ref, Some(&lines), dups);
+        for kmod in [KmodVersion::V34, KmodVersion::V30] {
+            let order = array_order(&names_ref, &rel_ref, Some(&lines), kmod);
             let mut seen = order.clone();
             seen.sort_unstable();
             assert_eq!(seen, (0..names.len()).collect::<Vec<_>>());

@@ -494,7 +494,7 @@ pub fn tree_json_lines<E>(
     use crate::tree::{walk, Config};
     let root = basedir.unwrap_or("");
     let dir = format!("{root}/lib/modules/{version}");
-    let disc = walk::discover(&dir, &Config::empty(), walk::Suffixes::default())?;
+    let (modules, _) = walk::discover(&dir, &Config::empty(), walk::Suffixes::default())?;
     let render_one = |c: &walk::Candidate| -> (Vec<u8>, bool) {
         let path = c.path().as_str();
         let (line, ok) = match crate::module::read_module_file(c.path(), limits) {
@@ -506,7 +506,7 @@ pub fn tree_json_lines<E>(
         (line, ok)
     };
     let mut all_ok = true;
-    let emitted = crate::jobs::map_in_order(jobs, &disc.modules, render_one, |(line, ok)| {
+    let emitted = crate::jobs::map_in_order(jobs, &modules, render_one, |(line, ok)| {
         all_ok &= ok;
         emit(&line)
     });

@@ -242,7 +242,7 @@ pub fn read_modules_cached(
     crate::jobs::run_with_jobs(jobs, move || {
         let load = |c: &Candidate| LoadedModule::read(c.path(), limits);
         let read = |c: &Candidate| Source::Read(Box::new(load(c)));
-        let results = modules
+        let (sources, records): (Vec<Source>, Vec<_>) = modules
             .par_iter()
             .map(|c| {
                 let key = c.db_path();
@@ -268,50 +268,45 @@ pub fn read_modules_cached(
                 let record = if cacheable { record(sha) } else { None };
                 (Source::Read(Box::new(m)), record)
             })
-            .collect::<Vec<_>>();
+            .unzip();
         crate::module::release_pool_read_buffers();
         let mut stats = CacheStats::default();
-        let mut changed = false;
+        // Rewritten when entries are left over or a module's record differs
+        // from its entry (read anew, moved, copied, touched).
+        let mut changed = records.iter().flatten().count() != cache.entries.len();
         let mut uses = vec![0u32; cache.entries.len()];
-        for (src, _) in &results {
+        for src in &sources {
             if let Source::Cached(i, _) = src {
                 uses[*i] += 1;
             }
         }
         // Each module: read already, or the cache's record (moved out at its
         // last use).
-        let mut loaded = Vec::with_capacity(results.len());
-        let mut records = Vec::with_capacity(results.len());
-        for (src, rec) in results {
-            match src {
+        let tree = (sources.into_iter().zip(&records))
+            .map(|(src, rec)| match src {
                 Source::Cached(i, fast) => {
                     let e = &mut cache.entries[i];
-                    if fast {
-                        stats.stat_hits += 1;
-                    } else {
-                        stats.hash_hits += 1;
-                    }
-                    changed |= !matches!(&rec, Some((p, sha, st))
+                    *match fast {
+                        true => &mut stats.stat_hits,
+                        false => &mut stats.hash_hits,
+                    } += 1;
+                    changed |= !matches!(rec, Some((p, sha, st))
                         if *p == e.path && *st == e.stamp && *sha == e.sha256);
                     uses[i] -= 1;
-                    loaded.push(if uses[i] == 0 {
-                        std::mem::take(&mut e.meta)
-                    } else {
-                        e.meta.clone()
-                    });
+                    match uses[i] {
+                        0 => std::mem::take(&mut e.meta),
+                        _ => e.meta.clone(),
+                    }
                 }
                 Source::Read(m) => {
                     stats.read += 1;
                     changed = true;
-                    loaded.push(*m);
+                    *m
                 }
-            }
-            records.push(rec);
-        }
-        changed |= records.iter().flatten().count() != cache.entries.len();
-        drop(cache);
+            })
+            .collect();
         CachedRead {
-            tree: loaded,
+            tree,
             records,
             stats,
             changed,

@@ -37,7 +37,7 @@ pub use read::{read_modules_with_progress, LoadedModule};
 
 use crate::kmod::{strerror, Diagnostic, KmodVersion};
 use crate::module::Limits;
-use crate::render::{self, RenderInput, RenderModule, RenderOptions};
+use crate::render::{self, RenderError, RenderInput, RenderModule, RenderOptions};
 use crate::resolve::{self, cycles, deps::DepOptions, SymbolTable};
 use crate::tree::kernel_symbols::{self, KernelSymbol};
 use crate::tree::walk::{self, Candidate, Suffixes};
@@ -284,48 +284,34 @@ impl Depmod {
     /// Runs depmod. Files are written only when every database rendered,
     /// all or none.
     pub fn run(&self) -> Result<Report, DepmodFailure> {
-        let mut p = Progress::default();
-        match self.run_with(&mut p) {
-            Ok(output) => Ok(Report {
-                diagnostics: p.diagnostics,
-                output,
-                verbose: p.verbose,
-                manifest_problems: p.manifest_problems,
-                cache_stats: p.cache_stats,
-            }),
-            Err(error) => Err(p.failure(error)),
-        }
+        let (output, p) = Progress::attempt(|p| self.run_with(p))?;
+        Ok(Report {
+            diagnostics: p.diagnostics,
+            output,
+            verbose: p.verbose,
+            manifest_problems: p.manifest_problems,
+            cache_stats: p.cache_stats,
+        })
     }
 
     fn run_with(&self, p: &mut Progress) -> Result<Output, DepmodError> {
-        if self.quick {
-            if self.dry_run {
-                return Ok(Output::UpToDate);
-            }
-            if up_to_date(&self.dir(), self.suffixes, &mut p.diagnostics) {
-                return Ok(Output::UpToDate);
-            }
+        let dir = self.dir();
+        if self.quick && (self.dry_run || up_to_date(&dir, self.suffixes, &mut p.diagnostics)) {
+            return Ok(Output::UpToDate);
         }
-        let prep = self.prepare(&mut p.diagnostics)?;
-        let mut tree = self.read(&prep, p);
-        let resolution = self.resolve(&prep, &tree, p)?;
-        if self.dry_run {
-            let (text, diags) = resolution.with_input(&prep, &tree, |input| {
-                render::render_text_only(input, self.render_options())
-            });
-            p.diagnostics.extend(diags);
-            return Ok(Output::DryRun(text));
-        }
+        let (prep, mut tree, resolution) = self.resolve(p)?;
         // The symbol table has what rendering needs of the symbols.
         for m in &mut tree {
             m.exports = Default::default();
             m.imports = Default::default();
         }
-        let rendered = resolution.with_input(&prep, &tree, |input| {
-            render::render_all(input, self.render_options())
-        })?;
+        let (rendered, diags) = resolution.render(&prep, &tree, self, self.dry_run)?;
         drop(tree);
-        p.diagnostics.extend(rendered.diags);
+        p.diagnostics.extend(diags);
+        if self.dry_run {
+            let text = rendered.into_iter().flat_map(|(_, text)| text);
+            return Ok(Output::DryRun(text.collect()));
+        }
         let dir = Utf8PathBuf::from(self.out_dir());
         // As kmod's `mkdir_p`: mode 0755 minus the umask.
         std::fs::DirBuilder::new()
@@ -340,50 +326,37 @@ impl Depmod {
         // lookup of modprobe ends at (a module's file and dependencies)
         // turns new only once every index leading to it is new (see
         // docs/robustness.md, "What readers see").
-        let mut files: Vec<(&str, &[u8])> =
-            rendered.files.iter().map(|(n, b)| (*n, &b[..])).collect();
+        let mut files: Vec<(&str, &[u8])> = rendered.iter().map(|(n, b)| (*n, &b[..])).collect();
         files.sort_by_key(|(name, _)| matches!(*name, "modules.dep" | "modules.dep.bin"));
         crate::output::write_all_atomic(&dir, &files)?;
-        let files = rendered.files.iter().map(|(name, _)| *name).collect();
+        let files = rendered.iter().map(|(name, _)| *name).collect();
         Ok(Output::Written { dir, files })
     }
 
     /// Reads, resolves and renders the databases without writing them:
     /// for comparing with what is on disk.
     pub fn regenerate(&self) -> Result<Regenerated, DepmodFailure> {
-        let mut p = Progress::default();
-        let result = (|| {
-            let prep = self.prepare(&mut p.diagnostics)?;
-            let tree = self.read(&prep, &mut p);
-            let resolution = self.resolve(&prep, &tree, &mut p)?;
-            let rendered = resolution.with_input(&prep, &tree, |input| {
-                render::render_all(input, self.render_options())
-            })?;
-            Ok((prep, tree, rendered))
-        })();
-        match result {
-            Ok((prep, tree, rendered)) => {
-                p.diagnostics.extend(rendered.diags);
-                Ok(Regenerated {
-                    dir: self.dir(),
-                    modules: prep.modules,
-                    tree,
-                    kernel_symbols: prep.kernel_symbols,
-                    check_symvers: prep.check_symvers,
-                    prefix: self.prefix,
-                    files: rendered.files,
-                    diagnostics: p.diagnostics,
-                })
-            }
-            Err(error) => Err(p.failure(error)),
-        }
+        let ((prep, tree, files), p) = Progress::attempt(|p| {
+            let (prep, tree, resolution) = self.resolve(p)?;
+            let (files, diags) = resolution.render(&prep, &tree, self, false)?;
+            p.diagnostics.extend(diags);
+            Ok((prep, tree, files))
+        })?;
+        Ok(Regenerated {
+            dir: self.dir(),
+            modules: prep.modules,
+            tree,
+            kernel_symbols: prep.kernel_symbols,
+            check_symvers: self.check_symvers(),
+            prefix: self.prefix,
+            files,
+            diagnostics: p.diagnostics,
+        })
     }
 
-    fn render_options(&self) -> RenderOptions {
-        RenderOptions {
-            kmod: self.kmod,
-            warn_dups: self.warn_dups,
-        }
+    /// `-E`: the kernel symbols come with CRCs to compare.
+    fn check_symvers(&self) -> bool {
+        matches!(self.kernel_symbols, KernelSymbols::Symvers(_))
     }
 
     /// Reads the kernel symbol map and the configuration and discovers
@@ -403,13 +376,12 @@ impl Depmod {
                     source,
                 })?;
                 let file = path.to_string_lossy();
-                let (syms, d) = match &self.kernel_symbols {
-                    KernelSymbols::Symvers(_) => {
-                        let errno =
-                            kernel_symbols::symvers_errno_text(&dir, self.kmod == KmodVersion::V34);
-                        kernel_symbols::parse_module_symvers(&data, &file, self.prefix, &errno)
-                    }
-                    _ => kernel_symbols::parse_system_map(&data, &file, self.prefix),
+                let (syms, d) = if self.check_symvers() {
+                    let errno =
+                        kernel_symbols::symvers_errno_text(&dir, self.kmod == KmodVersion::V34);
+                    kernel_symbols::parse_module_symvers(&data, &file, self.prefix, &errno)
+                } else {
+                    kernel_symbols::parse_system_map(&data, &file, self.prefix)
                 };
                 diags.extend(d);
                 Some(syms)
@@ -432,9 +404,9 @@ impl Depmod {
                     }
                 };
                 let cfg = Config::load(&paths, &self.version, diags);
-                let disc = walk::discover(&dir, &cfg, self.suffixes)?;
-                diags.extend(disc.diags);
-                disc.modules
+                let (modules, d) = walk::discover(&dir, &cfg, self.suffixes)?;
+                diags.extend(d);
+                modules
             }
             ModuleSelection::Files(files) => {
                 let mut mods: Vec<Candidate> = Vec::new();
@@ -456,8 +428,6 @@ impl Depmod {
         Ok(Prepared {
             dir,
             modules,
-            check_symvers: matches!(self.kernel_symbols, KernelSymbols::Symvers(_)),
-            print_unknown: self.errsyms && kernel_symbols.is_some(),
             kernel_symbols,
         })
     }
@@ -502,23 +472,19 @@ impl Depmod {
             .ok();
         let order_lines = (order_data.as_deref())
             .and_then(|d| order::parse(d, &order_file).map_err(|d| diags.push(d)).ok());
-        let dups = match self.kmod {
-            KmodVersion::V30 => order::Duplicates::Last,
-            KmodVersion::V34 => order::Duplicates::First,
-        };
-        order::array_order(&names, &uncrel, order_lines.as_deref(), dups)
+        order::array_order(&names, &uncrel, order_lines.as_deref(), self.kmod)
     }
 
-    /// Orders the modules, builds the symbol table and resolves every
-    /// module's dependencies; the diagnostics and `-v` lines go to `p` in
-    /// kmod's order.
+    /// Prepares and reads the tree, orders the modules, builds the symbol
+    /// table and resolves every module's dependencies; the diagnostics and
+    /// `-v` lines go to `p` in kmod's order.
     fn resolve(
         &self,
-        prep: &Prepared,
-        tree: &[LoadedModule],
         p: &mut Progress,
-    ) -> Result<Resolution, DepmodError> {
-        let array = self.module_array(prep, &mut p.diagnostics);
+    ) -> Result<(Prepared, Vec<LoadedModule>, Resolution), DepmodError> {
+        let prep = self.prepare(&mut p.diagnostics)?;
+        let tree = self.read(&prep, p);
+        let array = self.module_array(&prep, &mut p.diagnostics);
         // Load diagnostics and the symbol table, in array order.
         let mut table = SymbolTable::new(prep.kernel_symbols.as_deref(), self.prefix);
         for (pos, &i) in array.iter().enumerate() {
@@ -538,8 +504,8 @@ impl Depmod {
             &|pos| &tree[array[pos]].imports,
             &table,
             DepOptions {
-                print_unknown: prep.print_unknown,
-                check_symvers: prep.check_symvers,
+                print_unknown: self.errsyms && prep.kernel_symbols.is_some(),
+                check_symvers: self.check_symvers(),
                 verbose: self.verbose,
             },
         );
@@ -555,11 +521,12 @@ impl Depmod {
             }
         };
         let transitive = resolve::transitive_dependencies(&direct.deps, &numbers);
-        Ok(Resolution {
+        let resolution = Resolution {
             array,
             transitive,
             table,
-        })
+        };
+        Ok((prep, tree, resolution))
     }
 }
 
@@ -591,12 +558,20 @@ struct Progress {
 }
 
 impl Progress {
-    fn failure(self, error: DepmodError) -> DepmodFailure {
-        DepmodFailure {
-            error: Box::new(error),
-            diagnostics: self.diagnostics,
-            verbose: self.verbose,
-            manifest_problems: self.manifest_problems,
+    /// Runs `f` with an empty `Progress`: its result and what it reported,
+    /// or the failure with what it reported before.
+    fn attempt<T>(
+        f: impl FnOnce(&mut Progress) -> Result<T, DepmodError>,
+    ) -> Result<(T, Progress), DepmodFailure> {
+        let mut p = Progress::default();
+        match f(&mut p) {
+            Ok(t) => Ok((t, p)),
+            Err(error) => Err(DepmodFailure {
+                error: Box::new(error),
+                diagnostics: p.diagnostics,
+                verbose: p.verbose,
+                manifest_problems: p.manifest_problems,
+            }),
         }
     }
 }
@@ -606,8 +581,6 @@ struct Prepared {
     dir: String,
     modules: Vec<Candidate>,
     kernel_symbols: Option<Vec<KernelSymbol>>,
-    check_symvers: bool,
-    print_unknown: bool,
 }
 
 /// The tree in kmod's module array order with every module's transitive
@@ -621,14 +594,16 @@ struct Resolution {
 }
 
 impl Resolution {
-    /// Calls `f` with what the renderers need: names and paths from the
-    /// candidates, dependencies from the resolution, lists from `tree`.
-    fn with_input<T>(
+    /// Renders `run`'s databases (`text_only`: those `-n` prints) from
+    /// the candidates' names and paths, the resolution's dependencies and
+    /// the lists of `tree`.
+    fn render(
         &self,
         prep: &Prepared,
         tree: &[LoadedModule],
-        f: impl FnOnce(&RenderInput) -> T,
-    ) -> T {
+        run: &Depmod,
+        text_only: bool,
+    ) -> Result<(render::Databases, Vec<Diagnostic>), RenderError> {
         let dir = &prep.dir;
         let read = |name| std::fs::read(format!("{dir}/{name}"));
         let (builtin, builtin_modinfo) = (read("modules.builtin"), read("modules.builtin.modinfo"));
@@ -649,13 +624,15 @@ impl Resolution {
                 }
             })
             .collect();
-        f(&RenderInput {
+        let input = RenderInput {
             modules: &modules,
             symbols: &symbols,
             dir,
             builtin: &builtin,
             builtin_modinfo: &builtin_modinfo,
-        })
+        };
+        let (kmod, warn_dups) = (run.kmod, run.warn_dups);
+        render::render_all(&input, RenderOptions { kmod, warn_dups }, text_only)
     }
 }
 

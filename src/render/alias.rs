@@ -1,6 +1,6 @@
 //! `modules.alias` and `modules.alias.bin`.
 
-use super::{CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderOptions};
+use super::{CheckedIndex, RenderError, RenderInput, RenderOptions};
 use crate::index::normalize_alias;
 use crate::kmod::Diagnostic;
 
@@ -17,7 +17,11 @@ pub fn modules_alias_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new("modules.alias.bin", opts, Some(DuplicateWarning::Alias));
+    let mut idx = CheckedIndex::new(
+        "modules.alias.bin",
+        opts,
+        Some(|k, v| format!("duplicate module alias:\n{k} {v}")),
+    );
     for (i, m) in input.modules.iter().enumerate() {
         for a in m.aliases.iter() {
             match normalized_alias(a) {

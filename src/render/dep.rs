@@ -1,8 +1,6 @@
 //! `modules.dep` and `modules.dep.bin`.
 
-use super::{
-    CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderModule, RenderOptions,
-};
+use super::{CheckedIndex, RenderError, RenderInput, RenderModule, RenderOptions};
 use crate::kmod::Diagnostic;
 
 /// `P(m): P(dep)...` per module in array order.
@@ -32,7 +30,11 @@ pub fn modules_dep_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new("modules.dep.bin", opts, Some(DuplicateWarning::Deps));
+    let mut idx = CheckedIndex::new(
+        "modules.dep.bin",
+        opts,
+        Some(|_, v| format!("duplicate module deps:\n{v}")),
+    );
     let mut line = Vec::new();
     for (i, m) in input.modules.iter().enumerate() {
         line.clear();

@@ -98,29 +98,14 @@ pub struct RenderOptions {
     pub warn_dups: bool,
 }
 
-/// Every database's bytes, in kmod's writing order, and the diagnostics
-/// kmod prints while writing them.
-#[derive(Clone, Debug, Default)]
-pub struct Rendered {
-    pub files: Vec<(&'static str, Vec<u8>)>,
-    pub diags: Vec<Diagnostic>,
-}
-
-/// Index content kmod would reject (a byte ≥ 0x80).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}")]
-pub struct BadCharacter {
-    pub ch: char,
-    pub code: u32,
-    pub string: String,
-}
-
 /// Why a database could not be rendered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// A database would hold content kmod refuses.
-    #[error(transparent)]
-    BadCharacter(#[from] BadCharacter),
+    /// An index would hold content kmod refuses (a byte ≥ 0x80).
+    #[error(
+        "Module index: bad character '{ch}'=0x{code:x} - only 7-bit ASCII is supported:\n{string}"
+    )]
+    BadCharacter { ch: char, code: u32, string: String },
     /// An index would need offsets beyond 28 bits.
     #[error("Could not write index '{name}': {source}")]
     IndexTooLarge {
@@ -137,8 +122,9 @@ pub(crate) struct CheckedIndex {
     name: &'static str,
     builder: IndexBuilder,
     layout: Layout,
-    /// How a duplicate value is reported, when they are looked for.
-    duplicates: Option<DuplicateWarning>,
+    /// `-w`'s words for a value already under its key (from the key and
+    /// the value), when duplicates are looked for.
+    duplicates: Option<fn(&str, &str) -> String>,
     /// Warnings in insertion order.
     diags: Vec<Diagnostic>,
 }
@@ -150,7 +136,7 @@ impl CheckedIndex {
     pub(crate) fn new(
         name: &'static str,
         opts: RenderOptions,
-        duplicates: Option<DuplicateWarning>,
+        duplicates: Option<fn(&str, &str) -> String>,
     ) -> Self {
         CheckedIndex {
             name,
@@ -167,12 +153,14 @@ impl CheckedIndex {
         key: &[u8],
         value: &[u8],
         prio: u32,
-    ) -> Result<(), BadCharacter> {
+    ) -> Result<(), RenderError> {
         check_7bit(key)?;
         check_7bit(value)?;
         if self.builder.insert(key, value, prio) {
-            if let Some(kind) = self.duplicates {
-                self.diags.push(kind.warning(key, value));
+            if let Some(text) = self.duplicates {
+                let lossy = String::from_utf8_lossy;
+                let text = text(&lossy(key), &lossy(value));
+                self.diags.push(Diagnostic::warning(text));
             }
         }
         Ok(())
@@ -196,31 +184,10 @@ impl CheckedIndex {
     }
 }
 
-/// The warning `depmod -w` gives for a value already under its key, by
-/// index, in kmod's words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DuplicateWarning {
-    Alias,
-    Syms,
-    Deps,
-}
-
-impl DuplicateWarning {
-    fn warning(self, key: &[u8], value: &[u8]) -> Diagnostic {
-        let key = String::from_utf8_lossy(key);
-        let value = String::from_utf8_lossy(value);
-        Diagnostic::warning(match self {
-            DuplicateWarning::Alias => format!("duplicate module alias:\n{key} {value}"),
-            DuplicateWarning::Syms => format!("duplicate module syms:\n{key} {value}"),
-            DuplicateWarning::Deps => format!("duplicate module deps:\n{value}"),
-        })
-    }
-}
-
-fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
+fn check_7bit(s: &[u8]) -> Result<(), RenderError> {
     match s.iter().find(|&&b| b >= 0x80) {
         None => Ok(()),
-        Some(&b) => Err(BadCharacter {
+        Some(&b) => Err(RenderError::BadCharacter {
             ch: char::from(b),
             // kmod prints (int)(char)ch: sign-extended.
             code: b as i8 as i32 as u32,
@@ -229,76 +196,73 @@ fn check_7bit(s: &[u8]) -> Result<(), BadCharacter> {
     }
 }
 
-/// One rendering thread's databases and diagnostics.
-type Lane = Result<(Vec<(&'static str, Vec<u8>)>, Vec<Diagnostic>), RenderError>;
+/// A database's renderer: its bytes; its diagnostics are appended to the
+/// vector.
+type Renderer =
+    fn(&RenderInput, RenderOptions, &mut Vec<Diagnostic>) -> Result<Vec<u8>, RenderError>;
 
-/// Renders every database kmod writes, in its order (§8.1). The
-/// independent databases are rendered in parallel; their diagnostics are
-/// collected per file and appended in kmod's writing order. The first
-/// error in writing order is the one kmod would report.
-pub fn render_all(input: &RenderInput, opts: RenderOptions) -> Result<Rendered, RenderError> {
-    let deps = || -> Lane {
-        let mut d = Vec::new();
-        let bin = dep::modules_dep_bin(input, opts, &mut d)?;
-        let text = dep::modules_dep(input);
-        Ok((vec![("modules.dep", text), ("modules.dep.bin", bin)], d))
+/// Every database and its renderer, in four lanes rendered in parallel,
+/// each lane's indexes first: their builders' peak then holds none of the
+/// text databases. Within each lane this is kmod's order of the warnings.
+const LANES: [&[(&str, Renderer)]; 4] = [
+    &[
+        ("modules.dep.bin", dep::modules_dep_bin),
+        ("modules.dep", |i, _, _| Ok(dep::modules_dep(i))),
+    ],
+    &[
+        ("modules.alias.bin", alias::modules_alias_bin),
+        ("modules.alias", |i, _, _| Ok(alias::modules_alias(i))),
+        ("modules.softdep", |i, _, _| Ok(softdep::modules_softdep(i))),
+        ("modules.weakdep", |i, _, _| Ok(softdep::modules_weakdep(i))),
+    ],
+    &[
+        ("modules.symbols.bin", symbols::modules_symbols_bin),
+        ("modules.symbols", |i, _, _| Ok(symbols::modules_symbols(i))),
+    ],
+    &[
+        ("modules.builtin.bin", builtin::modules_builtin_bin),
+        (
+            "modules.builtin.alias.bin",
+            builtin::modules_builtin_alias_bin,
+        ),
+        ("modules.devname", |i, _, d| {
+            Ok(devname::modules_devname(i, d))
+        }),
+    ],
+];
+
+/// Databases' names and bytes.
+pub type Databases = Vec<(&'static str, Vec<u8>)>;
+
+/// Every database kmod writes, in its order (§8.1, [`DATABASE_FILES`]), or
+/// with `text_only` those `depmod -n` prints (§8.4), with the diagnostics
+/// kmod prints while writing them, lane after lane: in kmod's order. The
+/// first error in that order is the one kmod would report.
+pub fn render_all(
+    input: &RenderInput,
+    opts: RenderOptions,
+    text_only: bool,
+) -> Result<(Databases, Vec<Diagnostic>), RenderError> {
+    use rayon::prelude::*;
+    let wanted = |name: &str| {
+        (opts.kmod == KmodVersion::V34 || name != "modules.weakdep")
+            && !(text_only && name.ends_with(".bin"))
     };
-    let aliases = || -> Lane {
-        let mut d = Vec::new();
-        let bin = alias::modules_alias_bin(input, opts, &mut d)?;
-        let mut files = vec![
-            ("modules.alias", alias::modules_alias(input)),
-            ("modules.alias.bin", bin),
-            ("modules.softdep", softdep::modules_softdep(input)),
-        ];
-        if opts.kmod == KmodVersion::V34 {
-            files.push(("modules.weakdep", softdep::modules_weakdep(input)));
-        }
-        Ok((files, d))
-    };
-    let syms = || -> Lane {
-        let mut d = Vec::new();
-        let bin = symbols::modules_symbols_bin(input, opts, &mut d)?;
-        let text = symbols::modules_symbols(input);
-        Ok((
-            vec![("modules.symbols", text), ("modules.symbols.bin", bin)],
-            d,
-        ))
-    };
-    let rest = || -> Lane {
-        let mut d = Vec::new();
-        let b = builtin::modules_builtin_bin(input, opts, &mut d)?;
-        let ba = builtin::modules_builtin_alias_bin(input, opts, &mut d)?;
-        let dev = devname::modules_devname(input, &mut d);
-        let files = vec![
-            ("modules.builtin.bin", b),
-            ("modules.builtin.alias.bin", ba),
-            ("modules.devname", dev),
-        ];
-        Ok((files, d))
-    };
-    let ((p1, p2), (p3, p4)) =
-        rayon::join(|| rayon::join(deps, aliases), || rayon::join(syms, rest));
-    // The lanes hold consecutive stretches of kmod's writing order.
-    let mut out = Rendered::default();
-    for lane in [p1, p2, p3, p4] {
+    let lanes: Vec<_> = (LANES.par_iter().with_max_len(1))
+        .map(|lane| {
+            let mut d = Vec::new();
+            let files = (lane.iter().filter(|(name, _)| wanted(name)))
+                .map(|&(name, render)| Ok((name, render(input, opts, &mut d)?)))
+                .collect::<Result<Vec<_>, RenderError>>();
+            files.map(|files| (files, d))
+        })
+        .collect();
+    let (mut all_files, mut all_diags) = (Vec::new(), Vec::new());
+    for lane in lanes {
         let (files, diags) = lane?;
-        out.files.extend(files);
-        out.diags.extend(diags);
+        all_files.extend(files);
+        all_diags.extend(diags);
     }
-    Ok(out)
-}
-
-/// What `depmod -n` prints: the text databases concatenated (§8.4).
-pub fn render_text_only(input: &RenderInput, opts: RenderOptions) -> (Vec<u8>, Vec<Diagnostic>) {
-    let mut out = dep::modules_dep(input);
-    out.extend(alias::modules_alias(input));
-    out.extend(softdep::modules_softdep(input));
-    if opts.kmod == KmodVersion::V34 {
-        out.extend(softdep::modules_weakdep(input));
-    }
-    out.extend(symbols::modules_symbols(input));
-    let mut diags = Vec::new();
-    out.extend(devname::modules_devname(input, &mut diags));
-    (out, diags)
+    all_files.sort_by_key(|&(name, _)| DATABASE_FILES.iter().position(|&n| n == name));
+    Ok((all_files, all_diags))
 }

@@ -1,6 +1,6 @@
 //! `modules.symbols` and `modules.symbols.bin`.
 
-use super::{CheckedIndex, DuplicateWarning, RenderError, RenderInput, RenderOptions};
+use super::{CheckedIndex, RenderError, RenderInput, RenderOptions};
 use crate::kmod::Diagnostic;
 
 /// A header, then `alias symbol:NAME MODNAME` in symbol-hash order.
@@ -21,7 +21,11 @@ pub fn modules_symbols_bin(
     opts: RenderOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut idx = CheckedIndex::new("modules.symbols.bin", opts, Some(DuplicateWarning::Syms));
+    let mut idx = CheckedIndex::new(
+        "modules.symbols.bin",
+        opts,
+        Some(|k, v| format!("duplicate module syms:\n{k} {v}")),
+    );
     for &(name, owner) in input.symbols {
         let key = [&b"symbol:"[..], name].concat();
         idx.insert(&key, input.name_of(owner).as_bytes(), owner)?;

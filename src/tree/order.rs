@@ -1,16 +1,7 @@
 //! `modules.order` (spec §4.2) and the resulting module array order.
 
-use crate::kmod::Diagnostic;
+use crate::kmod::{Diagnostic, KmodVersion};
 use crate::kmod_hash::{iteration_key, MODULE_BUCKETS};
-
-/// Which occurrence of a line listed twice counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Duplicates {
-    /// kmod 34 and later.
-    First,
-    /// kmod 30–33.
-    Last,
-}
 
 /// Splits `data` the way repeated `fgets` calls with a `size`-byte buffer
 /// see it, each chunk cut at its first NUL as `strlen` would.
@@ -51,12 +42,14 @@ pub fn parse<'a>(data: &'a [u8], file: &str) -> Result<Vec<&'a [u8]>, Diagnostic
 
 /// Computes the module array (§4): indexes into `names` in kmod's order.
 /// `uncrelpaths[i]` is module i's `uncrelpath`; `order` the parsed
-/// `modules.order` lines (None when missing or corrupted).
+/// `modules.order` lines (None when missing or corrupted). A line listed
+/// twice counts where kmod 34 counts it, at its first occurrence, or for
+/// kmod 30–33 at its last.
 pub fn array_order(
     names: &[&str],
     uncrelpaths: &[Option<&str>],
     order: Option<&[&[u8]]>,
-    dups: Duplicates,
+    kmod: KmodVersion,
 ) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..names.len()).collect();
     idx.sort_by_cached_key(|&i| iteration_key(names[i].as_bytes(), MODULE_BUCKETS));
@@ -71,7 +64,7 @@ pub fn array_order(
     let mut key = vec![1i64; names.len()];
     for (n, line) in lines.iter().enumerate() {
         if let Some(&m) = by_path.get(line) {
-            if dups == Duplicates::Last || key[m] == 1 {
+            if kmod == KmodVersion::V30 || key[m] == 1 {
                 key[m] = n as i64 + 1 - total;
             }
         }
@@ -97,9 +90,9 @@ mod tests {
         let paths = [Some("k/a.ko"), Some("k/b.ko"), Some("k/c.ko")];
         let lines: Vec<&[u8]> = vec![b"k/c.ko", b"k/b.ko", b"k/c.ko"];
         // Hash order of a, b, c: buckets 0x115ea782&511=386, b, c.
-        let first = array_order(&names, &paths, Some(&lines), Duplicates::First);
+        let first = array_order(&names, &paths, Some(&lines), KmodVersion::V34);
         assert_eq!(first[..2], [2, 1]);
-        let last = array_order(&names, &paths, Some(&lines), Duplicates::Last);
+        let last = array_order(&names, &paths, Some(&lines), KmodVersion::V30);
         assert_eq!(last[..2], [1, 2]);
         assert_eq!(first[2], 0);
     }

@@ -110,15 +110,6 @@ impl Suffixes {
     }
 }
 
-/// The result of discovering a tree.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    /// Accepted modules, in walk order (replacements take the place of the
-    /// module they replace; array order is computed later).
-    pub modules: Vec<Candidate>,
-    pub diags: Vec<Diagnostic>,
-}
-
 /// Errors that stop discovery.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
@@ -136,29 +127,35 @@ pub enum DiscoverError {
 }
 
 /// Walks `dir` (the module directory, as kmod spells it) and the external
-/// directories of `cfg`.
-pub fn discover(dir: &str, cfg: &Config, suffixes: Suffixes) -> Result<Discovery, DiscoverError> {
-    let mut disc = Discovery::default();
+/// directories of `cfg`: the accepted modules in walk order (replacements
+/// take the place of the module they replace; array order is computed
+/// later), and kmod's diagnostics.
+pub fn discover(
+    dir: &str,
+    cfg: &Config,
+    suffixes: Suffixes,
+) -> Result<(Vec<Candidate>, Vec<Diagnostic>), DiscoverError> {
+    let mut diags = Vec::new();
     std::fs::read_dir(dir).map_err(|source| DiscoverError::ModuleDir {
         dir: dir.into(),
         source,
     })?;
     let mut found = Vec::new();
-    walk_one(dir, dir, cfg, suffixes, &mut found, &mut disc.diags)?;
+    walk_one(dir, dir, cfg, suffixes, &mut found, &mut diags)?;
     for ext in &cfg.externals {
         match std::fs::read_dir(ext) {
-            Ok(_) => walk_one(ext, dir, cfg, suffixes, &mut found, &mut disc.diags)?,
-            Err(e) => disc.diags.push(Diagnostic::error(format!(
+            Ok(_) => walk_one(ext, dir, cfg, suffixes, &mut found, &mut diags)?,
+            Err(e) => diags.push(Diagnostic::error(format!(
                 "could not open directory {ext}: {}",
                 strerror(&e)
             ))),
         }
     }
-    disc.modules = keep_one_per_name(found, |old, new| keep_old(old, new, dir, cfg));
-    if disc.modules.len() >= 65535 {
-        return Err(DiscoverError::TooMany(disc.modules.len()));
+    let modules = keep_one_per_name(found, |old, new| keep_old(old, new, dir, cfg));
+    if modules.len() >= 65535 {
+        return Err(DiscoverError::TooMany(modules.len()));
     }
-    Ok(disc)
+    Ok((modules, diags))
 }
 
 /// One candidate per module name, at the place of the name's first
