@@ -208,15 +208,6 @@ pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-N.tmp`,
-/// removed when dropped (see [`crate::output::scratch`]). Numbered, not
-/// random: the modules built in it record its path (in their build id), so
-/// a rebuild in a fresh sandbox must build in the same place.
-fn fresh_dir(base: &Path) -> Result<Scratch, BuildError> {
-    crate::output::scratch::remove_abandoned(base, "kmodtree-dkms".as_ref());
-    Ok(Scratch::dir_beside_numbered(&base.join("kmodtree-dkms")).at(base)?)
-}
-
 /// Builds every source into `opts.out`. Outcomes are in the order of
 /// `sources`, whatever order the parallel builds finish in.
 pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutcome>, BuildError> {
@@ -242,7 +233,13 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     let tmp = tmp_dir.path().to_path_buf();
     let scratch_base =
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
-    let scratch_dir = fresh_dir(&scratch_base)?;
+    // A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-N.tmp`
+    // (see [`crate::output::scratch`]). Numbered, not random: the modules
+    // built in it record its path (in their build id), so a rebuild in a
+    // fresh sandbox must build in the same place.
+    crate::output::scratch::remove_abandoned(&scratch_base, "kmodtree-dkms".as_ref());
+    let scratch_dir =
+        Scratch::dir_beside_numbered(&scratch_base.join("kmodtree-dkms")).at(&scratch_base)?;
     let scratch = scratch_dir.path().to_path_buf();
     // Steps are known only once each package is planned.
     opts.progress.get().start("dkms build steps", 0);
