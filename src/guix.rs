@@ -448,7 +448,8 @@ struct ModuleTree {
     dir: PathBuf,
     by_name: BTreeMap<String, Vec<String>>,
     builtin: BTreeSet<String>,
-    builtin_aliases: Vec<(Vec<u8>, String)>,
+    /// The alias patterns of builtin modules.
+    builtin_aliases: Vec<Vec<u8>>,
     aliases: Option<Vec<(Vec<u8>, String)>>,
 }
 
@@ -498,10 +499,8 @@ impl ModuleTree {
             .unwrap_or_default();
         let builtin_aliases = fs::read(dir.join("modules.builtin.modinfo"))
             .map(|data| {
-                crate::tree::builtin::builtin_aliases(&data)
-                    .into_iter()
-                    .map(|(a, m)| (a, String::from_utf8_lossy(&m).into_owned()))
-                    .collect()
+                let aliases = crate::tree::builtin::builtin_aliases(&data).into_iter();
+                aliases.map(|(alias, _)| alias).collect()
             })
             .unwrap_or_default();
         Ok(ModuleTree {
@@ -564,7 +563,7 @@ impl ModuleTree {
         let builtin_alias = || {
             self.builtin_aliases
                 .iter()
-                .any(|(a, _)| crate::index::fnmatch(a, &key) || *a == key)
+                .any(|a| crate::index::fnmatch(a, &key) || *a == key)
         };
         if found.is_empty() && (builtin_name || builtin_alias()) {
             found.push(Found::Builtin);

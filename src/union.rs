@@ -94,8 +94,6 @@ pub struct UnionReport {
     /// Collision warnings, each in Guix's wording (several lines, starting
     /// with an empty line, ending with a newline).
     pub warnings: Vec<String>,
-    /// Directories created (the output itself included).
-    pub directories: usize,
     /// Files linked or copied (and, in [`LinkMode::BuildEnv`], directories
     /// linked).
     pub files: usize,
@@ -285,7 +283,6 @@ impl UnionState<'_> {
         } else {
             self.tmp_real = Some(fs::canonicalize(out).doing("cannot read", out)?);
         }
-        self.report.directories += 1;
 
         // Name -> the inputs holding it, in input order; names in byte order.
         let mut table: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();

@@ -419,10 +419,7 @@ impl<'a> Job<'a> {
                 source,
             })?;
         let failed = !status.success();
-        let status = match status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => format!("{status}"),
-        };
+        let status = (status.code()).map_or(status.to_string(), |c| format!("exit status {c}"));
         let _ = writeln!(
             fs::OpenOptions::new().append(true).open(&log).at(&log)?,
             "[kmodtree: {status}; network namespace: {}; read-only host: {}]",
