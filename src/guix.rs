@@ -534,8 +534,8 @@ impl ModuleTree {
     }
 
     /// Modules (files) whose alias patterns match `target`, as modprobe's
-    /// alias lookup does; `Found::Builtin` when only builtin aliases match.
-    fn find_by_alias(&mut self, target: &str, limits: &Limits) -> Result<Vec<Found>, GuixError> {
+    /// alias lookup does.
+    fn find_by_alias(&mut self, target: &str, limits: &Limits) -> Result<Vec<String>, GuixError> {
         let Some(key) = crate::index::normalize_alias(target.as_bytes()) else {
             return Ok(Vec::new());
         };
@@ -552,23 +552,22 @@ impl ModuleTree {
             }
             self.aliases = Some(all);
         }
-        let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut found: Vec<String> = Vec::new();
         for (pattern, file) in self.aliases.iter().flatten() {
-            if crate::index::fnmatch(pattern, &key) && seen.insert(file.clone()) {
-                found.push(Found::File(file.clone()));
+            if crate::index::fnmatch(pattern, &key) && !found.contains(file) {
+                found.push(file.clone());
             }
         }
-        let builtin_name = self.builtin.contains(&module::name_from_file_name(target));
-        let builtin_alias = || {
-            self.builtin_aliases
-                .iter()
-                .any(|a| crate::index::fnmatch(a, &key) || *a == key)
-        };
-        if found.is_empty() && (builtin_name || builtin_alias()) {
-            found.push(Found::Builtin);
-        }
         Ok(found)
+    }
+
+    /// Whether `target` names a builtin module or matches a builtin alias.
+    fn is_builtin(&self, target: &str) -> bool {
+        let Some(key) = crate::index::normalize_alias(target.as_bytes()) else {
+            return false;
+        };
+        self.builtin.contains(&module::name_from_file_name(target))
+            || (self.builtin_aliases.iter()).any(|a| crate::index::fnmatch(a, &key) || *a == key)
     }
 }
 
@@ -675,14 +674,12 @@ pub fn flat_module_directory(
                     continue;
                 }
                 let found = tree.find_by_alias(t, &opts.limits)?;
-                if found.is_empty() {
+                if !found.is_empty() {
+                    queue.extend(found);
+                } else if tree.is_builtin(t) {
+                    report.builtin.push(t.to_string());
+                } else {
                     report.missing_softdeps.push(t.to_string());
-                }
-                for f in found {
-                    match f {
-                        Found::File(f) => queue.push_back(f),
-                        _ => report.builtin.push(t.to_string()),
-                    }
                 }
             }
         }
