@@ -296,7 +296,8 @@ fn build_source(
 }
 
 /// The plan for `src`'s dkms.conf with DKMS's default folders (for
-/// `kmodtree dkms plan`).
+/// `kmodtree dkms plan`): `kernel_build` (default `/lib/modules/V/build`),
+/// `/var/lib/dkms`, `/usr/src`, `/lib/modules`.
 pub fn plan(
     src: &Path,
     kernel_version: &str,
@@ -308,10 +309,15 @@ pub fn plan(
     } else {
         src.to_path_buf()
     };
-    let mut layout = Layout::dkms_defaults(kernel_version);
-    if let Some(k) = kernel_build {
-        layout.kernel_source_dir = crate::kmod::absolute(k);
-    }
+    let layout = Layout {
+        kernel_source_dir: kernel_build.map_or_else(
+            || PathBuf::from(format!("/lib/modules/{kernel_version}/build")),
+            crate::kmod::absolute,
+        ),
+        dkms_tree: PathBuf::from("/var/lib/dkms"),
+        source_tree: PathBuf::from("/usr/src"),
+        install_tree: PathBuf::from("/lib/modules"),
+    };
     Ok(conf::evaluate(
         &crate::kmod::absolute(&conf_path),
         kernel_version,
