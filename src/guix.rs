@@ -2,12 +2,12 @@
 //! (`(gnu build linux-modules)` and `flat-linux-module-directory` of
 //! `(gnu system linux-initrd)`):
 //!
-//! * [`module_name_database`] — `modules.name`, an s-expression mapping each
+//! * [`GuixDatabase::Name`] — `modules.name`, an s-expression mapping each
 //!   module's `.modinfo` name to its absolute file name, laid out as Guile's
 //!   `pretty-print` lays it out ([`pretty_printed_pairs`]);
-//! * [`module_alias_database`] — Guix's `modules.alias` (one line per alias,
+//! * [`GuixDatabase::Alias`] — Guix's `modules.alias` (one line per alias,
 //!   module names taken from file names);
-//! * [`module_device_database`] — Guix's `modules.devname`;
+//! * [`GuixDatabase::Devname`] — Guix's `modules.devname`;
 //! * [`flat_module_directory`] — the closure of some modules copied flat,
 //!   decompressed, with `modules.name`.
 //!
@@ -71,11 +71,6 @@ pub enum GuixError {
     OutputExists(PathBuf),
 }
 
-/// Guix's `strip-extension`: the base name up to its first `.`.
-pub fn strip_extension(base: &str) -> &str {
-    base.split('.').next().unwrap_or(base)
-}
-
 /// The module files of `dir` as Guix's `(find-files dir module-regex)`
 /// returns them: `DIR/REL` names (with `dir` exactly as given), sorted.
 /// Real directories are descended; symlinks are never followed.
@@ -128,8 +123,10 @@ impl GuixModule {
     /// The key of `modules.name`: the `.modinfo` name, else the base name
     /// without extension (not normalised).
     pub fn name_database_key(&self) -> String {
+        // Guix's `strip-extension`: the base name up to its first `.`.
         let base = || self.file.rsplit('/').next().unwrap_or(&self.file);
-        (self.formal_name.clone()).unwrap_or_else(|| strip_extension(base()).to_string())
+        let stripped = || base().split('.').next().unwrap_or_default().to_string();
+        self.formal_name.clone().unwrap_or_else(stripped)
     }
 }
 
@@ -142,27 +139,21 @@ fn module_error(path: &str) -> impl Fn(ModuleError) -> GuixError + '_ {
 }
 
 /// The modinfo, named `file`, of a plain or compressed module image read
-/// from `path` (`.modinfo` only: no symbols are read).
-fn guix_module_of_bytes(
+/// from `path` (`.modinfo` only: no symbols are read), and the image.
+fn guix_module_of_bytes<'d>(
     file: &str,
     path: &str,
-    data: &[u8],
+    data: &'d [u8],
     limits: &Limits,
-) -> Result<GuixModule, GuixError> {
+) -> Result<(GuixModule, std::borrow::Cow<'d, [u8]>), GuixError> {
     let (_, image) = decompress::decompress(data, limits).map_err(module_error(path))?;
-    guix_module_of_image(file, path, &image)
-}
-
-fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModule, GuixError> {
-    let elf = module::elf::Elf::parse(image).map_err(module_error(path))?;
+    let elf = module::elf::Elf::parse(&image).map_err(module_error(path))?;
     let mut m = GuixModule {
         file: file.to_string(),
         ..GuixModule::default()
     };
-    let Some(section) = elf.find_section(b".modinfo") else {
-        return Ok(m);
-    };
-    for s in section.data.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+    let section = elf.find_section(b".modinfo").map_or(&[][..], |s| s.data);
+    for s in section.split(|&b| b == 0).filter(|s| !s.is_empty()) {
         let Some(eq) = s.iter().position(|&b| b == b'=') else {
             continue;
         };
@@ -180,7 +171,7 @@ fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModu
             _ => {}
         }
     }
-    Ok(m)
+    Ok((m, image))
 }
 
 /// Reads the module files of `read_dir` in parallel; each file is named
@@ -197,7 +188,7 @@ pub fn read_guix_modules(
         let data = std::fs::read(path)
             .map_err(|e| module_error(path)(ModuleError::io(path.as_str(), e)))?;
         let named = format!("{named_dir}{}", &path[read_dir.len()..]);
-        guix_module_of_bytes(&named, path, &data, limits)
+        Ok(guix_module_of_bytes(&named, path, &data, limits)?.0)
     };
     crate::jobs::run_with_jobs(jobs, || files.par_iter().map(read).collect())
 }
@@ -210,41 +201,6 @@ const NAME_DATABASE_HEADER: &str = ";; Module name to file name mapping.
 ;; This format is Guix-specific; it is not supported by upstream Linux tools.
 
 ";
-
-/// Guix's `modules.name` for `modules` (in `find-files` order).
-pub fn module_name_database(modules: &[GuixModule]) -> Vec<u8> {
-    let pairs: Vec<(String, String)> = modules
-        .iter()
-        .map(|m| (m.name_database_key(), m.file.clone()))
-        .collect();
-    (NAME_DATABASE_HEADER.to_string() + &pretty_printed_pairs(&pairs)).into_bytes()
-}
-
-/// Guix's `modules.alias`: `alias ALIAS MODULE` for every alias of every
-/// module, MODULE being the name derived from the file name.
-pub fn module_alias_database(modules: &[GuixModule]) -> Vec<u8> {
-    let mut out = String::from("# Aliases extracted from modules themselves.\n");
-    for m in modules {
-        let name = m.module_name();
-        for a in &m.aliases {
-            out.push_str(&format!("alias {a} {name}\n"));
-        }
-    }
-    out.into_bytes()
-}
-
-/// Guix's `modules.devname`: `MODULE DEVNAME TYPEMAJOR:MINOR` for every
-/// module with both a `devname:` alias and a `char-major-`/`block-major-`
-/// alias (the first of each).
-pub fn module_device_database(modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
-    let mut out = String::from("# Device nodes to trigger on-demand module loading.\n");
-    for m in modules {
-        if let Some(device) = device_tuple(m)? {
-            out.push_str(&format!("{} {device}\n", m.module_name()));
-        }
-    }
-    Ok(out.into_bytes())
-}
 
 /// Guix's `aliases->device-tuple`, as `modules.devname` shows it: `DEVNAME
 /// TYPEMAJOR:MINOR`. Like Guix, a malformed major alias is an error even
@@ -338,13 +294,40 @@ impl GuixDatabase {
         }
     }
 
-    /// The database of `modules`, as Guix's writer makes it.
+    /// The database of `modules` (in `find-files` order), as Guix's writer
+    /// makes it: `modules.name` maps each module's key
+    /// ([`GuixModule::name_database_key`]) to its file; `modules.alias` has
+    /// `alias ALIAS MODULE` for every alias of every module, MODULE being
+    /// the name derived from the file name; `modules.devname` has `MODULE
+    /// DEVNAME TYPEMAJOR:MINOR` for every module with both a `devname:`
+    /// alias and a `char-major-`/`block-major-` alias (the first of each).
     fn render(self, modules: &[GuixModule]) -> Result<Vec<u8>, GuixError> {
-        Ok(match self {
-            Self::Name => module_name_database(modules),
-            Self::Alias => module_alias_database(modules),
-            Self::Devname => module_device_database(modules)?,
-        })
+        let mut out = String::new();
+        match self {
+            Self::Name => {
+                let pairs: Vec<(String, String)> = (modules.iter())
+                    .map(|m| (m.name_database_key(), m.file.clone()))
+                    .collect();
+                out = NAME_DATABASE_HEADER.to_string() + &pretty_printed_pairs(&pairs);
+            }
+            Self::Alias => {
+                out.push_str("# Aliases extracted from modules themselves.\n");
+                for m in modules {
+                    for a in &m.aliases {
+                        out.push_str(&format!("alias {a} {}\n", m.module_name()));
+                    }
+                }
+            }
+            Self::Devname => {
+                out.push_str("# Device nodes to trigger on-demand module loading.\n");
+                for m in modules {
+                    if let Some(device) = device_tuple(m)? {
+                        out.push_str(&format!("{} {device}\n", m.module_name()));
+                    }
+                }
+            }
+        }
+        Ok(out.into_bytes())
     }
 }
 
@@ -414,21 +397,20 @@ pub fn pretty_printed_pairs(pairs: &[(String, String)]) -> String {
         .iter()
         .map(|(k, v)| (scheme_string(k), scheme_string(v)))
         .collect();
-    let one_line = |(k, v): &(String, String)| format!("({k} . {v})");
+    let lines: Vec<String> = written
+        .iter()
+        .map(|(k, v)| format!("({k} . {v})"))
+        .collect();
     let width = |s: &str| s.chars().count();
-    if written.is_empty() {
-        return "()\n".to_string();
-    }
     // The whole list on one line when it is shorter than 50 characters.
-    let whole: Vec<String> = written.iter().map(one_line).collect();
-    let whole = format!("({})", whole.join(" "));
+    let whole = format!("({})", lines.join(" "));
     if width(&whole) < 50 {
         return whole + "\n";
     }
-    let lines: Vec<String> = (written.iter())
-        .map(|pair| match one_line(pair) {
-            line if width(&line) < 50 => line,
-            _ => format!("({}\n  .\n  {})", pair.0, pair.1),
+    let lines: Vec<String> = (lines.into_iter().zip(&written))
+        .map(|(line, (k, v))| match width(&line) < 50 {
+            true => line,
+            false => format!("({k}\n  .\n  {v})"),
         })
         .collect();
     format!("({})\n", lines.join("\n "))
@@ -466,7 +448,8 @@ struct ModuleTree {
     dir: PathBuf,
     by_name: BTreeMap<String, Vec<String>>,
     builtin: BTreeSet<String>,
-    builtin_aliases: Vec<(Vec<u8>, String)>,
+    /// The alias patterns of builtin modules.
+    builtin_aliases: Vec<Vec<u8>>,
     aliases: Option<Vec<(Vec<u8>, String)>>,
 }
 
@@ -516,10 +499,8 @@ impl ModuleTree {
             .unwrap_or_default();
         let builtin_aliases = fs::read(dir.join("modules.builtin.modinfo"))
             .map(|data| {
-                crate::tree::builtin::builtin_aliases(&data)
-                    .into_iter()
-                    .map(|(a, m)| (a, String::from_utf8_lossy(&m).into_owned()))
-                    .collect()
+                let aliases = crate::tree::builtin::builtin_aliases(&data).into_iter();
+                aliases.map(|(alias, _)| alias).collect()
             })
             .unwrap_or_default();
         Ok(ModuleTree {
@@ -553,47 +534,41 @@ impl ModuleTree {
     }
 
     /// Modules (files) whose alias patterns match `target`, as modprobe's
-    /// alias lookup does; `Found::Builtin` when only builtin aliases match.
-    fn find_by_alias(&mut self, target: &str, limits: &Limits) -> Result<Vec<Found>, GuixError> {
+    /// alias lookup does.
+    fn find_by_alias(&mut self, target: &str, limits: &Limits) -> Result<Vec<String>, GuixError> {
         let Some(key) = crate::index::normalize_alias(target.as_bytes()) else {
             return Ok(Vec::new());
         };
         if self.aliases.is_none() {
             let mut all = Vec::new();
             for f in self.by_name.values().flatten() {
-                let m = read_module_at(&self.dir.join(f), f, limits)?;
+                let path = self.dir.join(f);
+                let p = (path.to_str()).ok_or_else(|| GuixError::NotUtf8(path.clone()))?;
+                let data = fs::read(&path).doing("cannot read", &path)?;
+                let (m, _) = guix_module_of_bytes(f, p, &data, limits)?;
                 let patterns = m.aliases.iter();
                 let patterns = patterns.filter_map(|a| crate::index::normalize_alias(a.as_bytes()));
                 all.extend(patterns.map(|pattern| (pattern, f.clone())));
             }
             self.aliases = Some(all);
         }
-        let mut found = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut found: Vec<String> = Vec::new();
         for (pattern, file) in self.aliases.iter().flatten() {
-            if crate::index::fnmatch(pattern, &key) && seen.insert(file.clone()) {
-                found.push(Found::File(file.clone()));
+            if crate::index::fnmatch(pattern, &key) && !found.contains(file) {
+                found.push(file.clone());
             }
-        }
-        let builtin_name = self.builtin.contains(&module::name_from_file_name(target));
-        let builtin_alias = || {
-            self.builtin_aliases
-                .iter()
-                .any(|(a, _)| crate::index::fnmatch(a, &key) || *a == key)
-        };
-        if found.is_empty() && (builtin_name || builtin_alias()) {
-            found.push(Found::Builtin);
         }
         Ok(found)
     }
-}
 
-fn read_module_at(path: &Path, rel: &str, limits: &Limits) -> Result<GuixModule, GuixError> {
-    let p = path
-        .to_str()
-        .ok_or_else(|| GuixError::NotUtf8(path.to_path_buf()))?;
-    let data = fs::read(path).doing("cannot read", path)?;
-    guix_module_of_bytes(rel, p, &data, limits)
+    /// Whether `target` names a builtin module or matches a builtin alias.
+    fn is_builtin(&self, target: &str) -> bool {
+        let Some(key) = crate::index::normalize_alias(target.as_bytes()) else {
+            return false;
+        };
+        self.builtin.contains(&module::name_from_file_name(target))
+            || (self.builtin_aliases.iter()).any(|a| crate::index::fnmatch(a, &key) || *a == key)
+    }
 }
 
 /// Guix's `module-soft-dependencies` tokens of one `softdep=` value: every
@@ -676,9 +651,7 @@ pub fn flat_module_directory(
         let path = moddir.join(&rel);
         let data = fs::read(&path).doing("cannot read", &path)?;
         let shown = path.display().to_string();
-        let (_, image) =
-            decompress::decompress(&data, &opts.limits).map_err(module_error(&shown))?;
-        let m = guix_module_of_image(&rel, &shown, &image)?;
+        let (m, image) = guix_module_of_bytes(&rel, &shown, &data, &opts.limits)?;
         for dep in &m.depends {
             match tree.find(dep)? {
                 Found::File(f) => queue.push_back(f),
@@ -701,14 +674,12 @@ pub fn flat_module_directory(
                     continue;
                 }
                 let found = tree.find_by_alias(t, &opts.limits)?;
-                if found.is_empty() {
+                if !found.is_empty() {
+                    queue.extend(found);
+                } else if tree.is_builtin(t) {
+                    report.builtin.push(t.to_string());
+                } else {
                     report.missing_softdeps.push(t.to_string());
-                }
-                for f in found {
-                    match f {
-                        Found::File(f) => queue.push_back(f),
-                        _ => report.builtin.push(t.to_string()),
-                    }
                 }
             }
         }
@@ -751,7 +722,7 @@ pub fn flat_module_directory(
         }
         progress.finish();
         entries.sort_by(|a, b| a.file.cmp(&b.file));
-        let db = module_name_database(&entries);
+        let db = GuixDatabase::Name.render(&entries)?;
         let dir = Utf8Path::from_path(dir).ok_or_else(|| GuixError::NotUtf8(dir.into()))?;
         crate::output::write_all_atomic(dir, &[("modules.name", &db)])?;
         Ok(())

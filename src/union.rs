@@ -94,8 +94,6 @@ pub struct UnionReport {
     /// Collision warnings, each in Guix's wording (several lines, starting
     /// with an empty line, ending with a newline).
     pub warnings: Vec<String>,
-    /// Directories created (the output itself included).
-    pub directories: usize,
     /// Files linked or copied (and, in [`LinkMode::BuildEnv`], directories
     /// linked).
     pub files: usize,
@@ -159,8 +157,8 @@ fn temporary_sibling(out: &Path) -> Result<Scratch, UnionError> {
 }
 
 /// Checks the inputs and the output, and returns the inputs made absolute
-/// (duplicates removed, as Guix does) with their resolved names.
-fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>, UnionError> {
+/// (duplicates removed, as Guix does).
+fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<PathBuf>, UnionError> {
     if inputs.is_empty() {
         return Err(UnionError::NoInputs);
     }
@@ -170,10 +168,10 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
     let parent = out.parent().unwrap_or(Path::new("/"));
     let parent_real = fs::canonicalize(parent).doing("cannot create output in", parent)?;
     let out_real = parent_real.join(out.file_name().unwrap_or_default());
-    let mut result: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut result: Vec<PathBuf> = Vec::new();
     for input in inputs {
         let abs = absolute_clean(input);
-        if result.iter().any(|(seen, _)| *seen == abs) {
+        if result.contains(&abs) {
             continue;
         }
         let real = fs::canonicalize(&abs).map_err(|source| UnionError::BadInput {
@@ -192,7 +190,7 @@ fn checked_inputs(out: &Path, inputs: &[PathBuf]) -> Result<Vec<(PathBuf, PathBu
                 input: abs,
             });
         }
-        result.push((abs, real));
+        result.push(abs);
     }
     Ok(result)
 }
@@ -225,7 +223,7 @@ fn finish_in_place(tmp: Scratch, out: &Path) -> Result<(), UnionError> {
 /// Builds the union of the checked `inputs` in `tmp`, an empty directory.
 fn union_into(
     tmp: &Path,
-    inputs: &[(PathBuf, PathBuf)],
+    inputs: &[PathBuf],
     opts: &UnionOptions,
 ) -> Result<UnionReport, UnionError> {
     let mut state = UnionState {
@@ -235,14 +233,17 @@ fn union_into(
         ancestors: Vec::new(),
     };
     let progress = opts.progress.get();
-    let sources: Vec<PathBuf> = inputs.iter().map(|(abs, _)| abs.clone()).collect();
     // The count is known only at the end of the walk.
-    let action = match opts.mode {
-        LinkMode::Copy => "copying files",
-        LinkMode::Symlink | LinkMode::Hardlink | LinkMode::BuildEnv => "linking files",
-    };
-    progress.start(action, 0);
-    let result = state.union_of_directories(tmp, &sources);
+    let copy = opts.mode == LinkMode::Copy;
+    progress.start(
+        if copy {
+            "copying files"
+        } else {
+            "linking files"
+        },
+        0,
+    );
+    let result = state.union_of_directories(tmp, inputs);
     progress.finish();
     result.map(|()| state.report)
 }
@@ -280,7 +281,6 @@ impl UnionState<'_> {
         } else {
             self.tmp_real = Some(fs::canonicalize(out).doing("cannot read", out)?);
         }
-        self.report.directories += 1;
 
         // Name -> the inputs holding it, in input order; names in byte order.
         let mut table: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();
@@ -320,18 +320,13 @@ impl UnionState<'_> {
                 dirs: dirs.into_iter().cloned().collect(),
             });
         }
-        let first = files[0];
-        let mut differing = None;
+        let mut chosen = files[0];
         for f in &files[1..] {
-            if !same_file_contents(first, f)? {
-                differing = Some(*f);
+            if !same_file_contents(files[0], f)? {
+                chosen = self.resolve_collision(&files, f)?;
                 break;
             }
         }
-        let chosen = match differing {
-            None => first,
-            Some(other) => self.resolve_collision(&files, other)?,
-        };
         self.link(chosen, out)
     }
 
@@ -518,15 +513,13 @@ pub enum ModuleDirectoryError {
 }
 
 fn describe_versions(versions: &[(String, Vec<PathBuf>)]) -> String {
-    let in_inputs = |(v, inputs): &(String, Vec<PathBuf>)| {
-        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-        format!("{v} (in {})", names.join(", "))
-    };
-    versions
-        .iter()
-        .map(in_inputs)
-        .collect::<Vec<_>>()
-        .join("; ")
+    let described: Vec<String> = (versions.iter())
+        .map(|(v, inputs)| {
+            let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            format!("{v} (in {})", names.join(", "))
+        })
+        .collect();
+    described.join("; ")
 }
 
 /// The kernel versions (`lib/modules/*`, names not starting with `.`) each

@@ -208,14 +208,6 @@ pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-N.tmp`,
-/// removed when dropped (see [`crate::output::scratch`]). Numbered, not
-/// random: the modules built in it record its path (in their build id), so
-/// a rebuild in a fresh sandbox must build in the same place.
-fn fresh_dir(base: &Path) -> Result<Scratch, BuildError> {
-    Ok(Scratch::dir_beside_numbered(&base.join("kmodtree-dkms")).at(base)?)
-}
-
 /// Builds every source into `opts.out`. Outcomes are in the order of
 /// `sources`, whatever order the parallel builds finish in.
 pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutcome>, BuildError> {
@@ -239,7 +231,12 @@ pub fn build(sources: &[PathBuf], opts: &BuildOptions) -> Result<Vec<SourceOutco
     let tmp = tmp_dir.path().to_path_buf();
     let scratch_base =
         crate::kmod::absolute(&opts.scratch.clone().unwrap_or_else(std::env::temp_dir));
-    let scratch_dir = fresh_dir(&scratch_base)?;
+    // A fresh, empty, locked folder `BASE/.kmodtree-dkms.kmodtree-N.tmp`
+    // (see [`crate::output::scratch`]). Numbered, not random: the modules
+    // built in it record its path (in their build id), so a rebuild in a
+    // fresh sandbox must build in the same place.
+    let scratch_dir =
+        Scratch::dir_beside_numbered(&scratch_base.join("kmodtree-dkms")).at(&scratch_base)?;
     let scratch = scratch_dir.path().to_path_buf();
     // Steps are known only once each package is planned.
     opts.progress.get().start("dkms build steps", 0);
@@ -296,7 +293,8 @@ fn build_source(
 }
 
 /// The plan for `src`'s dkms.conf with DKMS's default folders (for
-/// `kmodtree dkms plan`).
+/// `kmodtree dkms plan`): `kernel_build` (default `/lib/modules/V/build`),
+/// `/var/lib/dkms`, `/usr/src`, `/lib/modules`.
 pub fn plan(
     src: &Path,
     kernel_version: &str,
@@ -308,10 +306,15 @@ pub fn plan(
     } else {
         src.to_path_buf()
     };
-    let mut layout = Layout::dkms_defaults(kernel_version);
-    if let Some(k) = kernel_build {
-        layout.kernel_source_dir = crate::kmod::absolute(k);
-    }
+    let layout = Layout {
+        kernel_source_dir: kernel_build.map_or_else(
+            || PathBuf::from(format!("/lib/modules/{kernel_version}/build")),
+            crate::kmod::absolute,
+        ),
+        dkms_tree: PathBuf::from("/var/lib/dkms"),
+        source_tree: PathBuf::from("/usr/src"),
+        install_tree: PathBuf::from("/lib/modules"),
+    };
     Ok(conf::evaluate(
         &crate::kmod::absolute(&conf_path),
         kernel_version,
@@ -419,10 +422,7 @@ impl<'a> Job<'a> {
                 source,
             })?;
         let failed = !status.success();
-        let status = match status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => format!("{status}"),
-        };
+        let status = (status.code()).map_or(status.to_string(), |c| format!("exit status {c}"));
         let _ = writeln!(
             fs::OpenOptions::new().append(true).open(&log).at(&log)?,
             "[kmodtree: {status}; network namespace: {}; read-only host: {}]",

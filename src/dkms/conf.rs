@@ -42,19 +42,6 @@ pub struct Layout {
     pub install_tree: PathBuf,
 }
 
-impl Layout {
-    /// DKMS's defaults: `/lib/modules/V/build`, `/var/lib/dkms`, `/usr/src`,
-    /// `/lib/modules`.
-    pub fn dkms_defaults(kernel_version: &str) -> Layout {
-        Layout {
-            kernel_source_dir: PathBuf::from(format!("/lib/modules/{kernel_version}/build")),
-            dkms_tree: PathBuf::from("/var/lib/dkms"),
-            source_tree: PathBuf::from("/usr/src"),
-            install_tree: PathBuf::from("/lib/modules"),
-        }
-    }
-}
-
 /// One module of the package (one index of the BUILT_MODULE_* family).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PlannedModule {

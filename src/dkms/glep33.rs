@@ -37,18 +37,10 @@ pub(crate) fn build(
     let common =
         format!("KERNELDIR={kdir} KERNEL_DIR={kdir} KV_DIR={kdir} KV={v} $(cat BUILD_PARAMS)");
     let stage_q = quote(&stage.display().to_string());
-    let commands = [
-        ("clean", format!("make {common} clean"), false),
-        ("make", format!("make -j{} {common}", opts.jobs), true),
-        (
-            "install",
-            format!("make {common} DESTDIR={stage_q} INSTALL_MOD_PATH={stage_q} install"),
-            true,
-        ),
-    ];
-    for (name, cmd, required) in &commands {
-        job.run(name, cmd, *required)?;
-    }
+    job.run("clean", &format!("make {common} clean"), false)?;
+    job.run("make", &format!("make -j{} {common}", opts.jobs), true)?;
+    let install = format!("make {common} DESTDIR={stage_q} INSTALL_MOD_PATH={stage_q} install");
+    job.run("install", &install, true)?;
     // The modules the install wrote, anywhere under the staging folder.
     // (module, file) with its location.
     let mut modules: Vec<(String, PathBuf)> = Vec::new();

@@ -38,27 +38,21 @@ pub struct Enforced {
 }
 
 /// Mount points of this process, from `/proc/self/mountinfo` (field 5,
-/// octal escapes decoded), deepest last.
+/// with the octal escapes the kernel writes there, for space, tab, newline
+/// and backslash, decoded), deepest last.
 fn mount_points() -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(field) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mut decoded = Vec::with_capacity(field.len());
-        let mut rest = field.as_bytes();
-        while let Some((&b, tail)) = rest.split_first() {
-            let oct = tail.get(..3).and_then(|o| std::str::from_utf8(o).ok());
-            let (byte, skip) = match oct.and_then(|o| u8::from_str_radix(o, 8).ok()) {
-                Some(v) if b == b'\\' => (v, 3),
-                _ => (b, 0),
-            };
-            decoded.push(byte);
-            rest = &tail[skip..];
-        }
-        out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&decoded)));
-    }
+    let escapes = [
+        ("\\040", " "),
+        ("\\011", "\t"),
+        ("\\012", "\n"),
+        ("\\134", "\\"),
+    ];
+    let mut out: Vec<PathBuf> = (text.lines())
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| (escapes.iter()).fold(field.to_string(), |f, (e, c)| f.replace(e, c)))
+        .map(PathBuf::from)
+        .collect();
     out.sort_by_key(|p| p.components().count());
     out.dedup();
     out
