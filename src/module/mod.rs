@@ -66,9 +66,8 @@ pub struct ModinfoEntry {
 }
 
 /// A symbol the module exports, with its CRC (0 when none is known).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Export {
-    #[serde(with = "crate::kmod::esc")]
     pub name: Vec<u8>,
     pub crc: u64,
 }

@@ -138,14 +138,6 @@ impl SymbolList {
             .collect()
     }
 
-    pub fn from_exports(exports: &[Export]) -> Result<Self, ListFull> {
-        let mut list = SymbolList::default();
-        for e in exports {
-            list.push(&e.name, e.crc, false, MAX_NAME_BYTES)?;
-        }
-        Ok(list)
-    }
-
     pub fn from_imports(imports: &[Import]) -> Result<Self, ListFull> {
         let mut list = SymbolList::default();
         for i in imports {
@@ -155,25 +147,10 @@ impl SymbolList {
     }
 }
 
-/// Serde (de)serialisation of a list as `[Export]`, the `--manifest`
-/// cache's format.
-pub mod as_exports {
-    use super::{Export, SymbolList};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(list: &SymbolList, s: S) -> Result<S::Ok, S::Error> {
-        list.to_exports().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SymbolList, D::Error> {
-        let v = Vec::<Export>::deserialize(d)?;
-        SymbolList::from_exports(&v).map_err(|_| serde::de::Error::custom("symbol list too large"))
-    }
-}
-
 /// Serde (de)serialisation of a list as `[Import]`, the `--manifest`
-/// cache's format.
-pub mod as_imports {
+/// cache's format. An export list, never weak, reads as `[Export]`: `weak`
+/// is written only when set.
+pub mod as_symbols {
     use super::{Import, SymbolList};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
