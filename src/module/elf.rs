@@ -7,7 +7,6 @@
 
 use super::sparse::Loaded;
 use super::{ElfClass, ElfIdent, Endian, ModuleError};
-use std::cell::Cell;
 
 /// `e_machine` of SPARC (32-bit).
 pub const EM_SPARC: u16 = 2;
@@ -33,9 +32,9 @@ pub struct Elf<'a> {
     shnum: u16,
     /// The section-name string table: non-empty, ends in NUL.
     shstrtab: &'a [u8],
-    /// For a sparsely read image: the ranges holding file data, and a flag
-    /// raised when the parser uses bytes outside them.
-    sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
+    /// For a sparsely read image: the ranges holding file data, which
+    /// note any use of bytes outside them.
+    sparse: Option<&'a Loaded>,
 }
 
 /// One section whose header and data are inside the image.
@@ -208,29 +207,18 @@ impl ElfIdent {
 impl<'a> Elf<'a> {
     /// Validates the image as kmod's `kmod_elf_new` does.
     pub fn parse(data: &'a [u8]) -> Result<Self, ModuleError> {
-        Self::parse_with(data, None)
+        Self::parse_in(data, None)
     }
 
-    /// [`Elf::parse`] of a sparsely read image: `loaded` says which bytes
-    /// hold file data, and `missed` is raised whenever a section or string
-    /// outside them is used (the result is then not the file's).
-    pub fn parse_sparse(
+    /// [`Elf::parse`], of a sparsely read image when `sparse` says which
+    /// bytes hold file data (it notes every section or string used outside
+    /// them: the result is then not the file's).
+    pub(super) fn parse_in(
         data: &'a [u8],
-        loaded: &'a Loaded,
-        missed: &'a Cell<bool>,
+        sparse: Option<&'a Loaded>,
     ) -> Result<Self, ModuleError> {
-        Self::parse_with(data, Some((loaded, missed)))
-    }
-
-    fn parse_with(
-        data: &'a [u8],
-        sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
-    ) -> Result<Self, ModuleError> {
-        if let Some((loaded, missed)) = sparse {
-            let head = (data.len() as u64).min(EHDR64_SIZE as u64);
-            if !loaded.contains(0, head) {
-                missed.set(true);
-            }
+        if let Some(loaded) = sparse {
+            loaded.need(0, (data.len() as u64).min(EHDR64_SIZE as u64));
         }
         let ident = ElfIdent::of(data)?;
         // The header is inside the image (checked above), so this read
@@ -263,13 +251,10 @@ impl<'a> Elf<'a> {
         Ok(elf)
     }
 
-    /// In a sparse image, raises the miss flag unless `[start, end)` was
-    /// read.
+    /// In a sparse image, notes a use of `[start, end)`.
     fn check_loaded(&self, start: u64, end: u64) {
-        if let Some((loaded, missed)) = self.sparse {
-            if !loaded.contains(start, end) {
-                missed.set(true);
-            }
+        if let Some(loaded) = self.sparse {
+            loaded.need(start, end);
         }
     }
 

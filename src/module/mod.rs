@@ -358,10 +358,8 @@ fn read_chunked<T>(
             sparse::read_signature_sparse(chunks, image, &mut loaded)?;
         }
         let image: &[u8] = image;
-        let missed = std::cell::Cell::new(false);
-        let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
-        if !missed.get() {
-            return Ok(result.map(|parts| keep(Compression::Xz, image, parts)));
+        if let Some(parts) = Parts::of_sparse(image, &loaded) {
+            return Ok(parts.map(|parts| keep(Compression::Xz, image, parts)));
         }
     }
     sparse::Source::read_exact_at(chunks, image, 0)?;
@@ -408,10 +406,8 @@ fn read_with_buffers<T>(
         }
         let image = &mut file_buf[..len as usize];
         if let Some(loaded) = sparse::read_elf_sparse(&file, image).map_err(io)? {
-            let missed = std::cell::Cell::new(false);
-            let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
-            if !missed.get() {
-                return Ok(keep(Compression::None, image, result?));
+            if let Some(parts) = Parts::of_sparse(image, &loaded) {
+                return Ok(keep(Compression::None, image, parts?));
             }
         }
     }

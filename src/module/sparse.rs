@@ -17,6 +17,7 @@
 
 use super::symbols::SECTIONS;
 use super::ElfIdent;
+use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -32,10 +33,11 @@ const TABLE_LOOKBEHIND: u64 = 4096;
 const CRC_TABLES: [&[u8]; 2] = [b"__kcrctab", b"___kcrctab"];
 
 /// The byte ranges `[start, end)` of the image that hold file data, sorted
-/// and disjoint.
+/// and disjoint, and whether the parser used bytes outside them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
     ranges: Vec<(u64, u64)>,
+    pub(super) missed: Cell<bool>,
 }
 
 impl Loaded {
@@ -43,6 +45,13 @@ impl Loaded {
     pub fn contains(&self, start: u64, end: u64) -> bool {
         // Ranges are few (typically two to four): a linear scan.
         start >= end || self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// Notes a use of `[start, end)`: a miss unless it was read.
+    pub(super) fn need(&self, start: u64, end: u64) {
+        if !self.contains(start, end) {
+            self.missed.set(true);
+        }
     }
 
     fn add(&mut self, start: u64, end: u64) {
