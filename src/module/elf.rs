@@ -20,8 +20,6 @@ pub const SHN_ABS: u16 = 0xfff1;
 const EI_NIDENT: usize = 16;
 const EHDR32_SIZE: usize = 52;
 const EHDR64_SIZE: usize = 64;
-const SHDR32_SIZE: u64 = 40;
-const SHDR64_SIZE: u64 = 64;
 
 /// A validated view of an ELF image.
 #[derive(Clone, Copy, Debug)]
@@ -167,12 +165,10 @@ impl ElfIdent {
         }
     }
 
-    /// The size of a section header of this class.
+    /// The size of a section header of this class: four 4-byte fields
+    /// and six words (40 bytes for ELF32, 64 for ELF64).
     pub(super) fn shdr_size(&self) -> u64 {
-        match self.class {
-            ElfClass::Elf32 => SHDR32_SIZE,
-            ElfClass::Elf64 => SHDR64_SIZE,
-        }
+        16 + 6 * self.word()
     }
 
     /// `(e_shoff, e_shentsize, e_shnum, e_shstrndx)` of the ELF header at
@@ -341,12 +337,10 @@ impl<'a> Elf<'a> {
         found
     }
 
-    /// Size of one symbol table entry for this class.
+    /// Size of one symbol table entry for this class: 8 bytes of name,
+    /// info, other and section index, and two words (value, size).
     pub fn sym_size(&self) -> usize {
-        match self.ident.class {
-            ElfClass::Elf32 => 16,
-            ElfClass::Elf64 => 24,
-        }
+        8 + 2 * self.ident.word() as usize
     }
 
     /// Reads symbol `idx` of a symbol table whose bytes are `symtab`
