@@ -270,11 +270,6 @@ impl<'a> Elf<'a> {
         self.ident.uint(self.data, off, n)
     }
 
-    /// A word of the class's width (u32 for ELF32, u64 for ELF64).
-    pub fn word_at(&self, off: u64) -> Option<u64> {
-        self.uint(off, self.ident.word())
-    }
-
     /// Header fields `(sh_name, sh_offset, sh_size)` of section `idx`, if
     /// `idx` is neither 0 nor past the table.
     fn section_header(&self, idx: u16) -> Option<(u32, u64, u64)> {

@@ -138,15 +138,11 @@ pub(crate) fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, &'a [u8])
     let Some(section) = t.versions.filter(|s| s.data.len() % MODVERSION_SIZE == 0) else {
         return Vec::new();
     };
-    let crc_len = elf.ident().word() as usize;
-    section
-        .data
-        .chunks_exact(MODVERSION_SIZE)
-        .enumerate()
-        .map(|(i, rec)| {
-            let crc = elf.word_at(section.offset + (i * MODVERSION_SIZE) as u64);
-            (crc.unwrap_or(0), &rec[crc_len..])
-        })
+    let (ident, word) = (elf.ident(), elf.ident().word());
+    let records = section.data.chunks_exact(MODVERSION_SIZE);
+    let crc = |rec| ident.uint(rec, 0, word).unwrap_or(0);
+    records
+        .map(|rec| (crc(rec), &rec[word as usize..]))
         .collect()
 }
 
