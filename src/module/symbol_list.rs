@@ -286,15 +286,35 @@ fn split_entry(packed: &[u8]) -> Option<(&[u8], &[u8])> {
 /// byte strings (the `--manifest` cache's format).
 pub mod as_escaped_strings {
     use super::StringList;
+    use crate::kmod::esc::{encode, Esc};
+    use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(list: &StringList, s: S) -> Result<S::Ok, S::Error> {
-        crate::kmod::esc::vec::serialize(&list.to_vecs(), s)
+        s.collect_seq(list.iter().map(encode))
+    }
+
+    struct Strings;
+
+    impl<'de> Visitor<'de> for Strings {
+        type Value = StringList;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of %-escaped byte strings")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+            let mut list = StringList::default();
+            while let Some(Esc(s)) = seq.next_element()? {
+                list.push(&s)
+                    .map_err(|_| A::Error::custom("string list too large"))?;
+            }
+            Ok(list)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<StringList, D::Error> {
-        let v = crate::kmod::esc::vec::deserialize(d)?;
-        StringList::from_vecs(&v).map_err(|_| serde::de::Error::custom("string list too large"))
+        d.deserialize_seq(Strings)
     }
 }
 
