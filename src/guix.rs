@@ -159,7 +159,7 @@ fn guix_module_of_image(file: &str, path: &str, image: &[u8]) -> Result<GuixModu
         file: file.to_string(),
         ..GuixModule::default()
     };
-    let Some(section) = elf.find_section(b".modinfo") else {
+    let [Some(section)] = elf.find_sections([b".modinfo"]) else {
         return Ok(m);
     };
     for s in section.data.split(|&b| b == 0).filter(|s| !s.is_empty()) {

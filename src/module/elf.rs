@@ -307,15 +307,9 @@ impl<'a> Elf<'a> {
         Some(&rest[..len])
     }
 
-    /// First section (from index 1) called `name`, ignoring any section
-    /// whose header, data or name is out of bounds.
-    pub fn find_section(&self, name: &[u8]) -> Option<Section<'a>> {
-        let [found] = self.find_sections([name]);
-        found
-    }
-
     /// Finds several sections in one pass over the headers: the result has
-    /// one slot per name, holding its first in-bounds occurrence.
+    /// one slot per name, holding its first occurrence (from index 1),
+    /// ignoring any section whose header, data or name is out of bounds.
     pub fn find_sections<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Section<'a>>; N] {
         let mut found = [None; N];
         for i in 1..self.shnum {
