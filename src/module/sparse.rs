@@ -132,17 +132,14 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
     let in_file = |offset: u64, size: u64| offset.checked_add(size).filter(|&e| e <= len);
 
     // The section-name table, unless the first read caught it.
-    let mut names = (0u64, 0u64);
-    if shstrndx != 0 && u64::from(shstrndx) < u64::from(shnum) {
-        let (_, offset, size) = header(image, u64::from(shstrndx));
-        if let Some(end) = in_file(offset, size) {
-            names = (offset, end);
-            if !done.contains(offset, end) {
-                file.read_exact_at(&mut image[offset as usize..end as usize], offset)?;
-                done.add(offset, end);
-                done.normalize(0);
-            }
-        }
+    let names = (shstrndx != 0 && shstrndx < shnum)
+        .then(|| header(image, u64::from(shstrndx)))
+        .and_then(|(_, offset, size)| Some((offset, in_file(offset, size)?)))
+        .unwrap_or_default();
+    if !done.contains(names.0, names.1) {
+        file.read_exact_at(&mut image[names.0 as usize..names.1 as usize], names.0)?;
+        done.add(names.0, names.1);
+        done.normalize(0);
     }
     let shstrtab = &image[names.0 as usize..names.1 as usize];
     let name_of = |name_off: u32| -> Option<&[u8]> {
