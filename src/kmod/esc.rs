@@ -16,15 +16,13 @@ use std::fmt;
 
 /// Encodes `bytes` (see the module documentation).
 pub fn encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len());
     for &b in bytes {
         if (0x20..0x7f).contains(&b) && b != b'%' {
             s.push(char::from(b));
         } else {
-            s.push('%');
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
+            let _ = write!(s, "%{b:02X}");
         }
     }
     s
