@@ -214,15 +214,11 @@ impl StringList {
         if self.packed.len() + s.len() + 5 > u32::MAX as usize {
             return Err(ListFull);
         }
-        loop {
-            let low = (len & 0x7f) as u8;
+        while len >= 0x80 {
+            self.packed.push(len as u8 | 0x80);
             len >>= 7;
-            if len == 0 {
-                self.packed.push(low);
-                break;
-            }
-            self.packed.push(low | 0x80);
         }
+        self.packed.push(len as u8);
         self.packed.extend_from_slice(s);
         Ok(())
     }

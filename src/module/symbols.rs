@@ -72,10 +72,9 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     if let Some(found) = crc_exports(elf, t) {
         return Ok(found);
     }
-    let Some(strings) = t.ksymtab_strings else {
-        return Ok(SymbolList::default());
-    };
-    let rest = super::modinfo::strings_area(strings.data);
+    let rest = t
+        .ksymtab_strings
+        .map_or(&[][..], |s| super::modinfo::strings_area(s.data));
     if rest.is_empty() {
         return Ok(SymbolList::default());
     }
