@@ -303,8 +303,7 @@ impl<'a> Elf<'a> {
             .checked_add(size)
             .filter(|&end| end <= self.data.len() as u64)?;
         let rest = self.shstrtab.get(name as usize..)?;
-        let len = rest.iter().position(|&b| b == 0)?;
-        Some(&rest[..len])
+        Some(std::ffi::CStr::from_bytes_until_nul(rest).ok()?.to_bytes())
     }
 
     /// Finds several sections in one pass over the headers: the result has

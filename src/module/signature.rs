@@ -83,8 +83,7 @@ pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
 
 /// The bytes before the first NUL (kmod prints these fields with `%s`).
 fn c_string(b: &[u8]) -> &[u8] {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    &b[..n]
+    b.split(|&c| c == 0).next().unwrap_or_default()
 }
 
 /// The PKCS#7 fields; `None` whenever OpenSSL's decoder would fail.
