@@ -147,19 +147,16 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
         Some(&rest[..rest.iter().position(|&b| b == 0)?])
     };
 
+    let wanted_name =
+        |n: &[u8]| SECTIONS.contains(&n) || CRC_TABLES.iter().any(|p| n.starts_with(p));
     let mut wanted = Loaded::default();
     for i in 1..u64::from(shnum) {
         let (name_off, offset, size) = header(image, i);
-        let Some(name) = name_of(name_off) else {
-            continue;
-        };
-        if !(SECTIONS.contains(&name) || CRC_TABLES.iter().any(|p| name.starts_with(p))) {
+        if size == 0 || !name_of(name_off).is_some_and(wanted_name) {
             continue;
         }
-        if let Some(end) = in_file(offset, size) {
-            if size > 0 && !done.contains(offset, end) {
-                wanted.add(offset, end);
-            }
+        if let Some(end) = in_file(offset, size).filter(|&end| !done.contains(offset, end)) {
+            wanted.add(offset, end);
         }
     }
     wanted.normalize(MERGE_GAP);
