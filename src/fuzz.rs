@@ -12,7 +12,7 @@
 
 use crate::closure::modprobe_config::ModprobeConfig;
 use crate::index::Index;
-use crate::module::Limits;
+use crate::module::{Limits, ModuleMeta};
 use crate::tree::config::Config;
 use camino::Utf8Path;
 
@@ -27,10 +27,13 @@ pub const FUZZ_LIMITS: Limits = Limits {
 /// `__versions` and the appended signature, then the same bytes through the
 /// sparse file reader depmod uses (which reads from a file).
 pub fn module_file(data: &[u8]) {
-    let whole = crate::module::parse_module(data, &FUZZ_LIMITS).map(|mut meta| {
-        meta.signature = None;
-        meta
-    });
+    // depmod does not need the signature (of a compressed image it is
+    // read anyway): the readers are compared without it.
+    let unsigned = |meta| ModuleMeta {
+        signature: None,
+        ..meta
+    };
+    let whole = crate::module::parse_module(data, &FUZZ_LIMITS).map(unsigned);
     thread_local! {
         static PATH: std::path::PathBuf = std::env::temp_dir().join(format!(
             "kmodtree-fuzz-{}-{:?}.ko",
@@ -45,12 +48,7 @@ pub fn module_file(data: &[u8]) {
         let Some(p) = Utf8Path::from_path(path) else {
             return;
         };
-        // depmod does not need the signature (of a compressed image it is
-        // read anyway): compare without it.
-        let sparse = crate::module::read_module_file_for_depmod(p, &FUZZ_LIMITS).map(|mut meta| {
-            meta.signature = None;
-            meta
-        });
+        let sparse = crate::module::read_module_file_for_depmod(p, &FUZZ_LIMITS).map(unsigned);
         // The sparse reader reads fewer bytes but must see the same module
         // (depmod and modinfo must agree on any file).
         assert_eq!(sparse, whole, "sparse and whole-file readers disagree");

@@ -152,7 +152,8 @@ fn guix_module_of_bytes<'d>(
         file: file.to_string(),
         ..GuixModule::default()
     };
-    let section = elf.find_section(b".modinfo").map_or(&[][..], |s| s.data);
+    let [section] = elf.find_sections([b".modinfo"]);
+    let section = section.map_or(&[][..], |s| s.data);
     for s in section.split(|&b| b == 0).filter(|s| !s.is_empty()) {
         let Some(eq) = s.iter().position(|&b| b == b'=') else {
             continue;

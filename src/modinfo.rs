@@ -88,17 +88,13 @@ pub fn info_entries(meta: &ModuleMeta) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// kmod's `kmod_module_hex_to_str`: upper-case hex bytes joined by `:`,
 /// with `\n\t\t` after every 20th byte's colon. Empty for no bytes.
 pub fn hex_colon(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 3 + bytes.len() / 20 * 2);
-    for (i, &b) in bytes.iter().enumerate() {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 0xf)] as char);
-        if i + 1 < bytes.len() {
-            s.push(':');
-            if (i + 1) % 20 == 0 {
-                s.push_str("\n\t\t");
-            }
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push_str(if i % 20 == 0 { ":\n\t\t" } else { ":" });
         }
+        let _ = write!(s, "{b:02X}");
     }
     s
 }

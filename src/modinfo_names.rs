@@ -98,12 +98,8 @@ impl NameLookup {
 pub fn builtin_entries(data: &[u8], name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let records = data.split(|&b| b == 0);
     let entries = records.filter_map(|s| s.strip_prefix(name)?.strip_prefix(b"."));
-    entries
-        .map(|entry| {
-            let mut kv = entry.splitn(2, |&b| b == b'=').map(<[u8]>::to_vec);
-            (kv.next().unwrap_or_default(), kv.next().unwrap_or_default())
-        })
-        .collect()
+    let pairs = entries.map(crate::module::modinfo::split_entry);
+    pairs.map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ pub struct LoadedModule {
     pub softdeps: StringList,
     #[serde(with = "crate::module::symbol_list::as_escaped_strings")]
     pub weakdeps: StringList,
-    #[serde(with = "crate::module::symbol_list::as_exports")]
+    #[serde(with = "crate::module::symbol_list::as_symbols")]
     pub exports: SymbolList,
-    #[serde(with = "crate::module::symbol_list::as_imports")]
+    #[serde(with = "crate::module::symbol_list::as_symbols")]
     pub imports: SymbolList,
     /// The first `vermagic` value (not used by the databases; `verify`
     /// reports modules whose vermagic differs from the kernel's).

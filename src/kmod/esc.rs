@@ -10,21 +10,19 @@
 //! names), and the decoder refuses anything the encoder cannot produce, so
 //! a corrupt manifest is detected instead of misread.
 
-use serde::de::{SeqAccess, Visitor};
+use serde::de::Visitor;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Encodes `bytes` (see the module documentation).
 pub fn encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len());
     for &b in bytes {
         if (0x20..0x7f).contains(&b) && b != b'%' {
             s.push(char::from(b));
         } else {
-            s.push('%');
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
+            let _ = write!(s, "%{b:02X}");
         }
     }
     s
@@ -85,37 +83,6 @@ pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// `#[serde(with = "esc")]` for `Vec<u8>`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     d.deserialize_str(EscVisitor)
-}
-
-/// `#[serde(with = "esc::vec")]` for `Vec<Vec<u8>>`.
-pub mod vec {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|b| encode(b)))
-    }
-
-    struct SeqVisitor;
-
-    impl<'de> Visitor<'de> for SeqVisitor {
-        type Value = Vec<Vec<u8>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of %-escaped byte strings")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            while let Some(Esc(b)) = seq.next_element::<Esc>()? {
-                out.push(b);
-            }
-            Ok(out)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        d.deserialize_seq(SeqVisitor)
-    }
 }
 
 /// `#[serde(with = "esc::opt")]` for `Option<Vec<u8>>`.

@@ -28,17 +28,12 @@ impl IoError {
             source,
         }
     }
-
-    /// glibc's text for the error (`No such file or directory`).
-    pub fn reason(&self) -> String {
-        strerror(&self.source)
-    }
 }
 
 /// A failed I/O call with what was being done; printed `ACTION 'PATH':
 /// TEXT` (`cannot read '/x': No such file or directory`).
 #[derive(Debug, thiserror::Error)]
-#[error("{action} '{}': {}", .source.path.display(), .source.reason())]
+#[error("{action} '{}': {}", .source.path.display(), strerror(&.source.source))]
 pub struct ActionError {
     pub action: &'static str,
     pub source: IoError,

@@ -335,8 +335,7 @@ fn xz_size_hint(data: &[u8]) -> Option<u64> {
 
 /// The size a gzip member's trailer announces (`ISIZE`, modulo 2^32).
 fn gzip_size_hint(data: &[u8]) -> Option<u64> {
-    let tail = data.get(data.len().checked_sub(4)?..)?;
-    Some(u64::from(u32::from_le_bytes(tail.try_into().ok()?)))
+    Some(u64::from(u32::from_le_bytes(*data.last_chunk()?)))
 }
 
 /// The largest output a decoder may produce: one byte past the limit, so

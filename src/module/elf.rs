@@ -7,7 +7,6 @@
 
 use super::sparse::Loaded;
 use super::{ElfClass, ElfIdent, Endian, ModuleError};
-use std::cell::Cell;
 
 /// `e_machine` of SPARC (32-bit).
 pub const EM_SPARC: u16 = 2;
@@ -21,8 +20,6 @@ pub const SHN_ABS: u16 = 0xfff1;
 const EI_NIDENT: usize = 16;
 const EHDR32_SIZE: usize = 52;
 const EHDR64_SIZE: usize = 64;
-const SHDR32_SIZE: u64 = 40;
-const SHDR64_SIZE: u64 = 64;
 
 /// A validated view of an ELF image.
 #[derive(Clone, Copy, Debug)]
@@ -33,9 +30,9 @@ pub struct Elf<'a> {
     shnum: u16,
     /// The section-name string table: non-empty, ends in NUL.
     shstrtab: &'a [u8],
-    /// For a sparsely read image: the ranges holding file data, and a flag
-    /// raised when the parser uses bytes outside them.
-    sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
+    /// For a sparsely read image: the ranges holding file data, which
+    /// note any use of bytes outside them.
+    sparse: Option<&'a Loaded>,
 }
 
 /// One section whose header and data are inside the image.
@@ -168,12 +165,10 @@ impl ElfIdent {
         }
     }
 
-    /// The size of a section header of this class.
+    /// The size of a section header of this class: four 4-byte fields
+    /// and six words (40 bytes for ELF32, 64 for ELF64).
     pub(super) fn shdr_size(&self) -> u64 {
-        match self.class {
-            ElfClass::Elf32 => SHDR32_SIZE,
-            ElfClass::Elf64 => SHDR64_SIZE,
-        }
+        16 + 6 * self.word()
     }
 
     /// `(e_shoff, e_shentsize, e_shnum, e_shstrndx)` of the ELF header at
@@ -208,29 +203,18 @@ impl ElfIdent {
 impl<'a> Elf<'a> {
     /// Validates the image as kmod's `kmod_elf_new` does.
     pub fn parse(data: &'a [u8]) -> Result<Self, ModuleError> {
-        Self::parse_with(data, None)
+        Self::parse_in(data, None)
     }
 
-    /// [`Elf::parse`] of a sparsely read image: `loaded` says which bytes
-    /// hold file data, and `missed` is raised whenever a section or string
-    /// outside them is used (the result is then not the file's).
-    pub fn parse_sparse(
+    /// [`Elf::parse`], of a sparsely read image when `sparse` says which
+    /// bytes hold file data (it notes every section or string used outside
+    /// them: the result is then not the file's).
+    pub(super) fn parse_in(
         data: &'a [u8],
-        loaded: &'a Loaded,
-        missed: &'a Cell<bool>,
+        sparse: Option<&'a Loaded>,
     ) -> Result<Self, ModuleError> {
-        Self::parse_with(data, Some((loaded, missed)))
-    }
-
-    fn parse_with(
-        data: &'a [u8],
-        sparse: Option<(&'a Loaded, &'a Cell<bool>)>,
-    ) -> Result<Self, ModuleError> {
-        if let Some((loaded, missed)) = sparse {
-            let head = (data.len() as u64).min(EHDR64_SIZE as u64);
-            if !loaded.contains(0, head) {
-                missed.set(true);
-            }
+        if let Some(loaded) = sparse {
+            loaded.need(0, (data.len() as u64).min(EHDR64_SIZE as u64));
         }
         let ident = ElfIdent::of(data)?;
         // The header is inside the image (checked above), so this read
@@ -263,13 +247,10 @@ impl<'a> Elf<'a> {
         Ok(elf)
     }
 
-    /// In a sparse image, raises the miss flag unless `[start, end)` was
-    /// read.
+    /// In a sparse image, notes a use of `[start, end)`.
     fn check_loaded(&self, start: u64, end: u64) {
-        if let Some((loaded, missed)) = self.sparse {
-            if !loaded.contains(start, end) {
-                missed.set(true);
-            }
+        if let Some(loaded) = self.sparse {
+            loaded.need(start, end);
         }
     }
 
@@ -287,11 +268,6 @@ impl<'a> Elf<'a> {
     /// file's byte order; `None` out of bounds.
     pub fn uint(&self, off: u64, n: u64) -> Option<u64> {
         self.ident.uint(self.data, off, n)
-    }
-
-    /// A word of the class's width (u32 for ELF32, u64 for ELF64).
-    pub fn word_at(&self, off: u64) -> Option<u64> {
-        self.uint(off, self.ident.word())
     }
 
     /// Header fields `(sh_name, sh_offset, sh_size)` of section `idx`, if
@@ -327,19 +303,12 @@ impl<'a> Elf<'a> {
             .checked_add(size)
             .filter(|&end| end <= self.data.len() as u64)?;
         let rest = self.shstrtab.get(name as usize..)?;
-        let len = rest.iter().position(|&b| b == 0)?;
-        Some(&rest[..len])
-    }
-
-    /// First section (from index 1) called `name`, ignoring any section
-    /// whose header, data or name is out of bounds.
-    pub fn find_section(&self, name: &[u8]) -> Option<Section<'a>> {
-        let [found] = self.find_sections([name]);
-        found
+        Some(std::ffi::CStr::from_bytes_until_nul(rest).ok()?.to_bytes())
     }
 
     /// Finds several sections in one pass over the headers: the result has
-    /// one slot per name, holding its first in-bounds occurrence.
+    /// one slot per name, holding its first occurrence (from index 1),
+    /// ignoring any section whose header, data or name is out of bounds.
     pub fn find_sections<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Section<'a>>; N] {
         let mut found = [None; N];
         for i in 1..self.shnum {
@@ -356,12 +325,10 @@ impl<'a> Elf<'a> {
         found
     }
 
-    /// Size of one symbol table entry for this class.
+    /// Size of one symbol table entry for this class: 8 bytes of name,
+    /// info, other and section index, and two words (value, size).
     pub fn sym_size(&self) -> usize {
-        match self.ident.class {
-            ElfClass::Elf32 => 16,
-            ElfClass::Elf64 => 24,
-        }
+        8 + 2 * self.ident.word() as usize
     }
 
     /// Reads symbol `idx` of a symbol table whose bytes are `symtab`

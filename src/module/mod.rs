@@ -66,9 +66,8 @@ pub struct ModinfoEntry {
 }
 
 /// A symbol the module exports, with its CRC (0 when none is known).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Export {
-    #[serde(with = "crate::kmod::esc")]
     pub name: Vec<u8>,
     pub crc: u64,
 }
@@ -359,10 +358,8 @@ fn read_chunked<T>(
             sparse::read_signature_sparse(chunks, image, &mut loaded)?;
         }
         let image: &[u8] = image;
-        let missed = std::cell::Cell::new(false);
-        let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
-        if !missed.get() {
-            return Ok(result.map(|parts| keep(Compression::Xz, image, parts)));
+        if let Some(parts) = Parts::of_sparse(image, &loaded) {
+            return Ok(parts.map(|parts| keep(Compression::Xz, image, parts)));
         }
     }
     sparse::Source::read_exact_at(chunks, image, 0)?;
@@ -409,10 +406,8 @@ fn read_with_buffers<T>(
         }
         let image = &mut file_buf[..len as usize];
         if let Some(loaded) = sparse::read_elf_sparse(&file, image).map_err(io)? {
-            let missed = std::cell::Cell::new(false);
-            let result = elf::Elf::parse_sparse(image, &loaded, &missed).map(|e| Parts::of(&e));
-            if !missed.get() {
-                return Ok(keep(Compression::None, image, result?));
+            if let Some(parts) = Parts::of_sparse(image, &loaded) {
+                return Ok(keep(Compression::None, image, parts?));
             }
         }
     }

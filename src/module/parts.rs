@@ -2,6 +2,7 @@
 //! `.modinfo` and symbols.
 
 use super::elf::Elf;
+use super::sparse::Loaded;
 use super::symbol_list::SymbolList;
 use super::{ElfIdent, ModuleError, ModuleMeta};
 
@@ -27,6 +28,16 @@ impl<'a> Parts<'a> {
             exports: super::symbols::exports(elf, &tables),
             imports: super::symbols::imports(elf, &tables).unwrap_or_default(),
         }
+    }
+
+    /// Parses a sparsely read image whose file data is in `loaded`; `None`
+    /// if the parser used other bytes (the result would not be the file's).
+    pub(super) fn of_sparse(
+        image: &'a [u8],
+        loaded: &'a Loaded,
+    ) -> Option<Result<Parts<'a>, ModuleError>> {
+        let parts = Elf::parse_in(image, Some(loaded)).map(|e| Parts::of(&e));
+        (!loaded.missed.get()).then_some(parts)
     }
 
     /// Everything, owned. The signature is decoded from `image` when it is

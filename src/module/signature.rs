@@ -39,34 +39,34 @@ pub const TRAILER_LEN: u64 = (SIG_MAGIC.len() + MODSIG_SIZE) as u64;
 /// How many bytes at the end of an image [`parse`] reads, from its last
 /// [`TRAILER_LEN`] bytes (`trailer`; fewer when the image is shorter).
 pub fn extent(trailer: &[u8]) -> u64 {
-    let Some(modsig) = trailer
-        .strip_suffix(SIG_MAGIC)
-        .filter(|m| m.len() == MODSIG_SIZE)
-    else {
-        return trailer.len() as u64;
-    };
-    let sig_len = u64::from(u32::from_be_bytes([
-        modsig[8], modsig[9], modsig[10], modsig[11],
-    ]));
-    TRAILER_LEN + sig_len + u64::from(modsig[3]) + u64::from(modsig[4])
+    match split(trailer) {
+        Some((_, f, sig_len)) => TRAILER_LEN + sig_len + u64::from(f[3]) + u64::from(f[4]),
+        None => trailer.len() as u64,
+    }
+}
+
+/// An image ending in the marker, split: the bytes before its
+/// `module_signature`, the structure's first five fields (algo, hash,
+/// id_type, signer_len, key_id_len) and its sig_len.
+fn split(image: &[u8]) -> Option<(&[u8], [u8; 5], u64)> {
+    let body = image.strip_suffix(SIG_MAGIC)?;
+    let (body, modsig) = body.split_at(body.len().checked_sub(MODSIG_SIZE)?);
+    let [a, b, c, d, e, _, _, _, len @ ..] = <[u8; MODSIG_SIZE]>::try_from(modsig).ok()?;
+    Some((body, [a, b, c, d, e], u64::from(u32::from_be_bytes(len))))
 }
 
 /// Reads the signature appended to a plain module image, if any.
 pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
-    let body = image.strip_suffix(SIG_MAGIC)?;
-    let size = body.len().checked_sub(MODSIG_SIZE)?;
-    let modsig = &body[size..];
-    let (algo, hash, id_type, signer_len, key_id_len) =
-        (modsig[0], modsig[1], modsig[2], modsig[3], modsig[4]);
+    let (body, [algo, hash, id_type, signer_len, key_id_len], sig_len) = split(image)?;
     if algo >= 2 || usize::from(hash) >= PKEY_HASH_ALGO.len() || usize::from(id_type) >= 3 {
         return None;
     }
-    let sig_len = u32::from_be_bytes([modsig[8], modsig[9], modsig[10], modsig[11]]) as u64;
-    if sig_len == 0 || (size as u64) < sig_len + u64::from(signer_len) + u64::from(key_id_len) {
+    let size = body.len() as u64;
+    if sig_len == 0 || size < sig_len + u64::from(signer_len) + u64::from(key_id_len) {
         return None;
     }
-    let sig_start = size - sig_len as usize;
-    let sig = &body[sig_start..size];
+    let sig_start = body.len() - sig_len as usize;
+    let sig = &body[sig_start..];
     if id_type == PKEY_ID_PKCS7 {
         return pkcs7(sig);
     }
@@ -83,8 +83,7 @@ pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
 
 /// The bytes before the first NUL (kmod prints these fields with `%s`).
 fn c_string(b: &[u8]) -> &[u8] {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    &b[..n]
+    b.split(|&c| c == 0).next().unwrap_or_default()
 }
 
 /// The PKCS#7 fields; `None` whenever OpenSSL's decoder would fail.
@@ -92,55 +91,44 @@ fn pkcs7(der: &[u8]) -> Option<SignatureInfo> {
     // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }
     let mut ci = Tlv::parse(der, 0)?.expect(TAG_SEQUENCE)?.children();
     // Only signedData is accepted (a valid OID, so no other check).
-    if ci.next_tlv()?.expect(TAG_OID)?.content != OID_SIGNED_DATA {
+    if ci.field(TAG_OID)?.content != OID_SIGNED_DATA {
         return None;
     }
-    let mut inner = ci.next_tlv()?.expect(TAG_CONTEXT_0)?.children();
     // SignedData ::= SEQUENCE { version, digestAlgorithms SET,
     //   contentInfo SEQUENCE, [0] certificates OPT, [1] crls OPT,
     //   signerInfos SET }
-    let mut sd = inner.next_tlv()?.expect(TAG_SEQUENCE)?.children();
-    check_integer(sd.next_tlv()?.expect(TAG_INTEGER)?.content)?;
-    sd.next_tlv()?.expect(TAG_SET)?;
-    sd.next_tlv()?.expect(TAG_SEQUENCE)?;
-    let mut next = sd.next_tlv()?;
-    if next.tag == TAG_CONTEXT_0 {
-        next = sd.next_tlv()?;
-    }
-    if next.tag == TAG_CONTEXT_1 {
-        next = sd.next_tlv()?;
-    }
-    let mut signer_infos = next.expect(TAG_SET)?.children();
+    let mut sd = ci.enter(TAG_CONTEXT_0)?.enter(TAG_SEQUENCE)?;
+    check_integer(sd.field(TAG_INTEGER)?.content)?;
+    sd.field(TAG_SET)?;
+    sd.field(TAG_SEQUENCE)?;
+    sd.skip_if(TAG_CONTEXT_0)?;
+    sd.skip_if(TAG_CONTEXT_1)?;
     // SignerInfo ::= SEQUENCE { version, issuerAndSerialNumber SEQUENCE,
     //   digestAlgorithm, [0] authenticatedAttributes OPT,
     //   digestEncryptionAlgorithm, encryptedDigest OCTET STRING,
     //   [1] unauthenticatedAttributes OPT }
-    let mut si = signer_infos.next_tlv()?.expect(TAG_SEQUENCE)?.children();
-    check_integer(si.next_tlv()?.expect(TAG_INTEGER)?.content)?;
-    let mut ias = si.next_tlv()?.expect(TAG_SEQUENCE)?.children();
-    let issuer = ias.next_tlv()?.expect(TAG_SEQUENCE)?;
-    let serial = ias.next_tlv()?.expect(TAG_INTEGER)?.content;
+    let mut si = sd.enter(TAG_SET)?.enter(TAG_SEQUENCE)?;
+    check_integer(si.field(TAG_INTEGER)?.content)?;
+    let mut ias = si.enter(TAG_SEQUENCE)?;
+    let issuer = ias.field(TAG_SEQUENCE)?;
+    let serial = ias.field(TAG_INTEGER)?.content;
     check_integer(serial)?;
-    let digest_alg = algorithm_oid(si.next_tlv()?)?;
-    let mut next = si.next_tlv()?;
-    if next.tag == TAG_CONTEXT_0 {
-        next = si.next_tlv()?;
-    }
-    algorithm_oid(next)?;
-    let enc_digest = si.next_tlv()?.expect(TAG_OCTET_STRING)?;
+    let digest_alg = algorithm_oid(&mut si)?;
+    si.skip_if(TAG_CONTEXT_0)?;
+    algorithm_oid(&mut si)?;
     Some(SignatureInfo {
         id: PKEY_ID_TYPE[usize::from(PKEY_ID_PKCS7)].to_string(),
         signer: issuer_name(issuer)?,
         key_id: integer_magnitude(serial),
         hash_algo: oid_name(digest_alg),
-        signature: enc_digest.content.to_vec(),
+        signature: si.field(TAG_OCTET_STRING)?.content.to_vec(),
     })
 }
 
-/// The OID of an AlgorithmIdentifier `SEQUENCE { OID, ANY OPTIONAL }`.
-fn algorithm_oid(t: Tlv<'_>) -> Option<&[u8]> {
-    let mut c = t.expect(TAG_SEQUENCE)?.children();
-    let oid = c.next_tlv()?.expect(TAG_OID)?.content;
+/// The OID of the next element, an AlgorithmIdentifier
+/// `SEQUENCE { OID, ANY OPTIONAL }`.
+fn algorithm_oid<'a>(c: &mut Children<'a>) -> Option<&'a [u8]> {
+    let oid = c.enter(TAG_SEQUENCE)?.field(TAG_OID)?.content;
     check_oid(oid)?;
     Some(oid)
 }
@@ -152,13 +140,13 @@ fn issuer_name(name: Tlv<'_>) -> Option<Vec<u8>> {
     let mut cn: Option<&[u8]> = None;
     let mut last: Option<&[u8]> = None;
     let mut rdns = name.children();
-    while let Some(rdn) = rdns.next_tlv_opt()? {
-        let mut avas = rdn.expect(TAG_SET)?.children();
-        while let Some(ava) = avas.next_tlv_opt()? {
-            let mut parts = ava.expect(TAG_SEQUENCE)?.children();
-            let oid = parts.next_tlv()?.expect(TAG_OID)?.content;
+    while !rdns.rest.is_empty() {
+        let mut avas = rdns.enter(TAG_SET)?;
+        while !avas.rest.is_empty() {
+            let mut parts = avas.enter(TAG_SEQUENCE)?;
+            let oid = parts.field(TAG_OID)?.content;
             check_oid(oid)?;
-            let value = parts.next_tlv()?;
+            let value = parts.any()?;
             let data = if value.constructed {
                 value.whole
             } else {
@@ -422,18 +410,29 @@ struct Children<'a> {
 
 impl<'a> Children<'a> {
     /// The next element; `None` at the end or on a malformed element.
-    fn next_tlv(&mut self) -> Option<Tlv<'a>> {
-        self.next_tlv_opt()?
-    }
-
-    /// `Some(None)` at the end, `None` on a malformed element.
-    fn next_tlv_opt(&mut self) -> Option<Option<Tlv<'a>>> {
-        if self.rest.is_empty() {
-            return Some(None);
-        }
+    fn any(&mut self) -> Option<Tlv<'a>> {
         let t = Tlv::parse(self.rest, self.depth)?;
         self.rest = &self.rest[t.whole.len()..];
-        Some(Some(t))
+        Some(t)
+    }
+
+    /// The next element if it is there, well formed and tagged `tag`.
+    fn field(&mut self, tag: u32) -> Option<Tlv<'a>> {
+        self.any()?.expect(tag)
+    }
+
+    /// The elements inside the next element, [`Children::field`] `tag`.
+    fn enter(&mut self, tag: u32) -> Option<Children<'a>> {
+        Some(self.field(tag)?.children())
+    }
+
+    /// Skips the next element if it is tagged `tag` (an OPTIONAL field);
+    /// `None` if there is no well-formed next element.
+    fn skip_if(&mut self, tag: u32) -> Option<()> {
+        if Tlv::parse(self.rest, self.depth)?.tag == tag {
+            self.any();
+        }
+        Some(())
     }
 }
 

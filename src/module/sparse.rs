@@ -17,6 +17,7 @@
 
 use super::symbols::SECTIONS;
 use super::ElfIdent;
+use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -32,10 +33,11 @@ const TABLE_LOOKBEHIND: u64 = 4096;
 const CRC_TABLES: [&[u8]; 2] = [b"__kcrctab", b"___kcrctab"];
 
 /// The byte ranges `[start, end)` of the image that hold file data, sorted
-/// and disjoint.
+/// and disjoint, and whether the parser used bytes outside them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
     ranges: Vec<(u64, u64)>,
+    pub(super) missed: Cell<bool>,
 }
 
 impl Loaded {
@@ -43,6 +45,13 @@ impl Loaded {
     pub fn contains(&self, start: u64, end: u64) -> bool {
         // Ranges are few (typically two to four): a linear scan.
         start >= end || self.ranges.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// Notes a use of `[start, end)`: a miss unless it was read.
+    pub(super) fn need(&self, start: u64, end: u64) {
+        if !self.contains(start, end) {
+            self.missed.set(true);
+        }
     }
 
     fn add(&mut self, start: u64, end: u64) {
@@ -123,17 +132,14 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
     let in_file = |offset: u64, size: u64| offset.checked_add(size).filter(|&e| e <= len);
 
     // The section-name table, unless the first read caught it.
-    let mut names = (0u64, 0u64);
-    if shstrndx != 0 && u64::from(shstrndx) < u64::from(shnum) {
-        let (_, offset, size) = header(image, u64::from(shstrndx));
-        if let Some(end) = in_file(offset, size) {
-            names = (offset, end);
-            if !done.contains(offset, end) {
-                file.read_exact_at(&mut image[offset as usize..end as usize], offset)?;
-                done.add(offset, end);
-                done.normalize(0);
-            }
-        }
+    let names = (shstrndx != 0 && shstrndx < shnum)
+        .then(|| header(image, u64::from(shstrndx)))
+        .and_then(|(_, offset, size)| Some((offset, in_file(offset, size)?)))
+        .unwrap_or_default();
+    if !done.contains(names.0, names.1) {
+        file.read_exact_at(&mut image[names.0 as usize..names.1 as usize], names.0)?;
+        done.add(names.0, names.1);
+        done.normalize(0);
     }
     let shstrtab = &image[names.0 as usize..names.1 as usize];
     let name_of = |name_off: u32| -> Option<&[u8]> {
@@ -141,19 +147,16 @@ pub fn read_elf_sparse(file: &impl Source, image: &mut [u8]) -> std::io::Result<
         Some(&rest[..rest.iter().position(|&b| b == 0)?])
     };
 
+    let wanted_name =
+        |n: &[u8]| SECTIONS.contains(&n) || CRC_TABLES.iter().any(|p| n.starts_with(p));
     let mut wanted = Loaded::default();
     for i in 1..u64::from(shnum) {
         let (name_off, offset, size) = header(image, i);
-        let Some(name) = name_of(name_off) else {
-            continue;
-        };
-        if !(SECTIONS.contains(&name) || CRC_TABLES.iter().any(|p| name.starts_with(p))) {
+        if size == 0 || !name_of(name_off).is_some_and(wanted_name) {
             continue;
         }
-        if let Some(end) = in_file(offset, size) {
-            if size > 0 && !done.contains(offset, end) {
-                wanted.add(offset, end);
-            }
+        if let Some(end) = in_file(offset, size).filter(|&end| !done.contains(offset, end)) {
+            wanted.add(offset, end);
         }
     }
     wanted.normalize(MERGE_GAP);

@@ -138,14 +138,6 @@ impl SymbolList {
             .collect()
     }
 
-    pub fn from_exports(exports: &[Export]) -> Result<Self, ListFull> {
-        let mut list = SymbolList::default();
-        for e in exports {
-            list.push(&e.name, e.crc, false, MAX_NAME_BYTES)?;
-        }
-        Ok(list)
-    }
-
     pub fn from_imports(imports: &[Import]) -> Result<Self, ListFull> {
         let mut list = SymbolList::default();
         for i in imports {
@@ -155,25 +147,10 @@ impl SymbolList {
     }
 }
 
-/// Serde (de)serialisation of a list as `[Export]`, the `--manifest`
-/// cache's format.
-pub mod as_exports {
-    use super::{Export, SymbolList};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(list: &SymbolList, s: S) -> Result<S::Ok, S::Error> {
-        list.to_exports().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SymbolList, D::Error> {
-        let v = Vec::<Export>::deserialize(d)?;
-        SymbolList::from_exports(&v).map_err(|_| serde::de::Error::custom("symbol list too large"))
-    }
-}
-
 /// Serde (de)serialisation of a list as `[Import]`, the `--manifest`
-/// cache's format.
-pub mod as_imports {
+/// cache's format. An export list, never weak, reads as `[Export]`: `weak`
+/// is written only when set.
+pub mod as_symbols {
     use super::{Import, SymbolList};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -237,15 +214,11 @@ impl StringList {
         if self.packed.len() + s.len() + 5 > u32::MAX as usize {
             return Err(ListFull);
         }
-        loop {
-            let low = (len & 0x7f) as u8;
+        while len >= 0x80 {
+            self.packed.push(len as u8 | 0x80);
             len >>= 7;
-            if len == 0 {
-                self.packed.push(low);
-                break;
-            }
-            self.packed.push(low | 0x80);
         }
+        self.packed.push(len as u8);
         self.packed.extend_from_slice(s);
         Ok(())
     }
@@ -309,15 +282,35 @@ fn split_entry(packed: &[u8]) -> Option<(&[u8], &[u8])> {
 /// byte strings (the `--manifest` cache's format).
 pub mod as_escaped_strings {
     use super::StringList;
+    use crate::kmod::esc::{encode, Esc};
+    use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(list: &StringList, s: S) -> Result<S::Ok, S::Error> {
-        crate::kmod::esc::vec::serialize(&list.to_vecs(), s)
+        s.collect_seq(list.iter().map(encode))
+    }
+
+    struct Strings;
+
+    impl<'de> Visitor<'de> for Strings {
+        type Value = StringList;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of %-escaped byte strings")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+            let mut list = StringList::default();
+            while let Some(Esc(s)) = seq.next_element()? {
+                list.push(&s)
+                    .map_err(|_| A::Error::custom("string list too large"))?;
+            }
+            Ok(list)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<StringList, D::Error> {
-        let v = crate::kmod::esc::vec::deserialize(d)?;
-        StringList::from_vecs(&v).map_err(|_| serde::de::Error::custom("string list too large"))
+        d.deserialize_seq(Strings)
     }
 }
 

@@ -72,10 +72,9 @@ pub fn exports(elf: &Elf<'_>, t: &Tables<'_>) -> Result<SymbolList, ModuleError>
     if let Some(found) = crc_exports(elf, t) {
         return Ok(found);
     }
-    let Some(strings) = t.ksymtab_strings else {
-        return Ok(SymbolList::default());
-    };
-    let rest = super::modinfo::strings_area(strings.data);
+    let rest = t
+        .ksymtab_strings
+        .map_or(&[][..], |s| super::modinfo::strings_area(s.data));
     if rest.is_empty() {
         return Ok(SymbolList::default());
     }
@@ -138,15 +137,11 @@ pub(crate) fn versions<'a>(elf: &Elf<'a>, t: &Tables<'a>) -> Vec<(u64, &'a [u8])
     let Some(section) = t.versions.filter(|s| s.data.len() % MODVERSION_SIZE == 0) else {
         return Vec::new();
     };
-    let crc_len = elf.ident().word() as usize;
-    section
-        .data
-        .chunks_exact(MODVERSION_SIZE)
-        .enumerate()
-        .map(|(i, rec)| {
-            let crc = elf.word_at(section.offset + (i * MODVERSION_SIZE) as u64);
-            (crc.unwrap_or(0), &rec[crc_len..])
-        })
+    let (ident, word) = (elf.ident(), elf.ident().word());
+    let records = section.data.chunks_exact(MODVERSION_SIZE);
+    let crc = |rec| ident.uint(rec, 0, word).unwrap_or(0);
+    records
+        .map(|rec| (crc(rec), &rec[word as usize..]))
         .collect()
 }
 
