@@ -255,17 +255,22 @@ fn by_path<T>(records: &[T], path: impl Fn(&T) -> &String) -> BTreeMap<&str, &T>
 /// module's own line, so without its path.
 #[derive(Debug, thiserror::Error)]
 enum Unreadable {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    #[error("{source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Module(#[from] module::ModuleError),
 }
 
 fn read_meta(root: &Path, rel: &str, limits: &Limits) -> Result<ModuleMeta, Unreadable> {
-    Ok(module::parse_module(
-        &std::fs::read(root.join(rel))?,
-        limits,
-    )?)
+    let path = root.join(rel);
+    match std::fs::read(&path) {
+        Ok(data) => Ok(module::parse_module(&data, limits)?),
+        Err(source) => Err(Unreadable::Io { path, source }),
+    }
 }
 
 fn diff_module(
