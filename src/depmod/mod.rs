@@ -295,8 +295,9 @@ impl Depmod {
     }
 
     fn run_with(&self, p: &mut Progress) -> Result<Output, DepmodError> {
-        let dir = self.dir();
-        if self.quick && (self.dry_run || up_to_date(&dir, self.suffixes, &mut p.diagnostics)) {
+        if self.quick
+            && (self.dry_run || up_to_date(&self.dir(), self.suffixes, &mut p.diagnostics))
+        {
             return Ok(Output::UpToDate);
         }
         let (prep, mut tree, resolution) = self.resolve(p)?;
